@@ -1,0 +1,196 @@
+/*
+ * bench/cli.c - troupe-bench: runs the workloads of shared/WORKLOADS.md.
+ *
+ *     troupe-bench WORKLOAD [--PARAM VALUE]... [--workers W] [--runs R]
+ *
+ * Prints one line per run on stdout:
+ *
+ *     workload=storm runtime=troupe messages=30001000 seconds=1.234
+ *     rate=24312345 check=ok workers=2 counters=1000 n=10000 peak_rss_kb=5120
+ *
+ * (one line; wrapped here). A run whose check fails prints its details and a
+ * check=FAILED line (no rate) on stderr, and troupe-bench exits 1 at once.
+ * Bad options print the usage on stderr and exit 2.
+ *
+ * Adding a workload: bench/workloads/<name>.c defines `bench_<name>`,
+ * workloads.h declares it, and the table below lists it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_util.h"
+#include "workloads/workloads.h"
+
+static const struct bench_workload *const workloads[] = {
+	&bench_storm,
+};
+#define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+/* WORKLOADS.md: "Run with exactly 2 workers unless a benchmark sweeps". */
+#define DEFAULT_WORKERS 2u
+#define DEFAULT_RUNS 1u
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: troupe-bench WORKLOAD [options]\n"
+		"\n"
+		"common options:\n"
+		"  --workers W   worker threads (default %u; 0 = online cores)\n"
+		"  --runs R      measured runs, one output line each "
+		"(default %u)\n"
+		"  --help        this text\n",
+		DEFAULT_WORKERS, DEFAULT_RUNS);
+	for (size_t i = 0; i < NWORKLOADS; i++) {
+		const struct bench_workload *w = workloads[i];
+
+		fprintf(f, "\n%s: %s\n", w->name, w->summary);
+		for (size_t j = 0; j < w->nparams; j++) {
+			const struct bench_param *p = &w->params[j];
+
+			fprintf(f, "  --%-11s %s (default %llu, %llu..%llu)\n",
+				p->name, p->help, (unsigned long long)p->def,
+				(unsigned long long)p->min,
+				(unsigned long long)p->max);
+		}
+	}
+}
+
+/* Prints "troupe-bench: WHAT 'ARG'" (or just WHAT) and the usage. */
+static int bad_usage(const char *what, const char *arg)
+{
+	if (arg != NULL)
+		fprintf(stderr, "troupe-bench: %s '%s'\n\n", what, arg);
+	else
+		fprintf(stderr, "troupe-bench: %s\n\n", what);
+	usage(stderr);
+	return 2;
+}
+
+static const struct bench_workload *find_workload(const char *name)
+{
+	for (size_t i = 0; i < NWORKLOADS; i++) {
+		if (strcmp(workloads[i]->name, name) == 0)
+			return workloads[i];
+	}
+	return NULL;
+}
+
+/* Matches "--name" (value in the next argument) or "--name=value". */
+static bool match_option(const char *arg, const char *name, const char **eq)
+{
+	size_t len = strlen(name);
+
+	if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, name, len) != 0)
+		return false;
+	if (arg[2 + len] == '\0') {
+		*eq = NULL;
+		return true;
+	}
+	if (arg[2 + len] == '=') {
+		*eq = arg + 3 + len;
+		return true;
+	}
+	return false;
+}
+
+static void print_result(FILE *f, const struct bench_workload *w,
+			 const uint64_t *values, const struct bench_result *r)
+{
+	uint64_t items = r->items != 0 ? r->items : r->messages;
+
+	fprintf(f, "workload=%s runtime=troupe messages=%llu seconds=%.6f",
+		w->name, (unsigned long long)r->messages, r->seconds);
+	if (r->ok)
+		fprintf(f, " rate=%.0f check=ok",
+			r->seconds > 0 ? (double)items / r->seconds : 0.0);
+	else
+		fprintf(f, " check=FAILED");
+	fprintf(f, " workers=%u", (unsigned)r->workers);
+	for (size_t j = 0; j < w->nparams; j++)
+		fprintf(f, " %s=%llu", w->params[j].name,
+			(unsigned long long)values[j]);
+	fprintf(f, " peak_rss_kb=%llu\n",
+		(unsigned long long)bench_peak_rss_kb());
+	fflush(f);
+}
+
+int main(int argc, char **argv)
+{
+	const struct bench_workload *w;
+	uint64_t values[BENCH_MAX_PARAMS];
+	uint64_t workers = DEFAULT_WORKERS, runs = DEFAULT_RUNS;
+	trp_config_t cfg = TRP_CONFIG_INIT;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+	}
+	if (argc < 2 || argv[1][0] == '-')
+		return bad_usage("missing WORKLOAD", NULL);
+	w = find_workload(argv[1]);
+	if (w == NULL)
+		return bad_usage("unknown workload", argv[1]);
+	if (w->nparams > BENCH_MAX_PARAMS)
+		return bad_usage("too many parameters in workload", w->name);
+	for (size_t j = 0; j < w->nparams; j++)
+		values[j] = w->params[j].def;
+
+	for (int i = 2; i < argc; i++) {
+		const char *arg = argv[i], *val = NULL;
+		uint64_t *dst = NULL, min = 0, max = 0, v;
+
+		if (match_option(arg, "workers", &val)) {
+			dst = &workers;
+			max = 256;
+		} else if (match_option(arg, "runs", &val)) {
+			dst = &runs;
+			min = 1;
+			max = 1000;
+		} else {
+			for (size_t j = 0; j < w->nparams; j++) {
+				const struct bench_param *p = &w->params[j];
+
+				if (match_option(arg, p->name, &val)) {
+					dst = &values[j];
+					min = p->min;
+					max = p->max;
+					break;
+				}
+			}
+		}
+		if (dst == NULL)
+			return bad_usage("unknown option", arg);
+		if (val == NULL) {
+			if (i + 1 >= argc)
+				return bad_usage("missing value for", arg);
+			val = argv[++i];
+		}
+		if (!bench_parse_u64(val, &v) || v < min || v > max)
+			return bad_usage("not a number or out of range:",
+					 val);
+		*dst = v;
+	}
+
+	cfg.workers = (uint32_t)workers;
+	for (uint64_t r = 0; r < runs; r++) {
+		struct bench_result res;
+		int rc = w->run(&cfg, values, &res);
+
+		if (rc != 0) {
+			fprintf(stderr, "troupe-bench: %s failed: %s\n",
+				w->name, trp_strerror(rc));
+			return 1;
+		}
+		if (!res.ok) {
+			print_result(stderr, w, values, &res);
+			return 1;
+		}
+		print_result(stdout, w, values, &res);
+	}
+	return 0;
+}

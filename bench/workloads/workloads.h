@@ -1,0 +1,60 @@
+/*
+ * bench/workloads/workloads.h - the workloads of troupe-bench.
+ *
+ * Each workload of shared/WORKLOADS.md lives in bench/workloads/<name>.c and
+ * exposes one `const struct bench_workload bench_<name>`, declared below and
+ * listed in the table in bench/cli.c. The CLI parses the common options
+ * (--workers, --runs) and the workload's own parameters (from its params
+ * table), then calls run() once per run and prints the result line.
+ *
+ * A workload's run() creates its own runtime from @cfg, builds its actors,
+ * times from the first send to quiescence, checks its result, destroys the
+ * runtime and fills a bench_result. It prints the details of a failed check
+ * to stderr itself.
+ */
+#ifndef TROUPE_BENCH_WORKLOADS_H
+#define TROUPE_BENCH_WORKLOADS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <troupe/troupe.h>
+
+/* Most parameters a workload may declare. */
+#define BENCH_MAX_PARAMS 8
+
+/* One numeric parameter: `--name VALUE`, printed as `name=VALUE`. */
+struct bench_param {
+	const char *name; /* option name without "--"; also the output key */
+	const char *help;
+	uint64_t def, min, max;
+};
+
+struct bench_result {
+	uint64_t messages; /* messages the run moved (the `messages=` field) */
+	uint64_t items;    /* what `rate=` counts per second; 0 = messages */
+	double seconds;    /* first send to quiescence */
+	uint32_t workers;  /* worker threads actually used */
+	bool ok;           /* the workload's check passed */
+};
+
+struct bench_workload {
+	const char *name;
+	const char *summary; /* one line for --help */
+	const struct bench_param *params;
+	size_t nparams; /* <= BENCH_MAX_PARAMS */
+	/*
+	 * One measured run. @values holds one value per params entry, in the
+	 * same order. Returns 0 when the run completed (whether or not its
+	 * check passed: see out->ok), or a negative TRP_E* code when a troupe
+	 * call failed outside the measured behaviours (already reported on
+	 * stderr).
+	 */
+	int (*run)(const trp_config_t *cfg, const uint64_t *values,
+		   struct bench_result *out);
+};
+
+extern const struct bench_workload bench_storm;
+
+#endif /* TROUPE_BENCH_WORKLOADS_H */

@@ -1,0 +1,523 @@
+/*
+ * core/actor.c - spawn, send, close, stop, and one turn of an actor.
+ */
+#include "actor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "message.h"
+#include "platform.h"
+#include "registry.h"
+#include "scheduler.h"
+#include "worker.h"
+
+static _Atomic(uint64_t) next_actor_id = 1;
+
+struct trp__worker *trp__worker_of(struct trp_runtime *rt)
+{
+	struct trp__worker *w = trp__self_worker;
+	return (w != NULL && w->rt == rt) ? w : NULL;
+}
+
+static struct trp__msg_pool *pool_of(struct trp__worker *w)
+{
+	return w != NULL ? &w->pool : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* references                                                          */
+
+trp_actor_t *trp_actor_retain(trp_actor_t *a)
+{
+	if (a != NULL)
+		/* relaxed: the caller already holds a reference, so the
+		 * count cannot reach zero concurrently. */
+		atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+	return a;
+}
+
+bool trp__actor_try_retain(struct trp_actor *a)
+{
+	/* relaxed: validated by the CAS. */
+	uint64_t r = atomic_load_explicit(&a->refs, memory_order_relaxed);
+	while (r != 0) {
+		/* relaxed: the memory is kept valid by the caller's epoch
+		 * section; the reference itself orders nothing. */
+		if (atomic_compare_exchange_weak_explicit(
+			    &a->refs, &r, r + 1, memory_order_relaxed,
+			    memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
+void trp_actor_release(trp_actor_t *a)
+{
+	if (a == NULL)
+		return;
+	/* ORDER: release so our uses of the actor happen-before the free;
+	 * the acquire half makes the freeing thread see all of them. */
+	if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	struct trp_runtime *rt = a->rt;
+	/* Every reference is gone: the actor stopped (the runtime's
+	 * reference is dropped only then) and its mailbox is closed and
+	 * empty, since each push that found it closed drained it. */
+	trp__free(a, a->alloc_size);
+	trp__runtime_unref(rt);
+}
+
+bool trp_actor_alive(const trp_actor_t *a)
+{
+	/* relaxed: a snapshot. */
+	return a != NULL &&
+	       atomic_load_explicit(&((trp_actor_t *)a)->lifecycle,
+				    memory_order_relaxed) != TRP__STOPPED;
+}
+
+uint64_t trp_actor_id(const trp_actor_t *a)
+{
+	return a != NULL ? a->id : 0;
+}
+
+trp_runtime_t *trp_actor_runtime(const trp_actor_t *a)
+{
+	return a != NULL ? a->rt : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* dead letters                                                        */
+
+static void dead_letter(struct trp_runtime *rt, struct trp__worker *w,
+			struct trp_actor *to, struct trp__msg *m,
+			trp_dead_reason_t why)
+{
+	if (rt->cfg.dead_letter != NULL)
+		rt->cfg.dead_letter(rt->cfg.dead_letter_ctx, to, &m->pub, why);
+	trp__count(rt, w, &trp__stats_of(rt, w)->dead_lettered, 1);
+	trp__msg_free(pool_of(w), m);
+}
+
+/*
+ * The caller is the consumer of @a's mailbox (a stopping actor's worker,
+ * the thread destroying the runtime, or a sender whose push found the
+ * closed tag). Pops until the mailbox is empty and tagged closed; every
+ * user message but @keep goes to the dead letters. Returns true if @keep
+ * was found (the caller takes it back).
+ */
+static bool drain_and_close(struct trp_runtime *rt, struct trp__worker *w,
+			    struct trp_actor *a, struct trp__msg *keep,
+			    trp_dead_reason_t why)
+{
+	bool found = false;
+	uint32_t users = 0;
+	for (;;) {
+		struct trp__mpsc_node *n = trp__mailbox_pop_sc(&a->mailbox);
+		if (n == NULL) {
+			if (trp__mailbox_close_sc(&a->mailbox))
+				break;
+			/* A producer is between its exchange and its link:
+			 * it will finish in a few instructions. */
+			trp__cpu_relax();
+			continue;
+		}
+		if (n == &a->close_node)
+			continue;
+		users++;
+		struct trp__msg *m = trp__msg_of(n);
+		if (m == keep)
+			found = true;
+		else
+			dead_letter(rt, w, a, m, why);
+	}
+	if (a->limit != 0 && users != 0)
+		/* relaxed: the bound is a counter, not a publication. */
+		atomic_fetch_sub_explicit(&a->queued, users,
+					  memory_order_relaxed);
+	return found;
+}
+
+/* ------------------------------------------------------------------ */
+/* spawn                                                               */
+
+int trp_actor_spawn(trp_runtime_t *rt, const trp_actor_def_t *def, void *arg,
+		    trp_actor_t **out)
+{
+	if (rt == NULL || def == NULL || def->behavior == NULL)
+		return TRP_EINVAL;
+	if (def->state_size > TRP_MSG_MAX)
+		return TRP_EINVAL;
+	struct trp__worker *w = trp__worker_of(rt);
+	if (w == NULL) {
+		int rc = trp__outside_enter(rt);
+		if (rc != 0)
+			return rc;
+	}
+	size_t state = (def->state_size + 15) & ~(size_t)15;
+	size_t size = sizeof(struct trp_actor) + state;
+	struct trp_actor *a = trp__alloc_aligned(TRP_CACHELINE, size);
+	if (a == NULL) {
+		if (w == NULL)
+			trp__outside_leave(rt);
+		return TRP_ENOMEM;
+	}
+	memset(a, 0, sizeof *a);
+	a->alloc_size = size;
+	/* An actor with a start hook begins scheduled (its first turn runs
+	 * the hook); otherwise it begins idle and the first send schedules
+	 * it. */
+	trp__mailbox_init(&a->mailbox, def->start == NULL);
+	a->behavior = def->behavior;
+	a->start = def->start;
+	a->stop = def->stop;
+	a->rt = rt;
+	a->started = def->start == NULL;
+	if (def->mailbox_limit == TRP_MAILBOX_UNBOUNDED)
+		a->limit = 0;
+	else if (def->mailbox_limit != 0)
+		a->limit = def->mailbox_limit;
+	else
+		a->limit = rt->cfg.mailbox_limit;
+	if (def->state_size > 0) {
+		a->state = a->inline_state;
+		if (arg != NULL)
+			memcpy(a->inline_state, arg, def->state_size);
+		else
+			memset(a->inline_state, 0, state);
+	} else {
+		a->state = arg;
+	}
+	/* relaxed: ids only need to be unique. */
+	a->id = atomic_fetch_add_explicit(&next_actor_id, 1,
+					  memory_order_relaxed);
+	atomic_init(&a->lifecycle, TRP__ALIVE);
+	atomic_init(&a->queued, 0);
+	atomic_init(&a->refs, out != NULL ? 2 : 1);
+	/* relaxed: the runtime struct is kept alive by destroy's own
+	 * reference while we run; this one is dropped with the actor. */
+	atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
+
+	trp__mutex_lock(&rt->actors_lock);
+	a->live_next = rt->actors;
+	if (rt->actors != NULL)
+		rt->actors->live_prev = a;
+	rt->actors = a;
+	trp__mutex_unlock(&rt->actors_lock);
+	trp__count(rt, w, &rt->spawned, 1);
+
+	if (out != NULL)
+		*out = a;
+	if (def->start != NULL)
+		trp__schedule(rt, a);
+	if (w == NULL)
+		trp__outside_leave(rt);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* send                                                                */
+
+/*
+ * Pushes @m (already counted against the bound) and schedules or drains as
+ * the tag the push found demands. 0, or TRP_EDEAD with @m handed back.
+ */
+static int deliver(struct trp_runtime *rt, struct trp__worker *w,
+		   struct trp_actor *to, struct trp__msg *m)
+{
+	unsigned tag = trp__mailbox_push_mp(&to->mailbox, &m->node);
+	if (trp__likely(tag == 0))
+		return 0;
+	if (tag == TRP__MAILBOX_IDLE) {
+		trp__schedule(rt, to);
+		return 0;
+	}
+	/* Closed: we are the consumer now. */
+	if (drain_and_close(rt, w, to, m, TRP_DEAD_STOPPED))
+		return TRP_EDEAD;
+	return 0;
+}
+
+/* Common front half of the sends: validation, shutdown, bound. */
+static int send_begin(struct trp_actor *to, size_t len,
+		      struct trp__worker **wp)
+{
+	if (to == NULL)
+		return TRP_EINVAL;
+	if (len > TRP_MSG_MAX)
+		return TRP_EMSGSIZE;
+	/* relaxed: an early answer only; the closed tag is what makes a
+	 * late send safe. */
+	if (atomic_load_explicit(&to->lifecycle, memory_order_relaxed) !=
+	    TRP__ALIVE)
+		return TRP_EDEAD;
+	struct trp_runtime *rt = to->rt;
+	struct trp__worker *w = trp__worker_of(rt);
+	if (w == NULL) {
+		int rc = trp__outside_enter(rt);
+		if (rc != 0)
+			return rc;
+	}
+	if (to->limit != 0) {
+		/* relaxed: a counter; the bound may be exceeded by the
+		 * number of concurrent senders at most. */
+		uint32_t q = atomic_fetch_add_explicit(&to->queued, 1,
+						       memory_order_relaxed);
+		if (q >= to->limit) {
+			atomic_fetch_sub_explicit(&to->queued, 1,
+						  memory_order_relaxed);
+			trp__count(rt, w, &trp__stats_of(rt, w)->rejected, 1);
+			if (w == NULL)
+				trp__outside_leave(rt);
+			return TRP_EFULL;
+		}
+	}
+	*wp = w;
+	return 0;
+}
+
+static void send_abort(struct trp_actor *to, struct trp__worker *w)
+{
+	if (to->limit != 0)
+		atomic_fetch_sub_explicit(&to->queued, 1, memory_order_relaxed);
+	if (w == NULL)
+		trp__outside_leave(to->rt);
+}
+
+static int send_end(struct trp_actor *to, struct trp__worker *w,
+		    struct trp__msg *m)
+{
+	struct trp_runtime *rt = to->rt;
+	int rc = deliver(rt, w, to, m);
+	if (rc == 0)
+		trp__count(rt, w, &trp__stats_of(rt, w)->sent, 1);
+	if (w == NULL)
+		trp__outside_leave(rt);
+	return rc;
+}
+
+int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
+{
+	if (data == NULL && len != 0)
+		return TRP_EINVAL;
+	struct trp__worker *w = NULL;
+	int rc = send_begin(to, len, &w);
+	if (rc != 0)
+		return rc;
+	struct trp__msg *m = trp__msg_alloc(pool_of(w), len);
+	if (trp__unlikely(m == NULL)) {
+		send_abort(to, w);
+		return TRP_ENOMEM;
+	}
+	m->pub.type = type;
+	m->pub.reserved = 0;
+	m->pub.size = len;
+	if (len != 0) {
+		memcpy(m->inline_data, data, len);
+		m->pub.data = m->inline_data;
+	} else {
+		m->pub.data = NULL;
+	}
+	rc = send_end(to, w, m);
+	if (rc != 0)
+		trp__msg_free(pool_of(w), m);
+	return rc;
+}
+
+int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
+		   trp_free_fn free_fn)
+{
+	if (buf == NULL && len != 0)
+		return TRP_EINVAL;
+	struct trp__worker *w = NULL;
+	int rc = send_begin(to, len, &w);
+	if (rc != 0)
+		return rc;
+	struct trp__msg *m = trp__msg_alloc(pool_of(w), 0);
+	if (trp__unlikely(m == NULL)) {
+		send_abort(to, w);
+		return TRP_ENOMEM;
+	}
+	m->pub.type = type;
+	m->pub.reserved = 0;
+	m->pub.size = len;
+	m->pub.data = buf;
+	m->hold = TRP__HOLD_OWNED;
+	m->free_fn = free_fn != NULL ? free_fn : free;
+	rc = send_end(to, w, m);
+	if (rc != 0)
+		/* The caller keeps buf: free the block only. */
+		trp__msg_free_block(pool_of(w), m);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* close and stop                                                      */
+
+int trp_actor_close(trp_actor_t *a)
+{
+	if (a == NULL)
+		return TRP_EINVAL;
+	struct trp_runtime *rt = a->rt;
+	struct trp__worker *w = trp__worker_of(rt);
+	if (w == NULL) {
+		int rc = trp__outside_enter(rt);
+		if (rc != 0)
+			return rc;
+	}
+	uint32_t s = TRP__ALIVE;
+	/* ORDER: acq_rel orders this close after sends this thread made
+	 * before (they were pushed already) and decides the one closer. */
+	int rc = 0;
+	if (atomic_compare_exchange_strong_explicit(&a->lifecycle, &s,
+						    TRP__CLOSING,
+						    memory_order_acq_rel,
+						    memory_order_acquire)) {
+		/* The marker is part of the actor: closing never
+		 * allocates, so it cannot fail. */
+		unsigned tag =
+			trp__mailbox_push_mp(&a->mailbox, &a->close_node);
+		if (tag == TRP__MAILBOX_IDLE)
+			trp__schedule(rt, a);
+		else if (tag == TRP__MAILBOX_CLOSED)
+			/* Stopped by itself meanwhile: just re-close. */
+			(void)drain_and_close(rt, w, a, NULL,
+					      TRP_DEAD_STOPPED);
+	} else if (s == TRP__STOPPED) {
+		rc = TRP_EDEAD;
+	}
+	if (w == NULL)
+		trp__outside_leave(rt);
+	return rc;
+}
+
+int trp_actor_stop(trp_actor_t *self)
+{
+	if (self == NULL)
+		return TRP_EINVAL;
+	struct trp__worker *w = trp__worker_of(self->rt);
+	if (w == NULL || w->current != self)
+		return TRP_EPERM;
+	self->stop_request = 1;
+	return 0;
+}
+
+/* Unlinks @a from the live list and drops the runtime's reference. */
+static void retire(struct trp_runtime *rt, struct trp__worker *w,
+		   struct trp_actor *a)
+{
+	trp__registry_forget(rt, a);
+	trp__mutex_lock(&rt->actors_lock);
+	if (a->live_prev != NULL)
+		a->live_prev->live_next = a->live_next;
+	else
+		rt->actors = a->live_next;
+	if (a->live_next != NULL)
+		a->live_next->live_prev = a->live_prev;
+	a->live_prev = a->live_next = NULL;
+	trp__mutex_unlock(&rt->actors_lock);
+	trp__count(rt, w, &rt->stopped, 1);
+	trp_actor_release(a);
+}
+
+/* The running worker stops @a: hook, drain, close, retire. */
+static void finish(struct trp__worker *w, struct trp_actor *a,
+		   trp_stop_reason_t why)
+{
+	struct trp_runtime *rt = a->rt;
+	/* ORDER: release, so a sender that sees STOPPED (acquire not
+	 * needed: it only returns TRP_EDEAD) - relaxed would do; release
+	 * keeps the hook's effects ordered for trp_actor_alive() callers. */
+	atomic_store_explicit(&a->lifecycle, TRP__STOPPED, memory_order_release);
+	if (a->stop != NULL)
+		a->stop(a, a->state, why);
+	w->current = NULL;
+	(void)drain_and_close(rt, w, a, NULL, TRP_DEAD_STOPPED);
+	retire(rt, w, a);
+}
+
+void trp__actor_stop_all_at_shutdown(struct trp_runtime *rt)
+{
+	/* Workers are joined and outside senders are refused: this thread
+	 * is the only one touching actors now. */
+	for (;;) {
+		trp__mutex_lock(&rt->actors_lock);
+		struct trp_actor *a = rt->actors;
+		trp__mutex_unlock(&rt->actors_lock);
+		if (a == NULL)
+			break;
+		/* relaxed: single-threaded now. */
+		uint32_t s = atomic_exchange_explicit(
+			&a->lifecycle, TRP__STOPPED, memory_order_relaxed);
+		/* Become the mailbox's consumer: an ALIVE actor's close
+		 * marker is unused, so pushing it claims an idle mailbox; a
+		 * CLOSING one already holds its marker and is scheduled, and
+		 * no worker runs it. */
+		if (s == TRP__ALIVE)
+			(void)trp__mailbox_push_mp(&a->mailbox, &a->close_node);
+		if (a->stop != NULL && a->started)
+			a->stop(a, a->state, TRP_STOP_SHUTDOWN);
+		(void)drain_and_close(rt, NULL, a, NULL, TRP_DEAD_SHUTDOWN);
+		retire(rt, NULL, a);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* one turn                                                            */
+
+void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
+{
+	struct trp_runtime *rt = a->rt;
+	w->current = a;
+	if (trp__unlikely(!a->started)) {
+		a->started = 1;
+		a->start(a, a->state);
+		if (a->stop_request) {
+			finish(w, a, TRP_STOP_NORMAL);
+			return;
+		}
+	}
+	/* The turn bound: only messages present now (the last one pushed
+	 * so far), at most `batch` of them. A message sent during the turn,
+	 * a self-send included, waits for the next turn. */
+	struct trp__mpsc_node *last = trp__mailbox_snapshot_sc(&a->mailbox);
+	uint32_t batch = rt->cfg.batch;
+	uint32_t n = 0;
+	trp_stop_reason_t stop = 0;
+	if (last != NULL) {
+		for (;;) {
+			struct trp__mpsc_node *node =
+				trp__mailbox_pop_sc(&a->mailbox);
+			if (node == NULL)
+				break;
+			if (trp__unlikely(node == &a->close_node)) {
+				stop = TRP_STOP_CLOSED;
+				break;
+			}
+			bool at_last = node == last;
+			struct trp__msg *m = trp__msg_of(node);
+			n++;
+			a->behavior(a, a->state, &m->pub);
+			trp__msg_free(&w->pool, m);
+			if (trp__unlikely(a->stop_request)) {
+				stop = TRP_STOP_NORMAL;
+				break;
+			}
+			if (at_last || n >= batch)
+				break;
+		}
+	}
+	trp__stat_add(&w->stats.processed, n);
+	if (a->limit != 0 && n != 0)
+		/* relaxed: see send_begin. */
+		atomic_fetch_sub_explicit(&a->queued, n, memory_order_relaxed);
+	if (trp__unlikely(stop != 0)) {
+		finish(w, a, stop);
+		return;
+	}
+	w->current = NULL;
+	/* Idle only if nothing is left; otherwise back of the queue. */
+	if (!trp__mailbox_mark_idle_sc(&a->mailbox))
+		trp__schedule(rt, a);
+}

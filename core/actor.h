@@ -1,0 +1,87 @@
+/*
+ * core/actor.h - the actor object, its life cycle and one turn of it.
+ *
+ * Life cycle: ALIVE -> (close requested) CLOSING -> STOPPED. Only the
+ * worker running the actor moves it to STOPPED (or the destroying thread
+ * once the workers are joined). Stopping runs the stop hook, then drains
+ * the mailbox into dead letters and leaves its head tagged CLOSED: a sender
+ * whose push finds that tag (exactly one per closed period, as with the
+ * idle tag) becomes the mailbox's consumer for a moment, dead-letters what
+ * it finds (taking its own message back as TRP_EDEAD) and re-tags it. So a
+ * stopped actor is never scheduled again, and no accepted message is ever
+ * stranded.
+ *
+ * References: the runtime holds one while the actor is not stopped, the
+ * registry one while it has a name, and each handle one. The memory (and the
+ * runtime struct, through rt->refs) lives until the last is dropped. A
+ * running or queued actor is always ALIVE or CLOSING, so the runtime's
+ * reference covers the run queues.
+ */
+#ifndef TRP_CORE_ACTOR_H
+#define TRP_CORE_ACTOR_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mailbox.h"
+#include "troupe/actor.h"
+
+struct trp__worker;
+
+enum trp__actor_state {
+	TRP__ALIVE = 0,
+	TRP__CLOSING = 1,
+	TRP__STOPPED = 2,
+};
+
+struct trp_actor {
+	/* producers: head line; consumer: tail + stub line */
+	struct trp__mailbox mailbox;
+
+	/* consumer (the running worker) and read-mostly */
+	alignas(64) trp_behavior_fn behavior;
+	void *state;
+	struct trp_runtime *rt;
+	trp_start_fn start;
+	trp_stop_fn stop;
+	uint32_t limit;       /* mailbox bound, 0 = none */
+	uint8_t started;      /* start hook ran */
+	uint8_t stop_request; /* trp_actor_stop() during this turn */
+	uint64_t id;
+	struct trp__mpsc_node run_node;   /* injection queue link */
+	struct trp__mpsc_node close_node; /* the close marker, pushed once */
+
+	/* written by other threads */
+	alignas(64) _Atomic(uint32_t) lifecycle; /* enum trp__actor_state */
+	_Atomic(uint32_t) queued;                /* bounded mailboxes only */
+	_Atomic(uint64_t) refs;
+
+	/* cold: under rt->actors_lock / the registry lock */
+	struct trp_actor *live_prev, *live_next;
+	struct trp__reg_entry *name; /* registry entry, or NULL */
+	size_t alloc_size;
+	alignas(16) unsigned char inline_state[];
+};
+
+/* Runs one turn of @a on worker @w (see actor.c). */
+void trp__actor_run(struct trp__worker *w, struct trp_actor *a);
+
+/* Stops every live actor at shutdown (workers joined). */
+void trp__actor_stop_all_at_shutdown(struct trp_runtime *rt);
+
+/* The worker of the calling thread if it belongs to @rt, else NULL. */
+struct trp__worker *trp__worker_of(struct trp_runtime *rt);
+
+/* Retains @a only if it has references left (never 0 -> 1). */
+bool trp__actor_try_retain(struct trp_actor *a);
+
+static inline struct trp_actor *trp__actor_of_run_node(struct trp__mpsc_node *n)
+{
+	return (struct trp_actor *)(void *)((char *)n -
+					    offsetof(struct trp_actor,
+						     run_node));
+}
+
+#endif /* TRP_CORE_ACTOR_H */

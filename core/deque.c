@@ -1,0 +1,198 @@
+/*
+ * core/deque.c - per-worker FIFO run queue with steal-half (see deque.h).
+ *
+ * head and tail are 64-bit positions that only grow (no ABA); an item at
+ * position p lives in ring->slots[p & ring->mask]. [head, tail) is queued.
+ *
+ * Memory ordering:
+ * - push_owner writes the slot (relaxed) then stores tail with release;
+ *   thieves load tail with acquire, so the slots below tail are visible.
+ * - A growth stores the new ring with release *before* the tail store that
+ *   exposes items in it; a thief loads tail (acquire) *then* the ring
+ *   (acquire), so it reads a ring holding every item below the tail it saw.
+ *   An older ring still holds [h, t) for any t read before the growth; the
+ *   owner never writes into a ring after replacing it.
+ * - Owner and thieves claim [head, head + n) with a CAS that is acq_rel: its
+ *   release half orders the thief's slot reads before the claim, and the
+ *   owner's acquire load of head in push_owner pairs with it, so a slot is
+ *   never overwritten while a thief may still read it for a claim that can
+ *   succeed. A thief that read a stale or overwritten slot fails its CAS,
+ *   because head moved past it first.
+ */
+#include "deque.h"
+
+#include <string.h>
+
+#include "alloc.h"
+#include "troupe/error.h"
+
+#define STEAL_MAX 256u
+
+struct trp__deque_ring {
+	uint64_t mask;
+	struct trp__deque_ring *older; /* retired list link (owner only) */
+	_Atomic(void *) slots[];
+};
+
+static struct trp__deque_ring *ring_new(uint64_t cap)
+{
+	struct trp__deque_ring *r = trp__calloc(
+		1, sizeof *r + (size_t)cap * sizeof(_Atomic(void *)));
+	if (r != NULL)
+		r->mask = cap - 1;
+	return r;
+}
+
+int trp__deque_init(struct trp__deque *d, unsigned log2_capacity)
+{
+	if (log2_capacity < 1)
+		log2_capacity = 1;
+	struct trp__deque_ring *r = ring_new((uint64_t)1 << log2_capacity);
+	if (r == NULL)
+		return TRP_ENOMEM;
+	atomic_init(&d->head, 0);
+	atomic_init(&d->tail, 0);
+	atomic_init(&d->ring, r);
+	d->retired = NULL;
+	return 0;
+}
+
+void trp__deque_destroy(struct trp__deque *d)
+{
+	struct trp__deque_ring *r =
+		atomic_load_explicit(&d->ring, memory_order_relaxed);
+	trp__free(r, 0);
+	for (r = d->retired; r != NULL;) {
+		struct trp__deque_ring *older = r->older;
+		trp__free(r, 0);
+		r = older;
+	}
+	d->retired = NULL;
+}
+
+/* Owner only: doubles the ring, copying [h, t). */
+static int grow(struct trp__deque *d, struct trp__deque_ring *r, uint64_t h,
+		uint64_t t)
+{
+	struct trp__deque_ring *nr = ring_new((r->mask + 1) * 2);
+	if (nr == NULL)
+		return TRP_ENOMEM;
+	for (uint64_t p = h; p != t; p++) {
+		/* relaxed: owner reads its own writes; the ring is published
+		 * by the release store below. */
+		void *it = atomic_load_explicit(&r->slots[p & r->mask],
+						memory_order_relaxed);
+		atomic_store_explicit(&nr->slots[p & nr->mask], it,
+				      memory_order_relaxed);
+	}
+	/* ORDER: release publishes the copied slots; pairs with the thief's
+	 * acquire load of ring (after its acquire load of tail). */
+	atomic_store_explicit(&d->ring, nr, memory_order_release);
+	r->older = d->retired;
+	d->retired = r;
+	return 0;
+}
+
+int trp__deque_push_owner(struct trp__deque *d, void *item)
+{
+	/* relaxed: tail is written only by this thread. */
+	uint64_t t = atomic_load_explicit(&d->tail, memory_order_relaxed);
+	/* ORDER: acquire pairs with the claim CAS (release) of thieves, so
+	 * their slot reads are done before we reuse the slots. */
+	uint64_t h = atomic_load_explicit(&d->head, memory_order_acquire);
+	struct trp__deque_ring *r =
+		atomic_load_explicit(&d->ring, memory_order_relaxed);
+	if (t - h > r->mask) {
+		int rc = grow(d, r, h, t);
+		if (rc != 0)
+			return rc;
+		r = atomic_load_explicit(&d->ring, memory_order_relaxed);
+	}
+	/* relaxed: published by the release store of tail. */
+	atomic_store_explicit(&r->slots[t & r->mask], item,
+			      memory_order_relaxed);
+	/* ORDER: release publishes the slot to thieves' acquire load. */
+	atomic_store_explicit(&d->tail, t + 1, memory_order_release);
+	return 0;
+}
+
+void *trp__deque_pop_owner(struct trp__deque *d)
+{
+	/* relaxed: own writes. */
+	uint64_t t = atomic_load_explicit(&d->tail, memory_order_relaxed);
+	struct trp__deque_ring *r =
+		atomic_load_explicit(&d->ring, memory_order_relaxed);
+	/* relaxed: the CAS below validates h. */
+	uint64_t h = atomic_load_explicit(&d->head, memory_order_relaxed);
+	while (h != t) {
+		void *it = atomic_load_explicit(&r->slots[h & r->mask],
+						memory_order_relaxed);
+		/* ORDER: acq_rel, see the file comment; on failure h is
+		 * reloaded (relaxed is enough: revalidated by the CAS). */
+		if (atomic_compare_exchange_weak_explicit(
+			    &d->head, &h, h + 1, memory_order_acq_rel,
+			    memory_order_relaxed))
+			return it;
+	}
+	return NULL;
+}
+
+void *trp__deque_steal(struct trp__deque *victim, struct trp__deque *thief,
+		       uint32_t min_surplus, uint32_t *moved)
+{
+	void *batch[STEAL_MAX];
+	if (moved != NULL)
+		*moved = 0;
+	/* Room in our own ring without growing: a steal never allocates, so
+	 * it can never drop what it claimed. */
+	struct trp__deque_ring *own =
+		atomic_load_explicit(&thief->ring, memory_order_relaxed);
+	uint64_t own_len =
+		atomic_load_explicit(&thief->tail, memory_order_relaxed) -
+		atomic_load_explicit(&thief->head, memory_order_relaxed);
+	uint64_t room = own->mask + 1 - own_len;
+
+	for (int attempt = 0; attempt < 4; attempt++) {
+		/* ORDER: acquire pairs with other claimers' CAS. */
+		uint64_t h =
+			atomic_load_explicit(&victim->head, memory_order_acquire);
+		/* ORDER: acquire pairs with the owner's release tail store. */
+		uint64_t t =
+			atomic_load_explicit(&victim->tail, memory_order_acquire);
+		uint64_t n = t - h;
+		if ((int64_t)n <= 0 || n < min_surplus)
+			return NULL;
+		uint64_t take = n - n / 2;
+		if (take > STEAL_MAX)
+			take = STEAL_MAX;
+		if (take > room + 1)
+			take = room + 1;
+		/* ORDER: acquire, after tail: see the file comment. */
+		struct trp__deque_ring *r =
+			atomic_load_explicit(&victim->ring, memory_order_acquire);
+		for (uint64_t i = 0; i < take; i++)
+			batch[i] = atomic_load_explicit(
+				&r->slots[(h + i) & r->mask],
+				memory_order_relaxed);
+		/* ORDER: acq_rel claim, see the file comment. */
+		if (!atomic_compare_exchange_strong_explicit(
+			    &victim->head, &h, h + take, memory_order_acq_rel,
+			    memory_order_relaxed))
+			continue;
+		for (uint64_t i = 1; i < take; i++)
+			(void)trp__deque_push_owner(thief, batch[i]);
+		if (moved != NULL)
+			*moved = (uint32_t)(take - 1);
+		return batch[0];
+	}
+	return NULL;
+}
+
+uint64_t trp__deque_size(const struct trp__deque *d)
+{
+	struct trp__deque *m = (struct trp__deque *)d;
+	/* relaxed: an estimate. */
+	uint64_t h = atomic_load_explicit(&m->head, memory_order_relaxed);
+	uint64_t t = atomic_load_explicit(&m->tail, memory_order_relaxed);
+	return t > h ? t - h : 0;
+}

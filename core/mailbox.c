@@ -1,0 +1,127 @@
+/*
+ * core/mailbox.c - intrusive MPSC queue with an idle tag (see mailbox.h).
+ *
+ * Memory ordering, in one place:
+ * - push: the exchange on head is acq_rel. Release: nothing needs to be
+ *   published through head itself except for mark_idle's CAS (below); acquire
+ *   makes the previous node's memory (written by its producer before its own
+ *   exchange) ours to store into. The link store prev->next = n is release:
+ *   it publishes n's contents (the message) to the consumer, whose acquire
+ *   load of ->next pairs with it.
+ * - mark_idle / close: the CAS head: stub -> stub|IDLE is release so that a producer
+ *   whose exchange reads the tag (acquire) sees every effect of the turn that
+ *   just ended (the actor's state) before it schedules the next turn on
+ *   another worker. Its acquire half pairs with producers' exchanges.
+ */
+#include "mailbox.h"
+
+#include <stddef.h>
+
+#define IDLE_TAG ((uintptr_t)TRP__MAILBOX_IDLE)
+#define CLOSED_TAG ((uintptr_t)TRP__MAILBOX_CLOSED)
+#define TAGS (IDLE_TAG | CLOSED_TAG)
+
+void trp__mailbox_init(struct trp__mailbox *mb, bool idle)
+{
+	atomic_store_explicit(&mb->stub.next, NULL, memory_order_relaxed);
+	mb->tail = &mb->stub;
+	/* relaxed: the queue is published to other threads by whatever
+	 * publishes the object containing it (a release elsewhere). */
+	atomic_store_explicit(&mb->head,
+			      (uintptr_t)&mb->stub | (idle ? IDLE_TAG : 0),
+			      memory_order_relaxed);
+}
+
+unsigned trp__mailbox_push_mp(struct trp__mailbox *mb,
+			      struct trp__mpsc_node *n)
+{
+	/* relaxed: published by the release link store below. */
+	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+	/* ORDER: acq_rel, see the file comment (pairs with other producers'
+	 * exchanges and with mark_idle's release CAS). */
+	uintptr_t prev = atomic_exchange_explicit(&mb->head, (uintptr_t)n,
+						  memory_order_acq_rel);
+	struct trp__mpsc_node *p = (struct trp__mpsc_node *)(prev & ~TAGS);
+	/* ORDER: release publishes *n to the consumer's acquire load. */
+	atomic_store_explicit(&p->next, n, memory_order_release);
+	return (unsigned)(prev & TAGS);
+}
+
+struct trp__mpsc_node *trp__mailbox_pop_sc(struct trp__mailbox *mb)
+{
+	struct trp__mpsc_node *tail = mb->tail;
+	/* ORDER: acquire pairs with the producer's release link store. */
+	struct trp__mpsc_node *next =
+		atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (tail == &mb->stub) {
+		if (next == NULL)
+			return NULL;
+		mb->tail = next;
+		tail = next;
+		/* ORDER: acquire, as above. */
+		next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	}
+	if (next != NULL) {
+		mb->tail = next;
+		return tail;
+	}
+	/* tail is the last linked node. If a producer already exchanged
+	 * head past it but has not linked yet, we must wait for that link
+	 * (report "busy"). relaxed: only compared, never dereferenced. */
+	uintptr_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
+	if ((struct trp__mpsc_node *)(head & ~TAGS) != tail)
+		return NULL;
+	/* Re-queue the stub behind the last node so that node can leave the
+	 * queue entirely. The push cannot see the idle tag: the consumer only
+	 * runs while the tag is clear. */
+	(void)trp__mailbox_push_mp(mb, &mb->stub);
+	/* ORDER: acquire, as above. */
+	next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (next != NULL) {
+		mb->tail = next;
+		return tail;
+	}
+	return NULL;
+}
+
+struct trp__mpsc_node *trp__mailbox_snapshot_sc(struct trp__mailbox *mb)
+{
+	/* relaxed: the pointer is only compared with nodes later popped,
+	 * whose contents are acquired through their links. */
+	uintptr_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
+	struct trp__mpsc_node *h = (struct trp__mpsc_node *)(head & ~TAGS);
+	return h == &mb->stub ? NULL : h;
+}
+
+static bool tag_if_empty(struct trp__mailbox *mb, uintptr_t tag)
+{
+	/* Empty means: the stub is both the tail and the head, with nothing
+	 * linked behind it. Any push in between makes the CAS fail. */
+	if (mb->tail != &mb->stub)
+		return false;
+	uintptr_t expect = (uintptr_t)&mb->stub;
+	/* ORDER: release publishes the finished turn to the producer that
+	 * will see the tag (its acq_rel exchange); acquire on failure is not
+	 * needed (we only learn "not empty"). */
+	return atomic_compare_exchange_strong_explicit(
+		&mb->head, &expect, expect | tag, memory_order_release,
+		memory_order_relaxed);
+}
+
+bool trp__mailbox_mark_idle_sc(struct trp__mailbox *mb)
+{
+	return tag_if_empty(mb, IDLE_TAG);
+}
+
+bool trp__mailbox_close_sc(struct trp__mailbox *mb)
+{
+	return tag_if_empty(mb, CLOSED_TAG);
+}
+
+bool trp__mailbox_is_idle(const struct trp__mailbox *mb)
+{
+	/* relaxed: a snapshot for diagnostics and tests. */
+	return (atomic_load_explicit(&((struct trp__mailbox *)mb)->head,
+				     memory_order_relaxed) &
+		IDLE_TAG) != 0;
+}

@@ -1,0 +1,85 @@
+/*
+ * core/message.h - message memory: a header (queue link, public view, how
+ * the payload is held) followed by an inline payload, plus a per-worker pool
+ * for the hot size class.
+ *
+ * Pool (release builds): each worker caches free blocks of the 64-byte class
+ * in a private list. A block freed on another worker goes into that
+ * worker's per-owner batch and is returned to its owner 64 at a time through
+ * a lock-free stack the owner empties with one exchange. Outside threads
+ * and oversized payloads use the allocator directly. TRP_NO_POOL (ASan
+ * builds) turns the pool off so every block is a real allocation.
+ *
+ * Concurrency: trp__msg_alloc/trp__msg_free may run on any thread; the pool
+ * argument is the calling worker's own pool or NULL (outside threads).
+ */
+#ifndef TRP_CORE_MESSAGE_H
+#define TRP_CORE_MESSAGE_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mailbox.h"
+#include "troupe/actor.h"
+
+enum trp__msg_hold {
+	TRP__HOLD_INLINE = 0, /* payload follows the header */
+	TRP__HOLD_OWNED = 1,  /* handed over by trp_send_owned */
+};
+
+struct trp__msg {
+	struct trp__mpsc_node node; /* first: mailbox link */
+	trp_msg_t pub;              /* what the behaviour sees */
+	uint8_t hold;               /* enum trp__msg_hold */
+	uint8_t pooled;             /* block belongs to a worker pool */
+	uint16_t owner;             /* owning worker's index if pooled */
+	uint32_t block;             /* block size in bytes */
+	trp_free_fn free_fn;        /* TRP__HOLD_OWNED */
+	alignas(16) unsigned char inline_data[];
+};
+
+/* Payloads up to this size fit the pooled 64-byte block. */
+#define TRP__MSG_POOL_BLOCK 64u
+#define TRP__MSG_INLINE_SMALL (TRP__MSG_POOL_BLOCK - sizeof(struct trp__msg))
+
+struct trp__msg_batch;
+
+/* One per worker. Fields written by the owner only, except `returned`. */
+struct trp__msg_pool {
+	void *free_list;  /* owner only: chain of free blocks */
+	uint32_t n_free;  /* owner only */
+	uint16_t index;   /* this worker's index */
+	uint16_t nworkers;
+	/* owner only: blocks of other workers, per owner, waiting for a
+	 * full batch */
+	struct trp__msg_outbox *outbox;
+	/* any worker pushes returned batches here; the owner takes all */
+	alignas(64) _Atomic(void *) returned;
+	/* the pools of all workers of the runtime, indexed by worker */
+	struct trp__msg_pool **all;
+};
+
+/* 0 or TRP_ENOMEM. */
+int trp__msg_pool_init(struct trp__msg_pool *p, uint16_t index,
+		       uint16_t nworkers, struct trp__msg_pool **all);
+/* Frees every cached block; no concurrent use (workers joined). */
+void trp__msg_pool_destroy(struct trp__msg_pool *p);
+
+/*
+ * A message able to hold @payload bytes inline (hold = INLINE), or just the
+ * header if @payload is 0. NULL on allocation failure.
+ */
+struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload);
+/* Releases the payload (free_fn for owned ones) and the block. */
+void trp__msg_free(struct trp__msg_pool *pool, struct trp__msg *m);
+/* Frees the block only, leaving an owned payload to the caller. */
+void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m);
+
+static inline struct trp__msg *trp__msg_of(struct trp__mpsc_node *n)
+{
+	return (struct trp__msg *)(void *)n;
+}
+
+#endif /* TRP_CORE_MESSAGE_H */

@@ -1,0 +1,112 @@
+/*
+ * core/platform.c - futex, threads, affinity, clock (Linux).
+ */
+#define _GNU_SOURCE
+#include "platform.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "troupe/error.h"
+
+uint64_t trp__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void trp__futex_wait(_Atomic(uint32_t) *addr, uint32_t expected,
+		     int64_t timeout_ns)
+{
+	struct timespec rel, *prel = NULL;
+	if (timeout_ns >= 0) {
+		rel.tv_sec = (time_t)(timeout_ns / 1000000000);
+		rel.tv_nsec = (long)(timeout_ns % 1000000000);
+		prel = &rel;
+	}
+	/* The kernel compares *addr with expected atomically with queueing
+	 * the waiter; that is what makes the wait free of lost wake-ups. */
+	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected,
+		prel, NULL, 0);
+}
+
+void trp__futex_wake(_Atomic(uint32_t) *addr, int n)
+{
+	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL,
+		0);
+}
+
+uint32_t trp__online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1u : (uint32_t)n;
+}
+
+int trp__thread_start(struct trp__thread *t, void *(*fn)(void *), void *arg)
+{
+	pthread_t th;
+	if (pthread_create(&th, NULL, fn, arg) != 0)
+		return TRP_ESYSTEM;
+	t->handle = (uintptr_t)th;
+	return 0;
+}
+
+void trp__thread_join(struct trp__thread *t)
+{
+	pthread_join((pthread_t)t->handle, NULL);
+}
+
+void trp__thread_pin(uint32_t cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu % trp__online_cpus(), &set);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+void trp__thread_name(const char *name)
+{
+	char buf[16];
+	strncpy(buf, name, sizeof buf - 1);
+	buf[sizeof buf - 1] = '\0';
+	(void)pthread_setname_np(pthread_self(), buf);
+}
+
+/*
+ * Drepper's three-state futex mutex ("Futexes Are Tricky", mutex 2).
+ * Cold paths only.
+ */
+void trp__mutex_lock(struct trp__mutex *m)
+{
+	uint32_t c = 0;
+	/* ORDER: acquire pairs with the release in trp__mutex_unlock. */
+	if (atomic_compare_exchange_strong_explicit(&m->state, &c, 1,
+						    memory_order_acquire,
+						    memory_order_relaxed))
+		return;
+	if (c != 2)
+		/* ORDER: acquire, as above. */
+		c = atomic_exchange_explicit(&m->state, 2,
+					     memory_order_acquire);
+	while (c != 0) {
+		trp__futex_wait(&m->state, 2, -1);
+		/* ORDER: acquire, as above. */
+		c = atomic_exchange_explicit(&m->state, 2,
+					     memory_order_acquire);
+	}
+}
+
+void trp__mutex_unlock(struct trp__mutex *m)
+{
+	/* ORDER: release publishes the critical section to the next owner. */
+	if (atomic_exchange_explicit(&m->state, 0, memory_order_release) == 2)
+		trp__futex_wake(&m->state, 1);
+}

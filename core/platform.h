@@ -1,0 +1,82 @@
+/*
+ * core/platform.h - the only place troupe touches the operating system:
+ * futexes, threads, CPU affinity, the monotonic clock, and the
+ * ThreadSanitizer annotations used where TSan cannot see an edge (ck's
+ * inline assembly).
+ *
+ * Concurrency: every function may be called from any thread.
+ */
+#ifndef TRP_CORE_PLATFORM_H
+#define TRP_CORE_PLATFORM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TRP_CACHELINE 64
+
+#if defined(__GNUC__)
+#define trp__likely(x) __builtin_expect(!!(x), 1)
+#define trp__unlikely(x) __builtin_expect(!!(x), 0)
+#else
+#define trp__likely(x) (x)
+#define trp__unlikely(x) (x)
+#endif
+
+/* Monotonic time in nanoseconds. */
+uint64_t trp__now_ns(void);
+
+/*
+ * Blocks while *addr == expected, for at most timeout_ns (< 0: forever).
+ * May return spuriously; callers re-check their condition.
+ */
+void trp__futex_wait(_Atomic(uint32_t) *addr, uint32_t expected,
+		     int64_t timeout_ns);
+/* Wakes up to n threads blocked in trp__futex_wait on addr. */
+void trp__futex_wake(_Atomic(uint32_t) *addr, int n);
+
+/* CPU relaxation hint for spin loops. */
+static inline void trp__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Number of online CPUs (>= 1). */
+uint32_t trp__online_cpus(void);
+
+struct trp__thread {
+	uintptr_t handle;
+};
+/* Starts fn(arg) on a new thread. 0 or TRP_ESYSTEM. */
+int trp__thread_start(struct trp__thread *t, void *(*fn)(void *), void *arg);
+/* Joins the thread. */
+void trp__thread_join(struct trp__thread *t);
+/* Pins the calling thread to @cpu (mod online CPUs); best effort. */
+void trp__thread_pin(uint32_t cpu);
+/* Names the calling thread (truncated to 15 bytes). */
+void trp__thread_name(const char *name);
+
+/* A cold-path mutex (registry writers, spawn bookkeeping). */
+struct trp__mutex {
+	_Atomic(uint32_t) state; /* 0 free, 1 locked, 2 locked + waiters */
+};
+#define TRP__MUTEX_INIT {0}
+void trp__mutex_lock(struct trp__mutex *m);
+void trp__mutex_unlock(struct trp__mutex *m);
+
+/* ThreadSanitizer annotations (no-ops in other builds). */
+#if defined(TRP_SANITIZE_THREAD)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define trp__tsan_acquire(p) __tsan_acquire((void *)(p))
+#define trp__tsan_release(p) __tsan_release((void *)(p))
+#else
+#define trp__tsan_acquire(p) ((void)(p))
+#define trp__tsan_release(p) ((void)(p))
+#endif
+
+#endif /* TRP_CORE_PLATFORM_H */

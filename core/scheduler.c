@@ -1,0 +1,378 @@
+/*
+ * core/scheduler.c - runtime creation and destruction, scheduling, the
+ * injection queue, wake-ups and quiescence (see scheduler.h).
+ */
+#include "scheduler.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "actor.h"
+#include "alloc.h"
+#include "epoch.h"
+#include "registry.h"
+
+#define MAX_WORKERS 256u
+#define IDLE_POLL_NS 10000000 /* wait_idle re-checks at least this often */
+
+/* ------------------------------------------------------------------ */
+/* activity and wake-ups                                               */
+
+void trp__activity_inc(struct trp_runtime *rt)
+{
+	/* ORDER: seq_cst; the quiescence check reads activity, the
+	 * injection length and activity again, and needs one total order
+	 * with these updates. */
+	atomic_fetch_add_explicit(&rt->activity, TRP__ACT_INC,
+				  memory_order_seq_cst);
+}
+
+void trp__activity_dec(struct trp_runtime *rt)
+{
+	/* ORDER: seq_cst, as in trp__activity_inc; it also orders this
+	 * update before the idle_waiters load (Dekker pair with
+	 * trp_runtime_wait_idle). */
+	uint64_t old = atomic_fetch_add_explicit(&rt->activity, TRP__ACT_DEC,
+						 memory_order_seq_cst);
+	if (TRP__ACT_COUNT(old) == 1 &&
+	    atomic_load_explicit(&rt->idle_waiters, memory_order_seq_cst) != 0) {
+		/* ORDER: release; the waiter re-reads everything anyway. */
+		atomic_fetch_add_explicit(&rt->idle_seq, 1,
+					  memory_order_release);
+		trp__futex_wake(&rt->idle_seq, INT_MAX);
+	}
+}
+
+int trp__outside_enter(struct trp_runtime *rt)
+{
+	trp__activity_inc(rt);
+	/* ORDER: seq_cst pairs with destroy's seq_cst store of shutdown:
+	 * either we see the flag or destroy sees our activity and waits. */
+	if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst) != 0) {
+		trp__activity_dec(rt);
+		return TRP_ESHUTDOWN;
+	}
+	return 0;
+}
+
+void trp__outside_leave(struct trp_runtime *rt)
+{
+	trp__activity_dec(rt);
+}
+
+void trp__wake_one(struct trp_runtime *rt)
+{
+	/* ORDER: the fence orders our publication of work (a queue push)
+	 * before the sleepers load; a parking worker orders its sleepers
+	 * increment before its queue re-check the same way. One of the two
+	 * must see the other (store-buffering litmus, forbidden under
+	 * seq_cst fences). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&rt->sleepers, memory_order_relaxed) == 0)
+		return;
+	/* ORDER: release; a parked worker re-checks the queues after it
+	 * wakes, the futex word is only a doorbell. */
+	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
+	trp__futex_wake(&rt->park_seq, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* scheduling                                                          */
+
+static void inject(struct trp_runtime *rt, struct trp_actor *a)
+{
+	/* relaxed: the seq_cst fence in trp__wake_one orders it before the
+	 * sleepers check; the parking worker fences before reading it. */
+	atomic_fetch_add_explicit(&rt->inject_len, 1, memory_order_relaxed);
+	(void)trp__mailbox_push_mp(&rt->inject, &a->run_node);
+	trp__wake_one(rt);
+}
+
+void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
+{
+	struct trp__worker *w = trp__worker_of(rt);
+	if (trp__likely(w != NULL) &&
+	    trp__likely(trp__deque_push_owner(&w->runq, a) == 0)) {
+		/* Wake a sleeper only when this worker has surplus work.
+		 * The relaxed check may miss a worker that is just going to
+		 * sleep; the work is not lost (this worker runs it), only
+		 * that bit of parallelism, until our next push sees it. A
+		 * fence here would cost every scheduling. */
+		if (atomic_load_explicit(&rt->sleepers, memory_order_relaxed) !=
+			    0 &&
+		    trp__deque_size(&w->runq) >= 2) {
+			atomic_fetch_add_explicit(&rt->park_seq, 1,
+						  memory_order_release);
+			trp__futex_wake(&rt->park_seq, 1);
+		}
+		return;
+	}
+	/* Outside threads, or a run queue that could not grow: the
+	 * intrusive injection queue never allocates. */
+	inject(rt, a);
+}
+
+struct trp_actor *trp__inject_pop(struct trp_runtime *rt)
+{
+	/* relaxed: a hint; a stale zero is caught by the park re-check,
+	 * which is ordered by seq_cst fences. */
+	if (atomic_load_explicit(&rt->inject_len, memory_order_relaxed) <= 0)
+		return NULL;
+	/* ORDER: acquire/release make consumers of the single-consumer
+	 * queue take turns (the lock hands over the consumer's tail). */
+	if (atomic_exchange_explicit(&rt->inject_lock, 1,
+				     memory_order_acquire) != 0)
+		return NULL;
+	struct trp__mpsc_node *n = trp__mailbox_pop_sc(&rt->inject);
+	atomic_store_explicit(&rt->inject_lock, 0, memory_order_release);
+	if (n == NULL)
+		return NULL;
+	atomic_fetch_sub_explicit(&rt->inject_len, 1, memory_order_relaxed);
+	return trp__actor_of_run_node(n);
+}
+
+/* ------------------------------------------------------------------ */
+/* create / destroy                                                    */
+
+void trp__runtime_unref(struct trp_runtime *rt)
+{
+	/* ORDER: acq_rel, as for any reference count. */
+	if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) == 1)
+		trp__free(rt, sizeof *rt);
+}
+
+static void free_workers(struct trp_runtime *rt, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct trp__worker *w = &rt->workers[i];
+		trp__msg_pool_destroy(&w->pool);
+		trp__deque_destroy(&w->runq);
+		trp__free(w->last_seen, 0);
+	}
+	trp__free(rt->workers, 0);
+	trp__free(rt->pools, 0);
+	rt->workers = NULL;
+	rt->pools = NULL;
+}
+
+static int init_workers(struct trp_runtime *rt)
+{
+	uint32_t n = rt->nworkers;
+	rt->workers = trp__alloc_aligned(TRP_CACHELINE, n * sizeof *rt->workers);
+	rt->pools = trp__calloc(n, sizeof *rt->pools);
+	if (rt->workers == NULL || rt->pools == NULL) {
+		trp__free(rt->workers, 0);
+		trp__free(rt->pools, 0);
+		return TRP_ENOMEM;
+	}
+	memset(rt->workers, 0, n * sizeof *rt->workers);
+	for (uint32_t i = 0; i < n; i++)
+		rt->pools[i] = &rt->workers[i].pool;
+	for (uint32_t i = 0; i < n; i++) {
+		struct trp__worker *w = &rt->workers[i];
+		w->rt = rt;
+		w->index = i;
+		w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+		int rc = trp__deque_init(&w->runq, 8);
+		if (rc == 0) {
+			rc = trp__msg_pool_init(&w->pool, (uint16_t)i,
+						(uint16_t)n, rt->pools);
+			if (rc != 0)
+				trp__deque_destroy(&w->runq);
+		}
+		if (rc == 0) {
+			w->last_seen = trp__calloc(2 * (size_t)n,
+						   sizeof *w->last_seen);
+			if (w->last_seen == NULL) {
+				trp__msg_pool_destroy(&w->pool);
+				trp__deque_destroy(&w->runq);
+				rc = TRP_ENOMEM;
+			}
+		}
+		if (rc != 0) {
+			free_workers(rt, i);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void stop_threads(struct trp_runtime *rt, uint32_t started)
+{
+	/* ORDER: seq_cst store of the sticky flag; workers check it on
+	 * every loop and after every wake. */
+	atomic_store_explicit(&rt->shutdown, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_seq_cst);
+	trp__futex_wake(&rt->park_seq, INT_MAX);
+	for (uint32_t i = 0; i < started; i++)
+		trp__thread_join(&rt->workers[i].thread);
+}
+
+int trp_runtime_create(const trp_config_t *cfg, trp_runtime_t **out)
+{
+	trp_config_t c = TRP_CONFIG_INIT;
+	if (out == NULL)
+		return TRP_EINVAL;
+	if (cfg != NULL) {
+		if (cfg->version != TRP_CONFIG_VERSION)
+			return TRP_EVERSION;
+		c = *cfg;
+	}
+	if (c.workers > MAX_WORKERS)
+		return TRP_EINVAL;
+	if (c.workers == 0) {
+		c.workers = trp__online_cpus();
+		if (c.workers > MAX_WORKERS)
+			c.workers = MAX_WORKERS;
+	}
+	if (c.batch == 0)
+		c.batch = TRP_DEFAULT_BATCH;
+
+	struct trp_runtime *rt = trp__alloc_aligned(TRP_CACHELINE, sizeof *rt);
+	if (rt == NULL)
+		return TRP_ENOMEM;
+	memset(rt, 0, sizeof *rt);
+	rt->cfg = c;
+	rt->nworkers = c.workers;
+	trp__mailbox_init(&rt->inject, false);
+	atomic_init(&rt->refs, 1);
+	/* every worker starts active; it parks when it finds nothing */
+	atomic_init(&rt->activity, (uint64_t)c.workers);
+	int rc = trp__registry_create(&rt->registry);
+	if (rc != 0) {
+		trp__free(rt, sizeof *rt);
+		return rc;
+	}
+	rc = init_workers(rt);
+	if (rc != 0) {
+		trp__registry_destroy(rt->registry);
+		trp__free(rt, sizeof *rt);
+		return rc;
+	}
+	for (uint32_t i = 0; i < rt->nworkers; i++) {
+		rc = trp__thread_start(&rt->workers[i].thread, trp__worker_main,
+				       &rt->workers[i]);
+		if (rc != 0) {
+			stop_threads(rt, i);
+			free_workers(rt, rt->nworkers);
+			trp__registry_destroy(rt->registry);
+			trp__free(rt, sizeof *rt);
+			return rc;
+		}
+	}
+	*out = rt;
+	return 0;
+}
+
+/* Blocks until the activity count is 0, or the deadline (ns, < 0: none)
+ * passes. With @quiet, also requires an empty injection queue and an
+ * unchanged activity word (nothing started meanwhile). */
+static int wait_activity(struct trp_runtime *rt, int64_t timeout_ns,
+			 bool quiet)
+{
+	uint64_t deadline =
+		timeout_ns > 0 ? trp__now_ns() + (uint64_t)timeout_ns : 0;
+	int rc = 0;
+	/* ORDER: seq_cst, Dekker pair with trp__activity_dec. */
+	atomic_fetch_add_explicit(&rt->idle_waiters, 1, memory_order_seq_cst);
+	for (;;) {
+		/* ORDER: seq_cst loads, see trp__activity_inc. */
+		uint32_t seq =
+			atomic_load_explicit(&rt->idle_seq, memory_order_seq_cst);
+		uint64_t v1 =
+			atomic_load_explicit(&rt->activity, memory_order_seq_cst);
+		if (TRP__ACT_COUNT(v1) == 0 &&
+		    (!quiet ||
+		     (atomic_load_explicit(&rt->inject_len,
+					   memory_order_seq_cst) == 0 &&
+		      atomic_load_explicit(&rt->activity,
+					   memory_order_seq_cst) == v1)))
+			break;
+		int64_t wait = IDLE_POLL_NS;
+		if (timeout_ns == 0) {
+			rc = TRP_ETIMEDOUT;
+			break;
+		}
+		if (timeout_ns > 0) {
+			uint64_t now = trp__now_ns();
+			if (now >= deadline) {
+				rc = TRP_ETIMEDOUT;
+				break;
+			}
+			if (deadline - now < (uint64_t)wait)
+				wait = (int64_t)(deadline - now);
+		}
+		trp__futex_wait(&rt->idle_seq, seq, wait);
+	}
+	atomic_fetch_sub_explicit(&rt->idle_waiters, 1, memory_order_relaxed);
+	return rc;
+}
+
+int trp_runtime_wait_idle(trp_runtime_t *rt, int64_t timeout_ns)
+{
+	if (rt == NULL)
+		return TRP_EINVAL;
+	if (trp__worker_of(rt) != NULL)
+		return TRP_EDEADLK;
+	/* relaxed: destroy must not run concurrently (documented); this
+	 * only catches a wait after destroy began on this thread's view. */
+	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed) != 0)
+		return TRP_ESHUTDOWN;
+	return wait_activity(rt, timeout_ns, true);
+}
+
+int trp_runtime_destroy(trp_runtime_t *rt)
+{
+	if (rt == NULL)
+		return TRP_EINVAL;
+	if (trp__worker_of(rt) != NULL)
+		return TRP_EDEADLK;
+	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed) != 0)
+		return TRP_ESHUTDOWN;
+	stop_threads(rt, rt->nworkers);
+	/* Workers left the activity count when they exited; what remains
+	 * are outside threads inside a call that passed the shutdown check
+	 * just before the flag was set. Let them finish. */
+	(void)wait_activity(rt, -1, false);
+	trp__actor_stop_all_at_shutdown(rt);
+	trp__registry_destroy(rt->registry);
+	rt->registry = NULL;
+	free_workers(rt, rt->nworkers);
+	trp__runtime_unref(rt);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* stats                                                               */
+
+static void add_stats(trp_stats_t *o, struct trp__worker_stats *s)
+{
+	/* relaxed: statistics. */
+	o->sent += atomic_load_explicit(&s->sent, memory_order_relaxed);
+	o->processed +=
+		atomic_load_explicit(&s->processed, memory_order_relaxed);
+	o->dead_lettered +=
+		atomic_load_explicit(&s->dead_lettered, memory_order_relaxed);
+	o->rejected += atomic_load_explicit(&s->rejected, memory_order_relaxed);
+	o->steals += atomic_load_explicit(&s->steals, memory_order_relaxed);
+	o->parks += atomic_load_explicit(&s->parks, memory_order_relaxed);
+}
+
+int trp_runtime_stats(trp_runtime_t *rt, trp_stats_t *out)
+{
+	if (rt == NULL || out == NULL)
+		return TRP_EINVAL;
+	memset(out, 0, sizeof *out);
+	if (rt->workers != NULL)
+		for (uint32_t i = 0; i < rt->nworkers; i++)
+			add_stats(out, &rt->workers[i].stats);
+	add_stats(out, &rt->outside);
+	out->spawned = atomic_load_explicit(&rt->spawned, memory_order_relaxed);
+	out->stopped = atomic_load_explicit(&rt->stopped, memory_order_relaxed);
+	return 0;
+}
+
+uint32_t trp_runtime_workers(const trp_runtime_t *rt)
+{
+	return rt != NULL ? rt->nworkers : 0;
+}

@@ -1,0 +1,193 @@
+/*
+ * core/worker.c - the worker loop: run, steal, park.
+ *
+ * Order of looking for work (fairness):
+ *   every 61st turn the injection queue first, so sends from outside
+ *   threads are never starved by a busy local queue (Akka #17341, Go's
+ *   schedtick % 61); then the own run queue (FIFO); then the injection
+ *   queue; then stealing. An actor that still has messages after its turn
+ *   goes to the back of the run queue, so it cannot starve the others.
+ *
+ * Stealing takes half of a victim's queue, but only surplus work (>= 2
+ * queued): a lone queued actor is most likely the partner of the one the
+ * victim is running (ping-pong), and moving it costs more than it gains.
+ * If the victim's turn counter has not moved for STUCK_NS, a lone actor is
+ * taken too: a behaviour that blocks must not strand work behind it.
+ *
+ * Parking: see scheduler.h. A worker that parks while some victim holds a
+ * lone actor parks with a timeout, so that the stuck check runs again.
+ */
+#include "worker.h"
+
+#include <sched.h>
+#include <stdio.h>
+
+#include "actor.h"
+#include "epoch.h"
+#include "scheduler.h"
+
+#define INJECT_EVERY 61u
+#define STUCK_NS 1000000u     /* 1 ms without a turn: victim looks stuck */
+#define RECHECK_NS 2000000    /* timed park while a lone actor waits */
+
+_Thread_local struct trp__worker *trp__self_worker;
+
+static uint64_t next_rand(struct trp__worker *w)
+{
+	/* xorshift64 */
+	uint64_t x = w->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	w->rng = x;
+	return x;
+}
+
+/* Steals from one victim; NULL if it has nothing we may take. */
+static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
+				    uint64_t *now)
+{
+	struct trp_runtime *rt = w->rt;
+	struct trp__worker *victim = &rt->workers[v];
+	uint64_t size = trp__deque_size(&victim->runq);
+	if (size == 0)
+		return NULL;
+	uint32_t min = 2;
+	if (size == 1) {
+		/* relaxed: a heuristic. */
+		uint64_t turns = atomic_load_explicit(&victim->turns,
+						      memory_order_relaxed);
+		if (*now == 0)
+			*now = trp__now_ns();
+		if (turns != w->last_seen[2 * v]) {
+			w->last_seen[2 * v] = turns;
+			w->last_seen[2 * v + 1] = *now;
+			return NULL;
+		}
+		if (*now - w->last_seen[2 * v + 1] < STUCK_NS)
+			return NULL;
+		min = 1;
+	}
+	uint32_t moved = 0;
+	struct trp_actor *a = trp__deque_steal(&victim->runq, &w->runq, min,
+					       &moved);
+	if (a != NULL)
+		trp__stat_add(&w->stats.steals, 1);
+	return a;
+}
+
+static struct trp_actor *steal(struct trp__worker *w)
+{
+	struct trp_runtime *rt = w->rt;
+	uint32_t n = rt->nworkers;
+	if (n < 2)
+		return NULL;
+	uint64_t now = 0;
+	uint32_t start = (uint32_t)(next_rand(w) % n);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t v = (start + i) % n;
+		if (v == w->index)
+			continue;
+		struct trp_actor *a = steal_from(w, v, &now);
+		if (a != NULL)
+			return a;
+	}
+	return NULL;
+}
+
+static struct trp_actor *find_work(struct trp__worker *w)
+{
+	struct trp_runtime *rt = w->rt;
+	struct trp_actor *a;
+	if (++w->tick % INJECT_EVERY == 0 && (a = trp__inject_pop(rt)) != NULL)
+		return a;
+	if ((a = trp__deque_pop_owner(&w->runq)) != NULL)
+		return a;
+	if ((a = trp__inject_pop(rt)) != NULL)
+		return a;
+	return steal(w);
+}
+
+/*
+ * After the sleepers increment: is there work we must not sleep on?
+ * Returns 1 for work (do not park), 0 for none, -1 for "only lone actors
+ * on other workers" (park with a timeout).
+ */
+static int work_visible(struct trp__worker *w)
+{
+	struct trp_runtime *rt = w->rt;
+	/* ORDER: seq_cst loads after the seq_cst sleepers increment: the
+	 * Dekker pair with trp__wake_one's fence (see scheduler.h). */
+	if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst) != 0 ||
+	    atomic_load_explicit(&rt->inject_len, memory_order_seq_cst) > 0 ||
+	    trp__deque_size(&w->runq) != 0)
+		return 1;
+	int lone = 0;
+	for (uint32_t v = 0; v < rt->nworkers; v++) {
+		if (v == w->index)
+			continue;
+		uint64_t size = trp__deque_size(&rt->workers[v].runq);
+		if (size >= 2)
+			return 1;
+		if (size == 1)
+			lone = -1;
+	}
+	return lone;
+}
+
+static void park(struct trp__worker *w)
+{
+	struct trp_runtime *rt = w->rt;
+	/* ORDER: acquire; pairs with wakers' release increments (we only
+	 * need the value, the futex compares it atomically). */
+	uint32_t seq = atomic_load_explicit(&rt->park_seq, memory_order_acquire);
+	/* ORDER: seq_cst, then the fence: our announcement is ordered
+	 * before the re-check below (pairs with trp__wake_one). */
+	atomic_fetch_add_explicit(&rt->sleepers, 1, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+	int seen = work_visible(w);
+	if (seen <= 0) {
+		trp__stat_add(&w->stats.parks, 1);
+		trp__activity_dec(rt);
+		trp__futex_wait(&rt->park_seq, seq, seen < 0 ? RECHECK_NS : -1);
+		trp__activity_inc(rt);
+	}
+	atomic_fetch_sub_explicit(&rt->sleepers, 1, memory_order_relaxed);
+}
+
+void *trp__worker_main(void *arg)
+{
+	struct trp__worker *w = arg;
+	struct trp_runtime *rt = w->rt;
+	char name[16];
+	trp__self_worker = w;
+	snprintf(name, sizeof name, "troupe-w%u", w->index);
+	trp__thread_name(name);
+	if (rt->cfg.pin_workers)
+		trp__thread_pin(w->index);
+	uint32_t idle = 0;
+	for (;;) {
+		/* relaxed: the flag is sticky; a late look costs one turn. */
+		if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
+			break;
+		struct trp_actor *a = find_work(w);
+		if (a != NULL) {
+			trp__actor_run(w, a);
+			trp__stat_add(&w->turns, 1);
+			idle = 0;
+			continue;
+		}
+		if (idle++ < rt->cfg.idle_spins) {
+			if (idle & 7)
+				trp__cpu_relax();
+			else
+				sched_yield();
+			continue;
+		}
+		park(w);
+		idle = 0;
+	}
+	trp__activity_dec(rt);
+	trp__self_worker = NULL;
+	return NULL;
+}

@@ -1,0 +1,64 @@
+/*
+ * core/worker.h - one worker thread: its run queue, its message pool, its
+ * counters, and the loop that runs actors, steals and parks.
+ *
+ * Fields are grouped by writer. The owner writes its counters with plain
+ * relaxed stores (no read-modify-write): other threads only read them for
+ * statistics, so a slightly stale sum is acceptable.
+ */
+#ifndef TRP_CORE_WORKER_H
+#define TRP_CORE_WORKER_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "deque.h"
+#include "message.h"
+#include "platform.h"
+
+struct trp_runtime;
+struct trp_actor;
+
+struct trp__worker_stats {
+	_Atomic(uint64_t) sent;
+	_Atomic(uint64_t) processed;
+	_Atomic(uint64_t) dead_lettered;
+	_Atomic(uint64_t) rejected;
+	_Atomic(uint64_t) steals;
+	_Atomic(uint64_t) parks;
+};
+
+struct trp__worker {
+	/* read by thieves */
+	struct trp__deque runq;
+	/* owner only (the pool's `returned` stack is on its own line) */
+	struct trp__msg_pool pool;
+	alignas(64) struct trp_runtime *rt;
+	struct trp_actor *current; /* actor whose turn is running */
+	uint32_t index;
+	uint32_t tick;             /* turns run, for the injection check */
+	uint64_t rng;              /* victim selection */
+	uint64_t *last_seen;       /* per victim: turns seen, and when */
+	struct trp__thread thread;
+	/* written by the owner, read by others (stats, stuck detection) */
+	alignas(64) struct trp__worker_stats stats;
+	_Atomic(uint64_t) turns;   /* turns run (read by thieves) */
+};
+
+/* The calling thread's worker (NULL on other threads). */
+extern _Thread_local struct trp__worker *trp__self_worker;
+
+/* Relaxed increment of a counter only its owner writes. */
+static inline void trp__stat_add(_Atomic(uint64_t) *c, uint64_t n)
+{
+	/* relaxed load + store: single writer, readers only sum. */
+	atomic_store_explicit(
+		c, atomic_load_explicit(c, memory_order_relaxed) + n,
+		memory_order_relaxed);
+}
+
+/* Thread entry of a worker. */
+void *trp__worker_main(void *arg);
+
+#endif /* TRP_CORE_WORKER_H */

@@ -1,0 +1,138 @@
+/*
+ * troupe/actor.h - spawning actors, sending to them, stopping them.
+ *
+ * An actor is state plus a behaviour. The runtime calls the behaviour with
+ * one message at a time (never concurrently for one actor); messages from
+ * one sender to one receiver are processed in the order they were sent.
+ *
+ * Handles: trp_actor_t is reference-counted. The handle stays valid (memory
+ * and all) while the caller holds a reference, even after the actor stopped:
+ * a send to a stopped actor returns TRP_EDEAD and never touches freed memory.
+ * An actor's life (whether it runs) does not depend on handles: it runs until
+ * it stops itself, is closed, or the runtime is destroyed.
+ *
+ * Delivery contract: a message accepted by a send (return 0) is either
+ * processed exactly once or handed exactly once to the runtime's dead-letter
+ * hook and counted (trp_stats_t.dead_lettered). A send that returns an error
+ * accepted nothing: the caller keeps its payload and no behaviour runs.
+ */
+#ifndef TROUPE_ACTOR_H
+#define TROUPE_ACTOR_H
+
+#include "runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Largest payload accepted by a send (64 MiB). */
+#define TRP_MSG_MAX ((size_t)64 << 20)
+/** Mailbox bound meaning "unbounded", overriding the runtime default. */
+#define TRP_MAILBOX_UNBOUNDED UINT32_MAX
+
+/** Why an actor stopped; passed to its stop hook. */
+typedef enum trp_stop_reason {
+	TRP_STOP_NORMAL = 1,   /**< the actor called trp_actor_stop() */
+	TRP_STOP_CLOSED = 2,   /**< trp_actor_close() after its messages */
+	TRP_STOP_SHUTDOWN = 3, /**< the runtime was destroyed */
+} trp_stop_reason_t;
+
+/** Behaviour: handles one message. Runs on a worker thread. */
+typedef void (*trp_behavior_fn)(trp_actor_t *self, void *state,
+				const trp_msg_t *msg);
+/** Start hook: runs on a worker before the first message. */
+typedef void (*trp_start_fn)(trp_actor_t *self, void *state);
+/**
+ * Stop hook: runs once, last, when the actor stops (the seeds' GeneratorExit
+ * cleanup). It runs on a worker, or on the thread destroying the runtime
+ * (reason TRP_STOP_SHUTDOWN). Sends from it are allowed except at shutdown.
+ */
+typedef void (*trp_stop_fn)(trp_actor_t *self, void *state,
+			    trp_stop_reason_t why);
+
+/** Frees a buffer handed over by trp_send_owned(). */
+typedef void (*trp_free_fn)(void *buf);
+
+/** What an actor is; see trp_actor_spawn(). */
+typedef struct trp_actor_def {
+	trp_behavior_fn behavior; /**< required */
+	trp_start_fn start;       /**< optional */
+	trp_stop_fn stop;         /**< optional */
+	size_t state_size;        /**< > 0: the runtime owns a state block of
+				       this size (zeroed, or copied from the
+				       spawn argument), freed with the actor */
+	uint32_t mailbox_limit;   /**< 0 = the runtime's default;
+				       TRP_MAILBOX_UNBOUNDED = no bound */
+} trp_actor_def_t;
+
+/**
+ * Spawns an actor.
+ * @param def  its behaviour and hooks; copied, may be freed afterwards.
+ * @param arg  if def->state_size > 0: NULL (zeroed state) or a block of
+ *             state_size bytes copied into the actor's state before this
+ *             call returns; else the state pointer itself, owned by the
+ *             caller (free it in the stop hook if the actor owns it).
+ * @param out  receives a handle holding one reference the caller must
+ *             release with trp_actor_release(); may be NULL if the caller
+ *             needs no handle.
+ * Threads: any, including behaviours.
+ * Errors: TRP_EINVAL, TRP_ENOMEM, TRP_ESHUTDOWN.
+ */
+TRP_API int trp_actor_spawn(trp_runtime_t *rt, const trp_actor_def_t *def,
+			    void *arg, trp_actor_t **out);
+
+/**
+ * Sends a copy of @p len bytes at @p data (small payloads travel inline in
+ * the message). The receiver is scheduled if it was idle.
+ * Threads: any. Errors: TRP_EINVAL (to NULL, data NULL with len > 0),
+ * TRP_EMSGSIZE (len > TRP_MSG_MAX), TRP_EDEAD (stopped or closing),
+ * TRP_EFULL (bounded mailbox full), TRP_ENOMEM, TRP_ESHUTDOWN.
+ */
+TRP_API int trp_send(trp_actor_t *to, uint32_t type, const void *data,
+		     size_t len);
+
+/**
+ * Zero-copy send: hands over @p buf; the runtime calls free_fn(buf) (or
+ * free(buf) if free_fn is NULL) after the behaviour returns or the message
+ * is dead-lettered. On error the caller still owns @p buf.
+ * Threads: any. Errors: as trp_send().
+ */
+TRP_API int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf,
+			   size_t len, trp_free_fn free_fn);
+
+/**
+ * Closes an actor after the messages already sent to it: they are
+ * processed, then its stop hook runs (TRP_STOP_CLOSED). Sends that begin
+ * after close returns get TRP_EDEAD. Closing twice is harmless (0).
+ * Threads: any. Errors: TRP_EINVAL, TRP_EDEAD (already stopped),
+ * TRP_ENOMEM, TRP_ESHUTDOWN.
+ */
+TRP_API int trp_actor_close(trp_actor_t *a);
+
+/**
+ * Stops the calling actor when its current behaviour returns; messages
+ * still in its mailbox become dead letters. Threads: only inside @p self's
+ * own behaviour or start hook (else TRP_EPERM).
+ */
+TRP_API int trp_actor_stop(trp_actor_t *self);
+
+/** Adds a reference to @p a; returns @p a. Threads: any. */
+TRP_API trp_actor_t *trp_actor_retain(trp_actor_t *a);
+
+/** Drops a reference; the last one frees the handle. Threads: any. */
+TRP_API void trp_actor_release(trp_actor_t *a);
+
+/** True until the actor has stopped (a snapshot). Threads: any. */
+TRP_API bool trp_actor_alive(const trp_actor_t *a);
+
+/** A process-unique, never reused actor id (> 0). Threads: any. */
+TRP_API uint64_t trp_actor_id(const trp_actor_t *a);
+
+/** The runtime the actor belongs to. Threads: any. */
+TRP_API trp_runtime_t *trp_actor_runtime(const trp_actor_t *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TROUPE_ACTOR_H */

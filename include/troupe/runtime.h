@@ -1,0 +1,138 @@
+/*
+ * troupe/runtime.h - creating, waiting on and destroying a runtime.
+ *
+ * A runtime owns a fixed set of worker threads (one per core by default),
+ * each with its own run queue of runnable actors; idle workers steal from
+ * the others and park on an event count when there is no work at all.
+ *
+ * Lifetime: trp_runtime_create() hands out the only reference to the
+ * runtime; trp_runtime_destroy() ends it. Actor handles may outlive the
+ * runtime: after destroy, sends to them return TRP_ESHUTDOWN or TRP_EDEAD and
+ * trp_actor_release() stays valid; the runtime's last bytes are freed with
+ * the last handle.
+ */
+#ifndef TROUPE_RUNTIME_H
+#define TROUPE_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct trp_runtime trp_runtime_t;
+typedef struct trp_actor trp_actor_t;
+
+/** A message as a behaviour sees it. Valid only during the behaviour call. */
+typedef struct trp_msg {
+	uint32_t type;    /**< the sender's type tag, opaque to troupe */
+	uint32_t reserved; /**< zero */
+	size_t size;      /**< payload size in bytes */
+	const void *data; /**< payload (NULL when size is 0); 16-byte aligned */
+} trp_msg_t;
+
+/** Why a message became a dead letter. */
+typedef enum trp_dead_reason {
+	TRP_DEAD_STOPPED = 1,  /**< receiver stopped before processing it */
+	TRP_DEAD_SHUTDOWN = 2, /**< runtime destroyed before processing it */
+} trp_dead_reason_t;
+
+/**
+ * Dead-letter hook: called exactly once for every accepted message that will
+ * never be processed, just before it is freed. It runs on whichever thread
+ * discovered the message (a worker, or the thread calling
+ * trp_runtime_destroy()); it must not block and must not call
+ * trp_runtime_destroy(). @p to is valid for the duration of the call.
+ */
+typedef void (*trp_dead_letter_fn)(void *ctx, trp_actor_t *to,
+				   const trp_msg_t *msg, trp_dead_reason_t why);
+
+#define TRP_CONFIG_VERSION 1u
+
+/** Default cap on messages per actor turn (see trp_config_t.batch). */
+#define TRP_DEFAULT_BATCH 16384u
+/** Default number of idle polls before a worker parks. */
+#define TRP_DEFAULT_IDLE_SPINS 64u
+
+/**
+ * Runtime configuration. Start from TRP_CONFIG_INIT and change fields:
+ *     trp_config_t cfg = TRP_CONFIG_INIT; cfg.workers = 2;
+ */
+typedef struct trp_config {
+	uint32_t version;     /**< TRP_CONFIG_VERSION */
+	uint32_t workers;     /**< worker threads; 0 = online cores (max 256) */
+	bool pin_workers;     /**< pin worker i to online CPU i % cores */
+	uint32_t batch;       /**< max messages per turn; 0 = default. A turn
+				   never processes messages that arrived after
+				   it began. */
+	uint32_t mailbox_limit; /**< default mailbox bound; 0 = unbounded */
+	uint32_t idle_spins;  /**< empty polls of all queues before parking;
+				   0 = park at once (tests) */
+	trp_dead_letter_fn dead_letter; /**< optional hook, see above */
+	void *dead_letter_ctx;          /**< passed to dead_letter */
+} trp_config_t;
+
+#define TRP_CONFIG_INIT                                                        \
+	{                                                                      \
+		TRP_CONFIG_VERSION, 0, false, TRP_DEFAULT_BATCH, 0,            \
+			TRP_DEFAULT_IDLE_SPINS, NULL, NULL                     \
+	}
+
+/** Counters of a runtime, summed over workers; approximate while running. */
+typedef struct trp_stats {
+	uint64_t sent;          /**< messages accepted by a send */
+	uint64_t processed;     /**< behaviour invocations */
+	uint64_t dead_lettered; /**< accepted, never processed */
+	uint64_t rejected;      /**< sends refused with TRP_EFULL */
+	uint64_t spawned;       /**< actors spawned */
+	uint64_t stopped;       /**< actors stopped */
+	uint64_t steals;        /**< successful steal operations */
+	uint64_t parks;         /**< times a worker parked */
+} trp_stats_t;
+
+/**
+ * Creates a runtime and starts its workers.
+ * @param cfg  configuration; NULL means TRP_CONFIG_INIT.
+ * @param out  receives the runtime on success; untouched on error.
+ * Threads: any. Errors: TRP_EINVAL (out NULL, workers > 256),
+ * TRP_EVERSION, TRP_ENOMEM, TRP_ESYSTEM (a thread could not be started).
+ */
+TRP_API int trp_runtime_create(const trp_config_t *cfg, trp_runtime_t **out);
+
+/**
+ * Waits until the runtime is quiescent: no actor runnable or running and no
+ * message in flight (the seeds' "run until there are no more tasks").
+ * @param timeout_ns  < 0 waits forever; 0 polls once.
+ * Threads: any thread except the runtime's own workers (TRP_EDEADLK).
+ * Errors: TRP_EINVAL, TRP_ETIMEDOUT, TRP_EDEADLK, TRP_ESHUTDOWN.
+ */
+TRP_API int trp_runtime_wait_idle(trp_runtime_t *rt, int64_t timeout_ns);
+
+/**
+ * Destroys the runtime: refuses new sends and spawns (TRP_ESHUTDOWN), stops
+ * the workers after their current turn, joins them, then stops every actor
+ * still alive (its stop hook runs on the calling thread, reason
+ * TRP_STOP_SHUTDOWN) and hands each unprocessed message to the dead-letter
+ * hook. Names are released. Call trp_runtime_wait_idle() first to let the
+ * work finish.
+ * Threads: any thread except a worker (TRP_EDEADLK); at most once per
+ * runtime, and not concurrently with trp_runtime_wait_idle().
+ * Errors: TRP_EINVAL, TRP_EDEADLK.
+ */
+TRP_API int trp_runtime_destroy(trp_runtime_t *rt);
+
+/** Fills @p out with the runtime's counters. Threads: any. */
+TRP_API int trp_runtime_stats(trp_runtime_t *rt, trp_stats_t *out);
+
+/** Number of worker threads. Threads: any. */
+TRP_API uint32_t trp_runtime_workers(const trp_runtime_t *rt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TROUPE_RUNTIME_H */

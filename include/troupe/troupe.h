@@ -1,0 +1,20 @@
+/*
+ * troupe/troupe.h - the umbrella header: include this one.
+ *
+ * troupe is a lock-free actor runtime: per-core workers with work-stealing
+ * run queues, lock-free multi-producer mailboxes, named actors.
+ * See runtime.h, actor.h, names.h and error.h.
+ */
+#ifndef TROUPE_TROUPE_H
+#define TROUPE_TROUPE_H
+
+#include "error.h"
+#include "runtime.h"
+#include "actor.h"
+#include "names.h"
+
+#define TROUPE_VERSION_MAJOR 0
+#define TROUPE_VERSION_MINOR 1
+#define TROUPE_VERSION_PATCH 0
+
+#endif /* TROUPE_TROUPE_H */
