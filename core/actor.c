@@ -239,6 +239,17 @@ static int deliver(struct trp_runtime *rt, struct trp__worker *w,
 	return 0;
 }
 
+/* A behaviour of w->current sent to the overloaded @to: mute the sender
+ * at the end of its turn (unless it is overloaded itself). */
+static void note_overloaded(struct trp__worker *w, struct trp_actor *to)
+{
+	struct trp_actor *self = w->current;
+	if (self == NULL || self == to || self->overloaded ||
+	    w->mute_on != NULL)
+		return;
+	w->mute_on = trp_actor_retain(to);
+}
+
 /* Common front half of the sends: validation, shutdown, bound. */
 static int send_begin(struct trp_actor *to, size_t len,
 		      struct trp__worker **wp)
@@ -290,8 +301,16 @@ static int send_end(struct trp_actor *to, struct trp__worker *w,
 {
 	struct trp_runtime *rt = to->rt;
 	int rc = deliver(rt, w, to, m);
-	if (rc == 0)
+	if (rc == 0) {
 		trp__count(rt, w, &trp__stats_of(rt, w)->sent, 1);
+		/* relaxed: a heuristic flag on the line we just exchanged
+		 * on; see "Backpressure" in actor.h. */
+		if (trp__unlikely(atomic_load_explicit(
+					  &to->mailbox.owner_flag,
+					  memory_order_relaxed) != 0) &&
+		    w != NULL)
+			note_overloaded(w, to);
+	}
 	if (w == NULL)
 		trp__outside_leave(rt);
 	return rc;
@@ -350,6 +369,67 @@ int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
 		/* The caller keeps buf: free the block only. */
 		trp__msg_free_block(pool_of(w), m);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* backpressure                                                        */
+
+/* Reschedules every actor muted on @r. Any thread. */
+static void unmute_all(struct trp_runtime *rt, struct trp_actor *r)
+{
+	/* ORDER: seq_cst peek (the common case is an empty stack): after
+	 * our seq_cst flag store, either we see a sender's push here or that
+	 * sender's seq_cst flag re-read sees our store and it unmutes
+	 * itself. */
+	if (atomic_load_explicit(&r->muted, memory_order_seq_cst) == NULL)
+		return;
+	/* ORDER: seq_cst; the Dekker pair with mute_on_receiver (see the
+	 * backpressure comment in actor.h); acquire makes the muted actors'
+	 * links visible. */
+	struct trp_actor *x =
+		atomic_exchange_explicit(&r->muted, NULL, memory_order_seq_cst);
+	while (x != NULL) {
+		struct trp_actor *next = x->mute_next;
+		trp__schedule(rt, x);
+		x = next;
+	}
+}
+
+/* Publishes @a's overload state after a turn; clearing it unmutes. */
+static void set_overloaded(struct trp_runtime *rt, struct trp_actor *a,
+			   bool on)
+{
+	if (a->overloaded == on)
+		return;
+	a->overloaded = on;
+	/* ORDER: seq_cst; ordered before the stack exchange in unmute_all
+	 * (Dekker pair with mute_on_receiver). */
+	atomic_store_explicit(&a->mailbox.owner_flag, on ? 1u : 0u,
+			      memory_order_seq_cst);
+	if (!on)
+		unmute_all(rt, a);
+}
+
+/* End of @a's turn on @w: park @a on the overloaded receiver it sent to
+ * instead of rescheduling it. */
+static void mute_on_receiver(struct trp__worker *w, struct trp_actor *a)
+{
+	struct trp_actor *r = w->mute_on;
+	w->mute_on = NULL;
+	/* relaxed: validated by the CAS. */
+	struct trp_actor *top =
+		atomic_load_explicit(&r->muted, memory_order_relaxed);
+	do {
+		a->mute_next = top;
+		/* ORDER: seq_cst: publishes a->mute_next to the unmuter and
+		 * is ordered before our flag re-read below. */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&r->muted, &top, a, memory_order_seq_cst, memory_order_relaxed));
+	/* ORDER: seq_cst, the other half of the Dekker pair. */
+	if (atomic_load_explicit(&r->mailbox.owner_flag,
+				 memory_order_seq_cst) == 0)
+		unmute_all(w->rt, r);
+	trp_actor_release(r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -433,7 +513,14 @@ static void finish(struct trp__worker *w, struct trp_actor *a,
 	if (a->stop != NULL)
 		a->stop(a, a->state, why);
 	w->current = NULL;
+	if (w->mute_on != NULL) {
+		trp_actor_release(w->mute_on);
+		w->mute_on = NULL;
+	}
 	(void)drain_and_close(rt, w, a, NULL, TRP_DEAD_STOPPED);
+	/* Whoever waits for this actor to catch up waits no more. */
+	set_overloaded(rt, a, false);
+	unmute_all(rt, a);
 	retire(rt, w, a);
 }
 
@@ -484,6 +571,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	struct trp__mpsc_node *last = trp__mailbox_snapshot_sc(&a->mailbox);
 	uint32_t batch = rt->cfg.batch;
 	uint32_t n = 0;
+	bool capped = false;
 	trp_stop_reason_t stop = 0;
 	if (last != NULL) {
 		for (;;) {
@@ -504,8 +592,12 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				stop = TRP_STOP_NORMAL;
 				break;
 			}
-			if (at_last || n >= batch)
+			if (at_last)
 				break;
+			if (n >= batch) {
+				capped = true;
+				break;
+			}
 		}
 	}
 	trp__stat_add(&w->stats.processed, n);
@@ -517,6 +609,15 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		return;
 	}
 	w->current = NULL;
+	set_overloaded(rt, a, capped);
+	if (trp__unlikely(w->mute_on != NULL)) {
+		if (!a->overloaded) {
+			mute_on_receiver(w, a);
+			return;
+		}
+		trp_actor_release(w->mute_on);
+		w->mute_on = NULL;
+	}
 	/* Idle only if nothing is left; otherwise back of the queue. */
 	if (!trp__mailbox_mark_idle_sc(&a->mailbox))
 		trp__schedule(rt, a);

@@ -11,6 +11,22 @@
  * stopped actor is never scheduled again, and no accepted message is ever
  * stranded.
  *
+ * Backpressure (after Pony's muting, without its costs on the send path):
+ * a turn that ends at the batch cap with messages left marks its actor
+ * overloaded (mailbox.owner_flag). A sender that sends to an overloaded
+ * actor during its own turn is muted at the end of that turn: instead of
+ * being rescheduled it is pushed on the receiver's `muted` stack, and the
+ * receiver reschedules every muted sender when it clears the flag (or
+ * stops). So producers that outrun a consumer stop producing until it has
+ * caught up, and memory stays bounded without any configuration.
+ * Lost-unmute freedom: the sender pushes itself, then re-reads the flag;
+ * the receiver clears the flag, then takes the stack (both seq_cst). One
+ * of the two sees the other; the exchange on the stack hands each muted
+ * actor to exactly one unmuter. No deadlock: an overloaded actor is never
+ * muted, and a muted actor is never overloaded (its flag was clear when it
+ * was muted and only its own turns change it), so a mute edge always
+ * points at an actor that keeps running.
+ *
  * References: the runtime holds one while the actor is not stopped, the
  * registry one while it has a name, and each handle one. The memory (and the
  * runtime struct, through rt->refs) lives until the last is dropped. A
@@ -49,6 +65,7 @@ struct trp_actor {
 	uint32_t limit;       /* mailbox bound, 0 = none */
 	uint8_t started;      /* start hook ran */
 	uint8_t stop_request; /* trp_actor_stop() during this turn */
+	uint8_t overloaded;   /* consumer's copy of mailbox.owner_flag */
 	uint64_t id;
 	struct trp__mpsc_node run_node;   /* injection queue link */
 	struct trp__mpsc_node close_node; /* the close marker, pushed once */
@@ -57,6 +74,8 @@ struct trp_actor {
 	alignas(64) _Atomic(uint32_t) lifecycle; /* enum trp__actor_state */
 	_Atomic(uint32_t) queued;                /* bounded mailboxes only */
 	_Atomic(uint64_t) refs;
+	_Atomic(struct trp_actor *) muted; /* senders muted on this actor */
+	struct trp_actor *mute_next;       /* link while muted elsewhere */
 
 	/* cold: under rt->actors_lock / the registry lock */
 	struct trp_actor *live_prev, *live_next;

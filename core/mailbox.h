@@ -41,6 +41,10 @@ struct trp__mpsc_node {
 struct trp__mailbox {
 	/* written by producers (exchange) and by the consumer (mark idle) */
 	alignas(64) _Atomic(uintptr_t) head;
+	/* Not used by the queue: a flag the consumer publishes to producers
+	 * (actor.c: "overloaded"). It shares head's line, which a producer
+	 * owns right after its exchange, so reading it costs nothing. */
+	_Atomic(uint32_t) owner_flag;
 	/* consumer only */
 	alignas(64) struct trp__mpsc_node *tail;
 	struct trp__mpsc_node stub;

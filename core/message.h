@@ -4,10 +4,13 @@
  * for the hot size class.
  *
  * Pool (release builds): each worker caches free blocks of the 64-byte class
- * in a private list. A block freed on another worker goes into that
- * worker's per-owner batch and is returned to its owner 64 at a time through
- * a lock-free stack the owner empties with one exchange. Outside threads
- * and oversized payloads use the allocator directly. TRP_NO_POOL (ASan
+ * in a private LIFO list. Blocks are interchangeable: whichever worker frees
+ * a block keeps it (it is hot in that core's cache); a worker holding more
+ * than LOCAL_HIGH sheds 64 at a time onto another worker's lock-free stack,
+ * which that worker empties with one exchange when its own list runs dry.
+ * So a worker that mostly allocates is fed by one that mostly frees, and
+ * the cache is bounded by the peak number of messages in flight. Outside
+ * threads and larger payloads use the allocator directly. TRP_NO_POOL (ASan
  * builds) turns the pool off so every block is a real allocation.
  *
  * Concurrency: trp__msg_alloc/trp__msg_free may run on any thread; the pool
@@ -33,8 +36,8 @@ struct trp__msg {
 	struct trp__mpsc_node node; /* first: mailbox link */
 	trp_msg_t pub;              /* what the behaviour sees */
 	uint8_t hold;               /* enum trp__msg_hold */
-	uint8_t pooled;             /* block belongs to a worker pool */
-	uint16_t owner;             /* owning worker's index if pooled */
+	uint8_t pooled;             /* block of the pooled 64-byte class */
+	uint16_t unused;
 	uint32_t block;             /* block size in bytes */
 	trp_free_fn free_fn;        /* TRP__HOLD_OWNED */
 	alignas(16) unsigned char inline_data[];
@@ -44,7 +47,7 @@ struct trp__msg {
 #define TRP__MSG_POOL_BLOCK 64u
 #define TRP__MSG_INLINE_SMALL (TRP__MSG_POOL_BLOCK - sizeof(struct trp__msg))
 
-struct trp__msg_batch;
+struct free_block;
 
 /* One per worker. Fields written by the owner only, except `returned`. */
 struct trp__msg_pool {
@@ -52,9 +55,10 @@ struct trp__msg_pool {
 	uint32_t n_free;  /* owner only */
 	uint16_t index;   /* this worker's index */
 	uint16_t nworkers;
-	/* owner only: blocks of other workers, per owner, waiting for a
-	 * full batch */
-	struct trp__msg_outbox *outbox;
+	uint16_t give_to; /* owner only: next worker to shed a batch to */
+	/* owner only: the batch being collected for another worker */
+	struct free_block *out_head, *out_tail;
+	uint32_t out_count;
 	/* any worker pushes returned batches here; the owner takes all */
 	alignas(64) _Atomic(void *) returned;
 	/* the pools of all workers of the runtime, indexed by worker */

@@ -62,13 +62,15 @@ void trp__outside_leave(struct trp_runtime *rt)
 
 void trp__wake_one(struct trp_runtime *rt)
 {
-	/* ORDER: the fence orders our publication of work (a queue push)
-	 * before the sleepers load; a parking worker orders its sleepers
-	 * increment before its queue re-check the same way. One of the two
-	 * must see the other (store-buffering litmus, forbidden under
-	 * seq_cst fences). */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&rt->sleepers, memory_order_relaxed) == 0)
+	/* ORDER: a read-modify-write, not a load: it lands in the single
+	 * modification order of `sleepers` with the parking worker's
+	 * increment. If ours comes later we read its increment and wake it;
+	 * if ours comes first, its acq_rel increment reads ours and so sees
+	 * the work we published before it (our release), in its re-check.
+	 * One of the two always happens (modelled in park.pml). A fence
+	 * would do the same; ThreadSanitizer does not understand fences. */
+	if (atomic_fetch_add_explicit(&rt->sleepers, 0, memory_order_acq_rel) ==
+	    0)
 		return;
 	/* ORDER: release; a parked worker re-checks the queues after it
 	 * wakes, the futex word is only a doorbell. */

@@ -7,9 +7,10 @@
  * no work reads park_seq, announces itself in `sleepers` (seq_cst), checks
  * every queue once more, and only then futex-waits on park_seq with the
  * value it read. A thread that makes work available publishes it, issues a
- * seq_cst fence, and bumps park_seq + wakes if it sees a sleeper. Either the
+ * read-modify-write of sleepers, and bumps park_seq + wakes if it sees a sleeper. Either the
  * worker's re-check sees the work or the waker sees the sleeper, so no
- * wake-up is lost. Shutdown is a sticky flag checked on every loop.
+ * wake-up is lost. (Both sides use a read-modify-write on `sleepers`
+ * instead of a fence: same guarantee, and ThreadSanitizer understands it.) Shutdown is a sticky flag checked on every loop.
  *
  * Quiescence: `activity` packs the number of active parties (running
  * workers plus outside threads inside a send) in its low 32 bits and a

@@ -116,8 +116,9 @@ static struct trp_actor *find_work(struct trp__worker *w)
 static int work_visible(struct trp__worker *w)
 {
 	struct trp_runtime *rt = w->rt;
-	/* ORDER: seq_cst loads after the seq_cst sleepers increment: the
-	 * Dekker pair with trp__wake_one's fence (see scheduler.h). */
+	/* ORDER: seq_cst loads after the sleepers increment (see park()).
+	 * For work pushed onto other workers' run queues without a wake
+	 * check, see trp__schedule. */
 	if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst) != 0 ||
 	    atomic_load_explicit(&rt->inject_len, memory_order_seq_cst) > 0 ||
 	    trp__deque_size(&w->runq) != 0)
@@ -141,10 +142,10 @@ static void park(struct trp__worker *w)
 	/* ORDER: acquire; pairs with wakers' release increments (we only
 	 * need the value, the futex compares it atomically). */
 	uint32_t seq = atomic_load_explicit(&rt->park_seq, memory_order_acquire);
-	/* ORDER: seq_cst, then the fence: our announcement is ordered
-	 * before the re-check below (pairs with trp__wake_one). */
-	atomic_fetch_add_explicit(&rt->sleepers, 1, memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst);
+	/* ORDER: acq_rel read-modify-write: orders our announcement before
+	 * the re-check below, and pairs with the RMW in trp__wake_one (see
+	 * there). */
+	atomic_fetch_add_explicit(&rt->sleepers, 1, memory_order_acq_rel);
 	int seen = work_visible(w);
 	if (seen <= 0) {
 		trp__stat_add(&w->stats.parks, 1);

@@ -36,6 +36,8 @@ struct trp__worker {
 	struct trp__msg_pool pool;
 	alignas(64) struct trp_runtime *rt;
 	struct trp_actor *current; /* actor whose turn is running */
+	struct trp_actor *mute_on; /* overloaded receiver current sent to
+				      (holds a reference), or NULL */
 	uint32_t index;
 	uint32_t tick;             /* turns run, for the injection check */
 	uint64_t rng;              /* victim selection */
