@@ -91,7 +91,13 @@ struct trp__mpsc_node *trp__mailbox_snapshot_sc(struct trp__mailbox *mb)
 	 * whose contents are acquired through their links. */
 	uintptr_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
 	struct trp__mpsc_node *h = (struct trp__mpsc_node *)(head & ~TAGS);
-	return h == &mb->stub ? NULL : h;
+	/* head == stub with the stub also the tail: empty. head == stub
+	 * behind real nodes (the stub was re-queued while a producer was
+	 * mid-push): the stub is returned; pop never returns it, so the
+	 * caller's turn is then bounded by its batch cap only. */
+	if (h == &mb->stub && mb->tail == &mb->stub)
+		return NULL;
+	return h;
 }
 
 static bool tag_if_empty(struct trp__mailbox *mb, uintptr_t tag)

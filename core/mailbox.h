@@ -70,7 +70,9 @@ struct trp__mpsc_node *trp__mailbox_pop_sc(struct trp__mailbox *mb);
 
 /*
  * The most recently pushed node (the turn bound: nodes up to and including
- * it were present now), or NULL if nothing is queued behind the tail's stub.
+ * it were present now), or NULL if the queue is empty. It may be the stub
+ * (re-queued behind a producer that has not linked yet); pop never returns
+ * the stub, so such a turn is bounded by the caller's batch cap instead.
  */
 struct trp__mpsc_node *trp__mailbox_snapshot_sc(struct trp__mailbox *mb);
 
