@@ -107,6 +107,11 @@ static bool tag_if_empty(struct trp__mailbox *mb, uintptr_t tag)
 	if (mb->tail != &mb->stub)
 		return false;
 	uintptr_t expect = (uintptr_t)&mb->stub;
+	/* relaxed pre-check: an actor that sent to itself during its turn
+	 * is not empty, and a failing CAS would still cost a locked
+	 * instruction. */
+	if (atomic_load_explicit(&mb->head, memory_order_relaxed) != expect)
+		return false;
 	/* ORDER: release publishes the finished turn to the producer that
 	 * will see the tag (its acq_rel exchange); acquire on failure is not
 	 * needed (we only learn "not empty"). */

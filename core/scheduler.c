@@ -323,7 +323,14 @@ int trp_runtime_wait_idle(trp_runtime_t *rt, int64_t timeout_ns)
 	return wait_activity(rt, timeout_ns, true);
 }
 
+static void fold_stats(struct trp_runtime *rt);
+
 int trp_runtime_destroy(trp_runtime_t *rt)
+{
+	return trp_runtime_destroy_ex(rt, NULL);
+}
+
+int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final)
 {
 	if (rt == NULL)
 		return TRP_EINVAL;
@@ -339,6 +346,10 @@ int trp_runtime_destroy(trp_runtime_t *rt)
 	trp__actor_stop_all_at_shutdown(rt);
 	trp__registry_destroy(rt->registry);
 	rt->registry = NULL;
+	if (final != NULL)
+		(void)trp_runtime_stats(rt, final);
+	/* Keep the counters readable for handles that outlive us. */
+	fold_stats(rt);
 	free_workers(rt, rt->nworkers);
 	trp__runtime_unref(rt);
 	return 0;
@@ -347,17 +358,28 @@ int trp_runtime_destroy(trp_runtime_t *rt)
 /* ------------------------------------------------------------------ */
 /* stats                                                               */
 
+/* relaxed: statistics, summed while they may move. */
+#define TRP__STAT_ADD_TO(name)                                                 \
+	o->name += atomic_load_explicit(&s->name, memory_order_relaxed);
+#define TRP__STAT_FOLD(name)                                                   \
+	atomic_fetch_add_explicit(                                             \
+		&o->name, atomic_load_explicit(&s->name, memory_order_relaxed), \
+		memory_order_relaxed);
+
 static void add_stats(trp_stats_t *o, struct trp__worker_stats *s)
 {
-	/* relaxed: statistics. */
-	o->sent += atomic_load_explicit(&s->sent, memory_order_relaxed);
-	o->processed +=
-		atomic_load_explicit(&s->processed, memory_order_relaxed);
-	o->dead_lettered +=
-		atomic_load_explicit(&s->dead_lettered, memory_order_relaxed);
-	o->rejected += atomic_load_explicit(&s->rejected, memory_order_relaxed);
-	o->steals += atomic_load_explicit(&s->steals, memory_order_relaxed);
-	o->parks += atomic_load_explicit(&s->parks, memory_order_relaxed);
+	TRP__WORKER_STATS(TRP__STAT_ADD_TO)
+}
+
+/* Moves the workers' counters into rt->outside before they are freed, so
+ * trp_runtime_stats() stays right for handles that outlive destroy. */
+static void fold_stats(struct trp_runtime *rt)
+{
+	struct trp__worker_stats *o = &rt->outside;
+	for (uint32_t i = 0; i < rt->nworkers; i++) {
+		struct trp__worker_stats *s = &rt->workers[i].stats;
+		TRP__WORKER_STATS(TRP__STAT_FOLD)
+	}
 }
 
 int trp_runtime_stats(trp_runtime_t *rt, trp_stats_t *out)

@@ -20,13 +20,14 @@
 struct trp_runtime;
 struct trp_actor;
 
+/* The per-worker counters; each is also a field of trp_stats_t. */
+#define TRP__WORKER_STATS(X)                                                   \
+	X(sent) X(processed) X(dead_lettered) X(rejected) X(steals) X(parks)
+
 struct trp__worker_stats {
-	_Atomic(uint64_t) sent;
-	_Atomic(uint64_t) processed;
-	_Atomic(uint64_t) dead_lettered;
-	_Atomic(uint64_t) rejected;
-	_Atomic(uint64_t) steals;
-	_Atomic(uint64_t) parks;
+#define TRP__STAT_FIELD(name) _Atomic(uint64_t) name;
+	TRP__WORKER_STATS(TRP__STAT_FIELD)
+#undef TRP__STAT_FIELD
 };
 
 struct trp__worker {

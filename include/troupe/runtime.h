@@ -125,6 +125,14 @@ TRP_API int trp_runtime_wait_idle(trp_runtime_t *rt, int64_t timeout_ns);
  */
 TRP_API int trp_runtime_destroy(trp_runtime_t *rt);
 
+/**
+ * trp_runtime_destroy(), then fills @p final (if not NULL) with the
+ * runtime's counters as they stand after everything was stopped and
+ * dead-lettered: at that point sent == processed + dead_lettered.
+ * Threads and errors: as trp_runtime_destroy().
+ */
+TRP_API int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final);
+
 /** Fills @p out with the runtime's counters. Threads: any. */
 TRP_API int trp_runtime_stats(trp_runtime_t *rt, trp_stats_t *out);
 
