@@ -100,6 +100,27 @@ static void dead_letter(struct trp_runtime *rt, struct trp__worker *w,
 	trp__msg_free(pool_of(w), m);
 }
 
+/* Reschedules every actor muted on @r. Any thread. */
+static void unmute_all(struct trp_runtime *rt, struct trp_actor *r)
+{
+	/* ORDER: seq_cst peek (the common case is an empty stack): after
+	 * the receiver's seq_cst count decrement, either we see a sender's
+	 * push here or that sender's seq_cst count re-read sees the
+	 * decrement and it unmutes itself. */
+	if (atomic_load_explicit(&r->muted, memory_order_seq_cst) == NULL)
+		return;
+	/* ORDER: seq_cst; the Dekker pair with mute_on_receiver (see the
+	 * backpressure comment in actor.h); acquire makes the muted actors'
+	 * links visible. */
+	struct trp_actor *x =
+		atomic_exchange_explicit(&r->muted, NULL, memory_order_seq_cst);
+	while (x != NULL) {
+		struct trp_actor *next = x->mute_next;
+		trp__schedule(rt, x);
+		x = next;
+	}
+}
+
 /*
  * The caller is the consumer of @a's mailbox (a stopping actor's worker,
  * the thread destroying the runtime, or a sender whose push found the
@@ -132,10 +153,13 @@ static bool drain_and_close(struct trp_runtime *rt, struct trp__worker *w,
 		else
 			dead_letter(rt, w, a, m, why);
 	}
-	if (a->limit != 0 && users != 0)
-		/* relaxed: the bound is a counter, not a publication. */
-		atomic_fetch_sub_explicit(&a->queued, users,
-					  memory_order_relaxed);
+	if (users != 0)
+		/* ORDER: seq_cst, the receiver's half of the unmute Dekker
+		 * pair (see "Backpressure" in actor.h). */
+		atomic_fetch_sub_explicit(&a->mailbox.owner_count, users,
+					  memory_order_seq_cst);
+	/* Whoever waits for this actor to catch up waits no more. */
+	unmute_all(rt, a);
 	return found;
 }
 
@@ -193,7 +217,6 @@ int trp_actor_spawn(trp_runtime_t *rt, const trp_actor_def_t *def, void *arg,
 	a->id = atomic_fetch_add_explicit(&next_actor_id, 1,
 					  memory_order_relaxed);
 	atomic_init(&a->lifecycle, TRP__ALIVE);
-	atomic_init(&a->queued, 0);
 	atomic_init(&a->refs, out != NULL ? 2 : 1);
 	/* relaxed: the runtime struct is kept alive by destroy's own
 	 * reference while we run; this one is dropped with the actor. */
@@ -240,19 +263,18 @@ static int deliver(struct trp_runtime *rt, struct trp__worker *w,
 }
 
 /* A behaviour of w->current sent to the overloaded @to: mute the sender
- * at the end of its turn (unless it is overloaded itself). */
+ * at the end of its turn (see "Backpressure" in actor.h). */
 static void note_overloaded(struct trp__worker *w, struct trp_actor *to)
 {
 	struct trp_actor *self = w->current;
-	if (self == NULL || self == to || self->overloaded ||
-	    w->mute_on != NULL)
+	if (self == NULL || self == to || w->mute_on != NULL)
 		return;
 	w->mute_on = trp_actor_retain(to);
 }
 
 /* Common front half of the sends: validation, shutdown, bound. */
 static int send_begin(struct trp_actor *to, size_t len,
-		      struct trp__worker **wp)
+		      struct trp__worker **wp, uint32_t *queued)
 {
 	if (to == NULL)
 		return TRP_EINVAL;
@@ -270,45 +292,40 @@ static int send_begin(struct trp_actor *to, size_t len,
 		if (rc != 0)
 			return rc;
 	}
-	if (to->limit != 0) {
-		/* relaxed: a counter; the bound may be exceeded by the
-		 * number of concurrent senders at most. */
-		uint32_t q = atomic_fetch_add_explicit(&to->queued, 1,
-						       memory_order_relaxed);
-		if (q >= to->limit) {
-			atomic_fetch_sub_explicit(&to->queued, 1,
-						  memory_order_relaxed);
-			trp__count(rt, w, &trp__stats_of(rt, w)->rejected, 1);
-			if (w == NULL)
-				trp__outside_leave(rt);
-			return TRP_EFULL;
-		}
+	/* relaxed: a count, not a publication (the exchange publishes the
+	 * message). A bound may be exceeded by the number of senders racing
+	 * at that moment, at most. */
+	uint32_t q = atomic_fetch_add_explicit(&to->mailbox.owner_count, 1,
+					       memory_order_relaxed);
+	if (to->limit != 0 && q >= to->limit) {
+		atomic_fetch_sub_explicit(&to->mailbox.owner_count, 1,
+					  memory_order_relaxed);
+		trp__count(rt, w, &trp__stats_of(rt, w)->rejected, 1);
+		if (w == NULL)
+			trp__outside_leave(rt);
+		return TRP_EFULL;
 	}
+	*queued = q;
 	*wp = w;
 	return 0;
 }
 
 static void send_abort(struct trp_actor *to, struct trp__worker *w)
 {
-	if (to->limit != 0)
-		atomic_fetch_sub_explicit(&to->queued, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&to->mailbox.owner_count, 1,
+				  memory_order_relaxed);
 	if (w == NULL)
 		trp__outside_leave(to->rt);
 }
 
 static int send_end(struct trp_actor *to, struct trp__worker *w,
-		    struct trp__msg *m)
+		    struct trp__msg *m, uint32_t queued)
 {
 	struct trp_runtime *rt = to->rt;
 	int rc = deliver(rt, w, to, m);
 	if (rc == 0) {
 		trp__count(rt, w, &trp__stats_of(rt, w)->sent, 1);
-		/* relaxed: a heuristic flag on the line we just exchanged
-		 * on; see "Backpressure" in actor.h. */
-		if (trp__unlikely(atomic_load_explicit(
-					  &to->mailbox.owner_flag,
-					  memory_order_relaxed) != 0) &&
-		    w != NULL)
+		if (trp__unlikely(queued >= TRP__MUTE_HIGH) && w != NULL)
 			note_overloaded(w, to);
 	}
 	if (w == NULL)
@@ -321,7 +338,8 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 	if (data == NULL && len != 0)
 		return TRP_EINVAL;
 	struct trp__worker *w = NULL;
-	int rc = send_begin(to, len, &w);
+	uint32_t queued = 0;
+	int rc = send_begin(to, len, &w, &queued);
 	if (rc != 0)
 		return rc;
 	struct trp__msg *m = trp__msg_alloc(pool_of(w), len);
@@ -338,7 +356,7 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 	} else {
 		m->pub.data = NULL;
 	}
-	rc = send_end(to, w, m);
+	rc = send_end(to, w, m, queued);
 	if (rc != 0)
 		trp__msg_free(pool_of(w), m);
 	return rc;
@@ -350,7 +368,8 @@ int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
 	if (buf == NULL && len != 0)
 		return TRP_EINVAL;
 	struct trp__worker *w = NULL;
-	int rc = send_begin(to, len, &w);
+	uint32_t queued = 0;
+	int rc = send_begin(to, len, &w, &queued);
 	if (rc != 0)
 		return rc;
 	struct trp__msg *m = trp__msg_alloc(pool_of(w), 0);
@@ -364,7 +383,7 @@ int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
 	m->pub.data = buf;
 	m->hold = TRP__HOLD_OWNED;
 	m->free_fn = free_fn != NULL ? free_fn : free;
-	rc = send_end(to, w, m);
+	rc = send_end(to, w, m, queued);
 	if (rc != 0)
 		/* The caller keeps buf: free the block only. */
 		trp__msg_free_block(pool_of(w), m);
@@ -373,42 +392,6 @@ int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
 
 /* ------------------------------------------------------------------ */
 /* backpressure                                                        */
-
-/* Reschedules every actor muted on @r. Any thread. */
-static void unmute_all(struct trp_runtime *rt, struct trp_actor *r)
-{
-	/* ORDER: seq_cst peek (the common case is an empty stack): after
-	 * our seq_cst flag store, either we see a sender's push here or that
-	 * sender's seq_cst flag re-read sees our store and it unmutes
-	 * itself. */
-	if (atomic_load_explicit(&r->muted, memory_order_seq_cst) == NULL)
-		return;
-	/* ORDER: seq_cst; the Dekker pair with mute_on_receiver (see the
-	 * backpressure comment in actor.h); acquire makes the muted actors'
-	 * links visible. */
-	struct trp_actor *x =
-		atomic_exchange_explicit(&r->muted, NULL, memory_order_seq_cst);
-	while (x != NULL) {
-		struct trp_actor *next = x->mute_next;
-		trp__schedule(rt, x);
-		x = next;
-	}
-}
-
-/* Publishes @a's overload state after a turn; clearing it unmutes. */
-static void set_overloaded(struct trp_runtime *rt, struct trp_actor *a,
-			   bool on)
-{
-	if (a->overloaded == on)
-		return;
-	a->overloaded = on;
-	/* ORDER: seq_cst; ordered before the stack exchange in unmute_all
-	 * (Dekker pair with mute_on_receiver). */
-	atomic_store_explicit(&a->mailbox.owner_flag, on ? 1u : 0u,
-			      memory_order_seq_cst);
-	if (!on)
-		unmute_all(rt, a);
-}
 
 /* End of @a's turn on @w: park @a on the overloaded receiver it sent to
  * instead of rescheduling it. */
@@ -422,12 +405,12 @@ static void mute_on_receiver(struct trp__worker *w, struct trp_actor *a)
 	do {
 		a->mute_next = top;
 		/* ORDER: seq_cst: publishes a->mute_next to the unmuter and
-		 * is ordered before our flag re-read below. */
+		 * is ordered before our count re-read below. */
 	} while (!atomic_compare_exchange_weak_explicit(
 		&r->muted, &top, a, memory_order_seq_cst, memory_order_relaxed));
 	/* ORDER: seq_cst, the other half of the Dekker pair. */
-	if (atomic_load_explicit(&r->mailbox.owner_flag,
-				 memory_order_seq_cst) == 0)
+	if (atomic_load_explicit(&r->mailbox.owner_count,
+				 memory_order_seq_cst) < TRP__MUTE_LOW)
 		unmute_all(w->rt, r);
 	trp_actor_release(r);
 }
@@ -518,9 +501,6 @@ static void finish(struct trp__worker *w, struct trp_actor *a,
 		w->mute_on = NULL;
 	}
 	(void)drain_and_close(rt, w, a, NULL, TRP_DEAD_STOPPED);
-	/* Whoever waits for this actor to catch up waits no more. */
-	set_overloaded(rt, a, false);
-	unmute_all(rt, a);
 	retire(rt, w, a);
 }
 
@@ -571,7 +551,6 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	struct trp__mpsc_node *last = trp__mailbox_snapshot_sc(&a->mailbox);
 	uint32_t batch = rt->cfg.batch;
 	uint32_t n = 0;
-	bool capped = false;
 	trp_stop_reason_t stop = 0;
 	if (last != NULL) {
 		for (;;) {
@@ -592,26 +571,32 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				stop = TRP_STOP_NORMAL;
 				break;
 			}
-			if (at_last)
+			if (at_last || n >= batch)
 				break;
-			if (n >= batch) {
-				capped = true;
-				break;
-			}
 		}
 	}
 	trp__stat_add(&w->stats.processed, n);
-	if (a->limit != 0 && n != 0)
-		/* relaxed: see send_begin. */
-		atomic_fetch_sub_explicit(&a->queued, n, memory_order_relaxed);
+	if (n != 0) {
+		/* ORDER: seq_cst, the receiver's half of the unmute Dekker
+		 * pair (see "Backpressure" in actor.h). */
+		uint32_t left = atomic_fetch_sub_explicit(
+					&a->mailbox.owner_count, n,
+					memory_order_seq_cst) -
+				n;
+		if (left < TRP__MUTE_LOW)
+			unmute_all(rt, a);
+	}
 	if (trp__unlikely(stop != 0)) {
 		finish(w, a, stop);
 		return;
 	}
 	w->current = NULL;
-	set_overloaded(rt, a, capped);
 	if (trp__unlikely(w->mute_on != NULL)) {
-		if (!a->overloaded) {
+		/* relaxed: a heuristic; an actor that is itself behind
+		 * keeps running (the no-deadlock rule). */
+		if (atomic_load_explicit(&a->mailbox.owner_count,
+					 memory_order_relaxed) <
+		    TRP__MUTE_LOW) {
 			mute_on_receiver(w, a);
 			return;
 		}

@@ -11,21 +11,22 @@
  * stopped actor is never scheduled again, and no accepted message is ever
  * stranded.
  *
- * Backpressure (after Pony's muting, without its costs on the send path):
- * a turn that ends at the batch cap with messages left marks its actor
- * overloaded (mailbox.owner_flag). A sender that sends to an overloaded
- * actor during its own turn is muted at the end of that turn: instead of
- * being rescheduled it is pushed on the receiver's `muted` stack, and the
- * receiver reschedules every muted sender when it clears the flag (or
- * stops). So producers that outrun a consumer stop producing until it has
- * caught up, and memory stays bounded without any configuration.
- * Lost-unmute freedom: the sender pushes itself, then re-reads the flag;
- * the receiver clears the flag, then takes the stack (both seq_cst). One
- * of the two sees the other; the exchange on the stack hands each muted
- * actor to exactly one unmuter. No deadlock: an overloaded actor is never
- * muted, and a muted actor is never overloaded (its flag was clear when it
- * was muted and only its own turns change it), so a mute edge always
- * points at an actor that keeps running.
+ * Backpressure (after Pony's muting, cheaper): every mailbox counts its
+ * queued messages (mailbox.owner_count, on the line the sender's exchange
+ * owns anyway). A behaviour that sends to an actor holding TRP__MUTE_HIGH
+ * or more messages is muted at the end of its turn: instead of being
+ * rescheduled it is pushed on the receiver's `muted` stack, and is
+ * rescheduled when the receiver's count falls below TRP__MUTE_LOW (or it
+ * stops). Producers that outrun a consumer stop until it has caught up, so
+ * memory stays bounded without configuration, also while the consumer's
+ * thread is preempted.
+ * Lost-unmute freedom: the muted sender pushes itself, then re-reads the
+ * receiver's count; the receiver lowers its count, then reads the stack
+ * (all seq_cst). One of the two sees the other; the exchange that empties
+ * the stack hands each muted actor to exactly one unmuter. No deadlock: an
+ * actor holding TRP__MUTE_LOW or more messages is never muted, so for a
+ * cycle A -> B -> A, B's count must have fallen below TRP__MUTE_LOW after A
+ * was muted on it, and that unmuted A.
  *
  * References: the runtime holds one while the actor is not stopped, the
  * registry one while it has a name, and each handle one. The memory (and the
@@ -46,6 +47,10 @@
 
 struct trp__worker;
 
+/* Backpressure thresholds (messages queued), see above. */
+#define TRP__MUTE_HIGH 4096u
+#define TRP__MUTE_LOW 1024u
+
 enum trp__actor_state {
 	TRP__ALIVE = 0,
 	TRP__CLOSING = 1,
@@ -65,14 +70,12 @@ struct trp_actor {
 	uint32_t limit;       /* mailbox bound, 0 = none */
 	uint8_t started;      /* start hook ran */
 	uint8_t stop_request; /* trp_actor_stop() during this turn */
-	uint8_t overloaded;   /* consumer's copy of mailbox.owner_flag */
 	uint64_t id;
 	struct trp__mpsc_node run_node;   /* injection queue link */
 	struct trp__mpsc_node close_node; /* the close marker, pushed once */
 
 	/* written by other threads */
 	alignas(64) _Atomic(uint32_t) lifecycle; /* enum trp__actor_state */
-	_Atomic(uint32_t) queued;                /* bounded mailboxes only */
 	_Atomic(uint64_t) refs;
 	_Atomic(struct trp_actor *) muted; /* senders muted on this actor */
 	struct trp_actor *mute_next;       /* link while muted elsewhere */

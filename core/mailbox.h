@@ -41,10 +41,10 @@ struct trp__mpsc_node {
 struct trp__mailbox {
 	/* written by producers (exchange) and by the consumer (mark idle) */
 	alignas(64) _Atomic(uintptr_t) head;
-	/* Not used by the queue: a flag the consumer publishes to producers
-	 * (actor.c: "overloaded"). It shares head's line, which a producer
-	 * owns right after its exchange, so reading it costs nothing. */
-	_Atomic(uint32_t) owner_flag;
+	/* Not used by the queue: its owner's count of queued nodes (actor.c
+	 * keeps it: bounds and backpressure). It shares head's line, which a
+	 * producer is about to own for its exchange anyway. */
+	_Atomic(uint32_t) owner_count;
 	/* consumer only */
 	alignas(64) struct trp__mpsc_node *tail;
 	struct trp__mpsc_node stub;
