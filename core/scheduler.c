@@ -27,7 +27,7 @@ void trp__activity_inc(struct trp_runtime *rt)
 				  memory_order_seq_cst);
 }
 
-void trp__activity_dec(struct trp_runtime *rt)
+uint32_t trp__activity_dec(struct trp_runtime *rt)
 {
 	/* ORDER: seq_cst, as in trp__activity_inc; it also orders this
 	 * update before the idle_waiters load (Dekker pair with
@@ -41,6 +41,7 @@ void trp__activity_dec(struct trp_runtime *rt)
 					  memory_order_release);
 		trp__futex_wake(&rt->idle_seq, INT_MAX);
 	}
+	return TRP__ACT_COUNT(old) - 1;
 }
 
 int trp__outside_enter(struct trp_runtime *rt)
@@ -49,7 +50,7 @@ int trp__outside_enter(struct trp_runtime *rt)
 	/* ORDER: seq_cst pairs with destroy's seq_cst store of shutdown:
 	 * either we see the flag or destroy sees our activity and waits. */
 	if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst) != 0) {
-		trp__activity_dec(rt);
+		(void)trp__activity_dec(rt);
 		return TRP_ESHUTDOWN;
 	}
 	return 0;
@@ -57,7 +58,7 @@ int trp__outside_enter(struct trp_runtime *rt)
 
 void trp__outside_leave(struct trp_runtime *rt)
 {
-	trp__activity_dec(rt);
+	(void)trp__activity_dec(rt);
 }
 
 void trp__wake_one(struct trp_runtime *rt)

@@ -83,7 +83,8 @@ int trp__outside_enter(struct trp_runtime *rt);
 void trp__outside_leave(struct trp_runtime *rt);
 
 /* Activity bookkeeping used by workers when they park and wake. */
-void trp__activity_dec(struct trp_runtime *rt);
+/* Returns the number of parties still active after the decrement. */
+uint32_t trp__activity_dec(struct trp_runtime *rt);
 void trp__activity_inc(struct trp_runtime *rt);
 
 /* Wakes one parked worker if any sleeps (after a seq_cst fence). */
