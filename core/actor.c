@@ -45,9 +45,9 @@ bool trp__actor_try_retain(struct trp_actor *a)
 	while (r != 0) {
 		/* relaxed: the memory is kept valid by the caller's epoch
 		 * section; the reference itself orders nothing. */
-		if (atomic_compare_exchange_weak_explicit(
-			    &a->refs, &r, r + 1, memory_order_relaxed,
-			    memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(&a->refs, &r, r + 1,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
 			return true;
 	}
 	return false;
@@ -273,8 +273,8 @@ static void note_overloaded(struct trp__worker *w, struct trp_actor *to)
 }
 
 /* Common front half of the sends: validation, shutdown, bound. */
-static int send_begin(struct trp_actor *to, size_t len,
-		      struct trp__worker **wp, uint32_t *queued)
+static int send_begin(struct trp_actor *to, size_t len, struct trp__worker **wp,
+		      uint32_t *queued)
 {
 	if (to == NULL)
 		return TRP_EINVAL;
@@ -406,8 +406,9 @@ static void mute_on_receiver(struct trp__worker *w, struct trp_actor *a)
 		a->mute_next = top;
 		/* ORDER: seq_cst: publishes a->mute_next to the unmuter and
 		 * is ordered before our count re-read below. */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&r->muted, &top, a, memory_order_seq_cst, memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&r->muted, &top, a,
+							memory_order_seq_cst,
+							memory_order_relaxed));
 	/* ORDER: seq_cst, the other half of the Dekker pair. */
 	if (atomic_load_explicit(&r->mailbox.owner_count,
 				 memory_order_seq_cst) < TRP__MUTE_LOW)
@@ -433,10 +434,9 @@ int trp_actor_close(trp_actor_t *a)
 	/* ORDER: acq_rel orders this close after sends this thread made
 	 * before (they were pushed already) and decides the one closer. */
 	int rc = 0;
-	if (atomic_compare_exchange_strong_explicit(&a->lifecycle, &s,
-						    TRP__CLOSING,
-						    memory_order_acq_rel,
-						    memory_order_acquire)) {
+	if (atomic_compare_exchange_strong_explicit(
+		    &a->lifecycle, &s, TRP__CLOSING, memory_order_acq_rel,
+		    memory_order_acquire)) {
 		/* The marker is part of the actor: closing never
 		 * allocates, so it cannot fail. */
 		unsigned tag =
@@ -445,8 +445,7 @@ int trp_actor_close(trp_actor_t *a)
 			trp__schedule(rt, a);
 		else if (tag == TRP__MAILBOX_CLOSED)
 			/* Stopped by itself meanwhile: just re-close. */
-			(void)drain_and_close(rt, w, a, NULL,
-					      TRP_DEAD_STOPPED);
+			(void)drain_and_close(rt, w, a, NULL, TRP_DEAD_STOPPED);
 	} else if (s == TRP__STOPPED) {
 		rc = TRP_EDEAD;
 	}
@@ -492,7 +491,8 @@ static void finish(struct trp__worker *w, struct trp_actor *a,
 	/* ORDER: release, so a sender that sees STOPPED (acquire not
 	 * needed: it only returns TRP_EDEAD) - relaxed would do; release
 	 * keeps the hook's effects ordered for trp_actor_alive() callers. */
-	atomic_store_explicit(&a->lifecycle, TRP__STOPPED, memory_order_release);
+	atomic_store_explicit(&a->lifecycle, TRP__STOPPED,
+			      memory_order_release);
 	if (a->stop != NULL)
 		a->stop(a, a->state, why);
 	w->current = NULL;
@@ -579,10 +579,10 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	if (n != 0) {
 		/* ORDER: seq_cst, the receiver's half of the unmute Dekker
 		 * pair (see "Backpressure" in actor.h). */
-		uint32_t left = atomic_fetch_sub_explicit(
-					&a->mailbox.owner_count, n,
-					memory_order_seq_cst) -
-				n;
+		uint32_t left =
+			atomic_fetch_sub_explicit(&a->mailbox.owner_count, n,
+						  memory_order_seq_cst) -
+			n;
 		if (left < TRP__MUTE_LOW)
 			unmute_all(rt, a);
 	}

@@ -67,18 +67,18 @@ struct trp_actor {
 	struct trp_runtime *rt;
 	trp_start_fn start;
 	trp_stop_fn stop;
-	uint32_t limit;       /* mailbox bound, 0 = none */
+	uint32_t limit;	      /* mailbox bound, 0 = none */
 	uint8_t started;      /* start hook ran */
 	uint8_t stop_request; /* trp_actor_stop() during this turn */
 	uint64_t id;
-	struct trp__mpsc_node run_node;   /* injection queue link */
+	struct trp__mpsc_node run_node;	  /* injection queue link */
 	struct trp__mpsc_node close_node; /* the close marker, pushed once */
 
 	/* written by other threads */
 	alignas(64) _Atomic(uint32_t) lifecycle; /* enum trp__actor_state */
 	_Atomic(uint64_t) refs;
 	_Atomic(struct trp_actor *) muted; /* senders muted on this actor */
-	struct trp_actor *mute_next;       /* link while muted elsewhere */
+	struct trp_actor *mute_next;	   /* link while muted elsewhere */
 
 	/* cold: under rt->actors_lock / the registry lock */
 	struct trp_actor *live_prev, *live_next;

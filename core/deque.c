@@ -129,9 +129,9 @@ void *trp__deque_pop_owner(struct trp__deque *d)
 						memory_order_relaxed);
 		/* ORDER: acq_rel, see the file comment; on failure h is
 		 * reloaded (relaxed is enough: revalidated by the CAS). */
-		if (atomic_compare_exchange_weak_explicit(
-			    &d->head, &h, h + 1, memory_order_acq_rel,
-			    memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(&d->head, &h, h + 1,
+							  memory_order_acq_rel,
+							  memory_order_relaxed))
 			return it;
 	}
 	return NULL;
@@ -154,11 +154,11 @@ void *trp__deque_steal(struct trp__deque *victim, struct trp__deque *thief,
 
 	for (int attempt = 0; attempt < 4; attempt++) {
 		/* ORDER: acquire pairs with other claimers' CAS. */
-		uint64_t h =
-			atomic_load_explicit(&victim->head, memory_order_acquire);
+		uint64_t h = atomic_load_explicit(&victim->head,
+						  memory_order_acquire);
 		/* ORDER: acquire pairs with the owner's release tail store. */
-		uint64_t t =
-			atomic_load_explicit(&victim->tail, memory_order_acquire);
+		uint64_t t = atomic_load_explicit(&victim->tail,
+						  memory_order_acquire);
 		uint64_t n = t - h;
 		if ((int64_t)n <= 0 || n < min_surplus)
 			return NULL;
@@ -168,8 +168,8 @@ void *trp__deque_steal(struct trp__deque *victim, struct trp__deque *thief,
 		if (take > room + 1)
 			take = room + 1;
 		/* ORDER: acquire, after tail: see the file comment. */
-		struct trp__deque_ring *r =
-			atomic_load_explicit(&victim->ring, memory_order_acquire);
+		struct trp__deque_ring *r = atomic_load_explicit(
+			&victim->ring, memory_order_acquire);
 		for (uint64_t i = 0; i < take; i++)
 			batch[i] = atomic_load_explicit(
 				&r->slots[(h + i) & r->mask],

@@ -33,8 +33,7 @@ void trp__mailbox_init(struct trp__mailbox *mb, bool idle)
 			      memory_order_relaxed);
 }
 
-unsigned trp__mailbox_push_mp(struct trp__mailbox *mb,
-			      struct trp__mpsc_node *n)
+unsigned trp__mailbox_push_mp(struct trp__mailbox *mb, struct trp__mpsc_node *n)
 {
 	/* relaxed: published by the release link store below. */
 	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
@@ -115,9 +114,10 @@ static bool tag_if_empty(struct trp__mailbox *mb, uintptr_t tag)
 	/* ORDER: release publishes the finished turn to the producer that
 	 * will see the tag (its acq_rel exchange); acquire on failure is not
 	 * needed (we only learn "not empty"). */
-	return atomic_compare_exchange_strong_explicit(
-		&mb->head, &expect, expect | tag, memory_order_release,
-		memory_order_relaxed);
+	return atomic_compare_exchange_strong_explicit(&mb->head, &expect,
+						       expect | tag,
+						       memory_order_release,
+						       memory_order_relaxed);
 }
 
 bool trp__mailbox_mark_idle_sc(struct trp__mailbox *mb)

@@ -9,7 +9,7 @@
 #include "platform.h"
 #include "troupe/error.h"
 
-#define BATCH 64u       /* blocks handed to another worker at once */
+#define BATCH 64u	 /* blocks handed to another worker at once */
 #define LOCAL_HIGH 4096u /* a worker's cache beyond this sheds a batch */
 
 /* A free block seen as a list node. next_batch, last and count are only
@@ -70,8 +70,8 @@ static void take_returned(struct trp__msg_pool *p)
 		return;
 	/* ORDER: acquire pairs with the release CAS in give_batch, so the
 	 * batch's links are visible. */
-	struct free_block *b =
-		atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire);
+	struct free_block *b = atomic_exchange_explicit(&p->returned, NULL,
+							memory_order_acquire);
 	while (b != NULL) {
 		struct free_block *nb = b->next_batch;
 		b->last->next = p->free_list;

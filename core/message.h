@@ -34,12 +34,12 @@ enum trp__msg_hold {
 
 struct trp__msg {
 	struct trp__mpsc_node node; /* first: mailbox link */
-	trp_msg_t pub;              /* what the behaviour sees */
-	uint8_t hold;               /* enum trp__msg_hold */
-	uint8_t pooled;             /* block of the pooled 64-byte class */
+	trp_msg_t pub;		    /* what the behaviour sees */
+	uint8_t hold;		    /* enum trp__msg_hold */
+	uint8_t pooled;		    /* block of the pooled 64-byte class */
 	uint16_t unused;
-	uint32_t block;             /* block size in bytes */
-	trp_free_fn free_fn;        /* TRP__HOLD_OWNED */
+	uint32_t block;	     /* block size in bytes */
+	trp_free_fn free_fn; /* TRP__HOLD_OWNED */
 	alignas(16) unsigned char inline_data[];
 };
 
@@ -51,9 +51,9 @@ struct free_block;
 
 /* One per worker. Fields written by the owner only, except `returned`. */
 struct trp__msg_pool {
-	void *free_list;  /* owner only: chain of free blocks */
-	uint32_t n_free;  /* owner only */
-	uint16_t index;   /* this worker's index */
+	void *free_list; /* owner only: chain of free blocks */
+	uint32_t n_free; /* owner only */
+	uint16_t index;	 /* this worker's index */
 	uint16_t nworkers;
 	uint16_t give_to; /* owner only: next worker to shed a batch to */
 	/* owner only: the batch being collected for another worker */

@@ -34,8 +34,8 @@ void trp__futex_wait(_Atomic(uint32_t) *addr, uint32_t expected,
 	}
 	/* The kernel compares *addr with expected atomically with queueing
 	 * the waiter; that is what makes the wait free of lost wake-ups. */
-	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected,
-		prel, NULL, 0);
+	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, prel,
+		NULL, 0);
 }
 
 void trp__futex_wake(_Atomic(uint32_t) *addr, int n)

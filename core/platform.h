@@ -64,7 +64,10 @@ void trp__thread_name(const char *name);
 struct trp__mutex {
 	_Atomic(uint32_t) state; /* 0 free, 1 locked, 2 locked + waiters */
 };
-#define TRP__MUTEX_INIT {0}
+#define TRP__MUTEX_INIT                                                        \
+	{                                                                      \
+		0                                                              \
+	}
 void trp__mutex_lock(struct trp__mutex *m);
 void trp__mutex_unlock(struct trp__mutex *m);
 

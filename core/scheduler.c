@@ -35,7 +35,8 @@ uint32_t trp__activity_dec(struct trp_runtime *rt)
 	uint64_t old = atomic_fetch_add_explicit(&rt->activity, TRP__ACT_DEC,
 						 memory_order_seq_cst);
 	if (TRP__ACT_COUNT(old) == 1 &&
-	    atomic_load_explicit(&rt->idle_waiters, memory_order_seq_cst) != 0) {
+	    atomic_load_explicit(&rt->idle_waiters, memory_order_seq_cst) !=
+		    0) {
 		/* ORDER: release; the waiter re-reads everything anyway. */
 		atomic_fetch_add_explicit(&rt->idle_seq, 1,
 					  memory_order_release);
@@ -161,7 +162,8 @@ static void free_workers(struct trp_runtime *rt, uint32_t n)
 static int init_workers(struct trp_runtime *rt)
 {
 	uint32_t n = rt->nworkers;
-	rt->workers = trp__alloc_aligned(TRP_CACHELINE, n * sizeof *rt->workers);
+	rt->workers =
+		trp__alloc_aligned(TRP_CACHELINE, n * sizeof *rt->workers);
 	rt->pools = trp__calloc(n, sizeof *rt->pools);
 	if (rt->workers == NULL || rt->pools == NULL) {
 		trp__free(rt->workers, 0);
@@ -270,8 +272,7 @@ int trp_runtime_create(const trp_config_t *cfg, trp_runtime_t **out)
 /* Blocks until the activity count is 0, or the deadline (ns, < 0: none)
  * passes. With @quiet, also requires an empty injection queue and an
  * unchanged activity word (nothing started meanwhile). */
-static int wait_activity(struct trp_runtime *rt, int64_t timeout_ns,
-			 bool quiet)
+static int wait_activity(struct trp_runtime *rt, int64_t timeout_ns, bool quiet)
 {
 	uint64_t deadline =
 		timeout_ns > 0 ? trp__now_ns() + (uint64_t)timeout_ns : 0;
@@ -280,10 +281,10 @@ static int wait_activity(struct trp_runtime *rt, int64_t timeout_ns,
 	atomic_fetch_add_explicit(&rt->idle_waiters, 1, memory_order_seq_cst);
 	for (;;) {
 		/* ORDER: seq_cst loads, see trp__activity_inc. */
-		uint32_t seq =
-			atomic_load_explicit(&rt->idle_seq, memory_order_seq_cst);
-		uint64_t v1 =
-			atomic_load_explicit(&rt->activity, memory_order_seq_cst);
+		uint32_t seq = atomic_load_explicit(&rt->idle_seq,
+						    memory_order_seq_cst);
+		uint64_t v1 = atomic_load_explicit(&rt->activity,
+						   memory_order_seq_cst);
 		if (TRP__ACT_COUNT(v1) == 0 &&
 		    (!quiet ||
 		     (atomic_load_explicit(&rt->inject_len,
@@ -363,9 +364,10 @@ int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final)
 #define TRP__STAT_ADD_TO(name)                                                 \
 	o->name += atomic_load_explicit(&s->name, memory_order_relaxed);
 #define TRP__STAT_FOLD(name)                                                   \
-	atomic_fetch_add_explicit(                                             \
-		&o->name, atomic_load_explicit(&s->name, memory_order_relaxed), \
-		memory_order_relaxed);
+	atomic_fetch_add_explicit(&o->name,                                    \
+				  atomic_load_explicit(&s->name,               \
+						       memory_order_relaxed),  \
+				  memory_order_relaxed);
 
 static void add_stats(trp_stats_t *o, struct trp__worker_stats *s)
 {

@@ -70,8 +70,8 @@ static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
 		min = 1;
 	}
 	uint32_t moved = 0;
-	struct trp_actor *a = trp__deque_steal(&victim->runq, &w->runq, min,
-					       &moved);
+	struct trp_actor *a =
+		trp__deque_steal(&victim->runq, &w->runq, min, &moved);
 	if (a != NULL)
 		trp__stat_add(&w->stats.steals, 1);
 	return a;
@@ -142,7 +142,8 @@ static void park(struct trp__worker *w)
 	struct trp_runtime *rt = w->rt;
 	/* ORDER: acquire; pairs with wakers' release increments (we only
 	 * need the value, the futex compares it atomically). */
-	uint32_t seq = atomic_load_explicit(&rt->park_seq, memory_order_acquire);
+	uint32_t seq =
+		atomic_load_explicit(&rt->park_seq, memory_order_acquire);
 	/* ORDER: acq_rel read-modify-write: orders our announcement before
 	 * the re-check below, and pairs with the RMW in trp__wake_one (see
 	 * there). */
@@ -156,9 +157,9 @@ static void park(struct trp__worker *w)
 		 * peers run we look again now and then (20 times a second
 		 * costs nothing measurable). */
 		uint32_t others = trp__activity_dec(rt);
-		int64_t timeout = seen < 0	 ? RECHECK_NS
-				  : others != 0 ? BUSY_PEER_NS
-						 : -1;
+		int64_t timeout = seen < 0    ? RECHECK_NS :
+				  others != 0 ? BUSY_PEER_NS :
+						-1;
 		trp__futex_wait(&rt->park_seq, seq, timeout);
 		trp__activity_inc(rt);
 	}

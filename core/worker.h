@@ -40,13 +40,13 @@ struct trp__worker {
 	struct trp_actor *mute_on; /* overloaded receiver current sent to
 				      (holds a reference), or NULL */
 	uint32_t index;
-	uint32_t tick;             /* turns run, for the injection check */
-	uint64_t rng;              /* victim selection */
-	uint64_t *last_seen;       /* per victim: turns seen, and when */
+	uint32_t tick;	     /* turns run, for the injection check */
+	uint64_t rng;	     /* victim selection */
+	uint64_t *last_seen; /* per victim: turns seen, and when */
 	struct trp__thread thread;
 	/* written by the owner, read by others (stats, stuck detection) */
 	alignas(64) struct trp__worker_stats stats;
-	_Atomic(uint64_t) turns;   /* turns run (read by thieves) */
+	_Atomic(uint64_t) turns; /* turns run (read by thieves) */
 };
 
 /* The calling thread's worker (NULL on other threads). */
@@ -56,9 +56,9 @@ extern _Thread_local struct trp__worker *trp__self_worker;
 static inline void trp__stat_add(_Atomic(uint64_t) *c, uint64_t n)
 {
 	/* relaxed load + store: single writer, readers only sum. */
-	atomic_store_explicit(
-		c, atomic_load_explicit(c, memory_order_relaxed) + n,
-		memory_order_relaxed);
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
 }
 
 /* Thread entry of a worker. */

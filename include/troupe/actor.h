@@ -56,12 +56,12 @@ typedef void (*trp_free_fn)(void *buf);
 /** What an actor is; see trp_actor_spawn(). */
 typedef struct trp_actor_def {
 	trp_behavior_fn behavior; /**< required */
-	trp_start_fn start;       /**< optional */
-	trp_stop_fn stop;         /**< optional */
-	size_t state_size;        /**< > 0: the runtime owns a state block of
+	trp_start_fn start;	  /**< optional */
+	trp_stop_fn stop;	  /**< optional */
+	size_t state_size;	  /**< > 0: the runtime owns a state block of
 				       this size (zeroed, or copied from the
 				       spawn argument), freed with the actor */
-	uint32_t mailbox_limit;   /**< 0 = the runtime's default;
+	uint32_t mailbox_limit;	  /**< 0 = the runtime's default;
 				       TRP_MAILBOX_UNBOUNDED = no bound */
 } trp_actor_def_t;
 

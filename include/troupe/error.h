@@ -26,23 +26,24 @@ extern "C" {
  * X(name, value, text): the one table of error codes. Values are stable ABI:
  * append new codes, never renumber.
  */
-#define TRP_ERRNO_MAP(X)                                                      \
-	X(TRP_OK, 0, "success")                                                 \
-	X(TRP_EINVAL, -1, "invalid argument")                                   \
-	X(TRP_ENOMEM, -2, "out of memory")                                      \
-	X(TRP_EDEAD, -3, "actor has stopped")                                   \
-	X(TRP_ENOENT, -4, "no actor registered under that name")                \
-	X(TRP_EFULL, -5, "mailbox is full")                                     \
-	X(TRP_EEXIST, -6, "name is already registered")                         \
-	X(TRP_ENAMETOOLONG, -7, "name is too long")                             \
-	X(TRP_EMSGSIZE, -8, "payload is too large")                             \
-	X(TRP_ESHUTDOWN, -9, "runtime is shutting down")                        \
-	X(TRP_ETIMEDOUT, -10, "timed out")                                      \
-	X(TRP_EVERSION, -11, "unsupported configuration version")               \
-	X(TRP_ESYSTEM, -12, "system call failed (threads, memory mapping)")     \
-	X(TRP_EDEADLK, -13, "call would wait on the current worker thread")     \
-	X(TRP_EPERM, -14, "operation not allowed from this thread or actor")    \
-	X(TRP_EBUSY, -15, "actor already has a name or name taken by an actor") \
+#define TRP_ERRNO_MAP(X)                                                       \
+	X(TRP_OK, 0, "success")                                                \
+	X(TRP_EINVAL, -1, "invalid argument")                                  \
+	X(TRP_ENOMEM, -2, "out of memory")                                     \
+	X(TRP_EDEAD, -3, "actor has stopped")                                  \
+	X(TRP_ENOENT, -4, "no actor registered under that name")               \
+	X(TRP_EFULL, -5, "mailbox is full")                                    \
+	X(TRP_EEXIST, -6, "name is already registered")                        \
+	X(TRP_ENAMETOOLONG, -7, "name is too long")                            \
+	X(TRP_EMSGSIZE, -8, "payload is too large")                            \
+	X(TRP_ESHUTDOWN, -9, "runtime is shutting down")                       \
+	X(TRP_ETIMEDOUT, -10, "timed out")                                     \
+	X(TRP_EVERSION, -11, "unsupported configuration version")              \
+	X(TRP_ESYSTEM, -12, "system call failed (threads, memory mapping)")    \
+	X(TRP_EDEADLK, -13, "call would wait on the current worker thread")    \
+	X(TRP_EPERM, -14, "operation not allowed from this thread or actor")   \
+	X(TRP_EBUSY, -15,                                                      \
+	  "actor already has a name or name taken by an actor")                \
 	X(TRP_ECLOSED, -16, "mailbox is closed")
 
 /** Error codes returned (negated) by troupe functions. */

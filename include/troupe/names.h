@@ -42,8 +42,7 @@ TRP_API int trp_unregister(trp_runtime_t *rt, const char *name);
  * Threads: any. Errors: TRP_EINVAL, TRP_ENAMETOOLONG, TRP_ENOENT,
  * TRP_ESHUTDOWN.
  */
-TRP_API int trp_lookup(trp_runtime_t *rt, const char *name,
-		       trp_actor_t **out);
+TRP_API int trp_lookup(trp_runtime_t *rt, const char *name, trp_actor_t **out);
 
 /**
  * Sends a copy of the payload to the actor registered as @p name (the

@@ -29,9 +29,9 @@ typedef struct trp_actor trp_actor_t;
 
 /** A message as a behaviour sees it. Valid only during the behaviour call. */
 typedef struct trp_msg {
-	uint32_t type;    /**< the sender's type tag, opaque to troupe */
+	uint32_t type;	   /**< the sender's type tag, opaque to troupe */
 	uint32_t reserved; /**< zero */
-	size_t size;      /**< payload size in bytes */
+	size_t size;	   /**< payload size in bytes */
 	const void *data; /**< payload (NULL when size is 0); 16-byte aligned */
 } trp_msg_t;
 
@@ -63,17 +63,17 @@ typedef void (*trp_dead_letter_fn)(void *ctx, trp_actor_t *to,
  *     trp_config_t cfg = TRP_CONFIG_INIT; cfg.workers = 2;
  */
 typedef struct trp_config {
-	uint32_t version;     /**< TRP_CONFIG_VERSION */
-	uint32_t workers;     /**< worker threads; 0 = online cores (max 256) */
-	bool pin_workers;     /**< pin worker i to online CPU i % cores */
-	uint32_t batch;       /**< max messages per turn; 0 = default. A turn
+	uint32_t version; /**< TRP_CONFIG_VERSION */
+	uint32_t workers; /**< worker threads; 0 = online cores (max 256) */
+	bool pin_workers; /**< pin worker i to online CPU i % cores */
+	uint32_t batch;	  /**< max messages per turn; 0 = default. A turn
 				   never processes messages that arrived after
 				   it began. */
 	uint32_t mailbox_limit; /**< default mailbox bound; 0 = unbounded */
-	uint32_t idle_spins;  /**< empty polls of all queues before parking;
+	uint32_t idle_spins;	/**< empty polls of all queues before parking;
 				   0 = park at once (tests) */
 	trp_dead_letter_fn dead_letter; /**< optional hook, see above */
-	void *dead_letter_ctx;          /**< passed to dead_letter */
+	void *dead_letter_ctx;		/**< passed to dead_letter */
 } trp_config_t;
 
 #define TRP_CONFIG_INIT                                                        \
@@ -84,14 +84,14 @@ typedef struct trp_config {
 
 /** Counters of a runtime, summed over workers; approximate while running. */
 typedef struct trp_stats {
-	uint64_t sent;          /**< messages accepted by a send */
-	uint64_t processed;     /**< behaviour invocations */
+	uint64_t sent;		/**< messages accepted by a send */
+	uint64_t processed;	/**< behaviour invocations */
 	uint64_t dead_lettered; /**< accepted, never processed */
-	uint64_t rejected;      /**< sends refused with TRP_EFULL */
-	uint64_t spawned;       /**< actors spawned */
-	uint64_t stopped;       /**< actors stopped */
-	uint64_t steals;        /**< successful steal operations */
-	uint64_t parks;         /**< times a worker parked */
+	uint64_t rejected;	/**< sends refused with TRP_EFULL */
+	uint64_t spawned;	/**< actors spawned */
+	uint64_t stopped;	/**< actors stopped */
+	uint64_t steals;	/**< successful steal operations */
+	uint64_t parks;		/**< times a worker parked */
 } trp_stats_t;
 
 /**
