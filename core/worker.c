@@ -19,7 +19,6 @@
  */
 #include "worker.h"
 
-#include <sched.h>
 #include <stdio.h>
 
 #include "actor.h"
@@ -188,11 +187,11 @@ void *trp__worker_main(void *arg)
 			idle = 0;
 			continue;
 		}
+		/* Poll a little before parking (a send usually follows
+		 * soon). No sched_yield: on an oversubscribed machine it
+		 * hands our time slice to other processes for nothing. */
 		if (idle++ < rt->cfg.idle_spins) {
-			if (idle & 7)
-				trp__cpu_relax();
-			else
-				sched_yield();
+			trp__cpu_relax();
 			continue;
 		}
 		park(w);
