@@ -15,8 +15,11 @@
  *   default 1.0; CI's asan/tsan presets set 0.1; a soak run turns it up);
  * - threads start together on a stress_barrier (the main thread joins it
  *   too, so it starts the clock when the workers are released);
- * - a watchdog thread samples progress counters: if none of them moved for
- *   5 s (TRP_STRESS_STALL_S), or the run exceeds its total limit
+ * - a watchdog thread samples progress counters (work that must finish:
+ *   items sent, received, taken; informational counters such as turns or
+ *   retries are printed but do not count, so a livelock trips it too): if
+ *   none of them moved for 5 s (TRP_STRESS_STALL_S), or the run exceeds
+ *   its total limit
  *   (TRP_STRESS_LIMIT_S, or the test's default), it prints every counter
  *   with the time since it last moved, the test's own state dump, a
  *   backtrace of every registered thread (and, with TRP_STRESS_GDB=1, a
@@ -90,7 +93,8 @@ static inline double stress_seconds_since(uint64_t start_ns)
 
 static inline void stress_sleep_ms(unsigned ms)
 {
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	struct timespec ts = { (time_t)(ms / 1000),
+			       (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }
@@ -104,11 +108,22 @@ static inline void stress_cpu_relax(void)
 #endif
 }
 
-/* Prints "FAIL <test>: <message>" and exits with status 1 at once. */
+/* Set by the first failing thread; the others wait for it to exit. */
+static _Atomic(uint32_t) stress_failing;
+
+/* Prints "FAIL <test>: <message>" and exits with status 1 at once. Only the
+ * first failure is printed: a broken invariant often trips several threads
+ * at the same moment. */
 STRESS_PRINTF(1, 2)
 STRESS_NORETURN static inline void stress_fail(const char *fmt, ...)
 {
 	va_list ap;
+	/* relaxed: only one thread may print; nothing is published. */
+	if (atomic_exchange_explicit(&stress_failing, 1,
+				     memory_order_relaxed) != 0) {
+		for (;;)
+			pause();
+	}
 	fflush(stdout);
 	fprintf(stderr, "FAIL %s: ", stress_name);
 	va_start(ap, fmt);
@@ -254,7 +269,8 @@ static inline void stress_barrier_wait(struct stress_barrier *b)
 {
 	/* ORDER: acquire pairs with the last arriver's release of the
 	 * previous generation (so it also sees arrived reset to 0). */
-	uint32_t gen = atomic_load_explicit(&b->generation, memory_order_acquire);
+	uint32_t gen =
+		atomic_load_explicit(&b->generation, memory_order_acquire);
 	/* ORDER: acq_rel: the last arriver acquires everyone's setup. */
 	if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) +
 		    1 ==
@@ -286,7 +302,8 @@ static inline void stress_barrier_wait(struct stress_barrier *b)
 struct stress_counter {
 	const char *name;
 	_Atomic(uint64_t) *value;
-	uint64_t last;     /* watchdog thread only */
+	bool info;     /* printed on a trip, but its moving is not progress */
+	uint64_t last; /* watchdog thread only */
 	uint64_t moved_ns; /* watchdog thread only */
 };
 
@@ -322,12 +339,12 @@ static inline void stress_bt_handler(int sig)
 {
 	(void)sig;
 	int saved = errno;
-	const char *label =
-		stress_thread_label != NULL ? stress_thread_label : "?";
-	ssize_t r = write(2, "---- thread ", 12);
-	r = write(2, label, strlen(label));
-	r = write(2, " ----\n", 6);
-	(void)r;
+	const char *label = stress_thread_label != NULL ? stress_thread_label :
+							  "?";
+	/* results ignored: nothing to do about a failed diagnostic write */
+	if (write(2, "---- thread ", 12) < 0 ||
+	    write(2, label, strlen(label)) < 0 || write(2, " ----\n", 6) < 0)
+		errno = saved;
 #if STRESS_HAVE_BACKTRACE
 	void *frames[64];
 	int n = backtrace(frames, 64);
@@ -352,16 +369,40 @@ static inline void stress_watchdog_init(struct stress_watchdog *w,
 	atomic_init(&w->stop, 0);
 }
 
-/* Registers a progress counter (before stress_watchdog_start). */
-static inline void stress_watchdog_counter(struct stress_watchdog *w,
-					   const char *name,
-					   _Atomic(uint64_t) *value)
+static inline void stress_watchdog_add(struct stress_watchdog *w,
+				       const char *name,
+				       _Atomic(uint64_t) *value, bool info)
 {
 	if (w->ncounters == STRESS_MAX_COUNTERS)
 		stress_fail("too many watchdog counters");
 	w->counters[w->ncounters].name = name;
 	w->counters[w->ncounters].value = value;
+	w->counters[w->ncounters].info = info;
 	w->ncounters++;
+}
+
+/*
+ * Registers a progress counter (before stress_watchdog_start): items
+ * produced, received, taken - work that must finish. The watchdog trips
+ * when none of them moved for the stall time.
+ */
+static inline void stress_watchdog_counter(struct stress_watchdog *w,
+					   const char *name,
+					   _Atomic(uint64_t) *value)
+{
+	stress_watchdog_add(w, name, value, false);
+}
+
+/*
+ * Registers an informational counter: printed on a trip but NOT progress
+ * (turns, retries, failed attempts). A livelock moves these while every
+ * progress counter stands still, and must still trip the watchdog.
+ */
+static inline void stress_watchdog_info(struct stress_watchdog *w,
+					const char *name,
+					_Atomic(uint64_t) *value)
+{
+	stress_watchdog_add(w, name, value, true);
 }
 
 /* Called by a thread on itself: names it and lets the watchdog dump its
@@ -370,8 +411,8 @@ static inline void stress_watchdog_thread(struct stress_watchdog *w,
 					  const char *name)
 {
 	stress_thread_label = name;
-	uint32_t i =
-		atomic_fetch_add_explicit(&w->nthreads, 1, memory_order_relaxed);
+	uint32_t i = atomic_fetch_add_explicit(&w->nthreads, 1,
+					       memory_order_relaxed);
 	if (i >= STRESS_MAX_THREADS)
 		return;
 	w->threads[i].thread = pthread_self();
@@ -411,9 +452,14 @@ stress_watchdog_trip(struct stress_watchdog *w, const char *why)
 	for (unsigned i = 0; i < w->ncounters; i++) {
 		struct stress_counter *c = &w->counters[i];
 		double idle = (double)(now - c->moved_ns) / 1e9;
+		const char *mark = "";
+		if (c->info)
+			mark = "  (info)";
+		else if (idle >= w->stall_s)
+			mark = "  STALLED";
 		fprintf(stderr, "  %-28s %14" PRIu64 "  %6.1f s%s\n", c->name,
 			atomic_load_explicit(c->value, memory_order_relaxed),
-			idle, idle >= w->stall_s ? "  STALLED" : "");
+			idle, mark);
 	}
 	if (w->dump != NULL) {
 		fprintf(stderr, "state:\n");
@@ -442,21 +488,27 @@ stress_watchdog_trip(struct stress_watchdog *w, const char *why)
 		for (int ms = 0; ms < 1000; ms += 5) {
 			/* ORDER: acquire pairs with the handler's ack. */
 			if (atomic_load_explicit(&stress_bt_acks,
-						 memory_order_acquire) != before)
+						 memory_order_acquire) !=
+			    before)
 				break;
 			stress_sleep_ms(5);
 		}
 		if (atomic_load_explicit(&stress_bt_acks,
 					 memory_order_acquire) == before)
-			fprintf(stderr, "---- thread %s: no backtrace within "
-					"1 s ----\n",
+			fprintf(stderr,
+				"---- thread %s: no backtrace within "
+				"1 s ----\n",
 				w->threads[i].name);
 	}
+	fprintf(stderr, "(symbolize a frame: addr2line -f -e <test "
+			"executable> <offset in parentheses>; or rerun with "
+			"TRP_STRESS_GDB=1)\n");
 	if (stress_env_u64("TRP_STRESS_GDB", 0) != 0) {
 		char cmd[128];
 		snprintf(cmd, sizeof cmd,
 			 "gdb -p %d -batch -ex 'thread apply all bt' 1>&2",
 			 (int)getpid());
+		/* NOLINTNEXTLINE(cert-env33-c): opt-in debugging aid */
 		if (system(cmd) != 0)
 			fprintf(stderr, "(gdb failed)\n");
 	}
@@ -485,21 +537,22 @@ static inline void *stress_watchdog_main(void *arg)
 				c->last = v;
 				c->moved_ns = now;
 			}
-			if (c->moved_ns > newest)
+			if (!c->info && c->moved_ns > newest)
 				newest = c->moved_ns;
 		}
 		if (atomic_load_explicit(&w->stop, memory_order_acquire) != 0)
 			break;
 		if (now - newest >= stall_ns) {
 			char why[96];
-			snprintf(why, sizeof why,
-				 "no counter moved for %.1f s", w->stall_s);
+			snprintf(why, sizeof why, "no counter moved for %.1f s",
+				 w->stall_s);
 			stress_watchdog_trip(w, why);
 		}
 		if (now - w->start_ns >= limit_ns) {
 			char why[96];
 			snprintf(why, sizeof why,
-				 "total time limit %.0f s exceeded", w->limit_s);
+				 "total time limit %.0f s exceeded",
+				 w->limit_s);
 			stress_watchdog_trip(w, why);
 		}
 	}
