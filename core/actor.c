@@ -228,7 +228,8 @@ int trp_actor_spawn(trp_runtime_t *rt, const trp_actor_def_t *def, void *arg,
 		rt->actors->live_prev = a;
 	rt->actors = a;
 	trp__mutex_unlock(&rt->actors_lock);
-	trp__count(rt, w, &rt->spawned, 1);
+	/* relaxed: a statistic; shared by all threads, so a real RMW. */
+	atomic_fetch_add_explicit(&rt->spawned, 1, memory_order_relaxed);
 
 	if (out != NULL)
 		*out = a;
@@ -466,8 +467,7 @@ int trp_actor_stop(trp_actor_t *self)
 }
 
 /* Unlinks @a from the live list and drops the runtime's reference. */
-static void retire(struct trp_runtime *rt, struct trp__worker *w,
-		   struct trp_actor *a)
+static void retire(struct trp_runtime *rt, struct trp_actor *a)
 {
 	trp__registry_forget(rt, a);
 	trp__mutex_lock(&rt->actors_lock);
@@ -479,7 +479,8 @@ static void retire(struct trp_runtime *rt, struct trp__worker *w,
 		a->live_next->live_prev = a->live_prev;
 	a->live_prev = a->live_next = NULL;
 	trp__mutex_unlock(&rt->actors_lock);
-	trp__count(rt, w, &rt->stopped, 1);
+	/* relaxed: a statistic; shared by all threads, so a real RMW. */
+	atomic_fetch_add_explicit(&rt->stopped, 1, memory_order_relaxed);
 	trp_actor_release(a);
 }
 
@@ -501,7 +502,7 @@ static void finish(struct trp__worker *w, struct trp_actor *a,
 		w->mute_on = NULL;
 	}
 	(void)drain_and_close(rt, w, a, NULL, TRP_DEAD_STOPPED);
-	retire(rt, w, a);
+	retire(rt, a);
 }
 
 void trp__actor_stop_all_at_shutdown(struct trp_runtime *rt)
@@ -526,7 +527,7 @@ void trp__actor_stop_all_at_shutdown(struct trp_runtime *rt)
 		if (a->stop != NULL && a->started)
 			a->stop(a, a->state, TRP_STOP_SHUTDOWN);
 		(void)drain_and_close(rt, NULL, a, NULL, TRP_DEAD_SHUTDOWN);
-		retire(rt, NULL, a);
+		retire(rt, a);
 	}
 }
 

@@ -29,8 +29,10 @@ static _Atomic(uint64_t) attempts;
 void trp__alloc_fail_nth(uint64_t k)
 {
 	uint64_t now = atomic_load_explicit(&attempts, memory_order_relaxed);
-	atomic_store_explicit(&fail_nth, k == 0 ? 0 : now + k,
-			      memory_order_relaxed);
+	/* Saturate: a wrapped target of 0 would read as "disarmed". */
+	uint64_t target =
+		k == 0 ? 0 : (k > UINT64_MAX - now ? UINT64_MAX : now + k);
+	atomic_store_explicit(&fail_nth, target, memory_order_relaxed);
 }
 
 uint64_t trp__alloc_attempts(void)

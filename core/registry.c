@@ -39,6 +39,10 @@ static unsigned long name_hash(const void *obj, unsigned long seed)
 static bool name_equal(const void *a, const void *b)
 {
 	const struct trp__reg_entry *x = a, *y = b;
+	/* ck_hs_get calls us on the stored entry before find() returns it:
+	 * tell TSan about the writer's publication here already. */
+	trp__tsan_acquire(x);
+	trp__tsan_acquire(y);
 	return x->len == y->len && memcmp(x->name, y->name, x->len) == 0;
 }
 

@@ -138,26 +138,33 @@ struct trp_actor *trp__inject_pop(struct trp_runtime *rt)
 /* ------------------------------------------------------------------ */
 /* create / destroy                                                    */
 
+static void free_runtime(struct trp_runtime *rt)
+{
+	trp__free(rt->workers, 0);
+	trp__free(rt->pools, 0);
+	trp__free(rt, sizeof *rt);
+}
+
 void trp__runtime_unref(struct trp_runtime *rt)
 {
 	/* ORDER: acq_rel, as for any reference count. */
 	if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) == 1)
-		trp__free(rt, sizeof *rt);
+		free_runtime(rt);
 }
 
-static void free_workers(struct trp_runtime *rt, uint32_t n)
+/* Frees what workers [0, n) own. The array itself (it holds the
+ * counters trp_runtime_stats reads) lives until the runtime struct. */
+static void free_worker_state(struct trp_runtime *rt, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct trp__worker *w = &rt->workers[i];
 		trp__msg_pool_destroy(&w->pool);
 		trp__deque_destroy(&w->runq);
 		trp__free(w->last_seen, 0);
+		w->last_seen = NULL;
 	}
-	trp__free(rt->workers, 0);
-	trp__free(rt->pools, 0);
-	rt->workers = NULL;
-	rt->pools = NULL;
 }
+
 
 static int init_workers(struct trp_runtime *rt)
 {
@@ -195,7 +202,9 @@ static int init_workers(struct trp_runtime *rt)
 			}
 		}
 		if (rc != 0) {
-			free_workers(rt, i);
+			free_worker_state(rt, i);
+			trp__free(rt->workers, 0);
+			trp__free(rt->pools, 0);
 			return rc;
 		}
 	}
@@ -259,9 +268,9 @@ int trp_runtime_create(const trp_config_t *cfg, trp_runtime_t **out)
 				       &rt->workers[i]);
 		if (rc != 0) {
 			stop_threads(rt, i);
-			free_workers(rt, rt->nworkers);
+			free_worker_state(rt, rt->nworkers);
 			trp__registry_destroy(rt->registry);
-			trp__free(rt, sizeof *rt);
+			free_runtime(rt);
 			return rc;
 		}
 	}
@@ -325,8 +334,6 @@ int trp_runtime_wait_idle(trp_runtime_t *rt, int64_t timeout_ns)
 	return wait_activity(rt, timeout_ns, true);
 }
 
-static void fold_stats(struct trp_runtime *rt);
-
 int trp_runtime_destroy(trp_runtime_t *rt)
 {
 	return trp_runtime_destroy_ex(rt, NULL);
@@ -350,9 +357,7 @@ int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final)
 	rt->registry = NULL;
 	if (final != NULL)
 		(void)trp_runtime_stats(rt, final);
-	/* Keep the counters readable for handles that outlive us. */
-	fold_stats(rt);
-	free_workers(rt, rt->nworkers);
+	free_worker_state(rt, rt->nworkers);
 	trp__runtime_unref(rt);
 	return 0;
 }
@@ -374,25 +379,15 @@ static void add_stats(trp_stats_t *o, struct trp__worker_stats *s)
 	TRP__WORKER_STATS(TRP__STAT_ADD_TO)
 }
 
-/* Moves the workers' counters into rt->outside before they are freed, so
- * trp_runtime_stats() stays right for handles that outlive destroy. */
-static void fold_stats(struct trp_runtime *rt)
-{
-	struct trp__worker_stats *o = &rt->outside;
-	for (uint32_t i = 0; i < rt->nworkers; i++) {
-		struct trp__worker_stats *s = &rt->workers[i].stats;
-		TRP__WORKER_STATS(TRP__STAT_FOLD)
-	}
-}
-
 int trp_runtime_stats(trp_runtime_t *rt, trp_stats_t *out)
 {
 	if (rt == NULL || out == NULL)
 		return TRP_EINVAL;
 	memset(out, 0, sizeof *out);
-	if (rt->workers != NULL)
-		for (uint32_t i = 0; i < rt->nworkers; i++)
-			add_stats(out, &rt->workers[i].stats);
+	/* The workers array lives as long as the runtime struct, so this is
+	 * safe during and after destroy (with a handle held). */
+	for (uint32_t i = 0; i < rt->nworkers; i++)
+		add_stats(out, &rt->workers[i].stats);
 	add_stats(out, &rt->outside);
 	out->spawned = atomic_load_explicit(&rt->spawned, memory_order_relaxed);
 	out->stopped = atomic_load_explicit(&rt->stopped, memory_order_relaxed);

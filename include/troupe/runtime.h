@@ -32,7 +32,9 @@ typedef struct trp_msg {
 	uint32_t type;	   /**< the sender's type tag, opaque to troupe */
 	uint32_t reserved; /**< zero */
 	size_t size;	   /**< payload size in bytes */
-	const void *data; /**< payload (NULL when size is 0); 16-byte aligned */
+	const void *data;  /**< payload: for copied sends NULL when size is 0,
+			       else 16-byte aligned; for trp_send_owned()
+			       the buffer exactly as handed over */
 } trp_msg_t;
 
 /** Why a message became a dead letter. */
