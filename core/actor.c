@@ -158,8 +158,10 @@ static bool drain_and_close(struct trp_runtime *rt, struct trp__worker *w,
 		 * pair (see "Backpressure" in actor.h). */
 		atomic_fetch_sub_explicit(&a->mailbox.owner_count, users,
 					  memory_order_seq_cst);
-	/* Whoever waits for this actor to catch up waits no more. */
-	unmute_all(rt, a);
+	/* Whoever waits for this actor to catch up waits no more. At
+	 * shutdown nobody runs again, and the muted may already be freed. */
+	if (why != TRP_DEAD_SHUTDOWN)
+		unmute_all(rt, a);
 	return found;
 }
 
@@ -524,7 +526,9 @@ void trp__actor_stop_all_at_shutdown(struct trp_runtime *rt)
 		 * no worker runs it. */
 		if (s == TRP__ALIVE)
 			(void)trp__mailbox_push_mp(&a->mailbox, &a->close_node);
-		if (a->stop != NULL && a->started)
+		/* Also when the start hook never ran: the stop hook is
+		 * where the actor's resources are released. */
+		if (a->stop != NULL)
 			a->stop(a, a->state, TRP_STOP_SHUTDOWN);
 		(void)drain_and_close(rt, NULL, a, NULL, TRP_DEAD_SHUTDOWN);
 		retire(rt, a);

@@ -44,6 +44,27 @@ void trp__futex_wake(_Atomic(uint32_t) *addr, int n)
 		0);
 }
 
+void trp__futex_wait_bits(_Atomic(uint32_t) *addr, uint32_t expected,
+			  int64_t timeout_ns, uint32_t bits)
+{
+	struct timespec abs, *pabs = NULL;
+	if (timeout_ns >= 0) {
+		/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time */
+		uint64_t t = trp__now_ns() + (uint64_t)timeout_ns;
+		abs.tv_sec = (time_t)(t / 1000000000u);
+		abs.tv_nsec = (long)(t % 1000000000u);
+		pabs = &abs;
+	}
+	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_BITSET_PRIVATE,
+		expected, pabs, NULL, bits);
+}
+
+void trp__futex_wake_bits(_Atomic(uint32_t) *addr, int n, uint32_t bits)
+{
+	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_BITSET_PRIVATE, n, NULL,
+		NULL, bits);
+}
+
 uint32_t trp__online_cpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);

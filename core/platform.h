@@ -34,6 +34,12 @@ void trp__futex_wait(_Atomic(uint32_t) *addr, uint32_t expected,
 		     int64_t timeout_ns);
 /* Wakes up to n threads blocked in trp__futex_wait on addr. */
 void trp__futex_wake(_Atomic(uint32_t) *addr, int n);
+/* As trp__futex_wait, tagged with @bits: only wakes whose bits intersect
+ * wake this waiter (trp__futex_wake wakes every waiter). */
+void trp__futex_wait_bits(_Atomic(uint32_t) *addr, uint32_t expected,
+			  int64_t timeout_ns, uint32_t bits);
+/* Wakes up to n waiters whose bits intersect @bits. */
+void trp__futex_wake_bits(_Atomic(uint32_t) *addr, int n, uint32_t bits);
 
 /* CPU relaxation hint for spin loops. */
 static inline void trp__cpu_relax(void)

@@ -165,7 +165,6 @@ static void free_worker_state(struct trp_runtime *rt, uint32_t n)
 	}
 }
 
-
 static int init_workers(struct trp_runtime *rt)
 {
 	uint32_t n = rt->nworkers;

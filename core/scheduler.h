@@ -12,6 +12,12 @@
  * wake-up is lost. (Both sides use a read-modify-write on `sleepers`
  * instead of a fence: same guarantee, and ThreadSanitizer understands it.) Shutdown is a sticky flag checked on every loop.
  *
+ * Deep sleep: a worker parks without a timeout only when nothing else is
+ * active; while peers run it parks with a timeout and looks for a lone
+ * actor stuck behind a blocking behaviour (worker.c). A worker that wakes
+ * up to run work therefore first kicks one deep sleeper (a futex wake
+ * aimed at deep sleepers only), which goes back to a timed park.
+ *
  * Quiescence: `activity` packs the number of active parties (running
  * workers plus outside threads inside a send) in its low 32 bits and a
  * generation bumped on every change in its high 32 bits. The runtime is
@@ -56,6 +62,7 @@ struct trp_runtime {
 	/* parking */
 	alignas(64) _Atomic(uint32_t) park_seq;
 	_Atomic(uint32_t) sleepers;
+	_Atomic(uint32_t) deep_sleepers; /* parked without a timeout */
 
 	/* quiescence */
 	alignas(64) _Atomic(uint64_t) activity;

@@ -29,6 +29,8 @@
 #define STUCK_NS 1000000u     /* 1 ms without a turn: victim looks stuck */
 #define RECHECK_NS 2000000    /* timed park while a lone actor waits */
 #define BUSY_PEER_NS 50000000 /* timed park while other parties run */
+#define WAKE_ANY 1u	      /* futex bits: every parked worker */
+#define WAKE_DEEP 2u	      /* futex bits: workers parked for good */
 
 _Thread_local struct trp__worker *trp__self_worker;
 
@@ -136,6 +138,18 @@ static int work_visible(struct trp__worker *w)
 	return lone;
 }
 
+/* We woke up to run work that might block: make sure no peer sleeps for
+ * good meanwhile (see "Deep sleep" in scheduler.h). */
+static void kick_deep(struct trp_runtime *rt)
+{
+	/* relaxed: see park(). */
+	if (atomic_load_explicit(&rt->deep_sleepers, memory_order_relaxed) == 0)
+		return;
+	/* ORDER: release, as in trp__wake_one (a doorbell). */
+	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
+	trp__futex_wake_bits(&rt->park_seq, 1, WAKE_DEEP);
+}
+
 static void park(struct trp__worker *w)
 {
 	struct trp_runtime *rt = w->rt;
@@ -159,8 +173,21 @@ static void park(struct trp__worker *w)
 		int64_t timeout = seen < 0    ? RECHECK_NS :
 				  others != 0 ? BUSY_PEER_NS :
 						-1;
-		trp__futex_wait(&rt->park_seq, seq, timeout);
+		if (timeout < 0) {
+			/* relaxed: a hint for kick_deep; a kick that misses
+			 * us still bumps park_seq, so we re-check. */
+			atomic_fetch_add_explicit(&rt->deep_sleepers, 1,
+						  memory_order_relaxed);
+			trp__futex_wait_bits(&rt->park_seq, seq, -1,
+					     WAKE_ANY | WAKE_DEEP);
+			atomic_fetch_sub_explicit(&rt->deep_sleepers, 1,
+						  memory_order_relaxed);
+		} else {
+			trp__futex_wait_bits(&rt->park_seq, seq, timeout,
+					     WAKE_ANY);
+		}
 		trp__activity_inc(rt);
+		w->woke = true;
 	}
 	atomic_fetch_sub_explicit(&rt->sleepers, 1, memory_order_relaxed);
 }
@@ -182,6 +209,10 @@ void *trp__worker_main(void *arg)
 			break;
 		struct trp_actor *a = find_work(w);
 		if (a != NULL) {
+			if (trp__unlikely(w->woke)) {
+				w->woke = false;
+				kick_deep(rt);
+			}
 			trp__actor_run(w, a);
 			trp__stat_add(&w->turns, 1);
 			idle = 0;

@@ -11,6 +11,7 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "deque.h"
@@ -41,6 +42,7 @@ struct trp__worker {
 				      (holds a reference), or NULL */
 	uint32_t index;
 	uint32_t tick;	     /* turns run, for the injection check */
+	bool woke;	     /* back from a park, no work run since */
 	uint64_t rng;	     /* victim selection */
 	uint64_t *last_seen; /* per victim: turns seen, and when */
 	struct trp__thread thread;

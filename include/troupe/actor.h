@@ -45,7 +45,8 @@ typedef void (*trp_start_fn)(trp_actor_t *self, void *state);
 /**
  * Stop hook: runs once, last, when the actor stops (the seeds' GeneratorExit
  * cleanup). It runs on a worker, or on the thread destroying the runtime
- * (reason TRP_STOP_SHUTDOWN). Sends from it are allowed except at shutdown.
+ * (reason TRP_STOP_SHUTDOWN; then also for an actor whose start hook never
+ * got to run). Sends from it are allowed except at shutdown.
  */
 typedef void (*trp_stop_fn)(trp_actor_t *self, void *state,
 			    trp_stop_reason_t why);
