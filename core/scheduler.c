@@ -85,8 +85,9 @@ void trp__wake_one(struct trp_runtime *rt)
 
 static void inject(struct trp_runtime *rt, struct trp_actor *a)
 {
-	/* relaxed: the seq_cst fence in trp__wake_one orders it before the
-	 * sleepers check; the parking worker fences before reading it. */
+	/* relaxed: published by the push's release exchange, which is
+	 * sequenced before the acq_rel sleepers RMW in trp__wake_one; a
+	 * parking worker's RMW that reads ours then sees it (see there). */
 	atomic_fetch_add_explicit(&rt->inject_len, 1, memory_order_relaxed);
 	(void)trp__mailbox_push_mp(&rt->inject, &a->run_node);
 	trp__wake_one(rt);
@@ -119,7 +120,7 @@ void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 struct trp_actor *trp__inject_pop(struct trp_runtime *rt)
 {
 	/* relaxed: a hint; a stale zero is caught by the park re-check,
-	 * which is ordered by seq_cst fences. */
+	 * which is ordered by the sleepers RMWs (see trp__wake_one). */
 	if (atomic_load_explicit(&rt->inject_len, memory_order_relaxed) <= 0)
 		return NULL;
 	/* ORDER: acquire/release make consumers of the single-consumer

@@ -4,13 +4,15 @@
  * shutdown.
  *
  * Parking protocol (modelled in tests/models/park.pml): a worker that found
- * no work reads park_seq, announces itself in `sleepers` (seq_cst), checks
- * every queue once more, and only then futex-waits on park_seq with the
- * value it read. A thread that makes work available publishes it, issues a
- * read-modify-write of sleepers, and bumps park_seq + wakes if it sees a sleeper. Either the
- * worker's re-check sees the work or the waker sees the sleeper, so no
- * wake-up is lost. (Both sides use a read-modify-write on `sleepers`
- * instead of a fence: same guarantee, and ThreadSanitizer understands it.) Shutdown is a sticky flag checked on every loop.
+ * no work reads park_seq, announces itself with an acq_rel increment of
+ * `sleepers`, checks every queue once more, and only then futex-waits on
+ * park_seq with the value it read. A thread that makes work available from
+ * outside publishes it, then does an acq_rel read-modify-write of
+ * `sleepers` and bumps park_seq + wakes if it sees a sleeper. The two RMWs
+ * are ordered in sleepers' modification order, so either the worker's
+ * re-check sees the work or the waker sees the sleeper: no wake-up is lost.
+ * (RMWs instead of fences: the same guarantee, and ThreadSanitizer
+ * understands them.) Shutdown is a sticky flag checked on every loop.
  *
  * Deep sleep: a worker parks without a timeout only when nothing else is
  * active; while peers run it parks with a timeout and looks for a lone
@@ -94,7 +96,7 @@ void trp__outside_leave(struct trp_runtime *rt);
 uint32_t trp__activity_dec(struct trp_runtime *rt);
 void trp__activity_inc(struct trp_runtime *rt);
 
-/* Wakes one parked worker if any sleeps (after a seq_cst fence). */
+/* Wakes one parked worker if any sleeps (see "Parking protocol"). */
 void trp__wake_one(struct trp_runtime *rt);
 
 /* Pops an actor from the injection queue (NULL if none / busy). */
