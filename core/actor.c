@@ -275,11 +275,10 @@ static void note_overloaded(struct trp__worker *w, struct trp_actor *to)
 	w->mute_on = trp_actor_retain(to);
 }
 
-/* Common front half of the sends: validation, shutdown, bound. */
-static int send_begin(struct trp_actor *to, size_t len, struct trp__worker **wp,
-		      uint32_t *queued)
+int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
+		    size_t len, trp_free_fn owned_free, bool entered)
 {
-	if (to == NULL)
+	if (to == NULL || (data == NULL && len != 0))
 		return TRP_EINVAL;
 	if (len > TRP_MSG_MAX)
 		return TRP_EMSGSIZE;
@@ -290,107 +289,74 @@ static int send_begin(struct trp_actor *to, size_t len, struct trp__worker **wp,
 		return TRP_EDEAD;
 	struct trp_runtime *rt = to->rt;
 	struct trp__worker *w = trp__worker_of(rt);
-	if (w == NULL) {
+	bool leave = false;
+	if (w == NULL && !entered) {
 		int rc = trp__outside_enter(rt);
 		if (rc != 0)
 			return rc;
+		leave = true;
 	}
 	/* relaxed: a count, not a publication (the exchange publishes the
 	 * message). A bound may be exceeded by the number of senders racing
 	 * at that moment, at most. */
-	uint32_t q = atomic_fetch_add_explicit(&to->mailbox.owner_count, 1,
-					       memory_order_relaxed);
-	if (to->limit != 0 && q >= to->limit) {
+	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, 1,
+						    memory_order_relaxed);
+	int rc = 0;
+	struct trp__msg *m = NULL;
+	if (to->limit != 0 && queued >= to->limit) {
+		trp__count(rt, w, &trp__stats_of(rt, w)->rejected, 1);
+		rc = TRP_EFULL;
+	} else if (owned_free != NULL) {
+		m = trp__msg_alloc(pool_of(w), 0);
+		if (m != NULL) {
+			m->pub.data = data;
+			m->hold = TRP__HOLD_OWNED;
+			m->free_fn = owned_free;
+		}
+	} else {
+		m = trp__msg_alloc(pool_of(w), len);
+		if (m != NULL) {
+			m->pub.data = len != 0 ? m->inline_data : NULL;
+			if (len != 0)
+				memcpy(m->inline_data, data, len);
+		}
+	}
+	if (m != NULL) {
+		m->pub.type = type;
+		m->pub.reserved = 0;
+		m->pub.size = len;
+		rc = deliver(rt, w, to, m);
+		if (rc == 0) {
+			trp__count(rt, w, &trp__stats_of(rt, w)->sent, 1);
+			if (trp__unlikely(queued >= TRP__MUTE_HIGH) && w != NULL)
+				note_overloaded(w, to);
+		} else {
+			/* An owned payload stays the caller's. */
+			trp__msg_free_block(pool_of(w), m);
+		}
+	} else if (rc == 0) {
+		rc = TRP_ENOMEM;
+	}
+	if (rc != 0 && rc != TRP_EDEAD)
+		/* TRP_EDEAD came back through a drain that already
+		 * uncounted the message. */
 		atomic_fetch_sub_explicit(&to->mailbox.owner_count, 1,
 					  memory_order_relaxed);
-		trp__count(rt, w, &trp__stats_of(rt, w)->rejected, 1);
-		if (w == NULL)
-			trp__outside_leave(rt);
-		return TRP_EFULL;
-	}
-	*queued = q;
-	*wp = w;
-	return 0;
-}
-
-static void send_abort(struct trp_actor *to, struct trp__worker *w)
-{
-	atomic_fetch_sub_explicit(&to->mailbox.owner_count, 1,
-				  memory_order_relaxed);
-	if (w == NULL)
-		trp__outside_leave(to->rt);
-}
-
-static int send_end(struct trp_actor *to, struct trp__worker *w,
-		    struct trp__msg *m, uint32_t queued)
-{
-	struct trp_runtime *rt = to->rt;
-	int rc = deliver(rt, w, to, m);
-	if (rc == 0) {
-		trp__count(rt, w, &trp__stats_of(rt, w)->sent, 1);
-		if (trp__unlikely(queued >= TRP__MUTE_HIGH) && w != NULL)
-			note_overloaded(w, to);
-	}
-	if (w == NULL)
+	if (leave)
 		trp__outside_leave(rt);
 	return rc;
 }
 
 int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 {
-	if (data == NULL && len != 0)
-		return TRP_EINVAL;
-	struct trp__worker *w = NULL;
-	uint32_t queued = 0;
-	int rc = send_begin(to, len, &w, &queued);
-	if (rc != 0)
-		return rc;
-	struct trp__msg *m = trp__msg_alloc(pool_of(w), len);
-	if (trp__unlikely(m == NULL)) {
-		send_abort(to, w);
-		return TRP_ENOMEM;
-	}
-	m->pub.type = type;
-	m->pub.reserved = 0;
-	m->pub.size = len;
-	if (len != 0) {
-		memcpy(m->inline_data, data, len);
-		m->pub.data = m->inline_data;
-	} else {
-		m->pub.data = NULL;
-	}
-	rc = send_end(to, w, m, queued);
-	if (rc != 0)
-		trp__msg_free(pool_of(w), m);
-	return rc;
+	return trp__actor_send(to, type, data, len, NULL, false);
 }
 
 int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
 		   trp_free_fn free_fn)
 {
-	if (buf == NULL && len != 0)
-		return TRP_EINVAL;
-	struct trp__worker *w = NULL;
-	uint32_t queued = 0;
-	int rc = send_begin(to, len, &w, &queued);
-	if (rc != 0)
-		return rc;
-	struct trp__msg *m = trp__msg_alloc(pool_of(w), 0);
-	if (trp__unlikely(m == NULL)) {
-		send_abort(to, w);
-		return TRP_ENOMEM;
-	}
-	m->pub.type = type;
-	m->pub.reserved = 0;
-	m->pub.size = len;
-	m->pub.data = buf;
-	m->hold = TRP__HOLD_OWNED;
-	m->free_fn = free_fn != NULL ? free_fn : free;
-	rc = send_end(to, w, m, queued);
-	if (rc != 0)
-		/* The caller keeps buf: free the block only. */
-		trp__msg_free_block(pool_of(w), m);
-	return rc;
+	return trp__actor_send(to, type, buf, len,
+			       free_fn != NULL ? free_fn : free, false);
 }
 
 /* ------------------------------------------------------------------ */

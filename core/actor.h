@@ -87,6 +87,15 @@ struct trp_actor {
 	alignas(16) unsigned char inline_state[];
 };
 
+/*
+ * The one send path. @owned_free != NULL: zero-copy, @data is handed over
+ * and freed with owned_free after processing (kept by the caller on
+ * error). @entered: the caller is an outside thread that already did
+ * trp__outside_enter (exchange publishes bracket all their deliveries).
+ */
+int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
+		    size_t len, trp_free_fn owned_free, bool entered);
+
 /* Runs one turn of @a on worker @w (see actor.c). */
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a);
 
