@@ -15,6 +15,7 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key;
 static char g_tsan_sync; /* address TSan uses for the grace-period edge */
 static _Thread_local ck_epoch_record_t *t_record;
+static _Thread_local unsigned t_depth; /* sections open on this thread */
 
 static void record_release(void *rec)
 {
@@ -52,13 +53,20 @@ int trp__epoch_enter(void)
 	if (r == NULL)
 		return TRP_ENOMEM;
 	ck_epoch_begin(r, NULL);
+	t_depth++;
 	return 0;
 }
 
 void trp__epoch_exit(void)
 {
 	trp__tsan_release(&g_tsan_sync);
+	t_depth--;
 	ck_epoch_end(t_record, NULL);
+}
+
+bool trp__epoch_in_section(void)
+{
+	return t_depth != 0;
 }
 
 void trp__epoch_synchronize(void)

@@ -17,10 +17,15 @@
 #ifndef TRP_CORE_EPOCH_H
 #define TRP_CORE_EPOCH_H
 
+#include <stdbool.h>
+
 /* Enters a read section. 0 or TRP_ENOMEM (first use on this thread). */
 int trp__epoch_enter(void);
 /* Leaves the section entered by the matching trp__epoch_enter. */
 void trp__epoch_exit(void);
+/* True if the calling thread is inside a section (then it must not wait
+ * for a grace period: it would wait for itself). */
+bool trp__epoch_in_section(void);
 /* Waits until every section that began before this call has ended. */
 void trp__epoch_synchronize(void);
 

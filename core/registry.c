@@ -167,6 +167,9 @@ int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a)
 		return rc;
 	if (a == NULL || a->rt != rt)
 		return TRP_EINVAL;
+	/* A table growth waits for a grace period (hs_free). */
+	if (trp__epoch_in_section())
+		return TRP_EDEADLK;
 	struct trp__worker *w;
 	if ((rc = enter(rt, &w)) != 0)
 		return rc;
@@ -213,6 +216,8 @@ int trp_unregister(trp_runtime_t *rt, const char *name)
 	int rc = make_key(name, &key);
 	if (rc != 0)
 		return rc;
+	if (trp__epoch_in_section())
+		return TRP_EDEADLK;
 	struct trp__worker *w;
 	if ((rc = enter(rt, &w)) != 0)
 		return rc;

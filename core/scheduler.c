@@ -10,6 +10,7 @@
 #include "actor.h"
 #include "alloc.h"
 #include "epoch.h"
+#include "exchange.h"
 #include "registry.h"
 
 #define MAX_WORKERS 256u
@@ -353,6 +354,7 @@ int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final)
 	 * just before the flag was set. Let them finish. */
 	(void)wait_activity(rt, -1, false);
 	trp__actor_stop_all_at_shutdown(rt);
+	trp__exchanges_shutdown(rt);
 	trp__registry_destroy(rt->registry);
 	rt->registry = NULL;
 	if (final != NULL)

@@ -40,6 +40,7 @@
 #include "worker.h"
 
 struct trp__registry;
+struct trp_exchange;
 struct trp_actor;
 
 /* activity deltas: count +-1 and generation +1 in one fetch_add */
@@ -75,6 +76,10 @@ struct trp_runtime {
 	alignas(64) struct trp__worker_stats outside;
 	_Atomic(uint64_t) spawned;
 	_Atomic(uint64_t) stopped;
+
+	/* exchanges of this runtime (cold; see exchange.c) */
+	alignas(64) struct trp__mutex exchanges_lock;
+	struct trp_exchange *exchanges;
 
 	/* live actors (cold: spawn and stop) */
 	alignas(64) struct trp__mutex actors_lock;

@@ -26,13 +26,13 @@ extern "C" {
  * Threads: any. Errors: TRP_EINVAL (NULL or empty name, NULL actor, actor of
  * another runtime), TRP_ENAMETOOLONG, TRP_EEXIST (name taken), TRP_EBUSY
  * (actor already named), TRP_EDEAD (actor stopped), TRP_ENOMEM,
- * TRP_ESHUTDOWN.
+ * TRP_ESHUTDOWN, TRP_EDEADLK (called from an exchange callback sink).
  */
 TRP_API int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a);
 
 /**
  * Removes @p name. Threads: any. Errors: TRP_EINVAL, TRP_ENAMETOOLONG,
- * TRP_ENOENT, TRP_ESHUTDOWN.
+ * TRP_ENOENT, TRP_ESHUTDOWN, TRP_EDEADLK (from an exchange callback sink).
  */
 TRP_API int trp_unregister(trp_runtime_t *rt, const char *name);
 

@@ -2,8 +2,8 @@
  * troupe/troupe.h - the umbrella header: include this one.
  *
  * troupe is a lock-free actor runtime: per-core workers with work-stealing
- * run queues, lock-free multi-producer mailboxes, named actors.
- * See runtime.h, actor.h, names.h and error.h.
+ * run queues, lock-free multi-producer mailboxes, named actors, exchanges.
+ * See runtime.h, actor.h, names.h, exchange.h and error.h.
  */
 #ifndef TROUPE_TROUPE_H
 #define TROUPE_TROUPE_H
@@ -12,6 +12,7 @@
 #include "runtime.h"
 #include "actor.h"
 #include "names.h"
+#include "exchange.h"
 
 #define TROUPE_VERSION_MAJOR 0
 #define TROUPE_VERSION_MINOR 1

@@ -1,0 +1,642 @@
+/*
+ * core/exchange.c - publish/subscribe hubs (see troupe/exchange.h).
+ *
+ * The subscriber set is an immutable array behind one atomic pointer:
+ *   - publish reads it inside an epoch section (no lock, no shared write
+ *     but the deliveries and one counter update per publish);
+ *   - attach/detach/close copy it with the change under the exchange's
+ *     lock, swap the pointer, wait for a grace period, then free the old
+ *     array and release what it alone referenced (a detached actor).
+ * NULL means closed; the static empty array means "no subscribers".
+ *
+ * Memory ordering: the swap is a release store and publish loads with
+ * acquire, so a publish that starts after attach returned sees the new
+ * array and its entries. The grace period (trp__epoch_synchronize, which
+ * TSan is told about in epoch.c) orders every read of the old array before
+ * its free, which is what makes "after detach returns, the sink is not
+ * touched again" hold.
+ *
+ * Each runtime keeps a list of its exchanges (cold, under a mutex): named
+ * ones are found there, and trp_runtime_destroy closes them all.
+ */
+#include "exchange.h"
+
+#include <ctype.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "actor.h"
+#include "alloc.h"
+#include "epoch.h"
+#include "platform.h"
+#include "scheduler.h"
+#include "troupe/exchange.h"
+#include "troupe/names.h"
+
+struct sub_entry {
+	trp_sub_t id;
+	trp_sink_t sink;
+};
+
+struct sub_array {
+	uint32_t n;
+	struct sub_entry v[];
+};
+
+static struct sub_array empty_array = { 0 };
+
+struct trp_exchange {
+	/* read by every publish */
+	alignas(64) _Atomic(struct sub_array *) subs;
+	struct trp_runtime *rt;
+	/* written by publishes: one update each */
+	alignas(64) _Atomic(uint64_t) published;
+	_Atomic(uint64_t) delivered;
+	_Atomic(uint64_t) dropped_full;
+	_Atomic(uint64_t) dropped_dead;
+	_Atomic(uint64_t) dropped_other;
+	/* cold */
+	alignas(64) struct trp__mutex lock; /* writers of subs */
+	_Atomic(uint64_t) refs;
+	uint64_t next_id;	       /* under lock */
+	struct trp_exchange *next_all; /* rt->exchanges list, under its lock */
+	struct trp_exchange *prev_all;
+	bool named;
+	size_t name_len;
+	char name[TRP_NAME_MAX + 1];
+};
+
+/* A payload shared by the actor sinks of one publish. */
+struct shared_buf {
+	_Atomic(uint32_t) refs;
+	uint32_t size;
+	alignas(16) unsigned char data[];
+};
+
+/* ------------------------------------------------------------------ */
+/* taps                                                                */
+
+void trp_tap_init(trp_tap_t *tap, FILE *out, const char *label)
+{
+	if (tap == NULL)
+		return;
+	tap->out = out;
+	tap->label = label != NULL ? label : "tap";
+	__atomic_store_n(&tap->count, 0, __ATOMIC_RELAXED);
+}
+
+unsigned long long trp_tap_count(const trp_tap_t *tap)
+{
+	/* relaxed: a statistic. */
+	return tap != NULL ? __atomic_load_n(&tap->count, __ATOMIC_RELAXED) : 0;
+}
+
+static void tap_print(trp_tap_t *tap, const trp_msg_t *msg)
+{
+	/* relaxed: a statistic; __atomic builtins because the public struct
+	 * must stay plain C (and C++) for users. */
+	__atomic_fetch_add(&tap->count, 1, __ATOMIC_RELAXED);
+	if (tap->out == NULL)
+		return;
+	const unsigned char *p = msg->data;
+	size_t n = msg->size, shown = n > 64 ? 64 : n;
+	bool text = true;
+	for (size_t i = 0; i < shown; i++)
+		if (!isprint(p[i]) && !(i == n - 1 && p[i] == '\0'))
+			text = false;
+	flockfile(tap->out);
+	fprintf(tap->out, "%s: type=%u size=%zu", tap->label, msg->type, n);
+	if (n != 0 && text) {
+		size_t len = shown;
+		if (len > 0 && p[len - 1] == '\0')
+			len--;
+		fprintf(tap->out, " data=\"%.*s\"%s", (int)len, (const char *)p,
+			n > shown ? "..." : "");
+	} else if (n != 0) {
+		fputs(" data=", tap->out);
+		for (size_t i = 0; i < shown && i < 32; i++)
+			fprintf(tap->out, "%02x", p[i]);
+		if (n > 32)
+			fputs("...", tap->out);
+	}
+	fputc('\n', tap->out);
+	funlockfile(tap->out);
+}
+
+/* ------------------------------------------------------------------ */
+/* life cycle                                                          */
+
+static int new_exchange(struct trp_runtime *rt, const char *name, size_t len,
+			struct trp_exchange **out)
+{
+	struct trp_exchange *ex =
+		trp__alloc_aligned(TRP_CACHELINE, sizeof(struct trp_exchange));
+	if (ex == NULL)
+		return TRP_ENOMEM;
+	memset(ex, 0, sizeof *ex);
+	atomic_init(&ex->subs, &empty_array);
+	ex->rt = rt;
+	ex->named = name != NULL;
+	if (name != NULL) {
+		memcpy(ex->name, name, len);
+		ex->name[len] = '\0';
+		ex->name_len = len;
+	}
+	/* relaxed: the runtime struct outlives every exchange through this
+	 * reference (dropped in free_exchange). */
+	atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
+	*out = ex;
+	return 0;
+}
+
+/* Caller holds rt->exchanges_lock. */
+static void link_locked(struct trp_runtime *rt, struct trp_exchange *ex)
+{
+	ex->next_all = rt->exchanges;
+	ex->prev_all = NULL;
+	if (rt->exchanges != NULL)
+		rt->exchanges->prev_all = ex;
+	rt->exchanges = ex;
+}
+
+static void unlink_locked(struct trp_runtime *rt, struct trp_exchange *ex)
+{
+	if (ex->prev_all != NULL)
+		ex->prev_all->next_all = ex->next_all;
+	else
+		rt->exchanges = ex->next_all;
+	if (ex->next_all != NULL)
+		ex->next_all->prev_all = ex->prev_all;
+	ex->next_all = ex->prev_all = NULL;
+}
+
+static bool valid_name(const char *name, size_t *len, int *rc)
+{
+	*rc = TRP_EINVAL;
+	if (name == NULL)
+		return false;
+	size_t n = 0;
+	while (n <= TRP_NAME_MAX && name[n] != '\0')
+		n++;
+	if (n == 0)
+		return false;
+	if (n > TRP_NAME_MAX) {
+		*rc = TRP_ENAMETOOLONG;
+		return false;
+	}
+	*len = n;
+	return true;
+}
+
+int trp_exchange_get(trp_runtime_t *rt, const char *name, trp_exchange_t **out)
+{
+	size_t len;
+	int rc;
+	if (rt == NULL || out == NULL || !valid_name(name, &len, &rc))
+		return rt == NULL || out == NULL ? TRP_EINVAL : rc;
+	/* relaxed: exchanges are a cold path; destroy closes what it finds
+	 * under the lock, and checks the flag there again. */
+	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
+		return TRP_ESHUTDOWN;
+	trp__mutex_lock(&rt->exchanges_lock);
+	struct trp_exchange *ex = rt->exchanges;
+	while (ex != NULL && !(ex->named && ex->name_len == len &&
+			       memcmp(ex->name, name, len) == 0))
+		ex = ex->next_all;
+	rc = 0;
+	if (ex == NULL) {
+		if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
+			rc = TRP_ESHUTDOWN;
+		else if ((rc = new_exchange(rt, name, len, &ex)) == 0) {
+			/* one reference for the name table */
+			atomic_init(&ex->refs, 1);
+			link_locked(rt, ex);
+		}
+	}
+	if (rc == 0) {
+		/* relaxed: we hold the lock, the table's reference is
+		 * there. */
+		atomic_fetch_add_explicit(&ex->refs, 1, memory_order_relaxed);
+		*out = ex;
+	}
+	trp__mutex_unlock(&rt->exchanges_lock);
+	return rc;
+}
+
+int trp_exchange_create(trp_runtime_t *rt, trp_exchange_t **out)
+{
+	if (rt == NULL || out == NULL)
+		return TRP_EINVAL;
+	struct trp_exchange *ex;
+	trp__mutex_lock(&rt->exchanges_lock);
+	int rc = atomic_load_explicit(&rt->shutdown, memory_order_relaxed) ?
+			 TRP_ESHUTDOWN :
+			 new_exchange(rt, NULL, 0, &ex);
+	if (rc == 0) {
+		atomic_init(&ex->refs, 1);
+		link_locked(rt, ex);
+		*out = ex;
+	}
+	trp__mutex_unlock(&rt->exchanges_lock);
+	return rc;
+}
+
+trp_exchange_t *trp_exchange_retain(trp_exchange_t *ex)
+{
+	if (ex != NULL)
+		/* relaxed: the caller holds a reference already. */
+		atomic_fetch_add_explicit(&ex->refs, 1, memory_order_relaxed);
+	return ex;
+}
+
+/* Releases what an array's entries reference (the actors). */
+static void release_entries(struct sub_array *arr)
+{
+	for (uint32_t i = 0; i < arr->n; i++)
+		if (arr->v[i].sink.kind == TRP_SINK_ACTOR)
+			trp_actor_release(arr->v[i].sink.actor);
+}
+
+static void free_array(struct sub_array *arr)
+{
+	if (arr != NULL && arr != &empty_array)
+		trp__free(arr, 0);
+}
+
+/* Swaps in @next (under ex->lock), then, outside the lock, waits for the
+ * readers of the old array and frees it. Returns the old array's entries
+ * the caller must release (NULL if none). */
+static struct sub_array *swap_locked(struct trp_exchange *ex,
+				     struct sub_array *next)
+{
+	/* relaxed: writers are serialized by the lock. */
+	struct sub_array *old =
+		atomic_load_explicit(&ex->subs, memory_order_relaxed);
+	/* ORDER: release publishes the new array and its entries to the
+	 * acquire load in publish. */
+	atomic_store_explicit(&ex->subs, next, memory_order_release);
+	return old;
+}
+
+int trp_exchange_close(trp_exchange_t *ex)
+{
+	if (ex == NULL)
+		return TRP_EINVAL;
+	if (trp__epoch_in_section())
+		return TRP_EDEADLK;
+	trp__mutex_lock(&ex->lock);
+	struct sub_array *old =
+		atomic_load_explicit(&ex->subs, memory_order_relaxed);
+	if (old != NULL)
+		old = swap_locked(ex, NULL);
+	trp__mutex_unlock(&ex->lock);
+	if (old == NULL)
+		return TRP_ECLOSED;
+	trp__epoch_synchronize();
+	release_entries(old);
+	free_array(old);
+	return 0;
+}
+
+static void free_exchange(struct trp_exchange *ex)
+{
+	struct trp_runtime *rt = ex->rt;
+	trp__mutex_lock(&rt->exchanges_lock);
+	unlink_locked(rt, ex);
+	trp__mutex_unlock(&rt->exchanges_lock);
+	/* closed already: subs is NULL */
+	trp__free(ex, sizeof *ex);
+	trp__runtime_unref(rt);
+}
+
+void trp_exchange_release(trp_exchange_t *ex)
+{
+	if (ex == NULL)
+		return;
+	/* ORDER: acq_rel, as for any reference count. */
+	if (atomic_fetch_sub_explicit(&ex->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	/* Named exchanges hold the table's reference until the runtime is
+	 * destroyed (which closes them); anonymous ones close now. */
+	(void)trp_exchange_close(ex);
+	free_exchange(ex);
+}
+
+void trp__exchanges_shutdown(struct trp_runtime *rt)
+{
+	/* Close every exchange and drop the name table's references. The
+	 * list lock is not held while closing (that waits for a grace
+	 * period, and a concurrent last release unlinks under the lock). */
+	for (;;) {
+		struct trp_exchange *ex = NULL;
+		trp__mutex_lock(&rt->exchanges_lock);
+		for (struct trp_exchange *e = rt->exchanges; e != NULL;
+		     e = e->next_all) {
+			if (e->named) {
+				/* Leaves the name table; we take over the
+				 * table's reference. */
+				e->named = false;
+				ex = e;
+				break;
+			}
+			/* relaxed: under the list lock, a hint; close
+			 * decides under the exchange's lock. */
+			if (atomic_load_explicit(
+				    &e->subs, memory_order_relaxed) != NULL) {
+				ex = trp_exchange_retain(e);
+				break;
+			}
+		}
+		trp__mutex_unlock(&rt->exchanges_lock);
+		if (ex == NULL)
+			break;
+		(void)trp_exchange_close(ex);
+		trp_exchange_release(ex);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* attach / detach                                                     */
+
+static int check_sink(struct trp_exchange *ex, const trp_sink_t *s)
+{
+	switch (s->kind) {
+	case TRP_SINK_ACTOR:
+		if (s->actor == NULL || s->actor->rt != ex->rt)
+			return TRP_EINVAL;
+		/* relaxed: an early answer; a sink that stops later is
+		 * counted as dropped_dead at each publish. */
+		if (atomic_load_explicit(&s->actor->lifecycle,
+					 memory_order_relaxed) != TRP__ALIVE)
+			return TRP_EDEAD;
+		return 0;
+	case TRP_SINK_CALLBACK:
+		return s->fn != NULL ? 0 : TRP_EINVAL;
+	case TRP_SINK_TAP:
+		return s->tap != NULL ? 0 : TRP_EINVAL;
+	default:
+		return TRP_EINVAL;
+	}
+}
+
+/* Attaches @n sinks at once (all or none); ids go to @subs. */
+static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
+		       uint32_t n, trp_sub_t *subs)
+{
+	if (ex == NULL || sinks == NULL || n == 0)
+		return TRP_EINVAL;
+	if (trp__epoch_in_section())
+		return TRP_EDEADLK;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = check_sink(ex, &sinks[i]);
+		if (rc != 0)
+			return rc;
+	}
+	/* relaxed: courtesy check; runtime destroy closes the exchange. */
+	if (atomic_load_explicit(&ex->rt->shutdown, memory_order_relaxed))
+		return TRP_ESHUTDOWN;
+	trp__mutex_lock(&ex->lock);
+	struct sub_array *cur =
+		atomic_load_explicit(&ex->subs, memory_order_relaxed);
+	if (cur == NULL) {
+		trp__mutex_unlock(&ex->lock);
+		return TRP_ECLOSED;
+	}
+	struct sub_array *next = trp__alloc(
+		sizeof *next + (size_t)(cur->n + n) * sizeof next->v[0]);
+	if (next == NULL) {
+		trp__mutex_unlock(&ex->lock);
+		return TRP_ENOMEM;
+	}
+	next->n = cur->n + n;
+	memcpy(next->v, cur->v, (size_t)cur->n * sizeof next->v[0]);
+	for (uint32_t i = 0; i < n; i++) {
+		struct sub_entry *e = &next->v[cur->n + i];
+		e->id = ++ex->next_id;
+		e->sink = sinks[i];
+		if (e->sink.kind == TRP_SINK_ACTOR)
+			trp_actor_retain(e->sink.actor);
+		if (subs != NULL)
+			subs[i] = e->id;
+	}
+	struct sub_array *old = swap_locked(ex, next);
+	trp__mutex_unlock(&ex->lock);
+	/* The old array's entries live on in the new one: free only it. */
+	trp__epoch_synchronize();
+	free_array(old);
+	return 0;
+}
+
+int trp_exchange_attach(trp_exchange_t *ex, trp_sink_t sink, trp_sub_t *sub)
+{
+	return attach_many(ex, &sink, 1, sub);
+}
+
+int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub)
+{
+	if (ex == NULL || sub == 0)
+		return ex == NULL ? TRP_EINVAL : TRP_ENOENT;
+	if (trp__epoch_in_section())
+		return TRP_EDEADLK;
+	trp__mutex_lock(&ex->lock);
+	struct sub_array *cur =
+		atomic_load_explicit(&ex->subs, memory_order_relaxed);
+	uint32_t at = UINT32_MAX;
+	for (uint32_t i = 0; cur != NULL && i < cur->n; i++)
+		if (cur->v[i].id == sub)
+			at = i;
+	if (at == UINT32_MAX) {
+		trp__mutex_unlock(&ex->lock);
+		return TRP_ENOENT;
+	}
+	struct sub_array *next = &empty_array;
+	if (cur->n > 1) {
+		next = trp__alloc(sizeof *next +
+				  (size_t)(cur->n - 1) * sizeof next->v[0]);
+		if (next == NULL) {
+			trp__mutex_unlock(&ex->lock);
+			return TRP_ENOMEM;
+		}
+		next->n = cur->n - 1;
+		memcpy(next->v, cur->v, (size_t)at * sizeof next->v[0]);
+		memcpy(next->v + at, cur->v + at + 1,
+		       (size_t)(cur->n - at - 1) * sizeof next->v[0]);
+	}
+	trp_sink_t gone = cur->v[at].sink;
+	struct sub_array *old = swap_locked(ex, next);
+	trp__mutex_unlock(&ex->lock);
+	/* After this no publish holds the old array: the sink is ours. */
+	trp__epoch_synchronize();
+	free_array(old);
+	if (gone.kind == TRP_SINK_ACTOR)
+		trp_actor_release(gone.actor);
+	return 0;
+}
+
+trp_exchange_scope_t trp_exchange_scope_enter(trp_exchange_t *ex,
+					      const trp_sink_t *sinks,
+					      uint32_t n)
+{
+	trp_exchange_scope_t s;
+	memset(&s, 0, sizeof s);
+	s.ex = ex;
+	if (n > TRP_EXCHANGE_SCOPE_MAX) {
+		s.rc = TRP_EINVAL;
+		return s;
+	}
+	s.rc = attach_many(ex, sinks, n, s.subs);
+	if (s.rc == 0)
+		s.n = n;
+	return s;
+}
+
+void trp_exchange_scope_exit(trp_exchange_scope_t *scope)
+{
+	if (scope == NULL)
+		return;
+	for (uint32_t i = 0; i < scope->n; i++)
+		(void)trp_exchange_detach(scope->ex, scope->subs[i]);
+	scope->n = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* publish                                                             */
+
+static void shared_release(void *data)
+{
+	struct shared_buf *b =
+		(struct shared_buf *)(void *)((unsigned char *)data -
+					      offsetof(struct shared_buf,
+						       data));
+	/* ORDER: acq_rel, as for any reference count. */
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+		trp__free(b, sizeof *b + b->size);
+}
+
+int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
+			 size_t len)
+{
+	if (ex == NULL || (data == NULL && len != 0))
+		return TRP_EINVAL;
+	if (len > TRP_MSG_MAX)
+		return TRP_EMSGSIZE;
+	struct trp_runtime *rt = ex->rt;
+	/* One bracket for all deliveries of an outside publisher. */
+	bool outside = trp__worker_of(rt) == NULL;
+	if (outside) {
+		int rc = trp__outside_enter(rt);
+		if (rc != 0)
+			return rc;
+	}
+	int rc = trp__epoch_enter();
+	if (rc != 0) {
+		if (outside)
+			trp__outside_leave(rt);
+		return rc;
+	}
+	/* ORDER: acquire pairs with the release store in swap_locked. */
+	struct sub_array *arr =
+		atomic_load_explicit(&ex->subs, memory_order_acquire);
+	uint64_t ok = 0, full = 0, dead = 0, other = 0;
+	struct shared_buf *shared = NULL;
+	if (arr == NULL) {
+		rc = TRP_ECLOSED;
+		goto out;
+	}
+	if (len > TRP_EXCHANGE_SHARE_MIN) {
+		uint32_t actors = 0;
+		for (uint32_t i = 0; i < arr->n; i++)
+			actors += arr->v[i].sink.kind == TRP_SINK_ACTOR;
+		if (actors > 1) {
+			shared = trp__alloc(sizeof *shared + len);
+			if (shared == NULL) {
+				rc = TRP_ENOMEM;
+				goto out;
+			}
+			/* ours + one per delivery that may take it */
+			atomic_init(&shared->refs, actors + 1);
+			shared->size = (uint32_t)len;
+			memcpy(shared->data, data, len);
+		}
+	}
+	trp_msg_t msg = { type, 0, len, len != 0 ? data : NULL };
+	for (uint32_t i = 0; i < arr->n; i++) {
+		const trp_sink_t *s = &arr->v[i].sink;
+		int r = 0;
+		switch (s->kind) {
+		case TRP_SINK_ACTOR:
+			if (shared != NULL) {
+				r = trp__actor_send(s->actor, type,
+						    shared->data, len,
+						    shared_release, true);
+				if (r != 0)
+					shared_release(shared->data);
+			} else {
+				r = trp__actor_send(s->actor, type, data, len,
+						    NULL, true);
+			}
+			break;
+		case TRP_SINK_CALLBACK:
+			s->fn(s->ctx, &msg);
+			break;
+		case TRP_SINK_TAP:
+			tap_print(s->tap, &msg);
+			break;
+		}
+		if (r == 0)
+			ok++;
+		else if (r == TRP_EFULL)
+			full++;
+		else if (r == TRP_EDEAD)
+			dead++;
+		else
+			other++;
+	}
+	if (shared != NULL)
+		shared_release(shared->data);
+out:
+	trp__epoch_exit();
+	if (outside)
+		trp__outside_leave(rt);
+	if (rc != 0)
+		return rc;
+	/* relaxed: statistics; one update per counter per publish. */
+	atomic_fetch_add_explicit(&ex->published, 1, memory_order_relaxed);
+	if (ok != 0)
+		atomic_fetch_add_explicit(&ex->delivered, ok,
+					  memory_order_relaxed);
+	if (full != 0)
+		atomic_fetch_add_explicit(&ex->dropped_full, full,
+					  memory_order_relaxed);
+	if (dead != 0)
+		atomic_fetch_add_explicit(&ex->dropped_dead, dead,
+					  memory_order_relaxed);
+	if (other != 0)
+		atomic_fetch_add_explicit(&ex->dropped_other, other,
+					  memory_order_relaxed);
+	return 0;
+}
+
+int trp_exchange_stats(trp_exchange_t *ex, trp_exchange_stats_t *out)
+{
+	if (ex == NULL || out == NULL)
+		return TRP_EINVAL;
+	/* relaxed: statistics. */
+	out->published =
+		atomic_load_explicit(&ex->published, memory_order_relaxed);
+	out->delivered =
+		atomic_load_explicit(&ex->delivered, memory_order_relaxed);
+	out->dropped_full =
+		atomic_load_explicit(&ex->dropped_full, memory_order_relaxed);
+	out->dropped_dead =
+		atomic_load_explicit(&ex->dropped_dead, memory_order_relaxed);
+	out->dropped_other =
+		atomic_load_explicit(&ex->dropped_other, memory_order_relaxed);
+	trp__mutex_lock(&ex->lock);
+	struct sub_array *cur =
+		atomic_load_explicit(&ex->subs, memory_order_relaxed);
+	out->subscribers = cur != NULL ? cur->n : 0;
+	trp__mutex_unlock(&ex->lock);
+	return 0;
+}
