@@ -4,10 +4,11 @@
  * for the hot size class.
  *
  * Pool (release builds): each worker caches free blocks of the 64-byte class
- * in a private LIFO list. Blocks are interchangeable: whichever worker frees
- * a block keeps it (it is hot in that core's cache); a worker holding more
- * than LOCAL_HIGH sheds 64 at a time onto another worker's lock-free stack,
- * which that worker empties with one exchange when its own list runs dry.
+ * on a private LIFO stack of pointers. Blocks are interchangeable: whichever
+ * worker frees a block keeps it (it is hot in that core's cache); a worker
+ * holding more than LOCAL_HIGH sheds 64 at a time, as an array of pointers,
+ * onto another worker's lock-free stack of batches, which that worker pops
+ * when its own stack runs dry.
  * So a worker that mostly allocates is fed by one that mostly frees, and
  * the cache is bounded by the peak number of messages in flight. Outside
  * threads and larger payloads use the allocator directly. TRP_NO_POOL (ASan
@@ -47,20 +48,25 @@ struct trp__msg {
 #define TRP__MSG_POOL_BLOCK 64u
 #define TRP__MSG_INLINE_SMALL (TRP__MSG_POOL_BLOCK - sizeof(struct trp__msg))
 
-struct free_block;
+/* Blocks handed from one worker's pool to another's, as an array of
+ * pointers: taking a batch never reads the (cold) blocks themselves. */
+#define TRP__MSG_BATCH 64u
+struct trp__msg_batch {
+	struct trp__msg_batch *next;
+	uint32_t n;
+	void *blocks[TRP__MSG_BATCH];
+};
 
 /* One per worker. Fields written by the owner only, except `returned`. */
 struct trp__msg_pool {
-	void *free_list; /* owner only: chain of free blocks */
-	uint32_t n_free; /* owner only */
+	void **stack;	 /* owner only: free blocks, LIFO (hot on top) */
+	uint32_t n_free; /* owner only: blocks on the stack */
 	uint16_t index;	 /* this worker's index */
 	uint16_t nworkers;
 	uint16_t give_to; /* owner only: next worker to shed a batch to */
-	/* owner only: the batch being collected for another worker */
-	struct free_block *out_head, *out_tail;
-	uint32_t out_count;
-	/* any worker pushes returned batches here; the owner takes all */
-	alignas(64) _Atomic(void *) returned;
+	struct trp__msg_batch *out; /* owner only: batch being filled */
+	/* any worker pushes batches here; only the owner pops */
+	alignas(64) _Atomic(struct trp__msg_batch *) returned;
 	/* the pools of all workers of the runtime, indexed by worker */
 	struct trp__msg_pool **all;
 };
