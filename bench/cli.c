@@ -24,6 +24,7 @@
 
 static const struct bench_workload *const workloads[] = {
 	&bench_storm,
+	&bench_pubsub,
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
@@ -111,6 +112,8 @@ static void print_result(FILE *f, const struct bench_workload *w,
 	for (size_t j = 0; j < w->nparams; j++)
 		fprintf(f, " %s=%llu", w->params[j].name,
 			(unsigned long long)values[j]);
+	if (r->extra[0] != '\0')
+		fprintf(f, " %s", r->extra);
 	fprintf(f, " peak_rss_kb=%llu\n",
 		(unsigned long long)bench_peak_rss_kb());
 	fflush(f);
@@ -171,14 +174,13 @@ int main(int argc, char **argv)
 			val = argv[++i];
 		}
 		if (!bench_parse_u64(val, &v) || v < min || v > max)
-			return bad_usage("not a number or out of range:",
-					 val);
+			return bad_usage("not a number or out of range:", val);
 		*dst = v;
 	}
 
 	cfg.workers = (uint32_t)workers;
 	for (uint64_t r = 0; r < runs; r++) {
-		struct bench_result res;
+		struct bench_result res = { 0 };
 		int rc = w->run(&cfg, values, &res);
 
 		if (rc != 0) {

@@ -192,7 +192,7 @@ static bool valid_name(const char *name, size_t *len, int *rc)
 int trp_exchange_get(trp_runtime_t *rt, const char *name, trp_exchange_t **out)
 {
 	size_t len;
-	int rc;
+	int rc = TRP_EINVAL;
 	if (rt == NULL || out == NULL || !valid_name(name, &len, &rc))
 		return rt == NULL || out == NULL ? TRP_EINVAL : rc;
 	/* relaxed: exchanges are a cold path; destroy closes what it finds
@@ -299,15 +299,17 @@ int trp_exchange_close(trp_exchange_t *ex)
 	return 0;
 }
 
-static void free_exchange(struct trp_exchange *ex)
+/* Retains @ex only if it has references left (never 0 -> 1). */
+static bool try_retain(struct trp_exchange *ex)
 {
-	struct trp_runtime *rt = ex->rt;
-	trp__mutex_lock(&rt->exchanges_lock);
-	unlink_locked(rt, ex);
-	trp__mutex_unlock(&rt->exchanges_lock);
-	/* closed already: subs is NULL */
-	trp__free(ex, sizeof *ex);
-	trp__runtime_unref(rt);
+	/* relaxed: validated by the CAS; the list lock keeps the memory. */
+	uint64_t r = atomic_load_explicit(&ex->refs, memory_order_relaxed);
+	while (r != 0)
+		if (atomic_compare_exchange_weak_explicit(&ex->refs, &r, r + 1,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return true;
+	return false;
 }
 
 void trp_exchange_release(trp_exchange_t *ex)
@@ -318,9 +320,16 @@ void trp_exchange_release(trp_exchange_t *ex)
 	if (atomic_fetch_sub_explicit(&ex->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	/* Named exchanges hold the table's reference until the runtime is
-	 * destroyed (which closes them); anonymous ones close now. */
+	 * destroyed (which closes them); anonymous ones close now. Leave
+	 * the runtime's list first: trp__exchanges_shutdown can no longer
+	 * find us (it never revives a count of 0), then close and free. */
+	struct trp_runtime *rt = ex->rt;
+	trp__mutex_lock(&rt->exchanges_lock);
+	unlink_locked(rt, ex);
+	trp__mutex_unlock(&rt->exchanges_lock);
 	(void)trp_exchange_close(ex);
-	free_exchange(ex);
+	trp__free(ex, sizeof *ex);
+	trp__runtime_unref(rt);
 }
 
 void trp__exchanges_shutdown(struct trp_runtime *rt)
@@ -330,6 +339,7 @@ void trp__exchanges_shutdown(struct trp_runtime *rt)
 	 * period, and a concurrent last release unlinks under the lock). */
 	for (;;) {
 		struct trp_exchange *ex = NULL;
+		bool dying = false;
 		trp__mutex_lock(&rt->exchanges_lock);
 		for (struct trp_exchange *e = rt->exchanges; e != NULL;
 		     e = e->next_all) {
@@ -342,15 +352,23 @@ void trp__exchanges_shutdown(struct trp_runtime *rt)
 			}
 			/* relaxed: under the list lock, a hint; close
 			 * decides under the exchange's lock. */
-			if (atomic_load_explicit(
-				    &e->subs, memory_order_relaxed) != NULL) {
-				ex = trp_exchange_retain(e);
+			if (atomic_load_explicit(&e->subs,
+						 memory_order_relaxed) == NULL)
+				continue;
+			if (try_retain(e)) {
+				ex = e;
 				break;
 			}
+			/* its last release is on its way to unlink it */
+			dying = true;
 		}
 		trp__mutex_unlock(&rt->exchanges_lock);
-		if (ex == NULL)
-			break;
+		if (ex == NULL) {
+			if (!dying)
+				break;
+			trp__cpu_relax();
+			continue;
+		}
 		(void)trp_exchange_close(ex);
 		trp_exchange_release(ex);
 	}

@@ -10,6 +10,7 @@
 #include "troupe/error.h"
 
 #define LOCAL_HIGH 4096u /* a worker's cache beyond this sheds a batch */
+#define GIVEN_MAX 64u	 /* batches one worker may hold from the others */
 
 int trp__msg_pool_init(struct trp__msg_pool *p, uint16_t index,
 		       uint16_t nworkers, struct trp__msg_pool **all)
@@ -19,6 +20,7 @@ int trp__msg_pool_init(struct trp__msg_pool *p, uint16_t index,
 	p->nworkers = nworkers;
 	p->all = all;
 	atomic_init(&p->returned, NULL);
+	atomic_init(&p->given, 0);
 #if !defined(TRP_NO_POOL)
 	p->stack = trp__alloc(LOCAL_HIGH * sizeof *p->stack);
 	if (p->stack == NULL)
@@ -71,6 +73,8 @@ static bool take_batch(struct trp__msg_pool *p)
 		;
 	if (b == NULL)
 		return false;
+	/* relaxed: see give_batch. */
+	atomic_fetch_sub_explicit(&p->given, 1, memory_order_relaxed);
 	memcpy(p->stack, b->blocks, b->n * sizeof b->blocks[0]);
 	p->n_free = b->n;
 	/* Keep the descriptor for our own next shed. */
@@ -92,6 +96,16 @@ static void give_batch(struct trp__msg_pool *p)
 	if (p->give_to == p->index)
 		p->give_to = (uint16_t)((p->give_to + 1) % p->nworkers);
 	struct trp__msg_pool *to = p->all[p->give_to];
+	/* Workers that only free (messages allocated by outside threads)
+	 * would pile batches up forever: past GIVEN_MAX waiting at the
+	 * receiver, the blocks go back to the allocator. relaxed: a bound,
+	 * approximate by the number of racing givers at most. */
+	if (atomic_fetch_add_explicit(&to->given, 1, memory_order_relaxed) >=
+	    GIVEN_MAX) {
+		atomic_fetch_sub_explicit(&to->given, 1, memory_order_relaxed);
+		free_batch(b);
+		return;
+	}
 	/* relaxed: validated by the CAS. */
 	struct trp__msg_batch *top =
 		atomic_load_explicit(&to->returned, memory_order_relaxed);

@@ -67,6 +67,7 @@ struct trp__msg_pool {
 	struct trp__msg_batch *out; /* owner only: batch being filled */
 	/* any worker pushes batches here; only the owner pops */
 	alignas(64) _Atomic(struct trp__msg_batch *) returned;
+	_Atomic(uint32_t) given; /* batches waiting on `returned` */
 	/* the pools of all workers of the runtime, indexed by worker */
 	struct trp__msg_pool **all;
 };

@@ -33,10 +33,12 @@ struct bench_param {
 
 struct bench_result {
 	uint64_t messages; /* messages the run moved (the `messages=` field) */
-	uint64_t items;    /* what `rate=` counts per second; 0 = messages */
-	double seconds;    /* first send to quiescence */
+	uint64_t items;	   /* what `rate=` counts per second; 0 = messages */
+	double seconds;	   /* first send to quiescence */
 	uint32_t workers;  /* worker threads actually used */
-	bool ok;           /* the workload's check passed */
+	bool ok;	   /* the workload's check passed */
+	char extra[128];   /* more " key=value" fields for the line, without
+			      the leading space; "" for none */
 };
 
 struct bench_workload {
@@ -56,5 +58,6 @@ struct bench_workload {
 };
 
 extern const struct bench_workload bench_storm;
+extern const struct bench_workload bench_pubsub;
 
 #endif /* TROUPE_BENCH_WORKLOADS_H */

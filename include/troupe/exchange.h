@@ -137,14 +137,16 @@ TRP_API void trp_exchange_release(trp_exchange_t *ex);
 /**
  * Detaches every sink and refuses further attach/publish (TRP_ECLOSED).
  * A named exchange stays closed under its name until the runtime is
- * destroyed. Errors: TRP_EINVAL, TRP_ECLOSED (already closed).
+ * destroyed. Errors: TRP_EINVAL, TRP_ECLOSED (already closed), TRP_EDEADLK
+ * (called from a callback sink).
  */
 TRP_API int trp_exchange_close(trp_exchange_t *ex);
 
 /**
  * Attaches @p sink; *sub (if not NULL) receives its id for detach.
  * Errors: TRP_EINVAL (bad sink, actor of another runtime), TRP_EDEAD
- * (actor stopped), TRP_ECLOSED, TRP_ENOMEM, TRP_ESHUTDOWN.
+ * (actor stopped), TRP_ECLOSED, TRP_ENOMEM, TRP_ESHUTDOWN, TRP_EDEADLK
+ * (called from a callback sink).
  */
 TRP_API int trp_exchange_attach(trp_exchange_t *ex, trp_sink_t sink,
 				trp_sub_t *sub);
@@ -153,7 +155,7 @@ TRP_API int trp_exchange_attach(trp_exchange_t *ex, trp_sink_t sink,
  * Detaches the sink attached as @p sub. When it returns, no publish will
  * deliver to the sink any more and the exchange does not touch it again.
  * Errors: TRP_EINVAL, TRP_ENOENT (not attached: never, or detached
- * already), TRP_ENOMEM.
+ * already), TRP_ENOMEM, TRP_EDEADLK (called from a callback sink).
  */
 TRP_API int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub);
 
@@ -189,7 +191,7 @@ typedef struct trp_exchange_scope {
 
 /**
  * Attaches the @p n sinks, all or none (scope.rc tells: TRP_EINVAL for
- * n > TRP_EXCHANGE_SCOPE_MAX, or the first attach error).
+ * n == 0 or n > TRP_EXCHANGE_SCOPE_MAX, or the first attach error).
  */
 TRP_API trp_exchange_scope_t trp_exchange_scope_enter(trp_exchange_t *ex,
 						      const trp_sink_t *sinks,
