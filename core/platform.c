@@ -65,6 +65,11 @@ void trp__futex_wake_bits(_Atomic(uint32_t) *addr, int n, uint32_t bits)
 		NULL, bits);
 }
 
+void trp__thread_yield(void)
+{
+	(void)sched_yield();
+}
+
 uint32_t trp__online_cpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -51,6 +51,9 @@ static inline void trp__cpu_relax(void)
 #endif
 }
 
+/* Gives the CPU to another runnable thread (cold waits only). */
+void trp__thread_yield(void);
+
 /* Number of online CPUs (>= 1). */
 uint32_t trp__online_cpus(void);
 
