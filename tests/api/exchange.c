@@ -30,18 +30,8 @@
 
 #include <troupe/troupe.h>
 
-/* cmocka: checks run on the test's own thread only, never in a
- * behaviour or a callback (a failed check longjmps out of the test). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#define SEC 1000000000LL
 #define SETTLE_NS (20 * SEC)
-
-#define CHECK_OK(expr) assert_int_equal((expr), 0)
+#include "api_util.h"
 
 enum {
 	MSG_DATA = 7,
@@ -51,25 +41,6 @@ enum {
 
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
-
-static atomic_int behaviour_errors;
-static atomic_int first_error_line;
-
-#define note_error() note_error_at(__LINE__)
-static void note_error_at(int line)
-{
-	if (atomic_fetch_add(&behaviour_errors, 1) == 0)
-		atomic_store(&first_error_line, line);
-}
-
-static void assert_no_behaviour_errors(void)
-{
-	int n = atomic_exchange(&behaviour_errors, 0);
-	if (n != 0)
-		fail_msg("%d error(s) inside behaviours/callbacks, first at "
-			 "line %d",
-			 n, atomic_load(&first_error_line));
-}
 
 static void sleep_us(long us)
 {
@@ -195,14 +166,14 @@ static void rec_take(struct rec *r, const trp_msg_t *msg)
 	case MSG_SEQ: {
 		struct seqmsg s;
 		if (msg->size != sizeof s || msg->data == NULL) {
-			note_error();
+			note_error(TRP_EINVAL);
 			break;
 		}
 		memcpy(&s, msg->data, sizeof s);
 		if (s.pub >= MAX_PUBS || s.seq <= r->last[s.pub]) {
 			/* per publisher, seqs only rise (tests check the
 			 * count and the last one where all must arrive) */
-			note_error();
+			note_error(TRP_EINVAL);
 			atomic_fetch_add(&r->bad, 1);
 			break;
 		}
@@ -216,7 +187,7 @@ static void rec_take(struct rec *r, const trp_msg_t *msg)
 			break; /* this test does not check content */
 		if (msg->size != r->expect_size[idx] ||
 		    !check_pattern(msg->data, msg->size, (uint32_t)idx)) {
-			note_error();
+			note_error(TRP_EINVAL);
 			atomic_fetch_add(&r->bad, 1);
 		}
 		if (idx < MAX_ADDRS)
@@ -970,7 +941,7 @@ static void win_take(struct win *w, const trp_msg_t *msg)
 {
 	struct seqmsg s;
 	if (msg->type != MSG_SEQ || msg->size != sizeof s) {
-		note_error();
+		note_error(TRP_EINVAL);
 		return;
 	}
 	memcpy(&s, msg->data, sizeof s);

@@ -21,50 +21,10 @@
 
 #include <troupe/troupe.h>
 
-/* cmocka: checks run on the test's own thread only, never in a
- * behaviour (a failed check longjmps out of the test). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#define SEC 1000000000LL
-#define SETTLE_NS (10 * SEC)
-
-#define CHECK_OK(expr) assert_int_equal((expr), 0)
+#include "api_util.h"
 
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-static atomic_int behaviour_errors;
-static atomic_int first_error;
-static atomic_int first_error_line;
-
-#define note_error(rc) note_error_at((rc), __LINE__)
-static void note_error_at(int rc, int line)
-{
-	if (atomic_fetch_add(&behaviour_errors, 1) == 0) {
-		atomic_store(&first_error, rc);
-		atomic_store(&first_error_line, line);
-	}
-}
-
-static void assert_no_behaviour_errors(void)
-{
-	int n = atomic_exchange(&behaviour_errors, 0);
-	if (n != 0)
-		fail_msg("%d error(s) inside behaviours, first: %s at line %d",
-			 n, trp_errname(atomic_load(&first_error)),
-			 atomic_load(&first_error_line));
-}
 
 static atomic_long dead_letters;
 static void count_dead(void *ctx, trp_actor_t *to, const trp_msg_t *msg,

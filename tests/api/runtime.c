@@ -23,42 +23,10 @@
 
 #include <troupe/troupe.h>
 
-/* cmocka: checks run on the test's own thread only, never in a
- * behaviour (a failed check longjmps out of the test). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#define SEC 1000000000LL
-/* Generous bound for "the runtime settles": a hang is a failure, not a
- * CI timeout. */
-#define SETTLE_NS (10 * SEC)
-
-#define CHECK_OK(expr) assert_int_equal((expr), 0)
+#include "api_util.h"
 
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-/* Spins (politely) until *v >= want or 10 s pass; true if reached. */
-static bool wait_for(atomic_long *v, long want)
-{
-	int64_t deadline = now_ns() + SETTLE_NS;
-	while (atomic_load(v) < want) {
-		if (now_ns() > deadline)
-			return false;
-		usleep(100);
-	}
-	return true;
-}
 
 static trp_runtime_t *make_rt(uint32_t workers)
 {
@@ -73,24 +41,6 @@ static trp_runtime_t *make_rt(uint32_t workers)
 static void settle(trp_runtime_t *rt)
 {
 	CHECK_OK(trp_runtime_wait_idle(rt, SETTLE_NS));
-}
-
-/* Errors seen inside behaviours (first one kept for the message). */
-static atomic_int behaviour_errors;
-static atomic_int first_error;
-
-static void note_error(int rc)
-{
-	if (atomic_fetch_add(&behaviour_errors, 1) == 0)
-		atomic_store(&first_error, rc);
-}
-
-static void assert_no_behaviour_errors(void)
-{
-	int n = atomic_exchange(&behaviour_errors, 0);
-	if (n != 0)
-		fail_msg("%d error(s) inside behaviours, first: %s", n,
-			 trp_errname(atomic_load(&first_error)));
 }
 
 /* A behaviour that counts into the long its state points to. */

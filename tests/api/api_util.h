@@ -1,0 +1,74 @@
+/*
+ * tests/api/api_util.h - helpers shared by the API tests (public API only).
+ *
+ * Checks (cmocka) run on the test's own thread only, never in a behaviour:
+ * a failed check longjmps out of the test. Behaviours record errors with
+ * note_error(rc) and the test thread calls assert_no_behaviour_errors().
+ */
+#ifndef TRP_TESTS_API_UTIL_H
+#define TRP_TESTS_API_UTIL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include <troupe/troupe.h>
+
+#define SEC 1000000000LL
+/* Generous bound for "the runtime settles": a hang is a failure with a
+ * message, not a CI timeout. */
+#ifndef SETTLE_NS
+#define SETTLE_NS (10 * SEC)
+#endif
+
+#define CHECK_OK(expr) assert_int_equal((expr), 0)
+
+static inline int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+/* Waits (politely) until *v >= want or SETTLE_NS pass; true if reached. */
+static inline bool wait_for(atomic_long *v, long want)
+{
+	int64_t deadline = now_ns() + SETTLE_NS;
+	while (atomic_load(v) < want) {
+		if (now_ns() > deadline)
+			return false;
+		struct timespec pause = { 0, 100000 };
+		nanosleep(&pause, NULL);
+	}
+	return true;
+}
+
+/* Errors seen inside behaviours and hooks (the first one is kept). */
+static atomic_int behaviour_errors;
+static atomic_int first_error;
+static atomic_int first_error_line;
+
+#define note_error(rc) note_error_at((rc), __LINE__)
+static inline void note_error_at(int rc, int line)
+{
+	if (atomic_fetch_add(&behaviour_errors, 1) == 0) {
+		atomic_store(&first_error, rc);
+		atomic_store(&first_error_line, line);
+	}
+}
+
+static inline void assert_no_behaviour_errors(void)
+{
+	int n = atomic_exchange(&behaviour_errors, 0);
+	if (n != 0)
+		fail_msg("%d error(s) inside behaviours, first: %s at line %d",
+			 n, trp_errname(atomic_load(&first_error)),
+			 atomic_load(&first_error_line));
+}
+
+#endif /* TRP_TESTS_API_UTIL_H */
