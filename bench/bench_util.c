@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -45,8 +46,7 @@ bool bench_parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
-bool bench_check_stats(trp_runtime_t *rt, const char *workload,
-		       uint64_t expect)
+bool bench_check_stats(trp_runtime_t *rt, const char *workload, uint64_t expect)
 {
 	trp_stats_t st;
 	int rc = trp_runtime_stats(rt, &st);
@@ -67,4 +67,77 @@ bool bench_check_stats(trp_runtime_t *rt, const char *workload,
 		(unsigned long long)st.dead_lettered,
 		(unsigned long long)st.rejected);
 	return false;
+}
+
+void *bench_alloc_lines(size_t n, size_t size)
+{
+	void *p;
+
+	if (n == 0)
+		n = 1; /* aligned_alloc(64, 0) may return NULL */
+	if (n > SIZE_MAX / size)
+		return NULL;
+	p = aligned_alloc(64, n * size);
+	if (p != NULL)
+		memset(p, 0, n * size);
+	return p;
+}
+
+/* Bucket of @v: see struct bench_hist. */
+static unsigned hist_index(uint64_t v)
+{
+	unsigned e, sub;
+
+	if (v < (1u << BENCH_HIST_SUB_BITS))
+		return (unsigned)v;
+	e = 63u - (unsigned)__builtin_clzll(v); /* >= SUB_BITS */
+	sub = (unsigned)(v >> (e - BENCH_HIST_SUB_BITS)) &
+	      ((1u << BENCH_HIST_SUB_BITS) - 1);
+	return ((e - BENCH_HIST_SUB_BITS + 1) << BENCH_HIST_SUB_BITS) + sub;
+}
+
+/* Largest value that falls into bucket @i. */
+static uint64_t hist_upper(unsigned i)
+{
+	unsigned e, sub;
+	uint64_t width;
+
+	if (i < (1u << BENCH_HIST_SUB_BITS))
+		return i;
+	e = (i >> BENCH_HIST_SUB_BITS) + BENCH_HIST_SUB_BITS - 1;
+	sub = i & ((1u << BENCH_HIST_SUB_BITS) - 1);
+	width = (uint64_t)1 << (e - BENCH_HIST_SUB_BITS);
+	/* The bucket starts at 2^e + sub * width; the last one ends at
+	 * UINT64_MAX without overflowing. */
+	return ((uint64_t)1 << e) + (uint64_t)sub * width + (width - 1);
+}
+
+void bench_hist_record(struct bench_hist *h, uint64_t v)
+{
+	h->buckets[hist_index(v)]++;
+	h->count++;
+	if (v > h->max)
+		h->max = v;
+}
+
+uint64_t bench_hist_quantile(const struct bench_hist *h, double q)
+{
+	uint64_t rank, seen = 0;
+
+	if (h->count == 0)
+		return 0;
+	rank = (uint64_t)(q * (double)h->count + 0.999999999);
+	if (rank < 1)
+		rank = 1;
+	if (rank > h->count)
+		rank = h->count;
+	for (unsigned i = 0; i < BENCH_HIST_BUCKETS; i++) {
+		seen += h->buckets[i];
+		if (seen >= rank) {
+			uint64_t up = hist_upper(i);
+
+			return up < h->max ? up : h->max;
+		}
+	}
+	return h->max;
 }

@@ -8,6 +8,7 @@
 #define TROUPE_BENCH_UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <troupe/troupe.h>
@@ -31,5 +32,44 @@ bool bench_parse_u64(const char *s, uint64_t *out);
  */
 bool bench_check_stats(trp_runtime_t *rt, const char *workload,
 		       uint64_t expect);
+
+/*
+ * Allocates @n zeroed elements of @size bytes (a multiple of 64) on 64-byte
+ * boundaries, so per-actor states on different workers share no cache line.
+ * Returns NULL on overflow or out of memory; free() the result.
+ */
+void *bench_alloc_lines(size_t n, size_t size);
+
+/*
+ * A log-linear latency histogram (HdrHistogram's layout, reduced): values
+ * below 2^BENCH_HIST_SUB_BITS have one bucket each; above, every power of
+ * two is split into 2^BENCH_HIST_SUB_BITS equal buckets, so a bucket is
+ * at most 1/16 (6.25%) of its values wide whatever the magnitude, and a
+ * record is a shift, a clz and an increment (no allocation, no search).
+ * Percentiles are read as the upper bound of the bucket holding the rank:
+ * never below the true value, at most 6.25% above it.
+ *
+ * Threads: one writer; read after the writer is done (the caller orders
+ * it, e.g. by quiescence).
+ */
+#define BENCH_HIST_SUB_BITS 4
+#define BENCH_HIST_BUCKETS                                                     \
+	((64 - BENCH_HIST_SUB_BITS + 1) << BENCH_HIST_SUB_BITS)
+
+struct bench_hist {
+	uint64_t count;
+	uint64_t max;
+	uint64_t buckets[BENCH_HIST_BUCKETS];
+};
+
+/* Adds one value (nanoseconds, say). */
+void bench_hist_record(struct bench_hist *h, uint64_t v);
+
+/*
+ * The value at quantile @q (0 < q <= 1): the upper bound of the bucket
+ * holding the ceil(q * count)-th smallest value, capped at the largest
+ * value recorded. 0 when nothing was recorded.
+ */
+uint64_t bench_hist_quantile(const struct bench_hist *h, double q);
 
 #endif /* TROUPE_BENCH_UTIL_H */

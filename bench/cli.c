@@ -23,8 +23,8 @@
 #include "workloads/workloads.h"
 
 static const struct bench_workload *const workloads[] = {
-	&bench_storm,
-	&bench_pubsub,
+	&bench_storm, &bench_storm_private, &bench_pingpong, &bench_ring,
+	&bench_fanin, &bench_spawn,	    &bench_pubsub,   &bench_skynet,
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 

@@ -59,5 +59,11 @@ struct bench_workload {
 
 extern const struct bench_workload bench_storm;
 extern const struct bench_workload bench_pubsub;
+extern const struct bench_workload bench_storm_private;
+extern const struct bench_workload bench_pingpong;
+extern const struct bench_workload bench_ring;
+extern const struct bench_workload bench_fanin;
+extern const struct bench_workload bench_spawn;
+extern const struct bench_workload bench_skynet;
 
 #endif /* TROUPE_BENCH_WORKLOADS_H */
