@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "message.h"
 #include "platform.h"
+#include "probes.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "worker.h"
@@ -327,8 +328,10 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		m->pub.size = len;
 		rc = deliver(rt, w, to, m);
 		if (rc == 0) {
+			TRP_PROBE2(send, to->id, len);
 			trp__count(rt, w, &trp__stats_of(rt, w)->sent, 1);
-			if (trp__unlikely(queued >= TRP__MUTE_HIGH) && w != NULL)
+			if (trp__unlikely(queued >= TRP__MUTE_HIGH) &&
+			    w != NULL)
 				note_overloaded(w, to);
 		} else {
 			/* An owned payload stays the caller's. */
@@ -508,6 +511,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 {
 	struct trp_runtime *rt = a->rt;
 	w->current = a;
+	TRP_PROBE2(run_start, a->id, w->index);
 	if (trp__unlikely(!a->started)) {
 		a->started = 1;
 		a->start(a, a->state);
@@ -547,6 +551,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		}
 	}
 	trp__stat_add(&w->stats.processed, n);
+	TRP_PROBE2(run_end, a->id, n);
 	if (n != 0) {
 		/* ORDER: seq_cst, the receiver's half of the unmute Dekker
 		 * pair (see "Backpressure" in actor.h). */

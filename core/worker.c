@@ -23,6 +23,7 @@
 
 #include "actor.h"
 #include "epoch.h"
+#include "probes.h"
 #include "scheduler.h"
 
 #define INJECT_EVERY 61u
@@ -73,8 +74,10 @@ static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
 	uint32_t moved = 0;
 	struct trp_actor *a =
 		trp__deque_steal(&victim->runq, &w->runq, min, &moved);
-	if (a != NULL)
+	if (a != NULL) {
 		trp__stat_add(&w->stats.steals, 1);
+		TRP_PROBE2(steal, v, moved);
+	}
 	return a;
 }
 
@@ -170,6 +173,7 @@ static void park(struct trp__worker *w)
 		 * peers run we look again now and then (20 times a second
 		 * costs nothing measurable). */
 		uint32_t others = trp__activity_dec(rt);
+		TRP_PROBE1(park, w->index);
 		int64_t timeout = seen < 0    ? RECHECK_NS :
 				  others != 0 ? BUSY_PEER_NS :
 						-1;
@@ -187,6 +191,7 @@ static void park(struct trp__worker *w)
 					     WAKE_ANY);
 		}
 		trp__activity_inc(rt);
+		TRP_PROBE1(unpark, w->index);
 		w->woke = true;
 	}
 	atomic_fetch_sub_explicit(&rt->sleepers, 1, memory_order_relaxed);
