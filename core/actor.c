@@ -277,8 +277,12 @@ static void note_overloaded(struct trp__worker *w, struct trp_actor *to)
 }
 
 int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
-		    size_t len, trp_free_fn owned_free, bool entered)
+		    size_t len, const struct trp__send_opts *opt)
 {
+	static const struct trp__send_opts plain = { NULL, NULL, 0, false };
+	if (opt == NULL)
+		opt = &plain;
+	trp_free_fn owned_free = opt->owned_free;
 	if (to == NULL || (data == NULL && len != 0))
 		return TRP_EINVAL;
 	if (len > TRP_MSG_MAX)
@@ -291,7 +295,7 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 	struct trp_runtime *rt = to->rt;
 	struct trp__worker *w = trp__worker_of(rt);
 	bool leave = false;
-	if (w == NULL && !entered) {
+	if (w == NULL && !opt->entered) {
 		int rc = trp__outside_enter(rt);
 		if (rc != 0)
 			return rc;
@@ -312,7 +316,7 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		if (m != NULL) {
 			m->pub.data = data;
 			m->hold = TRP__HOLD_OWNED;
-			m->free_fn = owned_free;
+			m->u.free_fn = owned_free;
 		}
 	} else {
 		m = trp__msg_alloc(pool_of(w), len);
@@ -324,8 +328,12 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 	}
 	if (m != NULL) {
 		m->pub.type = type;
-		m->pub.reserved = 0;
+		m->pub.status = opt->status;
 		m->pub.size = len;
+		if (opt->reply != NULL) {
+			m->request = TRP__REQ_PENDING;
+			m->u.reply = opt->reply;
+		}
 		rc = deliver(rt, w, to, m);
 		if (rc == 0) {
 			TRP_PROBE2(send, to->id, len);
@@ -352,14 +360,15 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 
 int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 {
-	return trp__actor_send(to, type, data, len, NULL, false);
+	return trp__actor_send(to, type, data, len, NULL);
 }
 
 int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
 		   trp_free_fn free_fn)
 {
-	return trp__actor_send(to, type, buf, len,
-			       free_fn != NULL ? free_fn : free, false);
+	struct trp__send_opts opt = { free_fn != NULL ? free_fn : free, NULL, 0,
+				      false };
+	return trp__actor_send(to, type, buf, len, &opt);
 }
 
 /* ------------------------------------------------------------------ */

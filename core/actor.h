@@ -87,14 +87,23 @@ struct trp_actor {
 	alignas(16) unsigned char inline_state[];
 };
 
-/*
- * The one send path. @owned_free != NULL: zero-copy, @data is handed over
- * and freed with owned_free after processing (kept by the caller on
- * error). @entered: the caller is an outside thread that already did
- * trp__outside_enter (exchange publishes bracket all their deliveries).
- */
+/* Options of the one send path (NULL: a plain copy). */
+struct trp__send_opts {
+	/* != NULL: zero-copy, @data is handed over and freed with this after
+	 * processing (kept by the caller on error) */
+	trp_free_fn owned_free;
+	/* != NULL: the message is a request answered into this future (the
+	 * message owns one reference to it once the send succeeded) */
+	struct trp_future *reply;
+	/* msg->status of the delivered message */
+	int32_t status;
+	/* the caller is an outside thread that already did
+	 * trp__outside_enter (exchange publishes bracket their deliveries) */
+	bool entered;
+};
+
 int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
-		    size_t len, trp_free_fn owned_free, bool entered);
+		    size_t len, const struct trp__send_opts *opt);
 
 /* Runs one turn of @a on worker @w (see actor.c). */
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a);

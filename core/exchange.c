@@ -585,14 +585,18 @@ int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
 		switch (s->kind) {
 		case TRP_SINK_ACTOR:
 			if (shared != NULL) {
+				struct trp__send_opts o = { shared_release,
+							    NULL, 0, true };
 				r = trp__actor_send(s->actor, type,
-						    shared->data, len,
-						    shared_release, true);
+						    shared->data, len, &o);
 				if (r != 0)
 					shared_release(shared->data);
 			} else {
+				static const struct trp__send_opts in = {
+					NULL, NULL, 0, true
+				};
 				r = trp__actor_send(s->actor, type, data, len,
-						    NULL, true);
+						    &in);
 			}
 			break;
 		case TRP_SINK_CALLBACK:

@@ -134,6 +134,7 @@ struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload)
 		m->pooled = 1;
 		m->block = TRP__MSG_POOL_BLOCK;
 		m->hold = TRP__HOLD_INLINE;
+		m->request = TRP__REQ_NONE;
 		return m;
 	}
 #else
@@ -150,6 +151,7 @@ struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload)
 	m->pooled = block == TRP__MSG_POOL_BLOCK;
 	m->block = (uint32_t)block;
 	m->hold = TRP__HOLD_INLINE;
+	m->request = TRP__REQ_NONE;
 	return m;
 }
 
@@ -187,7 +189,7 @@ void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m)
 void trp__msg_free(struct trp__msg_pool *pool, struct trp__msg *m)
 {
 	if (m->hold == TRP__HOLD_OWNED && m->pub.data != NULL) {
-		trp_free_fn fn = m->free_fn;
+		trp_free_fn fn = m->u.free_fn;
 		fn((void *)m->pub.data);
 	}
 	trp__msg_free_block(pool, m);

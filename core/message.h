@@ -33,14 +33,26 @@ enum trp__msg_hold {
 	TRP__HOLD_OWNED = 1,  /* handed over by trp_send_owned */
 };
 
+enum trp__msg_request {
+	TRP__REQ_NONE = 0,     /* a plain message */
+	TRP__REQ_PENDING = 1,  /* a request; u.reply is its future */
+	TRP__REQ_ANSWERED = 2, /* a request already replied to */
+};
+
+struct trp_future;
+
 struct trp__msg {
 	struct trp__mpsc_node node; /* first: mailbox link */
 	trp_msg_t pub;		    /* what the behaviour sees */
 	uint8_t hold;		    /* enum trp__msg_hold */
 	uint8_t pooled;		    /* block of the pooled 64-byte class */
-	uint16_t unused;
-	uint32_t block;	     /* block size in bytes */
-	trp_free_fn free_fn; /* TRP__HOLD_OWNED */
+	uint8_t request;	    /* enum trp__msg_request */
+	uint8_t unused;
+	uint32_t block; /* block size in bytes */
+	union {
+		trp_free_fn free_fn;	  /* TRP__HOLD_OWNED */
+		struct trp_future *reply; /* requests (always copied) */
+	} u;
 	alignas(16) unsigned char inline_data[];
 };
 

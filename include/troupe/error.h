@@ -44,7 +44,10 @@ extern "C" {
 	X(TRP_EPERM, -14, "operation not allowed from this thread or actor")   \
 	X(TRP_EBUSY, -15,                                                      \
 	  "actor already has a name or name taken by an actor")                \
-	X(TRP_ECLOSED, -16, "mailbox is closed")
+	X(TRP_ECLOSED, -16, "mailbox is closed")                               \
+	X(TRP_ENOTREQUEST, -17, "message is not a request")                    \
+	X(TRP_EANSWERED, -18, "request was answered already")                  \
+	X(TRP_ENOREPLY, -19, "request was processed without a reply")
 
 /** Error codes returned (negated) by troupe functions. */
 typedef enum trp_errno {

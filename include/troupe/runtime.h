@@ -29,10 +29,11 @@ typedef struct trp_actor trp_actor_t;
 
 /** A message as a behaviour sees it. Valid only during the behaviour call. */
 typedef struct trp_msg {
-	uint32_t type;	   /**< the sender's type tag, opaque to troupe */
-	uint32_t reserved; /**< zero */
-	size_t size;	   /**< payload size in bytes */
-	const void *data;  /**< payload: for copied sends NULL when size is 0,
+	uint32_t type;	  /**< the sender's type tag, opaque to troupe */
+	int32_t status;	  /**< 0, or for a future's outcome delivered by
+			       trp_future_then the TRP_E* error */
+	size_t size;	  /**< payload size in bytes */
+	const void *data; /**< payload: for copied sends NULL when size is 0,
 			       else 16-byte aligned; for trp_send_owned()
 			       the buffer exactly as handed over */
 } trp_msg_t;

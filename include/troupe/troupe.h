@@ -13,6 +13,8 @@
 #include "actor.h"
 #include "names.h"
 #include "exchange.h"
+#include "future.h"
+#include "thread_actor.h"
 
 #define TROUPE_VERSION_MAJOR 0
 #define TROUPE_VERSION_MINOR 1

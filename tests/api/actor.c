@@ -813,7 +813,7 @@ static void check_payload(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	(void)state;
 	uint32_t relayed = msg->type >= 100;
 	uint32_t k = msg->type % 100;
-	if (k >= NSIZES || msg->size != sizes[k] || msg->reserved != 0) {
+	if (k >= NSIZES || msg->size != sizes[k] || msg->status != 0) {
 		atomic_fetch_add(&payload_bad, 1);
 		return;
 	}

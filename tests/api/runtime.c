@@ -921,7 +921,7 @@ static void test_error_table(void **unused)
 #undef ROW
 	};
 	size_t n = sizeof table / sizeof table[0];
-	assert_int_equal(n, 17); /* TRP_OK .. TRP_ECLOSED */
+	assert_true(n >= 17); /* TRP_OK .. TRP_ECLOSED at least; codes only grow */
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(table[i].value, -(int)i); /* stable ABI */
 		assert_string_equal(trp_errname(table[i].value), table[i].name);
@@ -937,7 +937,7 @@ static void test_error_table(void **unused)
 	assert_string_equal(trp_errname(TRP_OK), "TRP_OK");
 	assert_string_equal(trp_strerror(TRP_ENOMEM), "out of memory");
 	/* Unknown codes never give NULL. */
-	const int unknown[] = { 1, 42, -17, -100, INT32_MIN, INT32_MAX };
+	const int unknown[] = { 1, 42, -(int)n, -100, INT32_MIN, INT32_MAX };
 	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
 		assert_string_equal(trp_strerror(unknown[i]), "unknown error");
 		assert_string_equal(trp_errname(unknown[i]), "TRP_E?");

@@ -48,7 +48,7 @@ static void test_owned(void **state)
 	assert_non_null(m);
 	m->hold = TRP__HOLD_OWNED;
 	m->pub.data = malloc(100);
-	m->free_fn = count_free;
+	m->u.free_fn = count_free;
 	trp__msg_free(NULL, m);
 	assert_int_equal(owned_frees, 1);
 
@@ -57,7 +57,7 @@ static void test_owned(void **state)
 	m = trp__msg_alloc(NULL, 0);
 	m->hold = TRP__HOLD_OWNED;
 	m->pub.data = buf;
-	m->free_fn = count_free;
+	m->u.free_fn = count_free;
 	trp__msg_free_block(NULL, m);
 	assert_int_equal(owned_frees, 1);
 	free(buf);
