@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "future.h"
 #include "message.h"
 #include "platform.h"
 #include "probes.h"
@@ -97,6 +98,7 @@ static void dead_letter(struct trp_runtime *rt, struct trp__worker *w,
 {
 	if (rt->cfg.dead_letter != NULL)
 		rt->cfg.dead_letter(rt->cfg.dead_letter_ctx, to, &m->pub, why);
+	trp__request_done(m, TRP_EDEAD);
 	trp__count(rt, w, &trp__stats_of(rt, w)->dead_lettered, 1);
 	trp__msg_free(pool_of(w), m);
 }
@@ -174,6 +176,12 @@ int trp_actor_spawn(trp_runtime_t *rt, const trp_actor_def_t *def, void *arg,
 {
 	if (rt == NULL || def == NULL || def->behavior == NULL)
 		return TRP_EINVAL;
+	return trp__actor_create(rt, def, arg, TRP__KIND_EVENT, out);
+}
+
+int trp__actor_create(struct trp_runtime *rt, const trp_actor_def_t *def,
+		      void *arg, uint8_t kind, struct trp_actor **out)
+{
 	if (def->state_size > TRP_MSG_MAX)
 		return TRP_EINVAL;
 	struct trp__worker *w = trp__worker_of(rt);
@@ -194,8 +202,10 @@ int trp_actor_spawn(trp_runtime_t *rt, const trp_actor_def_t *def, void *arg,
 	a->alloc_size = size;
 	/* An actor with a start hook begins scheduled (its first turn runs
 	 * the hook); otherwise it begins idle and the first send schedules
-	 * it. */
-	trp__mailbox_init(&a->mailbox, def->start == NULL);
+	 * it. A thread actor's thread owns its mailbox from the start. */
+	trp__mailbox_init(&a->mailbox,
+			  def->start == NULL && kind == TRP__KIND_EVENT);
+	a->kind = kind;
 	a->behavior = def->behavior;
 	a->start = def->start;
 	a->stop = def->stop;
@@ -397,6 +407,19 @@ static void mute_on_receiver(struct trp__worker *w, struct trp_actor *a)
 	trp_actor_release(r);
 }
 
+void trp__actor_consumed(struct trp_actor *a, uint32_t n)
+{
+	if (n == 0)
+		return;
+	/* ORDER: seq_cst, the receiver's half of the unmute Dekker pair
+	 * (see "Backpressure" in actor.h). */
+	uint32_t left = atomic_fetch_sub_explicit(&a->mailbox.owner_count, n,
+						  memory_order_seq_cst) -
+			n;
+	if (left < TRP__MUTE_LOW)
+		unmute_all(a->rt, a);
+}
+
 /* ------------------------------------------------------------------ */
 /* close and stop                                                      */
 
@@ -485,6 +508,18 @@ static void finish(struct trp__worker *w, struct trp_actor *a,
 	retire(rt, a);
 }
 
+void trp__actor_finish_thread(struct trp_actor *a)
+{
+	struct trp_runtime *rt = a->rt;
+	/* ORDER: release, as in finish(). */
+	atomic_store_explicit(&a->lifecycle, TRP__STOPPED,
+			      memory_order_release);
+	/* The thread owns the mailbox (recv made sure it is not tagged
+	 * idle): drain what came after its last receive. */
+	(void)drain_and_close(rt, NULL, a, NULL, TRP_DEAD_STOPPED);
+	retire(rt, a);
+}
+
 void trp__actor_stop_all_at_shutdown(struct trp_runtime *rt)
 {
 	/* Workers are joined and outside senders are refused: this thread
@@ -549,7 +584,11 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			bool at_last = node == last;
 			struct trp__msg *m = trp__msg_of(node);
 			n++;
+			trp__current_msg = &m->pub;
 			a->behavior(a, a->state, &m->pub);
+			trp__current_msg = NULL;
+			if (trp__unlikely(m->request != TRP__REQ_NONE))
+				trp__request_done(m, TRP_ENOREPLY);
 			trp__msg_free(&w->pool, m);
 			if (trp__unlikely(a->stop_request)) {
 				stop = TRP_STOP_NORMAL;

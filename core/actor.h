@@ -51,6 +51,11 @@ struct trp__worker;
 #define TRP__MUTE_HIGH 4096u
 #define TRP__MUTE_LOW 1024u
 
+enum trp__actor_kind {
+	TRP__KIND_EVENT = 0,  /* runs turns on the workers */
+	TRP__KIND_THREAD = 1, /* its own thread receives (thread_actor.c) */
+};
+
 enum trp__actor_state {
 	TRP__ALIVE = 0,
 	TRP__CLOSING = 1,
@@ -70,6 +75,7 @@ struct trp_actor {
 	uint32_t limit;	      /* mailbox bound, 0 = none */
 	uint8_t started;      /* start hook ran */
 	uint8_t stop_request; /* trp_actor_stop() during this turn */
+	uint8_t kind;	      /* enum trp__actor_kind */
 	uint64_t id;
 	struct trp__mpsc_node run_node;	  /* injection queue link */
 	struct trp__mpsc_node close_node; /* the close marker, pushed once */
@@ -104,6 +110,18 @@ struct trp__send_opts {
 
 int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		    size_t len, const struct trp__send_opts *opt);
+
+/* Creates an actor of @kind (trp_actor_spawn without the behaviour
+ * check; thread actors have none). */
+int trp__actor_create(struct trp_runtime *rt, const trp_actor_def_t *def,
+		      void *arg, uint8_t kind, struct trp_actor **out);
+
+/* The consumer took @n messages: lowers the count, unmutes when low. */
+void trp__actor_consumed(struct trp_actor *a, uint32_t n);
+
+/* A thread actor's function returned (on its thread, which owns the
+ * mailbox): stop, dead-letter the rest, close, retire. */
+void trp__actor_finish_thread(struct trp_actor *a);
 
 /* Runs one turn of @a on worker @w (see actor.c). */
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a);

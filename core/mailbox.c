@@ -130,6 +130,17 @@ bool trp__mailbox_close_sc(struct trp__mailbox *mb)
 	return tag_if_empty(mb, CLOSED_TAG);
 }
 
+bool trp__mailbox_reclaim_sc(struct trp__mailbox *mb)
+{
+	uintptr_t idle = (uintptr_t)&mb->stub | IDLE_TAG;
+	/* ORDER: acquire; pairs with our own release when tagging (no other
+	 * thread consumed meanwhile) - nothing else to publish. */
+	return atomic_compare_exchange_strong_explicit(&mb->head, &idle,
+						       (uintptr_t)&mb->stub,
+						       memory_order_acquire,
+						       memory_order_relaxed);
+}
+
 bool trp__mailbox_is_idle(const struct trp__mailbox *mb)
 {
 	/* relaxed: a snapshot for diagnostics and tests. */

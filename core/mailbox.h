@@ -89,6 +89,15 @@ bool trp__mailbox_mark_idle_sc(struct trp__mailbox *mb);
  */
 bool trp__mailbox_close_sc(struct trp__mailbox *mb);
 
+/*
+ * The consumer takes the queue back from the idle state without a push
+ * (a thread actor's thread that stops waiting): removes the idle tag if it
+ * is still set. Either way the caller is the consumer afterwards (if a push
+ * removed the tag first, that push scheduled it). Returns true if this call
+ * removed the tag.
+ */
+bool trp__mailbox_reclaim_sc(struct trp__mailbox *mb);
+
 /* True if the idle tag is set (a snapshot; any thread). */
 bool trp__mailbox_is_idle(const struct trp__mailbox *mb);
 

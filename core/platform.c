@@ -90,6 +90,11 @@ void trp__thread_join(struct trp__thread *t)
 	pthread_join((pthread_t)t->handle, NULL);
 }
 
+void trp__thread_detach(struct trp__thread *t)
+{
+	(void)pthread_detach((pthread_t)t->handle);
+}
+
 void trp__thread_pin(uint32_t cpu)
 {
 	cpu_set_t set;

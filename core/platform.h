@@ -64,6 +64,8 @@ struct trp__thread {
 int trp__thread_start(struct trp__thread *t, void *(*fn)(void *), void *arg);
 /* Joins the thread. */
 void trp__thread_join(struct trp__thread *t);
+/* Lets the thread's resources go when it exits (no join). */
+void trp__thread_detach(struct trp__thread *t);
 /* Pins the calling thread to @cpu (mod online CPUs); best effort. */
 void trp__thread_pin(uint32_t cpu);
 /* Names the calling thread (truncated to 15 bytes). */

@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "epoch.h"
 #include "exchange.h"
+#include "thread_actor.h"
 #include "registry.h"
 
 #define MAX_WORKERS 256u
@@ -96,6 +97,11 @@ static void inject(struct trp_runtime *rt, struct trp_actor *a)
 
 void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 {
+	if (trp__unlikely(a->kind == TRP__KIND_THREAD)) {
+		/* Its own thread consumes: ring its doorbell instead. */
+		trp__thread_actor_wake(a);
+		return;
+	}
 	struct trp__worker *w = trp__worker_of(rt);
 	if (trp__likely(w != NULL) &&
 	    trp__likely(trp__deque_push_owner(&w->runq, a) == 0)) {
@@ -348,6 +354,9 @@ int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final)
 		return TRP_EDEADLK;
 	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed) != 0)
 		return TRP_ESHUTDOWN;
+	/* Thread actors first, while the workers still run: they may be
+	 * waiting on actors' replies. */
+	trp__thread_actors_shutdown(rt);
 	stop_threads(rt, rt->nworkers);
 	/* Workers left the activity count when they exited; what remains
 	 * are outside threads inside a call that passed the shutdown check

@@ -1,0 +1,281 @@
+/*
+ * core/future.c - futures for request/reply (see troupe/future.h).
+ *
+ * A future completes exactly once: the first of reply, "no reply", "the
+ * receiver stopped" and "a waiter timed out" wins a CAS PENDING ->
+ * COMPLETING, fills in the outcome and publishes it with a release store of
+ * DONE; waiters park on the state word (a futex). The others lose the CAS
+ * and are counted (a late reply is a dead letter).
+ *
+ * Continuation (trp_future_then): the actor is published with a CAS on
+ * then_actor, then the state is read; completion stores DONE, then reads
+ * then_actor (all seq_cst: a Dekker pair). At least one side sees the
+ * other; then_fired, taken with an exchange, makes the delivery happen
+ * exactly once.
+ *
+ * A request message holds one reference to its future until it is
+ * answered, dropped unanswered or dead-lettered.
+ */
+#include "future.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "actor.h"
+#include "alloc.h"
+#include "message.h"
+#include "platform.h"
+#include "scheduler.h"
+#include "worker.h"
+#include "troupe/future.h"
+
+enum {
+	PENDING = 0,
+	COMPLETING = 1,
+	DONE = 2,
+};
+
+#define INLINE_REPLY 32u
+
+struct trp_future {
+	_Atomic(uint32_t) state; /* futex word */
+	_Atomic(uint32_t) waiters;
+	_Atomic(uint64_t) refs;
+	trp_msg_t reply; /* type, status, size, data: valid once DONE */
+	void *heap;	 /* reply payload if larger than INLINE_REPLY */
+	_Atomic(struct trp_actor *) then_actor;
+	uint32_t then_type;
+	_Atomic(uint32_t) then_claimed; /* a continuation was set */
+	_Atomic(uint32_t) then_fired;
+	alignas(16) unsigned char inline_reply[INLINE_REPLY];
+};
+
+struct trp_future *trp__future_new(uint32_t type)
+{
+	struct trp_future *f = trp__alloc_aligned(16, sizeof *f);
+	if (f == NULL)
+		return NULL;
+	memset(f, 0, sizeof *f);
+	atomic_init(&f->state, PENDING);
+	atomic_init(&f->refs, 1);
+	atomic_init(&f->then_actor, NULL);
+	f->reply.type = type;
+	return f;
+}
+
+trp_future_t *trp_future_retain(trp_future_t *f)
+{
+	if (f != NULL)
+		/* relaxed: the caller holds a reference already. */
+		atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+	return f;
+}
+
+void trp_future_release(trp_future_t *f)
+{
+	if (f == NULL)
+		return;
+	/* ORDER: acq_rel, as for any reference count. */
+	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	/* A continuation that never fired holds an actor reference. */
+	struct trp_actor *a =
+		atomic_load_explicit(&f->then_actor, memory_order_relaxed);
+	if (a != NULL &&
+	    atomic_load_explicit(&f->then_fired, memory_order_relaxed) == 0)
+		trp_actor_release(a);
+	trp__free(f->heap, 0);
+	trp__free(f, sizeof *f);
+}
+
+/* Sends the outcome to the continuation's actor, once; returns the send's
+ * result (0 if another caller delivers). */
+static int fire_then(struct trp_future *f)
+{
+	/* ORDER: acq_rel; exactly one caller gets 0 (see the file comment). */
+	if (atomic_exchange_explicit(&f->then_fired, 1, memory_order_acq_rel))
+		return 0;
+	/* ORDER: acquire, pairs with the release of trp_future_then's CAS
+	 * (then_type was written before it). */
+	struct trp_actor *a =
+		atomic_load_explicit(&f->then_actor, memory_order_acquire);
+	struct trp__send_opts opt = { NULL, NULL, f->reply.status, false };
+	int rc = trp__actor_send(a, f->then_type, f->reply.data,
+				 f->reply.status == 0 ? f->reply.size : 0,
+				 &opt);
+	trp_actor_release(a);
+	return rc; /* e.g. TRP_EDEAD: the asker stopped meanwhile */
+}
+
+bool trp__future_complete(struct trp_future *f, int status, const void *data,
+			  size_t len)
+{
+	uint32_t expect = PENDING;
+	/* ORDER: acquire on success so our writes below cannot move above
+	 * the claim; the claim itself publishes nothing. */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &f->state, &expect, COMPLETING, memory_order_acquire,
+		    memory_order_relaxed))
+		return false;
+	if (status == 0 && len != 0) {
+		void *buf = f->inline_reply;
+		if (len > INLINE_REPLY) {
+			buf = f->heap = trp__alloc(len);
+			if (buf == NULL) {
+				status = TRP_ENOMEM;
+				len = 0;
+			}
+		}
+		if (buf != NULL && len != 0) {
+			memcpy(buf, data, len);
+			f->reply.data = buf;
+		}
+	}
+	f->reply.status = status;
+	f->reply.size = status == 0 ? len : 0;
+	if (f->reply.size == 0)
+		f->reply.data = NULL;
+	/* ORDER: seq_cst store: releases the outcome to waiters (acquire
+	 * loads) and is the completion half of the Dekker pair with
+	 * trp_future_then. */
+	atomic_store_explicit(&f->state, DONE, memory_order_seq_cst);
+	if (atomic_load_explicit(&f->waiters, memory_order_seq_cst) != 0)
+		trp__futex_wake(&f->state, INT_MAX);
+	/* ORDER: seq_cst, see the file comment. */
+	if (atomic_load_explicit(&f->then_actor, memory_order_seq_cst) != NULL)
+		(void)fire_then(f);
+	return true;
+}
+
+bool trp_future_done(const trp_future_t *f)
+{
+	/* relaxed: a snapshot. */
+	return f != NULL && atomic_load_explicit(&((trp_future_t *)f)->state,
+						 memory_order_relaxed) == DONE;
+}
+
+int trp_future_wait(trp_future_t *f, int64_t timeout_ns,
+		    const trp_msg_t **reply)
+{
+	if (f == NULL)
+		return TRP_EINVAL;
+	if (trp__self_worker != NULL)
+		return TRP_EDEADLK;
+	uint64_t deadline =
+		timeout_ns > 0 ? trp__now_ns() + (uint64_t)timeout_ns : 0;
+	/* ORDER: seq_cst; the waiter half of the pair with the completer's
+	 * DONE store and waiters load. */
+	atomic_fetch_add_explicit(&f->waiters, 1, memory_order_seq_cst);
+	for (;;) {
+		/* ORDER: acquire pairs with the DONE store: the outcome is
+		 * visible once we see DONE. */
+		uint32_t s =
+			atomic_load_explicit(&f->state, memory_order_acquire);
+		if (s == DONE)
+			break;
+		if (s == COMPLETING) {
+			trp__cpu_relax();
+			continue;
+		}
+		int64_t wait = -1;
+		if (timeout_ns >= 0) {
+			uint64_t now = trp__now_ns();
+			if (timeout_ns == 0 || now >= deadline) {
+				(void)trp__future_complete(f, TRP_ETIMEDOUT,
+							   NULL, 0);
+				continue;
+			}
+			wait = (int64_t)(deadline - now);
+		}
+		trp__futex_wait(&f->state, PENDING, wait);
+	}
+	atomic_fetch_sub_explicit(&f->waiters, 1, memory_order_relaxed);
+	if (reply != NULL)
+		*reply = f->reply.status == 0 ? &f->reply : NULL;
+	return f->reply.status;
+}
+
+int trp_future_then(trp_future_t *f, trp_actor_t *actor, uint32_t type)
+{
+	if (f == NULL || actor == NULL)
+		return TRP_EINVAL;
+	/* relaxed: only decides who sets the continuation; the type is
+	 * published by the seq_cst store of the actor below. */
+	if (atomic_exchange_explicit(&f->then_claimed, 1, memory_order_relaxed))
+		return TRP_EBUSY;
+	f->then_type = type;
+	/* ORDER: seq_cst: publishes then_type (release) and is the
+	 * continuation half of the Dekker pair with the DONE store. */
+	atomic_store_explicit(&f->then_actor, trp_actor_retain(actor),
+			      memory_order_seq_cst);
+	if (atomic_load_explicit(&f->state, memory_order_seq_cst) == DONE)
+		return fire_then(f);
+	return 0;
+}
+
+int trp_ask(trp_actor_t *to, uint32_t type, const void *data, size_t len,
+	    trp_future_t **out)
+{
+	if (to == NULL || out == NULL)
+		return TRP_EINVAL;
+	struct trp_future *f = trp__future_new(type);
+	if (f == NULL)
+		return TRP_ENOMEM;
+	/* one reference for the caller, one for the request message */
+	atomic_store_explicit(&f->refs, 2, memory_order_relaxed);
+	struct trp__send_opts opt = { NULL, f, 0, false };
+	int rc = trp__actor_send(to, type, data, len, &opt);
+	if (rc != 0) {
+		/* The message never existed (or was taken back): both
+		 * references are ours. */
+		atomic_store_explicit(&f->refs, 1, memory_order_relaxed);
+		trp_future_release(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+_Thread_local const trp_msg_t *trp__current_msg;
+
+int trp_reply(const trp_msg_t *request, const void *data, size_t len)
+{
+	if (request == NULL || (data == NULL && len != 0))
+		return TRP_EINVAL;
+	if (len > TRP_MSG_MAX)
+		return TRP_EMSGSIZE;
+	/* Only the message being handled on this thread can be answered:
+	 * anything else (a callback sink's view, a stale pointer) is not a
+	 * runtime message we may look inside. */
+	if (request != trp__current_msg)
+		return TRP_ENOTREQUEST;
+	struct trp__msg *m =
+		(struct trp__msg *)(void *)((char *)request -
+					    offsetof(struct trp__msg, pub));
+	if (m->request == TRP__REQ_NONE)
+		return TRP_ENOTREQUEST;
+	if (m->request == TRP__REQ_ANSWERED)
+		return TRP_EANSWERED;
+	struct trp_future *f = m->u.reply;
+	if (!trp__future_complete(f, 0, data, len)) {
+		/* Too late (a waiter timed out): counted and dropped. */
+		struct trp__worker *w = trp__self_worker;
+		if (w != NULL)
+			trp__stat_add(&w->stats.dead_lettered, 1);
+	}
+	m->request = TRP__REQ_ANSWERED;
+	m->u.reply = NULL;
+	trp_future_release(f);
+	return 0;
+}
+
+void trp__request_done(struct trp__msg *m, int status)
+{
+	if (m->request != TRP__REQ_PENDING)
+		return;
+	struct trp_future *f = m->u.reply;
+	m->request = TRP__REQ_ANSWERED;
+	m->u.reply = NULL;
+	(void)trp__future_complete(f, status, NULL, 0);
+	trp_future_release(f);
+}

@@ -1,0 +1,242 @@
+/*
+ * core/thread_actor.c - actors with a thread of their own and a blocking
+ * trp_recv() (see troupe/thread_actor.h).
+ *
+ * The mailbox protocol is the one every actor uses: the consumer (here the
+ * actor's thread) pops until empty, then sets the idle tag with one CAS; the
+ * one push that finds the tag "schedules" the actor, which for a thread
+ * actor means ringing its doorbell: increment `bell` and futex-wake.
+ * trp_recv() reads `bell` before checking the tag and waits on that value,
+ * so a push between the check and the wait makes the wait return at once:
+ * no lost wake-up, no spinning.
+ *
+ * The control block lives in the actor's state block (owned by the actor).
+ * The thread holds a reference to the actor until its function returned and
+ * the actor was stopped; the thread is detached, and `done` (a futex word)
+ * is what trp_actor_join() waits for.
+ */
+#include "thread_actor.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "actor.h"
+#include "future.h"
+#include "message.h"
+#include "platform.h"
+#include "scheduler.h"
+#include "troupe/thread_actor.h"
+#include "worker.h"
+
+struct thread_ctl {
+	trp_thread_fn fn;
+	void *arg;
+	_Atomic(uint32_t) bell; /* rung by pushes that found us idle */
+	_Atomic(uint32_t) done; /* 1 once fn returned and we stopped */
+	/* thread only */
+	bool idle;	      /* we set the idle tag and were not rung */
+	bool closed;	      /* the close marker was received */
+	struct trp__msg *cur; /* the message trp_recv last returned */
+	struct trp__thread thread;
+};
+
+static _Thread_local struct trp_actor *t_self;
+
+static struct thread_ctl *ctl_of(struct trp_actor *a)
+{
+	return a->state;
+}
+
+/* A behaviour placeholder: thread actors never run turns on workers. */
+static void no_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	(void)self;
+	(void)state;
+	(void)msg;
+}
+
+void trp__thread_actor_wake(struct trp_actor *a)
+{
+	struct thread_ctl *c = ctl_of(a);
+	/* ORDER: release; the pusher's message is published by its own
+	 * link store, this only makes the thread's wait return. */
+	atomic_fetch_add_explicit(&c->bell, 1, memory_order_release);
+	trp__futex_wake(&c->bell, 1);
+}
+
+/* Frees the message trp_recv returned last (answering a request with
+ * TRP_ENOREPLY if it was left unanswered). */
+static void drop_current(struct thread_ctl *c)
+{
+	if (c->cur == NULL)
+		return;
+	trp__current_msg = NULL;
+	trp__request_done(c->cur, TRP_ENOREPLY);
+	trp__msg_free(NULL, c->cur);
+	c->cur = NULL;
+}
+
+/* Makes sure the thread owns its mailbox again (not tagged idle). */
+static void own_mailbox(struct trp_actor *a, struct thread_ctl *c)
+{
+	if (!c->idle)
+		return;
+	/* Either our CAS removes the tag, or a push removed it first (and
+	 * rang the bell): both ways we are the consumer again. */
+	(void)trp__mailbox_reclaim_sc(&a->mailbox);
+	c->idle = false;
+}
+
+static void *thread_main(void *arg)
+{
+	struct trp_actor *a = arg;
+	struct thread_ctl *c = ctl_of(a);
+	char name[16];
+	t_self = a;
+	snprintf(name, sizeof name, "troupe-a%llu", (unsigned long long)a->id);
+	trp__thread_name(name);
+	c->fn(a, c->arg);
+	drop_current(c);
+	own_mailbox(a, c);
+	trp__actor_finish_thread(a);
+	t_self = NULL;
+	/* ORDER: release publishes everything the function did to joiners
+	 * (acquire load in trp_actor_join). */
+	atomic_store_explicit(&c->done, 1, memory_order_release);
+	trp__futex_wake(&c->done, INT_MAX);
+	trp_actor_release(a); /* the thread's reference */
+	return NULL;
+}
+
+int trp_thread_actor_spawn(trp_runtime_t *rt, trp_thread_fn fn, void *arg,
+			   trp_actor_t **out)
+{
+	if (rt == NULL || fn == NULL)
+		return TRP_EINVAL;
+	struct thread_ctl init;
+	memset(&init, 0, sizeof init);
+	init.fn = fn;
+	init.arg = arg;
+	trp_actor_def_t def = { no_behavior, NULL, NULL, sizeof init, 0 };
+	struct trp_actor *a;
+	int rc = trp__actor_create(rt, &def, &init, TRP__KIND_THREAD, &a);
+	if (rc != 0)
+		return rc;
+	/* trp__actor_create gave us one handle reference (plus the
+	 * runtime's); it becomes the thread's. */
+	if (out != NULL)
+		*out = trp_actor_retain(a);
+	struct thread_ctl *c = ctl_of(a);
+	rc = trp__thread_start(&c->thread, thread_main, a);
+	if (rc != 0) {
+		trp__actor_finish_thread(a);
+		atomic_store_explicit(&c->done, 1, memory_order_release);
+		if (out != NULL) {
+			trp_actor_release(*out);
+			*out = NULL;
+		}
+		trp_actor_release(a);
+		return rc;
+	}
+	trp__thread_detach(&c->thread);
+	return 0;
+}
+
+int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
+{
+	if (self == NULL || msg == NULL)
+		return TRP_EINVAL;
+	if (self->kind != TRP__KIND_THREAD || t_self != self)
+		return TRP_EPERM;
+	struct thread_ctl *c = ctl_of(self);
+	drop_current(c);
+	if (c->closed)
+		return TRP_ECLOSED;
+	uint64_t deadline =
+		timeout_ns > 0 ? trp__now_ns() + (uint64_t)timeout_ns : 0;
+	for (;;) {
+		if (c->idle) {
+			/* ORDER: acquire, read before the tag check below:
+			 * a push after the check rings past this value. */
+			uint32_t bell = atomic_load_explicit(
+				&c->bell, memory_order_acquire);
+			if (trp__mailbox_is_idle(&self->mailbox)) {
+				int64_t wait = -1;
+				if (timeout_ns >= 0) {
+					uint64_t now = trp__now_ns();
+					if (timeout_ns == 0 || now >= deadline)
+						return TRP_ETIMEDOUT;
+					wait = (int64_t)(deadline - now);
+				}
+				trp__futex_wait(&c->bell, bell, wait);
+				continue;
+			}
+			/* A push took the tag off: the mailbox is ours. */
+			c->idle = false;
+		}
+		struct trp__mpsc_node *n = trp__mailbox_pop_sc(&self->mailbox);
+		if (n == &self->close_node) {
+			c->closed = true;
+			return TRP_ECLOSED;
+		}
+		if (n != NULL) {
+			struct trp__msg *m = trp__msg_of(n);
+			trp__actor_consumed(self, 1);
+			trp__count(self->rt, NULL, &self->rt->outside.processed,
+				   1);
+			c->cur = m;
+			trp__current_msg = &m->pub;
+			*msg = &m->pub;
+			return 0;
+		}
+		if (trp__mailbox_mark_idle_sc(&self->mailbox))
+			c->idle = true;
+		else
+			trp__cpu_relax(); /* a producer is mid-push */
+	}
+}
+
+int trp_actor_join(trp_actor_t *a, int64_t timeout_ns)
+{
+	if (a == NULL || a->kind != TRP__KIND_THREAD)
+		return TRP_EINVAL;
+	if (t_self == a)
+		return TRP_EDEADLK;
+	struct thread_ctl *c = ctl_of(a);
+	uint64_t deadline =
+		timeout_ns > 0 ? trp__now_ns() + (uint64_t)timeout_ns : 0;
+	/* ORDER: acquire pairs with the release store of done. */
+	while (atomic_load_explicit(&c->done, memory_order_acquire) == 0) {
+		int64_t wait = -1;
+		if (timeout_ns >= 0) {
+			uint64_t now = trp__now_ns();
+			if (timeout_ns == 0 || now >= deadline)
+				return TRP_ETIMEDOUT;
+			wait = (int64_t)(deadline - now);
+		}
+		trp__futex_wait(&c->done, 0, wait);
+	}
+	return 0;
+}
+
+void trp__thread_actors_shutdown(struct trp_runtime *rt)
+{
+	for (;;) {
+		struct trp_actor *t = NULL;
+		trp__mutex_lock(&rt->actors_lock);
+		for (struct trp_actor *a = rt->actors; a != NULL;
+		     a = a->live_next)
+			if (a->kind == TRP__KIND_THREAD) {
+				t = trp_actor_retain(a);
+				break;
+			}
+		trp__mutex_unlock(&rt->actors_lock);
+		if (t == NULL)
+			break;
+		(void)trp_actor_close(t);
+		(void)trp_actor_join(t, -1);
+		/* Stopped and retired: it left the live list. */
+		trp_actor_release(t);
+	}
+}
