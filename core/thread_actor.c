@@ -128,6 +128,9 @@ int trp_thread_actor_spawn(trp_runtime_t *rt, trp_thread_fn fn, void *arg,
 	if (out != NULL)
 		*out = trp_actor_retain(a);
 	struct thread_ctl *c = ctl_of(a);
+	/* Ours until the thread is detached: its function may return and
+	 * drop its reference before trp__thread_start does. */
+	trp_actor_retain(a);
 	rc = trp__thread_start(&c->thread, thread_main, a);
 	if (rc != 0) {
 		trp__actor_finish_thread(a);
@@ -137,9 +140,11 @@ int trp_thread_actor_spawn(trp_runtime_t *rt, trp_thread_fn fn, void *arg,
 			*out = NULL;
 		}
 		trp_actor_release(a);
+		trp_actor_release(a);
 		return rc;
 	}
 	trp__thread_detach(&c->thread);
+	trp_actor_release(a);
 	return 0;
 }
 

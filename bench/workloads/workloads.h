@@ -65,5 +65,6 @@ extern const struct bench_workload bench_ring;
 extern const struct bench_workload bench_fanin;
 extern const struct bench_workload bench_spawn;
 extern const struct bench_workload bench_skynet;
+extern const struct bench_workload bench_ask;
 
 #endif /* TROUPE_BENCH_WORKLOADS_H */
