@@ -269,6 +269,23 @@ int trp_reply(const trp_msg_t *request, const void *data, size_t len)
 	return 0;
 }
 
+int trp__reply_error(const trp_msg_t *request, int status)
+{
+	if (request == NULL || status == 0)
+		return TRP_EINVAL;
+	if (request != trp__current_msg)
+		return TRP_ENOTREQUEST;
+	struct trp__msg *m =
+		(struct trp__msg *)(void *)((char *)request -
+					    offsetof(struct trp__msg, pub));
+	if (m->request == TRP__REQ_NONE)
+		return TRP_ENOTREQUEST;
+	if (m->request == TRP__REQ_ANSWERED)
+		return TRP_EANSWERED;
+	trp__request_done(m, status);
+	return 0;
+}
+
 void trp__request_done(struct trp__msg *m, int status)
 {
 	if (m->request != TRP__REQ_PENDING)

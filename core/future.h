@@ -27,6 +27,10 @@ bool trp__future_complete(struct trp_future *f, int status, const void *data,
  * the message's reference. No-op for other messages. */
 void trp__request_done(struct trp__msg *m, int status);
 
+/* Answers @request with an error @status instead of a payload (worker
+ * pools report a failed function this way). Same rules as trp_reply. */
+int trp__reply_error(const trp_msg_t *request, int status);
+
 /* The message whose behaviour (or trp_recv) is running on this thread. */
 extern _Thread_local const trp_msg_t *trp__current_msg;
 

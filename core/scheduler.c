@@ -12,6 +12,7 @@
 #include "epoch.h"
 #include "exchange.h"
 #include "thread_actor.h"
+#include "timer.h"
 #include "registry.h"
 
 #define MAX_WORKERS 256u
@@ -354,8 +355,9 @@ int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final)
 		return TRP_EDEADLK;
 	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed) != 0)
 		return TRP_ESHUTDOWN;
-	/* Thread actors first, while the workers still run: they may be
-	 * waiting on actors' replies. */
+	/* Timers first (nothing fires during shutdown), then thread actors
+	 * while the workers still run: they may be waiting on replies. */
+	trp__timers_shutdown(rt);
 	trp__thread_actors_shutdown(rt);
 	stop_threads(rt, rt->nworkers);
 	/* Workers left the activity count when they exited; what remains

@@ -41,6 +41,7 @@
 
 struct trp__registry;
 struct trp_exchange;
+struct trp__timers;
 struct trp_actor;
 
 /* activity deltas: count +-1 and generation +1 in one fetch_add */
@@ -76,6 +77,11 @@ struct trp_runtime {
 	alignas(64) struct trp__worker_stats outside;
 	_Atomic(uint64_t) spawned;
 	_Atomic(uint64_t) stopped;
+
+	/* timers (cold; see timer.c) */
+	alignas(64) struct trp__mutex timers_lock;
+	struct trp__timers *timers;
+	bool timers_closed;
 
 	/* exchanges of this runtime (cold; see exchange.c) */
 	alignas(64) struct trp__mutex exchanges_lock;

@@ -15,6 +15,8 @@
 #include "exchange.h"
 #include "future.h"
 #include "thread_actor.h"
+#include "pool.h"
+#include "timer.h"
 
 #define TROUPE_VERSION_MAJOR 0
 #define TROUPE_VERSION_MINOR 1

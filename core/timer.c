@@ -1,0 +1,350 @@
+/*
+ * core/timer.c - delayed and periodic sends (see troupe/timer.h).
+ *
+ * One timer thread per runtime, started on first use, owns a binary heap
+ * of armed timers ordered by deadline (under a cold-path mutex). It sleeps
+ * on a futex word `bell` until the earliest deadline; inserting a new
+ * earliest timer rings the bell.
+ *
+ * Each timer has one atomic state: ARMED -> FIRING -> (ARMED again for a
+ * periodic timer | FIRED), or ARMED -> CANCELLED. The timer thread claims
+ * a firing with a CAS ARMED -> FIRING; trp_timer_cancel claims with a CAS
+ * ARMED -> CANCELLED. Exactly one CAS wins, so a one-shot timer is either
+ * fired or cancelled, never both. A cancel that meets FIRING (a periodic
+ * timer mid-fire) waits for the fire to finish and tries again.
+ *
+ * References: the heap holds one, the caller's handle one. A cancelled
+ * timer stays in the heap until its deadline and is dropped then.
+ */
+#include "timer.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "actor.h"
+#include "alloc.h"
+#include "platform.h"
+#include "scheduler.h"
+#include "troupe/timer.h"
+
+enum {
+	ARMED = 0,
+	FIRING = 1,
+	FIRED = 2,
+	CANCELLED = 3
+};
+
+struct trp_timer {
+	_Atomic(uint64_t) refs;
+	_Atomic(uint32_t) state;
+	_Atomic(uint64_t) fired;
+	uint64_t deadline;    /* under the timers' lock */
+	uint64_t period;      /* 0: one-shot */
+	struct trp_actor *to; /* holds a reference */
+	uint32_t type;
+	size_t len;
+	alignas(16) unsigned char data[];
+};
+
+/* Everything below is under rt->timers_lock (one cold-path lock for the
+ * heap and the facility's life). */
+struct trp__timers {
+	struct trp_timer **heap;
+	size_t n, cap;
+	_Atomic(uint32_t) bell;
+	_Atomic(uint32_t) stop;
+	struct trp__thread thread;
+};
+
+static void timer_release(struct trp_timer *t)
+{
+	/* ORDER: acq_rel, as for any reference count. */
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	trp_actor_release(t->to);
+	trp__free(t, sizeof *t + t->len);
+}
+
+void trp_timer_release(trp_timer_t *t)
+{
+	if (t != NULL)
+		timer_release(t);
+}
+
+uint64_t trp_timer_fired(const trp_timer_t *t)
+{
+	/* relaxed: a statistic. */
+	return t != NULL ? atomic_load_explicit(&((trp_timer_t *)t)->fired,
+						memory_order_relaxed) :
+			   0;
+}
+
+/* ---- the heap (under rt->timers_lock) ---- */
+
+static void heap_swap(struct trp__timers *ts, size_t a, size_t b)
+{
+	struct trp_timer *x = ts->heap[a];
+	ts->heap[a] = ts->heap[b];
+	ts->heap[b] = x;
+}
+
+static void heap_up(struct trp__timers *ts, size_t i)
+{
+	while (i > 0 &&
+	       ts->heap[(i - 1) / 2]->deadline > ts->heap[i]->deadline) {
+		heap_swap(ts, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void heap_down(struct trp__timers *ts, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < ts->n && ts->heap[l]->deadline < ts->heap[m]->deadline)
+			m = l;
+		if (r < ts->n && ts->heap[r]->deadline < ts->heap[m]->deadline)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(ts, i, m);
+		i = m;
+	}
+}
+
+/* Adds @t; true if it is the new earliest. 0 or TRP_ENOMEM via @rc. */
+static int heap_push(struct trp__timers *ts, struct trp_timer *t, bool *first)
+{
+	if (ts->n == ts->cap) {
+		size_t cap = ts->cap ? ts->cap * 2 : 64;
+		struct trp_timer **h = trp__alloc(cap * sizeof *h);
+		if (h == NULL)
+			return TRP_ENOMEM;
+		if (ts->n != 0)
+			memcpy(h, ts->heap, ts->n * sizeof *h);
+		trp__free(ts->heap, 0);
+		ts->heap = h;
+		ts->cap = cap;
+	}
+	ts->heap[ts->n] = t;
+	heap_up(ts, ts->n++);
+	*first = ts->heap[0] == t;
+	return 0;
+}
+
+static struct trp_timer *heap_pop(struct trp__timers *ts)
+{
+	struct trp_timer *t = ts->heap[0];
+	ts->heap[0] = ts->heap[--ts->n];
+	if (ts->n != 0)
+		heap_down(ts, 0);
+	return t;
+}
+
+/* ---- firing ---- */
+
+static void fire(struct trp_runtime *rt, struct trp_timer *t)
+{
+	int rc = trp_send(t->to, t->type, t->len ? t->data : NULL, t->len);
+	/* relaxed: a statistic. */
+	atomic_fetch_add_explicit(&t->fired, 1, memory_order_relaxed);
+	if (rc == TRP_EDEAD) {
+		/* The receiver stopped: the firing is a dead letter. */
+		trp_msg_t msg = { t->type, 0, t->len, t->len ? t->data : NULL };
+		if (rt->cfg.dead_letter != NULL)
+			rt->cfg.dead_letter(rt->cfg.dead_letter_ctx, t->to,
+					    &msg, TRP_DEAD_STOPPED);
+		atomic_fetch_add_explicit(&rt->outside.dead_lettered, 1,
+					  memory_order_relaxed);
+	}
+}
+
+static void *timer_main(void *arg)
+{
+	struct trp_runtime *rt = arg;
+	/* Started under timers_lock with rt->timers set; read it under the
+	 * lock (shutdown clears it before joining us). */
+	trp__mutex_lock(&rt->timers_lock);
+	struct trp__timers *ts = rt->timers;
+	trp__mutex_unlock(&rt->timers_lock);
+	trp__thread_name("troupe-timer");
+	/* relaxed: a sticky flag; the bell wakes us to see it. */
+	while (!atomic_load_explicit(&ts->stop, memory_order_acquire)) {
+		/* ORDER: acquire, read before looking at the heap: a push
+		 * after our look rings past this value. */
+		uint32_t bell =
+			atomic_load_explicit(&ts->bell, memory_order_acquire);
+		int64_t wait = -1;
+		trp__mutex_lock(&rt->timers_lock);
+		uint64_t now = trp__now_ns();
+		while (ts->n != 0 && ts->heap[0]->deadline <= now) {
+			struct trp_timer *t = heap_pop(ts);
+			uint32_t s = ARMED;
+			/* ORDER: acq_rel claim against trp_timer_cancel. */
+			if (!atomic_compare_exchange_strong_explicit(
+				    &t->state, &s, FIRING, memory_order_acq_rel,
+				    memory_order_acquire)) {
+				/* cancelled: drop the heap's reference */
+				trp__mutex_unlock(&rt->timers_lock);
+				timer_release(t);
+				trp__mutex_lock(&rt->timers_lock);
+				continue;
+			}
+			trp__mutex_unlock(&rt->timers_lock);
+			fire(rt, t);
+			trp__mutex_lock(&rt->timers_lock);
+			bool again = false;
+			if (t->period != 0) {
+				t->deadline += t->period;
+				if (t->deadline < now)
+					t->deadline = now + t->period;
+				bool first;
+				again = heap_push(ts, t, &first) == 0;
+			}
+			/* ORDER: release; a cancel waiting on FIRING retries
+			 * (acquire) once it sees the outcome. */
+			atomic_store_explicit(&t->state, again ? ARMED : FIRED,
+					      memory_order_release);
+			if (!again) {
+				trp__mutex_unlock(&rt->timers_lock);
+				timer_release(t);
+				trp__mutex_lock(&rt->timers_lock);
+			}
+			now = trp__now_ns();
+		}
+		if (ts->n != 0)
+			wait = (int64_t)(ts->heap[0]->deadline - now);
+		trp__mutex_unlock(&rt->timers_lock);
+		trp__futex_wait(&ts->bell, bell, wait);
+	}
+	return NULL;
+}
+
+/* ---- public calls ---- */
+
+/* Caller holds rt->timers_lock. */
+static int timers_of_locked(struct trp_runtime *rt, struct trp__timers **out)
+{
+	int rc = 0;
+	if (rt->timers_closed)
+		return TRP_ESHUTDOWN;
+	if (rt->timers == NULL) {
+		struct trp__timers *ts = trp__calloc(1, sizeof *ts);
+		if (ts == NULL) {
+			rc = TRP_ENOMEM;
+		} else {
+			atomic_init(&ts->bell, 0);
+			atomic_init(&ts->stop, 0);
+			rt->timers = ts;
+			rc = trp__thread_start(&ts->thread, timer_main, rt);
+			if (rc != 0) {
+				rt->timers = NULL;
+				trp__free(ts, sizeof *ts);
+			}
+		}
+	}
+	*out = rt->timers;
+	return rc;
+}
+
+int trp_send_after(trp_runtime_t *rt, trp_actor_t *to, int64_t delay_ns,
+		   int64_t period_ns, uint32_t type, const void *data,
+		   size_t len, trp_timer_t **out)
+{
+	if (rt == NULL || to == NULL || to->rt != rt || delay_ns < 0 ||
+	    period_ns < 0 || (data == NULL && len != 0))
+		return TRP_EINVAL;
+	if (len > TRP_MSG_MAX)
+		return TRP_EMSGSIZE;
+	uint64_t now = trp__now_ns();
+	if ((uint64_t)delay_ns > UINT64_MAX / 2 - now)
+		return TRP_EINVAL;
+	/* relaxed: destroy stops the timer thread under the same lock. */
+	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
+		return TRP_ESHUTDOWN;
+	struct trp_timer *t = trp__alloc_aligned(16, sizeof *t + len);
+	if (t == NULL)
+		return TRP_ENOMEM;
+	memset(t, 0, sizeof *t);
+	atomic_init(&t->refs, out != NULL ? 2 : 1);
+	atomic_init(&t->state, ARMED);
+	atomic_init(&t->fired, 0);
+	t->deadline = now + (uint64_t)delay_ns;
+	t->period = (uint64_t)period_ns;
+	t->to = trp_actor_retain(to);
+	t->type = type;
+	t->len = len;
+	if (len != 0)
+		memcpy(t->data, data, len);
+	bool first = false;
+	struct trp__timers *ts;
+	trp__mutex_lock(&rt->timers_lock);
+	int rc = timers_of_locked(rt, &ts);
+	if (rc == 0)
+		rc = heap_push(ts, t, &first);
+	if (rc == 0 && first) {
+		/* ORDER: release; the timer thread re-reads the heap. */
+		atomic_fetch_add_explicit(&ts->bell, 1, memory_order_release);
+		trp__futex_wake(&ts->bell, 1);
+	}
+	trp__mutex_unlock(&rt->timers_lock);
+	if (rc != 0) {
+		trp_actor_release(t->to);
+		trp__free(t, sizeof *t + len);
+		return rc;
+	}
+	if (out != NULL)
+		*out = t;
+	return 0;
+}
+
+int trp_timer_cancel(trp_timer_t *t)
+{
+	if (t == NULL)
+		return TRP_EINVAL;
+	for (;;) {
+		/* ORDER: acquire pairs with the timer thread's release of
+		 * the outcome of a firing. */
+		uint32_t s =
+			atomic_load_explicit(&t->state, memory_order_acquire);
+		if (s == FIRED || s == CANCELLED)
+			return TRP_ENOENT;
+		if (s == FIRING) {
+			/* a one-shot will be FIRED, a periodic ARMED again */
+			trp__cpu_relax();
+			continue;
+		}
+		/* ORDER: acq_rel claim against the timer thread's CAS. */
+		if (atomic_compare_exchange_weak_explicit(
+			    &t->state, &s, CANCELLED, memory_order_acq_rel,
+			    memory_order_acquire))
+			return 0;
+	}
+}
+
+void trp__timers_shutdown(struct trp_runtime *rt)
+{
+	trp__mutex_lock(&rt->timers_lock);
+	struct trp__timers *ts = rt->timers;
+	rt->timers = NULL;
+	rt->timers_closed = true;
+	trp__mutex_unlock(&rt->timers_lock);
+	if (ts == NULL)
+		return;
+	/* ORDER: release; the thread's acquire load sees it after the bell. */
+	atomic_store_explicit(&ts->stop, 1, memory_order_release);
+	atomic_fetch_add_explicit(&ts->bell, 1, memory_order_release);
+	trp__futex_wake(&ts->bell, 1);
+	trp__thread_join(&ts->thread);
+	/* Pending timers never fire: cancel and drop the heap's references. */
+	for (size_t i = 0; i < ts->n; i++) {
+		struct trp_timer *t = ts->heap[i];
+		uint32_t s = ARMED;
+		(void)atomic_compare_exchange_strong_explicit(
+			&t->state, &s, CANCELLED, memory_order_relaxed,
+			memory_order_relaxed);
+		timer_release(t);
+	}
+	trp__free(ts->heap, 0);
+	trp__free(ts, sizeof *ts);
+}
