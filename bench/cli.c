@@ -23,9 +23,9 @@
 #include "workloads/workloads.h"
 
 static const struct bench_workload *const workloads[] = {
-	&bench_storm, &bench_storm_private, &bench_pingpong, &bench_ring,
-	&bench_fanin, &bench_spawn,	    &bench_pubsub,   &bench_skynet,
-	&bench_ask,
+	&bench_storm,  &bench_storm_private, &bench_pingpong,
+	&bench_ring,   &bench_fanin,	     &bench_spawn,
+	&bench_pubsub, &bench_skynet,	     &bench_ask,
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 

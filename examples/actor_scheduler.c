@@ -19,7 +19,9 @@
 #include <troupe/troupe.h>
 
 /* The one message type: a signed 64-bit integer n. */
-enum { MSG_INT = 1 };
+enum {
+	MSG_INT = 1
+};
 
 /* Failures inside behaviours; main turns any into exit status 1. */
 static atomic_int failures;

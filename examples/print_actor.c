@@ -19,7 +19,9 @@
 
 #include <troupe/troupe.h>
 
-enum { MSG_TEXT = 1 };
+enum {
+	MSG_TEXT = 1
+};
 
 /* Main owns this (spawned with state_size 0) and reads it after idle. */
 struct print_actor {

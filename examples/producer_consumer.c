@@ -24,7 +24,11 @@
 
 #include <troupe/troupe.h>
 
-enum { MSG_START = 1, MSG_ITEM, MSG_REPLY };
+enum {
+	MSG_START = 1,
+	MSG_ITEM,
+	MSG_REPLY
+};
 
 #define ITEMS 5
 
@@ -119,8 +123,7 @@ static void producer(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	}
 }
 
-static void producer_stop(trp_actor_t *self, void *state,
-			  trp_stop_reason_t why)
+static void producer_stop(trp_actor_t *self, void *state, trp_stop_reason_t why)
 {
 	struct producer *p = state;
 

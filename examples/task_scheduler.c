@@ -30,12 +30,17 @@
 #include <troupe/troupe.h>
 
 /* The one message type: "run until your next yield" (no payload). */
-enum { MSG_STEP = 1 };
+enum {
+	MSG_STEP = 1
+};
 
 #define LOG_MAX 32
 #define BLASTOFF (-1) /* logged for 'Blastoff!' */
 
-enum task_kind { COUNTDOWN, COUNTUP };
+enum task_kind {
+	COUNTDOWN,
+	COUNTUP
+};
 
 /*
  * A task's state. Main owns it (spawned with state_size 0) so it can read
@@ -44,11 +49,11 @@ enum task_kind { COUNTDOWN, COUNTUP };
  */
 struct task {
 	enum task_kind kind;
-	int64_t start;  /* the argument: countdown(start) or countup(start) */
-	int64_t n, x;   /* the generator's locals */
+	int64_t start; /* the argument: countdown(start) or countup(start) */
+	int64_t n, x;  /* the generator's locals */
 	int64_t log[LOG_MAX]; /* the values printed, in print order */
 	size_t logged;
-	bool finished;  /* StopIteration reached */
+	bool finished; /* StopIteration reached */
 };
 
 static atomic_int failures;
@@ -154,8 +159,8 @@ static bool task_in_order(const struct task *t)
 		if (t->kind == COUNTUP)
 			v = (int64_t)i;
 		else
-			v = i < (size_t)t->start ? t->start - (int64_t)i
-						 : BLASTOFF;
+			v = i < (size_t)t->start ? t->start - (int64_t)i :
+						   BLASTOFF;
 		if (t->log[i] != v)
 			return false;
 	}
@@ -184,8 +189,8 @@ int main(void)
 	check(trp_runtime_wait_idle(rt, -1), "trp_runtime_wait_idle");
 	for (size_t i = 0; i < ntasks; i++) {
 		if (!task_in_order(&tasks[i])) {
-			fprintf(stderr, "task_scheduler: task %zu out of order\n",
-				i);
+			fprintf(stderr,
+				"task_scheduler: task %zu out of order\n", i);
 			status = 1;
 		}
 	}

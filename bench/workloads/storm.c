@@ -28,9 +28,14 @@
 #include "../bench_util.h"
 #include "workloads.h"
 
-enum { MSG_INT = 1 }; /* payload: int64_t n, 8 bytes */
+enum {
+	MSG_INT = 1
+}; /* payload: int64_t n, 8 bytes */
 
-enum { P_COUNTERS, P_N };
+enum {
+	P_COUNTERS,
+	P_N
+};
 
 static const struct bench_param storm_params[] = {
 	[P_COUNTERS] = { "counters", "counter actors (K)", 1000, 1, 10000000 },
@@ -165,8 +170,8 @@ static bool storm_check(const struct sink *sinks, const struct counter *ctrs,
 {
 	static const char *const names[] = { "say_hello", "say_hi" };
 	uint64_t want_count = k * n;
-	uint64_t want_sum = (n % 2 == 0 ? (n / 2) * (n + 1)
-					: n * ((n + 1) / 2)) * k;
+	uint64_t want_sum =
+		(n % 2 == 0 ? (n / 2) * (n + 1) : n * ((n + 1) / 2)) * k;
 	uint64_t processed = 0, failed = 0;
 	bool ok = true;
 

@@ -921,7 +921,8 @@ static void test_error_table(void **unused)
 #undef ROW
 	};
 	size_t n = sizeof table / sizeof table[0];
-	assert_true(n >= 17); /* TRP_OK .. TRP_ECLOSED at least; codes only grow */
+	assert_true(n >=
+		    17); /* TRP_OK .. TRP_ECLOSED at least; codes only grow */
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(table[i].value, -(int)i); /* stable ABI */
 		assert_string_equal(trp_errname(table[i].value), table[i].name);

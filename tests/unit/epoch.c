@@ -18,7 +18,7 @@ static atomic_int reader_in, reader_may_leave, reader_left, sync_done;
 
 static void pause_ms(int ms)
 {
-	struct timespec ts = {0, ms * 1000000L};
+	struct timespec ts = { 0, ms * 1000000L };
 	nanosleep(&ts, NULL);
 }
 
