@@ -86,11 +86,18 @@ int trp_pool_submit(trp_pool_t *pool, trp_pool_fn fn, void *arg,
 
 int trp_pool_result(const trp_msg_t *reply, void **result)
 {
-	if (reply == NULL || result == NULL || reply->type != JOB_TYPE ||
-	    reply->size != sizeof *result)
+	if (reply == NULL || result == NULL)
+		return TRP_EINVAL;
+	/* A failed outcome (also as delivered by trp_future_then) has no
+	 * payload, only its status. */
+	if (reply->status != 0) {
+		*result = NULL;
+		return reply->status;
+	}
+	if (reply->size != sizeof *result)
 		return TRP_EINVAL;
 	memcpy(result, reply->data, sizeof *result);
-	return reply->status;
+	return 0;
 }
 
 int trp_pool_destroy(trp_pool_t *pool)

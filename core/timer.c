@@ -14,7 +14,7 @@
  * timer mid-fire) waits for the fire to finish and tries again.
  *
  * References: the heap holds one, the caller's handle one. A cancelled
- * timer stays in the heap until its deadline and is dropped then.
+ * timer leaves the heap at once (each timer knows its heap slot).
  */
 #include "timer.h"
 
@@ -27,6 +27,8 @@
 #include "scheduler.h"
 #include "troupe/timer.h"
 
+#define NOT_IN_HEAP SIZE_MAX
+
 enum {
 	ARMED = 0,
 	FIRING = 1,
@@ -38,8 +40,9 @@ struct trp_timer {
 	_Atomic(uint64_t) refs;
 	_Atomic(uint32_t) state;
 	_Atomic(uint64_t) fired;
-	uint64_t deadline;    /* under the timers' lock */
-	uint64_t period;      /* 0: one-shot */
+	uint64_t deadline; /* under the timers' lock */
+	size_t slot;	   /* index in the heap, or NOT_IN_HEAP (same lock) */
+	uint64_t period;   /* 0: one-shot */
 	struct trp_actor *to; /* holds a reference */
 	uint32_t type;
 	size_t len;
@@ -86,6 +89,8 @@ static void heap_swap(struct trp__timers *ts, size_t a, size_t b)
 	struct trp_timer *x = ts->heap[a];
 	ts->heap[a] = ts->heap[b];
 	ts->heap[b] = x;
+	ts->heap[a]->slot = a;
+	ts->heap[b]->slot = b;
 }
 
 static void heap_up(struct trp__timers *ts, size_t i)
@@ -127,18 +132,30 @@ static int heap_push(struct trp__timers *ts, struct trp_timer *t, bool *first)
 		ts->cap = cap;
 	}
 	ts->heap[ts->n] = t;
+	t->slot = ts->n;
 	heap_up(ts, ts->n++);
 	*first = ts->heap[0] == t;
 	return 0;
 }
 
+/* Removes the timer at @i (any position). */
+static struct trp_timer *heap_remove(struct trp__timers *ts, size_t i)
+{
+	struct trp_timer *t = ts->heap[i];
+	ts->n--;
+	if (i != ts->n) {
+		ts->heap[i] = ts->heap[ts->n];
+		ts->heap[i]->slot = i;
+		heap_down(ts, i);
+		heap_up(ts, i);
+	}
+	t->slot = NOT_IN_HEAP;
+	return t;
+}
+
 static struct trp_timer *heap_pop(struct trp__timers *ts)
 {
-	struct trp_timer *t = ts->heap[0];
-	ts->heap[0] = ts->heap[--ts->n];
-	if (ts->n != 0)
-		heap_down(ts, 0);
-	return t;
+	return heap_remove(ts, 0);
 }
 
 /* ---- firing ---- */
@@ -298,11 +315,30 @@ int trp_send_after(trp_runtime_t *rt, trp_actor_t *to, int64_t delay_ns,
 	return 0;
 }
 
+/* A cancelled timer leaves the heap now, not at its deadline: a long timer
+ * cancelled early must not hold memory and its actor until then. */
+static void unlink_cancelled(struct trp_timer *t)
+{
+	struct trp_runtime *rt = t->to->rt;
+	bool drop = false;
+	trp__mutex_lock(&rt->timers_lock);
+	struct trp__timers *ts = rt->timers;
+	if (ts != NULL && t->slot != NOT_IN_HEAP) {
+		(void)heap_remove(ts, t->slot);
+		drop = true;
+	}
+	trp__mutex_unlock(&rt->timers_lock);
+	/* Not in the heap: the timer thread popped it and drops it when its
+	 * claim fails (or shutdown dropped it). */
+	if (drop)
+		timer_release(t);
+}
+
 int trp_timer_cancel(trp_timer_t *t)
 {
 	if (t == NULL)
 		return TRP_EINVAL;
-	for (;;) {
+	for (unsigned spins = 0;; spins++) {
 		/* ORDER: acquire pairs with the timer thread's release of
 		 * the outcome of a firing. */
 		uint32_t s =
@@ -310,15 +346,21 @@ int trp_timer_cancel(trp_timer_t *t)
 		if (s == FIRED || s == CANCELLED)
 			return TRP_ENOENT;
 		if (s == FIRING) {
-			/* a one-shot will be FIRED, a periodic ARMED again */
-			trp__cpu_relax();
+			/* a one-shot will be FIRED, a periodic ARMED again
+			 * (a send takes microseconds at most) */
+			if (spins < 64)
+				trp__cpu_relax();
+			else
+				trp__thread_yield();
 			continue;
 		}
 		/* ORDER: acq_rel claim against the timer thread's CAS. */
 		if (atomic_compare_exchange_weak_explicit(
 			    &t->state, &s, CANCELLED, memory_order_acq_rel,
-			    memory_order_acquire))
+			    memory_order_acquire)) {
+			unlink_cancelled(t);
 			return 0;
+		}
 	}
 }
 

@@ -44,8 +44,11 @@ TRP_API int trp_pool_submit(trp_pool_t *pool, trp_pool_fn fn, void *arg,
 			    trp_future_t **out);
 
 /**
- * The result pointer of a completed future of trp_pool_submit.
- * Errors: TRP_EINVAL (not a pool result); else the future's status.
+ * The result pointer of a pool submission's outcome: @p reply is what
+ * trp_future_wait() returned, or the message trp_future_then() delivered.
+ * Returns 0 and sets *result, or the outcome's error status (*result set
+ * to NULL), or TRP_EINVAL (NULL arguments, or a successful reply whose
+ * payload is not a pointer: not a pool result).
  */
 TRP_API int trp_pool_result(const trp_msg_t *reply, void **result);
 

@@ -47,8 +47,9 @@ typedef enum trp_dead_reason {
 /**
  * Dead-letter hook: called exactly once for every accepted message that will
  * never be processed, just before it is freed. It runs on whichever thread
- * discovered the message (a worker, or the thread calling
- * trp_runtime_destroy()); it must not block and must not call
+ * discovered the message (a worker, a sending thread, the runtime's timer
+ * thread, or the thread calling trp_runtime_destroy()); it must not block
+ * and must not call
  * trp_runtime_destroy(). @p to is valid for the duration of the call.
  */
 typedef void (*trp_dead_letter_fn)(void *ctx, trp_actor_t *to,
