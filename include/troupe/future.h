@@ -15,7 +15,11 @@
  *
  * References: trp_ask() hands the caller one reference to the future;
  * trp_future_release() drops it. The reply data a future holds lives as
- * long as the future.
+ * long as the future. Using a future after its last release is undefined,
+ * as with free(): the memory is gone and no call can detect it.
+ *
+ * Timeouts: < 0 waits forever, 0 polls (and expires a pending future),
+ * > 0 is relative in nanoseconds (any int64_t value is valid).
  */
 #ifndef TROUPE_FUTURE_H
 #define TROUPE_FUTURE_H
