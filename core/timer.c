@@ -76,9 +76,9 @@ void trp_timer_release(trp_timer_t *t)
 
 uint64_t trp_timer_fired(const trp_timer_t *t)
 {
-	/* relaxed: a statistic. */
+	/* ORDER: acquire, pairs with the release increment in fire(). */
 	return t != NULL ? atomic_load_explicit(&((trp_timer_t *)t)->fired,
-						memory_order_relaxed) :
+						memory_order_acquire) :
 			   0;
 }
 
@@ -162,9 +162,11 @@ static struct trp_timer *heap_pop(struct trp__timers *ts)
 
 static void fire(struct trp_runtime *rt, struct trp_timer *t)
 {
+	/* Counted before the send: whoever sees the message (and anything
+	 * it then publishes) sees the count too. ORDER: release, pairs with
+	 * an acquire read in trp_timer_fired. */
+	atomic_fetch_add_explicit(&t->fired, 1, memory_order_release);
 	int rc = trp_send(t->to, t->type, t->len ? t->data : NULL, t->len);
-	/* relaxed: a statistic. */
-	atomic_fetch_add_explicit(&t->fired, 1, memory_order_relaxed);
 	if (rc == TRP_EDEAD) {
 		/* The receiver stopped: the firing is a dead letter. */
 		trp_msg_t msg = { t->type, 0, t->len, t->len ? t->data : NULL };
