@@ -269,9 +269,11 @@ static void test_deadline_order(void **unused)
 	trp_runtime_t *rt = make_rt(1);
 	trp_actor_t *a = spawn_receiver(rt);
 	seen_reset();
-	trp_timer_t *t3 = after(rt, a, 60 * MS, 0, 3);
-	trp_timer_t *t1 = after(rt, a, 20 * MS, 0, 1);
-	trp_timer_t *t2 = after(rt, a, 40 * MS, 0, 2);
+	/* 100 ms apart: the order holds unless this thread is preempted for
+	 * 100 ms between two calls (TSan on a loaded 2-core CI machine). */
+	trp_timer_t *t3 = after(rt, a, 300 * MS, 0, 3);
+	trp_timer_t *t1 = after(rt, a, 100 * MS, 0, 1);
+	trp_timer_t *t2 = after(rt, a, 200 * MS, 0, 2);
 	assert_true(wait_for_within(&seen.got, 3, FIRE_BOUND_NS));
 	settle(rt);
 	assert_int_equal(atomic_load(&seen.got), 3);
@@ -292,14 +294,15 @@ static void test_cancel_before_firing(void **unused)
 	trp_actor_t *a = spawn_receiver(rt);
 	seen_reset();
 
-	trp_timer_t *t = after(rt, a, 50 * MS, 0, 1);
-	trp_timer_t *p = after(rt, a, 50 * MS, 5 * MS, 2);
+	/* Far enough ahead that the cancels surely come first. */
+	trp_timer_t *t = after(rt, a, 300 * MS, 0, 1);
+	trp_timer_t *p = after(rt, a, 300 * MS, 5 * MS, 2);
 	CHECK_OK(trp_timer_cancel(t));
 	CHECK_OK(trp_timer_cancel(p));
 	/* Cancelled before: TRP_ENOENT. */
 	assert_int_equal(trp_timer_cancel(t), TRP_ENOENT);
 	assert_int_equal(trp_timer_cancel(p), TRP_ENOENT);
-	sleep_ns(120 * MS);
+	sleep_ns(350 * MS);
 	settle(rt);
 	assert_int_equal(atomic_load(&seen.got), 0);
 	assert_int_equal(trp_timer_fired(t), 0);
@@ -309,7 +312,7 @@ static void test_cancel_before_firing(void **unused)
 	trp_timer_release(p);
 
 	/* A cancelled timer leaves the others alone. */
-	t = after(rt, a, 10 * MS, 0, 1);
+	t = after(rt, a, 300 * MS, 0, 1);
 	trp_timer_t *u = after(rt, a, 5 * MS, 0, 2);
 	CHECK_OK(trp_timer_cancel(t));
 	assert_true(wait_for_within(&seen.got, 1, FIRE_BOUND_NS));
@@ -453,7 +456,9 @@ static void test_release_before_firing(void **unused)
 	trp_actor_t *a = spawn_receiver(rt);
 	seen_reset();
 
-	trp_timer_t *t = after(rt, a, 20 * MS, 0, 1);
+	/* 200 ms vs 10 ms: the order holds unless this thread is preempted
+	 * for 190 ms between the two calls (TSan on a loaded 2-core CI). */
+	trp_timer_t *t = after(rt, a, 200 * MS, 0, 1);
 	trp_timer_release(t);
 	CHECK_OK(trp_send_after(rt, a, 10 * MS, 0, 2, NULL, 0, NULL));
 	assert_true(wait_for_within(&seen.got, 2, FIRE_BOUND_NS));
