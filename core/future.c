@@ -161,8 +161,7 @@ int trp_future_wait(trp_future_t *f, int64_t timeout_ns,
 		return TRP_EINVAL;
 	if (trp__self_worker != NULL)
 		return TRP_EDEADLK;
-	uint64_t deadline =
-		timeout_ns > 0 ? trp__now_ns() + (uint64_t)timeout_ns : 0;
+	uint64_t deadline = trp__deadline(timeout_ns);
 	/* ORDER: seq_cst; the waiter half of the pair with the completer's
 	 * DONE store and waiters load. */
 	atomic_fetch_add_explicit(&f->waiters, 1, memory_order_seq_cst);
@@ -177,15 +176,10 @@ int trp_future_wait(trp_future_t *f, int64_t timeout_ns,
 			trp__cpu_relax();
 			continue;
 		}
-		int64_t wait = -1;
-		if (timeout_ns >= 0) {
-			uint64_t now = trp__now_ns();
-			if (timeout_ns == 0 || now >= deadline) {
-				(void)trp__future_complete(f, TRP_ETIMEDOUT,
-							   NULL, 0);
-				continue;
-			}
-			wait = (int64_t)(deadline - now);
+		int64_t wait = trp__remaining(timeout_ns, deadline);
+		if (wait == 0) {
+			(void)trp__future_complete(f, TRP_ETIMEDOUT, NULL, 0);
+			continue;
 		}
 		trp__futex_wait(&f->state, PENDING, wait);
 	}
@@ -238,15 +232,13 @@ int trp_ask(trp_actor_t *to, uint32_t type, const void *data, size_t len,
 
 _Thread_local const trp_msg_t *trp__current_msg;
 
-int trp_reply(const trp_msg_t *request, const void *data, size_t len)
+/*
+ * The pending request behind @request, or an error: only the message being
+ * handled on this thread can be answered; anything else (a callback sink's
+ * view, a stale pointer) is not a runtime message we may look inside.
+ */
+static int pending_request(const trp_msg_t *request, struct trp__msg **out)
 {
-	if (request == NULL || (data == NULL && len != 0))
-		return TRP_EINVAL;
-	if (len > TRP_MSG_MAX)
-		return TRP_EMSGSIZE;
-	/* Only the message being handled on this thread can be answered:
-	 * anything else (a callback sink's view, a stale pointer) is not a
-	 * runtime message we may look inside. */
 	if (request != trp__current_msg)
 		return TRP_ENOTREQUEST;
 	struct trp__msg *m =
@@ -256,6 +248,20 @@ int trp_reply(const trp_msg_t *request, const void *data, size_t len)
 		return TRP_ENOTREQUEST;
 	if (m->request == TRP__REQ_ANSWERED)
 		return TRP_EANSWERED;
+	*out = m;
+	return 0;
+}
+
+int trp_reply(const trp_msg_t *request, const void *data, size_t len)
+{
+	if (request == NULL || (data == NULL && len != 0))
+		return TRP_EINVAL;
+	if (len > TRP_MSG_MAX)
+		return TRP_EMSGSIZE;
+	struct trp__msg *m;
+	int rc = pending_request(request, &m);
+	if (rc != 0)
+		return rc;
 	struct trp_future *f = m->u.reply;
 	if (!trp__future_complete(f, 0, data, len)) {
 		/* Too late (a waiter timed out): counted and dropped. */
@@ -273,17 +279,11 @@ int trp__reply_error(const trp_msg_t *request, int status)
 {
 	if (request == NULL || status == 0)
 		return TRP_EINVAL;
-	if (request != trp__current_msg)
-		return TRP_ENOTREQUEST;
-	struct trp__msg *m =
-		(struct trp__msg *)(void *)((char *)request -
-					    offsetof(struct trp__msg, pub));
-	if (m->request == TRP__REQ_NONE)
-		return TRP_ENOTREQUEST;
-	if (m->request == TRP__REQ_ANSWERED)
-		return TRP_EANSWERED;
-	trp__request_done(m, status);
-	return 0;
+	struct trp__msg *m;
+	int rc = pending_request(request, &m);
+	if (rc == 0)
+		trp__request_done(m, status);
+	return rc;
 }
 
 void trp__request_done(struct trp__msg *m, int status)

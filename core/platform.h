@@ -27,6 +27,27 @@
 uint64_t trp__now_ns(void);
 
 /*
+ * Timeouts as the API takes them (< 0 forever, 0 poll, > 0 relative ns):
+ * trp__deadline() turns one into an absolute deadline (0 when it has none),
+ * and trp__remaining() says how long a wait may still block: -1 forever,
+ * 0 expired (or a poll), else the nanoseconds left.
+ */
+static inline uint64_t trp__deadline(int64_t timeout_ns)
+{
+	return timeout_ns > 0 ? trp__now_ns() + (uint64_t)timeout_ns : 0;
+}
+
+static inline int64_t trp__remaining(int64_t timeout_ns, uint64_t deadline)
+{
+	if (timeout_ns < 0)
+		return -1;
+	if (timeout_ns == 0)
+		return 0;
+	uint64_t now = trp__now_ns();
+	return now >= deadline ? 0 : (int64_t)(deadline - now);
+}
+
+/*
  * Blocks while *addr == expected, for at most timeout_ns (< 0: forever).
  * May return spuriously; callers re-check their condition.
  */

@@ -291,8 +291,7 @@ int trp_runtime_create(const trp_config_t *cfg, trp_runtime_t **out)
  * unchanged activity word (nothing started meanwhile). */
 static int wait_activity(struct trp_runtime *rt, int64_t timeout_ns, bool quiet)
 {
-	uint64_t deadline =
-		timeout_ns > 0 ? trp__now_ns() + (uint64_t)timeout_ns : 0;
+	uint64_t deadline = trp__deadline(timeout_ns);
 	int rc = 0;
 	/* ORDER: seq_cst, Dekker pair with trp__activity_dec. */
 	atomic_fetch_add_explicit(&rt->idle_waiters, 1, memory_order_seq_cst);
@@ -309,20 +308,14 @@ static int wait_activity(struct trp_runtime *rt, int64_t timeout_ns, bool quiet)
 		      atomic_load_explicit(&rt->activity,
 					   memory_order_seq_cst) == v1)))
 			break;
-		int64_t wait = IDLE_POLL_NS;
-		if (timeout_ns == 0) {
+		int64_t wait = trp__remaining(timeout_ns, deadline);
+		if (wait == 0) {
 			rc = TRP_ETIMEDOUT;
 			break;
 		}
-		if (timeout_ns > 0) {
-			uint64_t now = trp__now_ns();
-			if (now >= deadline) {
-				rc = TRP_ETIMEDOUT;
-				break;
-			}
-			if (deadline - now < (uint64_t)wait)
-				wait = (int64_t)(deadline - now);
-		}
+		/* re-check at least this often (see IDLE_POLL_NS) */
+		if (wait < 0 || wait > IDLE_POLL_NS)
+			wait = IDLE_POLL_NS;
 		trp__futex_wait(&rt->idle_seq, seq, wait);
 	}
 	atomic_fetch_sub_explicit(&rt->idle_waiters, 1, memory_order_relaxed);

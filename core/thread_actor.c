@@ -158,8 +158,7 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 	drop_current(c);
 	if (c->closed)
 		return TRP_ECLOSED;
-	uint64_t deadline =
-		timeout_ns > 0 ? trp__now_ns() + (uint64_t)timeout_ns : 0;
+	uint64_t deadline = trp__deadline(timeout_ns);
 	for (;;) {
 		if (c->idle) {
 			/* ORDER: acquire, read before the tag check below:
@@ -167,13 +166,10 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 			uint32_t bell = atomic_load_explicit(
 				&c->bell, memory_order_acquire);
 			if (trp__mailbox_is_idle(&self->mailbox)) {
-				int64_t wait = -1;
-				if (timeout_ns >= 0) {
-					uint64_t now = trp__now_ns();
-					if (timeout_ns == 0 || now >= deadline)
-						return TRP_ETIMEDOUT;
-					wait = (int64_t)(deadline - now);
-				}
+				int64_t wait =
+					trp__remaining(timeout_ns, deadline);
+				if (wait == 0)
+					return TRP_ETIMEDOUT;
 				trp__futex_wait(&c->bell, bell, wait);
 				continue;
 			}
@@ -209,17 +205,12 @@ int trp_actor_join(trp_actor_t *a, int64_t timeout_ns)
 	if (t_self == a)
 		return TRP_EDEADLK;
 	struct thread_ctl *c = ctl_of(a);
-	uint64_t deadline =
-		timeout_ns > 0 ? trp__now_ns() + (uint64_t)timeout_ns : 0;
+	uint64_t deadline = trp__deadline(timeout_ns);
 	/* ORDER: acquire pairs with the release store of done. */
 	while (atomic_load_explicit(&c->done, memory_order_acquire) == 0) {
-		int64_t wait = -1;
-		if (timeout_ns >= 0) {
-			uint64_t now = trp__now_ns();
-			if (timeout_ns == 0 || now >= deadline)
-				return TRP_ETIMEDOUT;
-			wait = (int64_t)(deadline - now);
-		}
+		int64_t wait = trp__remaining(timeout_ns, deadline);
+		if (wait == 0)
+			return TRP_ETIMEDOUT;
 		trp__futex_wait(&c->done, 0, wait);
 	}
 	return 0;
