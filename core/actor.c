@@ -99,7 +99,7 @@ static void dead_letter(struct trp_runtime *rt, struct trp__worker *w,
 	if (rt->cfg.dead_letter != NULL)
 		rt->cfg.dead_letter(rt->cfg.dead_letter_ctx, to, &m->pub, why);
 	trp__request_done(m, TRP_EDEAD);
-	trp__count(rt, w, &trp__stats_of(rt, w)->dead_lettered, 1);
+	trp__count(w, &trp__stats_of(rt, w)->dead_lettered, 1);
 	trp__msg_free(pool_of(w), m);
 }
 
@@ -319,7 +319,7 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 	int rc = 0;
 	struct trp__msg *m = NULL;
 	if (to->limit != 0 && queued >= to->limit) {
-		trp__count(rt, w, &trp__stats_of(rt, w)->rejected, 1);
+		trp__count(w, &trp__stats_of(rt, w)->rejected, 1);
 		rc = TRP_EFULL;
 	} else if (owned_free != NULL) {
 		m = trp__msg_alloc(pool_of(w), 0);
@@ -347,7 +347,7 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		rc = deliver(rt, w, to, m);
 		if (rc == 0) {
 			TRP_PROBE2(send, to->id, len);
-			trp__count(rt, w, &trp__stats_of(rt, w)->sent, 1);
+			trp__count(w, &trp__stats_of(rt, w)->sent, 1);
 			if (trp__unlikely(queued >= TRP__MUTE_HIGH) &&
 			    w != NULL)
 				note_overloaded(w, to);
@@ -492,9 +492,9 @@ static void finish(struct trp__worker *w, struct trp_actor *a,
 		   trp_stop_reason_t why)
 {
 	struct trp_runtime *rt = a->rt;
-	/* ORDER: release, so a sender that sees STOPPED (acquire not
-	 * needed: it only returns TRP_EDEAD) - relaxed would do; release
-	 * keeps the hook's effects ordered for trp_actor_alive() callers. */
+	/* ORDER: release: a thread that sees STOPPED through
+	 * trp_actor_alive() also sees what the actor did before stopping.
+	 * Senders read it relaxed: it only gives them an early TRP_EDEAD. */
 	atomic_store_explicit(&a->lifecycle, TRP__STOPPED,
 			      memory_order_release);
 	if (a->stop != NULL)

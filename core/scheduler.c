@@ -65,6 +65,15 @@ void trp__outside_leave(struct trp_runtime *rt)
 	(void)trp__activity_dec(rt);
 }
 
+/* Wakes one parked worker (any kind of sleep). */
+static void ring_park_bell(struct trp_runtime *rt)
+{
+	/* ORDER: release; a parked worker re-checks the queues after it
+	 * wakes, the futex word is only a doorbell. */
+	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
+	trp__futex_wake(&rt->park_seq, 1);
+}
+
 void trp__wake_one(struct trp_runtime *rt)
 {
 	/* ORDER: a read-modify-write, not a load: it lands in the single
@@ -77,10 +86,7 @@ void trp__wake_one(struct trp_runtime *rt)
 	if (atomic_fetch_add_explicit(&rt->sleepers, 0, memory_order_acq_rel) ==
 	    0)
 		return;
-	/* ORDER: release; a parked worker re-checks the queues after it
-	 * wakes, the futex word is only a doorbell. */
-	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
-	trp__futex_wake(&rt->park_seq, 1);
+	ring_park_bell(rt);
 }
 
 /* ------------------------------------------------------------------ */
@@ -113,11 +119,8 @@ void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 		 * fence here would cost every scheduling. */
 		if (atomic_load_explicit(&rt->sleepers, memory_order_relaxed) !=
 			    0 &&
-		    trp__deque_size(&w->runq) >= 2) {
-			atomic_fetch_add_explicit(&rt->park_seq, 1,
-						  memory_order_release);
-			trp__futex_wake(&rt->park_seq, 1);
-		}
+		    trp__deque_size(&w->runq) >= 2)
+			ring_park_bell(rt);
 		return;
 	}
 	/* Outside threads, or a run queue that could not grow: the

@@ -124,10 +124,9 @@ static inline struct trp__worker_stats *trp__stats_of(struct trp_runtime *rt,
 }
 
 /* Adds to a counter: plain store for a worker, fetch_add outside. */
-static inline void trp__count(struct trp_runtime *rt, struct trp__worker *w,
-			      _Atomic(uint64_t) *c, uint64_t n)
+static inline void trp__count(struct trp__worker *w, _Atomic(uint64_t) *c,
+			      uint64_t n)
 {
-	(void)rt;
 	if (w != NULL)
 		trp__stat_add(c, n);
 	else

@@ -184,8 +184,7 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 		if (n != NULL) {
 			struct trp__msg *m = trp__msg_of(n);
 			trp__actor_consumed(self, 1);
-			trp__count(self->rt, NULL, &self->rt->outside.processed,
-				   1);
+			trp__count(NULL, &self->rt->outside.processed, 1);
 			c->cur = m;
 			trp__current_msg = &m->pub;
 			*msg = &m->pub;
