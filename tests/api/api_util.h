@@ -48,6 +48,12 @@ static inline bool wait_for(atomic_long *v, long want)
 	return true;
 }
 
+/* Waits (at most SETTLE_NS) until the runtime is quiescent. */
+static inline void settle(trp_runtime_t *rt)
+{
+	CHECK_OK(trp_runtime_wait_idle(rt, SETTLE_NS));
+}
+
 /* Errors seen inside behaviours and hooks (the first one is kept). */
 static atomic_int behaviour_errors;
 static atomic_int first_error;

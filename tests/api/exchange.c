@@ -64,11 +64,6 @@ static trp_runtime_t *make_rt(uint32_t workers)
 	return make_rt_limit(workers, 0);
 }
 
-static void settle(trp_runtime_t *rt)
-{
-	CHECK_OK(trp_runtime_wait_idle(rt, SETTLE_NS));
-}
-
 static trp_exchange_stats_t xstats(trp_exchange_t *ex)
 {
 	trp_exchange_stats_t st;

@@ -49,11 +49,6 @@ static trp_runtime_t *make_rt(uint32_t workers)
 	return rt;
 }
 
-static void settle(trp_runtime_t *rt)
-{
-	CHECK_OK(trp_runtime_wait_idle(rt, SETTLE_NS));
-}
-
 static trp_stats_t stats(trp_runtime_t *rt)
 {
 	trp_stats_t st;

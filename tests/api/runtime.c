@@ -38,11 +38,6 @@ static trp_runtime_t *make_rt(uint32_t workers)
 	return rt;
 }
 
-static void settle(trp_runtime_t *rt)
-{
-	CHECK_OK(trp_runtime_wait_idle(rt, SETTLE_NS));
-}
-
 /* A behaviour that counts into the long its state points to. */
 static void count_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 {

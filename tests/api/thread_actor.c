@@ -57,11 +57,6 @@ static trp_runtime_t *make_rt(uint32_t workers)
 	return rt;
 }
 
-static void settle(trp_runtime_t *rt)
-{
-	CHECK_OK(trp_runtime_wait_idle(rt, SETTLE_NS));
-}
-
 static void noop_thread(trp_actor_t *self, void *arg)
 {
 	(void)self;

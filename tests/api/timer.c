@@ -63,11 +63,6 @@ static trp_runtime_t *make_rt(uint32_t workers)
 	return rt;
 }
 
-static void settle(trp_runtime_t *rt)
-{
-	CHECK_OK(trp_runtime_wait_idle(rt, SETTLE_NS));
-}
-
 static void sleep_ns(int64_t ns)
 {
 	struct timespec ts = { (time_t)(ns / SEC), (long)(ns % SEC) };
