@@ -92,6 +92,18 @@ trp_runtime_t *trp_actor_runtime(const trp_actor_t *a)
 /* ------------------------------------------------------------------ */
 /* dead letters                                                        */
 
+/* A node the mailbox no longer references (mailbox.h, keep-last): free its
+ * block; the close marker is part of the actor. Address comparison only:
+ * @a may already run elsewhere. */
+static void release_done(struct trp__worker *w, struct trp_actor *a,
+			 struct trp__mpsc_node *done)
+{
+	if (done != NULL && done != &a->close_node)
+		trp__msg_free_block(pool_of(w), trp__msg_of(done));
+}
+
+/* @m was taken and will not be processed: report it, answer a request,
+ * drop the payload. Its block stays until the mailbox lets go of it. */
 static void dead_letter(struct trp_runtime *rt, struct trp__worker *w,
 			struct trp_actor *to, struct trp__msg *m,
 			trp_dead_reason_t why)
@@ -100,7 +112,7 @@ static void dead_letter(struct trp_runtime *rt, struct trp__worker *w,
 		rt->cfg.dead_letter(rt->cfg.dead_letter_ctx, to, &m->pub, why);
 	trp__request_done(m, TRP_EDEAD);
 	trp__count(w, &trp__stats_of(rt, w)->dead_lettered, 1);
-	trp__msg_free(pool_of(w), m);
+	trp__msg_drop_payload(m);
 }
 
 /* Reschedules every actor muted on @r. Any thread. */
@@ -127,9 +139,10 @@ static void unmute_all(struct trp_runtime *rt, struct trp_actor *r)
 /*
  * The caller is the consumer of @a's mailbox (a stopping actor's worker,
  * the thread destroying the runtime, or a sender whose push found the
- * closed tag). Pops until the mailbox is empty and tagged closed; every
- * user message but @keep goes to the dead letters. Returns true if @keep
- * was found (the caller takes it back).
+ * closed tag). Takes until the mailbox is empty and tagged closed; every
+ * user message but @keep goes to the dead letters, and every block but
+ * @keep's is freed. Returns true if @keep was found (the caller takes it
+ * back and frees its block).
  */
 static bool drain_and_close(struct trp_runtime *rt, struct trp__worker *w,
 			    struct trp_actor *a, struct trp__msg *keep,
@@ -138,15 +151,22 @@ static bool drain_and_close(struct trp_runtime *rt, struct trp__worker *w,
 	bool found = false;
 	uint32_t users = 0;
 	for (;;) {
-		struct trp__mpsc_node *n = trp__mailbox_pop_sc(&a->mailbox);
+		struct trp__mpsc_node *done;
+		struct trp__mpsc_node *n =
+			trp__mailbox_take_sc(&a->mailbox, &done);
 		if (n == NULL) {
-			if (trp__mailbox_close_sc(&a->mailbox))
+			if (trp__mailbox_close_sc(&a->mailbox, &done)) {
+				if (keep == NULL || done != &keep->node)
+					release_done(w, a, done);
 				break;
+			}
 			/* A producer is between its exchange and its link:
 			 * it will finish in a few instructions. */
 			trp__cpu_relax();
 			continue;
 		}
+		if (keep == NULL || done != &keep->node)
+			release_done(w, a, done);
 		if (n == &a->close_node)
 			continue;
 		users++;
@@ -573,10 +593,12 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	trp_stop_reason_t stop = 0;
 	if (last != NULL) {
 		for (;;) {
+			struct trp__mpsc_node *done;
 			struct trp__mpsc_node *node =
-				trp__mailbox_pop_sc(&a->mailbox);
+				trp__mailbox_take_sc(&a->mailbox, &done);
 			if (node == NULL)
 				break;
+			release_done(w, a, done);
 			if (trp__unlikely(node == &a->close_node)) {
 				stop = TRP_STOP_CLOSED;
 				break;
@@ -589,7 +611,10 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			trp__current_msg = NULL;
 			if (trp__unlikely(m->request != TRP__REQ_NONE))
 				trp__request_done(m, TRP_ENOREPLY);
-			trp__msg_free(&w->pool, m);
+			/* The block stays: it is the mailbox's last node
+			 * until the next take or the idle mark. */
+			if (trp__unlikely(m->hold != TRP__HOLD_INLINE))
+				trp__msg_drop_payload(m);
 			if (trp__unlikely(a->stop_request)) {
 				stop = TRP_STOP_NORMAL;
 				break;
@@ -628,6 +653,9 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		w->mute_on = NULL;
 	}
 	/* Idle only if nothing is left; otherwise back of the queue. */
-	if (!trp__mailbox_mark_idle_sc(&a->mailbox))
+	struct trp__mpsc_node *done;
+	if (trp__mailbox_mark_idle_sc(&a->mailbox, &done))
+		release_done(w, a, done);
+	else
 		trp__schedule(rt, a);
 }

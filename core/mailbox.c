@@ -8,10 +8,12 @@
  *   exchange) ours to store into. The link store prev->next = n is release:
  *   it publishes n's contents (the message) to the consumer, whose acquire
  *   load of ->next pairs with it.
- * - mark_idle / close: the CAS head: stub -> stub|IDLE is release so that a producer
- *   whose exchange reads the tag (acquire) sees every effect of the turn that
- *   just ended (the actor's state) before it schedules the next turn on
- *   another worker. Its acquire half pairs with producers' exchanges.
+ * - take: the load of tail->next is acquire (pairs with the link store).
+ * - mark_idle / close: the CAS head: last -> stub|IDLE is release so that a
+ *   producer whose exchange reads the tag (acquire) sees every effect of the
+ *   turn that just ended (the actor's state, and the consumer's reset of
+ *   tail and stub.next) before it links behind the stub and schedules the
+ *   next turn on another worker.
  */
 #include "mailbox.h"
 
@@ -84,50 +86,86 @@ struct trp__mpsc_node *trp__mailbox_pop_sc(struct trp__mailbox *mb)
 	return NULL;
 }
 
+struct trp__mpsc_node *trp__mailbox_take_sc(struct trp__mailbox *mb,
+					    struct trp__mpsc_node **done)
+{
+	struct trp__mpsc_node *tail = mb->tail;
+	/* ORDER: acquire pairs with the producer's release link store. */
+	struct trp__mpsc_node *next =
+		atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (next == NULL) {
+		/* Empty, or a producer exchanged head past tail and has not
+		 * linked yet ("busy"; mark_idle fails then). */
+		*done = NULL;
+		return NULL;
+	}
+	/* tail leaves the queue: nothing links to it any more (the producer
+	 * of next already did) and head has moved past it. */
+	mb->tail = next;
+	*done = tail != &mb->stub ? tail : NULL;
+	return next;
+}
+
 struct trp__mpsc_node *trp__mailbox_snapshot_sc(struct trp__mailbox *mb)
 {
-	/* relaxed: the pointer is only compared with nodes later popped,
+	/* relaxed: the pointer is only compared with nodes later taken,
 	 * whose contents are acquired through their links. */
 	uintptr_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
 	struct trp__mpsc_node *h = (struct trp__mpsc_node *)(head & ~TAGS);
-	/* head == stub with the stub also the tail: empty. head == stub
-	 * behind real nodes (the stub was re-queued while a producer was
-	 * mid-push): the stub is returned; pop never returns it, so the
-	 * caller's turn is then bounded by its batch cap only. */
-	if (h == &mb->stub && mb->tail == &mb->stub)
-		return NULL;
-	return h;
+	return h != mb->tail ? h : NULL;
 }
 
-static bool tag_if_empty(struct trp__mailbox *mb, uintptr_t tag)
+static bool tag_if_empty(struct trp__mailbox *mb, uintptr_t tag,
+			 struct trp__mpsc_node **done)
 {
-	/* Empty means: the stub is both the tail and the head, with nothing
-	 * linked behind it. Any push in between makes the CAS fail. */
-	if (mb->tail != &mb->stub)
-		return false;
-	uintptr_t expect = (uintptr_t)&mb->stub;
+	/* Empty means: head is the node last taken. Then no producer has
+	 * exchanged past it (tail->next is NULL and stays so until head
+	 * moves), and no node is ever pushed twice while queued, so the
+	 * comparison has no ABA. */
+	struct trp__mpsc_node *last = mb->tail;
+	uintptr_t expect = (uintptr_t)last;
+	*done = NULL;
 	/* relaxed pre-check: an actor that sent to itself during its turn
 	 * is not empty, and a failing CAS would still cost a locked
 	 * instruction. */
 	if (atomic_load_explicit(&mb->head, memory_order_relaxed) != expect)
 		return false;
-	/* ORDER: release publishes the finished turn to the producer that
-	 * will see the tag (its acq_rel exchange); acquire on failure is not
-	 * needed (we only learn "not empty"). */
-	return atomic_compare_exchange_strong_explicit(&mb->head, &expect,
-						       expect | tag,
-						       memory_order_release,
-						       memory_order_relaxed);
+	/* Reset the consumer side to "stub only" before the CAS publishes
+	 * it: the first push after the CAS links behind the stub, and the
+	 * next consumer may run on another thread at once. relaxed: the
+	 * release CAS below publishes both. If the stub is the tail it is
+	 * still in the queue - a producer may link behind it right now -
+	 * and its next is NULL already: leave it alone. */
+	if (last != &mb->stub) {
+		mb->tail = &mb->stub;
+		atomic_store_explicit(&mb->stub.next, NULL,
+				      memory_order_relaxed);
+	}
+	/* ORDER: release publishes the finished turn and the reset to the
+	 * producer that will see the tag (its acq_rel exchange); acquire on
+	 * failure is not needed (we only learn "not empty"). */
+	if (atomic_compare_exchange_strong_explicit(
+		    &mb->head, &expect, (uintptr_t)&mb->stub | tag,
+		    memory_order_release, memory_order_relaxed)) {
+		*done = last != &mb->stub ? last : NULL;
+		return true;
+	}
+	/* A push won: last stays the tail (the stub was not in the queue,
+	 * so its reset touched nothing). */
+	mb->tail = last;
+	return false;
 }
 
-bool trp__mailbox_mark_idle_sc(struct trp__mailbox *mb)
+bool trp__mailbox_mark_idle_sc(struct trp__mailbox *mb,
+			       struct trp__mpsc_node **done)
 {
-	return tag_if_empty(mb, IDLE_TAG);
+	return tag_if_empty(mb, IDLE_TAG, done);
 }
 
-bool trp__mailbox_close_sc(struct trp__mailbox *mb)
+bool trp__mailbox_close_sc(struct trp__mailbox *mb,
+			   struct trp__mpsc_node **done)
 {
-	return tag_if_empty(mb, CLOSED_TAG);
+	return tag_if_empty(mb, CLOSED_TAG, done);
 }
 
 bool trp__mailbox_reclaim_sc(struct trp__mailbox *mb)

@@ -4,9 +4,23 @@
  * queue.
  *
  * Shape: Vyukov's intrusive MPSC queue. Producers exchange the head pointer
- * and then link the previous head to the new node; the single consumer owns
- * the tail and a stub node that is re-queued when the last real node leaves,
- * so a node returned by pop is fully detached and may be reused at once.
+ * and then link the previous head to the new node. The consumer owns the
+ * tail and a stub node, and consumes in one of two ways - a queue uses one
+ * of them for its whole life:
+ *
+ * - Keep-last (actor mailboxes, after Pony's messageq): trp__mailbox_take_sc
+ *   returns the node after the tail and makes it the new tail, so the node
+ *   last taken stays in the queue (its `next` is where the next producer
+ *   links) until the following take, or until the consumer marks the queue
+ *   idle or closed; each of those hands the node back as "done", free to
+ *   reuse. Taking is one acquire load; going idle is one CAS that swings
+ *   head from the last node to the stub and tags it at once. No stub
+ *   re-queue exchange on the path of an actor that drains its mailbox.
+ * - Detaching (the workers' injection queue, whose nodes are actors'
+ *   run_node links and are pushed again at once): trp__mailbox_pop_sc
+ *   re-queues the stub when the last real node leaves, so a node returned
+ *   by pop is fully detached. Such a queue never uses the idle or closed
+ *   tags, snapshot_sc or take_sc.
  *
  * Idle tag (from Pony): bit 0 of head set means "empty and not scheduled".
  * The consumer sets it with one CAS when it finds the queue empty
@@ -20,11 +34,11 @@
  * trp__mailbox_close_sc.
  *
  * Concurrency: push_mp from any number of threads at once (wait-free: one
- * exchange and one store); pop_sc, snapshot_sc and mark_idle_sc only from
- * the one consumer (the thread running the actor). pop_sc may return NULL
- * while a producer is between its exchange and its link store (the queue
- * is then "busy", not empty); mark_idle_sc fails in that state, so the
- * consumer reschedules and never loses that message.
+ * exchange and one store); the *_sc calls only from the one consumer (the
+ * thread running the actor). take_sc and pop_sc may return NULL while a
+ * producer is between its exchange and its link store (the queue is then
+ * "busy", not empty); mark_idle_sc fails in that state, so the consumer
+ * reschedules and never loses that message.
  */
 #ifndef TRP_CORE_MAILBOX_H
 #define TRP_CORE_MAILBOX_H
@@ -45,7 +59,8 @@ struct trp__mailbox {
 	 * keeps it: bounds and backpressure). It shares head's line, which a
 	 * producer is about to own for its exchange anyway. */
 	_Atomic(uint32_t) owner_count;
-	/* consumer only */
+	/* consumer only. tail: keep-last, the node last taken (or the
+	 * stub); detaching, the next node to pop (or the stub). */
 	alignas(64) struct trp__mpsc_node *tail;
 	struct trp__mpsc_node stub;
 };
@@ -65,29 +80,37 @@ void trp__mailbox_init(struct trp__mailbox *mb, bool idle);
 unsigned trp__mailbox_push_mp(struct trp__mailbox *mb,
 			      struct trp__mpsc_node *n);
 
-/* Dequeues the oldest node, or NULL if empty or a producer is mid-push. */
-struct trp__mpsc_node *trp__mailbox_pop_sc(struct trp__mailbox *mb);
+/*
+ * Keep-last: takes the oldest node not yet taken, or NULL if there is none
+ * (empty, or a producer is mid-push). The returned node stays in the queue
+ * as its tail. *@done is set to the node taken before it, which the queue
+ * no longer references (free to reuse), or NULL.
+ */
+struct trp__mpsc_node *trp__mailbox_take_sc(struct trp__mailbox *mb,
+					    struct trp__mpsc_node **done);
 
 /*
- * The most recently pushed node (the turn bound: nodes up to and including
- * it were present now), or NULL if the queue is empty. It may be the stub
- * (re-queued behind a producer that has not linked yet); pop never returns
- * the stub, so such a turn is bounded by the caller's batch cap instead.
+ * Keep-last: the most recently pushed node (the turn bound: nodes up to and
+ * including it were present now), or NULL if every pushed node was taken.
  */
 struct trp__mpsc_node *trp__mailbox_snapshot_sc(struct trp__mailbox *mb);
 
 /*
- * Sets the idle tag if the queue is empty. Returns true if it is now idle
- * (the consumer must not touch the queue again until rescheduled), false if
- * a node arrived or a push is in progress (keep consuming or reschedule).
+ * Keep-last: sets the idle tag if every pushed node was taken. Returns true
+ * if the queue is now idle (the consumer must not touch it again until
+ * rescheduled) and sets *@done to the last node taken, no longer referenced
+ * by the queue (or NULL); false if a node arrived or a push is in progress
+ * (keep consuming or reschedule; *@done is NULL).
  */
-bool trp__mailbox_mark_idle_sc(struct trp__mailbox *mb);
+bool trp__mailbox_mark_idle_sc(struct trp__mailbox *mb,
+			       struct trp__mpsc_node **done);
 
 /*
  * Like mark_idle_sc but sets the closed tag: true if the queue was empty
- * and is now closed; false if a node arrived (pop it and retry).
+ * and is now closed; false if a node arrived (take it and retry).
  */
-bool trp__mailbox_close_sc(struct trp__mailbox *mb);
+bool trp__mailbox_close_sc(struct trp__mailbox *mb,
+			   struct trp__mpsc_node **done);
 
 /*
  * The consumer takes the queue back from the idle state without a push
@@ -97,6 +120,10 @@ bool trp__mailbox_close_sc(struct trp__mailbox *mb);
  * removed the tag.
  */
 bool trp__mailbox_reclaim_sc(struct trp__mailbox *mb);
+
+/* Detaching: dequeues the oldest node, or NULL if empty or a producer is
+ * mid-push. The node leaves the queue entirely. */
+struct trp__mpsc_node *trp__mailbox_pop_sc(struct trp__mailbox *mb);
 
 /* True if the idle tag is set (a snapshot; any thread). */
 bool trp__mailbox_is_idle(const struct trp__mailbox *mb);

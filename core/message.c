@@ -186,11 +186,17 @@ void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m)
 	trp__free(m, m->block);
 }
 
-void trp__msg_free(struct trp__msg_pool *pool, struct trp__msg *m)
+void trp__msg_drop_payload(struct trp__msg *m)
 {
 	if (m->hold == TRP__HOLD_OWNED && m->pub.data != NULL) {
 		trp_free_fn fn = m->u.free_fn;
 		fn((void *)m->pub.data);
+		m->pub.data = NULL;
 	}
+}
+
+void trp__msg_free(struct trp__msg_pool *pool, struct trp__msg *m)
+{
+	trp__msg_drop_payload(m);
 	trp__msg_free_block(pool, m);
 }

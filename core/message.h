@@ -97,6 +97,9 @@ void trp__msg_pool_destroy(struct trp__msg_pool *p);
 struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload);
 /* Releases the payload (free_fn for owned ones) and the block. */
 void trp__msg_free(struct trp__msg_pool *pool, struct trp__msg *m);
+/* Releases an owned payload now (the block may stay queued as a mailbox's
+ * last node, see mailbox.h); a later trp__msg_free frees only the block. */
+void trp__msg_drop_payload(struct trp__msg *m);
 /* Frees the block only, leaving an owned payload to the caller. */
 void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m);
 

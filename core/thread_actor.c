@@ -65,16 +65,24 @@ void trp__thread_actor_wake(struct trp_actor *a)
 	trp__futex_wake(&c->bell, 1);
 }
 
-/* Frees the message trp_recv returned last (answering a request with
- * TRP_ENOREPLY if it was left unanswered). */
+/* Finishes the message trp_recv returned last (answering a request with
+ * TRP_ENOREPLY if it was left unanswered). Its block stays: it is the
+ * mailbox's last node until the next take or idle mark (mailbox.h). */
 static void drop_current(struct thread_ctl *c)
 {
 	if (c->cur == NULL)
 		return;
 	trp__current_msg = NULL;
 	trp__request_done(c->cur, TRP_ENOREPLY);
-	trp__msg_free(NULL, c->cur);
+	trp__msg_drop_payload(c->cur);
 	c->cur = NULL;
+}
+
+/* A node the mailbox let go of: free its block (not the close marker). */
+static void release_done(struct trp_actor *a, struct trp__mpsc_node *done)
+{
+	if (done != NULL && done != &a->close_node)
+		trp__msg_free_block(NULL, trp__msg_of(done));
 }
 
 /* Makes sure the thread owns its mailbox again (not tagged idle). */
@@ -176,7 +184,10 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 			/* A push took the tag off: the mailbox is ours. */
 			c->idle = false;
 		}
-		struct trp__mpsc_node *n = trp__mailbox_pop_sc(&self->mailbox);
+		struct trp__mpsc_node *done;
+		struct trp__mpsc_node *n =
+			trp__mailbox_take_sc(&self->mailbox, &done);
+		release_done(self, done);
 		if (n == &self->close_node) {
 			c->closed = true;
 			return TRP_ECLOSED;
@@ -190,9 +201,10 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 			*msg = &m->pub;
 			return 0;
 		}
-		if (trp__mailbox_mark_idle_sc(&self->mailbox))
+		if (trp__mailbox_mark_idle_sc(&self->mailbox, &done)) {
+			release_done(self, done);
 			c->idle = true;
-		else
+		} else
 			trp__cpu_relax(); /* a producer is mid-push */
 	}
 }
