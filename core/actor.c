@@ -102,6 +102,20 @@ static void release_done(struct trp__worker *w, struct trp_actor *a,
 		trp__msg_free_block(pool_of(w), trp__msg_of(done));
 }
 
+/* The consumer's next node: the one carried over from the last turn, or
+ * the next in the mailbox (NULL: empty or busy). *@done as take_sc. */
+static struct trp__mpsc_node *next_node(struct trp_actor *a,
+					struct trp__mpsc_node **done)
+{
+	struct trp__mpsc_node *n = a->carry;
+	if (n != NULL) {
+		a->carry = NULL;
+		*done = NULL;
+		return n;
+	}
+	return trp__mailbox_take_sc(&a->mailbox, done);
+}
+
 /* @m was taken and will not be processed: report it, answer a request,
  * drop the payload. Its block stays until the mailbox lets go of it. */
 static void dead_letter(struct trp_runtime *rt, struct trp__worker *w,
@@ -152,8 +166,7 @@ static bool drain_and_close(struct trp_runtime *rt, struct trp__worker *w,
 	uint32_t users = 0;
 	for (;;) {
 		struct trp__mpsc_node *done;
-		struct trp__mpsc_node *n =
-			trp__mailbox_take_sc(&a->mailbox, &done);
+		struct trp__mpsc_node *n = next_node(a, &done);
 		if (n == NULL) {
 			if (trp__mailbox_close_sc(&a->mailbox, &done)) {
 				if (keep == NULL || done != &keep->node)
@@ -306,6 +319,138 @@ static void note_overloaded(struct trp__worker *w, struct trp_actor *to)
 	w->mute_on = trp_actor_retain(to);
 }
 
+/* Pushes @m at once: counts it, delivers it, notes an overloaded
+ * receiver. 0, or TRP_EDEAD with @m handed back (and uncounted). */
+static inline __attribute__((always_inline)) int
+send_now(struct trp_runtime *rt, struct trp__worker *w, struct trp_actor *to,
+	 struct trp__msg *m)
+{
+	/* relaxed: a count, not a publication (the exchange publishes the
+	 * message). */
+	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, 1,
+						    memory_order_relaxed);
+	int rc = deliver(rt, w, to, m);
+	if (rc == 0 && trp__unlikely(queued >= TRP__MUTE_HIGH) && w != NULL)
+		note_overloaded(w, to);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* per-turn send batches (see outbox.h)                                */
+
+static uint32_t outbox_index(const struct trp_actor *to)
+{
+	/* Actors are cache-line aligned: drop the low bits, mix, keep 8. */
+	return (uint32_t)((((uintptr_t)to >> 6) * 0x9E3779B1u) & 0xffffffffu) >>
+	       24;
+}
+
+/* Pushes the slot's chain, if any, with one exchange. */
+static void outbox_push(struct trp_runtime *rt, struct trp__worker *w,
+			struct trp__outbox_slot *s)
+{
+	uint32_t n = s->n;
+	if (n == 0)
+		return;
+	s->n = 0;
+	struct trp_actor *to = s->to;
+	/* relaxed: a count, as in send_now; the exchange publishes. */
+	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, n,
+						    memory_order_relaxed);
+	unsigned tag =
+		trp__mailbox_push_chain_mp(&to->mailbox, s->first, s->last);
+	if (tag == TRP__MAILBOX_IDLE) {
+		trp__schedule(rt, to);
+	} else if (tag == TRP__MAILBOX_CLOSED) {
+		/* Stopped since the chain's first message was accepted:
+		 * the chain becomes dead letters (counted), like any message
+		 * that arrives after the stop. */
+		(void)drain_and_close(rt, w, to, NULL, TRP_DEAD_STOPPED);
+		return;
+	}
+	if (trp__unlikely(queued >= TRP__MUTE_HIGH))
+		note_overloaded(w, to);
+}
+
+/* Pushes a held slot's chain and drops its reference; the slot stays a
+ * marker for this turn (its first message went long ago). */
+static void outbox_unhold(struct trp_runtime *rt, struct trp__worker *w,
+			  struct trp__outbox_slot *s)
+{
+	outbox_push(rt, w, s);
+	trp_actor_release(s->to);
+	s->held = 0;
+}
+
+/* Pushes every chain of the turn; the next turn starts with no slot. */
+static void outbox_flush(struct trp_runtime *rt, struct trp__worker *w)
+{
+	struct trp__outbox *o = &w->outbox;
+	for (uint32_t i = 0; i < o->nheld; i++) {
+		struct trp__outbox_slot *s = &o->slot[o->held[i]];
+		if (s->held)
+			outbox_unhold(rt, w, s);
+		s->listed = 0;
+	}
+	o->nheld = 0;
+}
+
+/* A send from the turn running on @w to another event actor. */
+static int outbox_send(struct trp_runtime *rt, struct trp__worker *w,
+		       struct trp_actor *to, struct trp__msg *m)
+{
+	struct trp__outbox *o = &w->outbox;
+	uint32_t i = outbox_index(to);
+	struct trp__outbox_slot *s = &o->slot[i];
+	bool current = s->stamp == o->stamp;
+	if (trp__likely(current && s->to == to)) {
+		/* A second message to @to in this turn: keep @to alive
+		 * until the chain is pushed (the behaviour may drop its
+		 * handle meanwhile). The first one needed no reference: it
+		 * was pushed at once. */
+		if (!s->held) {
+			trp_actor_retain(to);
+			s->held = 1;
+			s->n = 0;
+			if (!s->listed) {
+				s->listed = 1;
+				o->held[o->nheld++] = (uint16_t)i;
+			}
+		}
+		/* relaxed: the chain is private until outbox_push, whose
+		 * release link store publishes it. */
+		if (s->n == 0)
+			s->first = &m->node;
+		else
+			atomic_store_explicit(&s->last->next, &m->node,
+					      memory_order_relaxed);
+		s->last = &m->node;
+		if (++s->n == TRP__OUTBOX_CHAIN)
+			outbox_push(rt, w, s);
+		return 0;
+	}
+	if (current && s->held)
+		/* Another receiver's slot: push its chain now (order per
+		 * receiver is kept) and take the slot over. */
+		outbox_unhold(rt, w, s);
+	/* The first message to a receiver in this turn goes at once. */
+	int rc = send_now(rt, w, to, m);
+	if (rc == 0) {
+		s->to = to;
+		s->stamp = o->stamp;
+		s->held = 0;
+		if (!current)
+			s->listed = 0;
+	}
+	return rc;
+}
+
+void trp__outbox_flush_current(struct trp__worker *w)
+{
+	if (w != NULL && w->outbox.nheld != 0)
+		outbox_flush(w->rt, w);
+}
+
 int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		    size_t len, const struct trp__send_opts *opt)
 {
@@ -331,14 +476,17 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 			return rc;
 		leave = true;
 	}
-	/* relaxed: a count, not a publication (the exchange publishes the
-	 * message). A bound may be exceeded by the number of senders racing
-	 * at that moment, at most. */
-	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, 1,
-						    memory_order_relaxed);
+	/* A bounded mailbox is counted before the message is made: a bound
+	 * may be exceeded by the number of senders racing at that moment, at
+	 * most. relaxed: a count, not a publication. */
+	bool bounded = to->limit != 0;
+	uint32_t queued =
+		bounded ? atomic_fetch_add_explicit(&to->mailbox.owner_count, 1,
+						    memory_order_relaxed) :
+			  0;
 	int rc = 0;
 	struct trp__msg *m = NULL;
-	if (to->limit != 0 && queued >= to->limit) {
+	if (bounded && queued >= to->limit) {
 		trp__count(w, &trp__stats_of(rt, w)->rejected, 1);
 		rc = TRP_EFULL;
 	} else if (owned_free != NULL) {
@@ -364,13 +512,21 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 			m->request = TRP__REQ_PENDING;
 			m->u.reply = opt->reply;
 		}
-		rc = deliver(rt, w, to, m);
+		if (bounded) {
+			rc = deliver(rt, w, to, m);
+			if (rc == 0 &&
+			    trp__unlikely(queued >= TRP__MUTE_HIGH) &&
+			    w != NULL)
+				note_overloaded(w, to);
+		} else if (w != NULL && w->current != NULL &&
+			   w->current != to && to->kind == TRP__KIND_EVENT) {
+			rc = outbox_send(rt, w, to, m);
+		} else {
+			rc = send_now(rt, w, to, m);
+		}
 		if (rc == 0) {
 			TRP_PROBE2(send, to->id, len);
 			trp__count(w, &trp__stats_of(rt, w)->sent, 1);
-			if (trp__unlikely(queued >= TRP__MUTE_HIGH) &&
-			    w != NULL)
-				note_overloaded(w, to);
 		} else {
 			/* An owned payload stays the caller's. */
 			trp__msg_free_block(pool_of(w), m);
@@ -378,9 +534,10 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 	} else if (rc == 0) {
 		rc = TRP_ENOMEM;
 	}
-	if (rc != 0 && rc != TRP_EDEAD)
+	if (bounded && rc != 0 && rc != TRP_EDEAD)
 		/* TRP_EDEAD came back through a drain that already
-		 * uncounted the message. */
+		 * uncounted the message; unbounded sends count only what
+		 * they push. */
 		atomic_fetch_sub_explicit(&to->mailbox.owner_count, 1,
 					  memory_order_relaxed);
 	if (leave)
@@ -454,6 +611,9 @@ int trp_actor_close(trp_actor_t *a)
 		if (rc != 0)
 			return rc;
 	}
+	/* The close marker goes behind what this turn sent already. */
+	if (w != NULL && w->current != NULL)
+		trp__outbox_flush_current(w);
 	uint32_t s = TRP__ALIVE;
 	/* ORDER: acq_rel orders this close after sends this thread made
 	 * before (they were pushed already) and decides the one closer. */
@@ -519,6 +679,8 @@ static void finish(struct trp__worker *w, struct trp_actor *a,
 			      memory_order_release);
 	if (a->stop != NULL)
 		a->stop(a, a->state, why);
+	trp__outbox_flush_current(w);
+	w->outbox.stamp++;
 	w->current = NULL;
 	if (w->mute_on != NULL) {
 		trp_actor_release(w->mute_on);
@@ -588,14 +750,15 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	 * so far), at most `batch` of them. A message sent during the turn,
 	 * a self-send included, waits for the next turn. */
 	struct trp__mpsc_node *last = trp__mailbox_snapshot_sc(&a->mailbox);
+	if (last == NULL)
+		last = a->carry; /* the only one */
 	uint32_t batch = rt->cfg.batch;
 	uint32_t n = 0;
 	trp_stop_reason_t stop = 0;
 	if (last != NULL) {
 		for (;;) {
 			struct trp__mpsc_node *done;
-			struct trp__mpsc_node *node =
-				trp__mailbox_take_sc(&a->mailbox, &done);
+			struct trp__mpsc_node *node = next_node(a, &done);
 			if (node == NULL)
 				break;
 			release_done(w, a, done);
@@ -623,6 +786,8 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				break;
 		}
 	}
+	trp__outbox_flush_current(w);
+	w->outbox.stamp++; /* this turn's markers expire */
 	trp__stat_add(&w->stats.processed, n);
 	TRP_PROBE2(run_end, a->id, n);
 	if (n != 0) {
@@ -654,8 +819,18 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	}
 	/* Idle only if nothing is left; otherwise back of the queue. */
 	struct trp__mpsc_node *done;
-	if (trp__mailbox_mark_idle_sc(&a->mailbox, &done))
+	if (trp__mailbox_mark_idle_sc(&a->mailbox, &done)) {
 		release_done(w, a, done);
-	else
-		trp__schedule(rt, a);
+		return;
+	}
+	/* More is queued: take the next node now and carry it over, so the
+	 * message just processed leaves the mailbox while it is hot in this
+	 * core's cache (freed to our pool, it is the next block we hand
+	 * out) instead of at the next turn, maybe on another core. */
+	struct trp__mpsc_node *next = trp__mailbox_take_sc(&a->mailbox, &done);
+	if (next != NULL) {
+		release_done(w, a, done);
+		a->carry = next;
+	}
+	trp__schedule(rt, a);
 }

@@ -79,6 +79,9 @@ struct trp_actor {
 	uint64_t id;
 	struct trp__mpsc_node run_node;	  /* injection queue link */
 	struct trp__mpsc_node close_node; /* the close marker, pushed once */
+	/* taken from the mailbox at the end of the last turn, not yet
+	 * processed (see trp__actor_run), or NULL */
+	struct trp__mpsc_node *carry;
 
 	/* written by other threads */
 	alignas(64) _Atomic(uint32_t) lifecycle; /* enum trp__actor_state */
@@ -122,6 +125,10 @@ void trp__actor_consumed(struct trp_actor *a, uint32_t n);
 /* A thread actor's function returned (on its thread, which owns the
  * mailbox): stop, dead-letter the rest, close, retire. */
 void trp__actor_finish_thread(struct trp_actor *a);
+
+/* Pushes the send batches of the turn running on @w (outbox.h); NULL or
+ * an empty outbox: nothing. */
+void trp__outbox_flush_current(struct trp__worker *w);
 
 /* Runs one turn of @a on worker @w (see actor.c). */
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a);

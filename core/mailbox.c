@@ -35,18 +35,28 @@ void trp__mailbox_init(struct trp__mailbox *mb, bool idle)
 			      memory_order_relaxed);
 }
 
-unsigned trp__mailbox_push_mp(struct trp__mailbox *mb, struct trp__mpsc_node *n)
+unsigned trp__mailbox_push_chain_mp(struct trp__mailbox *mb,
+				    struct trp__mpsc_node *first,
+				    struct trp__mpsc_node *last)
 {
-	/* relaxed: published by the release link store below. */
-	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+	/* relaxed: published by the release link store below (so are the
+	 * chain's inner links, written by the caller before this call). */
+	atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
 	/* ORDER: acq_rel, see the file comment (pairs with other producers'
 	 * exchanges and with mark_idle's release CAS). */
-	uintptr_t prev = atomic_exchange_explicit(&mb->head, (uintptr_t)n,
+	uintptr_t prev = atomic_exchange_explicit(&mb->head, (uintptr_t)last,
 						  memory_order_acq_rel);
 	struct trp__mpsc_node *p = (struct trp__mpsc_node *)(prev & ~TAGS);
-	/* ORDER: release publishes *n to the consumer's acquire load. */
-	atomic_store_explicit(&p->next, n, memory_order_release);
+	/* ORDER: release publishes the chain (its nodes and inner links) to
+	 * the consumer's acquire load of p->next; the consumer reaches the
+	 * inner links only through it. */
+	atomic_store_explicit(&p->next, first, memory_order_release);
 	return (unsigned)(prev & TAGS);
+}
+
+unsigned trp__mailbox_push_mp(struct trp__mailbox *mb, struct trp__mpsc_node *n)
+{
+	return trp__mailbox_push_chain_mp(mb, n, n);
 }
 
 struct trp__mpsc_node *trp__mailbox_pop_sc(struct trp__mailbox *mb)

@@ -81,6 +81,16 @@ unsigned trp__mailbox_push_mp(struct trp__mailbox *mb,
 			      struct trp__mpsc_node *n);
 
 /*
+ * Enqueues the chain @first .. @last, linked through their next fields by
+ * the caller (last->next is set here), as one push: the consumer sees the
+ * nodes in chain order, after everything pushed before. Returns the tag
+ * the push cleared, as push_mp.
+ */
+unsigned trp__mailbox_push_chain_mp(struct trp__mailbox *mb,
+				    struct trp__mpsc_node *first,
+				    struct trp__mpsc_node *last);
+
+/*
  * Keep-last: takes the oldest node not yet taken, or NULL if there is none
  * (empty, or a producer is mid-push). The returned node stays in the queue
  * as its tail. *@done is set to the node taken before it, which the queue

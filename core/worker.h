@@ -16,6 +16,7 @@
 
 #include "deque.h"
 #include "message.h"
+#include "outbox.h"
 #include "platform.h"
 
 struct trp_runtime;
@@ -46,6 +47,7 @@ struct trp__worker {
 	uint64_t rng;	     /* victim selection */
 	uint64_t *last_seen; /* per victim: turns seen, and when */
 	struct trp__thread thread;
+	struct trp__outbox outbox; /* the running turn's send batches */
 	/* written by the owner, read by others (stats, stuck detection) */
 	alignas(64) struct trp__worker_stats stats;
 	_Atomic(uint64_t) turns; /* turns run (read by thieves) */

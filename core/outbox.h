@@ -1,0 +1,54 @@
+/*
+ * core/outbox.h - a worker's per-turn send batches.
+ *
+ * Within one turn, the first message a behaviour sends to a receiver is
+ * pushed at once (so a receiver that was idle is scheduled without delay,
+ * and a behaviour that waits for it - which it should not - still sees it
+ * run). Further messages to the same receiver in that turn are linked into
+ * a private chain and pushed with one exchange (and one count update) when
+ * the chain holds TRP__OUTBOX_CHAIN messages, when its slot is needed for
+ * another receiver, and at the latest when the turn ends. Per-sender FIFO
+ * order holds: a sender's messages to one receiver all take the same path
+ * within a turn, chains are pushed in order, and the turn's chains are all
+ * pushed before the sender can run again anywhere.
+ *
+ * A fan-in receiver (fanin, pubsub, the storm's sinks under chunked
+ * senders) then sees one contended exchange per chain instead of one per
+ * message, and takes whole chains in one turn.
+ *
+ * Owner only: the table belongs to the worker thread and is used only
+ * while it runs a turn (trp__worker.current != NULL).
+ */
+#ifndef TRP_CORE_OUTBOX_H
+#define TRP_CORE_OUTBOX_H
+
+#include <stdint.h>
+
+#include "mailbox.h"
+
+struct trp_actor;
+
+#define TRP__OUTBOX_SLOTS 256u /* receivers per turn before eviction */
+#define TRP__OUTBOX_CHAIN 64u  /* messages per push */
+
+struct trp__outbox_slot {
+	/* Valid only while stamp == the outbox's stamp (this turn): then
+	 * `to` was sent to in this turn - without `held` only a marker
+	 * (compared, never dereferenced), with it a reference kept until the
+	 * chain is pushed. */
+	struct trp_actor *to;
+	struct trp__mpsc_node *first, *last;
+	uint32_t stamp;
+	uint16_t n;	/* messages in the chain */
+	uint8_t held;	/* we hold a reference to `to` */
+	uint8_t listed; /* on the outbox's held list */
+};
+
+struct trp__outbox {
+	uint32_t stamp;			  /* changes every turn */
+	uint32_t nheld;			  /* slots on the held list */
+	uint16_t held[TRP__OUTBOX_SLOTS]; /* slots with a reference */
+	struct trp__outbox_slot slot[TRP__OUTBOX_SLOTS];
+};
+
+#endif /* TRP_CORE_OUTBOX_H */
