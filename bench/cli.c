@@ -8,12 +8,13 @@
  *     workload=storm runtime=troupe messages=30001000 seconds=1.234
  *     rate=24312345 check=ok workers=2 counters=1000 n=10000 peak_rss_kb=5120
  *
- * (one line; wrapped here). A run whose check fails prints its details and a
+ * (one line; wrapped here). A workload with several modes (ask) prints one
+ * line per mode per run. A run whose check fails prints its details and a
  * check=FAILED line (no rate) on stderr, and troupe-bench exits 1 at once.
  * Bad options print the usage on stderr and exit 2.
  *
- * Adding a workload: bench/workloads/<name>.c defines `bench_<name>`,
- * workloads.h declares it, and the table below lists it.
+ * The workloads and their table are in bench/workloads/ (workloads.h);
+ * troupe-microbench runs the same code as Google Benchmark benchmarks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,13 +22,6 @@
 
 #include "bench_util.h"
 #include "workloads/workloads.h"
-
-static const struct bench_workload *const workloads[] = {
-	&bench_storm,  &bench_storm_private, &bench_pingpong,
-	&bench_ring,   &bench_fanin,	     &bench_spawn,
-	&bench_pubsub, &bench_skynet,	     &bench_ask,
-};
-#define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
 /* WORKLOADS.md: "Run with exactly 2 workers unless a benchmark sweeps". */
 #define DEFAULT_WORKERS 2u
@@ -40,12 +34,12 @@ static void usage(FILE *f)
 		"\n"
 		"common options:\n"
 		"  --workers W   worker threads (default %u; 0 = online cores)\n"
-		"  --runs R      measured runs, one output line each "
-		"(default %u)\n"
+		"  --runs R      measured runs (default %u), one line per run\n"
+		"                (and mode: ask)\n"
 		"  --help        this text\n",
 		DEFAULT_WORKERS, DEFAULT_RUNS);
-	for (size_t i = 0; i < NWORKLOADS; i++) {
-		const struct bench_workload *w = workloads[i];
+	for (size_t i = 0; i < bench_nworkloads; i++) {
+		const struct bench_workload *w = bench_workloads[i];
 
 		fprintf(f, "\n%s: %s\n", w->name, w->summary);
 		for (size_t j = 0; j < w->nparams; j++) {
@@ -70,15 +64,6 @@ static int bad_usage(const char *what, const char *arg)
 	return 2;
 }
 
-static const struct bench_workload *find_workload(const char *name)
-{
-	for (size_t i = 0; i < NWORKLOADS; i++) {
-		if (strcmp(workloads[i]->name, name) == 0)
-			return workloads[i];
-	}
-	return NULL;
-}
-
 /* Matches "--name" (value in the next argument) or "--name=value". */
 static bool match_option(const char *arg, const char *name, const char **eq)
 {
@@ -100,7 +85,7 @@ static bool match_option(const char *arg, const char *name, const char **eq)
 static void print_result(FILE *f, const struct bench_workload *w,
 			 const uint64_t *values, const struct bench_result *r)
 {
-	uint64_t items = r->items != 0 ? r->items : r->messages;
+	uint64_t items = bench_result_items(r);
 
 	fprintf(f, "workload=%s runtime=troupe messages=%llu seconds=%.6f",
 		w->name, (unsigned long long)r->messages, r->seconds);
@@ -120,12 +105,39 @@ static void print_result(FILE *f, const struct bench_workload *w,
 	fflush(f);
 }
 
+/*
+ * One run of @w on @workers workers: every mode, one line each. Returns
+ * false (after reporting on stderr) at the first error or failed check.
+ */
+static bool run_once(const struct bench_workload *w, const uint64_t *values,
+		     uint64_t workers)
+{
+	trp_config_t cfg = TRP_CONFIG_INIT;
+
+	cfg.workers = (uint32_t)workers;
+	for (size_t mode = 0; mode < bench_workload_nmodes(w); mode++) {
+		struct bench_result res = { 0 };
+		int rc = w->run(&cfg, values, mode, &res);
+
+		if (rc != 0) {
+			fprintf(stderr, "troupe-bench: %s failed: %s\n",
+				w->name, trp_strerror(rc));
+			return false;
+		}
+		if (!res.ok) {
+			print_result(stderr, w, values, &res);
+			return false;
+		}
+		print_result(stdout, w, values, &res);
+	}
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	const struct bench_workload *w;
 	uint64_t values[BENCH_MAX_PARAMS];
 	uint64_t workers = DEFAULT_WORKERS, runs = DEFAULT_RUNS;
-	trp_config_t cfg = TRP_CONFIG_INIT;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
@@ -136,7 +148,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2 || argv[1][0] == '-')
 		return bad_usage("missing WORKLOAD", NULL);
-	w = find_workload(argv[1]);
+	w = bench_workload_find(argv[1]);
 	if (w == NULL)
 		return bad_usage("unknown workload", argv[1]);
 	if (w->nparams > BENCH_MAX_PARAMS)
@@ -179,21 +191,9 @@ int main(int argc, char **argv)
 		*dst = v;
 	}
 
-	cfg.workers = (uint32_t)workers;
 	for (uint64_t r = 0; r < runs; r++) {
-		struct bench_result res = { 0 };
-		int rc = w->run(&cfg, values, &res);
-
-		if (rc != 0) {
-			fprintf(stderr, "troupe-bench: %s failed: %s\n",
-				w->name, trp_strerror(rc));
+		if (!run_once(w, values, workers))
 			return 1;
-		}
-		if (!res.ok) {
-			print_result(stderr, w, values, &res);
-			return 1;
-		}
-		print_result(stdout, w, values, &res);
 	}
 	return 0;
 }
