@@ -2,7 +2,9 @@
  * bench/workloads/workloads.c - the table of workloads (workloads.h).
  *
  * Adding a workload: bench/workloads/<name>.c defines `bench_<name>`,
- * workloads.h declares it, and the table below lists it.
+ * workloads.h declares it, and the table below lists it; troupe-bench
+ * and troupe-microbench (bench/micro/workloads.c, which gives it its
+ * benchmark sizes) then both run it.
  */
 #include <string.h>
 

@@ -1,12 +1,18 @@
 /*
- * bench/workloads/workloads.h - the workloads of troupe-bench.
+ * bench/workloads/workloads.h - the workloads of troupe-bench and
+ * troupe-microbench.
  *
  * Each workload of shared/WORKLOADS.md lives in bench/workloads/<name>.c and
  * exposes one `const struct bench_workload bench_<name>`, declared below and
- * listed in bench_workloads[] (workloads.c). bench/cli.c (troupe-bench)
- * parses the common options (--workers, --runs) and the workload's own
- * parameters (from its params table), then calls run() once per mode per
- * run and prints one result line each.
+ * listed in bench_workloads[] (workloads.c). The same code serves two
+ * drivers, which differ only in how they report:
+ *
+ * - bench/cli.c (troupe-bench) parses the common options (--workers,
+ *   --runs) and the workload's own parameters (from its params table), then
+ *   calls run() once per mode per run and prints one result line each;
+ * - bench/micro/workloads.c (troupe-microbench) registers one Google
+ *   Benchmark benchmark per workload and mode (`workload/<name>`,
+ *   `workload/<name>/<mode>`), each iteration one call of run().
  *
  * A workload's run() creates its own runtime from @cfg, builds its actors,
  * times from the first send to quiescence, checks its result, destroys the
