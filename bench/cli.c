@@ -1,7 +1,8 @@
 /*
  * bench/cli.c - troupe-bench: runs the workloads of shared/WORKLOADS.md.
  *
- *     troupe-bench WORKLOAD [--PARAM VALUE]... [--workers W] [--runs R]
+ *     troupe-bench WORKLOAD [--PARAM VALUE]... [--workers W[,W]...]
+ *                  [--runs R]
  *
  * Prints one line per run on stdout:
  *
@@ -9,7 +10,10 @@
  *     rate=24312345 check=ok workers=2 counters=1000 n=10000 peak_rss_kb=5120
  *
  * (one line; wrapped here). A workload with several modes (ask) prints one
- * line per mode per run. A run whose check fails prints its details and a
+ * line per mode per run. With a list of worker counts (--workers 1,2) every
+ * run is made once per count, the counts alternating (1 2 1 2 ...) so that
+ * drift on a shared machine hits every count alike; workers= tells the
+ * lines apart. A run whose check fails prints its details and a
  * check=FAILED line (no rate) on stderr, and troupe-bench exits 1 at once.
  * Bad options print the usage on stderr and exit 2.
  *
@@ -26,6 +30,9 @@
 /* WORKLOADS.md: "Run with exactly 2 workers unless a benchmark sweeps". */
 #define DEFAULT_WORKERS 2u
 #define DEFAULT_RUNS 1u
+#define MAX_WORKERS 256u
+/* Most worker counts one --workers list may hold. */
+#define MAX_WORKER_COUNTS 32
 
 static void usage(FILE *f)
 {
@@ -33,11 +40,15 @@ static void usage(FILE *f)
 		"usage: troupe-bench WORKLOAD [options]\n"
 		"\n"
 		"common options:\n"
-		"  --workers W   worker threads (default %u; 0 = online cores)\n"
+		"  --workers W   worker threads (default %u; 0 = online cores,\n"
+		"                at most %u); a comma list (--workers 1,2,4)\n"
+		"                sweeps: each run is made once per count, the\n"
+		"                counts alternating (1 2 4 1 2 4 ...), one line\n"
+		"                each (workers= tells them apart)\n"
 		"  --runs R      measured runs (default %u), one line per run\n"
-		"                (and mode: ask)\n"
+		"                and worker count (and mode: ask)\n"
 		"  --help        this text\n",
-		DEFAULT_WORKERS, DEFAULT_RUNS);
+		DEFAULT_WORKERS, MAX_WORKERS, DEFAULT_RUNS);
 	for (size_t i = 0; i < bench_nworkloads; i++) {
 		const struct bench_workload *w = bench_workloads[i];
 
@@ -106,6 +117,33 @@ static void print_result(FILE *f, const struct bench_workload *w,
 }
 
 /*
+ * Parses a comma list of worker counts ("2", "1,2,4") into @out (at most
+ * MAX_WORKER_COUNTS, each 0..MAX_WORKERS). Returns the count, 0 if @s is
+ * not such a list.
+ */
+static size_t parse_workers(const char *s, uint64_t *out)
+{
+	size_t n = 0;
+
+	for (;;) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+		char num[24];
+
+		if (n == MAX_WORKER_COUNTS || len == 0 || len >= sizeof(num))
+			return 0;
+		memcpy(num, s, len);
+		num[len] = '\0';
+		if (!bench_parse_u64(num, &out[n]) || out[n] > MAX_WORKERS)
+			return 0;
+		n++;
+		if (comma == NULL)
+			return n;
+		s = comma + 1;
+	}
+}
+
+/*
  * One run of @w on @workers workers: every mode, one line each. Returns
  * false (after reporting on stderr) at the first error or failed check.
  */
@@ -137,7 +175,9 @@ int main(int argc, char **argv)
 {
 	const struct bench_workload *w;
 	uint64_t values[BENCH_MAX_PARAMS];
-	uint64_t workers = DEFAULT_WORKERS, runs = DEFAULT_RUNS;
+	uint64_t workers[MAX_WORKER_COUNTS] = { DEFAULT_WORKERS };
+	uint64_t runs = DEFAULT_RUNS;
+	size_t nworkers = 1;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
@@ -159,10 +199,10 @@ int main(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		const char *arg = argv[i], *val = NULL;
 		uint64_t *dst = NULL, min = 0, max = 0, v;
+		bool is_workers = false;
 
 		if (match_option(arg, "workers", &val)) {
-			dst = &workers;
-			max = 256;
+			is_workers = true;
 		} else if (match_option(arg, "runs", &val)) {
 			dst = &runs;
 			min = 1;
@@ -179,12 +219,19 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		if (dst == NULL)
+		if (dst == NULL && !is_workers)
 			return bad_usage("unknown option", arg);
 		if (val == NULL) {
 			if (i + 1 >= argc)
 				return bad_usage("missing value for", arg);
 			val = argv[++i];
+		}
+		if (is_workers) {
+			nworkers = parse_workers(val, workers);
+			if (nworkers == 0)
+				return bad_usage("not a list of worker counts:",
+						 val);
+			continue;
 		}
 		if (!bench_parse_u64(val, &v) || v < min || v > max)
 			return bad_usage("not a number or out of range:", val);
@@ -192,8 +239,10 @@ int main(int argc, char **argv)
 	}
 
 	for (uint64_t r = 0; r < runs; r++) {
-		if (!run_once(w, values, workers))
-			return 1;
+		for (size_t k = 0; k < nworkers; k++) {
+			if (!run_once(w, values, workers[k]))
+				return 1;
+		}
 	}
 	return 0;
 }
