@@ -1,19 +1,24 @@
 /*
  * bench/cli.c - troupe-bench: runs the workloads of shared/WORKLOADS.md.
  *
- *     troupe-bench WORKLOAD [--PARAM VALUE]... [--workers W] [--runs R]
+ *     troupe-bench WORKLOAD [--PARAM VALUE]... [--workers W[,W]...]
+ *                  [--runs R]
  *
  * Prints one line per run on stdout:
  *
  *     workload=storm runtime=troupe messages=30001000 seconds=1.234
  *     rate=24312345 check=ok workers=2 counters=1000 n=10000 peak_rss_kb=5120
  *
- * (one line; wrapped here). A run whose check fails prints its details and a
+ * (one line; wrapped here). A workload with several modes (ask) prints one
+ * line per mode per run. With a list of worker counts (--workers 1,2) every
+ * run is made once per count, the counts alternating (1 2 1 2 ...) so that
+ * drift on a shared machine hits every count alike; workers= tells the
+ * lines apart. A run whose check fails prints its details and a
  * check=FAILED line (no rate) on stderr, and troupe-bench exits 1 at once.
  * Bad options print the usage on stderr and exit 2.
  *
- * Adding a workload: bench/workloads/<name>.c defines `bench_<name>`,
- * workloads.h declares it, and the table below lists it.
+ * The workloads and their table are in bench/workloads/ (workloads.h);
+ * troupe-microbench runs the same code as Google Benchmark benchmarks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,16 +27,12 @@
 #include "bench_util.h"
 #include "workloads/workloads.h"
 
-static const struct bench_workload *const workloads[] = {
-	&bench_storm,  &bench_storm_private, &bench_pingpong,
-	&bench_ring,   &bench_fanin,	     &bench_spawn,
-	&bench_pubsub, &bench_skynet,	     &bench_ask,
-};
-#define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
-
 /* WORKLOADS.md: "Run with exactly 2 workers unless a benchmark sweeps". */
 #define DEFAULT_WORKERS 2u
 #define DEFAULT_RUNS 1u
+#define MAX_WORKERS 256u
+/* Most worker counts one --workers list may hold. */
+#define MAX_WORKER_COUNTS 32
 
 static void usage(FILE *f)
 {
@@ -39,13 +40,17 @@ static void usage(FILE *f)
 		"usage: troupe-bench WORKLOAD [options]\n"
 		"\n"
 		"common options:\n"
-		"  --workers W   worker threads (default %u; 0 = online cores)\n"
-		"  --runs R      measured runs, one output line each "
-		"(default %u)\n"
+		"  --workers W   worker threads (default %u; 0 = online cores,\n"
+		"                at most %u); a comma list (--workers 1,2,4)\n"
+		"                sweeps: each run is made once per count, the\n"
+		"                counts alternating (1 2 4 1 2 4 ...), one line\n"
+		"                each (workers= tells them apart)\n"
+		"  --runs R      measured runs (default %u), one line per run\n"
+		"                and worker count (and mode: ask)\n"
 		"  --help        this text\n",
-		DEFAULT_WORKERS, DEFAULT_RUNS);
-	for (size_t i = 0; i < NWORKLOADS; i++) {
-		const struct bench_workload *w = workloads[i];
+		DEFAULT_WORKERS, MAX_WORKERS, DEFAULT_RUNS);
+	for (size_t i = 0; i < bench_nworkloads; i++) {
+		const struct bench_workload *w = bench_workloads[i];
 
 		fprintf(f, "\n%s: %s\n", w->name, w->summary);
 		for (size_t j = 0; j < w->nparams; j++) {
@@ -70,15 +75,6 @@ static int bad_usage(const char *what, const char *arg)
 	return 2;
 }
 
-static const struct bench_workload *find_workload(const char *name)
-{
-	for (size_t i = 0; i < NWORKLOADS; i++) {
-		if (strcmp(workloads[i]->name, name) == 0)
-			return workloads[i];
-	}
-	return NULL;
-}
-
 /* Matches "--name" (value in the next argument) or "--name=value". */
 static bool match_option(const char *arg, const char *name, const char **eq)
 {
@@ -100,7 +96,7 @@ static bool match_option(const char *arg, const char *name, const char **eq)
 static void print_result(FILE *f, const struct bench_workload *w,
 			 const uint64_t *values, const struct bench_result *r)
 {
-	uint64_t items = r->items != 0 ? r->items : r->messages;
+	uint64_t items = bench_result_items(r);
 
 	fprintf(f, "workload=%s runtime=troupe messages=%llu seconds=%.6f",
 		w->name, (unsigned long long)r->messages, r->seconds);
@@ -120,12 +116,68 @@ static void print_result(FILE *f, const struct bench_workload *w,
 	fflush(f);
 }
 
+/*
+ * Parses a comma list of worker counts ("2", "1,2,4") into @out (at most
+ * MAX_WORKER_COUNTS, each 0..MAX_WORKERS). Returns the count, 0 if @s is
+ * not such a list.
+ */
+static size_t parse_workers(const char *s, uint64_t *out)
+{
+	size_t n = 0;
+
+	for (;;) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+		char num[24];
+
+		if (n == MAX_WORKER_COUNTS || len == 0 || len >= sizeof(num))
+			return 0;
+		memcpy(num, s, len);
+		num[len] = '\0';
+		if (!bench_parse_u64(num, &out[n]) || out[n] > MAX_WORKERS)
+			return 0;
+		n++;
+		if (comma == NULL)
+			return n;
+		s = comma + 1;
+	}
+}
+
+/*
+ * One run of @w on @workers workers: every mode, one line each. Returns
+ * false (after reporting on stderr) at the first error or failed check.
+ */
+static bool run_once(const struct bench_workload *w, const uint64_t *values,
+		     uint64_t workers)
+{
+	trp_config_t cfg = TRP_CONFIG_INIT;
+
+	cfg.workers = (uint32_t)workers;
+	for (size_t mode = 0; mode < bench_workload_nmodes(w); mode++) {
+		struct bench_result res = { 0 };
+		int rc = w->run(&cfg, values, mode, &res);
+
+		if (rc != 0) {
+			fprintf(stderr, "troupe-bench: %s failed: %s\n",
+				w->name, trp_strerror(rc));
+			return false;
+		}
+		if (!res.ok) {
+			print_result(stderr, w, values, &res);
+			return false;
+		}
+		print_result(stdout, w, values, &res);
+	}
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	const struct bench_workload *w;
 	uint64_t values[BENCH_MAX_PARAMS];
-	uint64_t workers = DEFAULT_WORKERS, runs = DEFAULT_RUNS;
-	trp_config_t cfg = TRP_CONFIG_INIT;
+	uint64_t workers[MAX_WORKER_COUNTS] = { DEFAULT_WORKERS };
+	uint64_t runs = DEFAULT_RUNS;
+	size_t nworkers = 1;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
@@ -136,7 +188,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2 || argv[1][0] == '-')
 		return bad_usage("missing WORKLOAD", NULL);
-	w = find_workload(argv[1]);
+	w = bench_workload_find(argv[1]);
 	if (w == NULL)
 		return bad_usage("unknown workload", argv[1]);
 	if (w->nparams > BENCH_MAX_PARAMS)
@@ -147,10 +199,10 @@ int main(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		const char *arg = argv[i], *val = NULL;
 		uint64_t *dst = NULL, min = 0, max = 0, v;
+		bool is_workers = false;
 
 		if (match_option(arg, "workers", &val)) {
-			dst = &workers;
-			max = 256;
+			is_workers = true;
 		} else if (match_option(arg, "runs", &val)) {
 			dst = &runs;
 			min = 1;
@@ -167,33 +219,30 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		if (dst == NULL)
+		if (dst == NULL && !is_workers)
 			return bad_usage("unknown option", arg);
 		if (val == NULL) {
 			if (i + 1 >= argc)
 				return bad_usage("missing value for", arg);
 			val = argv[++i];
 		}
+		if (is_workers) {
+			nworkers = parse_workers(val, workers);
+			if (nworkers == 0)
+				return bad_usage("not a list of worker counts:",
+						 val);
+			continue;
+		}
 		if (!bench_parse_u64(val, &v) || v < min || v > max)
 			return bad_usage("not a number or out of range:", val);
 		*dst = v;
 	}
 
-	cfg.workers = (uint32_t)workers;
 	for (uint64_t r = 0; r < runs; r++) {
-		struct bench_result res = { 0 };
-		int rc = w->run(&cfg, values, &res);
-
-		if (rc != 0) {
-			fprintf(stderr, "troupe-bench: %s failed: %s\n",
-				w->name, trp_strerror(rc));
-			return 1;
+		for (size_t k = 0; k < nworkers; k++) {
+			if (!run_once(w, values, workers[k]))
+				return 1;
 		}
-		if (!res.ok) {
-			print_result(stderr, w, values, &res);
-			return 1;
-		}
-		print_result(stdout, w, values, &res);
 	}
 	return 0;
 }

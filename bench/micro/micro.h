@@ -9,6 +9,7 @@
 #ifndef TROUPE_BENCH_MICRO_H
 #define TROUPE_BENCH_MICRO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cbench.h"
@@ -19,6 +20,8 @@ void micro_register_message(void);
 void micro_register_send(void);
 void micro_register_names(void);
 void micro_register_exchange(void);
+/* The WORKLOADS.md programs (workloads.c); @smoke: tiny sizes, 1 iteration. */
+void micro_register_workloads(bool smoke);
 
 /* Keeps the compiler from dropping a computed value. */
 static inline void micro_use(const void *p)

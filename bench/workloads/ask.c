@@ -24,8 +24,9 @@
  * (bench_check_stats: outside, N requests; actor, N requests plus N
  * continuation messages plus the start message).
  *
- * The mode=outside line is printed here (same fields as the CLI's line);
- * the mode=actor line is the CLI's.
+ * outside and actor are the workload's two modes (struct bench_workload):
+ * troupe-bench prints one line per mode, troupe-microbench runs each as a
+ * benchmark of its own (workload/ask/outside, workload/ask/actor).
  */
 #include <stdalign.h>
 #include <stdio.h>
@@ -44,6 +45,11 @@ enum {
 enum {
 	P_N,
 	P_OUTSIDE,
+};
+
+enum {
+	MODE_OUTSIDE, /* first: the CLI prints its line first */
+	MODE_ACTOR,
 };
 
 static const struct bench_param ask_params[] = {
@@ -306,46 +312,28 @@ done:
 	return rc;
 }
 
-static int ask_run(const trp_config_t *cfg, const uint64_t *values,
+/* One mode per call, with a fresh histogram. */
+static int ask_run(const trp_config_t *cfg, const uint64_t *values, size_t mode,
 		   struct bench_result *out)
 {
 	struct bench_hist *hist = calloc(1, sizeof(*hist));
-	struct bench_result outside = { 0 };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (hist == NULL)
 		return report("allocating the histogram", TRP_ENOMEM);
-	rc = run_outside(cfg, values[P_OUTSIDE], hist, &outside);
-	if (rc != 0)
-		goto done;
-	/* The outside line, in the CLI's format (it prints the actor one). */
-	fprintf(outside.ok ? stdout : stderr,
-		"workload=ask runtime=troupe messages=%llu seconds=%.6f",
-		(unsigned long long)outside.messages, outside.seconds);
-	if (outside.ok)
-		fprintf(stdout, " rate=%.0f check=ok",
-			outside.seconds > 0 ?
-				(double)outside.items / outside.seconds :
-				0.0);
+	if (mode == MODE_OUTSIDE)
+		rc = run_outside(cfg, values[P_OUTSIDE], hist, out);
 	else
-		fprintf(stderr, " check=FAILED");
-	fprintf(outside.ok ? stdout : stderr,
-		" workers=%u n=%llu outside=%llu %s peak_rss_kb=%llu\n",
-		(unsigned)outside.workers, (unsigned long long)values[P_N],
-		(unsigned long long)values[P_OUTSIDE], outside.extra,
-		(unsigned long long)bench_peak_rss_kb());
-	fflush(stdout);
-	if (!outside.ok) {
-		*out = outside; /* the CLI reports the failure */
-		goto done;
-	}
-	memset(hist, 0, sizeof(*hist));
-	rc = run_actor(cfg, values[P_N], hist, out);
-done:
+		rc = run_actor(cfg, values[P_N], hist, out);
 	free(hist);
 	return rc;
 }
+
+static const char *const ask_modes[] = {
+	[MODE_OUTSIDE] = "outside",
+	[MODE_ACTOR] = "actor",
+};
 
 const struct bench_workload bench_ask = {
 	.name = "ask",
@@ -354,5 +342,7 @@ const struct bench_workload bench_ask = {
 		   "one line per mode, with latency percentiles",
 	.params = ask_params,
 	.nparams = sizeof(ask_params) / sizeof(ask_params[0]),
+	.modes = ask_modes,
+	.nmodes = sizeof(ask_modes) / sizeof(ask_modes[0]),
 	.run = ask_run,
 };

@@ -148,7 +148,7 @@ static bool fanin_check(const struct consumer *c, const struct producer *prods,
 }
 
 static int fanin_run(const trp_config_t *cfg, const uint64_t *values,
-		     struct bench_result *out)
+		     size_t mode, struct bench_result *out)
 {
 	uint64_t m = values[P_M], turns = 0;
 	trp_actor_def_t cdef = { .behavior = consumer_behavior };
@@ -162,6 +162,7 @@ static int fanin_run(const trp_config_t *cfg, const uint64_t *values,
 	uint64_t t0, t1;
 	int rc;
 
+	(void)mode; /* one mode */
 	memset(out, 0, sizeof(*out));
 	if (cons == NULL || prods == NULL) {
 		rc = report("allocating state", TRP_ENOMEM);

@@ -118,7 +118,7 @@ static bool pingpong_check(const struct player *ping, const struct player *pong,
 }
 
 static int pingpong_run(const trp_config_t *cfg, const uint64_t *values,
-			struct bench_result *out)
+			size_t mode, struct bench_result *out)
 {
 	uint64_t p = values[P_P];
 	trp_actor_def_t ping_def = { .behavior = ping_behavior };
@@ -131,6 +131,7 @@ static int pingpong_run(const trp_config_t *cfg, const uint64_t *values,
 	uint64_t t0, t1;
 	int rc;
 
+	(void)mode; /* one mode */
 	memset(out, 0, sizeof(*out));
 	if (pl == NULL || hist == NULL) {
 		rc = report("allocating state", TRP_ENOMEM);

@@ -255,7 +255,7 @@ static bool pubsub_check(trp_exchange_t *ex, const struct subscriber *subs,
 }
 
 static int pubsub_run(const trp_config_t *cfg, const uint64_t *values,
-		      struct bench_result *out)
+		      size_t mode, struct bench_result *out)
 {
 	uint64_t s = values[P_SUBSCRIBERS], m = values[P_M];
 	bool with_churn = values[P_CHURN] != 0;
@@ -272,6 +272,7 @@ static int pubsub_run(const trp_config_t *cfg, const uint64_t *values,
 	uint64_t t0, t1;
 	int rc;
 
+	(void)mode; /* one mode */
 	memset(out, 0, sizeof(*out));
 	memset(&churn, 0, sizeof(churn));
 	if (subs == NULL || pub == NULL) {

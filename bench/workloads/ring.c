@@ -103,7 +103,7 @@ static bool ring_check(const struct node *nodes, uint64_t r, uint64_t t)
 }
 
 static int ring_run(const trp_config_t *cfg, const uint64_t *values,
-		    struct bench_result *out)
+		    size_t mode, struct bench_result *out)
 {
 	uint64_t r = values[P_ACTORS], t = values[P_T];
 	trp_actor_def_t def = { .behavior = node_behavior };
@@ -113,6 +113,7 @@ static int ring_run(const trp_config_t *cfg, const uint64_t *values,
 	uint64_t t0, t1, spawned = 0;
 	int rc;
 
+	(void)mode; /* one mode */
 	memset(out, 0, sizeof(*out));
 	if (nodes == NULL || handles == NULL) {
 		rc = report("allocating state", TRP_ENOMEM);

@@ -155,7 +155,7 @@ static int report(const char *what, int rc)
 }
 
 static int skynet_run(const trp_config_t *cfg, const uint64_t *values,
-		      struct bench_result *out)
+		      size_t mode, struct bench_result *out)
 {
 	uint64_t depth = values[P_DEPTH], leaves = 1, actors = 0;
 	struct skynet_ctx ctx = { 0, 0, 0 };
@@ -165,6 +165,7 @@ static int skynet_run(const trp_config_t *cfg, const uint64_t *values,
 	trp_stats_t st;
 	int rc;
 
+	(void)mode; /* one mode */
 	memset(out, 0, sizeof(*out));
 	for (uint64_t i = 0; i <= depth; i++) {
 		actors += leaves;

@@ -173,7 +173,7 @@ static bool spawn_check(trp_runtime_t *rt, const struct collector *c,
 }
 
 static int spawn_run(const trp_config_t *cfg, const uint64_t *values,
-		     struct bench_result *out)
+		     size_t mode, struct bench_result *out)
 {
 	uint64_t n = values[P_N];
 	trp_actor_def_t cdef = { .behavior = collector_behavior };
@@ -186,6 +186,7 @@ static int spawn_run(const trp_config_t *cfg, const uint64_t *values,
 	uint64_t t0, t1;
 	int rc;
 
+	(void)mode; /* one mode */
 	memset(out, 0, sizeof(*out));
 	if (coll == NULL || sp == NULL) {
 		rc = report("allocating state", TRP_ENOMEM);

@@ -206,7 +206,7 @@ static bool storm_check(const struct sink *sinks, const struct counter *ctrs,
 }
 
 static int storm_run(const trp_config_t *cfg, const uint64_t *values,
-		     struct bench_result *out)
+		     size_t mode, struct bench_result *out)
 {
 	uint64_t k = values[P_COUNTERS], n = values[P_N];
 	trp_actor_def_t def = { .behavior = counter_behavior,
@@ -220,6 +220,7 @@ static int storm_run(const trp_config_t *cfg, const uint64_t *values,
 	uint64_t t0, t1, spawned = 0;
 	int rc;
 
+	(void)mode; /* one mode */
 	memset(out, 0, sizeof(*out));
 	if (sinks == NULL || ctrs == NULL || handles == NULL) {
 		rc = report("allocating state", TRP_ENOMEM);

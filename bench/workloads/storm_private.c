@@ -154,7 +154,7 @@ static bool storm_private_check(const struct sink *sinks,
 }
 
 static int storm_private_run(const trp_config_t *cfg, const uint64_t *values,
-			     struct bench_result *out)
+			     size_t mode, struct bench_result *out)
 {
 	uint64_t k = values[P_COUNTERS], n = values[P_N];
 	trp_actor_def_t cdef = { .behavior = counter_behavior };
@@ -167,6 +167,7 @@ static int storm_private_run(const trp_config_t *cfg, const uint64_t *values,
 	uint64_t t0, t1, spawned = 0;
 	int rc;
 
+	(void)mode; /* one mode */
 	memset(out, 0, sizeof(*out));
 	if (sinks == NULL || ctrs == NULL || handles == NULL) {
 		rc = report("allocating state", TRP_ENOMEM);

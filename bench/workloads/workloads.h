@@ -1,16 +1,26 @@
 /*
- * bench/workloads/workloads.h - the workloads of troupe-bench.
+ * bench/workloads/workloads.h - the workloads of troupe-bench and
+ * troupe-microbench.
  *
  * Each workload of shared/WORKLOADS.md lives in bench/workloads/<name>.c and
  * exposes one `const struct bench_workload bench_<name>`, declared below and
- * listed in the table in bench/cli.c. The CLI parses the common options
- * (--workers, --runs) and the workload's own parameters (from its params
- * table), then calls run() once per run and prints the result line.
+ * listed in bench_workloads[] (workloads.c). The same code serves two
+ * drivers, which differ only in how they report:
+ *
+ * - bench/cli.c (troupe-bench) parses the common options (--workers,
+ *   --runs) and the workload's own parameters (from its params table), then
+ *   calls run() once per mode per run and prints one result line each;
+ * - bench/micro/workloads.c (troupe-microbench) registers one Google
+ *   Benchmark benchmark per workload and mode (`workload/<name>`,
+ *   `workload/<name>/<mode>`), each iteration one call of run().
  *
  * A workload's run() creates its own runtime from @cfg, builds its actors,
  * times from the first send to quiescence, checks its result, destroys the
  * runtime and fills a bench_result. It prints the details of a failed check
- * to stderr itself.
+ * to stderr itself, and nothing to stdout (the drivers own stdout).
+ *
+ * Threads: run() is called from one thread at a time (it creates and
+ * destroys its runtime; two runs at once would only measure each other).
  */
 #ifndef TROUPE_BENCH_WORKLOADS_H
 #define TROUPE_BENCH_WORKLOADS_H
@@ -47,13 +57,21 @@ struct bench_workload {
 	const struct bench_param *params;
 	size_t nparams; /* <= BENCH_MAX_PARAMS */
 	/*
-	 * One measured run. @values holds one value per params entry, in the
-	 * same order. Returns 0 when the run completed (whether or not its
-	 * check passed: see out->ok), or a negative TRP_E* code when a troupe
-	 * call failed outside the measured behaviours (already reported on
-	 * stderr).
+	 * Most workloads measure one thing (modes NULL, nmodes 0: one mode,
+	 * 0). One that measures several (ask: from outside, actor to actor)
+	 * names them here; a run of it is one run() per mode, in this order,
+	 * each reporting on its own (its extra says mode=NAME).
 	 */
-	int (*run)(const trp_config_t *cfg, const uint64_t *values,
+	const char *const *modes;
+	size_t nmodes;
+	/*
+	 * One measured run of mode @mode. @values holds one value per params
+	 * entry, in the same order. Returns 0 when the run completed (whether
+	 * or not its check passed: see out->ok), or a negative TRP_E* code
+	 * when a troupe call failed outside the measured behaviours (already
+	 * reported on stderr).
+	 */
+	int (*run)(const trp_config_t *cfg, const uint64_t *values, size_t mode,
 		   struct bench_result *out);
 };
 
@@ -66,5 +84,24 @@ extern const struct bench_workload bench_fanin;
 extern const struct bench_workload bench_spawn;
 extern const struct bench_workload bench_skynet;
 extern const struct bench_workload bench_ask;
+
+/* Every workload, in --help order; bench_nworkloads entries. */
+extern const struct bench_workload *const bench_workloads[];
+extern const size_t bench_nworkloads;
+
+/* The workload called @name, or NULL. */
+const struct bench_workload *bench_workload_find(const char *name);
+
+/* Modes of @w: at least 1. */
+static inline size_t bench_workload_nmodes(const struct bench_workload *w)
+{
+	return w->nmodes != 0 ? w->nmodes : 1;
+}
+
+/* What @r's rate counts (its unit: messages, round trips, hops, actors). */
+static inline uint64_t bench_result_items(const struct bench_result *r)
+{
+	return r->items != 0 ? r->items : r->messages;
+}
 
 #endif /* TROUPE_BENCH_WORKLOADS_H */
