@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "epoch.h"
 #include "future.h"
 #include "message.h"
 #include "platform.h"
@@ -451,6 +452,12 @@ void trp__outbox_flush_current(struct trp__worker *w)
 		outbox_flush(w->rt, w);
 }
 
+void trp__turn_settle(void)
+{
+	trp__outbox_flush_current(trp__self_worker);
+	trp__epoch_unhold();
+}
+
 int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		    size_t len, const struct trp__send_opts *opt)
 {
@@ -679,7 +686,7 @@ static void finish(struct trp__worker *w, struct trp_actor *a,
 			      memory_order_release);
 	if (a->stop != NULL)
 		a->stop(a, a->state, why);
-	trp__outbox_flush_current(w);
+	trp__turn_settle();
 	w->outbox.stamp++;
 	w->current = NULL;
 	if (w->mute_on != NULL) {
@@ -786,7 +793,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				break;
 		}
 	}
-	trp__outbox_flush_current(w);
+	trp__turn_settle();
 	w->outbox.stamp++; /* this turn's markers expire */
 	trp__stat_add(&w->stats.processed, n);
 	TRP_PROBE2(run_end, a->id, n);

@@ -130,6 +130,11 @@ void trp__actor_finish_thread(struct trp_actor *a);
  * an empty outbox: nothing. */
 void trp__outbox_flush_current(struct trp__worker *w);
 
+/* Mid-turn, before waiting for a grace period: pushes the calling
+ * worker's send batches and leaves the turn's held epoch section (see
+ * trp__epoch_hold). Any thread; a no-op outside turns. */
+void trp__turn_settle(void);
+
 /* Runs one turn of @a on worker @w (see actor.c). */
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a);
 

@@ -33,6 +33,7 @@
 #include "scheduler.h"
 #include "troupe/exchange.h"
 #include "troupe/names.h"
+#include "worker.h"
 
 struct sub_entry {
 	trp_sub_t id;
@@ -547,7 +548,16 @@ int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
 		if (rc != 0)
 			return rc;
 	}
-	int rc = trp__epoch_enter();
+	/* A turn holds one section until it ends (see trp__epoch_hold):
+	 * its batched deliveries are pushed before a later grace period
+	 * ends. Other threads bracket each publish. */
+	bool turn = !outside && trp__self_worker->current != NULL;
+	int rc = turn ? trp__epoch_hold() : 0;
+	/* The publish's own section nests in the hold (cheap: ck only
+	 * counts nested begins); it keeps grace-period waits from callback
+	 * sinks refused while the array is in use. */
+	if (rc == 0)
+		rc = trp__epoch_enter();
 	if (rc != 0) {
 		if (outside)
 			trp__outside_leave(rt);

@@ -15,6 +15,15 @@
  * processed exactly once or handed exactly once to the runtime's dead-letter
  * hook and counted (trp_stats_t.dead_lettered). A send that returns an error
  * accepted nothing: the caller keeps its payload and no behaviour runs.
+ *
+ * Timing of sends made by a behaviour: the first message a behaviour sends
+ * to a given receiver during one turn is enqueued at once; further messages
+ * to the same receiver in that turn may be held back and enqueued together
+ * (one atomic operation for up to 64 of them) no later than the end of the
+ * turn. Order is unaffected. A behaviour that blocks waiting for a receiver
+ * to process a second message it sent in the same turn may therefore wait
+ * forever; behaviours should not block at all. Sends from other threads are
+ * always enqueued before the call returns.
  */
 #ifndef TROUPE_ACTOR_H
 #define TROUPE_ACTOR_H
