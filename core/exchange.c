@@ -6,7 +6,10 @@
  *     but the deliveries and one counter update per publish);
  *   - attach/detach/close copy it with the change under the exchange's
  *     lock, swap the pointer, wait for a grace period, then free the old
- *     array and release what it alone referenced (a detached actor).
+ *     array and release what it alone referenced (a detached actor);
+ *   - every such copy also leaves out actor sinks that stopped, and a
+ *     publish that found one makes such a copy itself once it has left
+ *     its read section (auto-detach, see reap_stopped).
  * NULL means closed; the static empty array means "no subscribers".
  *
  * Memory ordering: the swap is a release store and publish loads with
@@ -37,6 +40,11 @@
 struct sub_entry {
 	trp_sub_t id;
 	trp_sink_t sink;
+	/* Writer-only (under ex->lock; publishers never read it): set on the
+	 * entries of the array being replaced that its replacement leaves
+	 * out, so the writer knows, after the grace period, whose references
+	 * to drop. Always false in the current array. */
+	bool retired;
 };
 
 struct sub_array {
@@ -264,9 +272,9 @@ static void free_array(struct sub_array *arr)
 		trp__free(arr, 0);
 }
 
-/* Swaps in @next (under ex->lock), then, outside the lock, waits for the
- * readers of the old array and frees it. Returns the old array's entries
- * the caller must release (NULL if none). */
+/* Swaps in @next (under ex->lock) and returns the array it replaces, which
+ * readers may still hold: the caller waits for a grace period outside the
+ * lock before freeing it (retire_array, or close's own path). */
 static struct sub_array *swap_locked(struct trp_exchange *ex,
 				     struct sub_array *next)
 {
@@ -277,6 +285,76 @@ static struct sub_array *swap_locked(struct trp_exchange *ex,
 	 * acquire load in publish. */
 	atomic_store_explicit(&ex->subs, next, memory_order_release);
 	return old;
+}
+
+/* An actor sink whose actor has stopped or is stopping: every send to it
+ * fails with TRP_EDEAD from now on (the life cycle only moves forward). */
+static bool sink_stopped(const trp_sink_t *s)
+{
+	/* relaxed: a stale TRP__ALIVE only leaves the sink for a later
+	 * pass; any other value is final. */
+	return s->kind == TRP_SINK_ACTOR &&
+	       atomic_load_explicit(&s->actor->lifecycle,
+				    memory_order_relaxed) != TRP__ALIVE;
+}
+
+/*
+ * Under ex->lock: makes the array that replaces @cur (not NULL): @cur's
+ * entries in order minus the one with id @drop (0: none) and minus the
+ * stopped actor sinks, with @extra more slots at the end (counted in n;
+ * the caller fills them). The entries left out are marked retired in
+ * @cur and counted in *left_out. *out is @cur itself when nothing
+ * changes, the static empty array when nothing is left.
+ * Returns 0, or TRP_ENOMEM with nothing marked.
+ *
+ * Every writer prunes stopped sinks, not only the publish that found one:
+ * the copy is made anyway, and it bounds the set for exchanges whose
+ * publishers all run nested (callback sinks), which cannot prune.
+ */
+static int rebuild_locked(struct sub_array *cur, trp_sub_t drop, uint32_t extra,
+			  struct sub_array **out, uint32_t *left_out)
+{
+	uint32_t gone = 0;
+	for (uint32_t i = 0; i < cur->n; i++) {
+		struct sub_entry *e = &cur->v[i];
+		/* decided once here: the life cycle may move on meanwhile */
+		e->retired = e->id == drop || sink_stopped(&e->sink);
+		gone += e->retired;
+	}
+	*left_out = 0;
+	*out = cur;
+	if (gone == 0 && extra == 0)
+		return 0;
+	uint32_t n = cur->n - gone + extra;
+	struct sub_array *next = &empty_array;
+	if (n != 0) {
+		next = trp__alloc(sizeof *next + (size_t)n * sizeof next->v[0]);
+		if (next == NULL) {
+			for (uint32_t i = 0; i < cur->n; i++)
+				cur->v[i].retired = false;
+			return TRP_ENOMEM;
+		}
+		next->n = n;
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < cur->n; i++)
+			if (!cur->v[i].retired)
+				next->v[k++] = cur->v[i];
+	}
+	*left_out = gone;
+	*out = next;
+	return 0;
+}
+
+/* Outside the lock, after swap_locked replaced @old: waits until no
+ * publish reads it any more, then drops the references of the entries
+ * its replacement left out (they are ours alone now) and frees it. */
+static void retire_array(struct sub_array *old)
+{
+	trp__epoch_synchronize();
+	for (uint32_t i = 0; i < old->n; i++)
+		if (old->v[i].retired && old->v[i].sink.kind == TRP_SINK_ACTOR)
+			trp_actor_release(old->v[i].sink.actor);
+	free_array(old);
 }
 
 int trp_exchange_close(trp_exchange_t *ex)
@@ -421,18 +499,18 @@ static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
 		trp__mutex_unlock(&ex->lock);
 		return TRP_ECLOSED;
 	}
-	struct sub_array *next = trp__alloc(
-		sizeof *next + (size_t)(cur->n + n) * sizeof next->v[0]);
-	if (next == NULL) {
+	struct sub_array *next;
+	uint32_t gone;
+	if (rebuild_locked(cur, 0, n, &next, &gone) != 0) {
 		trp__mutex_unlock(&ex->lock);
 		return TRP_ENOMEM;
 	}
-	next->n = cur->n + n;
-	memcpy(next->v, cur->v, (size_t)cur->n * sizeof next->v[0]);
+	uint32_t base = next->n - n;
 	for (uint32_t i = 0; i < n; i++) {
-		struct sub_entry *e = &next->v[cur->n + i];
+		struct sub_entry *e = &next->v[base + i];
 		e->id = ++ex->next_id;
 		e->sink = sinks[i];
+		e->retired = false;
 		if (e->sink.kind == TRP_SINK_ACTOR)
 			trp_actor_retain(e->sink.actor);
 		if (subs != NULL)
@@ -440,9 +518,9 @@ static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
 	}
 	struct sub_array *old = swap_locked(ex, next);
 	trp__mutex_unlock(&ex->lock);
-	/* The old array's entries live on in the new one: free only it. */
-	trp__epoch_synchronize();
-	free_array(old);
+	/* The kept entries live on in the new array: the old one's retired
+	 * entries (stopped actors pruned) are all we release. */
+	retire_array(old);
 	return 0;
 }
 
@@ -460,36 +538,67 @@ int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub)
 	trp__mutex_lock(&ex->lock);
 	struct sub_array *cur =
 		atomic_load_explicit(&ex->subs, memory_order_relaxed);
-	uint32_t at = UINT32_MAX;
-	for (uint32_t i = 0; cur != NULL && i < cur->n; i++)
-		if (cur->v[i].id == sub)
-			at = i;
-	if (at == UINT32_MAX) {
+	bool found = false;
+	for (uint32_t i = 0; cur != NULL && i < cur->n && !found; i++)
+		found = cur->v[i].id == sub;
+	struct sub_array *next;
+	uint32_t gone;
+	int rc = !found ? TRP_ENOENT :
+			  rebuild_locked(cur, sub, 0, &next, &gone);
+	if (rc != 0) {
 		trp__mutex_unlock(&ex->lock);
-		return TRP_ENOENT;
+		return rc;
 	}
-	struct sub_array *next = &empty_array;
-	if (cur->n > 1) {
-		next = trp__alloc(sizeof *next +
-				  (size_t)(cur->n - 1) * sizeof next->v[0]);
-		if (next == NULL) {
-			trp__mutex_unlock(&ex->lock);
-			return TRP_ENOMEM;
-		}
-		next->n = cur->n - 1;
-		memcpy(next->v, cur->v, (size_t)at * sizeof next->v[0]);
-		memcpy(next->v + at, cur->v + at + 1,
-		       (size_t)(cur->n - at - 1) * sizeof next->v[0]);
-	}
-	trp_sink_t gone = cur->v[at].sink;
 	struct sub_array *old = swap_locked(ex, next);
 	trp__mutex_unlock(&ex->lock);
-	/* After this no publish holds the old array: the sink is ours. */
-	trp__epoch_synchronize();
-	free_array(old);
-	if (gone.kind == TRP_SINK_ACTOR)
-		trp_actor_release(gone.actor);
+	/* After the grace period no publish holds the old array: the sink
+	 * (and any stopped one pruned with it) is ours. */
+	retire_array(old);
 	return 0;
+}
+
+/*
+ * Auto-detach of stopped actor sinks (the contract is in
+ * troupe/exchange.h). A publish whose delivery got TRP_EDEAD calls this
+ * after leaving its read section - and only if it is not nested inside
+ * another one (a callback sink publishing), since a grace period would
+ * then wait for the caller itself. The publish hot path is unchanged: it
+ * counted dropped_dead already, and only the publish that found a dead
+ * sink comes here, once per death in the common case (the sink is gone
+ * from the array the next publish loads).
+ *
+ * Done synchronously, with detach's own copy-swap-wait path, rather than
+ * deferred with ck_epoch_call: a deferred callback runs only when the
+ * record that queued it is polled (ck_epoch_poll/barrier), and nothing
+ * polls records today (epoch.c owns them, workers never poll), so the old
+ * arrays and actor references would pile up until some unrelated writer
+ * ran; a reclaim queue of our own drained by attach/detach would have the
+ * same unbounded worst case (one retired array per death between two
+ * writers, each O(subscribers)). The price is one grace period (detach's
+ * cost) paid by the publisher that found the death, and a lock taken only
+ * on that path; concurrent publishers that find the same dead sink queue
+ * on the lock, find it gone and return without waiting.
+ *
+ * Rejected as well: only marking the entry dead in the read section and
+ * leaving the pruning to the next attach/detach - on an exchange whose
+ * set stops changing the dead sinks would stay (in the array and in
+ * stats.subscribers) for good, which is the problem being fixed.
+ */
+static void reap_stopped(struct trp_exchange *ex)
+{
+	trp__mutex_lock(&ex->lock);
+	struct sub_array *cur =
+		atomic_load_explicit(&ex->subs, memory_order_relaxed);
+	struct sub_array *next, *old = NULL;
+	uint32_t gone = 0;
+	/* TRP_ENOMEM: the sinks stay, the next publish that finds one dead
+	 * tries again. */
+	if (cur != NULL && rebuild_locked(cur, 0, 0, &next, &gone) == 0 &&
+	    gone != 0)
+		old = swap_locked(ex, next);
+	trp__mutex_unlock(&ex->lock);
+	if (old != NULL)
+		retire_array(old);
 }
 
 trp_exchange_scope_t trp_exchange_scope_enter(trp_exchange_t *ex,
@@ -637,6 +746,8 @@ out:
 	if (other != 0)
 		atomic_fetch_add_explicit(&ex->dropped_other, other,
 					  memory_order_relaxed);
+	if (trp__unlikely(dead != 0) && !trp__epoch_in_section())
+		reap_stopped(ex);
 	return 0;
 }
 
