@@ -19,8 +19,9 @@
  * its free, which is what makes "after detach returns, the sink is not
  * touched again" hold.
  *
- * Each runtime keeps a list of its exchanges (cold, under a mutex): named
- * ones are found there, and trp_runtime_destroy closes them all.
+ * Each runtime keeps a list of its exchanges (cold, under a mutex), which
+ * trp_runtime_destroy closes, and a hash directory of the named ones
+ * (name_dir) that trp_exchange_get looks up under the same mutex.
  */
 #include "exchange.h"
 
@@ -67,13 +68,47 @@ struct trp_exchange {
 	/* cold */
 	alignas(64) struct trp__mutex lock; /* writers of subs */
 	_Atomic(uint64_t) refs;
-	uint64_t next_id;	       /* under lock */
-	struct trp_exchange *next_all; /* rt->exchanges list, under its lock */
+	uint64_t next_id; /* under lock */
+	/* under rt->exchanges_lock */
+	struct trp_exchange *next_all; /* rt->exchanges list */
 	struct trp_exchange *prev_all;
-	bool named;
+	struct name_dir *dir;		/* the runtime's, see name_dir */
+	struct trp_exchange *name_next; /* bucket chain while named */
+	uint64_t name_hash;
+	bool named; /* in the name directory (holds one reference) */
 	size_t name_len;
 	char name[TRP_NAME_MAX + 1];
 };
+
+/*
+ * The runtime's named exchanges, hashed by name: trp_exchange_get is O(1)
+ * (expected) instead of a walk of every exchange of the runtime.
+ *
+ * A chained table under rt->exchanges_lock rather than ck_hs with
+ * lock-free readers (as registry.c has): get is a cold path - it also
+ * creates on a miss and takes the reference under that lock, so the
+ * shutdown scan and a last release never race a lookup - and publishers
+ * use the handle, never the name. A lock-free read would need try_retain
+ * against shutdown's takeover and deferred frees of grown tables, for a
+ * call made once per name and user.
+ *
+ * Where it hangs: struct trp_runtime (scheduler.h, not this file's) has one
+ * pointer for exchanges, the list head. So every exchange on the list
+ * points to the same directory (made by the first named get, its pointer
+ * copied into every listed exchange then and into each one linked later),
+ * the runtime reaches it through its list head, and the last exchange to
+ * leave the list frees it. Named exchanges stay listed until the runtime
+ * is destroyed, so the directory is empty whenever the list is.
+ */
+struct name_dir {
+	uint64_t seed;
+	uint32_t mask; /* buckets - 1; a power of two less one */
+	uint32_t count;
+	uint32_t sweep; /* shutdown: buckets [0, sweep) are empty */
+	struct trp_exchange *bucket[];
+};
+
+#define NAME_DIR_MIN 16u
 
 /* A payload shared by the actor sinks of one publish. */
 struct shared_buf {
@@ -145,7 +180,6 @@ static int new_exchange(struct trp_runtime *rt, const char *name, size_t len,
 	memset(ex, 0, sizeof *ex);
 	atomic_init(&ex->subs, &empty_array);
 	ex->rt = rt;
-	ex->named = name != NULL;
 	if (name != NULL) {
 		memcpy(ex->name, name, len);
 		ex->name[len] = '\0';
@@ -158,9 +192,117 @@ static int new_exchange(struct trp_runtime *rt, const char *name, size_t len,
 	return 0;
 }
 
+/* ---- the name directory (all under rt->exchanges_lock) ---- */
+
+static uint64_t name_hash(const struct name_dir *d, const char *name,
+			  size_t len)
+{
+	/* FNV-1a, seeded per runtime. */
+	uint64_t h = 1469598103934665603ull ^ d->seed;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)name[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static struct name_dir *dir_new(uint32_t buckets)
+{
+	struct name_dir *d = trp__calloc(
+		1, sizeof *d + (size_t)buckets * sizeof d->bucket[0]);
+	if (d == NULL)
+		return NULL;
+	d->mask = buckets - 1;
+	d->seed = trp__now_ns() ^ (uint64_t)(uintptr_t)d;
+	return d;
+}
+
+static void dir_free(struct name_dir *d)
+{
+	if (d != NULL)
+		trp__free(d, sizeof *d + ((size_t)d->mask + 1) *
+						 sizeof d->bucket[0]);
+}
+
+static struct name_dir *dir_of_locked(struct trp_runtime *rt)
+{
+	return rt->exchanges != NULL ? rt->exchanges->dir : NULL;
+}
+
+static struct trp_exchange *dir_find_locked(const struct name_dir *d,
+					    const char *name, size_t len)
+{
+	if (d == NULL)
+		return NULL;
+	uint64_t h = name_hash(d, name, len);
+	struct trp_exchange *e = d->bucket[h & d->mask];
+	while (e != NULL && !(e->name_hash == h && e->name_len == len &&
+			      memcmp(e->name, name, len) == 0))
+		e = e->name_next;
+	return e;
+}
+
+static void dir_chain(struct name_dir *d, struct trp_exchange *ex)
+{
+	struct trp_exchange **b = &d->bucket[ex->name_hash & d->mask];
+	ex->name_next = *b;
+	*b = ex;
+}
+
+/* Enters @ex (linked, named, not in @d) into @d, the runtime's directory.
+ * At load 1 the table doubles (and every listed exchange is pointed to the
+ * copy); if that allocation fails the chains just grow longer. */
+static void dir_insert_locked(struct trp_runtime *rt, struct name_dir *d,
+			      struct trp_exchange *ex)
+{
+	ex->name_hash = name_hash(d, ex->name, ex->name_len);
+	dir_chain(d, ex);
+	if (++d->count <= d->mask + 1 || d->mask >= UINT32_MAX / 4)
+		return;
+	struct name_dir *big = dir_new(2 * (d->mask + 1));
+	if (big == NULL)
+		return;
+	big->seed = d->seed; /* keeps every stored name_hash valid */
+	big->count = d->count;
+	for (uint32_t i = 0; i <= d->mask; i++) {
+		struct trp_exchange *e = d->bucket[i], *next;
+		for (; e != NULL; e = next) {
+			next = e->name_next;
+			dir_chain(big, e);
+		}
+	}
+	for (struct trp_exchange *e = rt->exchanges; e != NULL; e = e->next_all)
+		e->dir = big;
+	dir_free(d);
+}
+
+/* Shutdown: takes one exchange out of @d (NULL when it is empty). The
+ * sweep makes emptying the directory O(buckets + names); a name entered
+ * behind it (none should be: get refuses once the runtime shuts down)
+ * restarts it. */
+static struct trp_exchange *dir_pop_locked(struct name_dir *d)
+{
+	if (d == NULL || d->count == 0)
+		return NULL;
+	for (;; d->sweep = 0) {
+		for (; d->sweep <= d->mask; d->sweep++) {
+			struct trp_exchange *e = d->bucket[d->sweep];
+			if (e != NULL) {
+				d->bucket[d->sweep] = e->name_next;
+				e->name_next = NULL;
+				d->count--;
+				return e;
+			}
+		}
+	}
+}
+
+/* ---- the runtime's list of exchanges ---- */
+
 /* Caller holds rt->exchanges_lock. */
 static void link_locked(struct trp_runtime *rt, struct trp_exchange *ex)
 {
+	ex->dir = dir_of_locked(rt);
 	ex->next_all = rt->exchanges;
 	ex->prev_all = NULL;
 	if (rt->exchanges != NULL)
@@ -177,6 +319,10 @@ static void unlink_locked(struct trp_runtime *rt, struct trp_exchange *ex)
 	if (ex->next_all != NULL)
 		ex->next_all->prev_all = ex->prev_all;
 	ex->next_all = ex->prev_all = NULL;
+	/* the last one out frees the directory (empty: see name_dir) */
+	if (rt->exchanges == NULL)
+		dir_free(ex->dir);
+	ex->dir = NULL;
 }
 
 static bool valid_name(const char *name, size_t *len, int *rc)
@@ -208,22 +354,37 @@ int trp_exchange_get(trp_runtime_t *rt, const char *name, trp_exchange_t **out)
 	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
 		return TRP_ESHUTDOWN;
 	trp__mutex_lock(&rt->exchanges_lock);
-	struct trp_exchange *ex = rt->exchanges;
-	while (ex != NULL && !(ex->named && ex->name_len == len &&
-			       memcmp(ex->name, name, len) == 0))
-		ex = ex->next_all;
+	struct name_dir *dir = dir_of_locked(rt), *fresh = NULL;
+	struct trp_exchange *ex = dir_find_locked(dir, name, len);
+	bool made = false;
 	rc = 0;
 	if (ex == NULL) {
 		if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
 			rc = TRP_ESHUTDOWN;
-		else if ((rc = new_exchange(rt, name, len, &ex)) == 0) {
-			/* one reference for the name table */
-			atomic_init(&ex->refs, 1);
-			link_locked(rt, ex);
-		}
+		else if (dir == NULL &&
+			 (dir = fresh = dir_new(NAME_DIR_MIN)) == NULL)
+			rc = TRP_ENOMEM;
+		else
+			made = (rc = new_exchange(rt, name, len, &ex)) == 0;
 	}
+	if (made) {
+		/* new: one reference for the name directory */
+		ex->named = true;
+		atomic_init(&ex->refs, 1);
+		link_locked(rt, ex);
+		if (fresh != NULL) {
+			/* the first named one: every listed exchange
+			 * points to the directory from now on */
+			for (struct trp_exchange *e = rt->exchanges; e != NULL;
+			     e = e->next_all)
+				e->dir = fresh;
+			fresh = NULL;
+		}
+		dir_insert_locked(rt, dir, ex);
+	}
+	dir_free(fresh); /* made for nothing (out of memory) */
 	if (rc == 0) {
-		/* relaxed: we hold the lock, the table's reference is
+		/* relaxed: we hold the lock, the directory's reference is
 		 * there. */
 		atomic_fetch_add_explicit(&ex->refs, 1, memory_order_relaxed);
 		*out = ex;
@@ -412,22 +573,19 @@ void trp_exchange_release(trp_exchange_t *ex)
 
 void trp__exchanges_shutdown(struct trp_runtime *rt)
 {
-	/* Close every exchange and drop the name table's references. The
+	/* Close every exchange and drop the name directory's references. The
 	 * list lock is not held while closing (that waits for a grace
 	 * period, and a concurrent last release unlinks under the lock). */
 	for (;;) {
-		struct trp_exchange *ex = NULL;
 		bool dying = false;
 		trp__mutex_lock(&rt->exchanges_lock);
-		for (struct trp_exchange *e = rt->exchanges; e != NULL;
-		     e = e->next_all) {
-			if (e->named) {
-				/* Leaves the name table; we take over the
-				 * table's reference. */
-				e->named = false;
-				ex = e;
-				break;
-			}
+		struct trp_exchange *ex = dir_pop_locked(dir_of_locked(rt));
+		if (ex != NULL)
+			/* Leaves the name directory; we take over the
+			 * directory's reference. */
+			ex->named = false;
+		for (struct trp_exchange *e = rt->exchanges;
+		     ex == NULL && e != NULL; e = e->next_all) {
 			/* relaxed: under the list lock, a hint; close
 			 * decides under the exchange's lock. */
 			if (atomic_load_explicit(&e->subs,

@@ -1774,6 +1774,90 @@ static void count_callback(void *ctx, const trp_msg_t *msg)
 	atomic_fetch_add(&c->n, 1);
 }
 
+/* ------------------------------------------------------------------ */
+/* many names                                                          */
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (void *const *)a,
+		  y = (uintptr_t) * (void *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* 10^4 named exchanges (the directory grows many times), with anonymous
+ * ones created and released in between: every name keeps its exchange,
+ * through releases of every handle, until the runtime is destroyed. */
+static void test_many_names(void **unused)
+{
+	(void)unused;
+	enum {
+		N = 10000
+	};
+	trp_runtime_t *rt = make_rt(2);
+	trp_exchange_t **ex = calloc(N, sizeof *ex), **sorted;
+	trp_exchange_t *anon_first = NULL, *anon = NULL, *again = NULL;
+	char name[32];
+	assert_non_null(ex);
+
+	/* an anonymous exchange older than every name */
+	CHECK_OK(trp_exchange_create(rt, &anon_first));
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof name, "ex.%d", i);
+		CHECK_OK(trp_exchange_get(rt, name, &ex[i]));
+		CHECK_OK(trp_exchange_get(rt, name, &again));
+		assert_ptr_equal(again, ex[i]);
+		trp_exchange_release(again);
+		if (i % 1000 == 0) {
+			/* newest on the runtime's list, then gone */
+			CHECK_OK(trp_exchange_create(rt, &anon));
+			trp_exchange_release(anon);
+		}
+	}
+	sorted = malloc(N * sizeof *sorted);
+	assert_non_null(sorted);
+	memcpy(sorted, ex, N * sizeof *sorted);
+	qsort(sorted, N, sizeof *sorted, cmp_ptr);
+	for (int i = 1; i < N; i++)
+		assert_ptr_not_equal(sorted[i], sorted[i - 1]);
+	free(sorted);
+
+	/* every handle released: the names still hold the exchanges */
+	trp_exchange_release(anon_first);
+	for (int i = 0; i < N; i++)
+		trp_exchange_release(ex[i]);
+	for (int i = N - 1; i >= 0; i--) {
+		snprintf(name, sizeof name, "ex.%d", i);
+		CHECK_OK(trp_exchange_get(rt, name, &again));
+		assert_ptr_equal(again, ex[i]);
+		trp_exchange_release(again);
+	}
+	/* and they work */
+	struct count_ctx cc = { 0 };
+	CHECK_OK(trp_exchange_get(rt, "ex.4242", &again));
+	CHECK_OK(trp_exchange_attach(
+		again, trp_sink_callback(count_callback, &cc), NULL));
+	trp_exchange_release(again);
+	CHECK_OK(trp_exchange_get(rt, "ex.4242", &again));
+	CHECK_OK(trp_exchange_publish(again, MSG_CTL, "x", 1));
+	assert_int_equal(atomic_load(&cc.n), 1);
+	assert_int_equal(xstats(again).subscribers, 1);
+	/* a new name after all that */
+	trp_exchange_t *late = NULL;
+	CHECK_OK(trp_exchange_get(rt, "ex.late", &late));
+	assert_ptr_not_equal(late, again);
+	trp_exchange_release(late);
+
+	/* destroy closes all of them; a handle held across it still works */
+	CHECK_OK(trp_runtime_destroy(rt));
+	int rc = trp_exchange_publish(again, MSG_CTL, "x", 1);
+	assert_true(rc == TRP_ECLOSED || rc == TRP_ESHUTDOWN);
+	assert_int_equal(atomic_load(&cc.n), 1);
+	assert_int_equal(xstats(again).subscribers, 0);
+	trp_exchange_release(again);
+	free(ex);
+	assert_no_behaviour_errors();
+}
+
 static void test_destroy_with_open_exchanges(void **unused)
 {
 	(void)unused;
@@ -1914,6 +1998,7 @@ int main(void)
 		cmocka_unit_test(test_scope_macro),
 		cmocka_unit_test(test_tap),
 		cmocka_unit_test(test_from_behaviours),
+		cmocka_unit_test(test_many_names),
 		cmocka_unit_test(test_destroy_with_open_exchanges),
 		cmocka_unit_test(test_destroy_while_publishing),
 	};
