@@ -808,7 +808,8 @@ int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
 		return TRP_EMSGSIZE;
 	struct trp_runtime *rt = ex->rt;
 	/* One bracket for all deliveries of an outside publisher. */
-	bool outside = trp__worker_of(rt) == NULL;
+	struct trp__worker *w = trp__worker_of(rt);
+	bool outside = w == NULL;
 	if (outside) {
 		int rc = trp__outside_enter(rt);
 		if (rc != 0)
@@ -882,6 +883,16 @@ int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
 		else
 			other++;
 	}
+	/* A behaviour's second and later sends to a receiver in one turn
+	 * wait in the worker's send batches (outbox.h) until the turn ends.
+	 * Push them before leaving the read section: then, when a detach's
+	 * grace period is over, every delivery of this publish is in its
+	 * sink's mailbox, ahead of anything sent after detach returned
+	 * (test_detach_after_behaviour_publish). This gives up batching of
+	 * exchange deliveries across publishes of one turn; per-receiver
+	 * order is kept, the batches are pushed in order. */
+	if (w != NULL)
+		trp__outbox_flush_current(w);
 	if (shared != NULL)
 		shared_release(shared->data);
 out:

@@ -1128,6 +1128,99 @@ static void test_detach_then_free_context(void **unused)
 }
 
 /* ------------------------------------------------------------------ */
+/* deliveries are in the mailbox when detach returns                    */
+
+/* What a sink got, in order: MSG_SEQ seqs, and 0 for a MSG_CTL marker. */
+struct order_log {
+	atomic_uint n;
+	uint64_t what[16];
+};
+
+static void order_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	struct order_log *l = state;
+	struct seqmsg sm;
+	(void)self;
+	unsigned i = atomic_load(&l->n);
+	if (i >= 16)
+		return;
+	if (msg->type == MSG_SEQ && msg->size == sizeof sm) {
+		memcpy(&sm, msg->data, sizeof sm);
+		l->what[i] = sm.seq;
+	} else {
+		l->what[i] = 0;
+	}
+	atomic_store(&l->n, i + 1);
+}
+
+/* Publishes 1..3 in one turn, then holds the turn until told to go. */
+struct held_pub {
+	trp_exchange_t *ex;
+	atomic_int published;
+	atomic_int go;
+};
+
+static void held_pub_behavior(trp_actor_t *self, void *state,
+			      const trp_msg_t *msg)
+{
+	struct held_pub *h = state;
+	(void)self;
+	(void)msg;
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		if (publish_seq(h->ex, 0, seq) != 0)
+			note_error(TRP_EINVAL);
+	atomic_store(&h->published, 1);
+	while (atomic_load(&h->go) == 0)
+		sleep_us(100);
+}
+
+/*
+ * A publish from a behaviour whose turn has not ended yet: once detach
+ * returned, every delivery that publish made is in the sink's mailbox, so
+ * a marker sent after detach arrives after them (the rule rt_exchange_churn
+ * relies on for its FIN). Per-turn send batches must not hold exchange
+ * deliveries back until the end of the turn.
+ */
+static void test_detach_after_behaviour_publish(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	trp_exchange_t *ex = NULL;
+	static struct order_log log;
+	static struct held_pub hp;
+	trp_actor_def_t sdef = { .behavior = order_behavior,
+				 .mailbox_limit = TRP_MAILBOX_UNBOUNDED };
+	trp_actor_def_t pdef = { .behavior = held_pub_behavior };
+	trp_actor_t *sink = NULL, *pub = NULL;
+	trp_sub_t sub;
+
+	memset(&log, 0, sizeof log);
+	memset(&hp, 0, sizeof hp);
+	CHECK_OK(trp_exchange_create(rt, &ex));
+	hp.ex = ex;
+	CHECK_OK(trp_actor_spawn(rt, &sdef, &log, &sink));
+	CHECK_OK(trp_actor_spawn(rt, &pdef, &hp, &pub));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(sink), &sub));
+	CHECK_OK(trp_send(pub, MSG_CTL, NULL, 0));
+	while (atomic_load(&hp.published) == 0)
+		sleep_us(100);
+	CHECK_OK(trp_exchange_detach(ex, sub));
+	CHECK_OK(trp_send(sink, MSG_CTL, NULL, 0));
+	atomic_store(&hp.go, 1);
+	settle(rt);
+	assert_int_equal(atomic_load(&log.n), 4);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(log.what[i], i + 1);
+	assert_int_equal(log.what[3], 0);
+
+	trp_exchange_release(ex);
+	trp_actor_release(sink);
+	trp_actor_release(pub);
+	CHECK_OK(trp_runtime_destroy(rt));
+	assert_no_behaviour_errors();
+}
+
+/* ------------------------------------------------------------------ */
 /* refused deliveries are counted                                      */
 
 static void test_drops_full(void **unused)
@@ -1990,6 +2083,7 @@ int main(void)
 		cmocka_unit_test(test_publisher_order),
 		cmocka_unit_test(test_membership_exact),
 		cmocka_unit_test(test_detach_then_free_context),
+		cmocka_unit_test(test_detach_after_behaviour_publish),
 		cmocka_unit_test(test_drops_full),
 		cmocka_unit_test(test_drops_dead),
 		cmocka_unit_test(test_auto_detach_closing),
