@@ -6,7 +6,10 @@
  *     but the deliveries and one counter update per publish);
  *   - attach/detach/close copy it with the change under the exchange's
  *     lock, swap the pointer, wait for a grace period, then free the old
- *     array and release what it alone referenced (a detached actor).
+ *     array and release what it alone referenced (a detached actor);
+ *   - every such copy also leaves out actor sinks that stopped, and a
+ *     publish that found one makes such a copy itself once it has left
+ *     its read section (auto-detach, see reap_stopped).
  * NULL means closed; the static empty array means "no subscribers".
  *
  * Memory ordering: the swap is a release store and publish loads with
@@ -16,8 +19,9 @@
  * its free, which is what makes "after detach returns, the sink is not
  * touched again" hold.
  *
- * Each runtime keeps a list of its exchanges (cold, under a mutex): named
- * ones are found there, and trp_runtime_destroy closes them all.
+ * Each runtime keeps a list of its exchanges (cold, under a mutex), which
+ * trp_runtime_destroy closes, and a hash directory of the named ones
+ * (name_dir) that trp_exchange_get looks up under the same mutex.
  */
 #include "exchange.h"
 
@@ -38,6 +42,11 @@
 struct sub_entry {
 	trp_sub_t id;
 	trp_sink_t sink;
+	/* Writer-only (under ex->lock; publishers never read it): set on the
+	 * entries of the array being replaced that its replacement leaves
+	 * out, so the writer knows, after the grace period, whose references
+	 * to drop. Always false in the current array. */
+	bool retired;
 };
 
 struct sub_array {
@@ -60,13 +69,47 @@ struct trp_exchange {
 	/* cold */
 	alignas(64) struct trp__mutex lock; /* writers of subs */
 	_Atomic(uint64_t) refs;
-	uint64_t next_id;	       /* under lock */
-	struct trp_exchange *next_all; /* rt->exchanges list, under its lock */
+	uint64_t next_id; /* under lock */
+	/* under rt->exchanges_lock */
+	struct trp_exchange *next_all; /* rt->exchanges list */
 	struct trp_exchange *prev_all;
-	bool named;
+	struct name_dir *dir;		/* the runtime's, see name_dir */
+	struct trp_exchange *name_next; /* bucket chain while named */
+	uint64_t name_hash;
+	bool named; /* in the name directory (holds one reference) */
 	size_t name_len;
 	char name[TRP_NAME_MAX + 1];
 };
+
+/*
+ * The runtime's named exchanges, hashed by name: trp_exchange_get is O(1)
+ * (expected) instead of a walk of every exchange of the runtime.
+ *
+ * A chained table under rt->exchanges_lock rather than ck_hs with
+ * lock-free readers (as registry.c has): get is a cold path - it also
+ * creates on a miss and takes the reference under that lock, so the
+ * shutdown scan and a last release never race a lookup - and publishers
+ * use the handle, never the name. A lock-free read would need try_retain
+ * against shutdown's takeover and deferred frees of grown tables, for a
+ * call made once per name and user.
+ *
+ * Where it hangs: struct trp_runtime (scheduler.h, not this file's) has one
+ * pointer for exchanges, the list head. So every exchange on the list
+ * points to the same directory (made by the first named get, its pointer
+ * copied into every listed exchange then and into each one linked later),
+ * the runtime reaches it through its list head, and the last exchange to
+ * leave the list frees it. Named exchanges stay listed until the runtime
+ * is destroyed, so the directory is empty whenever the list is.
+ */
+struct name_dir {
+	uint64_t seed;
+	uint32_t mask; /* buckets - 1; a power of two less one */
+	uint32_t count;
+	uint32_t sweep; /* shutdown: buckets [0, sweep) are empty */
+	struct trp_exchange *bucket[];
+};
+
+#define NAME_DIR_MIN 16u
 
 /* A payload shared by the actor sinks of one publish. */
 struct shared_buf {
@@ -138,7 +181,6 @@ static int new_exchange(struct trp_runtime *rt, const char *name, size_t len,
 	memset(ex, 0, sizeof *ex);
 	atomic_init(&ex->subs, &empty_array);
 	ex->rt = rt;
-	ex->named = name != NULL;
 	if (name != NULL) {
 		memcpy(ex->name, name, len);
 		ex->name[len] = '\0';
@@ -151,9 +193,117 @@ static int new_exchange(struct trp_runtime *rt, const char *name, size_t len,
 	return 0;
 }
 
+/* ---- the name directory (all under rt->exchanges_lock) ---- */
+
+static uint64_t name_hash(const struct name_dir *d, const char *name,
+			  size_t len)
+{
+	/* FNV-1a, seeded per runtime. */
+	uint64_t h = 1469598103934665603ull ^ d->seed;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)name[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static struct name_dir *dir_new(uint32_t buckets)
+{
+	struct name_dir *d = trp__calloc(
+		1, sizeof *d + (size_t)buckets * sizeof d->bucket[0]);
+	if (d == NULL)
+		return NULL;
+	d->mask = buckets - 1;
+	d->seed = trp__now_ns() ^ (uint64_t)(uintptr_t)d;
+	return d;
+}
+
+static void dir_free(struct name_dir *d)
+{
+	if (d != NULL)
+		trp__free(d, sizeof *d + ((size_t)d->mask + 1) *
+						 sizeof d->bucket[0]);
+}
+
+static struct name_dir *dir_of_locked(struct trp_runtime *rt)
+{
+	return rt->exchanges != NULL ? rt->exchanges->dir : NULL;
+}
+
+static struct trp_exchange *dir_find_locked(const struct name_dir *d,
+					    const char *name, size_t len)
+{
+	if (d == NULL)
+		return NULL;
+	uint64_t h = name_hash(d, name, len);
+	struct trp_exchange *e = d->bucket[h & d->mask];
+	while (e != NULL && !(e->name_hash == h && e->name_len == len &&
+			      memcmp(e->name, name, len) == 0))
+		e = e->name_next;
+	return e;
+}
+
+static void dir_chain(struct name_dir *d, struct trp_exchange *ex)
+{
+	struct trp_exchange **b = &d->bucket[ex->name_hash & d->mask];
+	ex->name_next = *b;
+	*b = ex;
+}
+
+/* Enters @ex (linked, named, not in @d) into @d, the runtime's directory.
+ * At load 1 the table doubles (and every listed exchange is pointed to the
+ * copy); if that allocation fails the chains just grow longer. */
+static void dir_insert_locked(struct trp_runtime *rt, struct name_dir *d,
+			      struct trp_exchange *ex)
+{
+	ex->name_hash = name_hash(d, ex->name, ex->name_len);
+	dir_chain(d, ex);
+	if (++d->count <= d->mask + 1 || d->mask >= UINT32_MAX / 4)
+		return;
+	struct name_dir *big = dir_new(2 * (d->mask + 1));
+	if (big == NULL)
+		return;
+	big->seed = d->seed; /* keeps every stored name_hash valid */
+	big->count = d->count;
+	for (uint32_t i = 0; i <= d->mask; i++) {
+		struct trp_exchange *e = d->bucket[i], *next;
+		for (; e != NULL; e = next) {
+			next = e->name_next;
+			dir_chain(big, e);
+		}
+	}
+	for (struct trp_exchange *e = rt->exchanges; e != NULL; e = e->next_all)
+		e->dir = big;
+	dir_free(d);
+}
+
+/* Shutdown: takes one exchange out of @d (NULL when it is empty). The
+ * sweep makes emptying the directory O(buckets + names); a name entered
+ * behind it (none should be: get refuses once the runtime shuts down)
+ * restarts it. */
+static struct trp_exchange *dir_pop_locked(struct name_dir *d)
+{
+	if (d == NULL || d->count == 0)
+		return NULL;
+	for (;; d->sweep = 0) {
+		for (; d->sweep <= d->mask; d->sweep++) {
+			struct trp_exchange *e = d->bucket[d->sweep];
+			if (e != NULL) {
+				d->bucket[d->sweep] = e->name_next;
+				e->name_next = NULL;
+				d->count--;
+				return e;
+			}
+		}
+	}
+}
+
+/* ---- the runtime's list of exchanges ---- */
+
 /* Caller holds rt->exchanges_lock. */
 static void link_locked(struct trp_runtime *rt, struct trp_exchange *ex)
 {
+	ex->dir = dir_of_locked(rt);
 	ex->next_all = rt->exchanges;
 	ex->prev_all = NULL;
 	if (rt->exchanges != NULL)
@@ -170,6 +320,10 @@ static void unlink_locked(struct trp_runtime *rt, struct trp_exchange *ex)
 	if (ex->next_all != NULL)
 		ex->next_all->prev_all = ex->prev_all;
 	ex->next_all = ex->prev_all = NULL;
+	/* the last one out frees the directory (empty: see name_dir) */
+	if (rt->exchanges == NULL)
+		dir_free(ex->dir);
+	ex->dir = NULL;
 }
 
 static bool valid_name(const char *name, size_t *len, int *rc)
@@ -201,22 +355,37 @@ int trp_exchange_get(trp_runtime_t *rt, const char *name, trp_exchange_t **out)
 	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
 		return TRP_ESHUTDOWN;
 	trp__mutex_lock(&rt->exchanges_lock);
-	struct trp_exchange *ex = rt->exchanges;
-	while (ex != NULL && !(ex->named && ex->name_len == len &&
-			       memcmp(ex->name, name, len) == 0))
-		ex = ex->next_all;
+	struct name_dir *dir = dir_of_locked(rt), *fresh = NULL;
+	struct trp_exchange *ex = dir_find_locked(dir, name, len);
+	bool made = false;
 	rc = 0;
 	if (ex == NULL) {
 		if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
 			rc = TRP_ESHUTDOWN;
-		else if ((rc = new_exchange(rt, name, len, &ex)) == 0) {
-			/* one reference for the name table */
-			atomic_init(&ex->refs, 1);
-			link_locked(rt, ex);
-		}
+		else if (dir == NULL &&
+			 (dir = fresh = dir_new(NAME_DIR_MIN)) == NULL)
+			rc = TRP_ENOMEM;
+		else
+			made = (rc = new_exchange(rt, name, len, &ex)) == 0;
 	}
+	if (made) {
+		/* new: one reference for the name directory */
+		ex->named = true;
+		atomic_init(&ex->refs, 1);
+		link_locked(rt, ex);
+		if (fresh != NULL) {
+			/* the first named one: every listed exchange
+			 * points to the directory from now on */
+			for (struct trp_exchange *e = rt->exchanges; e != NULL;
+			     e = e->next_all)
+				e->dir = fresh;
+			fresh = NULL;
+		}
+		dir_insert_locked(rt, dir, ex);
+	}
+	dir_free(fresh); /* made for nothing (out of memory) */
 	if (rc == 0) {
-		/* relaxed: we hold the lock, the table's reference is
+		/* relaxed: we hold the lock, the directory's reference is
 		 * there. */
 		atomic_fetch_add_explicit(&ex->refs, 1, memory_order_relaxed);
 		*out = ex;
@@ -265,9 +434,9 @@ static void free_array(struct sub_array *arr)
 		trp__free(arr, 0);
 }
 
-/* Swaps in @next (under ex->lock), then, outside the lock, waits for the
- * readers of the old array and frees it. Returns the old array's entries
- * the caller must release (NULL if none). */
+/* Swaps in @next (under ex->lock) and returns the array it replaces, which
+ * readers may still hold: the caller waits for a grace period outside the
+ * lock before freeing it (retire_array, or close's own path). */
 static struct sub_array *swap_locked(struct trp_exchange *ex,
 				     struct sub_array *next)
 {
@@ -278,6 +447,76 @@ static struct sub_array *swap_locked(struct trp_exchange *ex,
 	 * acquire load in publish. */
 	atomic_store_explicit(&ex->subs, next, memory_order_release);
 	return old;
+}
+
+/* An actor sink whose actor has stopped or is stopping: every send to it
+ * fails with TRP_EDEAD from now on (the life cycle only moves forward). */
+static bool sink_stopped(const trp_sink_t *s)
+{
+	/* relaxed: a stale TRP__ALIVE only leaves the sink for a later
+	 * pass; any other value is final. */
+	return s->kind == TRP_SINK_ACTOR &&
+	       atomic_load_explicit(&s->actor->lifecycle,
+				    memory_order_relaxed) != TRP__ALIVE;
+}
+
+/*
+ * Under ex->lock: makes the array that replaces @cur (not NULL): @cur's
+ * entries in order minus the one with id @drop (0: none) and minus the
+ * stopped actor sinks, with @extra more slots at the end (counted in n;
+ * the caller fills them). The entries left out are marked retired in
+ * @cur and counted in *left_out. *out is @cur itself when nothing
+ * changes, the static empty array when nothing is left.
+ * Returns 0, or TRP_ENOMEM with nothing marked.
+ *
+ * Every writer prunes stopped sinks, not only the publish that found one:
+ * the copy is made anyway, and it bounds the set for exchanges whose
+ * publishers all run nested (callback sinks), which cannot prune.
+ */
+static int rebuild_locked(struct sub_array *cur, trp_sub_t drop, uint32_t extra,
+			  struct sub_array **out, uint32_t *left_out)
+{
+	uint32_t gone = 0;
+	for (uint32_t i = 0; i < cur->n; i++) {
+		struct sub_entry *e = &cur->v[i];
+		/* decided once here: the life cycle may move on meanwhile */
+		e->retired = e->id == drop || sink_stopped(&e->sink);
+		gone += e->retired;
+	}
+	*left_out = 0;
+	*out = cur;
+	if (gone == 0 && extra == 0)
+		return 0;
+	uint32_t n = cur->n - gone + extra;
+	struct sub_array *next = &empty_array;
+	if (n != 0) {
+		next = trp__alloc(sizeof *next + (size_t)n * sizeof next->v[0]);
+		if (next == NULL) {
+			for (uint32_t i = 0; i < cur->n; i++)
+				cur->v[i].retired = false;
+			return TRP_ENOMEM;
+		}
+		next->n = n;
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < cur->n; i++)
+			if (!cur->v[i].retired)
+				next->v[k++] = cur->v[i];
+	}
+	*left_out = gone;
+	*out = next;
+	return 0;
+}
+
+/* Outside the lock, after swap_locked replaced @old: waits until no
+ * publish reads it any more, then drops the references of the entries
+ * its replacement left out (they are ours alone now) and frees it. */
+static void retire_array(struct sub_array *old)
+{
+	trp__epoch_synchronize();
+	for (uint32_t i = 0; i < old->n; i++)
+		if (old->v[i].retired && old->v[i].sink.kind == TRP_SINK_ACTOR)
+			trp_actor_release(old->v[i].sink.actor);
+	free_array(old);
 }
 
 int trp_exchange_close(trp_exchange_t *ex)
@@ -335,22 +574,19 @@ void trp_exchange_release(trp_exchange_t *ex)
 
 void trp__exchanges_shutdown(struct trp_runtime *rt)
 {
-	/* Close every exchange and drop the name table's references. The
+	/* Close every exchange and drop the name directory's references. The
 	 * list lock is not held while closing (that waits for a grace
 	 * period, and a concurrent last release unlinks under the lock). */
 	for (;;) {
-		struct trp_exchange *ex = NULL;
 		bool dying = false;
 		trp__mutex_lock(&rt->exchanges_lock);
-		for (struct trp_exchange *e = rt->exchanges; e != NULL;
-		     e = e->next_all) {
-			if (e->named) {
-				/* Leaves the name table; we take over the
-				 * table's reference. */
-				e->named = false;
-				ex = e;
-				break;
-			}
+		struct trp_exchange *ex = dir_pop_locked(dir_of_locked(rt));
+		if (ex != NULL)
+			/* Leaves the name directory; we take over the
+			 * directory's reference. */
+			ex->named = false;
+		for (struct trp_exchange *e = rt->exchanges;
+		     ex == NULL && e != NULL; e = e->next_all) {
 			/* relaxed: under the list lock, a hint; close
 			 * decides under the exchange's lock. */
 			if (atomic_load_explicit(&e->subs,
@@ -422,18 +658,18 @@ static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
 		trp__mutex_unlock(&ex->lock);
 		return TRP_ECLOSED;
 	}
-	struct sub_array *next = trp__alloc(
-		sizeof *next + (size_t)(cur->n + n) * sizeof next->v[0]);
-	if (next == NULL) {
+	struct sub_array *next;
+	uint32_t gone;
+	if (rebuild_locked(cur, 0, n, &next, &gone) != 0) {
 		trp__mutex_unlock(&ex->lock);
 		return TRP_ENOMEM;
 	}
-	next->n = cur->n + n;
-	memcpy(next->v, cur->v, (size_t)cur->n * sizeof next->v[0]);
+	uint32_t base = next->n - n;
 	for (uint32_t i = 0; i < n; i++) {
-		struct sub_entry *e = &next->v[cur->n + i];
+		struct sub_entry *e = &next->v[base + i];
 		e->id = ++ex->next_id;
 		e->sink = sinks[i];
+		e->retired = false;
 		if (e->sink.kind == TRP_SINK_ACTOR)
 			trp_actor_retain(e->sink.actor);
 		if (subs != NULL)
@@ -441,9 +677,9 @@ static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
 	}
 	struct sub_array *old = swap_locked(ex, next);
 	trp__mutex_unlock(&ex->lock);
-	/* The old array's entries live on in the new one: free only it. */
-	trp__epoch_synchronize();
-	free_array(old);
+	/* The kept entries live on in the new array: the old one's retired
+	 * entries (stopped actors pruned) are all we release. */
+	retire_array(old);
 	return 0;
 }
 
@@ -461,36 +697,67 @@ int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub)
 	trp__mutex_lock(&ex->lock);
 	struct sub_array *cur =
 		atomic_load_explicit(&ex->subs, memory_order_relaxed);
-	uint32_t at = UINT32_MAX;
-	for (uint32_t i = 0; cur != NULL && i < cur->n; i++)
-		if (cur->v[i].id == sub)
-			at = i;
-	if (at == UINT32_MAX) {
+	bool found = false;
+	for (uint32_t i = 0; cur != NULL && i < cur->n && !found; i++)
+		found = cur->v[i].id == sub;
+	struct sub_array *next;
+	uint32_t gone;
+	int rc = !found ? TRP_ENOENT :
+			  rebuild_locked(cur, sub, 0, &next, &gone);
+	if (rc != 0) {
 		trp__mutex_unlock(&ex->lock);
-		return TRP_ENOENT;
+		return rc;
 	}
-	struct sub_array *next = &empty_array;
-	if (cur->n > 1) {
-		next = trp__alloc(sizeof *next +
-				  (size_t)(cur->n - 1) * sizeof next->v[0]);
-		if (next == NULL) {
-			trp__mutex_unlock(&ex->lock);
-			return TRP_ENOMEM;
-		}
-		next->n = cur->n - 1;
-		memcpy(next->v, cur->v, (size_t)at * sizeof next->v[0]);
-		memcpy(next->v + at, cur->v + at + 1,
-		       (size_t)(cur->n - at - 1) * sizeof next->v[0]);
-	}
-	trp_sink_t gone = cur->v[at].sink;
 	struct sub_array *old = swap_locked(ex, next);
 	trp__mutex_unlock(&ex->lock);
-	/* After this no publish holds the old array: the sink is ours. */
-	trp__epoch_synchronize();
-	free_array(old);
-	if (gone.kind == TRP_SINK_ACTOR)
-		trp_actor_release(gone.actor);
+	/* After the grace period no publish holds the old array: the sink
+	 * (and any stopped one pruned with it) is ours. */
+	retire_array(old);
 	return 0;
+}
+
+/*
+ * Auto-detach of stopped actor sinks (the contract is in
+ * troupe/exchange.h). A publish whose delivery got TRP_EDEAD calls this
+ * after leaving its read section - and only if it is not nested inside
+ * another one (a callback sink publishing), since a grace period would
+ * then wait for the caller itself. The publish hot path is unchanged: it
+ * counted dropped_dead already, and only the publish that found a dead
+ * sink comes here, once per death in the common case (the sink is gone
+ * from the array the next publish loads).
+ *
+ * Done synchronously, with detach's own copy-swap-wait path, rather than
+ * deferred with ck_epoch_call: a deferred callback runs only when the
+ * record that queued it is polled (ck_epoch_poll/barrier), and nothing
+ * polls records today (epoch.c owns them, workers never poll), so the old
+ * arrays and actor references would pile up until some unrelated writer
+ * ran; a reclaim queue of our own drained by attach/detach would have the
+ * same unbounded worst case (one retired array per death between two
+ * writers, each O(subscribers)). The price is one grace period (detach's
+ * cost) paid by the publisher that found the death, and a lock taken only
+ * on that path; concurrent publishers that find the same dead sink queue
+ * on the lock, find it gone and return without waiting.
+ *
+ * Rejected as well: only marking the entry dead in the read section and
+ * leaving the pruning to the next attach/detach - on an exchange whose
+ * set stops changing the dead sinks would stay (in the array and in
+ * stats.subscribers) for good, which is the problem being fixed.
+ */
+static void reap_stopped(struct trp_exchange *ex)
+{
+	trp__mutex_lock(&ex->lock);
+	struct sub_array *cur =
+		atomic_load_explicit(&ex->subs, memory_order_relaxed);
+	struct sub_array *next, *old = NULL;
+	uint32_t gone = 0;
+	/* TRP_ENOMEM: the sinks stay, the next publish that finds one dead
+	 * tries again. */
+	if (cur != NULL && rebuild_locked(cur, 0, 0, &next, &gone) == 0 &&
+	    gone != 0)
+		old = swap_locked(ex, next);
+	trp__mutex_unlock(&ex->lock);
+	if (old != NULL)
+		retire_array(old);
 }
 
 trp_exchange_scope_t trp_exchange_scope_enter(trp_exchange_t *ex,
@@ -542,7 +809,8 @@ int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
 		return TRP_EMSGSIZE;
 	struct trp_runtime *rt = ex->rt;
 	/* One bracket for all deliveries of an outside publisher. */
-	bool outside = trp__worker_of(rt) == NULL;
+	struct trp__worker *w = trp__worker_of(rt);
+	bool outside = w == NULL;
 	if (outside) {
 		int rc = trp__outside_enter(rt);
 		if (rc != 0)
@@ -625,6 +893,16 @@ int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
 		else
 			other++;
 	}
+	/* A behaviour's second and later sends to a receiver in one turn
+	 * wait in the worker's send batches (outbox.h) until the turn ends.
+	 * Push them before leaving the read section: then, when a detach's
+	 * grace period is over, every delivery of this publish is in its
+	 * sink's mailbox, ahead of anything sent after detach returned
+	 * (test_detach_after_behaviour_publish). This gives up batching of
+	 * exchange deliveries across publishes of one turn; per-receiver
+	 * order is kept, the batches are pushed in order. */
+	if (w != NULL)
+		trp__outbox_flush_current(w);
 	if (shared != NULL)
 		shared_release(shared->data);
 out:
@@ -647,6 +925,8 @@ out:
 	if (other != 0)
 		atomic_fetch_add_explicit(&ex->dropped_other, other,
 					  memory_order_relaxed);
+	if (trp__unlikely(dead != 0) && !trp__epoch_in_section())
+		reap_stopped(ex);
 	return 0;
 }
 

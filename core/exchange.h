@@ -7,7 +7,7 @@
 
 struct trp_runtime;
 
-/* Closes every exchange of @rt and drops the name table's references.
+/* Closes every exchange of @rt and drops the name directory's references.
  * Called by trp_runtime_destroy once the workers are joined. */
 void trp__exchanges_shutdown(struct trp_runtime *rt);
 

@@ -11,12 +11,27 @@
  * deliveries and the exchange's counters: the subscriber set is an
  * immutable array read inside an epoch section (RCU). Attach and detach copy
  * the array with the change, swap it in and free the old one after a grace
- * period; they are serialized per exchange and may block briefly.
+ * period; they are serialized per exchange and may block briefly. (The
+ * one exception on the publish side: a publish that finds a stopped actor
+ * sink detaches it the same way, see below.)
  *
  * Membership: a sink receives every message published after its attach
  * returned, and none published after its detach returned. When detach
  * returns, the exchange no longer touches the sink: a callback's context
  * may be freed at once.
+ *
+ * Stopped actors leave by themselves (as in Erlang's pg): when a delivery
+ * finds an actor sink's actor stopped or stopping (trp_actor_close was
+ * called, so sends get TRP_EDEAD), that delivery is counted in
+ * dropped_dead and the sink is detached without a trp_exchange_detach
+ * call - by the publish that found it, before that publish returns
+ * (which then waits for a grace period once, as detach does), or, if
+ * that publish runs inside a callback sink (where it cannot wait), by the
+ * next publish that finds it; every attach and detach also drops the
+ * stopped sinks it finds. From then on stats.subscribers no longer counts
+ * it, the exchange has dropped its reference to the actor, and
+ * trp_exchange_detach() of its id returns TRP_ENOENT. Subscription ids
+ * are never reused. Callback and tap sinks are only detached explicitly.
  *
  * Lifetime: exchange handles are reference-counted. trp_exchange_get()
  * returns the runtime's named exchange (created on first use; the same name
@@ -81,7 +96,8 @@ typedef struct trp_exchange_counters {
 	uint64_t published;	/**< publish calls that reached the sinks */
 	uint64_t delivered;	/**< deliveries accepted by their sink */
 	uint64_t dropped_full;	/**< deliveries refused: mailbox full */
-	uint64_t dropped_dead;	/**< deliveries refused: actor stopped */
+	uint64_t dropped_dead;	/**< deliveries refused: actor stopped (the
+				     sink is then detached) */
 	uint64_t dropped_other; /**< deliveries refused: out of memory or
 				     runtime shut down */
 	uint32_t subscribers;	/**< sinks attached now */
@@ -154,8 +170,10 @@ TRP_API int trp_exchange_attach(trp_exchange_t *ex, trp_sink_t sink,
 /**
  * Detaches the sink attached as @p sub. When it returns, no publish will
  * deliver to the sink any more and the exchange does not touch it again.
- * Errors: TRP_EINVAL, TRP_ENOENT (not attached: never, or detached
- * already), TRP_ENOMEM, TRP_EDEADLK (called from a callback sink).
+ * Errors: TRP_EINVAL, TRP_ENOENT (not attached: never, detached already,
+ * or detached automatically because its actor stopped - see above; the
+ * sink is gone either way), TRP_ENOMEM, TRP_EDEADLK (called from a
+ * callback sink).
  */
 TRP_API int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub);
 
@@ -164,7 +182,10 @@ TRP_API int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub);
  * (over TRP_EXCHANGE_SHARE_MIN bytes) are copied once and shared by the
  * actor sinks (reference-counted). A delivery refused by its sink (mailbox
  * full, actor stopped) is counted in the exchange's stats, never silently
- * lost; publish still returns 0.
+ * lost; publish still returns 0. Takes no lock and never waits, except
+ * that a publish which found a stopped actor sink detaches it before
+ * returning (a lock and one grace period; not when called from a callback
+ * sink, see "Stopped actors leave by themselves").
  * Errors: TRP_EINVAL, TRP_EMSGSIZE, TRP_ECLOSED, TRP_ENOMEM (shared copy).
  */
 TRP_API int trp_exchange_publish(trp_exchange_t *ex, uint32_t type,

@@ -707,30 +707,40 @@ static void test_payload_sizes(void **unused)
 	}
 	assert_conserved(ex, NSIZES, NACT + 1);
 
-	/* Shared payloads with a single actor sink, and with sinks that
-	 * are all stopped (the shared copy must still be freed). */
+	/* Shared payloads with sinks that are all stopped (the shared copy
+	 * must still be freed); the first publish detaches them, the rest
+	 * reach nobody. */
 	struct rec *rdead = new_rec();
-	trp_actor_t *dead = spawn_rec(rt, rdead);
+	trp_actor_t *dead[2] = { spawn_rec(rt, rdead), spawn_rec(rt, rdead) };
 	trp_exchange_t *ex2 = NULL;
 	CHECK_OK(trp_exchange_create(rt, &ex2));
-	CHECK_OK(trp_exchange_attach(ex2, trp_sink_actor(dead), NULL));
-	CHECK_OK(trp_actor_close(dead));
+	for (int i = 0; i < 2; i++)
+		CHECK_OK(trp_exchange_attach(ex2, trp_sink_actor(dead[i]),
+					     NULL));
+	for (int i = 0; i < 2; i++)
+		CHECK_OK(trp_actor_close(dead[i]));
 	settle(rt);
 	uint8_t *big = malloc(100000);
 	assert_non_null(big);
 	fill_pattern(big, 100000, 1);
-	for (int i = 0; i < 10; i++)
+	CHECK_OK(trp_exchange_publish(ex2, MSG_DATA, big, 100000));
+	trp_exchange_stats_t st = xstats(ex2);
+	assert_int_equal(st.dropped_dead, 2);
+	assert_int_equal(st.subscribers, 0);
+	for (int i = 1; i < 10; i++)
 		CHECK_OK(trp_exchange_publish(ex2, MSG_DATA, big, 100000));
 	free(big);
-	trp_exchange_stats_t st = xstats(ex2);
-	assert_int_equal(st.dropped_dead, 10);
+	st = xstats(ex2);
+	assert_int_equal(st.published, 10);
+	assert_int_equal(st.dropped_dead, 2);
 	assert_int_equal(st.delivered, 0);
 	trp_exchange_release(ex2);
 
 	trp_exchange_release(ex);
 	for (int i = 0; i < NACT; i++)
 		trp_actor_release(acts[i]);
-	trp_actor_release(dead);
+	trp_actor_release(dead[0]);
+	trp_actor_release(dead[1]);
 	CHECK_OK(trp_runtime_destroy(rt));
 	for (int i = 0; i < NACT; i++)
 		free(ra[i]);
@@ -1118,6 +1128,99 @@ static void test_detach_then_free_context(void **unused)
 }
 
 /* ------------------------------------------------------------------ */
+/* deliveries are in the mailbox when detach returns                    */
+
+/* What a sink got, in order: MSG_SEQ seqs, and 0 for a MSG_CTL marker. */
+struct order_log {
+	atomic_uint n;
+	uint64_t what[16];
+};
+
+static void order_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	struct order_log *l = state;
+	struct seqmsg sm;
+	(void)self;
+	unsigned i = atomic_load(&l->n);
+	if (i >= 16)
+		return;
+	if (msg->type == MSG_SEQ && msg->size == sizeof sm) {
+		memcpy(&sm, msg->data, sizeof sm);
+		l->what[i] = sm.seq;
+	} else {
+		l->what[i] = 0;
+	}
+	atomic_store(&l->n, i + 1);
+}
+
+/* Publishes 1..3 in one turn, then holds the turn until told to go. */
+struct held_pub {
+	trp_exchange_t *ex;
+	atomic_int published;
+	atomic_int go;
+};
+
+static void held_pub_behavior(trp_actor_t *self, void *state,
+			      const trp_msg_t *msg)
+{
+	struct held_pub *h = state;
+	(void)self;
+	(void)msg;
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		if (publish_seq(h->ex, 0, seq) != 0)
+			note_error(TRP_EINVAL);
+	atomic_store(&h->published, 1);
+	while (atomic_load(&h->go) == 0)
+		sleep_us(100);
+}
+
+/*
+ * A publish from a behaviour whose turn has not ended yet: once detach
+ * returned, every delivery that publish made is in the sink's mailbox, so
+ * a marker sent after detach arrives after them (the rule rt_exchange_churn
+ * relies on for its FIN). Per-turn send batches must not hold exchange
+ * deliveries back until the end of the turn.
+ */
+static void test_detach_after_behaviour_publish(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	trp_exchange_t *ex = NULL;
+	static struct order_log log;
+	static struct held_pub hp;
+	trp_actor_def_t sdef = { .behavior = order_behavior,
+				 .mailbox_limit = TRP_MAILBOX_UNBOUNDED };
+	trp_actor_def_t pdef = { .behavior = held_pub_behavior };
+	trp_actor_t *sink = NULL, *pub = NULL;
+	trp_sub_t sub;
+
+	memset(&log, 0, sizeof log);
+	memset(&hp, 0, sizeof hp);
+	CHECK_OK(trp_exchange_create(rt, &ex));
+	hp.ex = ex;
+	CHECK_OK(trp_actor_spawn(rt, &sdef, &log, &sink));
+	CHECK_OK(trp_actor_spawn(rt, &pdef, &hp, &pub));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(sink), &sub));
+	CHECK_OK(trp_send(pub, MSG_CTL, NULL, 0));
+	while (atomic_load(&hp.published) == 0)
+		sleep_us(100);
+	CHECK_OK(trp_exchange_detach(ex, sub));
+	CHECK_OK(trp_send(sink, MSG_CTL, NULL, 0));
+	atomic_store(&hp.go, 1);
+	settle(rt);
+	assert_int_equal(atomic_load(&log.n), 4);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(log.what[i], i + 1);
+	assert_int_equal(log.what[3], 0);
+
+	trp_exchange_release(ex);
+	trp_actor_release(sink);
+	trp_actor_release(pub);
+	CHECK_OK(trp_runtime_destroy(rt));
+	assert_no_behaviour_errors();
+}
+
+/* ------------------------------------------------------------------ */
 /* refused deliveries are counted                                      */
 
 static void test_drops_full(void **unused)
@@ -1166,6 +1269,9 @@ static void test_drops_full(void **unused)
 	assert_no_behaviour_errors();
 }
 
+/* A stopped subscriber: the publish that finds it counts the drop and
+ * detaches it before returning; later publishes do not see it; its id is
+ * gone (TRP_ENOENT) and never handed out again. */
 static void test_drops_dead(void **unused)
 {
 	(void)unused;
@@ -1176,37 +1282,214 @@ static void test_drops_dead(void **unused)
 	trp_exchange_t *ex = NULL;
 	struct rec *ra = new_rec(), *rb = new_rec();
 	trp_actor_t *a = spawn_rec(rt, ra), *b = spawn_rec(rt, rb);
-	trp_sub_t sb;
+	trp_sub_t sa, sb, sc;
 
 	CHECK_OK(trp_exchange_get(rt, "dead", &ex));
-	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(a), NULL));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(a), &sa));
 	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(b), &sb));
 	CHECK_OK(publish_seq(ex, 0, 1));
 	settle(rt);
 	CHECK_OK(trp_actor_close(b));
 	settle(rt);
 	assert_false(trp_actor_alive(b));
-	for (uint64_t s = 2; s <= K + 1; s++)
+	assert_int_equal(xstats(ex).subscribers, 2); /* nobody looked yet */
+	CHECK_OK(publish_seq(ex, 0, 2));
+	trp_exchange_stats_t st = xstats(ex);
+	assert_int_equal(st.dropped_dead, 1);
+	assert_int_equal(st.subscribers, 1);
+	for (uint64_t s = 3; s <= K + 1; s++)
 		CHECK_OK(publish_seq(ex, 0, s));
 	settle(rt);
-	trp_exchange_stats_t st = xstats(ex);
-	assert_int_equal(st.dropped_dead, K);
+	st = xstats(ex);
+	assert_int_equal(st.published, K + 1);
+	assert_int_equal(st.dropped_dead, 1);
 	assert_int_equal(st.dropped_full, 0);
+	assert_int_equal(st.dropped_other, 0);
 	assert_int_equal(st.delivered, 2 + K);
-	assert_conserved(ex, K + 1, 2);
+	assert_int_equal(st.subscribers, 1);
 	assert_int_equal(atomic_load(&ra->n), K + 1);
 	assert_int_equal(atomic_load(&rb->n), 1);
-	/* the dead sink is still attached until detached */
-	CHECK_OK(trp_exchange_detach(ex, sb));
+	/* detached automatically: the id is gone */
 	assert_int_equal(trp_exchange_detach(ex, sb), TRP_ENOENT);
-	assert_int_equal(xstats(ex).subscribers, 1);
+	assert_int_equal(trp_exchange_detach(ex, sb), TRP_ENOENT);
+	/* a stopped actor cannot come back; ids are not reused */
+	assert_int_equal(trp_exchange_attach(ex, trp_sink_actor(b), &sc),
+			 TRP_EDEAD);
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_callback(nop_callback, NULL),
+				     &sc));
+	assert_true(sc > sb && sb > sa);
+	assert_int_equal(xstats(ex).subscribers, 2);
+	CHECK_OK(trp_exchange_detach(ex, sc));
+	CHECK_OK(trp_exchange_detach(ex, sa));
+	assert_int_equal(xstats(ex).subscribers, 0);
 
 	trp_exchange_release(ex);
 	trp_actor_release(a);
+	/* the exchange dropped its reference when it detached b: this is
+	 * the last one (asan: b's memory must not leak) */
 	trp_actor_release(b);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(ra);
 	free(rb);
+	assert_no_behaviour_errors();
+}
+
+/* An actor closed while it is still running a behaviour is stopping: sends
+ * get TRP_EDEAD, so the next publish detaches it at once, and the messages
+ * accepted before the close are still processed. */
+static void test_auto_detach_closing(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	trp_exchange_t *ex = NULL;
+	struct rec *rg = new_rec(), *rn = new_rec();
+	rg->block_first = true;
+	trp_actor_t *gate = spawn_rec(rt, rg), *norm = spawn_rec(rt, rn);
+	trp_sub_t sg;
+
+	CHECK_OK(trp_exchange_create(rt, &ex));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(gate), &sg));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(norm), NULL));
+	CHECK_OK(publish_seq(ex, 0, 1));
+	while (atomic_load(&rg->entered) == 0)
+		sleep_us(100);
+	CHECK_OK(publish_seq(ex, 0, 2)); /* queued behind the blocked one */
+	CHECK_OK(trp_actor_close(gate));
+	assert_true(trp_actor_alive(gate)); /* still in its behaviour */
+	CHECK_OK(publish_seq(ex, 0, 3));
+	trp_exchange_stats_t st = xstats(ex);
+	assert_int_equal(st.dropped_dead, 1);
+	assert_int_equal(st.subscribers, 1);
+	assert_int_equal(trp_exchange_detach(ex, sg), TRP_ENOENT);
+	atomic_store(&rg->release, 1);
+	settle(rt);
+	assert_false(trp_actor_alive(gate));
+	assert_int_equal(atomic_load(&rg->n), 2);
+	assert_int_equal(atomic_load(&rn->n), 3);
+	st = xstats(ex);
+	assert_int_equal(st.delivered, 5);
+	assert_int_equal(st.dropped_dead, 1);
+	trp_stats_t rs;
+	CHECK_OK(trp_runtime_stats(rt, &rs));
+	assert_int_equal(rs.dead_lettered, 0);
+
+	trp_exchange_release(ex);
+	trp_actor_release(gate);
+	trp_actor_release(norm);
+	CHECK_OK(trp_runtime_destroy(rt));
+	free(rg);
+	free(rn);
+	assert_no_behaviour_errors();
+}
+
+/* A callback sink of exchange x publishing to y. */
+struct relay {
+	trp_exchange_t *to;
+};
+
+static void relay_callback(void *ctx, const trp_msg_t *msg)
+{
+	struct relay *r = ctx;
+	int rc = trp_exchange_publish(r->to, msg->type, msg->data, msg->size);
+	if (rc != 0)
+		note_error(rc);
+}
+
+/* Publishing from a behaviour. */
+struct pub_state {
+	trp_exchange_t *ex;
+};
+
+static void pub_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	struct pub_state *p = state;
+	(void)self;
+	int rc = trp_exchange_publish(p->ex, msg->type, msg->data, msg->size);
+	if (rc != 0)
+		note_error(rc);
+}
+
+/* Who else detaches stopped sinks: not a publish nested in a callback sink
+ * (it cannot wait for a grace period), but the next publish from a thread
+ * or a behaviour, and any attach or detach. */
+static void test_auto_detach_where(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	trp_exchange_t *x = NULL, *y = NULL, *z = NULL;
+	struct rec *rl = new_rec(), *rd = new_rec();
+	trp_actor_t *live = spawn_rec(rt, rl);
+	trp_actor_t *d1 = spawn_rec(rt, rd), *d2 = spawn_rec(rt, rd),
+		    *d3 = spawn_rec(rt, rd), *d4 = spawn_rec(rt, rd);
+	struct relay relay;
+	struct pub_state ps;
+	trp_actor_t *pub = NULL;
+	trp_sub_t s1, s2, s3, s4;
+
+	CHECK_OK(trp_exchange_create(rt, &x));
+	CHECK_OK(trp_exchange_create(rt, &y));
+	CHECK_OK(trp_exchange_create(rt, &z));
+	relay.to = y;
+	CHECK_OK(trp_exchange_attach(
+		x, trp_sink_callback(relay_callback, &relay), NULL));
+	CHECK_OK(trp_exchange_attach(y, trp_sink_actor(live), NULL));
+	CHECK_OK(trp_exchange_attach(y, trp_sink_actor(d1), &s1));
+	CHECK_OK(trp_exchange_attach(y, trp_sink_actor(d2), &s2));
+	CHECK_OK(trp_exchange_attach(z, trp_sink_actor(d3), &s3));
+	CHECK_OK(trp_exchange_attach(z, trp_sink_actor(d4), &s4));
+	CHECK_OK(trp_actor_close(d1));
+	settle(rt);
+
+	/* nested: counted, not detached */
+	CHECK_OK(publish_seq(x, 0, 1));
+	assert_int_equal(xstats(y).dropped_dead, 1);
+	assert_int_equal(xstats(y).subscribers, 3);
+	/* from a behaviour: detached when it is done */
+	ps.ex = y;
+	trp_actor_def_t def = { .behavior = pub_behavior };
+	CHECK_OK(trp_actor_spawn(rt, &def, &ps, &pub));
+	struct seqmsg sm = { 0, 0, 2 };
+	CHECK_OK(trp_send(pub, MSG_SEQ, &sm, sizeof sm));
+	settle(rt);
+	assert_int_equal(xstats(y).dropped_dead, 2);
+	assert_int_equal(xstats(y).subscribers, 2);
+	assert_int_equal(trp_exchange_detach(y, s1), TRP_ENOENT);
+	/* from the test thread */
+	CHECK_OK(trp_actor_close(d2));
+	settle(rt);
+	CHECK_OK(publish_seq(y, 0, 3));
+	assert_int_equal(xstats(y).dropped_dead, 3);
+	assert_int_equal(xstats(y).subscribers, 1);
+	assert_int_equal(trp_exchange_detach(y, s2), TRP_ENOENT);
+	settle(rt);
+	assert_int_equal(atomic_load(&rl->n), 3);
+
+	/* attach and detach prune what they find stopped, unpublished */
+	CHECK_OK(trp_actor_close(d3));
+	settle(rt);
+	CHECK_OK(trp_exchange_attach(z, trp_sink_callback(nop_callback, NULL),
+				     NULL));
+	assert_int_equal(xstats(z).subscribers, 2);
+	assert_int_equal(trp_exchange_detach(z, s3), TRP_ENOENT);
+	CHECK_OK(trp_actor_close(d4));
+	settle(rt);
+	/* detaching a sink that stopped but was not pruned yet: 0 */
+	CHECK_OK(trp_exchange_detach(z, s4));
+	assert_int_equal(xstats(z).subscribers, 1);
+	assert_int_equal(xstats(z).dropped_dead, 0);
+
+	trp_exchange_release(x);
+	trp_exchange_release(y);
+	trp_exchange_release(z);
+	trp_actor_release(pub);
+	trp_actor_release(live);
+	trp_actor_release(d1);
+	trp_actor_release(d2);
+	trp_actor_release(d3);
+	trp_actor_release(d4);
+	CHECK_OK(trp_runtime_destroy(rt));
+	free(rl);
+	free(rd);
 	assert_no_behaviour_errors();
 }
 
@@ -1584,6 +1867,90 @@ static void count_callback(void *ctx, const trp_msg_t *msg)
 	atomic_fetch_add(&c->n, 1);
 }
 
+/* ------------------------------------------------------------------ */
+/* many names                                                          */
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (void *const *)a,
+		  y = (uintptr_t) * (void *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* 10^4 named exchanges (the directory grows many times), with anonymous
+ * ones created and released in between: every name keeps its exchange,
+ * through releases of every handle, until the runtime is destroyed. */
+static void test_many_names(void **unused)
+{
+	(void)unused;
+	enum {
+		N = 10000
+	};
+	trp_runtime_t *rt = make_rt(2);
+	trp_exchange_t **ex = calloc(N, sizeof *ex), **sorted;
+	trp_exchange_t *anon_first = NULL, *anon = NULL, *again = NULL;
+	char name[32];
+	assert_non_null(ex);
+
+	/* an anonymous exchange older than every name */
+	CHECK_OK(trp_exchange_create(rt, &anon_first));
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof name, "ex.%d", i);
+		CHECK_OK(trp_exchange_get(rt, name, &ex[i]));
+		CHECK_OK(trp_exchange_get(rt, name, &again));
+		assert_ptr_equal(again, ex[i]);
+		trp_exchange_release(again);
+		if (i % 1000 == 0) {
+			/* newest on the runtime's list, then gone */
+			CHECK_OK(trp_exchange_create(rt, &anon));
+			trp_exchange_release(anon);
+		}
+	}
+	sorted = malloc(N * sizeof *sorted);
+	assert_non_null(sorted);
+	memcpy(sorted, ex, N * sizeof *sorted);
+	qsort(sorted, N, sizeof *sorted, cmp_ptr);
+	for (int i = 1; i < N; i++)
+		assert_ptr_not_equal(sorted[i], sorted[i - 1]);
+	free(sorted);
+
+	/* every handle released: the names still hold the exchanges */
+	trp_exchange_release(anon_first);
+	for (int i = 0; i < N; i++)
+		trp_exchange_release(ex[i]);
+	for (int i = N - 1; i >= 0; i--) {
+		snprintf(name, sizeof name, "ex.%d", i);
+		CHECK_OK(trp_exchange_get(rt, name, &again));
+		assert_ptr_equal(again, ex[i]);
+		trp_exchange_release(again);
+	}
+	/* and they work */
+	struct count_ctx cc = { 0 };
+	CHECK_OK(trp_exchange_get(rt, "ex.4242", &again));
+	CHECK_OK(trp_exchange_attach(
+		again, trp_sink_callback(count_callback, &cc), NULL));
+	trp_exchange_release(again);
+	CHECK_OK(trp_exchange_get(rt, "ex.4242", &again));
+	CHECK_OK(trp_exchange_publish(again, MSG_CTL, "x", 1));
+	assert_int_equal(atomic_load(&cc.n), 1);
+	assert_int_equal(xstats(again).subscribers, 1);
+	/* a new name after all that */
+	trp_exchange_t *late = NULL;
+	CHECK_OK(trp_exchange_get(rt, "ex.late", &late));
+	assert_ptr_not_equal(late, again);
+	trp_exchange_release(late);
+
+	/* destroy closes all of them; a handle held across it still works */
+	CHECK_OK(trp_runtime_destroy(rt));
+	int rc = trp_exchange_publish(again, MSG_CTL, "x", 1);
+	assert_true(rc == TRP_ECLOSED || rc == TRP_ESHUTDOWN);
+	assert_int_equal(atomic_load(&cc.n), 1);
+	assert_int_equal(xstats(again).subscribers, 0);
+	trp_exchange_release(again);
+	free(ex);
+	assert_no_behaviour_errors();
+}
+
 static void test_destroy_with_open_exchanges(void **unused)
 {
 	(void)unused;
@@ -1716,12 +2083,16 @@ int main(void)
 		cmocka_unit_test(test_publisher_order),
 		cmocka_unit_test(test_membership_exact),
 		cmocka_unit_test(test_detach_then_free_context),
+		cmocka_unit_test(test_detach_after_behaviour_publish),
 		cmocka_unit_test(test_drops_full),
 		cmocka_unit_test(test_drops_dead),
+		cmocka_unit_test(test_auto_detach_closing),
+		cmocka_unit_test(test_auto_detach_where),
 		cmocka_unit_test(test_scope_functions),
 		cmocka_unit_test(test_scope_macro),
 		cmocka_unit_test(test_tap),
 		cmocka_unit_test(test_from_behaviours),
+		cmocka_unit_test(test_many_names),
 		cmocka_unit_test(test_destroy_with_open_exchanges),
 		cmocka_unit_test(test_destroy_while_publishing),
 	};
