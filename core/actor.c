@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "epoch.h"
 #include "future.h"
 #include "message.h"
 #include "platform.h"
@@ -452,16 +451,10 @@ void trp__outbox_flush_current(struct trp__worker *w)
 		outbox_flush(w->rt, w);
 }
 
-void trp__turn_settle(void)
-{
-	trp__outbox_flush_current(trp__self_worker);
-	trp__epoch_unhold();
-}
-
 int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		    size_t len, const struct trp__send_opts *opt)
 {
-	static const struct trp__send_opts plain = { NULL, NULL, 0, false };
+	static const struct trp__send_opts plain = { 0 };
 	if (opt == NULL)
 		opt = &plain;
 	trp_free_fn owned_free = opt->owned_free;
@@ -526,7 +519,8 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 			    w != NULL)
 				note_overloaded(w, to);
 		} else if (w != NULL && w->current != NULL &&
-			   w->current != to && to->kind == TRP__KIND_EVENT) {
+			   w->current != to && to->kind == TRP__KIND_EVENT &&
+			   !opt->now) {
 			rc = outbox_send(rt, w, to, m);
 		} else {
 			rc = send_now(rt, w, to, m);
@@ -560,8 +554,8 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
 		   trp_free_fn free_fn)
 {
-	struct trp__send_opts opt = { free_fn != NULL ? free_fn : free, NULL, 0,
-				      false };
+	struct trp__send_opts opt = { .owned_free = free_fn != NULL ? free_fn :
+								      free };
 	return trp__actor_send(to, type, buf, len, &opt);
 }
 
@@ -686,7 +680,7 @@ static void finish(struct trp__worker *w, struct trp_actor *a,
 			      memory_order_release);
 	if (a->stop != NULL)
 		a->stop(a, a->state, why);
-	trp__turn_settle();
+	trp__outbox_flush_current(w);
 	w->outbox.stamp++;
 	w->current = NULL;
 	if (w->mute_on != NULL) {
@@ -793,7 +787,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				break;
 		}
 	}
-	trp__turn_settle();
+	trp__outbox_flush_current(w);
 	w->outbox.stamp++; /* this turn's markers expire */
 	trp__stat_add(&w->stats.processed, n);
 	TRP_PROBE2(run_end, a->id, n);

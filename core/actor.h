@@ -109,6 +109,10 @@ struct trp__send_opts {
 	/* the caller is an outside thread that already did
 	 * trp__outside_enter (exchange publishes bracket their deliveries) */
 	bool entered;
+	/* push before returning, never into the turn's send batches
+	 * (outbox.h): exchange deliveries, which must all be in their
+	 * mailboxes once a detach's grace period is over */
+	bool now;
 };
 
 int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
@@ -129,11 +133,6 @@ void trp__actor_finish_thread(struct trp_actor *a);
 /* Pushes the send batches of the turn running on @w (outbox.h); NULL or
  * an empty outbox: nothing. */
 void trp__outbox_flush_current(struct trp__worker *w);
-
-/* Mid-turn, before waiting for a grace period: pushes the calling
- * worker's send batches and leaves the turn's held epoch section (see
- * trp__epoch_hold). Any thread; a no-op outside turns. */
-void trp__turn_settle(void);
 
 /* Runs one turn of @a on worker @w (see actor.c). */
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a);

@@ -6,7 +6,6 @@
 #include <ck_epoch.h>
 #include <pthread.h>
 
-#include "actor.h"
 #include "alloc.h"
 #include "platform.h"
 #include "troupe/error.h"
@@ -17,7 +16,6 @@ static pthread_key_t g_key;
 static char g_tsan_sync; /* address TSan uses for the grace-period edge */
 static _Thread_local ck_epoch_record_t *t_record;
 static _Thread_local unsigned t_depth; /* sections open on this thread */
-static _Thread_local bool t_held;      /* one of them is a turn's hold */
 
 static void record_release(void *rec)
 {
@@ -68,25 +66,7 @@ void trp__epoch_exit(void)
 
 bool trp__epoch_in_section(void)
 {
-	return t_depth > (t_held ? 1u : 0u);
-}
-
-int trp__epoch_hold(void)
-{
-	if (t_held)
-		return 0;
-	int rc = trp__epoch_enter();
-	if (rc == 0)
-		t_held = true;
-	return rc;
-}
-
-void trp__epoch_unhold(void)
-{
-	if (!t_held)
-		return;
-	t_held = false;
-	trp__epoch_exit();
+	return t_depth != 0;
 }
 
 /* Called by ck while a reader holds the grace period back: writers are
@@ -102,8 +82,6 @@ static void wait_yield(ck_epoch_t *e, ck_epoch_record_t *r, void *ctx)
 
 void trp__epoch_synchronize(void)
 {
-	if (t_held)
-		trp__turn_settle();
 	(void)pthread_once(&g_once, epoch_init_once);
 	/* The _wait form needs no record of ours, so it cannot fail. */
 	ck_epoch_synchronize_wait(&g_epoch, wait_yield, NULL);

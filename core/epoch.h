@@ -23,21 +23,10 @@
 int trp__epoch_enter(void);
 /* Leaves the section entered by the matching trp__epoch_enter. */
 void trp__epoch_exit(void);
-/* True if the calling thread is inside a section other than a held one
- * (then it must not wait for a grace period: it would wait for itself). */
+/* True if the calling thread is inside a section (then it must not wait
+ * for a grace period: it would wait for itself). */
 bool trp__epoch_in_section(void);
-/*
- * A worker's turn holds one section from its first exchange publish until
- * the turn ends (trp__turn_settle in actor.h), so that the turn's batched
- * deliveries (outbox.h) are pushed before a grace period that began after
- * the publish can end: when detach returns, no delivery of an earlier
- * publish is still in flight, and one section per turn is cheaper than one
- * per publish. hold: 0 or TRP_ENOMEM; unhold: leaves it if held.
- */
-int trp__epoch_hold(void);
-void trp__epoch_unhold(void);
-/* Waits until every section that began before this call has ended. A turn
- * that holds a section settles first (flushes its batches, unholds). */
+/* Waits until every section that began before this call has ended. */
 void trp__epoch_synchronize(void);
 
 #endif /* TRP_CORE_EPOCH_H */

@@ -37,7 +37,6 @@
 #include "scheduler.h"
 #include "troupe/exchange.h"
 #include "troupe/names.h"
-#include "worker.h"
 
 struct sub_entry {
 	trp_sub_t id;
@@ -816,16 +815,7 @@ int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
 		if (rc != 0)
 			return rc;
 	}
-	/* A turn holds one section until it ends (see trp__epoch_hold):
-	 * its batched deliveries are pushed before a later grace period
-	 * ends. Other threads bracket each publish. */
-	bool turn = !outside && trp__self_worker->current != NULL;
-	int rc = turn ? trp__epoch_hold() : 0;
-	/* The publish's own section nests in the hold (cheap: ck only
-	 * counts nested begins); it keeps grace-period waits from callback
-	 * sinks refused while the array is in use. */
-	if (rc == 0)
-		rc = trp__epoch_enter();
+	int rc = trp__epoch_enter();
 	if (rc != 0) {
 		if (outside)
 			trp__outside_leave(rt);
@@ -863,15 +853,22 @@ int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
 		switch (s->kind) {
 		case TRP_SINK_ACTOR:
 			if (shared != NULL) {
-				struct trp__send_opts o = { shared_release,
-							    NULL, 0, true };
+				struct trp__send_opts o = {
+					.owned_free = shared_release,
+					.entered = true,
+					.now = true
+				};
 				r = trp__actor_send(s->actor, type,
 						    shared->data, len, &o);
 				if (r != 0)
 					shared_release(shared->data);
 			} else {
+				/* now: every delivery is in its sink's
+				 * mailbox before the read section ends, so
+				 * once detach returns nothing is in flight
+				 * to the sink (no per-turn batching). */
 				static const struct trp__send_opts in = {
-					NULL, NULL, 0, true
+					.entered = true, .now = true
 				};
 				r = trp__actor_send(s->actor, type, data, len,
 						    &in);
@@ -893,16 +890,6 @@ int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
 		else
 			other++;
 	}
-	/* A behaviour's second and later sends to a receiver in one turn
-	 * wait in the worker's send batches (outbox.h) until the turn ends.
-	 * Push them before leaving the read section: then, when a detach's
-	 * grace period is over, every delivery of this publish is in its
-	 * sink's mailbox, ahead of anything sent after detach returned
-	 * (test_detach_after_behaviour_publish). This gives up batching of
-	 * exchange deliveries across publishes of one turn; per-receiver
-	 * order is kept, the batches are pushed in order. */
-	if (w != NULL)
-		trp__outbox_flush_current(w);
 	if (shared != NULL)
 		shared_release(shared->data);
 out:

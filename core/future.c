@@ -99,7 +99,7 @@ static int fire_then(struct trp_future *f)
 	 * (then_type was written before it). */
 	struct trp_actor *a =
 		atomic_load_explicit(&f->then_actor, memory_order_acquire);
-	struct trp__send_opts opt = { NULL, NULL, f->reply.status, false };
+	struct trp__send_opts opt = { .status = f->reply.status };
 	int rc = trp__actor_send(a, f->then_type, f->reply.data,
 				 f->reply.status == 0 ? f->reply.size : 0,
 				 &opt);
@@ -217,7 +217,7 @@ int trp_ask(trp_actor_t *to, uint32_t type, const void *data, size_t len,
 		return TRP_ENOMEM;
 	/* one reference for the caller, one for the request message */
 	atomic_store_explicit(&f->refs, 2, memory_order_relaxed);
-	struct trp__send_opts opt = { NULL, f, 0, false };
+	struct trp__send_opts opt = { .reply = f };
 	int rc = trp__actor_send(to, type, data, len, &opt);
 	if (rc != 0) {
 		/* The message never existed (or was taken back): both
