@@ -767,6 +767,11 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				stop = TRP_STOP_CLOSED;
 				break;
 			}
+			/* Start fetching the next message (written by another
+			 * core, most likely) while this one is processed.
+			 * relaxed: a hint; take_sc acquires it properly. */
+			__builtin_prefetch(atomic_load_explicit(
+				&node->next, memory_order_relaxed));
 			bool at_last = node == last;
 			struct trp__msg *m = trp__msg_of(node);
 			n++;
