@@ -747,54 +747,58 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			return;
 		}
 	}
-	/* The turn bound: only messages present now (the last one pushed
-	 * so far), at most `batch` of them. A message sent during the turn,
-	 * a self-send included, waits for the next turn. */
-	struct trp__mpsc_node *last = trp__mailbox_snapshot_sc(&a->mailbox);
-	if (last == NULL)
-		last = a->carry; /* the only one */
+	/* The turn bound: at most `batch` messages, including ones that
+	 * arrive during the turn (a self-send included, as in Pony and
+	 * CAF): an actor that messages itself to go on runs `batch` steps
+	 * per turn, and its sends to one receiver leave as chains
+	 * (outbox.h). The turn also ends when the actor asked to stop, when
+	 * it must be muted (it sent to an overloaded receiver), or when the
+	 * mailbox is empty. */
 	uint32_t batch = rt->cfg.batch;
 	uint32_t n = 0;
 	trp_stop_reason_t stop = 0;
-	if (last != NULL) {
-		for (;;) {
-			struct trp__mpsc_node *done;
-			struct trp__mpsc_node *node = next_node(a, &done);
-			if (node == NULL)
-				break;
-			release_done(w, a, done);
-			if (trp__unlikely(node == &a->close_node)) {
-				stop = TRP_STOP_CLOSED;
-				break;
-			}
-			/* Start fetching the next message (written by another
-			 * core, most likely) while this one is processed.
-			 * relaxed: a hint; take_sc acquires it properly. */
-			__builtin_prefetch(atomic_load_explicit(
-				&node->next, memory_order_relaxed));
-			bool at_last = node == last;
-			struct trp__msg *m = trp__msg_of(node);
-			n++;
-			trp__current_msg = &m->pub;
-			a->behavior(a, a->state, &m->pub);
-			trp__current_msg = NULL;
-			if (trp__unlikely(m->request != TRP__REQ_NONE))
-				trp__request_done(m, TRP_ENOREPLY);
-			/* The block stays: it is the mailbox's last node
-			 * until the next take or the idle mark. */
-			if (trp__unlikely(m->hold != TRP__HOLD_INLINE))
-				trp__msg_drop_payload(m);
-			if (trp__unlikely(a->stop_request)) {
-				stop = TRP_STOP_NORMAL;
-				break;
-			}
-			if (at_last || n >= batch)
-				break;
+	for (;;) {
+		struct trp__mpsc_node *done;
+		struct trp__mpsc_node *node = next_node(a, &done);
+		if (node == NULL)
+			break;
+		release_done(w, a, done);
+		if (trp__unlikely(node == &a->close_node)) {
+			stop = TRP_STOP_CLOSED;
+			break;
 		}
+		/* Start fetching the next message (written by another core,
+		 * most likely) while this one is processed. relaxed: a hint;
+		 * take_sc acquires it properly. */
+		__builtin_prefetch(atomic_load_explicit(&node->next,
+							memory_order_relaxed));
+		struct trp__msg *m = trp__msg_of(node);
+		n++;
+		trp__current_msg = &m->pub;
+		a->behavior(a, a->state, &m->pub);
+		trp__current_msg = NULL;
+		/* Per message, not per turn: a turn may be long, and
+		 * sent - processed is how users watch a backlog. */
+		trp__stat_add(&w->stats.processed, 1);
+		if (trp__unlikely(m->request != TRP__REQ_NONE))
+			trp__request_done(m, TRP_ENOREPLY);
+		/* The block stays: it is the mailbox's last node until the
+		 * next take or the idle mark. */
+		if (trp__unlikely(m->hold != TRP__HOLD_INLINE))
+			trp__msg_drop_payload(m);
+		if (trp__unlikely(a->stop_request)) {
+			stop = TRP_STOP_NORMAL;
+			break;
+		}
+		/* relaxed: the flag is sticky; destroy stops workers after
+		 * their current turn, so end it now. */
+		if (n >= batch || trp__unlikely(w->mute_on != NULL) ||
+		    trp__unlikely(atomic_load_explicit(&rt->shutdown,
+						       memory_order_relaxed)))
+			break;
 	}
 	trp__outbox_flush_current(w);
 	w->outbox.stamp++; /* this turn's markers expire */
-	trp__stat_add(&w->stats.processed, n);
 	TRP_PROBE2(run_end, a->id, n);
 	if (n != 0) {
 		/* ORDER: seq_cst, the receiver's half of the unmute Dekker

@@ -92,6 +92,8 @@ void trp__wake_one(struct trp_runtime *rt)
 /* ------------------------------------------------------------------ */
 /* scheduling                                                          */
 
+#define INJECT_SHARE_MAX 64u /* actors moved per look beyond the first */
+
 static void inject(struct trp_runtime *rt, struct trp_actor *a)
 {
 	/* relaxed: published by the push's release exchange, which is
@@ -128,11 +130,13 @@ void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 	inject(rt, a);
 }
 
-struct trp_actor *trp__inject_pop(struct trp_runtime *rt)
+struct trp_actor *trp__inject_pop(struct trp_runtime *rt, struct trp__worker *w)
 {
 	/* relaxed: a hint; a stale zero is caught by the park re-check,
 	 * which is ordered by the sleepers RMWs (see trp__wake_one). */
-	if (atomic_load_explicit(&rt->inject_len, memory_order_relaxed) <= 0)
+	int64_t len =
+		atomic_load_explicit(&rt->inject_len, memory_order_relaxed);
+	if (len <= 0)
 		return NULL;
 	/* ORDER: acquire/release make consumers of the single-consumer
 	 * queue take turns (the lock hands over the consumer's tail). */
@@ -140,10 +144,38 @@ struct trp_actor *trp__inject_pop(struct trp_runtime *rt)
 				     memory_order_acquire) != 0)
 		return NULL;
 	struct trp__mpsc_node *n = trp__mailbox_pop_sc(&rt->inject);
+	/* Take a fair share of the rest onto our own run queue (Go's
+	 * globrunqget): the injection queue is looked at only every few
+	 * dozen turns while a worker is busy, and turns may be long, so one
+	 * actor per look would let outside traffic pile up. */
+	uint32_t share = 0, want = 0;
+	if (n != NULL && w != NULL) {
+		want = (uint32_t)(len / rt->nworkers);
+		if (want > INJECT_SHARE_MAX)
+			want = INJECT_SHARE_MAX;
+	}
+	while (share < want) {
+		struct trp__mpsc_node *m = trp__mailbox_pop_sc(&rt->inject);
+		if (m == NULL)
+			break;
+		struct trp_actor *b = trp__actor_of_run_node(m);
+		if (trp__deque_push_owner(&w->runq, b) != 0) {
+			/* No room (the ring could not grow): back it goes,
+			 * behind the others - only fairness suffers. */
+			(void)trp__mailbox_push_mp(&rt->inject, m);
+			break;
+		}
+		share++;
+	}
 	atomic_store_explicit(&rt->inject_lock, 0, memory_order_release);
 	if (n == NULL)
 		return NULL;
-	atomic_fetch_sub_explicit(&rt->inject_len, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&rt->inject_len, 1 + (int64_t)share,
+				  memory_order_relaxed);
+	/* Surplus on our queue: let a parked peer steal some. */
+	if (share != 0 &&
+	    atomic_load_explicit(&rt->sleepers, memory_order_relaxed) != 0)
+		ring_park_bell(rt);
 	return trp__actor_of_run_node(n);
 }
 

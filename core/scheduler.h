@@ -110,8 +110,10 @@ void trp__activity_inc(struct trp_runtime *rt);
 /* Wakes one parked worker if any sleeps (see "Parking protocol"). */
 void trp__wake_one(struct trp_runtime *rt);
 
-/* Pops an actor from the injection queue (NULL if none / busy). */
-struct trp_actor *trp__inject_pop(struct trp_runtime *rt);
+/* Pops an actor from the injection queue (NULL if none / busy) and moves
+ * a fair share of the rest onto worker @w's run queue. */
+struct trp_actor *trp__inject_pop(struct trp_runtime *rt,
+				  struct trp__worker *w);
 
 /* Drops one reference to the runtime struct (frees it at 0). */
 void trp__runtime_unref(struct trp_runtime *rt);

@@ -104,11 +104,12 @@ static struct trp_actor *find_work(struct trp__worker *w)
 {
 	struct trp_runtime *rt = w->rt;
 	struct trp_actor *a;
-	if (++w->tick % INJECT_EVERY == 0 && (a = trp__inject_pop(rt)) != NULL)
+	if (++w->tick % INJECT_EVERY == 0 &&
+	    (a = trp__inject_pop(rt, w)) != NULL)
 		return a;
 	if ((a = trp__deque_pop_owner(&w->runq)) != NULL)
 		return a;
-	if ((a = trp__inject_pop(rt)) != NULL)
+	if ((a = trp__inject_pop(rt, w)) != NULL)
 		return a;
 	return steal(w);
 }
