@@ -47,6 +47,8 @@ static void usage(FILE *f)
 		"                each (workers= tells them apart)\n"
 		"  --runs R      measured runs (default %u), one line per run\n"
 		"                and worker count (and mode: ask)\n"
+		"  --batch B     the runtime's messages per turn\n"
+		"                (trp_config_t.batch; default 0 = troupe's)\n"
 		"  --help        this text\n",
 		DEFAULT_WORKERS, MAX_WORKERS, DEFAULT_RUNS);
 	for (size_t i = 0; i < bench_nworkloads; i++) {
@@ -148,11 +150,13 @@ static size_t parse_workers(const char *s, uint64_t *out)
  * false (after reporting on stderr) at the first error or failed check.
  */
 static bool run_once(const struct bench_workload *w, const uint64_t *values,
-		     uint64_t workers)
+		     uint64_t workers, uint64_t batch)
 {
 	trp_config_t cfg = TRP_CONFIG_INIT;
 
 	cfg.workers = (uint32_t)workers;
+	if (batch != 0)
+		cfg.batch = (uint32_t)batch;
 	for (size_t mode = 0; mode < bench_workload_nmodes(w); mode++) {
 		struct bench_result res = { 0 };
 		int rc = w->run(&cfg, values, mode, &res);
@@ -177,6 +181,7 @@ int main(int argc, char **argv)
 	uint64_t values[BENCH_MAX_PARAMS];
 	uint64_t workers[MAX_WORKER_COUNTS] = { DEFAULT_WORKERS };
 	uint64_t runs = DEFAULT_RUNS;
+	uint64_t batch = 0;
 	size_t nworkers = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -207,6 +212,10 @@ int main(int argc, char **argv)
 			dst = &runs;
 			min = 1;
 			max = 1000;
+		} else if (match_option(arg, "batch", &val)) {
+			dst = &batch;
+			min = 0;
+			max = UINT32_MAX;
 		} else {
 			for (size_t j = 0; j < w->nparams; j++) {
 				const struct bench_param *p = &w->params[j];
@@ -240,7 +249,7 @@ int main(int argc, char **argv)
 
 	for (uint64_t r = 0; r < runs; r++) {
 		for (size_t k = 0; k < nworkers; k++) {
-			if (!run_once(w, values, workers[k]))
+			if (!run_once(w, values, workers[k], batch))
 				return 1;
 		}
 	}
