@@ -518,9 +518,11 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 			    trp__unlikely(queued >= TRP__MUTE_HIGH) &&
 			    w != NULL)
 				note_overloaded(w, to);
-		} else if (w != NULL && w->current != NULL &&
-			   w->current != to && to->kind == TRP__KIND_EVENT &&
-			   !opt->now) {
+		} else if (w != NULL && w->turn_sends != 0 &&
+			   w->current != NULL && w->current != to &&
+			   to->kind == TRP__KIND_EVENT && !opt->now) {
+			/* Not the turn's first send (that one goes at once
+			 * and skips the table: most turns send just one). */
 			rc = outbox_send(rt, w, to, m);
 		} else {
 			rc = send_now(rt, w, to, m);
@@ -528,6 +530,8 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		if (rc == 0) {
 			TRP_PROBE2(send, to->id, len);
 			trp__count(w, &trp__stats_of(rt, w)->sent, 1);
+			if (w != NULL)
+				w->turn_sends++;
 		} else {
 			/* An owned payload stays the caller's. */
 			trp__msg_free_block(pool_of(w), m);
@@ -738,6 +742,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 {
 	struct trp_runtime *rt = a->rt;
 	w->current = a;
+	w->turn_sends = 0;
 	TRP_PROBE2(run_start, a->id, w->index);
 	if (trp__unlikely(!a->started)) {
 		a->started = 1;
@@ -747,13 +752,21 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			return;
 		}
 	}
-	/* The turn bound: at most `batch` messages, including ones that
-	 * arrive during the turn (a self-send included, as in Pony and
-	 * CAF): an actor that messages itself to go on runs `batch` steps
-	 * per turn, and its sends to one receiver leave as chains
-	 * (outbox.h). The turn also ends when the actor asked to stop, when
-	 * it must be muted (it sent to an overloaded receiver), or when the
-	 * mailbox is empty. */
+	/* The turn bound: the messages present now (up to the last one
+	 * pushed so far), at most `batch` of them; past those, messages that
+	 * arrive during the turn (self-sends included) are taken too while
+	 * the turn has sent fewer than TRP__TURN_SENDS messages. So an actor
+	 * that messages itself to go on runs several cheap steps per turn
+	 * and its sends leave as chains (outbox.h), while one whose steps
+	 * send a lot (a producer's chunk, a publish to many) yields after
+	 * one step, and what a turn adds to other mailboxes stays bounded.
+	 * The turn also ends when the actor asked to stop, when it must be
+	 * muted (it sent to an overloaded receiver), at shutdown, or when
+	 * the mailbox is empty. */
+	struct trp__mpsc_node *last = trp__mailbox_snapshot_sc(&a->mailbox);
+	if (last == NULL)
+		last = a->carry; /* the only one, or none */
+	bool past = last == NULL;
 	uint32_t batch = rt->cfg.batch;
 	uint32_t n = 0;
 	trp_stop_reason_t stop = 0;
@@ -770,8 +783,10 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		/* Start fetching the next message (written by another core,
 		 * most likely) while this one is processed. relaxed: a hint;
 		 * take_sc acquires it properly. */
-		__builtin_prefetch(atomic_load_explicit(&node->next,
-							memory_order_relaxed));
+		struct trp__mpsc_node *ahead =
+			atomic_load_explicit(&node->next, memory_order_relaxed);
+		if (ahead != NULL)
+			__builtin_prefetch(ahead);
 		struct trp__msg *m = trp__msg_of(node);
 		n++;
 		trp__current_msg = &m->pub;
@@ -792,7 +807,10 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		}
 		/* relaxed: the flag is sticky; destroy stops workers after
 		 * their current turn, so end it now. */
-		if (n >= batch || trp__unlikely(w->mute_on != NULL) ||
+		if (node == last)
+			past = true;
+		if (n >= batch || (past && w->turn_sends >= TRP__TURN_SENDS) ||
+		    trp__unlikely(w->mute_on != NULL) ||
 		    trp__unlikely(atomic_load_explicit(&rt->shutdown,
 						       memory_order_relaxed)))
 			break;

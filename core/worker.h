@@ -43,6 +43,7 @@ struct trp__worker {
 				      (holds a reference), or NULL */
 	uint32_t index;
 	uint32_t tick;	     /* turns run, for the injection check */
+	uint32_t turn_sends; /* messages the running turn has sent */
 	bool woke;	     /* back from a park, no work run since */
 	uint64_t rng;	     /* victim selection */
 	uint64_t *last_seen; /* per victim: turns seen, and when */

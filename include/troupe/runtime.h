@@ -58,7 +58,7 @@ typedef void (*trp_dead_letter_fn)(void *ctx, trp_actor_t *to,
 #define TRP_CONFIG_VERSION 1u
 
 /** Default cap on messages per actor turn (see trp_config_t.batch). */
-#define TRP_DEFAULT_BATCH 256u
+#define TRP_DEFAULT_BATCH 16384u
 /** Default number of idle polls before a worker parks. */
 #define TRP_DEFAULT_IDLE_SPINS 64u
 
@@ -70,10 +70,13 @@ typedef struct trp_config {
 	uint32_t version; /**< TRP_CONFIG_VERSION */
 	uint32_t workers; /**< worker threads; 0 = online cores (max 256) */
 	bool pin_workers; /**< pin worker i to online CPU i % cores */
-	uint32_t batch;	  /**< max messages per turn; 0 = default. Messages
-				   that arrive during a turn (self-sends too)
-				   count: an actor that keeps messaging itself
-				   yields its worker every `batch` messages. */
+	uint32_t batch;	  /**< max messages per turn; 0 = default. A turn
+				   takes the messages present when it began
+				   and, while it has sent fewer than a few
+				   hundred messages, ones that arrive during
+				   it (self-sends too): an actor that keeps
+				   messaging itself yields its worker after a
+				   few hundred sends or `batch` messages. */
 	uint32_t mailbox_limit; /**< default mailbox bound; 0 = unbounded */
 	uint32_t idle_spins;	/**< empty polls of all queues before parking;
 				   0 = park at once (tests) */
