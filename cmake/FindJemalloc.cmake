@@ -19,8 +19,17 @@ endif()
 
 find_path(Jemalloc_INCLUDE_DIR NAMES jemalloc/jemalloc.h
 	HINTS ${PC_Jemalloc_INCLUDEDIR} ${PC_Jemalloc_INCLUDE_DIRS})
-find_library(Jemalloc_LIBRARY NAMES jemalloc
-	HINTS ${PC_Jemalloc_LIBDIR} ${PC_Jemalloc_LIBRARY_DIRS})
+# Jemalloc_STATIC: link the position-independent archive (Debian:
+# libjemalloc_pic.a) instead of libjemalloc.so.2, whose dependencies
+# (libstdc++ for its operator new, libm, libgcc_s) cost about 1 MiB of
+# resident memory in every process.
+if(Jemalloc_STATIC)
+	find_library(Jemalloc_LIBRARY NAMES jemalloc_pic.a libjemalloc_pic.a
+		HINTS ${PC_Jemalloc_LIBDIR} ${PC_Jemalloc_LIBRARY_DIRS})
+else()
+	find_library(Jemalloc_LIBRARY NAMES jemalloc
+		HINTS ${PC_Jemalloc_LIBDIR} ${PC_Jemalloc_LIBRARY_DIRS})
+endif()
 
 set(Jemalloc_VERSION "")
 if(PC_Jemalloc_VERSION MATCHES "^([0-9]+(\\.[0-9]+)*)")
@@ -47,6 +56,14 @@ if(Jemalloc_FOUND)
 		set_target_properties(Jemalloc::Jemalloc PROPERTIES
 			IMPORTED_LOCATION "${Jemalloc_LIBRARY}"
 			INTERFACE_INCLUDE_DIRECTORIES "${Jemalloc_INCLUDE_DIR}")
+		if(Jemalloc_STATIC)
+			# What the archive's objects call (jemalloc.pc's
+			# Libs.private: -lm -pthread -ldl).
+			find_package(Threads REQUIRED)
+			set_target_properties(Jemalloc::Jemalloc PROPERTIES
+				INTERFACE_LINK_LIBRARIES
+				"m;Threads::Threads;${CMAKE_DL_LIBS}")
+		endif()
 	endif()
 endif()
 
