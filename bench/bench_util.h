@@ -16,7 +16,18 @@
 /* Monotonic time in nanoseconds (CLOCK_MONOTONIC). */
 uint64_t bench_now_ns(void);
 
-/* Peak resident set size of this process so far, in KiB (ru_maxrss). */
+/*
+ * Peak resident set size of this process so far, in KiB (ru_maxrss, the
+ * figure /usr/bin/time -v reports): anonymous memory *and* the pages of the
+ * program and its libraries that the process touched.
+ *
+ * With TROUPE_BENCH_RSS=1 in the environment, the first call also arranges
+ * for the process to write, at exit, where its resident memory is to
+ * stderr: peak/now/anon/file totals from /proc/self/status, then KiB per
+ * file and per large anonymous mapping from /proc/self/smaps ("rss: "
+ * lines; docs/profiling.md shows how to read them). Reading them costs a
+ * few pages itself, so "now" may exceed the last peak_rss_kb= a little.
+ */
 uint64_t bench_peak_rss_kb(void);
 
 /*

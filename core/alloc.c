@@ -3,6 +3,15 @@
  *
  * jemalloc (mallocx/sdallocx) when TRP_USE_JEMALLOC, else the system
  * allocator (sanitizer builds, so ASan sees every block).
+ *
+ * No arena or tcache flags, no mallctl, no malloc_conf: jemalloc's settings
+ * are the application's (MALLOC_CONF). Measured for issue 4 (peak RSS,
+ * medians of 5 runs, 2 workers): the first mallctl of a process builds
+ * jemalloc's control structures (about 200 KiB resident), so a troupe arena
+ * (arenas.create + MALLOCX_ARENA) or binding the workers to one arena
+ * (thread.arena) added 250 KiB on pingpong and ring and saved only
+ * 200-250 KiB on fanin and storm; MALLOCX_TCACHE_NONE for blocks over 4 KiB
+ * changed nothing. See docs/profiling.md, "Where the memory goes".
  */
 #include "alloc.h"
 
