@@ -4,10 +4,11 @@
  * Keep-last consumption (actor mailboxes): FIFO through take_sc, the node
  * hand-back ("done": each take returns the node taken before it, mark_idle
  * and close return the last one), the idle and closed tags once per period,
- * snapshot_sc, reclaim_sc, and the "busy" state of a push caught between
- * its exchange and its link. Detaching consumption (the injection queue):
- * pop_sc's FIFO, stub re-queue, busy state and node reuse, on a queue that
- * never uses tags, snapshots or take (the two may not be mixed).
+ * snapshot_sc, reclaim_sc, chains (push_chain_mp), and the "busy" state of
+ * a push caught between its exchange and its link. Detaching consumption
+ * (the injection queue): pop_sc's FIFO, stub re-queue, busy state and node
+ * reuse, on a queue that never uses tags, snapshots or take (the two may
+ * not be mixed).
  *
  * Seam: the test compiles core/mailbox.c into itself (the library's copy
  * of the object is then not linked in) with its loads of mb->head routed
@@ -196,6 +197,17 @@ static struct trp__mpsc_node *half_push(struct trp__mpsc_node *n)
 static void finish_push(struct trp__mpsc_node *prev, struct trp__mpsc_node *n)
 {
 	atomic_store_explicit(&prev->next, n, memory_order_release);
+}
+
+/* Links msgs[from..to] through their next fields, as the caller of
+ * push_chain_mp does (the outbox), and pushes them as one chain. */
+static unsigned push_chain(int from, int to)
+{
+	for (int i = from; i < to; i++)
+		atomic_store_explicit(&msgs[i].node.next, &msgs[i + 1].node,
+				      memory_order_relaxed);
+	return trp__mailbox_push_chain_mp(&mb, &msgs[from].node,
+					  &msgs[to].node);
 }
 
 /* ------------------------------------------------ keep-last: basics -- */
@@ -475,6 +487,61 @@ static void test_busy_push(void **state)
 	finish_push(prev, &msgs[4].node);
 	TAKE(&msgs[4], &msgs[3]);
 	CLOSE(true, &msgs[4]);
+}
+
+/*
+ * push_chain_mp: a chain is one push (one exchange, one tag seen) whose
+ * nodes are taken in chain order after everything pushed before it, each
+ * handed back by the next take like any other node.
+ */
+static void test_chain_push(void **state)
+{
+	(void)state;
+	trp__mailbox_init(&mb, true);
+	assert_int_equal(push_chain(0, 2), TRP__MAILBOX_IDLE);
+	assert_int_equal(push(&msgs[3]), 0);
+	assert_int_equal(push_chain(4, 5), 0);
+	assert_ptr_equal(trp__mailbox_snapshot_sc(&mb), &msgs[5].node);
+	TAKE(&msgs[0], NULL);
+	/* the rest of the chain is still to take */
+	MARK_IDLE(false, NULL);
+	for (int i = 1; i <= 5; i++)
+		TAKE(&msgs[i], &msgs[i - 1]);
+	TAKE(NULL, NULL);
+	MARK_IDLE(true, &msgs[5]);
+
+	/* a chain of one is a push */
+	assert_int_equal(push_chain(6, 6), TRP__MAILBOX_IDLE);
+	TAKE(&msgs[6], NULL);
+	MARK_IDLE(true, &msgs[6]);
+
+	/* a chain caught between its exchange (of its last node) and its
+	 * link: busy, though its inner links are all there */
+	assert_int_equal(push(&msgs[7]), TRP__MAILBOX_IDLE);
+	TAKE(&msgs[7], NULL);
+	for (int i = 8; i < 10; i++)
+		atomic_store_explicit(&msgs[i].node.next, &msgs[i + 1].node,
+				      memory_order_relaxed);
+	struct trp__mpsc_node *prev = half_push(&msgs[10].node);
+	assert_ptr_equal(prev, &msgs[7].node);
+	TAKE(NULL, NULL);
+	MARK_IDLE(false, NULL);
+	assert_ptr_equal(trp__mailbox_snapshot_sc(&mb), &msgs[10].node);
+	finish_push(prev, &msgs[8].node);
+	for (int i = 8; i <= 10; i++)
+		TAKE(&msgs[i], &msgs[i - 1]);
+	TAKE(NULL, NULL);
+	MARK_IDLE(true, &msgs[10]);
+
+	/* the push ends the chain: a stale link in its last node (from the
+	 * node's earlier life) must not show */
+	atomic_store_explicit(&msgs[12].node.next, &msgs[0].node,
+			      memory_order_relaxed);
+	assert_int_equal(push_chain(11, 12), TRP__MAILBOX_IDLE);
+	TAKE(&msgs[11], NULL);
+	TAKE(&msgs[12], &msgs[11]);
+	TAKE(NULL, NULL);
+	MARK_IDLE(true, &msgs[12]);
 }
 
 /* --------------------- keep-last: a push inside mark_idle / close -- */
@@ -901,6 +968,7 @@ int main(void)
 		T(test_done_reuse),
 		T(test_mark_idle_not_empty),
 		T(test_busy_push),
+		T(test_chain_push),
 		T(test_push_inside_mark_idle),
 		T(test_stub_tail_keeps_link),
 		T(test_snapshot),
