@@ -14,6 +14,8 @@
  *   turn it gives the token up and tries trp__mailbox_mark_idle_sc: on
  *   success it waits for the next token; on failure (a node arrived or a
  *   push is in flight) it takes the token back and runs another turn.
+ * One push in 8 is a chain of 2..4 consecutive items
+ * (trp__mailbox_push_chain_mp, as an actor's outbox sends them).
  *
  * Three shapes (argv[1]; default: all three, one after the other):
  * - "drain":    take until take returns NULL, then try to go idle. After
@@ -74,9 +76,12 @@
  * would only be a late message; a hang anywhere else trips the watchdog.)
  *
  * Size: 8 x 10^7 items per shape at TRP_STRESS_SCALE=1 (TESTPLAN T1),
- * 8 x 10^6 at the sanitizer presets' 0.1. Run one shape with argv[1] =
+ * 8 x 10^6 at the sanitizer presets' 0.1. Measured on the 2-core dev VM
+ * (shared, under load), all three shapes: release (scale 1) ~31-38 s, as
+ * the detaching-pop version of this test in the same conditions; asan
+ * (0.1) ~4 s, tsan (0.1) ~40 s. Run one shape with argv[1] =
  * drain|snapshot|close. TRP_STRESS_SEED fixes the close point and each
- * thread's random gaps, not the interleaving.
+ * thread's random gaps (and chain lengths), not the interleaving.
  *
  * Limits: a bug that only delays a message (a wrongly set idle tag whose
  * message the next push rescues) shows only if a quiescence check lands
@@ -144,6 +149,7 @@ struct producer {
 	alignas(64) _Atomic(uint64_t) pushed;
 	struct item *free_list; /* nodes it may push; most recent first */
 	_Atomic(uint64_t) idle_pushes;
+	_Atomic(uint64_t) chains; /* pushes of 2..4 items at once */
 	_Atomic(uint64_t) window_waits;
 	_Atomic(uint64_t) closed_pushes; /* pushes that found the closed tag */
 	_Atomic(uint64_t) dead_lettered; /* items it popped after the close */
@@ -348,14 +354,37 @@ static void *producer_main(void *arg)
 	struct producer *p = arg;
 	stress_watchdog_thread(&g.wd, p->name);
 	stress_barrier_wait(&g.start);
-	for (uint64_t s = 0; s < p->count; s++) {
+	for (uint64_t s = 0; s < p->count;) {
 		maybe_pause();
-		struct item *it = get_node(p, s);
-		it->producer = p->id;
-		it->seq = s;
-		it->state = ITEM_QUEUED;
-		unsigned tag = trp__mailbox_push_mp(&g.mb, &it->node);
-		stress_progress(&p->pushed, 1);
+		/* One push in 8 is a chain of 2..4 items, as the outbox
+		 * sends them (push_chain_mp: one exchange, one link). */
+		uint64_t c = stress_rand(&p->rng);
+		uint64_t k = (c & 7) == 0 ? 2 + (c >> 3) % 3 : 1;
+		if (k > p->count - s)
+			k = p->count - s;
+		struct item *first = NULL, *last = NULL;
+		for (uint64_t j = 0; j < k; j++) {
+			struct item *it = get_node(p, s + j);
+			it->producer = p->id;
+			it->seq = s + j;
+			it->state = ITEM_QUEUED;
+			if (first == NULL)
+				first = it;
+			else
+				/* relaxed: published by the push's release
+				 * link store */
+				atomic_store_explicit(&last->node.next,
+						      &it->node,
+						      memory_order_relaxed);
+			last = it;
+		}
+		unsigned tag =
+			k == 1 ? trp__mailbox_push_mp(&g.mb, &first->node) :
+				 trp__mailbox_push_chain_mp(&g.mb, &first->node,
+							    &last->node);
+		stress_progress(&p->pushed, k);
+		if (k > 1)
+			stress_progress(&p->chains, 1);
 		if (tag == TRP__MAILBOX_IDLE) {
 			stress_progress(&p->idle_pushes, 1);
 			schedule(p, s);
@@ -367,6 +396,7 @@ static void *producer_main(void *arg)
 				    " returned tag %u",
 				    shape_name[g.shape], p->id, s, tag);
 		}
+		s += k;
 		/* Gaps, so the queue runs dry and the idle tag is set and
 		 * cleared many times: short spins while flooding; during a
 		 * trickle phase every producer sleeps after each push, the
@@ -397,6 +427,10 @@ static void consume(struct trp__mpsc_node *n)
 {
 	if (n == &g.mb.stub)
 		stress_fail("[%s] take_sc returned the stub node",
+			    shape_name[g.shape]);
+	if (n == POISON_LINK)
+		stress_fail("[%s] take_sc returned the poison of a free "
+			    "node's link: a push left its node's old link",
 			    shape_name[g.shape]);
 	struct item *it = (struct item *)n;
 	uint32_t p = it->producer;
@@ -1011,6 +1045,7 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 
 	/* Totals. Every item was checked as it came. */
 	uint64_t idle_pushes = 0, window_waits = 0, closed_pushes = 0;
+	uint64_t chains = 0;
 	uint64_t dead_lettered = 0, recloses = 0;
 	for (unsigned i = 0; i < NPRODUCERS; i++) {
 		struct producer *p = &g.prod[i];
@@ -1024,6 +1059,7 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 			     shape_name[shape], i, g.expected[i], per_producer);
 		idle_pushes += load(&p->idle_pushes);
 		window_waits += load(&p->window_waits);
+		chains += load(&p->chains);
 		closed_pushes += load(&p->closed_pushes);
 		dead_lettered += load(&p->dead_lettered);
 		recloses += load(&p->recloses);
@@ -1102,6 +1138,8 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 	       load(&g.turns), load(&g.wakeups), load(&g.marks),
 	       load(&g.mark_failures), window_waits, load(&g.trickle_phases),
 	       load(&g.quiesces));
+	printf("  chain pushes %" PRIu64 ", nodes handed back %" PRIu64 "\n",
+	       chains, handed_back());
 	if (shape == SHAPE_DRAIN)
 		printf("  idle marks taken back by reclaim_sc %" PRIu64
 		       ", reclaims that lost to a push %" PRIu64 "\n",
