@@ -1,6 +1,9 @@
 /*
  * tests/stress/mailbox_mpsc.c - T1 (raw queue): 8 producers push into ONE
- * trp__mailbox while one consumer runs the actor protocol on it.
+ * trp__mailbox while one consumer runs the actor protocol on it, with
+ * keep-last consumption (trp__mailbox_take_sc: the node taken last stays
+ * in the queue as its tail and comes back as "done" from the next take, or
+ * from the mark_idle/close that ends the turn).
  *
  * The protocol, exactly as a worker runs an actor:
  * - the mailbox starts idle and the consumer unscheduled;
@@ -11,59 +14,82 @@
  *   turn it gives the token up and tries trp__mailbox_mark_idle_sc: on
  *   success it waits for the next token; on failure (a node arrived or a
  *   push is in flight) it takes the token back and runs another turn.
+ * One push in 8 is a chain of 2..4 consecutive items
+ * (trp__mailbox_push_chain_mp, as an actor's outbox sends them).
  *
  * Three shapes (argv[1]; default: all three, one after the other):
- * - "drain":    pop until pop returns NULL, then try to go idle;
- * - "snapshot": trp__mailbox_snapshot_sc bounds the turn: pop until the
- *               snapshot node has been returned (or a batch cap is hit, or
- *               pop returns NULL because a push is in flight), then try to
+ * - "drain":    take until take returns NULL, then try to go idle. After
+ *               one idle mark in 16 the consumer takes the mailbox back at
+ *               once with trp__mailbox_reclaim_sc (as a thread actor does):
+ *               if that wins, no push may have seen the tag, and the next
+ *               turns mark idle with the stub as the tail while producers
+ *               push - the case where mark_idle must leave stub.next alone;
+ * - "snapshot": trp__mailbox_snapshot_sc bounds the turn: take until the
+ *               snapshot node has been taken (or a batch cap is hit, or
+ *               take returns NULL because a push is in flight), then try to
  *               go idle or "reschedule" (run another turn, yielding the CPU
  *               now and then as a worker would serve other actors);
  * - "close":    as drain, but once a random 10..90 % of the items have
  *               arrived the actor stops: it closes the mailbox
  *               (trp__mailbox_close_sc) instead of marking it idle. From
  *               then on the one push that finds the closed tag makes its
- *               producer the consumer for a moment: it pops ("dead-letters")
- *               everything and closes again. The same per-producer checks
- *               run on that stream, now consumed by many threads in turn:
- *               their only ordering is the close CAS (release) and the
- *               pushes' exchange (acquire), which TSan checks.
+ *               producer the consumer for a moment: it takes
+ *               ("dead-letters") everything and closes again. The same
+ *               checks run on that stream, now consumed by many threads in
+ *               turn: their only ordering is the close CAS (release) and
+ *               the pushes' exchange (acquire), which TSan checks.
+ *
+ * Nodes are recycled: every node handed back as done is checked (it must
+ * be the node taken last, and its link must hold what the queue left in
+ * it: the node taken after it, or NULL after mark_idle/close), poisoned
+ * (payload and link) and put back on its producer's free list (in batches
+ * of BACK_BATCH, or at once after mark_idle/close), which the producer
+ * takes whole when it has used up the nodes it holds; each producer owns
+ * WINDOW nodes (the flow-control bound). So the hazard of keep-last - the
+ * queue still writing into a node it handed back (a link stored behind it,
+ * a second hand-back, a take) - shows either as a poisoned link overwritten
+ * when the producer reuses the node, or as a corrupted queue once it is
+ * queued again. Each node carries a state: FREE (on a free list), QUEUED
+ * (set by the producer before its push) and TAKEN (set by take); only
+ * QUEUED -> TAKEN (take) and TAKEN -> FREE (hand-back) are legal, and a
+ * node leaving its free list must be FREE with its poisoned link intact.
  *
  * Checks, on every item: each node carries (producer, seq); the consumer
  * requires seq to be exactly the next one of that producer (nothing lost,
- * nothing duplicated, per-producer FIFO), never gets the stub or a node
- * twice (it poisons each node before handing it back), and the totals add
- * up. On every idle transition: a push that sees the idle tag while the
- * consumer still holds the token means two schedule tokens (the producer's
- * CAS fails); a mark_idle that succeeds while the turn's snapshot node is
- * still queued loses that node; the number of pushes that saw the tag
- * equals the number of successful mark_idle calls (and likewise for the
- * closed tag; after the close no push may see the idle tag, and no push
- * may see the closed tag before it). A message stuck behind a wrongly set
- * idle tag (Akka.NET #375) is caught deterministically: every ~30 ms the
- * main thread pauses all producers between two pushes (so every push is
- * complete) and waits until the consumer has received everything sent so
- * far; if instead the consumer is idle (token free, waiting) with items
+ * nothing duplicated, per-producer FIFO), never gets the stub, and every
+ * `done` must be exactly the node the consumer took last (NULL after an
+ * idle period, and from every call that returns nothing or fails). On every
+ * idle transition: a push that sees the idle tag while the consumer still
+ * holds the token means two schedule tokens (the producer's CAS fails); a
+ * mark_idle that succeeds while the turn's snapshot node is still queued
+ * loses that node; the number of pushes that saw the tag equals the number
+ * of successful mark_idle calls not undone by reclaim_sc (and likewise for
+ * the closed tag; after the close no push may see the idle tag, and no
+ * push may see the closed tag before it). A message stuck behind a wrongly
+ * set idle tag (Akka.NET #375) is caught deterministically: every ~25 ms
+ * the main thread pauses all producers between two pushes (so every push
+ * is complete) and waits until the consumer has received everything sent
+ * so far; if instead the consumer is idle (token free, waiting) with items
  * missing, no push will ever wake it: a lost wake-up, reported at once.
- * (Between such points it would only be a late message; a hang anywhere
- * else trips the watchdog.)
+ * Once everything is received and the consumer has gone idle (or closed),
+ * every node pushed must have been handed back. (Between such points it
+ * would only be a late message; a hang anywhere else trips the watchdog.)
  *
- * Nodes are recycled: each producer owns WINDOW nodes and reuses node
- * seq % WINDOW once the consumer has released seq - WINDOW, which also
- * checks mailbox.h's promise that a popped node may be reused at once.
- *
- * Size: 8 × 10^7 items per shape at TRP_STRESS_SCALE=1 (TESTPLAN T1),
- * 8 × 10^6 at the sanitizer presets' 0.1. Measured on the 2-core dev VM,
- * all three shapes: release (scale 1) ~30-35 s, asan (0.1) ~4 s, tsan
- * (0.1) ~30-40 s. Run one shape with argv[1] = drain|snapshot|close.
- * TRP_STRESS_SEED fixes the close point and each thread's random gaps,
- * not the interleaving.
+ * Size: 8 x 10^7 items per shape at TRP_STRESS_SCALE=1 (TESTPLAN T1),
+ * 8 x 10^6 at the sanitizer presets' 0.1. Measured on the 2-core dev VM
+ * (shared, under load), all three shapes: release (scale 1) ~31-38 s, as
+ * the detaching-pop version of this test in the same conditions; asan
+ * (0.1) ~4 s, tsan (0.1) ~40 s. Run one shape with argv[1] =
+ * drain|snapshot|close. TRP_STRESS_SEED fixes the close point and each
+ * thread's random gaps (and chain lengths), not the interleaving.
  *
  * Limits: a bug that only delays a message (a wrongly set idle tag whose
  * message the next push rescues) shows only if a quiescence check lands
  * while a producer is preempted between its exchange and its link store;
- * such protocol bugs are the spin models' job (tests/models/mailbox_idle*).
- * Memory-order bugs show under TSan (the item fields are plain data).
+ * the windows inside mark_idle (a push between its pre-check and its CAS)
+ * are a few instructions wide. Such protocol bugs are the spin models' job
+ * (tests/models/mailbox_idle*) and tests/unit/mailbox.c's seam. Memory-order
+ * bugs show under TSan (the item fields are plain data).
  */
 #include "stress_util.h"
 
@@ -76,6 +102,7 @@
 #define NPRODUCERS 8u
 #define PER_PRODUCER_BASE 10000000u /* × 8 producers = 8 × 10^7 */
 #define WINDOW 4096u		    /* nodes in flight per producer */
+#define BACK_BATCH 8u		    /* hand-backs per free-list push */
 #define LIMIT_S 600.0		    /* watchdog total limit per shape */
 #define FLOOD_MS 15		    /* pacing: flood phase */
 #define TRICKLE_MS 10		    /* pacing: trickle phase */
@@ -95,23 +122,39 @@ static const char *const shape_name[NSHAPES] = { "drain", "snapshot", "close" };
 #define TOKEN_HELD 1u	 /* the consumer is scheduled */
 #define TOKEN_STOPPED 2u /* the consumer closed the mailbox */
 
+/* item states (see the file comment) */
+#define ITEM_FREE 0u
+#define ITEM_QUEUED 1u
+#define ITEM_TAKEN 2u
+
+/* What a free node's link holds: a store into it after the hand-back
+ * (a late link) shows when the producer reuses the node. */
+#define POISON_LINK ((struct trp__mpsc_node *)(uintptr_t)0x5ead)
+#define POISON_SEQ UINT64_C(0xdeaddeaddeaddead)
+
 struct item {
 	struct trp__mpsc_node node; /* first: a node pointer is an item */
 	uint32_t producer;
-	uint32_t poison;
+	uint32_t state; /* ITEM_*: plain data, so TSan checks its hand-offs */
 	uint64_t seq;
+	struct item *free_next; /* free lists */
+	uint32_t owner;		/* set up once */
 };
 
 struct producer {
-	/* written by the consumer: items of this producer it is done with */
-	alignas(64) _Atomic(uint64_t) consumed;
+	/* written by the consumer role: nodes handed back (a stack, pushed
+	 * in batches; the producer takes it whole) */
+	alignas(64) _Atomic(struct item *) freed;
 	/* written by the producer */
 	alignas(64) _Atomic(uint64_t) pushed;
+	struct item *free_list; /* nodes it may push; most recent first */
 	_Atomic(uint64_t) idle_pushes;
+	_Atomic(uint64_t) chains; /* pushes of 2..4 items at once */
 	_Atomic(uint64_t) window_waits;
 	_Atomic(uint64_t) closed_pushes; /* pushes that found the closed tag */
 	_Atomic(uint64_t) dead_lettered; /* items it popped after the close */
 	_Atomic(uint64_t) recloses;	 /* its successful close_sc calls */
+	_Atomic(uint64_t) drain_backs;	 /* nodes it handed back, draining */
 	uint64_t rng;
 	/* set up before the start barrier */
 	uint32_t id;
@@ -141,11 +184,16 @@ static struct {
 	_Atomic(uint64_t) busy_before_bound;
 	_Atomic(uint64_t) bounded_turns;
 	_Atomic(uint64_t) snapshot_nulls;
-	_Atomic(uint64_t) snapshot_stubs;
 	_Atomic(uint64_t) capped_turns;
+	_Atomic(uint64_t) reclaims;	    /* reclaim_sc won */
+	_Atomic(uint64_t) reclaim_failures; /* a push had the tag first */
+	_Atomic(uint64_t) backs;	    /* nodes it handed back */
 	uint64_t consumer_rng;
 	_Atomic(uint64_t) close_failures;
 	_Atomic(uint32_t) consumer_state;
+	/* 1 once the consumer thread has handed back what its close let go
+	 * of (close shape): its hand-backs are then all counted */
+	_Atomic(uint32_t) closer_done;
 	/* written by the main thread: 1 during a trickle phase */
 	alignas(64) _Atomic(uint32_t) trickle;
 	_Atomic(uint32_t) pause_req; /* 1: producers, stop between pushes */
@@ -154,10 +202,19 @@ static struct {
 	/* written by producers */
 	alignas(64) _Atomic(uint32_t) producers_done;
 	_Atomic(uint32_t) paused;
-	/* The consumer's state: per producer, the next seq due. Plain data,
-	 * used by whoever holds the consumer role (in the close shape, the
-	 * producers that find the closed tag, one after the other). */
+	/* The consumer's state: per producer, the next seq due, and the node
+	 * the mailbox holds as its tail (the one taken last; NULL when the
+	 * stub is the tail). Plain data, used by whoever holds the consumer
+	 * role (in the close shape, the producers that find the closed tag,
+	 * one after the other). */
 	uint64_t expected[NPRODUCERS];
+	struct trp__mpsc_node *held;
+	/* Nodes handed back, not yet on their producer's free list: one
+	 * batch per producer (see hand_back). */
+	struct {
+		struct item *first, *last;
+		unsigned n;
+	} batch[NPRODUCERS];
 	/* set up before the start barrier */
 	alignas(64) enum shape shape;
 	uint64_t total;
@@ -214,12 +271,13 @@ static void schedule(struct producer *p, uint64_t seq)
 		trp__futex_wake(&g.token, 1);
 }
 
-static void consume(struct trp__mpsc_node *n);
+static struct trp__mpsc_node *take(_Atomic(uint64_t) *backs);
+static bool tag_empty(bool close, _Atomic(uint64_t) *backs);
 
 /*
  * Our push found the closed tag: we are the consumer now. Dead-letter
  * everything (the same checks as the consumer's) and close again; a
- * failed close means a node arrived or a push is in flight: pop on.
+ * failed close means a node arrived or a push is in flight: take on.
  */
 static void drain_closed(struct producer *p, uint64_t seq)
 {
@@ -232,12 +290,9 @@ static void drain_closed(struct producer *p, uint64_t seq)
 			    shape_name[g.shape], p->id, seq);
 	stress_progress(&p->closed_pushes, 1);
 	for (unsigned spins = 0;; spins++) {
-		struct trp__mpsc_node *n;
-		while ((n = trp__mailbox_pop_sc(&g.mb)) != NULL) {
-			consume(n);
+		while (take(&p->drain_backs) != NULL)
 			stress_progress(&p->dead_lettered, 1);
-		}
-		if (trp__mailbox_close_sc(&g.mb)) {
+		if (tag_empty(true, &p->drain_backs)) {
 			stress_progress(&p->recloses, 1);
 			return;
 		}
@@ -247,37 +302,89 @@ static void drain_closed(struct producer *p, uint64_t seq)
 	}
 }
 
+/*
+ * The next node to push: from the nodes handed back (the consumer pushes
+ * them onto `freed` as they come back; we take that list whole once ours
+ * is used up), or wait while all WINDOW nodes are in the mailbox. Checks
+ * that the node is free and that nothing was stored into its link since
+ * its hand-back.
+ */
+static struct item *get_node(struct producer *p, uint64_t seq)
+{
+	for (unsigned i = 0; p->free_list == NULL; i++) {
+		/* ORDER: acquire pairs with free_push's release CAS: the
+		 * nodes' checks, poison and free_next happen before our
+		 * reuse. */
+		p->free_list = atomic_exchange_explicit(&p->freed, NULL,
+							memory_order_acquire);
+		if (p->free_list != NULL)
+			break;
+		if (i == 0)
+			stress_progress(&p->window_waits, 1);
+		maybe_pause();
+		if (i < 32)
+			stress_cpu_relax();
+		else
+			sched_yield();
+	}
+	struct item *it = p->free_list;
+	p->free_list = it->free_next;
+	if (it->state != ITEM_FREE || it->owner != p->id)
+		stress_fail("[%s] producer %u: node %p on its free list (for "
+			    "seq %" PRIu64 ") is in state %u, owner %u: "
+			    "handed back while still queued or taken",
+			    shape_name[g.shape], p->id, (void *)it, seq,
+			    it->state, it->owner);
+	/* relaxed: a correct queue stores nothing here any more; our own
+	 * store of the poison came through the acquire above. */
+	struct trp__mpsc_node *link =
+		atomic_load_explicit(&it->node.next, memory_order_relaxed);
+	if (link != POISON_LINK)
+		stress_fail("[%s] producer %u: node %p was written after the "
+			    "mailbox handed it back: its link holds %p (a "
+			    "producer linked behind a node already let go "
+			    "of)",
+			    shape_name[g.shape], p->id, (void *)it,
+			    (void *)link);
+	return it;
+}
+
 static void *producer_main(void *arg)
 {
 	struct producer *p = arg;
 	stress_watchdog_thread(&g.wd, p->name);
 	stress_barrier_wait(&g.start);
-	for (uint64_t s = 0; s < p->count; s++) {
-		if (s >= WINDOW) {
-			/* ORDER: acquire pairs with the consumer's release
-			 * store of consumed: it is done with the node. */
-			for (unsigned i = 0;
-			     atomic_load_explicit(&p->consumed,
-						  memory_order_acquire) +
-				     WINDOW <=
-			     s;
-			     i++) {
-				if (i == 0)
-					stress_progress(&p->window_waits, 1);
-				maybe_pause();
-				if (i < 32)
-					stress_cpu_relax();
-				else
-					sched_yield();
-			}
-		}
+	for (uint64_t s = 0; s < p->count;) {
 		maybe_pause();
-		struct item *it = &p->items[s % WINDOW];
-		it->producer = p->id;
-		it->poison = 0;
-		it->seq = s;
-		unsigned tag = trp__mailbox_push_mp(&g.mb, &it->node);
-		stress_progress(&p->pushed, 1);
+		/* One push in 8 is a chain of 2..4 items, as the outbox
+		 * sends them (push_chain_mp: one exchange, one link). */
+		uint64_t c = stress_rand(&p->rng);
+		uint64_t k = (c & 7) == 0 ? 2 + (c >> 3) % 3 : 1;
+		if (k > p->count - s)
+			k = p->count - s;
+		struct item *first = NULL, *last = NULL;
+		for (uint64_t j = 0; j < k; j++) {
+			struct item *it = get_node(p, s + j);
+			it->producer = p->id;
+			it->seq = s + j;
+			it->state = ITEM_QUEUED;
+			if (first == NULL)
+				first = it;
+			else
+				/* relaxed: published by the push's release
+				 * link store */
+				atomic_store_explicit(&last->node.next,
+						      &it->node,
+						      memory_order_relaxed);
+			last = it;
+		}
+		unsigned tag =
+			k == 1 ? trp__mailbox_push_mp(&g.mb, &first->node) :
+				 trp__mailbox_push_chain_mp(&g.mb, &first->node,
+							    &last->node);
+		stress_progress(&p->pushed, k);
+		if (k > 1)
+			stress_progress(&p->chains, 1);
 		if (tag == TRP__MAILBOX_IDLE) {
 			stress_progress(&p->idle_pushes, 1);
 			schedule(p, s);
@@ -289,6 +396,7 @@ static void *producer_main(void *arg)
 				    " returned tag %u",
 				    shape_name[g.shape], p->id, s, tag);
 		}
+		s += k;
 		/* Gaps, so the queue runs dry and the idle tag is set and
 		 * cleared many times: short spins while flooding; during a
 		 * trickle phase every producer sleeps after each push, the
@@ -314,19 +422,27 @@ static void *producer_main(void *arg)
 
 /* ------------------------------------------------------------ consumer -- */
 
+/* A node take_sc returned: check it and its (producer, seq). */
 static void consume(struct trp__mpsc_node *n)
 {
 	if (n == &g.mb.stub)
-		stress_fail("[%s] pop_sc returned the stub node",
+		stress_fail("[%s] take_sc returned the stub node",
+			    shape_name[g.shape]);
+	if (n == POISON_LINK)
+		stress_fail("[%s] take_sc returned the poison of a free "
+			    "node's link: a push left its node's old link",
 			    shape_name[g.shape]);
 	struct item *it = (struct item *)n;
 	uint32_t p = it->producer;
 	uint64_t s = it->seq;
-	if (it->poison != 0 || p >= NPRODUCERS)
-		stress_fail("[%s] pop_sc returned node %p (producer %u, seq "
-			    "%" PRIu64 ", poison %u) that was already "
-			    "popped: delivered twice",
-			    shape_name[g.shape], (void *)n, p, s, it->poison);
+	if (it->state != ITEM_QUEUED || p >= NPRODUCERS)
+		stress_fail("[%s] take_sc returned node %p (producer %u, seq "
+			    "%" PRIu64 ") in state %u: %s",
+			    shape_name[g.shape], (void *)n, p, s, it->state,
+			    it->state == ITEM_TAKEN ?
+				    "it was taken before: delivered twice" :
+				    "it was handed back already (or never "
+				    "pushed)");
 	if (it < g.prod[p].items || it >= g.prod[p].items + WINDOW)
 		stress_fail("[%s] node %p is not one of producer %u's",
 			    shape_name[g.shape], (void *)n, p);
@@ -342,15 +458,151 @@ static void consume(struct trp__mpsc_node *n)
 			    " item(s) lost or reordered",
 			    shape_name[g.shape], p, want, s, s - want);
 	}
-	/* Poison, so a second delivery of this node is caught above. */
-	it->poison = 1;
-	it->producer = UINT32_MAX;
+	it->state = ITEM_TAKEN;
 	g.expected[p] = s + 1;
-	/* ORDER: release: we are done with the node (our reads and the
-	 * poison happen before); pairs with the producer's acquire load
-	 * before it reuses the node. */
-	atomic_store_explicit(&g.prod[p].consumed, s + 1, memory_order_release);
 	stress_progress(&g.received, 1);
+}
+
+/* Puts the chain @first..@last (linked by free_next) on @o's free list. */
+static void free_push(struct producer *o, struct item *first, struct item *last)
+{
+	struct item *top =
+		atomic_load_explicit(&o->freed, memory_order_relaxed);
+	do {
+		last->free_next = top;
+		/* ORDER: release publishes the nodes' state, poison and
+		 * free_next to the producer's acquire exchange. */
+	} while (!atomic_compare_exchange_weak_explicit(&o->freed, &top, first,
+							memory_order_release,
+							memory_order_relaxed));
+}
+
+/* Consumer role: pushes every pending batch (before the role may pass on,
+ * and before the consumer may go idle with producers waiting for nodes). */
+static void flush_batches(void)
+{
+	for (unsigned p = 0; p < NPRODUCERS; p++) {
+		if (g.batch[p].n == 0)
+			continue;
+		free_push(&g.prod[p], g.batch[p].first, g.batch[p].last);
+		g.batch[p].first = g.batch[p].last = NULL;
+		g.batch[p].n = 0;
+	}
+}
+
+/*
+ * A node the mailbox let go of (the *done of take_sc, mark_idle_sc or
+ * close_sc, by @who): it must be @held, the node taken last (NULL: none,
+ * the stub was the tail), and its link must be @link (what the queue left
+ * in it: the node taken after it, or NULL for the last one). Checks it,
+ * poisons it and frees it for reuse; counts it in @backs, the calling
+ * thread's counter.
+ *
+ * @in_role: the caller holds the consumer role, and the node joins its
+ * producer's batch, pushed every BACK_BATCH nodes (one locked instruction
+ * per item on the consumer, the bottleneck, stalls it on the producer's
+ * cache line: the run time doubled); else (after a successful mark_idle or
+ * close, when the role may already be elsewhere) it is pushed at once.
+ */
+static void hand_back(struct trp__mpsc_node *done, struct trp__mpsc_node *held,
+		      struct trp__mpsc_node *link, const char *who,
+		      _Atomic(uint64_t) *backs, bool in_role)
+{
+	if (done != held)
+		stress_fail("[%s] %s handed back node %p, but the node taken "
+			    "last (the mailbox's tail) is %p",
+			    shape_name[g.shape], who, (void *)done,
+			    (void *)held);
+	if (done == NULL)
+		return;
+	struct item *it = (struct item *)done;
+	if (it->state != ITEM_TAKEN)
+		stress_fail("[%s] %s handed back node %p in state %u "
+			    "(expected taken)",
+			    shape_name[g.shape], who, (void *)done, it->state);
+	/* relaxed: nobody may store into the node any more; the value came
+	 * with the take's acquire (or is the NULL of its own push). */
+	struct trp__mpsc_node *next =
+		atomic_load_explicit(&done->next, memory_order_relaxed);
+	if (next != link)
+		stress_fail("[%s] %s handed back node %p whose link holds %p, "
+			    "expected %p: %s",
+			    shape_name[g.shape], who, (void *)done,
+			    (void *)next, (void *)link,
+			    link == NULL ? "a producer linked behind it" :
+					   "its link changed after the take");
+	it->state = ITEM_FREE;
+	it->producer = UINT32_MAX;
+	it->seq = POISON_SEQ;
+	/* relaxed: published by free_push's release CAS. */
+	atomic_store_explicit(&it->node.next, POISON_LINK,
+			      memory_order_relaxed);
+	/* The calling thread's own count, not one per consumer role: in the
+	 * close shape the thread that closed may still be counting while
+	 * the next drainer already is. */
+	stress_progress(backs, 1);
+	if (!in_role) {
+		free_push(&g.prod[it->owner], it, it);
+		return;
+	}
+	unsigned o = it->owner;
+	it->free_next = NULL;
+	if (g.batch[o].n++ == 0)
+		g.batch[o].first = it;
+	else
+		g.batch[o].last->free_next = it;
+	g.batch[o].last = it;
+	if (g.batch[o].n == BACK_BATCH) {
+		free_push(&g.prod[o], g.batch[o].first, it);
+		g.batch[o].n = 0;
+	}
+}
+
+/* take_sc with every check: the node taken (NULL: none, and nothing may
+ * be handed back then) and the previous one handed back. */
+static struct trp__mpsc_node *take(_Atomic(uint64_t) *backs)
+{
+	struct trp__mpsc_node *done = POISON_LINK; /* must be overwritten */
+	struct trp__mpsc_node *n = trp__mailbox_take_sc(&g.mb, &done);
+	if (n == NULL) {
+		if (done != NULL)
+			stress_fail("[%s] take_sc returned nothing but "
+				    "handed back %p",
+				    shape_name[g.shape], (void *)done);
+		return NULL;
+	}
+	consume(n);
+	struct trp__mpsc_node *held = g.held;
+	g.held = n;
+	hand_back(done, held, n, "take_sc", backs, true);
+	return n;
+}
+
+/*
+ * mark_idle_sc (or close_sc) with every check. true: tagged, and the node
+ * taken last came back; false: not empty, nothing came back.
+ */
+static bool tag_empty(bool close, _Atomic(uint64_t) *backs)
+{
+	const char *who = close ? "close_sc" : "mark_idle_sc";
+	struct trp__mpsc_node *held = g.held;
+	struct trp__mpsc_node *done = POISON_LINK; /* must be overwritten */
+	/* Our state must be final before the CAS: once it succeeds, the
+	 * consumer role may pass to another thread at once (the push that
+	 * finds the tag), through that CAS (release) and its exchange. */
+	flush_batches();
+	g.held = NULL;
+	bool ok = close ? trp__mailbox_close_sc(&g.mb, &done) :
+			  trp__mailbox_mark_idle_sc(&g.mb, &done);
+	if (!ok) {
+		g.held = held;
+		if (done != NULL)
+			stress_fail("[%s] %s failed but handed back %p",
+				    shape_name[g.shape], who, (void *)done);
+		return false;
+	}
+	hand_back(done, held, NULL, who, backs, false);
+	return true;
 }
 
 /*
@@ -362,12 +614,30 @@ static bool try_idle(void)
 	/* ORDER: release: our turn happens before the next one; pairs with
 	 * the acquire half of the scheduling producer's CAS. */
 	atomic_store_explicit(&g.token, TOKEN_FREE, memory_order_release);
-	if (trp__mailbox_mark_idle_sc(&g.mb)) {
+	uint32_t expect = TOKEN_FREE;
+	if (tag_empty(false, &g.backs)) {
 		stress_progress(&g.marks, 1);
-		return true;
+		if (g.shape != SHAPE_DRAIN ||
+		    (stress_rand(&g.consumer_rng) & 15) != 0)
+			return true;
+		/* Take the mailbox back without a push, as a thread actor
+		 * does. If that wins, no push saw the tag, so none may take
+		 * the token: we take it ourselves. */
+		if (!trp__mailbox_reclaim_sc(&g.mb)) {
+			stress_progress(&g.reclaim_failures, 1);
+			return true; /* a push saw the tag: it schedules us */
+		}
+		stress_progress(&g.reclaims, 1);
+		/* ORDER: acquire, symmetric with the producers' CAS. */
+		if (!atomic_compare_exchange_strong_explicit(
+			    &g.token, &expect, TOKEN_HELD, memory_order_acquire,
+			    memory_order_relaxed))
+			stress_fail("[drain] reclaim_sc removed the idle tag, "
+				    "yet a producer took the schedule token: "
+				    "a push saw the tag too");
+		return false;
 	}
 	stress_progress(&g.mark_failures, 1);
-	uint32_t expect = TOKEN_FREE;
 	/* ORDER: acquire, symmetric with the producers' CAS (no data). */
 	if (!atomic_compare_exchange_strong_explicit(
 		    &g.token, &expect, TOKEN_HELD, memory_order_acquire,
@@ -382,7 +652,7 @@ static bool try_idle(void)
 
 /*
  * Close shape: the actor stops. true: closed (the consumer role passes to
- * the next push); false: not empty, pop on.
+ * the next push); false: not empty, take on.
  */
 static bool try_close(void)
 {
@@ -390,11 +660,14 @@ static bool try_close(void)
 	 * sanity check; a producer can only see C_DONE through the close
 	 * (the store comes first, the CAS publishes it). */
 	atomic_store_explicit(&g.consumer_state, C_DONE, memory_order_relaxed);
-	if (trp__mailbox_close_sc(&g.mb)) {
+	if (tag_empty(true, &g.backs)) {
 		/* relaxed: no push may look at the token any more; one that
 		 * does (it saw the idle tag) fails on TOKEN_STOPPED. */
 		atomic_store_explicit(&g.token, TOKEN_STOPPED,
 				      memory_order_relaxed);
+		/* ORDER: release: our hand-back happens before the
+		 * quiescence check's acquire load. */
+		atomic_store_explicit(&g.closer_done, 1, memory_order_release);
 		return true;
 	}
 	atomic_store_explicit(&g.consumer_state, C_RUNNING,
@@ -409,9 +682,8 @@ static bool run_drain(void)
 {
 	for (;;) {
 		stress_progress(&g.turns, 1);
-		struct trp__mpsc_node *n;
-		while ((n = trp__mailbox_pop_sc(&g.mb)) != NULL)
-			consume(n);
+		while (take(&g.backs) != NULL)
+			;
 		/* relaxed: the consumer's own counter so far. */
 		if (g.shape == SHAPE_CLOSE &&
 		    atomic_load_explicit(&g.received, memory_order_relaxed) >=
@@ -427,9 +699,9 @@ static bool run_drain(void)
 
 /*
  * Turn-bounded: a turn ends at the snapshot node taken when it started, or
- * after a batch cap (small in one turn of four), or when pop returns NULL.
- * The snapshot may be the stub (re-queued behind a producer that has not
- * linked yet): pop never returns it, so such a turn is bounded by the cap.
+ * after a batch cap (small in one turn of four), or when take returns NULL
+ * (a push in flight before the snapshot node, or - with the snapshot NULL -
+ * nothing left).
  */
 static void run_snapshot(void)
 {
@@ -440,36 +712,37 @@ static void run_snapshot(void)
 		struct trp__mpsc_node *bound = trp__mailbox_snapshot_sc(&g.mb);
 		if (bound == NULL)
 			stress_progress(&g.snapshot_nulls, 1);
-		else if (bound == &g.mb.stub)
-			stress_progress(&g.snapshot_stubs, 1);
+		else if (bound == &g.mb.stub || bound == g.held)
+			stress_fail("[snapshot] snapshot_sc returned %s, which "
+				    "is not a node still to take",
+				    bound == &g.mb.stub ?
+					    "the stub" :
+					    "the node taken last");
 		bool reached = false, capped = false;
-		uint64_t popped = 0;
+		uint64_t taken = 0;
 		struct trp__mpsc_node *n;
-		while ((n = trp__mailbox_pop_sc(&g.mb)) != NULL) {
-			consume(n);
-			/* pointer comparison only: n is already released */
+		while ((n = take(&g.backs)) != NULL) {
 			if (n == bound) {
 				reached = true;
 				break;
 			}
-			if (++popped == cap) {
+			if (++taken == cap) {
 				capped = true;
 				break;
 			}
 		}
-		bool real_bound = bound != NULL && bound != &g.mb.stub;
 		if (reached)
 			stress_progress(&g.bounded_turns, 1);
 		else if (capped)
 			stress_progress(&g.capped_turns, 1);
-		else if (real_bound)
+		else if (bound != NULL)
 			stress_progress(&g.busy_before_bound, 1);
 		bool idle = try_idle();
-		if (idle && real_bound && !reached)
+		if (idle && bound != NULL && !reached)
 			stress_fail(
 				"[snapshot] mark_idle_sc succeeded while the "
 				"turn's snapshot node %p had not been "
-				"popped yet: that node is lost",
+				"taken yet: that node is lost",
 				(void *)bound);
 		if (idle)
 			return;
@@ -529,7 +802,9 @@ static void *consumer_main(void *arg)
 		    g.total)
 			break;
 	}
-	atomic_store_explicit(&g.consumer_state, C_DONE, memory_order_relaxed);
+	/* ORDER: release: our hand-backs happen before the last
+	 * quiescence check that sees C_DONE (its acquire load). */
+	atomic_store_explicit(&g.consumer_state, C_DONE, memory_order_release);
 	stress_watchdog_thread_exit(&g.wd);
 	return NULL;
 }
@@ -538,12 +813,23 @@ static void *consumer_main(void *arg)
 
 static uint64_t load(_Atomic(uint64_t) *c);
 
+/* Nodes handed back so far, by the consumer and by drainers. */
+static uint64_t handed_back(void)
+{
+	uint64_t n = load(&g.backs);
+	for (unsigned i = 0; i < NPRODUCERS; i++)
+		n += load(&g.prod[i].drain_backs);
+	return n;
+}
+
 /*
  * Pauses every producer between two pushes and waits until the consumer
  * has received all that was sent. Returns false when all producers are
  * done (the run is over). Fails if the consumer went idle, or the mailbox
  * was closed, with items still missing: with no push left in flight
- * nothing would ever deliver them.
+ * nothing would ever deliver them. Then waits until the consumer is idle
+ * (or the mailbox closed) and checks that every node pushed was handed
+ * back: idle/closed, the mailbox holds none.
  */
 static bool quiesce_check(void)
 {
@@ -595,6 +881,35 @@ static bool quiesce_check(void)
 				    got, sent, sent - got);
 		stress_sleep_ms(1);
 	}
+	for (;;) {
+		/* ORDER: acquire, as above (C_WAITING, and closer_done: the
+		 * consumer's hand-backs happen before; the drainers' ones
+		 * before their pause). */
+		uint32_t cs = atomic_load_explicit(&g.consumer_state,
+						   memory_order_acquire);
+		uint32_t closed = atomic_load_explicit(&g.closer_done,
+						       memory_order_acquire);
+		/* relaxed: see above. */
+		uint32_t token =
+			atomic_load_explicit(&g.token, memory_order_relaxed);
+		bool idle = token == TOKEN_FREE &&
+			    (cs == C_WAITING ||
+			     (cs == C_DONE && g.shape != SHAPE_CLOSE));
+		if (idle || (token == TOKEN_STOPPED && closed)) {
+			uint64_t back = handed_back();
+			if (back != sent)
+				stress_fail("[%s] every producer is paused, "
+					    "everything sent was received and "
+					    "the mailbox is %s, but %" PRIu64
+					    " of %" PRIu64 " nodes were "
+					    "handed back",
+					    shape_name[g.shape],
+					    idle ? "idle" : "closed", back,
+					    sent);
+			break;
+		}
+		stress_sleep_ms(1);
+	}
 	stress_progress(&g.quiesces, 1);
 	/* ORDER: release: see maybe_pause. */
 	atomic_store_explicit(&g.pause_req, 0, memory_order_release);
@@ -622,15 +937,11 @@ static void dump_state(void *arg)
 		struct producer *p = &g.prod[i];
 		uint64_t pushed =
 			atomic_load_explicit(&p->pushed, memory_order_relaxed);
-		uint64_t consumed = atomic_load_explicit(&p->consumed,
-							 memory_order_relaxed);
 		fprintf(stderr,
-			"  producer %u: pushed %" PRIu64 "/%" PRIu64
-			", consumed %" PRIu64 "%s\n",
-			i, pushed, p->count, consumed,
-			pushed > consumed ? "  <- items pushed, not received" :
-					    "");
+			"  producer %u: pushed %" PRIu64 "/%" PRIu64 "\n", i,
+			pushed, p->count);
 	}
+	fprintf(stderr, "  nodes handed back %" PRIu64 "\n", handed_back());
 	fprintf(stderr,
 		"  main: quiescence check %s (%u producers paused, "
 		"%u done)\n",
@@ -644,11 +955,19 @@ static void dump_state(void *arg)
 		fprintf(stderr, "  the consumer is unscheduled while items "
 				"are missing: a message is stuck behind the "
 				"idle tag (lost wake-up) or was lost\n");
+	if (cs == C_RUNNING)
+		fprintf(stderr, "  the consumer is running: if its failed "
+				"marks keep rising while nothing is received, "
+				"take_sc finds nothing while mark_idle_sc "
+				"finds the mailbox not empty - a message "
+				"became unreachable (a link or the tail lost "
+				"inside mark_idle_sc?)\n");
 }
 
 static uint64_t load(_Atomic(uint64_t) *c)
 {
-	/* relaxed: read after every thread was joined. */
+	/* relaxed: read after the threads were joined, or after an acquire
+	 * that orders the writes (see quiesce_check). */
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
@@ -671,6 +990,7 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 	stress_watchdog_info(&g.wd, "consumer.mark_failures", &g.mark_failures);
 	stress_watchdog_info(&g.wd, "consumer.close_failures",
 			     &g.close_failures);
+	stress_watchdog_info(&g.wd, "consumer.reclaims", &g.reclaims);
 	stress_watchdog_info(&g.wd, "main.quiesces", &g.quiesces);
 	static const char *const pushed_names[NPRODUCERS] = {
 		"producer0.pushed", "producer1.pushed", "producer2.pushed",
@@ -685,6 +1005,17 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 		p->items = calloc(WINDOW, sizeof *p->items);
 		if (p->items == NULL)
 			stress_fail("out of memory");
+		for (unsigned k = 0; k < WINDOW; k++) {
+			struct item *it = &p->items[k];
+			it->owner = i;
+			it->state = ITEM_FREE;
+			it->producer = UINT32_MAX;
+			it->seq = POISON_SEQ;
+			atomic_store_explicit(&it->node.next, POISON_LINK,
+					      memory_order_relaxed);
+			it->free_next = k + 1 < WINDOW ? it + 1 : NULL;
+		}
+		p->free_list = p->items;
 		snprintf(p->name, sizeof p->name, "producer%u", i);
 		stress_watchdog_counter(&g.wd, pushed_names[i], &p->pushed);
 	}
@@ -714,6 +1045,7 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 
 	/* Totals. Every item was checked as it came. */
 	uint64_t idle_pushes = 0, window_waits = 0, closed_pushes = 0;
+	uint64_t chains = 0;
 	uint64_t dead_lettered = 0, recloses = 0;
 	for (unsigned i = 0; i < NPRODUCERS; i++) {
 		struct producer *p = &g.prod[i];
@@ -727,6 +1059,7 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 			     shape_name[shape], i, g.expected[i], per_producer);
 		idle_pushes += load(&p->idle_pushes);
 		window_waits += load(&p->window_waits);
+		chains += load(&p->chains);
 		closed_pushes += load(&p->closed_pushes);
 		dead_lettered += load(&p->dead_lettered);
 		recloses += load(&p->recloses);
@@ -736,20 +1069,27 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 		     " of them dead-lettered), sent %" PRIu64,
 		     shape_name[shape], load(&g.received), dead_lettered,
 		     g.total);
+	STRESS_CHECK(handed_back() == g.total,
+		     "[%s] %" PRIu64 " of %" PRIu64 " nodes were handed back",
+		     shape_name[shape], handed_back(), g.total);
 	/*
 	 * The mailbox started idle: every successful mark_idle opened a new
 	 * idle period, and each period was ended by exactly one push that
-	 * saw the tag - all of them in the close shape, all but the last
-	 * (still open) otherwise. Likewise each close opened a closed
-	 * period, ended by one push that found the tag, except the last.
+	 * saw the tag, or by a reclaim_sc that won - all of them in the
+	 * close shape, all but the last (still open) otherwise. Likewise
+	 * each close opened a closed period, ended by one push that found
+	 * the tag, except the last.
 	 */
-	uint64_t ended = shape == SHAPE_CLOSE ? load(&g.marks) + 1 :
-						load(&g.marks);
+	uint64_t ended =
+		(shape == SHAPE_CLOSE ? load(&g.marks) + 1 : load(&g.marks)) -
+		load(&g.reclaims);
 	STRESS_CHECK(idle_pushes == ended,
 		     "[%s] %" PRIu64 " pushes found the idle tag, but the "
 		     "consumer set it %" PRIu64
+		     " times and took it back %" PRIu64
 		     " times (%s): expected %" PRIu64,
 		     shape_name[shape], idle_pushes, load(&g.marks),
+		     load(&g.reclaims),
 		     shape == SHAPE_CLOSE ?
 			     "plus the initial one, all ended" :
 			     "plus the initial one, the last still open",
@@ -758,8 +1098,12 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 		     "[%s] %" PRIu64 " pushes found the closed tag, but it "
 		     "was set again only %" PRIu64 " times",
 		     shape_name[shape], closed_pushes, recloses);
-	STRESS_CHECK(trp__mailbox_snapshot_sc(&g.mb) == NULL,
-		     "[%s] the mailbox is not empty at the end",
+	STRESS_CHECK(trp__mailbox_snapshot_sc(&g.mb) == NULL &&
+			     g.mb.tail == &g.mb.stub &&
+			     atomic_load_explicit(&g.mb.stub.next,
+						  memory_order_relaxed) == NULL,
+		     "[%s] the mailbox is not empty (only its stub) at the "
+		     "end",
 		     shape_name[shape]);
 	uint32_t token = atomic_load_explicit(&g.token, memory_order_relaxed);
 	if (shape == SHAPE_CLOSE) {
@@ -770,7 +1114,8 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 			     (int)trp__mailbox_is_idle(&g.mb), token);
 		/* A push after the close tags head again: the closed tag
 		 * must be what the last drainer left. */
-		STRESS_CHECK(trp__mailbox_close_sc(&g.mb) == false,
+		struct trp__mpsc_node *done;
+		STRESS_CHECK(trp__mailbox_close_sc(&g.mb, &done) == false,
 			     "[close] close_sc succeeded on a mailbox that "
 			     "was already closed (its head was not tagged)");
 	} else {
@@ -793,15 +1138,19 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 	       load(&g.turns), load(&g.wakeups), load(&g.marks),
 	       load(&g.mark_failures), window_waits, load(&g.trickle_phases),
 	       load(&g.quiesces));
+	printf("  chain pushes %" PRIu64 ", nodes handed back %" PRIu64 "\n",
+	       chains, handed_back());
+	if (shape == SHAPE_DRAIN)
+		printf("  idle marks taken back by reclaim_sc %" PRIu64
+		       ", reclaims that lost to a push %" PRIu64 "\n",
+		       load(&g.reclaims), load(&g.reclaim_failures));
 	if (shape == SHAPE_SNAPSHOT)
 		printf("  turns ended at their snapshot node %" PRIu64
 		       ", by the batch cap %" PRIu64
 		       ", by a push in flight before the node %" PRIu64
-		       "; snapshots empty %" PRIu64
-		       ", the re-queued stub %" PRIu64 "\n",
+		       "; snapshots empty %" PRIu64 "\n",
 		       load(&g.bounded_turns), load(&g.capped_turns),
-		       load(&g.busy_before_bound), load(&g.snapshot_nulls),
-		       load(&g.snapshot_stubs));
+		       load(&g.busy_before_bound), load(&g.snapshot_nulls));
 	if (shape == SHAPE_CLOSE)
 		printf("  closed after %" PRIu64 " items (%" PRIu64
 		       " failed closes); then %" PRIu64
@@ -822,6 +1171,9 @@ static int run_shape(enum shape shape, uint64_t per_producer, uint64_t seed)
 			     "[close] only %" PRIu64
 			     " pushes found the closed tag",
 			     closed_pushes);
+		STRESS_CHECK(shape != SHAPE_DRAIN || load(&g.reclaims) >= 1,
+			     "[drain] reclaim_sc never won: the test did not "
+			     "exercise a turn with the stub as the tail");
 	}
 
 	for (unsigned i = 0; i < NPRODUCERS; i++)
