@@ -172,7 +172,9 @@ struct trp_actor *trp__inject_pop(struct trp_runtime *rt, struct trp__worker *w)
 		return NULL;
 	atomic_fetch_sub_explicit(&rt->inject_len, 1 + (int64_t)share,
 				  memory_order_relaxed);
-	/* Surplus on our queue: let a parked peer steal some. */
+	/* Surplus on our queue: let a parked peer steal some. relaxed, as
+	 * in trp__schedule: a missed sleeper costs parallelism only, the
+	 * work is on our queue and we run it. */
 	if (share != 0 &&
 	    atomic_load_explicit(&rt->sleepers, memory_order_relaxed) != 0)
 		ring_park_bell(rt);
