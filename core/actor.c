@@ -437,10 +437,10 @@ static int outbox_send(struct trp_runtime *rt, struct trp__worker *w,
 	int rc = send_now(rt, w, to, m);
 	if (rc == 0) {
 		s->to = to;
+		/* held and listed are 0: a slot of an earlier turn was
+		 * cleared by that turn's flush, and this turn's was unheld
+		 * above (it stays listed, so it is not listed twice). */
 		s->stamp = o->stamp;
-		s->held = 0;
-		if (!current)
-			s->listed = 0;
 	}
 	return rc;
 }

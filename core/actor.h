@@ -49,9 +49,7 @@ struct trp__worker;
 
 /* Sends after which a turn stops taking messages that arrived during it
  * (see trp__actor_run). */
-#ifndef TRP__TURN_SENDS
 #define TRP__TURN_SENDS 64u
-#endif
 
 /* Backpressure thresholds (messages queued), see above. */
 #define TRP__MUTE_HIGH 4096u
