@@ -6,6 +6,7 @@
 #endif
 
 #include "bench_util.h"
+#include "workloads/workloads.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -165,7 +166,8 @@ bool bench_parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
-bool bench_check_stats(trp_runtime_t *rt, const char *workload, uint64_t expect)
+bool bench_check_stats(trp_runtime_t *rt, const char *workload, uint64_t expect,
+		       struct bench_result *out)
 {
 	trp_stats_t st;
 	int rc = trp_runtime_stats(rt, &st);
@@ -175,6 +177,8 @@ bool bench_check_stats(trp_runtime_t *rt, const char *workload, uint64_t expect)
 			trp_strerror(rc));
 		return false;
 	}
+	out->parks = st.parks;
+	out->steals = st.steals;
 	if (st.sent == expect && st.processed == expect &&
 	    st.dead_lettered == 0 && st.rejected == 0)
 		return true;

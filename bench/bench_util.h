@@ -36,13 +36,17 @@ uint64_t bench_peak_rss_kb(void);
  */
 bool bench_parse_u64(const char *s, uint64_t *out);
 
+struct bench_result;
+
 /*
  * Checks the runtime's counters after trp_runtime_wait_idle(): sent ==
  * @expect, processed == @expect, nothing dead-lettered or rejected. Prints
  * what is wrong to stderr, prefixed by @workload. Returns true if all hold.
+ * Also copies the workers' parks and steals into @out (the line's parks=
+ * and steals= fields: how often workers ran dry).
  */
-bool bench_check_stats(trp_runtime_t *rt, const char *workload,
-		       uint64_t expect);
+bool bench_check_stats(trp_runtime_t *rt, const char *workload, uint64_t expect,
+		       struct bench_result *out);
 
 /*
  * Allocates @n zeroed elements of @size bytes (a multiple of 64) on 64-byte

@@ -113,6 +113,8 @@ static void print_result(FILE *f, const struct bench_workload *w,
 			(unsigned long long)values[j]);
 	if (r->extra[0] != '\0')
 		fprintf(f, " %s", r->extra);
+	fprintf(f, " parks=%llu steals=%llu", (unsigned long long)r->parks,
+		(unsigned long long)r->steals);
 	fprintf(f, " peak_rss_kb=%llu\n",
 		(unsigned long long)bench_peak_rss_kb());
 	fflush(f);

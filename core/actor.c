@@ -102,18 +102,49 @@ static void release_done(struct trp__worker *w, struct trp_actor *a,
 		trp__msg_free_block(pool_of(w), trp__msg_of(done));
 }
 
-/* The consumer's next node: the one carried over from the last turn, or
- * the next in the mailbox (NULL: empty or busy). *@done as take_sc. */
-static struct trp__mpsc_node *next_node(struct trp_actor *a,
-					struct trp__mpsc_node **done)
+/* The consumer's next node: the one carried over from the last turn (a
+ * bundle maybe partly processed: *@off is the offset of its first entry
+ * left), or the next in the mailbox (NULL: empty or busy; *@off is 0).
+ * *@done as take_sc. */
+static struct trp__mpsc_node *
+next_node(struct trp_actor *a, struct trp__mpsc_node **done, uint32_t *off)
 {
 	struct trp__mpsc_node *n = a->carry;
 	if (n != NULL) {
 		a->carry = NULL;
+		*off = a->carry_off;
+		a->carry_off = 0;
 		*done = NULL;
 		return n;
 	}
+	*off = 0;
 	return trp__mailbox_take_sc(&a->mailbox, done);
+}
+
+/* The entry of bundle @b at byte offset @off. */
+static inline const struct trp__bundle_entry *
+bundle_entry(const struct trp__msg *b, uint32_t off)
+{
+	return (const struct trp__bundle_entry *)(const void *)(b->inline_data +
+								off);
+}
+
+/* How a behaviour sees bundle entry @e. */
+static inline trp_msg_t bundle_view(const struct trp__bundle_entry *e)
+{
+	return (trp_msg_t){ .type = e->type,
+			    .status = e->status,
+			    .size = e->size,
+			    .data = e->size != 0 ? e->data : NULL };
+}
+
+/* Hands @msg, taken from @to's mailbox and never to be processed, to the
+ * dead-letter hook. */
+static void report_dead(struct trp_runtime *rt, struct trp_actor *to,
+			const trp_msg_t *msg, trp_dead_reason_t why)
+{
+	if (rt->cfg.dead_letter != NULL)
+		rt->cfg.dead_letter(rt->cfg.dead_letter_ctx, to, msg, why);
 }
 
 /* @m was taken and will not be processed: report it, answer a request,
@@ -122,11 +153,29 @@ static void dead_letter(struct trp_runtime *rt, struct trp__worker *w,
 			struct trp_actor *to, struct trp__msg *m,
 			trp_dead_reason_t why)
 {
-	if (rt->cfg.dead_letter != NULL)
-		rt->cfg.dead_letter(rt->cfg.dead_letter_ctx, to, &m->pub, why);
+	report_dead(rt, to, &m->pub, why);
 	trp__request_done(m, TRP_EDEAD);
 	trp__count(w, &trp__stats_of(rt, w)->dead_lettered, 1);
 	trp__msg_drop_payload(m);
+}
+
+/* The entries of bundle @b from offset @off on will not be processed:
+ * reports each; returns how many. */
+static uint32_t dead_letter_bundle(struct trp_runtime *rt,
+				   struct trp__worker *w, struct trp_actor *to,
+				   const struct trp__msg *b, uint32_t off,
+				   trp_dead_reason_t why)
+{
+	uint32_t k = 0;
+	while (off < b->pub.size) {
+		const struct trp__bundle_entry *e = bundle_entry(b, off);
+		trp_msg_t v = bundle_view(e);
+		report_dead(rt, to, &v, why);
+		off += trp__bundle_entry_size(e->size);
+		k++;
+	}
+	trp__count(w, &trp__stats_of(rt, w)->dead_lettered, k);
+	return k;
 }
 
 /* Reschedules every actor muted on @r. Any thread. */
@@ -166,7 +215,8 @@ static bool drain_and_close(struct trp_runtime *rt, struct trp__worker *w,
 	uint32_t users = 0;
 	for (;;) {
 		struct trp__mpsc_node *done;
-		struct trp__mpsc_node *n = next_node(a, &done);
+		uint32_t off;
+		struct trp__mpsc_node *n = next_node(a, &done, &off);
 		if (n == NULL) {
 			if (trp__mailbox_close_sc(&a->mailbox, &done)) {
 				if (keep == NULL || done != &keep->node)
@@ -182,8 +232,12 @@ static bool drain_and_close(struct trp_runtime *rt, struct trp__worker *w,
 			release_done(w, a, done);
 		if (n == &a->close_node)
 			continue;
-		users++;
 		struct trp__msg *m = trp__msg_of(n);
+		if (m->hold == TRP__HOLD_BUNDLE) {
+			users += dead_letter_bundle(rt, w, a, m, off, why);
+			continue;
+		}
+		users++;
 		if (m == keep)
 			found = true;
 		else
@@ -353,6 +407,7 @@ static void outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 	if (n == 0)
 		return;
 	s->n = 0;
+	s->bundle = NULL;
 	struct trp_actor *to = s->to;
 	/* relaxed: a count, as in send_now; the exchange publishes. */
 	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, n,
@@ -395,36 +450,88 @@ static void outbox_flush(struct trp_runtime *rt, struct trp__worker *w)
 	o->nheld = 0;
 }
 
-/* A send from the turn running on @w to another event actor. */
+/* The slot of @to if this turn already sent it a message (a chain forms
+ * from the second one on), else NULL. */
+static inline struct trp__outbox_slot *outbox_find(struct trp__outbox *o,
+						   const struct trp_actor *to)
+{
+	struct trp__outbox_slot *s = &o->slot[outbox_index(to)];
+	return s->stamp == o->stamp && s->to == to ? s : NULL;
+}
+
+/* A second message to s->to in this turn: keep it alive until the chain
+ * is pushed (the behaviour may drop its handle meanwhile). The first one
+ * needed no reference: it was pushed at once. */
+static void outbox_hold(struct trp__outbox *o, struct trp__outbox_slot *s)
+{
+	if (s->held)
+		return;
+	trp_actor_retain(s->to);
+	s->held = 1;
+	s->n = 0;
+	s->bundle = NULL;
+	if (!s->listed) {
+		s->listed = 1;
+		o->held[o->nheld++] = (uint16_t)(s - o->slot);
+	}
+}
+
+/* Links @node, holding @count messages, at the end of @s's chain. */
+static void outbox_link(struct trp__outbox_slot *s, struct trp__mpsc_node *node)
+{
+	/* relaxed: the chain is private until outbox_push, whose release
+	 * link store publishes it. */
+	if (s->n == 0)
+		s->first = node;
+	else
+		atomic_store_explicit(&s->last->next, node,
+				      memory_order_relaxed);
+	s->last = node;
+}
+
+/* Appends a copy of a small message to the held slot @s's open bundle
+ * (a new one if none is open or it is full). 0 or TRP_ENOMEM. */
+static int outbox_append(struct trp_runtime *rt, struct trp__worker *w,
+			 struct trp__outbox_slot *s, uint32_t type,
+			 int32_t status, const void *data, size_t len)
+{
+	uint32_t need = trp__bundle_entry_size((uint32_t)len);
+	struct trp__msg *b = s->bundle;
+	if (b == NULL || b->pub.size + need > b->block - sizeof(*b)) {
+		b = trp__bundle_alloc(s->n == 0 ? TRP__BUNDLE_FIRST :
+						  TRP__BUNDLE_NEXT);
+		if (b == NULL)
+			return TRP_ENOMEM;
+		outbox_link(s, &b->node);
+		s->bundle = b;
+	}
+	struct trp__bundle_entry *e =
+		(struct trp__bundle_entry *)(void *)(b->inline_data +
+						     b->pub.size);
+	e->type = type;
+	e->status = status;
+	e->size = (uint32_t)len;
+	if (len != 0)
+		memcpy(e->data, data, len);
+	b->pub.size += need;
+	b->pub.type++;
+	if (++s->n == TRP__OUTBOX_CHAIN)
+		outbox_push(rt, w, s);
+	return 0;
+}
+
+/* A message (not bundled) from the turn running on @w to another event
+ * actor: into @to's chain if the turn already sent to it, else at once. */
 static int outbox_send(struct trp_runtime *rt, struct trp__worker *w,
 		       struct trp_actor *to, struct trp__msg *m)
 {
 	struct trp__outbox *o = &w->outbox;
-	uint32_t i = outbox_index(to);
-	struct trp__outbox_slot *s = &o->slot[i];
+	struct trp__outbox_slot *s = &o->slot[outbox_index(to)];
 	bool current = s->stamp == o->stamp;
 	if (trp__likely(current && s->to == to)) {
-		/* A second message to @to in this turn: keep @to alive
-		 * until the chain is pushed (the behaviour may drop its
-		 * handle meanwhile). The first one needed no reference: it
-		 * was pushed at once. */
-		if (!s->held) {
-			trp_actor_retain(to);
-			s->held = 1;
-			s->n = 0;
-			if (!s->listed) {
-				s->listed = 1;
-				o->held[o->nheld++] = (uint16_t)i;
-			}
-		}
-		/* relaxed: the chain is private until outbox_push, whose
-		 * release link store publishes it. */
-		if (s->n == 0)
-			s->first = &m->node;
-		else
-			atomic_store_explicit(&s->last->next, &m->node,
-					      memory_order_relaxed);
-		s->last = &m->node;
+		outbox_hold(o, s);
+		outbox_link(s, &m->node);
+		s->bundle = NULL; /* later small copies go after @m */
 		if (++s->n == TRP__OUTBOX_CHAIN)
 			outbox_push(rt, w, s);
 		return 0;
@@ -449,6 +556,16 @@ void trp__outbox_flush_current(struct trp__worker *w)
 {
 	if (w != NULL && w->outbox.nheld != 0)
 		outbox_flush(w->rt, w);
+}
+
+/* Accounts for an accepted send. */
+static inline void sent(struct trp_runtime *rt, struct trp__worker *w,
+			struct trp_actor *to, size_t len)
+{
+	TRP_PROBE2(send, to->id, len);
+	trp__count(w, &trp__stats_of(rt, w)->sent, 1);
+	if (w != NULL)
+		w->turn_sends++;
 }
 
 int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
@@ -484,11 +601,26 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		bounded ? atomic_fetch_add_explicit(&to->mailbox.owner_count, 1,
 						    memory_order_relaxed) :
 			  0;
+	/* Not the turn's first send (that one goes at once and skips the
+	 * table: most turns send just one): the turn's send batches. */
+	bool batched = !bounded && w != NULL && w->turn_sends != 0 &&
+		       w->current != NULL && w->current != to &&
+		       to->kind == TRP__KIND_EVENT && !opt->now;
+	struct trp__outbox_slot *slot;
 	int rc = 0;
 	struct trp__msg *m = NULL;
 	if (bounded && queued >= to->limit) {
 		trp__count(w, &trp__stats_of(rt, w)->rejected, 1);
 		rc = TRP_EFULL;
+	} else if (batched && owned_free == NULL && opt->reply == NULL &&
+		   len <= TRP__BUNDLE_PAYLOAD_MAX &&
+		   (slot = outbox_find(&w->outbox, to)) != NULL) {
+		/* A small copy to a receiver already sent to: bundled. */
+		outbox_hold(&w->outbox, slot);
+		rc = outbox_append(rt, w, slot, type, opt->status, data, len);
+		if (rc == 0)
+			sent(rt, w, to, len);
+		return rc; /* a worker: nothing to leave, nothing counted */
 	} else if (owned_free != NULL) {
 		m = trp__msg_alloc(pool_of(w), 0);
 		if (m != NULL) {
@@ -518,24 +650,16 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 			    trp__unlikely(queued >= TRP__MUTE_HIGH) &&
 			    w != NULL)
 				note_overloaded(w, to);
-		} else if (w != NULL && w->turn_sends != 0 &&
-			   w->current != NULL && w->current != to &&
-			   to->kind == TRP__KIND_EVENT && !opt->now) {
-			/* Not the turn's first send (that one goes at once
-			 * and skips the table: most turns send just one). */
+		} else if (batched) {
 			rc = outbox_send(rt, w, to, m);
 		} else {
 			rc = send_now(rt, w, to, m);
 		}
-		if (rc == 0) {
-			TRP_PROBE2(send, to->id, len);
-			trp__count(w, &trp__stats_of(rt, w)->sent, 1);
-			if (w != NULL)
-				w->turn_sends++;
-		} else {
+		if (rc == 0)
+			sent(rt, w, to, len);
+		else
 			/* An owned payload stays the caller's. */
 			trp__msg_free_block(pool_of(w), m);
-		}
 	} else if (rc == 0) {
 		rc = TRP_ENOMEM;
 	}
@@ -738,6 +862,34 @@ void trp__actor_stop_all_at_shutdown(struct trp_runtime *rt)
 /* ------------------------------------------------------------------ */
 /* one turn                                                            */
 
+/* A long turn lowers its mailbox's count as it goes, not only at its end:
+ * senders muted on it (actor.h, "Backpressure") go back to work as soon as
+ * it has caught up, instead of waiting (their worker maybe parked) for a
+ * turn that takes arrivals to end. */
+#define TRP__CONSUMED_EVERY 256u
+
+static inline void consumed_so_far(struct trp_actor *a, uint32_t n,
+				   uint32_t *counted)
+{
+	if (trp__unlikely(n - *counted >= TRP__CONSUMED_EVERY)) {
+		trp__actor_consumed(a, n - *counted);
+		*counted = n;
+	}
+}
+
+/* After @n messages of the turn running on @w: should it end (see
+ * trp__actor_run)? @past: the messages present at its start are done. */
+static inline bool turn_ends(struct trp__worker *w, struct trp_runtime *rt,
+			     uint32_t n, uint32_t batch, bool past)
+{
+	/* relaxed: the shutdown flag is sticky; destroy stops workers after
+	 * their current turn, so end it now. */
+	return n >= batch || (past && w->turn_sends >= TRP__TURN_SENDS) ||
+	       trp__unlikely(w->mute_on != NULL) ||
+	       trp__unlikely(atomic_load_explicit(&rt->shutdown,
+						  memory_order_relaxed));
+}
+
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 {
 	struct trp_runtime *rt = a->rt;
@@ -768,11 +920,13 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		last = a->carry; /* the only one, or none */
 	bool past = last == NULL;
 	uint32_t batch = rt->cfg.batch;
-	uint32_t n = 0;
+	uint32_t n = 0;	      /* messages processed */
+	uint32_t counted = 0; /* of them, taken off the mailbox's count */
 	trp_stop_reason_t stop = 0;
 	for (;;) {
 		struct trp__mpsc_node *done;
-		struct trp__mpsc_node *node = next_node(a, &done);
+		uint32_t off;
+		struct trp__mpsc_node *node = next_node(a, &done, &off);
 		if (node == NULL)
 			break;
 		release_done(w, a, done);
@@ -788,46 +942,69 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		if (ahead != NULL)
 			__builtin_prefetch(ahead);
 		struct trp__msg *m = trp__msg_of(node);
-		n++;
-		trp__current_msg = &m->pub;
-		a->behavior(a, a->state, &m->pub);
-		trp__current_msg = NULL;
-		/* Per message, not per turn: a turn may be long, and
-		 * sent - processed is how users watch a backlog. */
-		trp__stat_add(&w->stats.processed, 1);
-		if (trp__unlikely(m->request != TRP__REQ_NONE))
-			trp__request_done(m, TRP_ENOREPLY);
-		/* The block stays: it is the mailbox's last node until the
-		 * next take or the idle mark. */
-		if (trp__unlikely(m->hold != TRP__HOLD_INLINE))
-			trp__msg_drop_payload(m);
-		if (trp__unlikely(a->stop_request)) {
-			stop = TRP_STOP_NORMAL;
-			break;
+		if (m->hold == TRP__HOLD_BUNDLE) {
+			uint32_t end = m->pub.size;
+			while (off < end) {
+				const struct trp__bundle_entry *e =
+					bundle_entry(m, off);
+				off += trp__bundle_entry_size(e->size);
+				if (off + 128 < end)
+					__builtin_prefetch((const char *)e +
+							   256);
+				trp_msg_t v = bundle_view(e);
+				n++;
+				/* trp__current_msg stays NULL: an entry is
+				 * never a request. */
+				a->behavior(a, a->state, &v);
+				trp__stat_add(&w->stats.processed, 1);
+				consumed_so_far(a, n, &counted);
+				if (trp__unlikely(a->stop_request)) {
+					stop = TRP_STOP_NORMAL;
+					break;
+				}
+				if (off < end &&
+				    turn_ends(w, rt, n, batch, past))
+					break;
+			}
+			if (off < end) {
+				/* The rest of the bundle waits for the next
+				 * turn, or becomes dead letters (finish). */
+				a->carry = node;
+				a->carry_off = off;
+				break;
+			}
+			if (stop != 0)
+				break;
+		} else {
+			n++;
+			trp__current_msg = &m->pub;
+			a->behavior(a, a->state, &m->pub);
+			trp__current_msg = NULL;
+			/* Per message, not per turn: a turn may be long,
+			 * and sent - processed is how users watch a
+			 * backlog. */
+			trp__stat_add(&w->stats.processed, 1);
+			consumed_so_far(a, n, &counted);
+			if (trp__unlikely(m->request != TRP__REQ_NONE))
+				trp__request_done(m, TRP_ENOREPLY);
+			/* The block stays: it is the mailbox's last node
+			 * until the next take or the idle mark. */
+			if (trp__unlikely(m->hold != TRP__HOLD_INLINE))
+				trp__msg_drop_payload(m);
+			if (trp__unlikely(a->stop_request)) {
+				stop = TRP_STOP_NORMAL;
+				break;
+			}
 		}
-		/* relaxed: the flag is sticky; destroy stops workers after
-		 * their current turn, so end it now. */
 		if (node == last)
 			past = true;
-		if (n >= batch || (past && w->turn_sends >= TRP__TURN_SENDS) ||
-		    trp__unlikely(w->mute_on != NULL) ||
-		    trp__unlikely(atomic_load_explicit(&rt->shutdown,
-						       memory_order_relaxed)))
+		if (turn_ends(w, rt, n, batch, past))
 			break;
 	}
 	trp__outbox_flush_current(w);
 	w->outbox.stamp++; /* this turn's markers expire */
 	TRP_PROBE2(run_end, a->id, n);
-	if (n != 0) {
-		/* ORDER: seq_cst, the receiver's half of the unmute Dekker
-		 * pair (see "Backpressure" in actor.h). */
-		uint32_t left =
-			atomic_fetch_sub_explicit(&a->mailbox.owner_count, n,
-						  memory_order_seq_cst) -
-			n;
-		if (left < TRP__MUTE_LOW)
-			unmute_all(rt, a);
-	}
+	trp__actor_consumed(a, n - counted);
 	if (trp__unlikely(stop != 0)) {
 		finish(w, a, stop);
 		return;
@@ -844,6 +1021,12 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		}
 		trp_actor_release(w->mute_on);
 		w->mute_on = NULL;
+	}
+	if (a->carry != NULL) {
+		/* A bundle is left half done: the mailbox must not go idle
+		 * under it. */
+		trp__schedule(rt, a);
+		return;
 	}
 	/* Idle only if nothing is left; otherwise back of the queue. */
 	struct trp__mpsc_node *done;

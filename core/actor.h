@@ -70,33 +70,41 @@ struct trp_actor {
 	/* producers: head line; consumer: tail + stub line */
 	struct trp__mailbox mailbox;
 
-	/* consumer (the running worker) and read-mostly */
-	alignas(64) trp_behavior_fn behavior;
+	/* read-mostly: read by every sender and by the consumer; written
+	 * at spawn, lifecycle only at close and stop. Nothing written per
+	 * message or per turn shares this line, so senders on other cores
+	 * keep it cached. */
+	alignas(64) struct trp_runtime *rt;
+	_Atomic(uint32_t) lifecycle; /* enum trp__actor_state */
+	uint32_t limit;		     /* mailbox bound, 0 = none */
+	uint64_t id;
+	trp_behavior_fn behavior;
 	void *state;
-	struct trp_runtime *rt;
 	trp_start_fn start;
 	trp_stop_fn stop;
-	uint32_t limit;	      /* mailbox bound, 0 = none */
-	uint8_t started;      /* start hook ran */
-	uint8_t stop_request; /* trp_actor_stop() during this turn */
-	uint8_t kind;	      /* enum trp__actor_kind */
-	uint64_t id;
-	struct trp__mpsc_node run_node;	  /* injection queue link */
-	struct trp__mpsc_node close_node; /* the close marker, pushed once */
+	uint8_t kind; /* enum trp__actor_kind */
+
+	/* the consumer (the running worker) */
+	alignas(64) uint8_t started; /* start hook ran */
+	uint8_t stop_request;	     /* trp_actor_stop() during this turn */
+	/* if carry is a bundle: offset of its first entry not yet processed
+	 * (a turn may end, or the actor stop, in the middle of a bundle) */
+	uint32_t carry_off;
 	/* taken from the mailbox at the end of the last turn, not yet
 	 * processed (see trp__actor_run), or NULL */
 	struct trp__mpsc_node *carry;
-
-	/* written by other threads */
-	alignas(64) _Atomic(uint32_t) lifecycle; /* enum trp__actor_state */
-	_Atomic(uint64_t) refs;
-	_Atomic(struct trp_actor *) muted; /* senders muted on this actor */
-	struct trp_actor *mute_next;	   /* link while muted elsewhere */
+	struct trp__mpsc_node close_node; /* the close marker, pushed once */
 
 	/* cold: under rt->actors_lock / the registry lock */
 	struct trp_actor *live_prev, *live_next;
 	struct trp__reg_entry *name; /* registry entry, or NULL */
 	size_t alloc_size;
+
+	/* written by other threads */
+	alignas(64) _Atomic(uint64_t) refs;
+	_Atomic(struct trp_actor *) muted; /* senders muted on this actor */
+	struct trp_actor *mute_next;	   /* link while muted elsewhere */
+	struct trp__mpsc_node run_node;	   /* injection queue link */
 	alignas(16) unsigned char inline_state[];
 };
 

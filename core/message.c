@@ -165,6 +165,20 @@ struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload)
 	return m;
 }
 
+struct trp__msg *trp__bundle_alloc(uint32_t block)
+{
+	struct trp__msg *b = trp__alloc(block);
+	if (b == NULL)
+		return NULL;
+	b->pooled = 0;
+	b->block = block;
+	b->hold = TRP__HOLD_BUNDLE;
+	b->request = TRP__REQ_NONE;
+	b->pub.type = 0;
+	b->pub.size = 0;
+	return b;
+}
+
 void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m)
 {
 #if !defined(TRP_NO_POOL)

@@ -31,6 +31,7 @@
 enum trp__msg_hold {
 	TRP__HOLD_INLINE = 0, /* payload follows the header */
 	TRP__HOLD_OWNED = 1,  /* handed over by trp_send_owned */
+	TRP__HOLD_BUNDLE = 2, /* not one message: a bundle of them, below */
 };
 
 enum trp__msg_request {
@@ -55,6 +56,36 @@ struct trp__msg {
 	} u;
 	alignas(16) unsigned char inline_data[];
 };
+
+/*
+ * Bundles: several small copied messages from one sender to one receiver,
+ * packed one after the other into one block that travels through the
+ * mailbox as one node (outbox.h builds them). The receiver reads them from
+ * consecutive cache lines, which the hardware prefetcher streams, instead
+ * of chasing one separately allocated block per message; the sender
+ * allocates and the receiver frees one block per bundle. A bundle is a
+ * struct trp__msg with hold == TRP__HOLD_BUNDLE, pooled == 0 and request ==
+ * TRP__REQ_NONE; pub.size is the number of bytes of entries written into
+ * inline_data and pub.type the number of entries. Each entry is a header
+ * and the payload, padded to 16 bytes so every payload is 16-byte aligned.
+ */
+struct trp__bundle_entry {
+	uint32_t type;
+	int32_t status;
+	uint32_t size; /* payload bytes */
+	uint32_t unused;
+	alignas(16) unsigned char data[];
+};
+
+/* Payloads up to this size may travel in a bundle. */
+#define TRP__BUNDLE_PAYLOAD_MAX 240u
+
+/* Bytes an entry with @size payload bytes takes in a bundle. */
+static inline uint32_t trp__bundle_entry_size(uint32_t size)
+{
+	return (uint32_t)sizeof(struct trp__bundle_entry) +
+	       ((size + 15u) & ~15u);
+}
 
 /* Payloads up to this size fit the pooled 64-byte block. */
 #define TRP__MSG_POOL_BLOCK 64u
@@ -95,6 +126,9 @@ void trp__msg_pool_destroy(struct trp__msg_pool *p);
  * header if @payload is 0. NULL on allocation failure.
  */
 struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload);
+/* An empty bundle of @block bytes in all, or NULL. */
+struct trp__msg *trp__bundle_alloc(uint32_t block);
+
 /* Releases the payload (free_fn for owned ones) and the block. */
 void trp__msg_free(struct trp__msg_pool *pool, struct trp__msg *m);
 /* Releases an owned payload now (the block may stay queued as a mailbox's

@@ -16,6 +16,13 @@
  * senders) then sees one contended exchange per chain instead of one per
  * message, and takes whole chains in one turn.
  *
+ * Small copied messages in a chain are packed into bundles (message.h):
+ * the first such message allocates a TRP__BUNDLE_FIRST-byte bundle linked
+ * at the chain's end, the next ones are appended to it while they fit
+ * (then a TRP__BUNDLE_NEXT-byte one follows). Any other message (owned,
+ * a request, a large payload) is linked as its own node and closes the
+ * open bundle, so chain order is send order.
+ *
  * Owner only: the table belongs to the worker thread and is used only
  * while it runs a turn (trp__worker.current != NULL).
  */
@@ -27,9 +34,12 @@
 #include "mailbox.h"
 
 struct trp_actor;
+struct trp__msg;
 
 #define TRP__OUTBOX_SLOTS 256u /* receivers per turn before eviction */
 #define TRP__OUTBOX_CHAIN 64u  /* messages per push */
+#define TRP__BUNDLE_FIRST 512u /* bytes of a chain's first bundle */
+#define TRP__BUNDLE_NEXT 2048u /* bytes of the bundles after it */
 
 struct trp__outbox_slot {
 	/* Valid only while stamp == the outbox's stamp (this turn): then
@@ -38,6 +48,9 @@ struct trp__outbox_slot {
 	 * chain is pushed. */
 	struct trp_actor *to;
 	struct trp__mpsc_node *first, *last;
+	/* the bundle at the chain's end that small copies are appended to,
+	 * or NULL (struct trp__msg, hold == TRP__HOLD_BUNDLE) */
+	struct trp__msg *bundle;
 	uint32_t stamp;
 	uint16_t n;	/* messages in the chain */
 	uint8_t held;	/* we hold a reference to `to` */

@@ -214,7 +214,7 @@ static int run_outside(const trp_config_t *cfg, uint64_t n,
 			(unsigned long long)failed,
 			(unsigned long long)srv->seen, (unsigned long long)n,
 			(unsigned long long)srv->failed);
-	if (!bench_check_stats(rt, "ask (outside)", n))
+	if (!bench_check_stats(rt, "ask (outside)", n, out))
 		out->ok = false;
 	latency_fields(out->extra, sizeof(out->extra), "outside", hist);
 done:
@@ -293,7 +293,7 @@ static int run_actor(const trp_config_t *cfg, uint64_t n,
 			(unsigned long long)a->failed,
 			(unsigned long long)srv->seen,
 			(unsigned long long)srv->failed);
-	if (!bench_check_stats(rt, "ask (actor)", out->messages))
+	if (!bench_check_stats(rt, "ask (actor)", out->messages, out))
 		out->ok = false;
 	latency_fields(out->extra, sizeof(out->extra), "actor", hist);
 done:

@@ -216,7 +216,7 @@ static int fanin_run(const trp_config_t *cfg, const uint64_t *values,
 	out->ok = fanin_check(cons, prods, m);
 	for (unsigned i = 0; i < PRODUCERS; i++)
 		turns += prods[i].turns;
-	if (!bench_check_stats(rt, "fanin", out->messages + turns))
+	if (!bench_check_stats(rt, "fanin", out->messages + turns, out))
 		out->ok = false;
 done:
 	if (rt != NULL) {

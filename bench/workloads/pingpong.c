@@ -178,7 +178,7 @@ static int pingpong_run(const trp_config_t *cfg, const uint64_t *values,
 	out->items = p;
 	out->seconds = (double)(t1 - t0) / 1e9;
 	out->ok = pingpong_check(ping, pong, p);
-	if (!bench_check_stats(rt, "pingpong", out->messages))
+	if (!bench_check_stats(rt, "pingpong", out->messages, out))
 		out->ok = false;
 	snprintf(out->extra, sizeof(out->extra),
 		 "p50_ns=%llu p99_ns=%llu p999_ns=%llu max_ns=%llu",

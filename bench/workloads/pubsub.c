@@ -365,7 +365,7 @@ static int pubsub_run(const trp_config_t *cfg, const uint64_t *values,
 			       atomic_load_explicit(&churn.delivered,
 						    memory_order_relaxed));
 	/* Each publisher turn is one message to itself. */
-	if (!bench_check_stats(rt, "pubsub", s * m + pub->turns))
+	if (!bench_check_stats(rt, "pubsub", s * m + pub->turns, out))
 		out->ok = false;
 	if (with_churn)
 		snprintf(out->extra, sizeof(out->extra),

@@ -155,7 +155,7 @@ static int ring_run(const trp_config_t *cfg, const uint64_t *values,
 	out->items = t;
 	out->seconds = (double)(t1 - t0) / 1e9;
 	out->ok = ring_check(nodes, r, t);
-	if (!bench_check_stats(rt, "ring", out->messages))
+	if (!bench_check_stats(rt, "ring", out->messages, out))
 		out->ok = false;
 done:
 	if (rt != NULL) {

@@ -227,7 +227,7 @@ static int skynet_run(const trp_config_t *cfg, const uint64_t *values,
 			(unsigned long long)actors);
 		out->ok = false;
 	}
-	if (!bench_check_stats(rt, "skynet", out->messages))
+	if (!bench_check_stats(rt, "skynet", out->messages, out))
 		out->ok = false;
 	snprintf(out->extra, sizeof(out->extra), "actors=%llu total=%llu",
 		 (unsigned long long)actors, (unsigned long long)ctx.total);

@@ -231,7 +231,7 @@ static int spawn_run(const trp_config_t *cfg, const uint64_t *values,
 	out->items = n;
 	out->seconds = (double)(t1 - t0) / 1e9;
 	out->ok = spawn_check(rt, coll, sp, &ctx, n);
-	if (!bench_check_stats(rt, "spawn", out->messages + sp->turns))
+	if (!bench_check_stats(rt, "spawn", out->messages + sp->turns, out))
 		out->ok = false;
 done:
 	if (rt != NULL) {

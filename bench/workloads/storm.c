@@ -271,7 +271,7 @@ static int storm_run(const trp_config_t *cfg, const uint64_t *values,
 	out->seconds = (double)(t1 - t0) / 1e9;
 	out->ok = storm_check(sinks, ctrs, k, n);
 	/* Evaluated separately so both report what they found. */
-	if (!bench_check_stats(rt, "storm", out->messages))
+	if (!bench_check_stats(rt, "storm", out->messages, out))
 		out->ok = false;
 done:
 	for (uint64_t i = 0; i < spawned; i++)

@@ -218,7 +218,7 @@ static int storm_private_run(const trp_config_t *cfg, const uint64_t *values,
 	out->messages = k * (3 * n + 1);
 	out->seconds = (double)(t1 - t0) / 1e9;
 	out->ok = storm_private_check(sinks, ctrs, k, n);
-	if (!bench_check_stats(rt, "storm_private", out->messages))
+	if (!bench_check_stats(rt, "storm_private", out->messages, out))
 		out->ok = false;
 done:
 	if (rt != NULL) {

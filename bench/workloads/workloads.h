@@ -47,6 +47,8 @@ struct bench_result {
 	double seconds;	   /* first send to quiescence */
 	uint32_t workers;  /* worker threads actually used */
 	bool ok;	   /* the workload's check passed */
+	uint64_t parks;	   /* worker parks and steals over the whole run */
+	uint64_t steals;   /* (bench_check_stats fills them) */
 	char extra[128];   /* more " key=value" fields for the line, without
 			      the leading space; "" for none */
 };

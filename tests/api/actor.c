@@ -1164,6 +1164,234 @@ static void test_fifo(void **unused)
 }
 
 /* ------------------------------------------------------------------ */
+/* send batches and bundles (core/outbox.h)                            */
+
+/*
+ * A burst sender sends seq first..last to one receiver in one turn: the
+ * first goes at once, the rest join a chain in which small copies are
+ * packed into bundles and anything else (owned, larger than a bundle
+ * takes) travels as its own node. Payload of seq s: burst_size(s) bytes,
+ * byte i = (uint8_t)(s + i); seq s % 7 == 6 is sent owned.
+ */
+static const uint32_t burst_sizes[7] = { 4, 0, 17, 240, 241, 1000, 4 };
+#define BURST_MAX 1000
+
+static uint32_t burst_size(uint32_t s)
+{
+	return burst_sizes[s % 7];
+}
+
+static bool burst_owned(uint32_t s)
+{
+	return s % 7 == 6;
+}
+
+struct burst {
+	trp_actor_t *to;
+	uint32_t first, last; /* per turn */
+	uint32_t turns;	      /* turns left, one burst each */
+	bool plain;	      /* 4-byte seq payloads only (the rec actor's) */
+};
+
+static int burst_send(trp_actor_t *to, uint32_t s, bool plain)
+{
+	if (plain)
+		return send_seq(to, s);
+	uint32_t size = burst_size(s);
+	unsigned char *p = malloc(size != 0 ? size : 1);
+	if (p == NULL)
+		return TRP_ENOMEM;
+	for (uint32_t i = 0; i < size; i++)
+		p[i] = (unsigned char)(s + i);
+	int rc;
+	if (burst_owned(s)) {
+		rc = trp_send_owned(to, s, p, size, free);
+		if (rc == 0)
+			return 0;
+	} else {
+		rc = trp_send(to, s, size != 0 ? p : NULL, size);
+	}
+	free(p);
+	return rc;
+}
+
+static void burst_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	(void)msg;
+	struct burst *b = state;
+	for (uint32_t s = b->first; s <= b->last; s++) {
+		int rc = burst_send(b->to, s, b->plain);
+		if (rc != 0) {
+			note_error(rc);
+			return;
+		}
+	}
+	uint32_t span = b->last - b->first + 1;
+	b->first += span;
+	b->last += span;
+	if (--b->turns != 0) {
+		int rc = trp_send(self, 0, NULL, 0);
+		if (rc != 0)
+			note_error(rc);
+	}
+}
+
+/* Checks every message of a burst: order, size, alignment, bytes, and
+ * that none of them can be replied to. */
+struct burst_check {
+	uint32_t next;
+	atomic_long got;
+	atomic_int bad;
+};
+
+static void burst_check_behavior(trp_actor_t *self, void *state,
+				 const trp_msg_t *msg)
+{
+	(void)self;
+	struct burst_check *c = state;
+	uint32_t s = msg->type;
+	uint32_t size = burst_size(s);
+	bool ok = s == c->next && msg->size == size &&
+		  (size == 0) == (msg->data == NULL) &&
+		  (burst_owned(s) || ((uintptr_t)msg->data & 15) == 0);
+	for (uint32_t i = 0; ok && i < size; i++)
+		ok = ((const unsigned char *)msg->data)[i] ==
+		     (unsigned char)(s + i);
+	if (trp_reply(msg, NULL, 0) != TRP_ENOTREQUEST)
+		ok = false;
+	if (!ok)
+		atomic_fetch_add(&c->bad, 1);
+	c->next = s + 1;
+	atomic_fetch_add(&c->got, 1);
+}
+
+static trp_runtime_t *make_rt_batch(uint32_t workers, uint32_t batch)
+{
+	trp_config_t cfg = TRP_CONFIG_INIT;
+	trp_runtime_t *rt = NULL;
+	cfg.workers = workers;
+	cfg.batch = batch;
+	cfg.dead_letter = dead_letter_hook;
+	cfg.dead_letter_ctx = &dlog;
+	CHECK_OK(trp_runtime_create(&cfg, &rt));
+	dead_log_reset(&dlog, NULL, TRP_DEAD_STOPPED);
+	return rt;
+}
+
+/*
+ * Mixed payloads in one turn arrive in order and intact, also when the
+ * receiver's turns are shorter than a bundle (batch 3: a turn ends in the
+ * middle of one and the next turn goes on from there).
+ */
+static void test_burst_mixed(void **unused)
+{
+	(void)unused;
+	static const uint32_t batches[] = { 0, 3 };
+	for (size_t k = 0; k < sizeof batches / sizeof batches[0]; k++) {
+		trp_runtime_t *rt = make_rt_batch(2, batches[k]);
+		struct burst_check c = { .next = 1 };
+		trp_actor_def_t cdef = { .behavior = burst_check_behavior };
+		trp_actor_t *rcv;
+		CHECK_OK(trp_actor_spawn(rt, &cdef, &c, &rcv));
+		struct burst b = { rcv, 1, 300, 3, false };
+		trp_actor_def_t bdef = { .behavior = burst_behavior,
+					 .state_size = sizeof b };
+		trp_actor_t *snd;
+		CHECK_OK(trp_actor_spawn(rt, &bdef, &b, &snd));
+		CHECK_OK(trp_send(snd, 0, NULL, 0));
+		settle(rt);
+		assert_no_behaviour_errors();
+		assert_int_equal(atomic_load(&c.got), 900);
+		assert_int_equal(atomic_load(&c.bad), 0);
+		trp_stats_t st = stats(rt);
+		assert_int_equal(st.sent, 1 + 900 + 2);
+		assert_int_equal(st.processed, st.sent);
+		assert_int_equal(st.dead_lettered, 0);
+		trp_actor_release(snd);
+		trp_actor_release(rcv);
+		CHECK_OK(trp_runtime_destroy(rt));
+	}
+}
+
+/*
+ * The receiver stops in the middle of a bundle (one worker: the sender's
+ * turn, and so its whole chain, is done before the receiver runs): the
+ * rest of that bundle and of the chain are dead letters, each once, with
+ * their payloads intact.
+ */
+static void test_burst_stop_midway(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(1);
+	struct rec *r = rec_new();
+	r->stop_seq = 20;
+	trp_actor_t *rcv = rec_spawn(rt, r, false);
+	dead_log_reset(&dlog, rcv, TRP_DEAD_STOPPED);
+	struct burst b = { rcv, 1, 60, 1, true };
+	trp_actor_def_t bdef = { .behavior = burst_behavior,
+				 .state_size = sizeof b };
+	trp_actor_t *snd;
+	CHECK_OK(trp_actor_spawn(rt, &bdef, &b, &snd));
+	CHECK_OK(trp_send(snd, 0, NULL, 0));
+	settle(rt);
+	assert_no_behaviour_errors();
+	assert_seen_in_order(r, 20);
+	assert_int_equal(r->seen_at_stop, 20);
+	assert_int_equal(atomic_load(&dlog.count), 40);
+	for (uint32_t i = 21; i <= 60; i++)
+		assert_int_equal(atomic_load(&dlog.by_seq[i]), 1);
+	assert_int_equal(atomic_load(&dlog.bad), 0);
+	trp_stats_t st = stats(rt);
+	assert_int_equal(st.sent, 61);
+	assert_int_equal(st.processed, 21);
+	assert_int_equal(st.dead_lettered, 40);
+	trp_actor_release(snd);
+	trp_actor_release(rcv);
+	CHECK_OK(trp_runtime_destroy(rt));
+	free(r);
+}
+
+/*
+ * Destroy while the receiver is blocked in the middle of a bundle: after
+ * the blocked message its turn ends (shutdown), and the destroying thread
+ * hands the rest of the bundle and the chain to the dead letters.
+ */
+static void test_burst_shutdown_midway(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt_batch(1, 5);
+	struct gate g = { 0 };
+	struct rec *r = rec_new();
+	r->gate = &g;
+	r->gate_seq = 3;
+	trp_actor_t *rcv = rec_spawn(rt, r, false);
+	struct burst b = { rcv, 1, 40, 1, true };
+	trp_actor_def_t bdef = { .behavior = burst_behavior,
+				 .state_size = sizeof b };
+	trp_actor_t *snd;
+	CHECK_OK(trp_actor_spawn(rt, &bdef, &b, &snd));
+	CHECK_OK(trp_send(snd, 0, NULL, 0));
+	assert_true(wait_for(&g.entered, 1));
+	dead_log_reset(&dlog, rcv, TRP_DEAD_SHUTDOWN);
+	trp_stats_t final;
+	(void)destroy_while_blocked(rt, &g, &final);
+	assert_no_behaviour_errors();
+	assert_seen_in_order(r, 3);
+	assert_int_equal(atomic_load(&r->stops), 1);
+	assert_int_equal(r->why, TRP_STOP_SHUTDOWN);
+	assert_int_equal(atomic_load(&dlog.count), 37);
+	for (uint32_t i = 4; i <= 40; i++)
+		assert_int_equal(atomic_load(&dlog.by_seq[i]), 1);
+	assert_int_equal(atomic_load(&dlog.bad), 0);
+	assert_int_equal(final.sent, 41);
+	assert_int_equal(final.processed, 4);
+	assert_int_equal(final.dead_lettered, 37);
+	trp_actor_release(snd);
+	trp_actor_release(rcv);
+	free(r);
+}
+
+/* ------------------------------------------------------------------ */
 /* bounded mailboxes                                                   */
 
 static void test_bounded_mailbox(void **unused)
@@ -1565,6 +1793,9 @@ int main(void)
 		cmocka_unit_test(test_send_owned),
 		cmocka_unit_test(test_send_owned_dead_letters),
 		cmocka_unit_test(test_fifo),
+		cmocka_unit_test(test_burst_mixed),
+		cmocka_unit_test(test_burst_stop_midway),
+		cmocka_unit_test(test_burst_shutdown_midway),
 		cmocka_unit_test(test_bounded_mailbox),
 		cmocka_unit_test(test_ids_alive_runtime),
 		cmocka_unit_test(test_retain_release),
