@@ -491,9 +491,10 @@ static void outbox_link(struct trp__outbox_slot *s, struct trp__mpsc_node *node)
 
 /* Appends a copy of a small message to the held slot @s's open bundle
  * (a new one if none is open or it is full). 0 or TRP_ENOMEM. */
-static int outbox_append(struct trp_runtime *rt, struct trp__worker *w,
-			 struct trp__outbox_slot *s, uint32_t type,
-			 int32_t status, const void *data, size_t len)
+static __attribute__((noinline)) int
+outbox_append(struct trp_runtime *rt, struct trp__worker *w,
+	      struct trp__outbox_slot *s, uint32_t type, int32_t status,
+	      const void *data, size_t len)
 {
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
 	struct trp__msg *b = s->bundle;
@@ -522,8 +523,10 @@ static int outbox_append(struct trp_runtime *rt, struct trp__worker *w,
 
 /* A message (not bundled) from the turn running on @w to another event
  * actor: into @to's chain if the turn already sent to it, else at once. */
-static int outbox_send(struct trp_runtime *rt, struct trp__worker *w,
-		       struct trp_actor *to, struct trp__msg *m)
+static __attribute__((noinline)) int outbox_send(struct trp_runtime *rt,
+						 struct trp__worker *w,
+						 struct trp_actor *to,
+						 struct trp__msg *m)
 {
 	struct trp__outbox *o = &w->outbox;
 	struct trp__outbox_slot *s = &o->slot[outbox_index(to)];
@@ -559,8 +562,10 @@ void trp__outbox_flush_current(struct trp__worker *w)
 }
 
 /* Accounts for an accepted send. */
-static inline void sent(struct trp_runtime *rt, struct trp__worker *w,
-			struct trp_actor *to, size_t len)
+static inline __attribute__((always_inline)) void sent(struct trp_runtime *rt,
+						       struct trp__worker *w,
+						       struct trp_actor *to,
+						       size_t len)
 {
 	TRP_PROBE2(send, to->id, len);
 	trp__count(w, &trp__stats_of(rt, w)->sent, 1);
@@ -603,8 +608,8 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 			  0;
 	/* Not the turn's first send (that one goes at once and skips the
 	 * table: most turns send just one): the turn's send batches. */
-	bool batched = !bounded && w != NULL && w->turn_sends != 0 &&
-		       w->current != NULL && w->current != to &&
+	bool batched = w != NULL && w->turn_sends != 0 && !bounded &&
+		       w->current != to && w->current != NULL &&
 		       to->kind == TRP__KIND_EVENT && !opt->now;
 	struct trp__outbox_slot *slot;
 	int rc = 0;
@@ -713,7 +718,8 @@ static void mute_on_receiver(struct trp__worker *w, struct trp_actor *a)
 	trp_actor_release(r);
 }
 
-void trp__actor_consumed(struct trp_actor *a, uint32_t n)
+/* trp__actor_consumed, inlined into the turn. */
+static inline void consumed(struct trp_actor *a, uint32_t n)
 {
 	if (n == 0)
 		return;
@@ -724,6 +730,11 @@ void trp__actor_consumed(struct trp_actor *a, uint32_t n)
 			n;
 	if (left < TRP__MUTE_LOW)
 		unmute_all(a->rt, a);
+}
+
+void trp__actor_consumed(struct trp_actor *a, uint32_t n)
+{
+	consumed(a, n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1004,7 +1015,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	trp__outbox_flush_current(w);
 	w->outbox.stamp++; /* this turn's markers expire */
 	TRP_PROBE2(run_end, a->id, n);
-	trp__actor_consumed(a, n - counted);
+	consumed(a, n - counted);
 	if (trp__unlikely(stop != 0)) {
 		finish(w, a, stop);
 		return;

@@ -38,7 +38,7 @@ struct trp__msg;
 
 #define TRP__OUTBOX_SLOTS 256u /* receivers per turn before eviction */
 #define TRP__OUTBOX_CHAIN 64u  /* messages per push */
-#define TRP__BUNDLE_FIRST 512u /* bytes of a chain's first bundle */
+#define TRP__BUNDLE_FIRST 1024u /* bytes of a chain's first bundle */
 #define TRP__BUNDLE_NEXT 2048u /* bytes of the bundles after it */
 
 struct trp__outbox_slot {
