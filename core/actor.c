@@ -521,6 +521,15 @@ outbox_append(struct trp_runtime *rt, struct trp__worker *w,
 	return 0;
 }
 
+/* Pushes what the turn running on @w holds back for @to, if anything. */
+static void outbox_push_to(struct trp_runtime *rt, struct trp__worker *w,
+			   const struct trp_actor *to)
+{
+	struct trp__outbox_slot *s = outbox_find(&w->outbox, to);
+	if (s != NULL && s->held)
+		outbox_push(rt, w, s);
+}
+
 /* A message (not bundled) from the turn running on @w to another event
  * actor: into @to's chain if the turn already sent to it, else at once. */
 static __attribute__((noinline)) int outbox_send(struct trp_runtime *rt,
@@ -658,6 +667,10 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		} else if (batched) {
 			rc = outbox_send(rt, w, to, m);
 		} else {
+			if (opt->now && w != NULL && w->current != NULL)
+				/* What the turn holds back for @to goes
+				 * first (per-sender order). */
+				outbox_push_to(rt, w, to);
 			rc = send_now(rt, w, to, m);
 		}
 		if (rc == 0)
@@ -677,6 +690,102 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 	if (leave)
 		trp__outside_leave(rt);
 	return rc;
+}
+
+uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
+			     const void *items, size_t len, uint32_t n, int *rc)
+{
+	static const struct trp__send_opts now = { .entered = true,
+						   .now = true };
+	const unsigned char *p = items;
+	if (to->limit != 0 || to->kind != TRP__KIND_EVENT || n == 1) {
+		uint32_t ok = 0;
+		*rc = 0;
+		for (uint32_t k = 0; k < n; k++) {
+			int r = trp__actor_send(to, type, p + (size_t)k * len,
+						len, &now);
+			if (r == 0)
+				ok++;
+			else if (*rc == 0)
+				*rc = r;
+		}
+		return ok;
+	}
+	/* relaxed: an early answer only, as in trp__actor_send. */
+	if (atomic_load_explicit(&to->lifecycle, memory_order_relaxed) !=
+	    TRP__ALIVE) {
+		*rc = TRP_EDEAD;
+		return 0;
+	}
+	struct trp_runtime *rt = to->rt;
+	struct trp__worker *w = trp__worker_of(rt);
+	/* Bundles of up to TRP__BUNDLE_NEXT bytes, linked into a chain. */
+	uint32_t need = trp__bundle_entry_size((uint32_t)len);
+	uint32_t per =
+		(TRP__BUNDLE_NEXT - (uint32_t)sizeof(struct trp__msg)) / need;
+	struct trp__mpsc_node *first = NULL, *last = NULL;
+	for (uint32_t k = 0; k < n;) {
+		uint32_t m = n - k < per ? n - k : per;
+		struct trp__msg *b = trp__bundle_alloc(
+			(uint32_t)sizeof(struct trp__msg) + m * need);
+		if (b == NULL) {
+			while (first != NULL) {
+				struct trp__mpsc_node *next =
+					atomic_load_explicit(
+						&first->next,
+						memory_order_relaxed);
+				trp__msg_free_block(pool_of(w),
+						    trp__msg_of(first));
+				first = first == last ? NULL : next;
+			}
+			*rc = TRP_ENOMEM;
+			return 0;
+		}
+		for (uint32_t j = 0; j < m; j++, k++) {
+			struct trp__bundle_entry *e =
+				(struct trp__bundle_entry
+					 *)(void *)(b->inline_data +
+						    b->pub.size);
+			e->type = type;
+			e->status = 0;
+			e->size = (uint32_t)len;
+			if (len != 0)
+				memcpy(e->data, p + (size_t)k * len, len);
+			b->pub.size += need;
+		}
+		b->pub.type = m;
+		/* relaxed: the chain is private until the push below. */
+		if (first == NULL)
+			first = &b->node;
+		else
+			atomic_store_explicit(&last->next, &b->node,
+					      memory_order_relaxed);
+		last = &b->node;
+	}
+	/* What this turn holds back for @to goes first (per-sender order). */
+	if (w != NULL && w->current != NULL)
+		outbox_push_to(rt, w, to);
+	/* relaxed: a count, as in send_now; the exchange publishes. */
+	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, n,
+						    memory_order_relaxed);
+	unsigned tag = trp__mailbox_push_chain_mp(&to->mailbox, first, last);
+	for (uint32_t k = 0; k < n; k++)
+		TRP_PROBE2(send, to->id, len);
+	trp__count(w, &trp__stats_of(rt, w)->sent, n);
+	if (w != NULL)
+		w->turn_sends += n;
+	*rc = 0;
+	if (tag == TRP__MAILBOX_IDLE) {
+		trp__schedule(rt, to);
+	} else if (tag == TRP__MAILBOX_CLOSED) {
+		/* Stopped meanwhile: they are dead letters now (counted). */
+		(void)drain_and_close(rt, w, to, NULL, TRP_DEAD_STOPPED);
+		*rc = TRP_EDEAD;
+		return 0;
+	}
+	if (trp__unlikely(queued >= TRP__MUTE_HIGH) && w != NULL)
+		note_overloaded(w, to);
+	return n;
 }
 
 int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)

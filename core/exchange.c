@@ -33,6 +33,7 @@
 #include "actor.h"
 #include "alloc.h"
 #include "epoch.h"
+#include "message.h"
 #include "platform.h"
 #include "scheduler.h"
 #include "troupe/exchange.h"
@@ -799,47 +800,36 @@ static void shared_release(void *data)
 		trp__free(b, sizeof *b + b->size);
 }
 
-int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
-			 size_t len)
+/* Outcomes of the deliveries of one publish call. */
+struct tally {
+	uint64_t ok, full, dead, other;
+};
+
+static void tally_add(struct tally *t, int r, uint64_t k)
 {
-	if (ex == NULL || (data == NULL && len != 0))
-		return TRP_EINVAL;
-	if (len > TRP_MSG_MAX)
-		return TRP_EMSGSIZE;
-	struct trp_runtime *rt = ex->rt;
-	/* One bracket for all deliveries of an outside publisher. */
-	struct trp__worker *w = trp__worker_of(rt);
-	bool outside = w == NULL;
-	if (outside) {
-		int rc = trp__outside_enter(rt);
-		if (rc != 0)
-			return rc;
-	}
-	int rc = trp__epoch_enter();
-	if (rc != 0) {
-		if (outside)
-			trp__outside_leave(rt);
-		return rc;
-	}
-	/* ORDER: acquire pairs with the release store in swap_locked. */
-	struct sub_array *arr =
-		atomic_load_explicit(&ex->subs, memory_order_acquire);
-	uint64_t ok = 0, full = 0, dead = 0, other = 0;
+	if (r == 0)
+		t->ok += k;
+	else if (r == TRP_EFULL)
+		t->full += k;
+	else if (r == TRP_EDEAD)
+		t->dead += k;
+	else
+		t->other += k;
+}
+
+/* Delivers one message to every sink of @arr (inside the read section). */
+static int publish_one(const struct sub_array *arr, uint32_t type,
+		       const void *data, size_t len, struct tally *t)
+{
 	struct shared_buf *shared = NULL;
-	if (arr == NULL) {
-		rc = TRP_ECLOSED;
-		goto out;
-	}
 	if (len > TRP_EXCHANGE_SHARE_MIN) {
 		uint32_t actors = 0;
 		for (uint32_t i = 0; i < arr->n; i++)
 			actors += arr->v[i].sink.kind == TRP_SINK_ACTOR;
 		if (actors > 1) {
 			shared = trp__alloc(sizeof *shared + len);
-			if (shared == NULL) {
-				rc = TRP_ENOMEM;
-				goto out;
-			}
+			if (shared == NULL)
+				return TRP_ENOMEM;
 			/* ours + one per delivery that may take it */
 			atomic_init(&shared->refs, actors + 1);
 			shared->size = (uint32_t)len;
@@ -881,40 +871,125 @@ int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
 			tap_print(s->tap, &msg);
 			break;
 		}
-		if (r == 0)
-			ok++;
-		else if (r == TRP_EFULL)
-			full++;
-		else if (r == TRP_EDEAD)
-			dead++;
-		else
-			other++;
+		tally_add(t, r, 1);
 	}
 	if (shared != NULL)
 		shared_release(shared->data);
-out:
+	return 0;
+}
+
+/*
+ * Delivers @n small messages to every sink of @arr, sink by sink: an actor
+ * gets them all as one chain of bundles (trp__actor_send_run), the others
+ * one call per message.
+ */
+static void publish_run(const struct sub_array *arr, uint32_t type,
+			const unsigned char *items, size_t len, uint32_t n,
+			struct tally *t)
+{
+	for (uint32_t i = 0; i < arr->n; i++) {
+		const trp_sink_t *s = &arr->v[i].sink;
+		if (s->kind == TRP_SINK_ACTOR) {
+			int r;
+			uint32_t ok = trp__actor_send_run(s->actor, type, items,
+							  len, n, &r);
+			tally_add(t, 0, ok);
+			tally_add(t, r != 0 ? r : TRP_EDEAD, n - ok);
+			continue;
+		}
+		for (uint32_t k = 0; k < n; k++) {
+			const unsigned char *d = items + (size_t)k * len;
+			trp_msg_t msg = { type, 0, len, len != 0 ? d : NULL };
+			if (s->kind == TRP_SINK_CALLBACK)
+				s->fn(s->ctx, &msg);
+			else
+				tap_print(s->tap, &msg);
+		}
+		t->ok += n;
+	}
+}
+
+/* trp_exchange_publish (@n == 1) and trp_exchange_publish_n. */
+static int publish(trp_exchange_t *ex, uint32_t type, const void *items,
+		   size_t len, size_t n)
+{
+	struct trp_runtime *rt = ex->rt;
+	/* One bracket for all deliveries of an outside publisher. */
+	struct trp__worker *w = trp__worker_of(rt);
+	bool outside = w == NULL;
+	if (outside) {
+		int rc = trp__outside_enter(rt);
+		if (rc != 0)
+			return rc;
+	}
+	int rc = trp__epoch_enter();
+	if (rc != 0) {
+		if (outside)
+			trp__outside_leave(rt);
+		return rc;
+	}
+	/* ORDER: acquire pairs with the release store in swap_locked. */
+	struct sub_array *arr =
+		atomic_load_explicit(&ex->subs, memory_order_acquire);
+	struct tally t = { 0 };
+	uint64_t published = 0;
+	const unsigned char *p = items;
+	if (arr == NULL) {
+		rc = TRP_ECLOSED;
+	} else if (n > 1 && len <= TRP__BUNDLE_PAYLOAD_MAX) {
+		publish_run(arr, type, p, len, (uint32_t)n, &t);
+		published = n;
+	} else {
+		for (size_t k = 0; k < n && rc == 0; k++) {
+			rc = publish_one(arr, type, p + k * len, len, &t);
+			published += rc == 0;
+		}
+	}
 	trp__epoch_exit();
 	if (outside)
 		trp__outside_leave(rt);
-	if (rc != 0)
-		return rc;
-	/* relaxed: statistics; one update per counter per publish. */
-	atomic_fetch_add_explicit(&ex->published, 1, memory_order_relaxed);
-	if (ok != 0)
-		atomic_fetch_add_explicit(&ex->delivered, ok,
+	/* relaxed: statistics; one update per counter per call. */
+	if (published != 0)
+		atomic_fetch_add_explicit(&ex->published, published,
 					  memory_order_relaxed);
-	if (full != 0)
-		atomic_fetch_add_explicit(&ex->dropped_full, full,
+	if (t.ok != 0)
+		atomic_fetch_add_explicit(&ex->delivered, t.ok,
 					  memory_order_relaxed);
-	if (dead != 0)
-		atomic_fetch_add_explicit(&ex->dropped_dead, dead,
+	if (t.full != 0)
+		atomic_fetch_add_explicit(&ex->dropped_full, t.full,
 					  memory_order_relaxed);
-	if (other != 0)
-		atomic_fetch_add_explicit(&ex->dropped_other, other,
+	if (t.dead != 0)
+		atomic_fetch_add_explicit(&ex->dropped_dead, t.dead,
 					  memory_order_relaxed);
-	if (trp__unlikely(dead != 0) && !trp__epoch_in_section())
+	if (t.other != 0)
+		atomic_fetch_add_explicit(&ex->dropped_other, t.other,
+					  memory_order_relaxed);
+	if (trp__unlikely(t.dead != 0) && !trp__epoch_in_section())
 		reap_stopped(ex);
-	return 0;
+	return rc;
+}
+
+int trp_exchange_publish(trp_exchange_t *ex, uint32_t type, const void *data,
+			 size_t len)
+{
+	if (ex == NULL || (data == NULL && len != 0))
+		return TRP_EINVAL;
+	if (len > TRP_MSG_MAX)
+		return TRP_EMSGSIZE;
+	return publish(ex, type, data, len, 1);
+}
+
+int trp_exchange_publish_n(trp_exchange_t *ex, uint32_t type, const void *items,
+			   size_t len, size_t n)
+{
+	if (ex == NULL || n > UINT32_MAX ||
+	    (items == NULL && len != 0 && n != 0))
+		return TRP_EINVAL;
+	if (len > TRP_MSG_MAX)
+		return TRP_EMSGSIZE;
+	if (n == 0)
+		return 0;
+	return publish(ex, type, items, len, n);
 }
 
 int trp_exchange_stats(trp_exchange_t *ex, trp_exchange_stats_t *out)

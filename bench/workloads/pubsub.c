@@ -4,8 +4,12 @@
  * One named exchange ("pubsub") with S subscriber actors; a publisher actor
  * publishes the integers 1..M, CHUNK of them per turn, then messages itself
  * to go on (so it runs on the workers like every other actor and leaves
- * room for the subscribers between chunks). Every publish delivers one copy
- * to each subscriber: S*M deliveries (messages= and rate= count those).
+ * room for the subscribers between chunks). Every integer is delivered as
+ * its own message to each subscriber: S*M deliveries (messages= and rate=
+ * count those). By default the publisher hands each turn's CHUNK integers
+ * to one trp_exchange_publish_n call (each subscriber gets them packed
+ * together, enqueued with one atomic operation); --per_call 1 publishes
+ * them one trp_exchange_publish call each, --per_call K K at a time.
  *
  * Timing: from the publisher's first message (after spawning and attaching
  * everything) to the return of trp_runtime_wait_idle().
@@ -25,7 +29,7 @@
  * pairs, to tell the cost of the churn itself (copies, grace periods, the
  * publisher re-reading each new array) from the CPU the churn thread takes
  * on a small machine. Run with and without to compare the
- * publish cost: publish_ns= is the mean time of one publish call (S
+ * publish cost: publish_ns= is the mean publishing time per integer (S
  * deliveries), measured around each chunk by the publisher.
  *
  * State: subscribers and the publisher keep their state in memory this
@@ -60,7 +64,8 @@ enum {
 	P_SUBSCRIBERS,
 	P_M,
 	P_CHURN,
-	P_CHURN_PAUSE
+	P_CHURN_PAUSE,
+	P_PER_CALL
 };
 
 static const struct bench_param pubsub_params[] = {
@@ -74,6 +79,10 @@ static const struct bench_param pubsub_params[] = {
 			    "with --churn 1: sleep between attach/detach "
 			    "pairs (0 = none)",
 			    0, 0, 1000000 },
+	[P_PER_CALL] = { "per_call",
+			 "integers per publish call: 1 = trp_exchange_publish, "
+			 "more = trp_exchange_publish_n",
+			 CHUNK, 1, CHUNK },
 };
 
 struct subscriber {
@@ -85,6 +94,7 @@ struct subscriber {
 struct publisher {
 	alignas(64) trp_exchange_t *ex;
 	uint64_t next, m;
+	uint64_t per_call; /* integers per publish call */
 	uint64_t turns;
 	uint64_t failed; /* publishes or sends that returned an error */
 	uint64_t publish_ns;
@@ -126,10 +136,16 @@ static void publisher_behavior(trp_actor_t *self, void *state,
 		end = p->m;
 	p->turns++;
 	t0 = bench_now_ns();
-	for (; p->next <= end; p->next++) {
-		int64_t n = (int64_t)p->next;
+	while (p->next <= end) {
+		int64_t v[CHUNK];
+		uint64_t k = 0;
 
-		if (trp_exchange_publish(p->ex, MSG_INT, &n, sizeof(n)) != 0)
+		for (; k < p->per_call && p->next <= end; k++)
+			v[k] = (int64_t)p->next++;
+		if ((k == 1 ? trp_exchange_publish(p->ex, MSG_INT, v,
+						   sizeof(v[0])) :
+			      trp_exchange_publish_n(p->ex, MSG_INT, v,
+						     sizeof(v[0]), k)) != 0)
 			p->failed++;
 	}
 	p->publish_ns += bench_now_ns() - t0;
@@ -314,6 +330,7 @@ static int pubsub_run(const trp_config_t *cfg, const uint64_t *values,
 	pub->ex = ex;
 	pub->next = 1;
 	pub->m = m;
+	pub->per_call = values[P_PER_CALL];
 	rc = trp_actor_spawn(rt, &pub_def, pub, &pub_actor);
 	if (rc != 0) {
 		report("spawn publisher", rc);

@@ -191,6 +191,23 @@ TRP_API int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub);
 TRP_API int trp_exchange_publish(trp_exchange_t *ex, uint32_t type,
 				 const void *data, size_t len);
 
+/**
+ * Publishes @p n messages of type @p type in a row: message k is the
+ * @p len bytes at (const char *)items + k * len. Every sink receives all
+ * n or none of them (one membership snapshot for the whole call), in
+ * order, exactly as from n trp_exchange_publish() calls. Cheaper when len
+ * is small (up to 240 bytes) and n > 1: each actor sink gets the n
+ * messages packed together and enqueued with one atomic operation,
+ * instead of n separate messages. Callback and tap sinks are called once
+ * per message. Like every publish, all deliveries are in their mailboxes
+ * when the call returns; n == 0 publishes nothing and returns 0.
+ * Errors: as trp_exchange_publish(); TRP_EINVAL also for n > UINT32_MAX.
+ * On TRP_ENOMEM (large payloads only) the messages before the failing one
+ * were published.
+ */
+TRP_API int trp_exchange_publish_n(trp_exchange_t *ex, uint32_t type,
+				   const void *items, size_t len, size_t n);
+
 /** Payloads larger than this are shared between actor sinks. */
 #define TRP_EXCHANGE_SHARE_MIN 256u
 
