@@ -3,7 +3,10 @@
  *
  * NPUB publishers (NPUB_THR outside threads and NPUB_ACT publisher actors,
  * which publish a chunk per turn and message themselves to go on) publish
- * (publisher p, seq 1..N) to one named exchange, while NCHURN threads
+ * (publisher p, seq 1..N) to one named exchange - 3/8 of the calls singly
+ * (trp_exchange_publish), the rest as batches of 2..16 consecutive seqs
+ * (trp_exchange_publish_n: one call, one membership snapshot, each sink
+ * gets all of the batch or none of it) - while NCHURN threads
  * attach and detach sinks continuously: actor sinks, callback sinks, taps,
  * singly (trp_exchange_attach/detach) or as a group of 2..4
  * (trp_exchange_scope_enter/exit). Three anchor sinks (actor, callback,
@@ -66,7 +69,8 @@
 #define MAXGAPS 8u  /* gaps per (sink, publisher) outside the window */
 #define N_BASE 1500000u
 #define N_MIN 2000u
-#define CHUNK 64u
+#define CHUNK 64u    /* publish calls per publisher actor turn */
+#define MAXBATCH 16u /* seqs per trp_exchange_publish_n call, at most */
 #define BACKLOG 100000u
 #define LIMIT_S 300.0
 
@@ -295,17 +299,43 @@ static bool backlogged(void)
 	return s.sent > s.processed + s.dead_lettered + BACKLOG;
 }
 
-static void publish_one(uint32_t p, uint64_t seq)
+/*
+ * Publishes seqs seq..seq+k-1 of publisher p: one trp_exchange_publish
+ * (k == 1) or one trp_exchange_publish_n. A publish_n is one membership
+ * snapshot, so the bracket is the whole call: started[p] is set to its
+ * last seq before it, done[p] after it.
+ */
+static void publish_some(uint32_t p, uint64_t seq, uint32_t k)
 {
-	struct rt_payload pl = { p, 0, seq };
+	struct rt_payload pl[MAXBATCH];
+	for (uint32_t i = 0; i < k; i++)
+		pl[i] = (struct rt_payload){ p, 0, seq + i };
+	uint64_t last = seq + k - 1;
 	/* ORDER: acq_rel RMW: reads-from / is read by the churn threads'
 	 * RMWs on started[p] (see the header comment). */
-	atomic_exchange_explicit(&g.started[p], seq, memory_order_acq_rel);
-	RT_MUST("trp_exchange_publish",
-		trp_exchange_publish(g.ex, MSG_DATA, &pl, sizeof pl));
+	atomic_exchange_explicit(&g.started[p], last, memory_order_acq_rel);
+	if (k == 1)
+		RT_MUST("trp_exchange_publish",
+			trp_exchange_publish(g.ex, MSG_DATA, pl, sizeof pl[0]));
+	else
+		RT_MUST("trp_exchange_publish_n",
+			trp_exchange_publish_n(g.ex, MSG_DATA, pl, sizeof pl[0],
+					       k));
 	/* ORDER: release: the publish happens-before a churn thread's
 	 * acquire load that reads seq. */
-	atomic_store_explicit(&g.done[p], seq, memory_order_release);
+	atomic_store_explicit(&g.done[p], last, memory_order_release);
+}
+
+/* How many seqs the next call publishes: 1 most of the time, else a
+ * batch of 2..MAXBATCH (never past n). */
+static uint32_t batch_len(uint64_t seq)
+{
+	uint64_t h = seq * 0x9E3779B97F4A7C15u;
+	uint32_t k = (h >> 61) < 3 ? 1 :
+				     2 + (uint32_t)((h >> 32) % (MAXBATCH - 1));
+	if (seq + k - 1 > g.n)
+		k = (uint32_t)(g.n - seq + 1);
+	return k;
 }
 
 static void *publisher_thread(void *arg)
@@ -315,9 +345,11 @@ static void *publisher_thread(void *arg)
 					     "publisher-2", "publisher-3" };
 	stress_watchdog_thread(&wd, names[p]);
 	stress_barrier_wait(&g.start);
-	for (uint64_t seq = 1; seq <= g.n; seq++) {
-		publish_one(p, seq);
-		if ((seq & 255) == 0) {
+	for (uint64_t seq = 1; seq <= g.n;) {
+		uint32_t k = batch_len(seq);
+		publish_some(p, seq, k);
+		seq += k;
+		if ((seq & 255) < k) {
 			while (backlogged()) {
 				rt_add(&g.throttled, 1);
 				stress_sleep_ms(1);
@@ -342,8 +374,11 @@ static void pubactor_behavior(trp_actor_t *self, void *state,
 		     msg->type);
 	rt_add(&g.pub_actor_turns, 1);
 	if (!backlogged()) {
-		for (uint32_t i = 0; i < CHUNK && pa->next <= g.n; i++)
-			publish_one(pa->p, pa->next++);
+		for (uint32_t i = 0; i < CHUNK && pa->next <= g.n; i++) {
+			uint32_t k = batch_len(pa->next);
+			publish_some(pa->p, pa->next, k);
+			pa->next += k;
+		}
 	} else {
 		rt_add(&g.throttled, 1);
 	}
@@ -360,7 +395,7 @@ static void pubactor_behavior(trp_actor_t *self, void *state,
 static void window_open(struct window *w)
 {
 	for (uint32_t p = 0; p < NPUB; p++)
-		/* ORDER: acquire pairs with publish_one's release store. */
+		/* ORDER: acquire pairs with publish_some's release store. */
 		w->pre[p] =
 			atomic_load_explicit(&g.done[p], memory_order_acquire);
 }
@@ -376,7 +411,7 @@ static void window_attached(struct window *w)
 static void window_closing(struct window *w)
 {
 	for (uint32_t p = 0; p < NPUB; p++)
-		/* ORDER: acquire pairs with publish_one's release store. */
+		/* ORDER: acquire pairs with publish_some's release store. */
 		w->hi[p] =
 			atomic_load_explicit(&g.done[p], memory_order_acquire);
 }
