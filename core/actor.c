@@ -564,6 +564,110 @@ static __attribute__((noinline)) int outbox_send(struct trp_runtime *rt,
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* self-sends (outbox.h)                                               */
+
+/* Pushes the self-sends the turn of @a on @w has not processed into a's
+ * mailbox, copied into a block of their size (one pooled message when
+ * there is one), and keeps the self bundle, emptied, for the next turns.
+ * If the copy cannot be allocated, the bundle itself is pushed (and the
+ * worker allocates another at its next self-send). */
+static void self_flush(struct trp_runtime *rt, struct trp__worker *w,
+		       struct trp_actor *a)
+{
+	struct trp__outbox *o = &w->outbox;
+	struct trp__msg *b = o->self;
+	uint32_t n = o->self_n;
+	if (n == 0) {
+		if (b != NULL)
+			b->pub.size = 0;
+		o->self_rd = 0;
+		return;
+	}
+	const unsigned char *from = b->inline_data + o->self_rd;
+	uint32_t bytes = (uint32_t)b->pub.size - o->self_rd;
+	struct trp__msg *m = NULL;
+	if (n == 1) {
+		const struct trp__bundle_entry *e =
+			(const struct trp__bundle_entry *)(const void *)from;
+		m = trp__msg_alloc(pool_of(w), e->size);
+		if (m != NULL) {
+			m->pub = bundle_view(e);
+			if (e->size != 0) {
+				memcpy(m->inline_data, e->data, e->size);
+				m->pub.data = m->inline_data;
+			}
+		}
+	} else {
+		m = trp__bundle_alloc((uint32_t)sizeof(struct trp__msg) +
+				      bytes);
+		if (m != NULL) {
+			memcpy(m->inline_data, from, bytes);
+			m->pub.size = bytes;
+			m->pub.type = n;
+		}
+	}
+	if (m != NULL) {
+		b->pub.size = 0; /* kept for the next self-sends */
+	} else {
+		if (o->self_rd != 0)
+			memmove(b->inline_data, from, bytes);
+		b->pub.size = bytes;
+		b->pub.type = n;
+		m = b;
+		o->self = NULL;
+	}
+	o->self_rd = 0;
+	o->self_n = 0;
+	/* relaxed: a count, as in send_now; the exchange publishes. */
+	atomic_fetch_add_explicit(&a->mailbox.owner_count, n,
+				  memory_order_relaxed);
+	unsigned tag =
+		trp__mailbox_push_chain_mp(&a->mailbox, &m->node, &m->node);
+	/* The turn is a's consumer: the mailbox is neither idle nor closed
+	 * until the turn ends or finish() closes it, after this push. */
+	if (tag == TRP__MAILBOX_IDLE)
+		trp__schedule(rt, a);
+	else if (tag == TRP__MAILBOX_CLOSED)
+		(void)drain_and_close(rt, w, a, NULL, TRP_DEAD_STOPPED);
+}
+
+/* Appends a small copy the turn of @a sends to @a itself to the self
+ * bundle. 0; TRP_ENOMEM; or 1 if it must go through the mailbox (the
+ * bundle overflowed: what it held was pushed, in order, and so will the
+ * rest of the turn's self-sends be). */
+static __attribute__((noinline)) int
+self_append(struct trp_runtime *rt, struct trp__worker *w, struct trp_actor *a,
+	    uint32_t type, int32_t status, const void *data, size_t len)
+{
+	struct trp__outbox *o = &w->outbox;
+	uint32_t need = trp__bundle_entry_size((uint32_t)len);
+	struct trp__msg *b = o->self;
+	if (b == NULL) {
+		b = trp__bundle_alloc(TRP__SELF_BUNDLE);
+		if (b == NULL)
+			return TRP_ENOMEM;
+		o->self = b;
+		o->self_rd = 0;
+		o->self_n = 0;
+	} else if (b->pub.size + need > TRP__SELF_BUNDLE - sizeof(*b)) {
+		self_flush(rt, w, a);
+		o->self_off = 1;
+		return 1;
+	}
+	struct trp__bundle_entry *e =
+		(struct trp__bundle_entry *)(void *)(b->inline_data +
+						     b->pub.size);
+	e->type = type;
+	e->status = status;
+	e->size = (uint32_t)len;
+	if (len != 0)
+		memcpy(e->data, data, len);
+	b->pub.size += need;
+	o->self_n++;
+	return 0;
+}
+
 void trp__outbox_flush_current(struct trp__worker *w)
 {
 	if (w != NULL && w->outbox.nheld != 0)
@@ -615,6 +719,25 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 		bounded ? atomic_fetch_add_explicit(&to->mailbox.owner_count, 1,
 						    memory_order_relaxed) :
 			  0;
+	/* A small copy to the actor whose turn is running: the self bundle
+	 * (outbox.h), unless it overflowed in this turn. */
+	if (w != NULL && to == w->current && !bounded && owned_free == NULL &&
+	    opt->reply == NULL && !opt->now && len <= TRP__BUNDLE_PAYLOAD_MAX &&
+	    !w->outbox.self_off) {
+		int r = self_append(rt, w, to, type, opt->status, data, len);
+		if (r == 0)
+			sent(rt, w, to, len);
+		if (r <= 0)
+			return r; /* a worker: nothing to leave or uncount */
+	}
+	if (w != NULL && to == w->current && !w->outbox.self_off) {
+		/* A self-send the bundle cannot take goes through the
+		 * mailbox, behind the ones it holds; so do the rest of the
+		 * turn's (a bundle entry taken before a mailbox message
+		 * that is still being linked would overtake it). */
+		self_flush(rt, w, to);
+		w->outbox.self_off = 1;
+	}
 	/* Not the turn's first send (that one goes at once and skips the
 	 * table: most turns send just one): the turn's send batches. */
 	bool batched = w != NULL && w->turn_sends != 0 && !bounded &&
@@ -763,8 +886,13 @@ uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 		last = &b->node;
 	}
 	/* What this turn holds back for @to goes first (per-sender order). */
-	if (w != NULL && w->current != NULL)
+	if (w != NULL && w->current != NULL) {
 		outbox_push_to(rt, w, to);
+		if (w->current == to && !w->outbox.self_off) {
+			self_flush(rt, w, to); /* as in trp__actor_send */
+			w->outbox.self_off = 1;
+		}
+	}
 	/* relaxed: a count, as in send_now; the exchange publishes. */
 	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, n,
 						    memory_order_relaxed);
@@ -861,8 +989,11 @@ int trp_actor_close(trp_actor_t *a)
 			return rc;
 	}
 	/* The close marker goes behind what this turn sent already. */
-	if (w != NULL && w->current != NULL)
+	if (w != NULL && w->current != NULL) {
 		trp__outbox_flush_current(w);
+		if (w->current == a)
+			self_flush(rt, w, a);
+	}
 	uint32_t s = TRP__ALIVE;
 	/* ORDER: acq_rel orders this close after sends this thread made
 	 * before (they were pushed already) and decides the one closer. */
@@ -929,7 +1060,9 @@ static void finish(struct trp__worker *w, struct trp_actor *a,
 	if (a->stop != NULL)
 		a->stop(a, a->state, why);
 	trp__outbox_flush_current(w);
+	self_flush(rt, w, a); /* to the dead letters, below */
 	w->outbox.stamp++;
+	w->outbox.self_off = 0;
 	w->current = NULL;
 	if (w->mute_on != NULL) {
 		trp_actor_release(w->mute_on);
@@ -1041,14 +1174,49 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	bool past = last == NULL;
 	uint32_t batch = rt->cfg.batch;
 	uint32_t n = 0;	      /* messages processed */
-	uint32_t counted = 0; /* of them, taken off the mailbox's count */
+	uint32_t taken = 0;   /* of them, taken from the mailbox */
+	uint32_t counted = 0; /* of those, taken off the mailbox's count */
 	trp_stop_reason_t stop = 0;
+	struct trp__outbox *o = &w->outbox;
 	for (;;) {
 		struct trp__mpsc_node *done;
 		uint32_t off;
 		struct trp__mpsc_node *node = next_node(a, &done, &off);
-		if (node == NULL)
-			break;
+		if (node == NULL) {
+			/* Self-sends come after everything that was in the
+			 * mailbox when the turn began (among them what the
+			 * last turn left of its own), so only once that is
+			 * done (past): a self-send's order with its earlier
+			 * ones holds. */
+			if (!past || o->self_n == 0)
+				break;
+			const struct trp__bundle_entry *e =
+				bundle_entry(o->self, o->self_rd);
+			o->self_rd += trp__bundle_entry_size(e->size);
+			o->self_n--;
+			/* The behaviour may send itself more, which may
+			 * move the bundle's entries: it reads a copy. */
+			alignas(16) unsigned char copy[TRP__BUNDLE_PAYLOAD_MAX];
+			trp_msg_t v = bundle_view(e);
+			if (e->size != 0) {
+				memcpy(copy, e->data, e->size);
+				v.data = copy;
+			}
+			n++;
+			a->behavior(a, a->state, &v);
+			trp__stat_add(&w->stats.processed, 1);
+			if (o->self != NULL && o->self_n == 0) {
+				o->self->pub.size = 0; /* read to its end */
+				o->self_rd = 0;
+			}
+			if (trp__unlikely(a->stop_request)) {
+				stop = TRP_STOP_NORMAL;
+				break;
+			}
+			if (turn_ends(w, rt, n, batch, past))
+				break;
+			continue;
+		}
 		release_done(w, a, done);
 		if (trp__unlikely(node == &a->close_node)) {
 			stop = TRP_STOP_CLOSED;
@@ -1073,11 +1241,12 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 							   256);
 				trp_msg_t v = bundle_view(e);
 				n++;
+				taken++;
 				/* trp__current_msg stays NULL: an entry is
 				 * never a request. */
 				a->behavior(a, a->state, &v);
 				trp__stat_add(&w->stats.processed, 1);
-				consumed_so_far(a, n, &counted);
+				consumed_so_far(a, taken, &counted);
 				if (trp__unlikely(a->stop_request)) {
 					stop = TRP_STOP_NORMAL;
 					break;
@@ -1097,6 +1266,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				break;
 		} else {
 			n++;
+			taken++;
 			trp__current_msg = &m->pub;
 			a->behavior(a, a->state, &m->pub);
 			trp__current_msg = NULL;
@@ -1104,7 +1274,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			 * and sent - processed is how users watch a
 			 * backlog. */
 			trp__stat_add(&w->stats.processed, 1);
-			consumed_so_far(a, n, &counted);
+			consumed_so_far(a, taken, &counted);
 			if (trp__unlikely(m->request != TRP__REQ_NONE))
 				trp__request_done(m, TRP_ENOREPLY);
 			/* The block stays: it is the mailbox's last node
@@ -1122,9 +1292,11 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			break;
 	}
 	trp__outbox_flush_current(w);
-	w->outbox.stamp++; /* this turn's markers expire */
+	self_flush(rt, w, a);
+	o->stamp++; /* this turn's markers expire */
+	o->self_off = 0;
 	TRP_PROBE2(run_end, a->id, n);
-	consumed(a, n - counted);
+	consumed(a, taken - counted);
 	if (trp__unlikely(stop != 0)) {
 		finish(w, a, stop);
 		return;

@@ -23,6 +23,17 @@
  * a request, a large payload) is linked as its own node and closes the
  * open bundle, so chain order is send order.
  *
+ * Self-sends: a small copy a behaviour sends to its own actor does not go
+ * through the mailbox while the turn runs. It is appended to the worker's
+ * self bundle, which the turn reads after the mailbox has nothing more for
+ * it (self-sends are arrivals, taken under the same bound, actor.c). What
+ * is left when the turn ends, or before trp_actor_close closes the actor
+ * from its own turn, is pushed into the mailbox as that bundle (one
+ * exchange), behind everything already there, as if it had been sent
+ * then; the worker allocates a new one at the next self-send. A bundle
+ * read to its end is reused: an actor that messages itself to go on
+ * allocates nothing and touches no shared line per step.
+ *
  * Owner only: the table belongs to the worker thread and is used only
  * while it runs a turn (trp__worker.current != NULL).
  */
@@ -36,10 +47,10 @@
 struct trp_actor;
 struct trp__msg;
 
-#define TRP__OUTBOX_SLOTS 256u /* receivers per turn before eviction */
-#define TRP__OUTBOX_CHAIN 64u  /* messages per push */
+#define TRP__OUTBOX_SLOTS 256u	/* receivers per turn before eviction */
+#define TRP__OUTBOX_CHAIN 64u	/* messages per push */
 #define TRP__BUNDLE_FIRST 1024u /* bytes of a chain's first bundle */
-#define TRP__BUNDLE_NEXT 2048u /* bytes of the bundles after it */
+#define TRP__BUNDLE_NEXT 2048u	/* bytes of the bundles after it */
 
 struct trp__outbox_slot {
 	/* Valid only while stamp == the outbox's stamp (this turn): then
@@ -57,9 +68,18 @@ struct trp__outbox_slot {
 	uint8_t listed; /* on the outbox's held list */
 };
 
+#define TRP__SELF_BUNDLE 2048u /* bytes of the self bundle */
+
 struct trp__outbox {
-	uint32_t stamp;			  /* changes every turn */
-	uint32_t nheld;			  /* slots on the held list */
+	/* the running turn's messages to its own actor: a bundle (or NULL)
+	 * whose entries from offset self_rd on are not processed yet */
+	struct trp__msg *self;
+	uint32_t self_rd;
+	uint32_t self_n;  /* entries from self_rd on */
+	uint8_t self_off; /* self bundle overflowed: the rest of the turn
+			      sends to itself through the mailbox */
+	uint32_t stamp;	  /* changes every turn */
+	uint32_t nheld;	  /* slots on the held list */
 	uint16_t held[TRP__OUTBOX_SLOTS]; /* slots with a reference */
 	struct trp__outbox_slot slot[TRP__OUTBOX_SLOTS];
 };

@@ -204,6 +204,9 @@ static void free_worker_state(struct trp_runtime *rt, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct trp__worker *w = &rt->workers[i];
+		if (w->outbox.self != NULL) /* consumed: nothing queued in it */
+			trp__msg_free_block(NULL, w->outbox.self);
+		w->outbox.self = NULL;
 		trp__msg_pool_destroy(&w->pool);
 		trp__deque_destroy(&w->runq);
 		trp__free(w->last_seen, 0);

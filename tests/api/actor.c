@@ -1391,6 +1391,166 @@ static void test_burst_shutdown_midway(void **unused)
 	free(r);
 }
 
+/*
+ * Self-sends: an actor that sends itself messages during a turn gets them
+ * back in order and intact, whether they stay in the turn's self bundle,
+ * overflow it (300 > what 2 KiB hold) or are of a kind that always goes
+ * through the mailbox (owned, large); with short turns (batch 3) too, and
+ * while another actor keeps sending it messages of its own.
+ */
+struct selfer {
+	uint32_t n;	  /* seqs per burst */
+	uint32_t bursts;  /* bursts left */
+	uint32_t next;	  /* next self seq expected */
+	uint32_t others;  /* messages from the other sender */
+	uint32_t stop_at; /* seq to stop at (0: never) */
+	uint32_t close_at;
+	atomic_long got;
+	atomic_int bad;
+};
+
+enum {
+	SELF_GO = 0x10000,   /* start a burst */
+	SELF_OTHER = 0x20000 /* from the other sender */
+};
+
+static void selfer_behavior(trp_actor_t *self, void *state,
+			    const trp_msg_t *msg)
+{
+	struct selfer *x = state;
+	if (msg->type == SELF_OTHER) {
+		x->others++;
+		return;
+	}
+	if (msg->type == SELF_GO) {
+		uint32_t first = x->next;
+		for (uint32_t s = first; s < first + x->n; s++) {
+			int rc = burst_send(self, s, false);
+			if (rc != 0) {
+				note_error(rc);
+				return;
+			}
+		}
+		if (x->close_at == first + x->n) {
+			int rc = trp_actor_close(self);
+			if (rc != 0)
+				note_error(rc);
+		}
+		if (x->stop_at == first) {
+			int rc = trp_actor_stop(self);
+			if (rc != 0)
+				note_error(rc);
+		}
+		return;
+	}
+	uint32_t s = msg->type;
+	uint32_t size = burst_size(s);
+	bool ok = s == x->next && msg->size == size &&
+		  (size == 0) == (msg->data == NULL);
+	for (uint32_t i = 0; ok && i < size; i++)
+		ok = ((const unsigned char *)msg->data)[i] ==
+		     (unsigned char)(s + i);
+	if (!ok)
+		atomic_fetch_add(&x->bad, 1);
+	x->next = s + 1;
+	atomic_fetch_add(&x->got, 1);
+	if (s == x->next - 1 && (s % x->n) == 0 && --x->bursts != 0) {
+		int rc = trp_send(self, SELF_GO, NULL, 0);
+		if (rc != 0)
+			note_error(rc);
+	}
+}
+
+struct other_sender {
+	trp_actor_t *to;
+	uint32_t left;
+};
+
+static void other_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	(void)msg;
+	struct other_sender *o = state;
+	for (int i = 0; i < 50 && o->left != 0; i++, o->left--) {
+		int rc = trp_send(o->to, SELF_OTHER, NULL, 0);
+		if (rc != 0) {
+			note_error(rc);
+			return;
+		}
+	}
+	if (o->left != 0) {
+		int rc = trp_send(self, 0, NULL, 0);
+		if (rc != 0)
+			note_error(rc);
+	}
+}
+
+static void test_self_sends(void **unused)
+{
+	(void)unused;
+	static const uint32_t batches[] = { 0, 3 };
+	for (size_t k = 0; k < sizeof batches / sizeof batches[0]; k++) {
+		trp_runtime_t *rt = make_rt_batch(2, batches[k]);
+		struct selfer x = { .n = 300, .bursts = 4, .next = 1 };
+		trp_actor_def_t def = { .behavior = selfer_behavior };
+		trp_actor_t *a;
+		CHECK_OK(trp_actor_spawn(rt, &def, &x, &a));
+		struct other_sender os = { a, 2000 };
+		trp_actor_def_t odef = { .behavior = other_behavior,
+					 .state_size = sizeof os };
+		trp_actor_t *b;
+		CHECK_OK(trp_actor_spawn(rt, &odef, &os, &b));
+		CHECK_OK(trp_send(a, SELF_GO, NULL, 0));
+		CHECK_OK(trp_send(b, 0, NULL, 0));
+		settle(rt);
+		assert_no_behaviour_errors();
+		assert_int_equal(atomic_load(&x.got), 1200);
+		assert_int_equal(atomic_load(&x.bad), 0);
+		assert_int_equal(x.others, 2000);
+		trp_stats_t st = stats(rt);
+		assert_int_equal(st.processed, st.sent);
+		assert_int_equal(st.dead_lettered, 0);
+		trp_actor_release(a);
+		trp_actor_release(b);
+		CHECK_OK(trp_runtime_destroy(rt));
+	}
+}
+
+/* Self-sends still pending when the actor stops are dead letters; when it
+ * closes itself, they are processed first (they were sent before). */
+static void test_self_sends_stop_close(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(1);
+	struct selfer x = { .n = 10, .bursts = 1, .next = 1, .stop_at = 1 };
+	trp_actor_def_t def = { .behavior = selfer_behavior };
+	trp_actor_t *a;
+	CHECK_OK(trp_actor_spawn(rt, &def, &x, &a));
+	dead_log_reset(&dlog, a, TRP_DEAD_STOPPED);
+	CHECK_OK(trp_send(a, SELF_GO, NULL, 0));
+	settle(rt);
+	assert_no_behaviour_errors();
+	assert_false(trp_actor_alive(a));
+	assert_int_equal(atomic_load(&x.got), 0);
+	assert_int_equal(atomic_load(&dlog.count), 10);
+	trp_stats_t st = stats(rt);
+	assert_int_equal(st.sent, 11);
+	assert_int_equal(st.processed, 1);
+	assert_int_equal(st.dead_lettered, 10);
+	trp_actor_release(a);
+
+	struct selfer y = { .n = 10, .bursts = 1, .next = 1, .close_at = 11 };
+	CHECK_OK(trp_actor_spawn(rt, &def, &y, &a));
+	CHECK_OK(trp_send(a, SELF_GO, NULL, 0));
+	settle(rt);
+	assert_no_behaviour_errors();
+	assert_false(trp_actor_alive(a));
+	assert_int_equal(atomic_load(&y.got), 10);
+	assert_int_equal(atomic_load(&y.bad), 0);
+	assert_int_equal(atomic_load(&dlog.count), 10); /* no new ones */
+	trp_actor_release(a);
+	CHECK_OK(trp_runtime_destroy(rt));
+}
+
 /* ------------------------------------------------------------------ */
 /* bounded mailboxes                                                   */
 
@@ -1796,6 +1956,8 @@ int main(void)
 		cmocka_unit_test(test_burst_mixed),
 		cmocka_unit_test(test_burst_stop_midway),
 		cmocka_unit_test(test_burst_shutdown_midway),
+		cmocka_unit_test(test_self_sends),
+		cmocka_unit_test(test_self_sends_stop_close),
 		cmocka_unit_test(test_bounded_mailbox),
 		cmocka_unit_test(test_ids_alive_runtime),
 		cmocka_unit_test(test_retain_release),
