@@ -112,18 +112,30 @@ void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 		return;
 	}
 	struct trp__worker *w = trp__worker_of(rt);
-	if (trp__likely(w != NULL) &&
-	    trp__likely(trp__deque_push_owner(&w->runq, a) == 0)) {
-		/* Wake a sleeper only when this worker has surplus work.
-		 * The relaxed check may miss a worker that is just going to
-		 * sleep; the work is not lost (this worker runs it), only
-		 * that bit of parallelism, until our next push sees it. A
-		 * fence here would cost every scheduling. */
-		if (atomic_load_explicit(&rt->sleepers, memory_order_relaxed) !=
-			    0 &&
-		    trp__deque_size(&w->runq) >= 2)
-			ring_park_bell(rt);
-		return;
+	if (trp__likely(w != NULL)) {
+		/* During a turn the actor was woken or spawned by it: the
+		 * LIFO, run next (deque.h). With no turn running it is the
+		 * actor whose turn just ended with messages left (actor.c
+		 * clears w->current first): the back of the FIFO, behind
+		 * the others. */
+		int rc = w->current != NULL ?
+				 trp__lifo_push_owner(&w->lifo, a) :
+				 trp__deque_push_owner(&w->runq, a);
+		if (trp__likely(rc == 0)) {
+			/* Wake a sleeper only when this worker has surplus
+			 * work. The relaxed check may miss a worker that is
+			 * just going to sleep; the work is not lost (this
+			 * worker runs it), only that bit of parallelism,
+			 * until our next push sees it. A fence here would
+			 * cost every scheduling. */
+			if (atomic_load_explicit(&rt->sleepers,
+						 memory_order_relaxed) != 0 &&
+			    trp__deque_size(&w->runq) +
+					    trp__lifo_size(&w->lifo) >=
+				    2)
+				ring_park_bell(rt);
+			return;
+		}
 	}
 	/* Outside threads, or a run queue that could not grow: the
 	 * intrusive injection queue never allocates. */
@@ -206,6 +218,7 @@ static void free_worker_state(struct trp_runtime *rt, uint32_t n)
 		struct trp__worker *w = &rt->workers[i];
 		trp__msg_pool_destroy(&w->pool);
 		trp__deque_destroy(&w->runq);
+		trp__lifo_destroy(&w->lifo);
 		trp__free(w->last_seen, 0);
 		w->last_seen = NULL;
 	}
@@ -232,16 +245,24 @@ static int init_workers(struct trp_runtime *rt)
 		w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
 		int rc = trp__deque_init(&w->runq, 8);
 		if (rc == 0) {
-			rc = trp__msg_pool_init(&w->pool, (uint16_t)i,
-						(uint16_t)n, rt->pools);
+			rc = trp__lifo_init(&w->lifo, 6);
 			if (rc != 0)
 				trp__deque_destroy(&w->runq);
+		}
+		if (rc == 0) {
+			rc = trp__msg_pool_init(&w->pool, (uint16_t)i,
+						(uint16_t)n, rt->pools);
+			if (rc != 0) {
+				trp__lifo_destroy(&w->lifo);
+				trp__deque_destroy(&w->runq);
+			}
 		}
 		if (rc == 0) {
 			w->last_seen = trp__calloc(2 * (size_t)n,
 						   sizeof *w->last_seen);
 			if (w->last_seen == NULL) {
 				trp__msg_pool_destroy(&w->pool);
+				trp__lifo_destroy(&w->lifo);
 				trp__deque_destroy(&w->runq);
 				rc = TRP_ENOMEM;
 			}

@@ -27,6 +27,8 @@
 #include "scheduler.h"
 
 #define INJECT_EVERY 61u
+#define FIFO_EVERY 8u	      /* the FIFO before the LIFO */
+#define OLDEST_EVERY 256u     /* ... and then the LIFO's oldest */
 #define STUCK_NS 1000000u     /* 1 ms without a turn: victim looks stuck */
 #define RECHECK_NS 2000000    /* timed park while a lone actor waits */
 #define BUSY_PEER_NS 50000000 /* timed park while other parties run */
@@ -52,7 +54,9 @@ static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
 {
 	struct trp_runtime *rt = w->rt;
 	struct trp__worker *victim = &rt->workers[v];
-	uint64_t size = trp__deque_size(&victim->runq);
+	uint64_t fifo = trp__deque_size(&victim->runq);
+	uint64_t lifo = trp__lifo_size(&victim->lifo);
+	uint64_t size = fifo + lifo;
 	if (size == 0)
 		return NULL;
 	uint32_t min = 2;
@@ -72,8 +76,14 @@ static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
 		min = 1;
 	}
 	uint32_t moved = 0;
-	struct trp_actor *a =
-		trp__deque_steal(&victim->runq, &w->runq, min, &moved);
+	struct trp_actor *a = NULL;
+	if (fifo >= min)
+		a = trp__deque_steal(&victim->runq, &w->runq, min, &moved);
+	/* The oldest of the LIFO: the largest pending subtree of a spawn
+	 * tree. One per steal (deque.h); surplus counted over both queues,
+	 * so a lone woken partner still stays. */
+	if (a == NULL && lifo != 0)
+		a = trp__lifo_steal(&victim->lifo);
 	if (a != NULL) {
 		trp__stat_add(&w->stats.steals, 1);
 		TRP_PROBE2(steal, v, moved);
@@ -104,8 +114,17 @@ static struct trp_actor *find_work(struct trp__worker *w)
 {
 	struct trp_runtime *rt = w->rt;
 	struct trp_actor *a;
-	if (++w->tick % INJECT_EVERY == 0 &&
-	    (a = trp__inject_pop(rt, w)) != NULL)
+	uint32_t tick = ++w->tick;
+	if (tick % INJECT_EVERY == 0 && (a = trp__inject_pop(rt, w)) != NULL)
+		return a;
+	if (tick % FIFO_EVERY == 0) {
+		if ((a = trp__deque_pop_owner(&w->runq)) != NULL)
+			return a;
+		if (tick % OLDEST_EVERY == 0 &&
+		    (a = trp__lifo_steal(&w->lifo)) != NULL)
+			return a;
+	}
+	if ((a = trp__lifo_pop_owner(&w->lifo)) != NULL)
 		return a;
 	if ((a = trp__deque_pop_owner(&w->runq)) != NULL)
 		return a;
@@ -127,13 +146,14 @@ static int work_visible(struct trp__worker *w)
 	 * check, see trp__schedule. */
 	if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst) != 0 ||
 	    atomic_load_explicit(&rt->inject_len, memory_order_seq_cst) > 0 ||
-	    trp__deque_size(&w->runq) != 0)
+	    trp__deque_size(&w->runq) != 0 || trp__lifo_size(&w->lifo) != 0)
 		return 1;
 	int lone = 0;
 	for (uint32_t v = 0; v < rt->nworkers; v++) {
 		if (v == w->index)
 			continue;
-		uint64_t size = trp__deque_size(&rt->workers[v].runq);
+		uint64_t size = trp__deque_size(&rt->workers[v].runq) +
+				trp__lifo_size(&rt->workers[v].lifo);
 		if (size >= 2)
 			return 1;
 		if (size == 1)

@@ -34,7 +34,8 @@ struct trp__worker_stats {
 
 struct trp__worker {
 	/* read by thieves */
-	struct trp__deque runq;
+	struct trp__deque runq; /* rescheduled after a turn, injected */
+	struct trp__lifo lifo;	/* woken or spawned by a turn */
 	/* owner only (the pool's `returned` stack is on its own line) */
 	struct trp__msg_pool pool;
 	alignas(64) struct trp_runtime *rt;
