@@ -268,7 +268,13 @@ int trp__lifo_push_owner(struct trp__lifo *q, void *item)
 void *trp__lifo_pop_owner(struct trp__lifo *q)
 {
 	/* relaxed: own writes. */
-	uint64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed) - 1;
+	uint64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed);
+	/* relaxed: a stale top is lower than the real one, so "empty" read
+	 * here is true; it spares the seq_cst store below when the LIFO is
+	 * empty, the common case outside spawn trees. */
+	if (atomic_load_explicit(&q->top, memory_order_relaxed) == b)
+		return NULL;
+	b--;
 	struct trp__deque_ring *r =
 		atomic_load_explicit(&q->ring, memory_order_relaxed);
 	/* ORDER: seq_cst store then seq_cst load of top: either a thief's
@@ -323,6 +329,35 @@ void *trp__lifo_steal(struct trp__lifo *q)
 			return it;
 	}
 	return NULL;
+}
+
+void *trp__lifo_steal_half(struct trp__lifo *victim, struct trp__deque *thief,
+			   uint32_t *moved)
+{
+	*moved = 0;
+	void *first = trp__lifo_steal(victim);
+	if (first == NULL)
+		return NULL;
+	/* Room in our own ring without growing, as in trp__deque_steal. */
+	struct trp__deque_ring *own =
+		atomic_load_explicit(&thief->ring, memory_order_relaxed);
+	uint64_t own_len =
+		atomic_load_explicit(&thief->tail, memory_order_relaxed) -
+		atomic_load_explicit(&thief->head, memory_order_relaxed);
+	uint64_t room = own->mask + 1 - own_len;
+	uint64_t take = trp__lifo_size(victim) / 2;
+	if (take > STEAL_MAX - 1)
+		take = STEAL_MAX - 1;
+	if (take > room)
+		take = room;
+	for (uint64_t i = 0; i < take; i++) {
+		void *it = trp__lifo_steal(victim);
+		if (it == NULL)
+			break;
+		(void)trp__deque_push_owner(thief, it);
+		++*moved;
+	}
+	return first;
 }
 
 uint64_t trp__lifo_size(const struct trp__lifo *q)

@@ -59,8 +59,9 @@ uint64_t trp__deque_size(const struct trp__deque *d);
 /*
  * trp__lifo - the second run queue of a worker: a growable Chase-Lev deque
  * whose owner pushes and pops the newest item and whose thieves take the
- * oldest, one per claim. The worker puts the actors a turn wakes or spawns
- * here and runs them first (CAF's work-stealing order, Cilk's work-first):
+ * oldest, one per claim. The worker puts the actors a turn spawns (and
+ * those it wakes while spawned work is queued) here and runs them first
+ * (CAF's work-stealing order for spawns, Cilk's work-first):
  * a tree of actors spawned from behaviours then runs depth-first and only
  * the open path and its pending siblings are alive at once, while thieves
  * take the oldest - the largest pending subtrees. Actors rescheduled after
@@ -93,6 +94,14 @@ int trp__lifo_push_owner(struct trp__lifo *q, void *item);
 void *trp__lifo_pop_owner(struct trp__lifo *q);
 /* Takes the oldest item, or NULL if empty or lost to others 4 times. */
 void *trp__lifo_steal(struct trp__lifo *q);
+/*
+ * Takes the oldest item of @victim to return, then up to about half of what
+ * is left (oldest first, one claim each, at most 255, never more than fits
+ * @thief's ring without growing) onto @thief, the caller's own FIFO; the
+ * number pushed there goes to *@moved. NULL if nothing was taken.
+ */
+void *trp__lifo_steal_half(struct trp__lifo *victim, struct trp__deque *thief,
+			   uint32_t *moved);
 /* Approximate number of items (any thread). */
 uint64_t trp__lifo_size(const struct trp__lifo *q);
 

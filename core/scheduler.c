@@ -113,14 +113,20 @@ void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 	}
 	struct trp__worker *w = trp__worker_of(rt);
 	if (trp__likely(w != NULL)) {
-		/* During a turn the actor was woken or spawned by it: the
-		 * LIFO, run next (deque.h). With no turn running it is the
-		 * actor whose turn just ended with messages left (actor.c
-		 * clears w->current first): the back of the FIFO, behind
-		 * the others. */
-		int rc = w->current != NULL ?
-				 trp__lifo_push_owner(&w->lifo, a) :
-				 trp__deque_push_owner(&w->runq, a);
+		/* The LIFO (deque.h) takes an actor a turn spawns with a
+		 * start hook (its first schedule: !started, which its
+		 * creator wrote), and one a turn wakes while the LIFO holds
+		 * spawned work: replies inside a spawn tree run depth-first
+		 * too. Other wake-ups go to the FIFO: a consumer woken by one
+		 * of many senders then waits behind them and takes their
+		 * messages in one turn (spawn, fanin: 0.4x and 0.8x when
+		 * every wake-up went to the LIFO). With no turn running, it
+		 * is the actor whose turn just ended with messages left
+		 * (actor.c clears w->current first): the FIFO's back. */
+		bool lifo = w->current != NULL &&
+			    (!a->started || trp__lifo_size(&w->lifo) != 0);
+		int rc = lifo ? trp__lifo_push_owner(&w->lifo, a) :
+				trp__deque_push_owner(&w->runq, a);
 		if (trp__likely(rc == 0)) {
 			/* Wake a sleeper only when this worker has surplus
 			 * work. The relaxed check may miss a worker that is

@@ -4,19 +4,24 @@
  * Order of looking for work (fairness):
  *   every 61st turn the injection queue first, so sends from outside
  *   threads are never starved by a busy local queue (Akka #17341, Go's
- *   schedtick % 61); then the LIFO of actors woken or spawned by our turns
- *   (newest first: a spawn tree runs depth-first, deque.h); then the FIFO
- *   run queue; then the injection queue; then stealing. An actor that
- *   still has messages after its turn goes to the back of the FIFO, so it
- *   cannot starve the others. A chain of wake-ups that never ends (a
- *   ping-pong pair) would keep the LIFO busy for good, so every 8th turn
- *   the FIFO goes first, and every 256th the LIFO's oldest: an actor in
- *   the FIFO waits at most 8 turns per actor ahead of it, one in the LIFO
- *   at most 256 turns per actor older than it (thieves aside). Taking the
- *   oldest more often costs memory in spawn trees (each such turn starts
- *   a shallow pending subtree early): skynet, one worker, simulated:
- *   31,610 actors alive at once taking it every 61st turn, 13,713 every
- *   256th, 61 never.
+ *   schedtick % 61); then the LIFO of actors our turns spawned (and woke
+ *   meanwhile; newest first: a spawn tree runs depth-first, deque.h and
+ *   trp__schedule); then the FIFO run queue; then the injection queue;
+ *   then stealing. An actor that still has messages after its turn goes
+ *   to the back of the FIFO, so it cannot starve the others. Spawning
+ *   that never ends would keep the LIFO busy for good: once it has been
+ *   non-empty for LIFO_SLICE turns in a row, one turn goes to the FIFO's
+ *   head or the LIFO's oldest (by turns), and the slice restarts; so a
+ *   queued actor waits at most about 2 * LIFO_SLICE turns per actor ahead
+ *   of it (thieves aside; Go gives a chain of runnext goroutines one 10 ms
+ *   time slice). Not a fixed share: the FIFO every 8th turn let yielding
+ *   producers outrun the work they had queued in the LIFO (spawn's
+ *   spawner, pubsub's publishers, when every wake-up went to the LIFO:
+ *   peak RSS 25 -> 89 MiB and 22 -> 50 MiB); and taking the LIFO's oldest
+ *   often costs memory in spawn trees (each such turn starts a shallow
+ *   pending subtree early): skynet on one worker, simulated: 31,610
+ *   actors alive at once taking it every 61st turn, 13,713 every 256th,
+ *   61 never.
  *
  * Stealing takes half of a victim's queue, but only surplus work (>= 2
  * queued): a lone queued actor is most likely the partner of the one the
@@ -37,8 +42,7 @@
 #include "scheduler.h"
 
 #define INJECT_EVERY 61u
-#define FIFO_EVERY 8u	      /* the FIFO before the LIFO */
-#define OLDEST_EVERY 256u     /* ... and then the LIFO's oldest */
+#define LIFO_SLICE 8192u      /* turns the LIFO may keep the rest waiting */
 #define STUCK_NS 1000000u     /* 1 ms without a turn: victim looks stuck */
 #define RECHECK_NS 2000000    /* timed park while a lone actor waits */
 #define BUSY_PEER_NS 50000000 /* timed park while other parties run */
@@ -89,11 +93,11 @@ static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
 	struct trp_actor *a = NULL;
 	if (fifo >= min)
 		a = trp__deque_steal(&victim->runq, &w->runq, min, &moved);
-	/* The oldest of the LIFO: the largest pending subtree of a spawn
-	 * tree. One per steal (deque.h); surplus counted over both queues,
-	 * so a lone woken partner still stays. */
+	/* The oldest half of the LIFO: the largest pending subtrees of a
+	 * spawn tree. Surplus counted over both queues, so a lone woken
+	 * partner still stays. */
 	if (a == NULL && lifo != 0)
-		a = trp__lifo_steal(&victim->lifo);
+		a = trp__lifo_steal_half(&victim->lifo, &w->runq, &moved);
 	if (a != NULL) {
 		trp__stat_add(&w->stats.steals, 1);
 		TRP_PROBE2(steal, v, moved);
@@ -120,6 +124,23 @@ static struct trp_actor *steal(struct trp__worker *w)
 	return NULL;
 }
 
+/* The LIFO has held work for a whole slice: one turn for what it keeps
+ * waiting, the FIFO's head and the LIFO's oldest by turns. */
+static struct trp_actor *slice_over(struct trp__worker *w)
+{
+	struct trp_actor *a;
+	w->lifo_since = w->tick;
+	w->slice_flip ^= 1;
+	if (w->slice_flip) {
+		if ((a = trp__deque_pop_owner(&w->runq)) != NULL)
+			return a;
+		return trp__lifo_steal(&w->lifo);
+	}
+	if ((a = trp__lifo_steal(&w->lifo)) != NULL)
+		return a;
+	return trp__deque_pop_owner(&w->runq);
+}
+
 static struct trp_actor *find_work(struct trp__worker *w)
 {
 	struct trp_runtime *rt = w->rt;
@@ -127,13 +148,12 @@ static struct trp_actor *find_work(struct trp__worker *w)
 	uint32_t tick = ++w->tick;
 	if (tick % INJECT_EVERY == 0 && (a = trp__inject_pop(rt, w)) != NULL)
 		return a;
-	if (tick % OLDEST_EVERY == 0 && (a = trp__lifo_steal(&w->lifo)) != NULL)
-		return a;
-	if (tick % FIFO_EVERY == 0 &&
-	    (a = trp__deque_pop_owner(&w->runq)) != NULL)
+	if (trp__unlikely(tick - w->lifo_since >= LIFO_SLICE) &&
+	    (a = slice_over(w)) != NULL)
 		return a;
 	if ((a = trp__lifo_pop_owner(&w->lifo)) != NULL)
 		return a;
+	w->lifo_since = tick;
 	if ((a = trp__deque_pop_owner(&w->runq)) != NULL)
 		return a;
 	if ((a = trp__inject_pop(rt, w)) != NULL)

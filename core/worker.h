@@ -43,7 +43,9 @@ struct trp__worker {
 	struct trp_actor *mute_on; /* overloaded receiver current sent to
 				      (holds a reference), or NULL */
 	uint32_t index;
-	uint32_t tick;	     /* turns run, for the injection check */
+	uint32_t tick;	     /* looks for work, for the periodic checks */
+	uint32_t lifo_since; /* tick the LIFO was last seen empty */
+	uint8_t slice_flip;  /* which queue the next slice end serves */
 	uint32_t turn_sends; /* messages the running turn has sent */
 	bool woke;	     /* back from a park, no work run since */
 	uint64_t rng;	     /* victim selection */
