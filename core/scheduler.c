@@ -123,10 +123,17 @@ void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 		 * every wake-up went to the LIFO). With no turn running, it
 		 * is the actor whose turn just ended with messages left
 		 * (actor.c clears w->current first): the FIFO's back. */
-		bool lifo = w->current != NULL &&
-			    (!a->started || trp__lifo_size(&w->lifo) != 0);
-		int rc = lifo ? trp__lifo_push_owner(&w->lifo, a) :
-				trp__deque_push_owner(&w->runq, a);
+		bool lifo = w->current != NULL && (!a->started || w->lifo_used);
+		int rc;
+		if (lifo) {
+			rc = trp__lifo_push_owner(&w->lifo, a);
+			if (rc == 0 && !w->lifo_used) {
+				w->lifo_used = true;
+				w->lifo_since = w->tick;
+			}
+		} else {
+			rc = trp__deque_push_owner(&w->runq, a);
+		}
 		if (trp__likely(rc == 0)) {
 			/* Wake a sleeper only when this worker has surplus
 			 * work. The relaxed check may miss a worker that is

@@ -148,12 +148,14 @@ static struct trp_actor *find_work(struct trp__worker *w)
 	uint32_t tick = ++w->tick;
 	if (tick % INJECT_EVERY == 0 && (a = trp__inject_pop(rt, w)) != NULL)
 		return a;
-	if (trp__unlikely(tick - w->lifo_since >= LIFO_SLICE) &&
-	    (a = slice_over(w)) != NULL)
-		return a;
-	if ((a = trp__lifo_pop_owner(&w->lifo)) != NULL)
-		return a;
-	w->lifo_since = tick;
+	if (w->lifo_used) {
+		if (trp__unlikely(tick - w->lifo_since >= LIFO_SLICE) &&
+		    (a = slice_over(w)) != NULL)
+			return a;
+		if ((a = trp__lifo_pop_owner(&w->lifo)) != NULL)
+			return a;
+		w->lifo_used = false; /* empty: only we push */
+	}
 	if ((a = trp__deque_pop_owner(&w->runq)) != NULL)
 		return a;
 	if ((a = trp__inject_pop(rt, w)) != NULL)

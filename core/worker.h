@@ -44,7 +44,9 @@ struct trp__worker {
 				      (holds a reference), or NULL */
 	uint32_t index;
 	uint32_t tick;	     /* looks for work, for the periodic checks */
-	uint32_t lifo_since; /* tick the LIFO was last seen empty */
+	uint32_t lifo_since; /* tick of the push that made lifo_used true */
+	bool lifo_used;	     /* pushed to lifo since it was seen empty
+				(false: it is empty; thieves only take) */
 	uint8_t slice_flip;  /* which queue the next slice end serves */
 	uint32_t turn_sends; /* messages the running turn has sent */
 	bool woke;	     /* back from a park, no work run since */
