@@ -57,22 +57,28 @@ int trp__deque_init(struct trp__deque *d, unsigned log2_capacity)
 	return 0;
 }
 
+static void free_rings(struct trp__deque_ring *r, struct trp__deque_ring *old)
+{
+	trp__free(r, 0);
+	while (old != NULL) {
+		struct trp__deque_ring *older = old->older;
+		trp__free(old, 0);
+		old = older;
+	}
+}
+
 void trp__deque_destroy(struct trp__deque *d)
 {
-	struct trp__deque_ring *r =
-		atomic_load_explicit(&d->ring, memory_order_relaxed);
-	trp__free(r, 0);
-	for (r = d->retired; r != NULL;) {
-		struct trp__deque_ring *older = r->older;
-		trp__free(r, 0);
-		r = older;
-	}
+	free_rings(atomic_load_explicit(&d->ring, memory_order_relaxed),
+		   d->retired);
 	d->retired = NULL;
 }
 
-/* Owner only: doubles the ring, copying [h, t). */
-static int grow(struct trp__deque *d, struct trp__deque_ring *r, uint64_t h,
-		uint64_t t)
+/* Owner only: doubles the ring *@slot, copying [h, t); the old ring goes
+ * on *@retired (a thief may still be reading it). */
+static int grow(_Atomic(struct trp__deque_ring *) *slot,
+		struct trp__deque_ring **retired, struct trp__deque_ring *r,
+		uint64_t h, uint64_t t)
 {
 	struct trp__deque_ring *nr = ring_new((r->mask + 1) * 2);
 	if (nr == NULL)
@@ -86,10 +92,10 @@ static int grow(struct trp__deque *d, struct trp__deque_ring *r, uint64_t h,
 				      memory_order_relaxed);
 	}
 	/* ORDER: release publishes the copied slots; pairs with the thief's
-	 * acquire load of ring (after its acquire load of tail). */
-	atomic_store_explicit(&d->ring, nr, memory_order_release);
-	r->older = d->retired;
-	d->retired = r;
+	 * acquire load of ring (after its acquire load of tail/bottom). */
+	atomic_store_explicit(slot, nr, memory_order_release);
+	r->older = *retired;
+	*retired = r;
 	return 0;
 }
 
@@ -103,7 +109,7 @@ int trp__deque_push_owner(struct trp__deque *d, void *item)
 	struct trp__deque_ring *r =
 		atomic_load_explicit(&d->ring, memory_order_relaxed);
 	if (t - h > r->mask) {
-		int rc = grow(d, r, h, t);
+		int rc = grow(&d->ring, &d->retired, r, h, t);
 		if (rc != 0)
 			return rc;
 		r = atomic_load_explicit(&d->ring, memory_order_relaxed);
@@ -195,4 +201,170 @@ uint64_t trp__deque_size(const struct trp__deque *d)
 	uint64_t h = atomic_load_explicit(&m->head, memory_order_relaxed);
 	uint64_t t = atomic_load_explicit(&m->tail, memory_order_relaxed);
 	return t > h ? t - h : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* trp__lifo: Chase-Lev (see deque.h)                                  */
+/*
+ * The algorithm of Chase and Lev (SPAA 2005) in the C11 form of Le, Pop,
+ * Cohen and Zappa Nardelli, "Correct and Efficient Work-Stealing for Weak
+ * Memory Models" (PPoPP 2013), with the two seq_cst fences replaced by
+ * seq_cst accesses of top and bottom (ThreadSanitizer does not understand
+ * fences): the owner's store of bottom and load of top in pop_owner, and
+ * the thief's loads of top and bottom, all take part in the single total
+ * order of seq_cst operations, which is the Dekker argument the fences
+ * make. [top, bottom) is queued; positions only grow at top, so a stale
+ * top fails the claim CAS. Only one item is claimed per CAS: claiming
+ * several at once races with the owner taking the bottom items without a
+ * CAS (the reason the FIFO ring above is not given a LIFO end). Slots and
+ * growth as for the FIFO ring.
+ */
+
+int trp__lifo_init(struct trp__lifo *q, unsigned log2_capacity)
+{
+	if (log2_capacity < 1)
+		log2_capacity = 1;
+	struct trp__deque_ring *r = ring_new((uint64_t)1 << log2_capacity);
+	if (r == NULL)
+		return TRP_ENOMEM;
+	atomic_init(&q->top, 0);
+	atomic_init(&q->bottom, 0);
+	atomic_init(&q->ring, r);
+	q->retired = NULL;
+	return 0;
+}
+
+void trp__lifo_destroy(struct trp__lifo *q)
+{
+	free_rings(atomic_load_explicit(&q->ring, memory_order_relaxed),
+		   q->retired);
+	q->retired = NULL;
+}
+
+int trp__lifo_push_owner(struct trp__lifo *q, void *item)
+{
+	/* relaxed: bottom is written only by this thread. */
+	uint64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed);
+	/* ORDER: acquire pairs with the claim CAS of thieves, so their slot
+	 * reads are done before we reuse the slots. */
+	uint64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
+	struct trp__deque_ring *r =
+		atomic_load_explicit(&q->ring, memory_order_relaxed);
+	if (b - t > r->mask) {
+		int rc = grow(&q->ring, &q->retired, r, t, b);
+		if (rc != 0)
+			return rc;
+		r = atomic_load_explicit(&q->ring, memory_order_relaxed);
+	}
+	/* relaxed: published by the release store of bottom. */
+	atomic_store_explicit(&r->slots[b & r->mask], item,
+			      memory_order_relaxed);
+	/* ORDER: release publishes the slot to the thieves' (seq_cst, so
+	 * acquire) load of bottom. */
+	atomic_store_explicit(&q->bottom, b + 1, memory_order_release);
+	return 0;
+}
+
+void *trp__lifo_pop_owner(struct trp__lifo *q)
+{
+	/* relaxed: own writes. */
+	uint64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed);
+	/* relaxed: a stale top is lower than the real one, so "empty" read
+	 * here is true; it spares the seq_cst store below when the LIFO is
+	 * empty, the common case outside spawn trees. */
+	if (atomic_load_explicit(&q->top, memory_order_relaxed) == b)
+		return NULL;
+	b--;
+	struct trp__deque_ring *r =
+		atomic_load_explicit(&q->ring, memory_order_relaxed);
+	/* ORDER: seq_cst store then seq_cst load of top: either a thief's
+	 * later load of bottom sees b, or our load of top sees its claim
+	 * (the Dekker pair of the algorithm, see above). */
+	atomic_store_explicit(&q->bottom, b, memory_order_seq_cst);
+	uint64_t t = atomic_load_explicit(&q->top, memory_order_seq_cst);
+	if ((int64_t)(b - t) < 0) {
+		/* relaxed: empty; restores our own position. */
+		atomic_store_explicit(&q->bottom, b + 1, memory_order_relaxed);
+		return NULL;
+	}
+	void *it = atomic_load_explicit(&r->slots[b & r->mask],
+					memory_order_relaxed);
+	if (b != t)
+		return it; /* more than one left: no thief can reach b */
+	/* The last item: race the thieves for it. ORDER: seq_cst, the
+	 * claim every thief also makes. */
+	if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1,
+						     memory_order_seq_cst,
+						     memory_order_relaxed))
+		it = NULL;
+	/* relaxed: top is now b + 1 either way; thieves see an empty
+	 * queue until our next release store of bottom. */
+	atomic_store_explicit(&q->bottom, b + 1, memory_order_relaxed);
+	return it;
+}
+
+void *trp__lifo_steal(struct trp__lifo *q)
+{
+	for (int attempt = 0; attempt < 4; attempt++) {
+		/* ORDER: seq_cst loads of top then bottom, the thieves' half
+		 * of the Dekker pair in pop_owner; bottom's also acquires
+		 * the slots below it (push_owner's release store). */
+		uint64_t t =
+			atomic_load_explicit(&q->top, memory_order_seq_cst);
+		uint64_t b =
+			atomic_load_explicit(&q->bottom, memory_order_seq_cst);
+		if ((int64_t)(b - t) <= 0)
+			return NULL;
+		/* ORDER: acquire, after bottom: a ring holding [t, b). */
+		struct trp__deque_ring *r =
+			atomic_load_explicit(&q->ring, memory_order_acquire);
+		void *it = atomic_load_explicit(&r->slots[t & r->mask],
+						memory_order_relaxed);
+		/* ORDER: seq_cst claim; its release half orders the slot
+		 * read before the owner may reuse the slot (push_owner's
+		 * acquire load of top). */
+		if (atomic_compare_exchange_strong_explicit(
+			    &q->top, &t, t + 1, memory_order_seq_cst,
+			    memory_order_relaxed))
+			return it;
+	}
+	return NULL;
+}
+
+void *trp__lifo_steal_half(struct trp__lifo *victim, struct trp__deque *thief,
+			   uint32_t *moved)
+{
+	*moved = 0;
+	void *first = trp__lifo_steal(victim);
+	if (first == NULL)
+		return NULL;
+	/* Room in our own ring without growing, as in trp__deque_steal. */
+	struct trp__deque_ring *own =
+		atomic_load_explicit(&thief->ring, memory_order_relaxed);
+	uint64_t own_len =
+		atomic_load_explicit(&thief->tail, memory_order_relaxed) -
+		atomic_load_explicit(&thief->head, memory_order_relaxed);
+	uint64_t room = own->mask + 1 - own_len;
+	uint64_t take = trp__lifo_size(victim) / 2;
+	if (take > STEAL_MAX - 1)
+		take = STEAL_MAX - 1;
+	if (take > room)
+		take = room;
+	for (uint64_t i = 0; i < take; i++) {
+		void *it = trp__lifo_steal(victim);
+		if (it == NULL)
+			break;
+		(void)trp__deque_push_owner(thief, it);
+		++*moved;
+	}
+	return first;
+}
+
+uint64_t trp__lifo_size(const struct trp__lifo *q)
+{
+	struct trp__lifo *m = (struct trp__lifo *)q;
+	/* relaxed: an estimate (bottom is one low while the owner pops). */
+	uint64_t t = atomic_load_explicit(&m->top, memory_order_relaxed);
+	uint64_t b = atomic_load_explicit(&m->bottom, memory_order_relaxed);
+	return (int64_t)(b - t) > 0 ? b - t : 0;
 }

@@ -34,7 +34,8 @@ struct trp__worker_stats {
 
 struct trp__worker {
 	/* read by thieves */
-	struct trp__deque runq;
+	struct trp__deque runq; /* rescheduled after a turn, injected */
+	struct trp__lifo lifo;	/* woken or spawned by a turn */
 	/* owner only (the pool's `returned` stack is on its own line) */
 	struct trp__msg_pool pool;
 	alignas(64) struct trp_runtime *rt;
@@ -42,7 +43,11 @@ struct trp__worker {
 	struct trp_actor *mute_on; /* overloaded receiver current sent to
 				      (holds a reference), or NULL */
 	uint32_t index;
-	uint32_t tick;	     /* turns run, for the injection check */
+	uint32_t tick;	     /* looks for work, for the periodic checks */
+	uint32_t lifo_since; /* tick of the push that made lifo_used true */
+	bool lifo_used;	     /* pushed to lifo since it was seen empty
+				(false: it is empty; thieves only take) */
+	uint8_t slice_flip;  /* which queue the next slice end serves */
 	uint32_t turn_sends; /* messages the running turn has sent */
 	bool woke;	     /* back from a park, no work run since */
 	uint64_t rng;	     /* victim selection */

@@ -2,7 +2,8 @@
  * tests/unit/deque.c - single-threaded contract of core/deque.h: FIFO
  * order, growth (also with the live range wrapped around the ring),
  * steal-half and min_surplus, the thief's room bound, and ENOMEM on growth
- * leaving the deque intact. Concurrency: tests/stress/deque_steal.c.
+ * leaving the deque intact; for trp__lifo: newest to the owner, oldest to
+ * steal, growth, ENOMEM. Concurrency: tests/stress/deque_steal.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -336,6 +337,71 @@ static void test_destroy_non_empty(void **state)
 	trp__deque_destroy(&d);
 }
 
+/* ---------------------------------------------------------------------- */
+/* trp__lifo                                                               */
+
+/* The owner takes the newest, steal the oldest; both across growth and
+ * with the live range wrapped around the ring. */
+static void test_lifo_order(void **state)
+{
+	(void)state;
+	struct trp__lifo q;
+	assert_int_equal(trp__lifo_init(&q, 1), 0); /* 2 slots */
+	assert_null(trp__lifo_pop_owner(&q));
+	assert_null(trp__lifo_steal(&q));
+	assert_int_equal(trp__lifo_size(&q), 0);
+	/* wrap: positions advance at top through steals */
+	for (uint64_t i = 0; i < 5; i++) {
+		assert_int_equal(trp__lifo_push_owner(&q, it(i)), 0);
+		assert_int_equal(val(trp__lifo_steal(&q)), i);
+	}
+	for (uint64_t i = 0; i < 10; i++) { /* grows 2 -> 4 -> 8 -> 16 */
+		assert_int_equal(trp__lifo_push_owner(&q, it(i)), 0);
+		assert_int_equal(trp__lifo_size(&q), i + 1);
+	}
+	assert_int_equal(val(trp__lifo_steal(&q)), 0);
+	assert_int_equal(val(trp__lifo_steal(&q)), 1);
+	assert_int_equal(val(trp__lifo_pop_owner(&q)), 9);
+	assert_int_equal(val(trp__lifo_pop_owner(&q)), 8);
+	assert_int_equal(trp__lifo_push_owner(&q, it(100)), 0);
+	assert_int_equal(val(trp__lifo_pop_owner(&q)), 100);
+	for (uint64_t i = 7; i >= 3; i--)
+		assert_int_equal(val(trp__lifo_pop_owner(&q)), i);
+	/* the last item goes through the claim, and both ends see empty */
+	assert_int_equal(trp__lifo_size(&q), 1);
+	assert_int_equal(val(trp__lifo_pop_owner(&q)), 2);
+	assert_null(trp__lifo_pop_owner(&q));
+	assert_null(trp__lifo_steal(&q));
+	assert_int_equal(trp__lifo_size(&q), 0);
+	/* usable after running empty */
+	assert_int_equal(trp__lifo_push_owner(&q, it(7)), 0);
+	assert_int_equal(val(trp__lifo_steal(&q)), 7);
+	assert_null(trp__lifo_pop_owner(&q));
+	trp__lifo_destroy(&q);
+}
+
+/* ENOMEM on growth: push fails, the queue is intact and usable; queued
+ * items are dropped at destroy (no leak under ASan). */
+static void test_lifo_enomem(void **state)
+{
+	(void)state;
+	struct trp__lifo q;
+	trp__alloc_fail_nth(1);
+	assert_int_equal(trp__lifo_init(&q, 1), TRP_ENOMEM);
+	assert_int_equal(trp__lifo_init(&q, 1), 0);
+	assert_int_equal(trp__lifo_push_owner(&q, it(0)), 0);
+	assert_int_equal(trp__lifo_push_owner(&q, it(1)), 0);
+	trp__alloc_fail_nth(1);
+	assert_int_equal(trp__lifo_push_owner(&q, it(2)), TRP_ENOMEM);
+	assert_int_equal(trp__lifo_size(&q), 2);
+	assert_int_equal(trp__lifo_push_owner(&q, it(2)), 0);
+	assert_int_equal(val(trp__lifo_pop_owner(&q)), 2);
+	assert_int_equal(val(trp__lifo_steal(&q)), 0);
+	for (uint64_t i = 0; i < 100; i++)
+		assert_int_equal(trp__lifo_push_owner(&q, it(i)), 0);
+	trp__lifo_destroy(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +417,8 @@ int main(void)
 		cmocka_unit_test(test_enomem_on_growth),
 		cmocka_unit_test(test_enomem_on_init),
 		cmocka_unit_test(test_destroy_non_empty),
+		cmocka_unit_test(test_lifo_order),
+		cmocka_unit_test(test_lifo_enomem),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,328 @@
+/*
+ * tests/stress/lifo_steal.c - one owner pushes and pops its trp__lifo
+ * (newest first) while three thieves steal from it (oldest first, one per
+ * claim); every item must be taken exactly once.
+ *
+ * Items point to payload[seq], a plain word the owner writes just before
+ * pushing and the taker reads and poisons, so ThreadSanitizer checks that
+ * the queue publishes what an item points to (slot store, release bottom /
+ * seq_cst bottom load, ring growth). Checks on every observation:
+ * - every item is taken exactly once (a counter per item, scanned at the
+ *   end; the count must be N);
+ * - the owner keeps a mirror stack of what it pushed and did not pop: a
+ *   pop that returns an item returns exactly the mirror's top (thieves
+ *   only take the oldest, so the newest is stolen only when everything
+ *   is, and then the pop returns NULL and the mirror is emptied);
+ * - claims at top are totally ordered and items there only get newer, so
+ *   each thief's steals return strictly increasing seqs.
+ * The owner pops down to empty now and then, racing the thieves for the
+ * last item (the one claim the owner makes with a CAS). Rounds of
+ * 1000..31000 items each start from a fresh queue of 2 slots, so growth
+ * happens all through the run while thieves read the old ring.
+ *
+ * Size: 10^7 items at TRP_STRESS_SCALE=1, 10^6 at 0.1.
+ */
+#include "stress_util.h"
+
+#include <stdalign.h>
+
+#include "deque.h"
+
+#define N_BASE 10000000u
+#define NTHIEVES 3u
+#define HIGH_WATER (1u << 14)
+#define LIMIT_S 600.0
+#define SANITY_MIN_ITEMS 500000u
+
+struct thief {
+	/* written by this thief */
+	alignas(64) _Atomic(uint64_t) taken;
+	_Atomic(uint64_t) empty_steals;
+	uint64_t rng;
+	char name[16];
+};
+
+static struct {
+	struct trp__lifo q;
+	/* written by the owner */
+	alignas(64) _Atomic(uint64_t) pushed;
+	_Atomic(uint64_t) popped;
+	_Atomic(uint64_t) lost_last; /* pops that lost the last item */
+	_Atomic(uint64_t) rounds;
+	_Atomic(uint32_t) round_done;
+	_Atomic(uint32_t) finished;
+	uint64_t max_size;
+	uint64_t *mirror; /* owner only */
+	/* shared */
+	alignas(64) _Atomic(uint8_t) *taken_by;
+	uint32_t *payload;
+	alignas(64) uint64_t n;
+	uint64_t seed;
+	struct thief thieves[NTHIEVES];
+	struct stress_barrier start, round_end, round_start;
+	struct stress_watchdog wd;
+} g;
+
+static void work(uint64_t *rng)
+{
+	unsigned spin = (unsigned)(stress_rand(rng) & 15);
+	for (unsigned i = 0; i < spin; i++)
+		stress_cpu_relax();
+}
+
+#define POISON 0xdeadbeefu
+
+static uint32_t payload_of(uint64_t seq)
+{
+	uint32_t v = (uint32_t)(seq * 0x9e3779b1u) ^ 0x5bd1e995u;
+	return v == POISON ? 1 : v;
+}
+
+static uint64_t take(void *item, const char *who)
+{
+	uintptr_t a = (uintptr_t)item, base = (uintptr_t)g.payload;
+	if (a < base || a >= base + g.n * sizeof *g.payload ||
+	    (a - base) % sizeof *g.payload != 0)
+		stress_fail("%s took %p, which was never pushed", who, item);
+	uint64_t seq = (a - base) / sizeof *g.payload;
+	/* relaxed: scanned after the join. */
+	if (atomic_fetch_add_explicit(&g.taken_by[seq], 1,
+				      memory_order_relaxed) != 0)
+		stress_fail("%s took item %" PRIu64 " twice", who, seq);
+	uint32_t v = g.payload[seq];
+	if (v != payload_of(seq))
+		stress_fail("%s took item %" PRIu64 " with payload %#x, not "
+			    "%#x: not published",
+			    who, seq, v, payload_of(seq));
+	g.payload[seq] = POISON;
+	return seq;
+}
+
+/* ------------------------------------------------------------- owner -- */
+
+static void owner_pop(uint64_t *depth, uint64_t *rng)
+{
+	void *it = trp__lifo_pop_owner(&g.q);
+	if (it == NULL) {
+		if (*depth != 0)
+			stress_progress(&g.lost_last, 1);
+		*depth = 0; /* the thieves took the rest */
+		return;
+	}
+	uint64_t seq = take(it, "owner");
+	if (*depth == 0 || seq != g.mirror[*depth - 1])
+		stress_fail("owner popped %" PRIu64 ", newest pushed and not "
+			    "popped is %" PRIu64,
+			    seq,
+			    *depth == 0 ? UINT64_MAX : g.mirror[*depth - 1]);
+	(*depth)--;
+	stress_progress(&g.popped, 1);
+	work(rng);
+}
+
+static void owner_drain(uint64_t limit, uint64_t *depth, uint64_t *rng)
+{
+	while (*depth > limit)
+		owner_pop(depth, rng);
+}
+
+static void *owner_main(void *arg)
+{
+	(void)arg;
+	uint64_t rng = stress_rand_init(g.seed, 100);
+	uint64_t depth = 0;
+	stress_watchdog_thread(&g.wd, "owner");
+	stress_barrier_wait(&g.start);
+	uint64_t seq = 0;
+	while (seq < g.n) {
+		uint64_t round_len = 1000 + stress_rand_below(&rng, 30000);
+		uint64_t end = seq + round_len < g.n ? seq + round_len : g.n;
+		while (seq < end) {
+			uint64_t r = stress_rand(&rng);
+			uint64_t len = (r & 15) == 0 ? 1 + ((r >> 4) & 4095) :
+						       1 + ((r >> 4) & 7);
+			for (uint64_t i = 0; i < len && seq < end; i++) {
+				g.payload[seq] = payload_of(seq);
+				int rc = trp__lifo_push_owner(&g.q,
+							      &g.payload[seq]);
+				if (rc != 0)
+					stress_fail("owner: push(%" PRIu64
+						    ") returned %d",
+						    seq, rc);
+				g.mirror[depth++] = seq++;
+				stress_progress(&g.pushed, 1);
+				if (seq % 3 == 0)
+					owner_pop(&depth, &rng);
+			}
+			uint64_t size = trp__lifo_size(&g.q);
+			if (size > g.max_size)
+				g.max_size = size;
+			if (depth > HIGH_WATER)
+				owner_drain(HIGH_WATER / 2, &depth, &rng);
+			else if (((r >> 20) & 63) == 0)
+				owner_drain(0, &depth, &rng);
+		}
+		owner_drain(0, &depth, &rng);
+		STRESS_CHECK(trp__lifo_pop_owner(&g.q) == NULL,
+			     "owner: pop returned an item after the drain");
+		/* ORDER: release: a thief that sees round_done sees the
+		 * queue empty (it rechecks the size anyway). */
+		atomic_store_explicit(&g.round_done, 1, memory_order_release);
+		stress_barrier_wait(&g.round_end);
+		trp__lifo_destroy(&g.q);
+		if (trp__lifo_init(&g.q, 1) != 0)
+			stress_fail("owner: trp__lifo_init failed");
+		/* relaxed: published by the barrier below. */
+		atomic_store_explicit(&g.round_done, 0, memory_order_relaxed);
+		atomic_store_explicit(&g.finished, seq == g.n,
+				      memory_order_relaxed);
+		stress_progress(&g.rounds, 1);
+		stress_barrier_wait(&g.round_start);
+	}
+	stress_watchdog_thread_exit(&g.wd);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ thieves -- */
+
+static void *thief_main(void *arg)
+{
+	struct thief *t = arg;
+	uint64_t last = 0;
+	bool any = false;
+	unsigned fails = 0;
+	stress_watchdog_thread(&g.wd, t->name);
+	stress_barrier_wait(&g.start);
+	for (;;) {
+		void *it = trp__lifo_steal(&g.q);
+		if (it == NULL) {
+			stress_progress(&t->empty_steals, 1);
+			/* ORDER: acquire pairs with the owner's release. */
+			if (atomic_load_explicit(&g.round_done,
+						 memory_order_acquire) != 0 &&
+			    trp__lifo_size(&g.q) == 0) {
+				stress_barrier_wait(&g.round_end);
+				stress_barrier_wait(&g.round_start);
+				/* relaxed: published by the barrier. */
+				if (atomic_load_explicit(&g.finished,
+							 memory_order_relaxed))
+					break;
+				any = false; /* a new queue */
+				continue;
+			}
+			if (++fails % 16 == 0)
+				sched_yield();
+			else
+				stress_cpu_relax();
+			continue;
+		}
+		fails = 0;
+		uint64_t x = take(it, t->name);
+		stress_progress(&t->taken, 1);
+		if (any && x <= last)
+			stress_fail("%s: stole %" PRIu64 " after %" PRIu64
+				    ": not the oldest",
+				    t->name, x, last);
+		last = x;
+		any = true;
+		work(&t->rng);
+	}
+	stress_watchdog_thread_exit(&g.wd);
+	return NULL;
+}
+
+/* --------------------------------------------------------------- main -- */
+
+static void dump_state(void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "  queue size %" PRIu64 ", round_done %u\n",
+		trp__lifo_size(&g.q),
+		atomic_load_explicit(&g.round_done, memory_order_relaxed));
+}
+
+static uint64_t load(_Atomic(uint64_t) *c)
+{
+	/* relaxed: read after every thread was joined. */
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+int main(void)
+{
+	g.seed = stress_init("stress.lifo_steal");
+	g.n = stress_scaled(N_BASE, 10000);
+	g.taken_by = calloc(g.n, sizeof *g.taken_by);
+	g.payload = calloc(g.n, sizeof *g.payload);
+	g.mirror = calloc(g.n, sizeof *g.mirror);
+	if (g.taken_by == NULL || g.payload == NULL || g.mirror == NULL)
+		stress_fail("out of memory");
+	if (trp__lifo_init(&g.q, 1) != 0)
+		stress_fail("trp__lifo_init failed");
+	stress_barrier_init(&g.start, NTHIEVES + 2);
+	stress_barrier_init(&g.round_end, NTHIEVES + 1);
+	stress_barrier_init(&g.round_start, NTHIEVES + 1);
+	stress_watchdog_init(&g.wd, LIMIT_S);
+	g.wd.dump = dump_state;
+	stress_watchdog_counter(&g.wd, "owner.pushed", &g.pushed);
+	stress_watchdog_counter(&g.wd, "owner.popped", &g.popped);
+	stress_watchdog_info(&g.wd, "owner.rounds", &g.rounds);
+	static const char *const names[NTHIEVES][2] = {
+		{ "thief0.taken", "thief0.empty_steals" },
+		{ "thief1.taken", "thief1.empty_steals" },
+		{ "thief2.taken", "thief2.empty_steals" }
+	};
+	for (unsigned i = 0; i < NTHIEVES; i++) {
+		struct thief *t = &g.thieves[i];
+		t->rng = stress_rand_init(g.seed, i + 1);
+		snprintf(t->name, sizeof t->name, "thief%u", i);
+		stress_watchdog_counter(&g.wd, names[i][0], &t->taken);
+		stress_watchdog_info(&g.wd, names[i][1], &t->empty_steals);
+	}
+
+	pthread_t threads[NTHIEVES + 1];
+	threads[0] = stress_thread_start(owner_main, NULL);
+	for (unsigned i = 0; i < NTHIEVES; i++)
+		threads[i + 1] = stress_thread_start(thief_main, &g.thieves[i]);
+	stress_watchdog_start(&g.wd);
+	stress_barrier_wait(&g.start);
+	uint64_t t0 = stress_now_ns();
+	for (unsigned i = 0; i < NTHIEVES + 1; i++)
+		pthread_join(threads[i], NULL);
+	double secs = stress_seconds_since(t0);
+	stress_watchdog_stop(&g.wd);
+
+	uint64_t total = load(&g.popped);
+	for (unsigned i = 0; i < NTHIEVES; i++)
+		total += load(&g.thieves[i].taken);
+	for (uint64_t s = 0; s < g.n; s++) {
+		/* relaxed: after the join. */
+		uint8_t c = atomic_load_explicit(&g.taken_by[s],
+						 memory_order_relaxed);
+		if (c != 1)
+			stress_fail("item %" PRIu64 " was taken %u times", s,
+				    (unsigned)c);
+	}
+	STRESS_CHECK(total == g.n,
+		     "%" PRIu64 " takes counted for %" PRIu64 " items", total,
+		     g.n);
+	printf("%s: %" PRIu64 " items in %.2f s, %" PRIu64
+	       " rounds; owner popped %" PRIu64 " (lost the last item %" PRIu64
+	       " times), peak size %" PRIu64 "\n",
+	       stress_name, g.n, secs, load(&g.rounds), load(&g.popped),
+	       load(&g.lost_last), g.max_size);
+	for (unsigned i = 0; i < NTHIEVES; i++)
+		printf("  %s: took %" PRIu64 ", %" PRIu64 " empty steals\n",
+		       g.thieves[i].name, load(&g.thieves[i].taken),
+		       load(&g.thieves[i].empty_steals));
+	fflush(stdout);
+	STRESS_CHECK(g.max_size > 2, "the queue never grew");
+	for (unsigned i = 0; i < NTHIEVES && g.n >= SANITY_MIN_ITEMS; i++)
+		STRESS_CHECK(load(&g.thieves[i].taken) > 0,
+			     "thief%u never stole", i);
+	trp__lifo_destroy(&g.q);
+	free(g.taken_by);
+	free(g.payload);
+	free(g.mirror);
+	printf("%s: OK\n", stress_name);
+	return 0;
+}
