@@ -686,12 +686,14 @@ static inline __attribute__((always_inline)) void sent(struct trp_runtime *rt,
 		w->turn_sends++;
 }
 
-int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
-		    size_t len, const struct trp__send_opts *opt)
+static const struct trp__send_opts plain_send = { 0 };
+
+/* The one send path; inlined into trp_send with constant options, so a
+ * plain send tests none of them at run time. */
+static inline __attribute__((always_inline)) int
+actor_send(struct trp_actor *to, uint32_t type, const void *data, size_t len,
+	   const struct trp__send_opts *opt)
 {
-	static const struct trp__send_opts plain = { 0 };
-	if (opt == NULL)
-		opt = &plain;
 	trp_free_fn owned_free = opt->owned_free;
 	if (to == NULL || (data == NULL && len != 0))
 		return TRP_EINVAL;
@@ -916,9 +918,15 @@ uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 	return n;
 }
 
+int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
+		    size_t len, const struct trp__send_opts *opt)
+{
+	return actor_send(to, type, data, len, opt != NULL ? opt : &plain_send);
+}
+
 int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 {
-	return trp__actor_send(to, type, data, len, NULL);
+	return actor_send(to, type, data, len, &plain_send);
 }
 
 int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
@@ -1292,7 +1300,8 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			break;
 	}
 	trp__outbox_flush_current(w);
-	self_flush(rt, w, a);
+	if (o->self_n != 0)
+		self_flush(rt, w, a);
 	o->stamp++; /* this turn's markers expire */
 	o->self_off = 0;
 	TRP_PROBE2(run_end, a->id, n);
