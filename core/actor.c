@@ -399,6 +399,19 @@ static uint32_t outbox_index(const struct trp_actor *to)
 	       24;
 }
 
+/* Copies a payload: the common small sizes without a call. */
+static inline void copy_payload(void *dst, const void *src, size_t len)
+{
+	if (len == 8)
+		memcpy(dst, src, 8);
+	else if (len == 16)
+		memcpy(dst, src, 16);
+	else if (len == 4)
+		memcpy(dst, src, 4);
+	else if (len != 0)
+		memcpy(dst, src, len);
+}
+
 /* Pushes the slot's chain, if any, with one exchange. */
 static void outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 			struct trp__outbox_slot *s)
@@ -491,10 +504,9 @@ static void outbox_link(struct trp__outbox_slot *s, struct trp__mpsc_node *node)
 
 /* Appends a copy of a small message to the held slot @s's open bundle
  * (a new one if none is open or it is full). 0 or TRP_ENOMEM. */
-static __attribute__((noinline)) int
-outbox_append(struct trp_runtime *rt, struct trp__worker *w,
-	      struct trp__outbox_slot *s, uint32_t type, int32_t status,
-	      const void *data, size_t len)
+static inline int outbox_append(struct trp_runtime *rt, struct trp__worker *w,
+				struct trp__outbox_slot *s, uint32_t type,
+				int32_t status, const void *data, size_t len)
 {
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
 	struct trp__msg *b = s->bundle;
@@ -512,8 +524,7 @@ outbox_append(struct trp_runtime *rt, struct trp__worker *w,
 	e->type = type;
 	e->status = status;
 	e->size = (uint32_t)len;
-	if (len != 0)
-		memcpy(e->data, data, len);
+	copy_payload(e->data, data, len);
 	b->pub.size += need;
 	b->pub.type++;
 	if (++s->n == TRP__OUTBOX_CHAIN)
@@ -636,9 +647,9 @@ static void self_flush(struct trp_runtime *rt, struct trp__worker *w,
  * bundle. 0; TRP_ENOMEM; or 1 if it must go through the mailbox (the
  * bundle overflowed: what it held was pushed, in order, and so will the
  * rest of the turn's self-sends be). */
-static __attribute__((noinline)) int
-self_append(struct trp_runtime *rt, struct trp__worker *w, struct trp_actor *a,
-	    uint32_t type, int32_t status, const void *data, size_t len)
+static inline int self_append(struct trp_runtime *rt, struct trp__worker *w,
+			      struct trp_actor *a, uint32_t type,
+			      int32_t status, const void *data, size_t len)
 {
 	struct trp__outbox *o = &w->outbox;
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
@@ -661,8 +672,7 @@ self_append(struct trp_runtime *rt, struct trp__worker *w, struct trp_actor *a,
 	e->type = type;
 	e->status = status;
 	e->size = (uint32_t)len;
-	if (len != 0)
-		memcpy(e->data, data, len);
+	copy_payload(e->data, data, len);
 	b->pub.size += need;
 	o->self_n++;
 	return 0;
@@ -771,8 +781,7 @@ actor_send(struct trp_actor *to, uint32_t type, const void *data, size_t len,
 		m = trp__msg_alloc(pool_of(w), len);
 		if (m != NULL) {
 			m->pub.data = len != 0 ? m->inline_data : NULL;
-			if (len != 0)
-				memcpy(m->inline_data, data, len);
+			copy_payload(m->inline_data, data, len);
 		}
 	}
 	if (m != NULL) {
