@@ -440,14 +440,30 @@ static void outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 		note_overloaded(w, to);
 }
 
-/* Pushes a held slot's chain and drops its reference; the slot stays a
- * marker for this turn (its first message went long ago). */
+/* Pushes a held slot's chain; the slot stays a marker for this turn (its
+ * first message went long ago) and keeps its reference. */
 static void outbox_unhold(struct trp_runtime *rt, struct trp__worker *w,
 			  struct trp__outbox_slot *s)
 {
 	outbox_push(rt, w, s);
-	trp_actor_release(s->to);
 	s->held = 0;
+}
+
+/* Drops the reference slot @s holds, if any. */
+static void outbox_unref(struct trp__outbox *o, struct trp__outbox_slot *s)
+{
+	if (s->ref) {
+		s->ref = 0;
+		o->nref--;
+		trp_actor_release(s->to);
+	}
+}
+
+void trp__outbox_release_refs(struct trp__worker *w)
+{
+	struct trp__outbox *o = &w->outbox;
+	for (uint32_t i = 0; i < TRP__OUTBOX_SLOTS && o->nref != 0; i++)
+		outbox_unref(o, &o->slot[i]);
 }
 
 /* Pushes every chain of the turn; the next turn starts with no slot. */
@@ -473,13 +489,17 @@ static inline struct trp__outbox_slot *outbox_find(struct trp__outbox *o,
 }
 
 /* A second message to s->to in this turn: keep it alive until the chain
- * is pushed (the behaviour may drop its handle meanwhile). The first one
- * needed no reference: it was pushed at once. */
+ * is pushed (the behaviour may drop its handle meanwhile), with the
+ * slot's reference. The first one needed none: it was pushed at once. */
 static void outbox_hold(struct trp__outbox *o, struct trp__outbox_slot *s)
 {
 	if (s->held)
 		return;
-	trp_actor_retain(s->to);
+	if (!s->ref) {
+		trp_actor_retain(s->to);
+		s->ref = 1;
+		o->nref++;
+	}
 	s->held = 1;
 	s->n = 0;
 	s->bundle = NULL;
@@ -563,6 +583,8 @@ static __attribute__((noinline)) int outbox_send(struct trp_runtime *rt,
 		/* Another receiver's slot: push its chain now (order per
 		 * receiver is kept) and take the slot over. */
 		outbox_unhold(rt, w, s);
+	if (s->to != to)
+		outbox_unref(o, s); /* kept if @to had the slot before */
 	/* The first message to a receiver in this turn goes at once. */
 	int rc = send_now(rt, w, to, m);
 	if (rc == 0) {

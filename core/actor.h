@@ -164,6 +164,10 @@ void trp__actor_consumed(struct trp_actor *a, uint32_t n);
  * mailbox): stop, dead-letter the rest, close, retire. */
 void trp__actor_finish_thread(struct trp_actor *a);
 
+/* Drops the references @w's outbox keeps across turns (outbox.h); the
+ * worker calls it before it parks and when it exits (no turn running). */
+void trp__outbox_release_refs(struct trp__worker *w);
+
 /* Pushes the send batches of the turn running on @w (outbox.h); NULL or
  * an empty outbox: nothing. */
 void trp__outbox_flush_current(struct trp__worker *w);

@@ -53,10 +53,8 @@ struct trp__msg;
 #define TRP__BUNDLE_NEXT 2048u	/* bytes of the bundles after it */
 
 struct trp__outbox_slot {
-	/* Valid only while stamp == the outbox's stamp (this turn): then
-	 * `to` was sent to in this turn - without `held` only a marker
-	 * (compared, never dereferenced), with it a reference kept until the
-	 * chain is pushed. */
+	/* Sent to in this turn while stamp == the outbox's stamp; only a
+	 * marker (compared, never dereferenced) unless `ref` is set. */
 	struct trp_actor *to;
 	struct trp__mpsc_node *first, *last;
 	/* the bundle at the chain's end that small copies are appended to,
@@ -64,8 +62,15 @@ struct trp__outbox_slot {
 	struct trp__msg *bundle;
 	uint32_t stamp;
 	uint16_t n;	/* messages in the chain */
-	uint8_t held;	/* we hold a reference to `to` */
+	uint8_t held;	/* a chain of this turn (pushed at its end) */
 	uint8_t listed; /* on the outbox's held list */
+	/* We hold a reference to `to`, taken when a chain to it first
+	 * formed and kept across turns while the slot serves the same
+	 * receiver: a sender that chains to the same receivers turn after
+	 * turn (a fan-in) does not touch their reference counts each time.
+	 * Dropped when another receiver takes the slot, and all of them
+	 * before the worker parks or exits (trp__outbox_release_refs). */
+	uint8_t ref;
 };
 
 #define TRP__SELF_BUNDLE 2048u /* bytes of the self bundle */
@@ -80,7 +85,8 @@ struct trp__outbox {
 			      sends to itself through the mailbox */
 	uint32_t stamp;	  /* changes every turn */
 	uint32_t nheld;	  /* slots on the held list */
-	uint16_t held[TRP__OUTBOX_SLOTS]; /* slots with a reference */
+	uint32_t nref;	  /* slots with a reference */
+	uint16_t held[TRP__OUTBOX_SLOTS]; /* slots with a chain this turn */
 	struct trp__outbox_slot slot[TRP__OUTBOX_SLOTS];
 };
 

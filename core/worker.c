@@ -281,9 +281,12 @@ void *trp__worker_main(void *arg)
 			trp__cpu_relax();
 			continue;
 		}
+		/* Nothing keeps the receivers it chained to alive now. */
+		trp__outbox_release_refs(w);
 		park(w);
 		idle = 0;
 	}
+	trp__outbox_release_refs(w);
 	(void)trp__activity_dec(rt);
 	trp__self_worker = NULL;
 	return NULL;
