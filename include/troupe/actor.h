@@ -22,9 +22,12 @@
  * (one atomic operation for up to 64 of them) no later than the end of the
  * turn. Order is unaffected. A behaviour that blocks waiting for a receiver
  * to process a second message it sent in the same turn may therefore wait
- * forever; behaviours should not block at all. Sends from other threads,
- * and exchange deliveries (see exchange.h), are always enqueued before the
- * call returns.
+ * forever; behaviours should not block at all. Small messages a behaviour
+ * sends to its own actor are kept by the worker and processed later in
+ * the same turn, after the messages that were in the mailbox when the turn
+ * began; those left when the turn ends are enqueued then. Sends from other
+ * threads, and exchange deliveries (see exchange.h), are always enqueued
+ * before the call returns.
  */
 #ifndef TROUPE_ACTOR_H
 #define TROUPE_ACTOR_H

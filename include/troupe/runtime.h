@@ -72,11 +72,11 @@ typedef struct trp_config {
 	bool pin_workers; /**< pin worker i to online CPU i % cores */
 	uint32_t batch;	  /**< max messages per turn; 0 = default. A turn
 				   takes the messages present when it began
-				   and, while it has sent fewer than a few
-				   hundred messages, ones that arrive during
-				   it (self-sends too): an actor that keeps
-				   messaging itself yields its worker after a
-				   few hundred sends or `batch` messages. */
+				   and, while it has sent fewer than 64
+				   messages, ones that arrive during it
+				   (self-sends too): an actor that keeps
+				   messaging itself yields its worker after
+				   64 sends or `batch` messages. */
 	uint32_t mailbox_limit; /**< default mailbox bound; 0 = unbounded */
 	uint32_t idle_spins;	/**< empty polls of all queues before parking;
 				   0 = park at once (tests) */
