@@ -3,9 +3,11 @@
  * allocation site of a fixed scenario (TESTPLAN.md).
  *
  * The scenario goes through the public API only: create a runtime (2
- * workers), spawn 3 actors with state, name 2 of them, send 20 messages
+ * workers), spawn 3 actors with state, name 2 of them, publish 3 messages
+ * to B through an exchange in one trp_exchange_publish_n, send 20 messages
  * (one of 1000 bytes, one by name; A's behaviour forwards what it gets, by
- * handle and by name), look a name up, wait, close one actor, wait,
+ * handle and by name - several to B in one turn, so they travel in bundles
+ * - and sends itself two), look a name up, wait, close one actor, wait,
  * destroy. A first run with failure injection armed but unreachable counts
  * the allocation attempts (K); then for every k in 1..K+SLACK the k-th
  * attempt fails. Property: every call returns 0 or TRP_ENOMEM (or the
@@ -50,7 +52,8 @@
 
 enum {
 	MSG_SMALL = 1,
-	MSG_BIG = 2
+	MSG_BIG = 2,
+	MSG_SELF = 3
 };
 
 /* What the scenario's calls and behaviours saw (reset per run). */
@@ -133,6 +136,13 @@ static void a_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 			SENT(trp_send(s->c, MSG_BIG, msg->data, msg->size),
 			     false);
 		return;
+	}
+	if (msg->type == MSG_SELF)
+		return;
+	if (s->n == 0) {
+		/* Two self-sends: the worker's self bundle. */
+		SENT(trp_send(self, MSG_SELF, &s->n, sizeof s->n), false);
+		SENT(trp_send(self, MSG_SELF, &s->n, sizeof s->n), false);
 	}
 	if (++s->n % 3 == 0) {
 		/* ENOENT only if the registration failed. */
@@ -257,6 +267,19 @@ static struct outcome run_scenario(uint64_t k, uint64_t *attempts)
 	if (CALL(trp_actor_spawn(rt, &adef, &as, &a)) == 0)
 		o.spawned++;
 	bool a_named = a != NULL && CALL(trp_register(rt, "a", a)) == 0;
+	/* An exchange with B attached: 3 small messages in one publish_n
+	 * (one chain of bundles; a delivery that cannot be allocated is
+	 * counted as dropped_other, and publish_n still returns 0). */
+	trp_exchange_t *ex = NULL;
+	if (CALL(trp_exchange_create(rt, &ex)) != 0)
+		ex = NULL;
+	if (ex != NULL && b != NULL)
+		(void)CALL(trp_exchange_attach(ex, trp_sink_actor(b), NULL));
+	if (ex != NULL) {
+		static const uint32_t items[3] = { 7, 8, 9 };
+		(void)CALL(trp_exchange_publish_n(ex, MSG_SMALL, items,
+						  sizeof items[0], 3));
+	}
 
 	/* 20 messages: 18 to A (the last BIG), 1 by name to B, 1 to C. */
 	if (a != NULL) {
@@ -277,6 +300,14 @@ static struct outcome run_scenario(uint64_t k, uint64_t *attempts)
 
 	/* Wait first, so the close never races A's forward to C. */
 	assert_int_equal(trp_runtime_wait_idle(rt, SETTLE_NS), 0);
+	if (ex != NULL) {
+		/* Deliveries are sends the runtime accepted. */
+		trp_exchange_stats_t xs;
+		assert_int_equal(trp_exchange_stats(ex, &xs), 0);
+		assert_int_equal(xs.dropped_full + xs.dropped_dead, 0);
+		atomic_fetch_add(&cnt.accepted, (long)xs.delivered);
+		trp_exchange_release(ex);
+	}
 	if (c != NULL)
 		assert_int_equal(trp_actor_close(c), 0); /* never allocates */
 	assert_int_equal(trp_runtime_wait_idle(rt, SETTLE_NS), 0);
@@ -334,9 +365,10 @@ static void check_run(uint64_t k, const struct outcome *o, bool strict)
 		assert_int_equal(o->spawned, 3);
 		assert_int_equal(atomic_load(&cnt.enomem), 0);
 		assert_int_equal(atomic_load(&cnt.enoent), 0);
-		/* 20 from main + A's 18 forwards. */
-		assert_int_equal(atomic_load(&cnt.accepted), 38);
-		assert_int_equal(atomic_load(&cnt.processed), 38);
+		/* 20 from main + A's 18 forwards and 2 self-sends + 3
+		 * exchange deliveries. */
+		assert_int_equal(atomic_load(&cnt.accepted), 43);
+		assert_int_equal(atomic_load(&cnt.processed), 43);
 		assert_int_equal(atomic_load(&cnt.dead), 0);
 	}
 }
