@@ -125,8 +125,8 @@ next_node(struct trp_actor *a, struct trp__mpsc_node **done, uint32_t *off)
 static inline const struct trp__bundle_entry *
 bundle_entry(const struct trp__msg *b, uint32_t off)
 {
-	return (const struct trp__bundle_entry *)(const void *)(b->inline_data +
-								off);
+	return (const struct trp__bundle_entry
+			*)(const void *)(trp__bundle_base(b) + off);
 }
 
 /* How a behaviour sees bundle entry @e. */
@@ -233,8 +233,9 @@ static bool drain_and_close(struct trp_runtime *rt, struct trp__worker *w,
 		if (n == &a->close_node)
 			continue;
 		struct trp__msg *m = trp__msg_of(n);
-		if (m->hold == TRP__HOLD_BUNDLE) {
+		if (trp__msg_is_bundle(m)) {
 			users += dead_letter_bundle(rt, w, a, m, off, why);
+			trp__msg_drop_payload(m); /* a shared bundle's ref */
 			continue;
 		}
 		users++;
@@ -848,8 +849,61 @@ actor_send(struct trp_actor *to, uint32_t type, const void *data, size_t len,
 	return rc;
 }
 
+/* Builds @n copies of the @len-byte messages at @items into a chain of
+ * bundles (up to TRP__BUNDLE_NEXT bytes each). 0 or TRP_ENOMEM. */
+static int build_run(struct trp__worker *w, uint32_t type,
+		     const unsigned char *p, size_t len, uint32_t n,
+		     struct trp__mpsc_node **firstp,
+		     struct trp__mpsc_node **lastp)
+{
+	uint32_t need = trp__bundle_entry_size((uint32_t)len);
+	uint32_t per =
+		(TRP__BUNDLE_NEXT - (uint32_t)sizeof(struct trp__msg)) / need;
+	struct trp__mpsc_node *first = NULL, *last = NULL;
+	for (uint32_t k = 0; k < n;) {
+		uint32_t m = n - k < per ? n - k : per;
+		struct trp__msg *b = trp__bundle_alloc(
+			(uint32_t)sizeof(struct trp__msg) + m * need);
+		if (b == NULL) {
+			while (first != NULL) {
+				struct trp__mpsc_node *next =
+					atomic_load_explicit(
+						&first->next,
+						memory_order_relaxed);
+				trp__msg_free_block(pool_of(w),
+						    trp__msg_of(first));
+				first = first == last ? NULL : next;
+			}
+			return TRP_ENOMEM;
+		}
+		for (uint32_t j = 0; j < m; j++, k++) {
+			struct trp__bundle_entry *e =
+				(struct trp__bundle_entry
+					 *)(void *)(b->inline_data +
+						    b->pub.size);
+			e->type = type;
+			e->status = 0;
+			e->size = (uint32_t)len;
+			copy_payload(e->data, p + (size_t)k * len, len);
+			b->pub.size += need;
+		}
+		b->pub.type = m;
+		/* relaxed: the chain is private until the push. */
+		if (first == NULL)
+			first = &b->node;
+		else
+			atomic_store_explicit(&last->next, &b->node,
+					      memory_order_relaxed);
+		last = &b->node;
+	}
+	*firstp = first;
+	*lastp = last;
+	return 0;
+}
+
 uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
-			     const void *items, size_t len, uint32_t n, int *rc)
+			     const void *items, size_t len, uint32_t n,
+			     struct trp__shared_entries *shared, int *rc)
 {
 	static const struct trp__send_opts now = { .entered = true,
 						   .now = true };
@@ -875,48 +929,24 @@ uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 	}
 	struct trp_runtime *rt = to->rt;
 	struct trp__worker *w = trp__worker_of(rt);
-	/* Bundles of up to TRP__BUNDLE_NEXT bytes, linked into a chain. */
-	uint32_t need = trp__bundle_entry_size((uint32_t)len);
-	uint32_t per =
-		(TRP__BUNDLE_NEXT - (uint32_t)sizeof(struct trp__msg)) / need;
-	struct trp__mpsc_node *first = NULL, *last = NULL;
-	for (uint32_t k = 0; k < n;) {
-		uint32_t m = n - k < per ? n - k : per;
-		struct trp__msg *b = trp__bundle_alloc(
-			(uint32_t)sizeof(struct trp__msg) + m * need);
-		if (b == NULL) {
-			while (first != NULL) {
-				struct trp__mpsc_node *next =
-					atomic_load_explicit(
-						&first->next,
-						memory_order_relaxed);
-				trp__msg_free_block(pool_of(w),
-						    trp__msg_of(first));
-				first = first == last ? NULL : next;
-			}
+	struct trp__mpsc_node *first, *last;
+	if (shared != NULL) {
+		/* One small node that refers to the shared entries. */
+		struct trp__msg *m = trp__msg_alloc(pool_of(w), 0);
+		if (m == NULL) {
 			*rc = TRP_ENOMEM;
 			return 0;
 		}
-		for (uint32_t j = 0; j < m; j++, k++) {
-			struct trp__bundle_entry *e =
-				(struct trp__bundle_entry
-					 *)(void *)(b->inline_data +
-						    b->pub.size);
-			e->type = type;
-			e->status = 0;
-			e->size = (uint32_t)len;
-			if (len != 0)
-				memcpy(e->data, p + (size_t)k * len, len);
-			b->pub.size += need;
-		}
-		b->pub.type = m;
-		/* relaxed: the chain is private until the push below. */
-		if (first == NULL)
-			first = &b->node;
-		else
-			atomic_store_explicit(&last->next, &b->node,
-					      memory_order_relaxed);
-		last = &b->node;
+		trp__shared_entries_retain(shared);
+		m->hold = TRP__HOLD_SHARED;
+		m->pub.data = shared->data;
+		m->pub.size = (size_t)trp__bundle_entry_size((uint32_t)len) * n;
+		m->pub.type = n;
+		first = last = &m->node;
+	} else {
+		*rc = build_run(w, type, p, len, n, &first, &last);
+		if (*rc != 0)
+			return 0;
 	}
 	/* What this turn holds back for @to goes first (per-sender order). */
 	if (w != NULL && w->current != NULL) {
@@ -1269,8 +1299,8 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		if (ahead != NULL)
 			__builtin_prefetch(ahead);
 		struct trp__msg *m = trp__msg_of(node);
-		if (m->hold == TRP__HOLD_BUNDLE) {
-			uint32_t end = m->pub.size;
+		if (trp__msg_is_bundle(m)) {
+			uint32_t end = (uint32_t)m->pub.size;
 			while (off < end) {
 				const struct trp__bundle_entry *e =
 					bundle_entry(m, off);
@@ -1301,6 +1331,8 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				a->carry_off = off;
 				break;
 			}
+			if (m->hold == TRP__HOLD_SHARED)
+				trp__msg_drop_payload(m);
 			if (stop != 0)
 				break;
 		} else {

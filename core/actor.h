@@ -139,18 +139,21 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 /*
  * Sends @n messages of type @type to @to, message k being the @len bytes
  * at @items + k * @len (@len <= TRP__BUNDLE_PAYLOAD_MAX), as n sends with
- * opt.now would, but packed into bundles and enqueued with one exchange
- * (n > 1 from an exchange's publish_n). The caller is a worker or an
- * outside thread that did trp__outside_enter. Returns how many were
- * accepted (n or 0) and sets *@rc to 0 or why none was: TRP_EDEAD (also
- * when the chain found the mailbox closed: then they are dead letters,
- * counted), TRP_ENOMEM. Bounded mailboxes and thread actors take them one
- * by one (trp__actor_send), and so may accept some: *@rc is then the
- * error of the first refused one.
+ * opt.now would, but packed and enqueued with one exchange (an exchange's
+ * publish_n). With @shared (the same n messages as entries, message.h),
+ * the mailbox gets one small node referring to them instead of its own
+ * copy. The caller is a worker or an outside thread that did
+ * trp__outside_enter. Returns how many were accepted (n or 0) and sets
+ * *@rc to 0 or why none was: TRP_EDEAD (also when the chain found the
+ * mailbox closed: then they are dead letters, counted), TRP_ENOMEM.
+ * Bounded mailboxes and thread actors take them one by one
+ * (trp__actor_send), and so may accept some: *@rc is then the error of
+ * the first refused one.
  */
+struct trp__shared_entries;
 uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 			     const void *items, size_t len, uint32_t n,
-			     int *rc);
+			     struct trp__shared_entries *shared, int *rc);
 
 /* Creates an actor of @kind (trp_actor_spawn without the behaviour
  * check; thread actors have none). */

@@ -887,12 +887,22 @@ static void publish_run(const struct sub_array *arr, uint32_t type,
 			const unsigned char *items, size_t len, uint32_t n,
 			struct tally *t)
 {
+	/* With two or more actor sinks, the entries are written once and
+	 * shared (each mailbox gets a small node that refers to them): the
+	 * publisher writes n entries instead of n per sink. If that block
+	 * cannot be allocated, each sink gets its own copy. */
+	struct trp__shared_entries *shared = NULL;
+	uint32_t actors = 0;
+	for (uint32_t i = 0; i < arr->n && actors < 2; i++)
+		actors += arr->v[i].sink.kind == TRP_SINK_ACTOR;
+	if (actors > 1)
+		shared = trp__shared_entries_make(type, items, len, n);
 	for (uint32_t i = 0; i < arr->n; i++) {
 		const trp_sink_t *s = &arr->v[i].sink;
 		if (s->kind == TRP_SINK_ACTOR) {
 			int r;
 			uint32_t ok = trp__actor_send_run(s->actor, type, items,
-							  len, n, &r);
+							  len, n, shared, &r);
 			tally_add(t, 0, ok);
 			tally_add(t, r != 0 ? r : TRP_EDEAD, n - ok);
 			continue;
@@ -907,6 +917,8 @@ static void publish_run(const struct sub_array *arr, uint32_t type,
 		}
 		t->ok += n;
 	}
+	if (shared != NULL)
+		trp__shared_entries_release(shared); /* ours */
 }
 
 /* trp_exchange_publish (@n == 1) and trp_exchange_publish_n. */

@@ -210,11 +210,59 @@ void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m)
 	trp__free(m, m->block);
 }
 
+struct trp__shared_entries *trp__shared_entries_make(uint32_t type,
+						     const void *items,
+						     size_t len, uint32_t n)
+{
+	uint32_t need = trp__bundle_entry_size((uint32_t)len);
+	size_t block = sizeof(struct trp__shared_entries) + (size_t)need * n;
+	struct trp__shared_entries *s = trp__alloc(block);
+	if (s == NULL)
+		return NULL;
+	atomic_init(&s->refs, 1);
+	s->block = (uint32_t)block;
+	const unsigned char *p = items;
+	for (uint32_t k = 0; k < n; k++) {
+		struct trp__bundle_entry *e =
+			(struct trp__bundle_entry *)(void *)(s->data +
+							     (size_t)k * need);
+		e->type = type;
+		e->status = 0;
+		e->size = (uint32_t)len;
+		e->unused = 0;
+		if (len != 0)
+			memcpy(e->data, p + (size_t)k * len, len);
+	}
+	return s;
+}
+
+void trp__shared_entries_retain(struct trp__shared_entries *s)
+{
+	/* relaxed: the caller holds a reference, so the count cannot reach
+	 * zero meanwhile; the entries are published by the mailbox push. */
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void trp__shared_entries_release(struct trp__shared_entries *s)
+{
+	/* ORDER: acq_rel, as for any reference count: every reader's loads
+	 * of the entries happen before the free. */
+	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+		trp__free(s, s->block);
+}
+
 void trp__msg_drop_payload(struct trp__msg *m)
 {
 	if (m->hold == TRP__HOLD_OWNED && m->pub.data != NULL) {
 		trp_free_fn fn = m->u.free_fn;
 		fn((void *)m->pub.data);
+		m->pub.data = NULL;
+	} else if (m->hold == TRP__HOLD_SHARED && m->pub.data != NULL) {
+		trp__shared_entries_release(
+			(struct trp__shared_entries
+				 *)(void *)((unsigned char *)m->pub.data -
+					    offsetof(struct trp__shared_entries,
+						     data)));
 		m->pub.data = NULL;
 	}
 }

@@ -22,6 +22,7 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,8 @@ enum trp__msg_hold {
 	TRP__HOLD_INLINE = 0, /* payload follows the header */
 	TRP__HOLD_OWNED = 1,  /* handed over by trp_send_owned */
 	TRP__HOLD_BUNDLE = 2, /* not one message: a bundle of them, below */
+	TRP__HOLD_SHARED = 3, /* a bundle whose entries are in a shared
+				 block (struct trp__shared_entries) */
 };
 
 enum trp__msg_request {
@@ -76,6 +79,34 @@ struct trp__bundle_entry {
 	uint32_t unused;
 	alignas(16) unsigned char data[];
 };
+
+/*
+ * Entries shared by several bundles (an exchange's publish_n: every actor
+ * sink gets the same n messages): written once, then only read; each
+ * TRP__HOLD_SHARED message holds one reference, in pub.data (the entries),
+ * pub.size (their bytes) and pub.type (their number), and drops it with
+ * trp__msg_drop_payload once its entries are processed or dead-lettered.
+ */
+struct trp__shared_entries {
+	_Atomic(uint32_t) refs;
+	uint32_t block; /* bytes allocated */
+	alignas(16) unsigned char data[];
+};
+
+/* Entries of @n messages of @len bytes at @items, type @type, with one
+ * reference (the caller's); NULL on allocation failure. */
+struct trp__shared_entries *trp__shared_entries_make(uint32_t type,
+						     const void *items,
+						     size_t len, uint32_t n);
+/* Adds a reference (the caller holds one). */
+void trp__shared_entries_retain(struct trp__shared_entries *s);
+/* Drops a reference; the last one frees the block. */
+void trp__shared_entries_release(struct trp__shared_entries *s);
+
+/* True for both kinds of bundle. */
+static inline bool trp__msg_is_bundle(const struct trp__msg *m);
+/* Where bundle @m's entries start. */
+static inline const unsigned char *trp__bundle_base(const struct trp__msg *m);
 
 /* Payloads up to this size may travel in a bundle. */
 #define TRP__BUNDLE_PAYLOAD_MAX 240u
@@ -140,6 +171,17 @@ void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m);
 static inline struct trp__msg *trp__msg_of(struct trp__mpsc_node *n)
 {
 	return (struct trp__msg *)(void *)n;
+}
+
+static inline bool trp__msg_is_bundle(const struct trp__msg *m)
+{
+	return m->hold >= TRP__HOLD_BUNDLE;
+}
+
+static inline const unsigned char *trp__bundle_base(const struct trp__msg *m)
+{
+	return m->hold == TRP__HOLD_BUNDLE ? m->inline_data :
+					     (const unsigned char *)m->pub.data;
 }
 
 #endif /* TRP_CORE_MESSAGE_H */

@@ -1974,6 +1974,77 @@ static void test_publish_n_errors(void **unused)
 }
 
 /*
+ * Actor sinks of one publish_n share one copy of the entries. A sink that
+ * stops in the middle of them (short turns, batch 3: it goes on from the
+ * middle of the block in later turns first) leaves the rest to the dead
+ * letters; the other sink still gets all of them; under ASan, the shared
+ * block is freed exactly once whoever lets go of it last.
+ */
+static atomic_long shared_dead;
+
+static void count_dead(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
+		       trp_dead_reason_t why)
+{
+	(void)ctx;
+	(void)to;
+	(void)why;
+	struct seqmsg m;
+	if (msg->size == sizeof m && msg->data != NULL)
+		atomic_fetch_add(&shared_dead, 1);
+}
+
+static void stop_at_5(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	struct rec *r = state;
+	rec_take(r, msg);
+	if (atomic_load(&r->n) == 5) {
+		int rc = trp_actor_stop(self);
+		if (rc != 0)
+			note_error(rc);
+	}
+}
+
+static void test_publish_n_shared_stop(void **unused)
+{
+	(void)unused;
+	trp_config_t cfg = TRP_CONFIG_INIT;
+	cfg.workers = 2;
+	cfg.batch = 3;
+	cfg.dead_letter = count_dead;
+	trp_runtime_t *rt = NULL;
+	CHECK_OK(trp_runtime_create(&cfg, &rt));
+	atomic_store(&shared_dead, 0);
+	struct rec *ra = new_rec(), *rb = new_rec();
+	trp_actor_def_t def = { .behavior = stop_at_5 };
+	trp_actor_t *a = NULL;
+	CHECK_OK(trp_actor_spawn(rt, &def, ra, &a));
+	trp_actor_t *b = spawn_rec(rt, rb);
+	trp_exchange_t *ex = NULL;
+	CHECK_OK(trp_exchange_create(rt, &ex));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(a), NULL));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(b), NULL));
+	CHECK_OK(publish_seq_n(ex, 0, 1, 20));
+	settle(rt);
+	assert_no_behaviour_errors();
+	assert_int_equal(atomic_load(&ra->n), 5);
+	assert_int_equal(ra->last[0], 5);
+	assert_int_equal(atomic_load(&rb->n), 20);
+	assert_int_equal(rb->last[0], 20);
+	assert_int_equal(atomic_load(&shared_dead), 15);
+	trp_stats_t st;
+	CHECK_OK(trp_runtime_stats(rt, &st));
+	assert_int_equal(st.sent, 40);
+	assert_int_equal(st.processed, 25);
+	assert_int_equal(st.dead_lettered, 15);
+	trp_exchange_release(ex);
+	trp_actor_release(a);
+	trp_actor_release(b);
+	CHECK_OK(trp_runtime_destroy(rt));
+	free(ra);
+	free(rb);
+}
+
+/*
  * A behaviour sends seqs 1..3 to R (2 and 3 may be held back until its
  * turn ends, actor.h), publishes 4..10 to an exchange R is attached to,
  * publishes 11 and sends 12: R sees 1..12 in order - a publish does not
@@ -2319,6 +2390,7 @@ int main(void)
 		cmocka_unit_test(test_publish_n),
 		cmocka_unit_test(test_publish_n_errors),
 		cmocka_unit_test(test_publish_n_after_sends),
+		cmocka_unit_test(test_publish_n_shared_stop),
 		cmocka_unit_test(test_from_behaviours),
 		cmocka_unit_test(test_many_names),
 		cmocka_unit_test(test_destroy_with_open_exchanges),
