@@ -10,11 +10,13 @@
  * - one iteration = one run(): a fresh runtime of 2 workers (WORKLOADS.md),
  *   setup, the measured part, the check, teardown; ITERATIONS of them,
  *   fixed, wall-clock time;
- * - items_per_second counts the workload's unit (messages, round trips,
- *   hops, actors, deliveries: bench_result_items) over Google Benchmark's
- *   time, which includes each run's setup and teardown (the shim has no
- *   manual timing); the counter `rate` is troupe-bench's rate= (first send
- *   to quiescence only), all iterations' items over all their seconds;
+ * - the time of an iteration is the run's own measured interval (first
+ *   send to quiescence, or what WORKLOADS.md says; cbench_use_manual_time),
+ *   not its setup and teardown; items_per_second counts the workload's
+ *   unit (messages, round trips, hops, actors, deliveries:
+ *   bench_result_items) over it, so it matches troupe-bench's rate=; the
+ *   counter `rate` is that too, all iterations' items over all their
+ *   seconds;
  * - the other numeric key=value fields of the result (latency percentiles:
  *   p50_ns, p99_ns, ...) become counters, from the last iteration;
  * - a run whose check fails, or a troupe call that fails, ends the
@@ -123,6 +125,7 @@ static void bm_workload(cbench_state *st, void *arg)
 		}
 		items += bench_result_items(&r);
 		seconds += r.seconds;
+		cbench_set_iteration_time(st, r.seconds);
 	}
 	cbench_set_items_processed(st, (int64_t)items);
 	cbench_counter(st, "rate", seconds > 0 ? (double)items / seconds : 0,
@@ -213,7 +216,7 @@ void micro_register_workloads(bool smoke)
 				snprintf(name, sizeof(name), "workload/%s",
 					 w->name);
 			cb = cbench_register(name, bm_workload, &b[k]);
-			cbench_use_real_time(cb);
+			cbench_use_manual_time(cb);
 			cbench_iterations_fixed(cb, smoke ? 1 : ITERATIONS);
 			k++;
 		}

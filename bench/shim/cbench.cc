@@ -51,6 +51,16 @@ void cbench_use_real_time(cbench *b)
 	B(b)->UseRealTime();
 }
 
+void cbench_use_manual_time(cbench *b)
+{
+	B(b)->UseManualTime();
+}
+
+void cbench_set_iteration_time(cbench_state *st, double seconds)
+{
+	S(st)->SetIterationTime(seconds);
+}
+
 void cbench_iterations_fixed(cbench *b, int64_t n)
 {
 	B(b)->Iterations(static_cast<benchmark::IterationCount>(n));

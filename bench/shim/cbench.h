@@ -53,9 +53,14 @@ void cbench_threads(cbench *b, int n);
 void cbench_use_real_time(cbench *b);
 /* Runs exactly @n iterations instead of letting the harness choose. */
 void cbench_iterations_fixed(cbench *b, int64_t n);
+/* The benchmark times its iterations itself: each iteration reports its
+ * duration with cbench_set_iteration_time (setup excluded). */
+void cbench_use_manual_time(cbench *b);
 
 /* True while more iterations are wanted (one per call). */
 int cbench_keep_running(cbench_state *st);
+/* With cbench_use_manual_time: the duration of the current iteration. */
+void cbench_set_iteration_time(cbench_state *st, double seconds);
 /* Like keep_running, @n iterations per call. */
 int cbench_keep_running_batch(cbench_state *st, int64_t n);
 /* Iterations this thread ran (after the loop: the total). */
