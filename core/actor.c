@@ -400,19 +400,6 @@ static uint32_t outbox_index(const struct trp_actor *to)
 	       24;
 }
 
-/* Copies a payload: the common small sizes without a call. */
-static inline void copy_payload(void *dst, const void *src, size_t len)
-{
-	if (len == 8)
-		memcpy(dst, src, 8);
-	else if (len == 16)
-		memcpy(dst, src, 16);
-	else if (len == 4)
-		memcpy(dst, src, 4);
-	else if (len != 0)
-		memcpy(dst, src, len);
-}
-
 /* Pushes the slot's chain, if any, with one exchange. */
 static void outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 			struct trp__outbox_slot *s)
@@ -539,13 +526,7 @@ static inline int outbox_append(struct trp_runtime *rt, struct trp__worker *w,
 		outbox_link(s, &b->node);
 		s->bundle = b;
 	}
-	struct trp__bundle_entry *e =
-		(struct trp__bundle_entry *)(void *)(b->inline_data +
-						     b->pub.size);
-	e->type = type;
-	e->status = status;
-	e->size = (uint32_t)len;
-	copy_payload(e->data, data, len);
+	trp__bundle_put(b->inline_data + b->pub.size, type, status, data, len);
 	b->pub.size += need;
 	b->pub.type++;
 	if (++s->n == TRP__OUTBOX_CHAIN)
@@ -689,13 +670,7 @@ static inline int self_append(struct trp_runtime *rt, struct trp__worker *w,
 		o->self_off = 1;
 		return 1;
 	}
-	struct trp__bundle_entry *e =
-		(struct trp__bundle_entry *)(void *)(b->inline_data +
-						     b->pub.size);
-	e->type = type;
-	e->status = status;
-	e->size = (uint32_t)len;
-	copy_payload(e->data, data, len);
+	trp__bundle_put(b->inline_data + b->pub.size, type, status, data, len);
 	b->pub.size += need;
 	o->self_n++;
 	return 0;
@@ -804,7 +779,7 @@ actor_send(struct trp_actor *to, uint32_t type, const void *data, size_t len,
 		m = trp__msg_alloc(pool_of(w), len);
 		if (m != NULL) {
 			m->pub.data = len != 0 ? m->inline_data : NULL;
-			copy_payload(m->inline_data, data, len);
+			trp__copy_payload(m->inline_data, data, len);
 		}
 	}
 	if (m != NULL) {
@@ -877,14 +852,8 @@ static int build_run(struct trp__worker *w, uint32_t type,
 			return TRP_ENOMEM;
 		}
 		for (uint32_t j = 0; j < m; j++, k++) {
-			struct trp__bundle_entry *e =
-				(struct trp__bundle_entry
-					 *)(void *)(b->inline_data +
-						    b->pub.size);
-			e->type = type;
-			e->status = 0;
-			e->size = (uint32_t)len;
-			copy_payload(e->data, p + (size_t)k * len, len);
+			trp__bundle_put(b->inline_data + b->pub.size, type, 0,
+					p + (size_t)k * len, len);
 			b->pub.size += need;
 		}
 		b->pub.type = m;

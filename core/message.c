@@ -222,17 +222,9 @@ struct trp__shared_entries *trp__shared_entries_make(uint32_t type,
 	atomic_init(&s->refs, 1);
 	s->block = (uint32_t)block;
 	const unsigned char *p = items;
-	for (uint32_t k = 0; k < n; k++) {
-		struct trp__bundle_entry *e =
-			(struct trp__bundle_entry *)(void *)(s->data +
-							     (size_t)k * need);
-		e->type = type;
-		e->status = 0;
-		e->size = (uint32_t)len;
-		e->unused = 0;
-		if (len != 0)
-			memcpy(e->data, p + (size_t)k * len, len);
-	}
+	for (uint32_t k = 0; k < n; k++)
+		trp__bundle_put(s->data + (size_t)k * need, type, 0,
+				p + (size_t)k * len, len);
 	return s;
 }
 

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mailbox.h"
 #include "troupe/actor.h"
@@ -116,6 +117,31 @@ static inline uint32_t trp__bundle_entry_size(uint32_t size)
 {
 	return (uint32_t)sizeof(struct trp__bundle_entry) +
 	       ((size + 15u) & ~15u);
+}
+
+/* Copies a payload: the common small sizes without a call. */
+static inline void trp__copy_payload(void *dst, const void *src, size_t len)
+{
+	if (len == 8)
+		memcpy(dst, src, 8);
+	else if (len == 16)
+		memcpy(dst, src, 16);
+	else if (len == 4)
+		memcpy(dst, src, 4);
+	else if (len != 0)
+		memcpy(dst, src, len);
+}
+
+/* Writes a bundle entry (header, then a copy of the payload) at @at, a
+ * 16-byte aligned place with trp__bundle_entry_size(len) bytes of room. */
+static inline void trp__bundle_put(unsigned char *at, uint32_t type,
+				   int32_t status, const void *data, size_t len)
+{
+	struct trp__bundle_entry *e = (struct trp__bundle_entry *)(void *)at;
+	e->type = type;
+	e->status = status;
+	e->size = (uint32_t)len;
+	trp__copy_payload(e->data, data, len);
 }
 
 /* Payloads up to this size fit the pooled 64-byte block. */
