@@ -198,7 +198,8 @@ TRP_API int trp_exchange_publish(trp_exchange_t *ex, uint32_t type,
  * order, exactly as from n trp_exchange_publish() calls. Cheaper when len
  * is small (up to 240 bytes) and n > 1: each actor sink gets the n
  * messages packed together and enqueued with one atomic operation,
- * instead of n separate messages. Callback and tap sinks are called once
+ * instead of n separate messages, and two or more actor sinks share one
+ * read-only copy of them (reference-counted). Callback and tap sinks are called once
  * per message. Like every publish, all deliveries are in their mailboxes
  * when the call returns; n == 0 publishes nothing and returns 0.
  * Errors: as trp_exchange_publish(); TRP_EINVAL also for n > UINT32_MAX.
