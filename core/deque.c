@@ -99,27 +99,41 @@ static int grow(_Atomic(struct trp__deque_ring *) *slot,
 	return 0;
 }
 
-int trp__deque_push_owner(struct trp__deque *d, void *item)
+/*
+ * Pushes @item at the owner's end @own of a ring whose other end @far is
+ * where thieves claim items (the FIFO's tail/head, the LIFO's bottom/top):
+ * both queues push the same way. 0 or TRP_ENOMEM (growth).
+ */
+static int ring_push_owner(_Atomic(struct trp__deque_ring *) *ring,
+			   struct trp__deque_ring **retired,
+			   _Atomic(uint64_t) *own, _Atomic(uint64_t) *far,
+			   void *item)
 {
-	/* relaxed: tail is written only by this thread. */
-	uint64_t t = atomic_load_explicit(&d->tail, memory_order_relaxed);
+	/* relaxed: the owner's end is written only by this thread. */
+	uint64_t t = atomic_load_explicit(own, memory_order_relaxed);
 	/* ORDER: acquire pairs with the claim CAS (release) of thieves, so
 	 * their slot reads are done before we reuse the slots. */
-	uint64_t h = atomic_load_explicit(&d->head, memory_order_acquire);
+	uint64_t h = atomic_load_explicit(far, memory_order_acquire);
 	struct trp__deque_ring *r =
-		atomic_load_explicit(&d->ring, memory_order_relaxed);
+		atomic_load_explicit(ring, memory_order_relaxed);
 	if (t - h > r->mask) {
-		int rc = grow(&d->ring, &d->retired, r, h, t);
+		int rc = grow(ring, retired, r, h, t);
 		if (rc != 0)
 			return rc;
-		r = atomic_load_explicit(&d->ring, memory_order_relaxed);
+		r = atomic_load_explicit(ring, memory_order_relaxed);
 	}
-	/* relaxed: published by the release store of tail. */
+	/* relaxed: published by the release store of the owner's end. */
 	atomic_store_explicit(&r->slots[t & r->mask], item,
 			      memory_order_relaxed);
-	/* ORDER: release publishes the slot to thieves' acquire load. */
-	atomic_store_explicit(&d->tail, t + 1, memory_order_release);
+	/* ORDER: release publishes the slot to the thieves' acquire (the
+	 * LIFO's: seq_cst) load of the owner's end. */
+	atomic_store_explicit(own, t + 1, memory_order_release);
 	return 0;
+}
+
+int trp__deque_push_owner(struct trp__deque *d, void *item)
+{
+	return ring_push_owner(&d->ring, &d->retired, &d->tail, &d->head, item);
 }
 
 void *trp__deque_pop_owner(struct trp__deque *d)
@@ -243,26 +257,8 @@ void trp__lifo_destroy(struct trp__lifo *q)
 
 int trp__lifo_push_owner(struct trp__lifo *q, void *item)
 {
-	/* relaxed: bottom is written only by this thread. */
-	uint64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed);
-	/* ORDER: acquire pairs with the claim CAS of thieves, so their slot
-	 * reads are done before we reuse the slots. */
-	uint64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
-	struct trp__deque_ring *r =
-		atomic_load_explicit(&q->ring, memory_order_relaxed);
-	if (b - t > r->mask) {
-		int rc = grow(&q->ring, &q->retired, r, t, b);
-		if (rc != 0)
-			return rc;
-		r = atomic_load_explicit(&q->ring, memory_order_relaxed);
-	}
-	/* relaxed: published by the release store of bottom. */
-	atomic_store_explicit(&r->slots[b & r->mask], item,
-			      memory_order_relaxed);
-	/* ORDER: release publishes the slot to the thieves' (seq_cst, so
-	 * acquire) load of bottom. */
-	atomic_store_explicit(&q->bottom, b + 1, memory_order_release);
-	return 0;
+	return ring_push_owner(&q->ring, &q->retired, &q->bottom, &q->top,
+			       item);
 }
 
 void *trp__lifo_pop_owner(struct trp__lifo *q)
