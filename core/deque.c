@@ -43,18 +43,28 @@ static struct trp__deque_ring *ring_new(uint64_t cap)
 	return r;
 }
 
-int trp__deque_init(struct trp__deque *d, unsigned log2_capacity)
+/* Sets up an empty ring queue of both kinds (FIFO: head/tail, LIFO:
+ * top/bottom). 0 or TRP_ENOMEM. */
+static int ring_init(_Atomic(struct trp__deque_ring *) *ring,
+		     struct trp__deque_ring **retired, _Atomic(uint64_t) *a,
+		     _Atomic(uint64_t) *b, unsigned log2_capacity)
 {
 	if (log2_capacity < 1)
 		log2_capacity = 1;
 	struct trp__deque_ring *r = ring_new((uint64_t)1 << log2_capacity);
 	if (r == NULL)
 		return TRP_ENOMEM;
-	atomic_init(&d->head, 0);
-	atomic_init(&d->tail, 0);
-	atomic_init(&d->ring, r);
-	d->retired = NULL;
+	atomic_init(a, 0);
+	atomic_init(b, 0);
+	atomic_init(ring, r);
+	*retired = NULL;
 	return 0;
+}
+
+int trp__deque_init(struct trp__deque *d, unsigned log2_capacity)
+{
+	return ring_init(&d->ring, &d->retired, &d->head, &d->tail,
+			 log2_capacity);
 }
 
 static void free_rings(struct trp__deque_ring *r, struct trp__deque_ring *old)
@@ -236,16 +246,8 @@ uint64_t trp__deque_size(const struct trp__deque *d)
 
 int trp__lifo_init(struct trp__lifo *q, unsigned log2_capacity)
 {
-	if (log2_capacity < 1)
-		log2_capacity = 1;
-	struct trp__deque_ring *r = ring_new((uint64_t)1 << log2_capacity);
-	if (r == NULL)
-		return TRP_ENOMEM;
-	atomic_init(&q->top, 0);
-	atomic_init(&q->bottom, 0);
-	atomic_init(&q->ring, r);
-	q->retired = NULL;
-	return 0;
+	return ring_init(&q->ring, &q->retired, &q->top, &q->bottom,
+			 log2_capacity);
 }
 
 void trp__lifo_destroy(struct trp__lifo *q)
