@@ -1153,6 +1153,30 @@ void trp__actor_stop_all_at_shutdown(struct trp_runtime *rt)
 /* ------------------------------------------------------------------ */
 /* one turn                                                            */
 
+/* Runs the behaviour of @a, whose turn runs on @w, on its oldest waiting
+ * self-send (outbox.h; o->self_n != 0). */
+static void run_self_entry(struct trp__worker *w, struct trp_actor *a)
+{
+	struct trp__outbox *o = &w->outbox;
+	const struct trp__bundle_entry *e = bundle_entry(o->self, o->self_rd);
+	o->self_rd += trp__bundle_entry_size(e->size);
+	o->self_n--;
+	/* The behaviour may send itself more, which may move the bundle's
+	 * entries: it reads a copy. */
+	alignas(16) unsigned char copy[TRP__BUNDLE_PAYLOAD_MAX];
+	trp_msg_t v = bundle_view(e);
+	if (e->size != 0) {
+		memcpy(copy, e->data, e->size);
+		v.data = copy;
+	}
+	a->behavior(a, a->state, &v);
+	trp__stat_add(&w->stats.processed, 1);
+	if (o->self != NULL && o->self_n == 0) {
+		o->self->pub.size = 0; /* read to its end */
+		o->self_rd = 0;
+	}
+}
+
 /* A long turn lowers its mailbox's count as it goes, not only at its end:
  * senders muted on it (actor.h, "Backpressure") go back to work as soon as
  * it has caught up, instead of waiting (their worker maybe parked) for a
@@ -1228,25 +1252,8 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			 * ones holds. */
 			if (!past || o->self_n == 0)
 				break;
-			const struct trp__bundle_entry *e =
-				bundle_entry(o->self, o->self_rd);
-			o->self_rd += trp__bundle_entry_size(e->size);
-			o->self_n--;
-			/* The behaviour may send itself more, which may
-			 * move the bundle's entries: it reads a copy. */
-			alignas(16) unsigned char copy[TRP__BUNDLE_PAYLOAD_MAX];
-			trp_msg_t v = bundle_view(e);
-			if (e->size != 0) {
-				memcpy(copy, e->data, e->size);
-				v.data = copy;
-			}
 			n++;
-			a->behavior(a, a->state, &v);
-			trp__stat_add(&w->stats.processed, 1);
-			if (o->self != NULL && o->self_n == 0) {
-				o->self->pub.size = 0; /* read to its end */
-				o->self_rd = 0;
-			}
+			run_self_entry(w, a);
 			if (trp__unlikely(a->stop_request)) {
 				stop = TRP_STOP_NORMAL;
 				break;
@@ -1257,7 +1264,15 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		}
 		release_done(w, a, done);
 		if (trp__unlikely(node == &a->close_node)) {
-			stop = TRP_STOP_CLOSED;
+			/* Self-sends still waiting were accepted before the
+			 * close (sends after it are refused): they come
+			 * first, as they would have from the mailbox. */
+			while (o->self_n != 0 && !a->stop_request) {
+				n++;
+				run_self_entry(w, a);
+			}
+			stop = a->stop_request ? TRP_STOP_NORMAL :
+						 TRP_STOP_CLOSED;
 			break;
 		}
 		/* Start fetching the next message (written by another core,

@@ -1551,6 +1551,68 @@ static void test_self_sends_stop_close(void **unused)
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
+/*
+ * close() from another thread while the actor's turn holds self-sends it
+ * made before the close: they were accepted first, so they are processed
+ * before the actor stops (TRP_STOP_CLOSED), none is a dead letter.
+ */
+struct closing_self {
+	struct gate *gate;
+	atomic_long got;
+	trp_stop_reason_t why;
+	atomic_int stops;
+};
+
+static void closing_self_behavior(trp_actor_t *self, void *state,
+				  const trp_msg_t *msg)
+{
+	struct closing_self *c = state;
+	if (msg->type == 0) {
+		for (uint32_t i = 1; i <= 3; i++) {
+			int rc = trp_send(self, i, &i, sizeof i);
+			if (rc != 0)
+				note_error(rc);
+		}
+		gate_block(c->gate); /* the test closes us meanwhile */
+		return;
+	}
+	atomic_fetch_add(&c->got, 1);
+}
+
+static void closing_self_stop(trp_actor_t *self, void *state,
+			      trp_stop_reason_t why)
+{
+	(void)self;
+	struct closing_self *c = state;
+	c->why = why;
+	atomic_fetch_add(&c->stops, 1);
+}
+
+static void test_self_sends_then_close(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	struct gate g = { 0 };
+	struct closing_self c = { .gate = &g };
+	trp_actor_def_t def = { .behavior = closing_self_behavior,
+				.stop = closing_self_stop };
+	trp_actor_t *a;
+	CHECK_OK(trp_actor_spawn(rt, &def, &c, &a));
+	dead_log_reset(&dlog, a, TRP_DEAD_STOPPED);
+	CHECK_OK(trp_send(a, 0, NULL, 0));
+	assert_true(wait_for(&g.entered, 1));
+	CHECK_OK(trp_actor_close(a));
+	atomic_store(&g.open, 1);
+	settle(rt);
+	assert_no_behaviour_errors();
+	assert_int_equal(atomic_load(&c.got), 3);
+	assert_int_equal(atomic_load(&c.stops), 1);
+	assert_int_equal(c.why, TRP_STOP_CLOSED);
+	assert_int_equal(atomic_load(&dlog.count), 0);
+	trp_actor_release(a);
+	CHECK_OK(trp_runtime_destroy(rt));
+}
+
 /* ------------------------------------------------------------------ */
 /* bounded mailboxes                                                   */
 
@@ -1958,6 +2020,7 @@ int main(void)
 		cmocka_unit_test(test_burst_shutdown_midway),
 		cmocka_unit_test(test_self_sends),
 		cmocka_unit_test(test_self_sends_stop_close),
+		cmocka_unit_test(test_self_sends_then_close),
 		cmocka_unit_test(test_bounded_mailbox),
 		cmocka_unit_test(test_ids_alive_runtime),
 		cmocka_unit_test(test_retain_release),
