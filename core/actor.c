@@ -1166,7 +1166,7 @@ static void run_self_entry(struct trp__worker *w, struct trp_actor *a)
 	alignas(16) unsigned char copy[TRP__BUNDLE_PAYLOAD_MAX];
 	trp_msg_t v = bundle_view(e);
 	if (e->size != 0) {
-		memcpy(copy, e->data, e->size);
+		trp__copy_payload(copy, e->data, e->size);
 		v.data = copy;
 	}
 	a->behavior(a, a->state, &v);
