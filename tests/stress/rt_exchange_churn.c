@@ -361,15 +361,10 @@ static void *publisher_thread(void *arg)
 	return NULL;
 }
 
-struct pubactor {
-	uint32_t p;
-	uint64_t next;
-};
-
 static void pubactor_behavior(trp_actor_t *self, void *state,
 			      const trp_msg_t *msg)
 {
-	struct pubactor *pa = state;
+	struct rt_pubactor *pa = state;
 	STRESS_CHECK(msg->type == MSG_GO, "publisher actor: type %u",
 		     msg->type);
 	rt_add(&g.pub_actor_turns, 1);
@@ -669,44 +664,28 @@ int main(void)
 		note_id(&anchor_ids, anchors[i].m[0].sub);
 	}
 
-	for (uint32_t p = NPUB_THR; p < NPUB; p++) {
-		struct pubactor pa = { p, 1 };
-		trp_actor_def_t def = { pubactor_behavior, NULL, NULL,
-					sizeof pa, 0 };
-		RT_MUST("trp_actor_spawn (publisher)",
-			trp_actor_spawn(g.rt, &def, &pa,
-					&g.pub_actors[p - NPUB_THR]));
-	}
-
-	stress_barrier_init(&g.start, NPUB_THR + NCHURN + 1);
-	pthread_t pub_th[NPUB_THR], churn_th[NCHURN];
-	for (uint32_t p = 0; p < NPUB_THR; p++)
-		pub_th[p] = stress_thread_start(publisher_thread,
-						(void *)(uintptr_t)p);
 	for (uint32_t i = 0; i < NCHURN; i++) {
 		g.ch[i].idx = i;
 		g.ch[i].rng = stress_rand_init(seed, i + 1);
-		churn_th[i] = stress_thread_start(churn_thread, &g.ch[i]);
 	}
-	stress_watchdog_start(&wd);
-	stress_barrier_wait(&g.start);
-	uint64_t t0 = stress_now_ns();
-	for (uint32_t i = 0; i < NPUB_ACT; i++)
-		RT_MUST("trp_send GO",
-			trp_send(g.pub_actors[i], MSG_GO, NULL, 0));
-
-	for (uint32_t p = 0; p < NPUB_THR; p++)
-		pthread_join(pub_th[p], NULL);
-	for (uint32_t p = 0; p < NPUB; p++)
-		/* ORDER: acquire pairs with the publisher's release. */
-		while (atomic_load_explicit(&g.pub_finished[p],
-					    memory_order_acquire) == 0)
-			stress_sleep_ms(2);
-	double pub_s = stress_seconds_since(t0);
-	/* relaxed: see churn_thread. */
-	atomic_store_explicit(&g.stop_churn, 1, memory_order_relaxed);
-	for (uint32_t i = 0; i < NCHURN; i++)
-		pthread_join(churn_th[i], NULL);
+	const struct rt_pub_phase phase = {
+		.rt = g.rt,
+		.nthreads = NPUB_THR,
+		.nactors = NPUB_ACT,
+		.nchurn = NCHURN,
+		.pub_thread = publisher_thread,
+		.pub_behavior = pubactor_behavior,
+		.go_type = MSG_GO,
+		.actors = g.pub_actors,
+		.churn_thread = churn_thread,
+		.churn_args = g.ch,
+		.churn_size = sizeof g.ch[0],
+		.start = &g.start,
+		.finished = g.pub_finished,
+		.stop_churn = &g.stop_churn,
+		.wd = &wd,
+	};
+	double pub_s = rt_pub_phase_run(&phase);
 	for (uint32_t i = 0; i < 3; i++) {
 		group_detach(&anchors[i]);
 		for (uint32_t p = 0; p < NPUB; p++)

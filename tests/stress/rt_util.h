@@ -234,4 +234,85 @@ static inline uint64_t rt_get(_Atomic(uint64_t) *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
+/* ------------------------------------------- exchange publish phase -- */
+
+/* A publisher actor's state in the exchange stress tests. */
+struct rt_pubactor {
+	uint32_t p;    /* publisher index */
+	uint64_t next; /* next seq to publish */
+};
+
+#define RT_PUB_MAX 16 /* threads of each kind a phase starts, at most */
+
+/*
+ * The publishing phase of the exchange stress tests (rt_exchange_churn,
+ * rt_exchange_dead): publisher threads 0..nthreads-1, publisher actors
+ * nthreads..nthreads+nactors-1 (state struct rt_pubactor {p, 1}, started
+ * by a message of type go_type) and churn threads, released together.
+ */
+struct rt_pub_phase {
+	trp_runtime_t *rt;
+	uint32_t nthreads, nactors, nchurn;
+	void *(*pub_thread)(void *); /* arg: (void *)(uintptr_t)p */
+	trp_behavior_fn pub_behavior;
+	uint32_t go_type;
+	trp_actor_t **actors; /* out: the nactors publisher actors */
+	void *(*churn_thread)(void *);
+	void *churn_args; /* nchurn of churn_size bytes: thread i's arg */
+	size_t churn_size;
+	/* every thread above waits on it (nthreads + nchurn + 1 parties) */
+	struct stress_barrier *start;
+	_Atomic(uint32_t) *finished; /* per publisher, set by it when done */
+	_Atomic(uint32_t) *stop_churn;
+	struct stress_watchdog *wd; /* started once the threads are */
+};
+
+/*
+ * Runs the phase: spawns the publisher actors, starts the threads and the
+ * watchdog, releases everyone, waits until every publisher finished, then
+ * stops and joins the churn threads. Returns the publishing time (s).
+ */
+static inline double rt_pub_phase_run(const struct rt_pub_phase *ph)
+{
+	pthread_t pub_th[RT_PUB_MAX], churn_th[RT_PUB_MAX];
+	STRESS_CHECK(ph->nthreads <= RT_PUB_MAX && ph->nchurn <= RT_PUB_MAX,
+		     "rt_pub_phase_run: at most %d threads of each kind",
+		     RT_PUB_MAX);
+	for (uint32_t i = 0; i < ph->nactors; i++) {
+		struct rt_pubactor pa = { ph->nthreads + i, 1 };
+		trp_actor_def_t def = { ph->pub_behavior, NULL, NULL, sizeof pa,
+					0 };
+		RT_MUST("trp_actor_spawn (publisher)",
+			trp_actor_spawn(ph->rt, &def, &pa, &ph->actors[i]));
+	}
+	stress_barrier_init(ph->start, ph->nthreads + ph->nchurn + 1);
+	for (uint32_t p = 0; p < ph->nthreads; p++)
+		pub_th[p] = stress_thread_start(ph->pub_thread,
+						(void *)(uintptr_t)p);
+	for (uint32_t i = 0; i < ph->nchurn; i++)
+		churn_th[i] = stress_thread_start(ph->churn_thread,
+						  (char *)ph->churn_args +
+							  i * ph->churn_size);
+	stress_watchdog_start(ph->wd);
+	stress_barrier_wait(ph->start);
+	uint64_t t0 = stress_now_ns();
+	for (uint32_t i = 0; i < ph->nactors; i++)
+		RT_MUST("trp_send GO",
+			trp_send(ph->actors[i], ph->go_type, NULL, 0));
+	for (uint32_t p = 0; p < ph->nthreads; p++)
+		pthread_join(pub_th[p], NULL);
+	for (uint32_t p = 0; p < ph->nthreads + ph->nactors; p++)
+		/* ORDER: acquire pairs with the publisher's release. */
+		while (atomic_load_explicit(&ph->finished[p],
+					    memory_order_acquire) == 0)
+			stress_sleep_ms(2);
+	double seconds = stress_seconds_since(t0);
+	/* relaxed: a stop request; the churners' work is published by the
+	 * joins. */
+	atomic_store_explicit(ph->stop_churn, 1, memory_order_relaxed);
+	for (uint32_t i = 0; i < ph->nchurn; i++)
+		pthread_join(churn_th[i], NULL);
+	return seconds;
+}
+
 #endif /* TRP_TESTS_RT_UTIL_H */
