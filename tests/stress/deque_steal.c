@@ -410,29 +410,14 @@ int main(void)
 		stress_watchdog_info(&g.wd, names[i][2], &t->empty_steals);
 	}
 
-	pthread_t threads[NTHIEVES + 1];
-	threads[0] = stress_thread_start(owner_main, NULL);
-	for (unsigned i = 0; i < NTHIEVES; i++)
-		threads[i + 1] = stress_thread_start(thief_main, &g.thieves[i]);
-	stress_watchdog_start(&g.wd);
-	stress_barrier_wait(&g.start);
-	uint64_t t0 = stress_now_ns();
-	for (unsigned i = 0; i < NTHIEVES + 1; i++)
-		pthread_join(threads[i], NULL);
-	double secs = stress_seconds_since(t0);
-	stress_watchdog_stop(&g.wd);
+	double secs = stress_run_owner_thieves(owner_main, thief_main,
+					       g.thieves, sizeof g.thieves[0],
+					       NTHIEVES, &g.start, &g.wd);
 
 	uint64_t total = load(&g.popped);
 	for (unsigned i = 0; i < NTHIEVES; i++)
 		total += load(&g.thieves[i].taken);
-	for (uint64_t s = 0; s < g.n; s++) {
-		/* relaxed: after the join. */
-		uint8_t c = atomic_load_explicit(&g.taken_by[s],
-						 memory_order_relaxed);
-		if (c != 1)
-			stress_fail("item %" PRIu64 " was taken %u times", s,
-				    (unsigned)c);
-	}
+	stress_check_taken_once(g.taken_by, g.n);
 	STRESS_CHECK(total == g.n,
 		     "%" PRIu64 " takes counted for %" PRIu64 " items", total,
 		     g.n);

@@ -608,4 +608,51 @@ static inline pthread_t stress_thread_start(void *(*fn)(void *), void *arg)
 	return t;
 }
 
+/* ------------------------------------------- owner against thieves -- */
+
+/*
+ * The run of a queue stress test (deque_steal, lifo_steal): starts
+ * owner(NULL) and thief(thieves + i * size) for i < nthieves, then the
+ * watchdog; releases them all through @start (nthieves + 2 parties: this
+ * thread too); joins them; stops the watchdog. Returns the seconds from
+ * the release to the last join.
+ */
+static inline double stress_run_owner_thieves(void *(*owner)(void *),
+					      void *(*thief)(void *),
+					      void *thieves, size_t size,
+					      unsigned nthieves,
+					      struct stress_barrier *start,
+					      struct stress_watchdog *wd)
+{
+	pthread_t threads[64];
+	STRESS_CHECK(nthieves < 64, "at most 63 thieves");
+	threads[0] = stress_thread_start(owner, NULL);
+	for (unsigned i = 0; i < nthieves; i++)
+		threads[i + 1] =
+			stress_thread_start(thief, (char *)thieves + i * size);
+	stress_watchdog_start(wd);
+	stress_barrier_wait(start);
+	uint64_t t0 = stress_now_ns();
+	for (unsigned i = 0; i < nthieves + 1; i++)
+		pthread_join(threads[i], NULL);
+	double secs = stress_seconds_since(t0);
+	stress_watchdog_stop(wd);
+	return secs;
+}
+
+/* Fails unless every one of the @n items was taken exactly once
+ * (taken_by[s] counts the takes of item s; read after the joins). */
+static inline void stress_check_taken_once(_Atomic(uint8_t) *taken_by,
+					   uint64_t n)
+{
+	for (uint64_t s = 0; s < n; s++) {
+		/* relaxed: after the joins. */
+		uint8_t c = atomic_load_explicit(&taken_by[s],
+						 memory_order_relaxed);
+		if (c != 1)
+			stress_fail("item %" PRIu64 " was taken %u times", s,
+				    (unsigned)c);
+	}
+}
+
 #endif /* TRP_TESTS_STRESS_UTIL_H */
