@@ -400,6 +400,32 @@ static uint32_t outbox_index(const struct trp_actor *to)
 	       24;
 }
 
+/*
+ * Enqueues the private chain @first .. @last of @n messages to @to with
+ * one exchange and one count update, and schedules @to if it was idle.
+ * Returns false if @to had stopped since the messages were accepted: they
+ * became dead letters (counted), like any message that arrives after the
+ * stop. A turn that made @to overloaded is noted (note_overloaded).
+ */
+static bool push_chain(struct trp_runtime *rt, struct trp__worker *w,
+		       struct trp_actor *to, struct trp__mpsc_node *first,
+		       struct trp__mpsc_node *last, uint32_t n)
+{
+	/* relaxed: a count, as in send_now; the exchange publishes. */
+	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, n,
+						    memory_order_relaxed);
+	unsigned tag = trp__mailbox_push_chain_mp(&to->mailbox, first, last);
+	if (tag == TRP__MAILBOX_IDLE) {
+		trp__schedule(rt, to);
+	} else if (tag == TRP__MAILBOX_CLOSED) {
+		(void)drain_and_close(rt, w, to, NULL, TRP_DEAD_STOPPED);
+		return false;
+	}
+	if (trp__unlikely(queued >= TRP__MUTE_HIGH) && w != NULL)
+		note_overloaded(w, to);
+	return true;
+}
+
 /* Pushes the slot's chain, if any, with one exchange. */
 static void outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 			struct trp__outbox_slot *s)
@@ -409,23 +435,7 @@ static void outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 		return;
 	s->n = 0;
 	s->bundle = NULL;
-	struct trp_actor *to = s->to;
-	/* relaxed: a count, as in send_now; the exchange publishes. */
-	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, n,
-						    memory_order_relaxed);
-	unsigned tag =
-		trp__mailbox_push_chain_mp(&to->mailbox, s->first, s->last);
-	if (tag == TRP__MAILBOX_IDLE) {
-		trp__schedule(rt, to);
-	} else if (tag == TRP__MAILBOX_CLOSED) {
-		/* Stopped since the chain's first message was accepted:
-		 * the chain becomes dead letters (counted), like any message
-		 * that arrives after the stop. */
-		(void)drain_and_close(rt, w, to, NULL, TRP_DEAD_STOPPED);
-		return;
-	}
-	if (trp__unlikely(queued >= TRP__MUTE_HIGH))
-		note_overloaded(w, to);
+	(void)push_chain(rt, w, s->to, s->first, s->last, n);
 }
 
 /* Pushes a held slot's chain; the slot stays a marker for this turn (its
@@ -634,17 +644,9 @@ static void self_flush(struct trp_runtime *rt, struct trp__worker *w,
 	}
 	o->self_rd = 0;
 	o->self_n = 0;
-	/* relaxed: a count, as in send_now; the exchange publishes. */
-	atomic_fetch_add_explicit(&a->mailbox.owner_count, n,
-				  memory_order_relaxed);
-	unsigned tag =
-		trp__mailbox_push_chain_mp(&a->mailbox, &m->node, &m->node);
 	/* The turn is a's consumer: the mailbox is neither idle nor closed
 	 * until the turn ends or finish() closes it, after this push. */
-	if (tag == TRP__MAILBOX_IDLE)
-		trp__schedule(rt, a);
-	else if (tag == TRP__MAILBOX_CLOSED)
-		(void)drain_and_close(rt, w, a, NULL, TRP_DEAD_STOPPED);
+	(void)push_chain(rt, w, a, &m->node, &m->node, n);
 }
 
 /* Appends a small copy the turn of @a sends to @a itself to the self
@@ -841,6 +843,7 @@ static int build_run(struct trp__worker *w, uint32_t type,
 			(uint32_t)sizeof(struct trp__msg) + m * need);
 		if (b == NULL) {
 			while (first != NULL) {
+				/* relaxed: our own private chain. */
 				struct trp__mpsc_node *next =
 					atomic_load_explicit(
 						&first->next,
@@ -925,27 +928,14 @@ uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 			w->outbox.self_off = 1;
 		}
 	}
-	/* relaxed: a count, as in send_now; the exchange publishes. */
-	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, n,
-						    memory_order_relaxed);
-	unsigned tag = trp__mailbox_push_chain_mp(&to->mailbox, first, last);
 	for (uint32_t k = 0; k < n; k++)
 		TRP_PROBE2(send, to->id, len);
 	trp__count(w, &trp__stats_of(rt, w)->sent, n);
 	if (w != NULL)
 		w->turn_sends += n;
-	*rc = 0;
-	if (tag == TRP__MAILBOX_IDLE) {
-		trp__schedule(rt, to);
-	} else if (tag == TRP__MAILBOX_CLOSED) {
-		/* Stopped meanwhile: they are dead letters now (counted). */
-		(void)drain_and_close(rt, w, to, NULL, TRP_DEAD_STOPPED);
-		*rc = TRP_EDEAD;
-		return 0;
-	}
-	if (trp__unlikely(queued >= TRP__MUTE_HIGH) && w != NULL)
-		note_overloaded(w, to);
-	return n;
+	bool pushed = push_chain(rt, w, to, first, last, n);
+	*rc = pushed ? 0 : TRP_EDEAD; /* else: dead letters now, counted */
+	return pushed ? n : 0;
 }
 
 int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,

@@ -356,6 +356,7 @@ static void *publisher_thread(void *arg)
 			}
 		}
 	}
+	/* ORDER: release: main's acquire load sees the publishes done. */
 	atomic_store_explicit(&g.pub_finished[p], 1, memory_order_release);
 	stress_watchdog_thread_exit(&wd);
 	return NULL;
