@@ -538,7 +538,6 @@ static inline int outbox_append(struct trp_runtime *rt, struct trp__worker *w,
 	}
 	trp__bundle_put(b->inline_data + b->pub.size, type, status, data, len);
 	b->pub.size += need;
-	b->pub.type++;
 	if (++s->n == TRP__OUTBOX_CHAIN)
 		outbox_push(rt, w, s);
 	return 0;
@@ -629,7 +628,6 @@ static void self_flush(struct trp_runtime *rt, struct trp__worker *w,
 		if (m != NULL) {
 			memcpy(m->inline_data, from, bytes);
 			m->pub.size = bytes;
-			m->pub.type = n;
 		}
 	}
 	if (m != NULL) {
@@ -638,7 +636,6 @@ static void self_flush(struct trp_runtime *rt, struct trp__worker *w,
 		if (o->self_rd != 0)
 			memmove(b->inline_data, from, bytes);
 		b->pub.size = bytes;
-		b->pub.type = n;
 		m = b;
 		o->self = NULL;
 	}
@@ -859,7 +856,6 @@ static int build_run(struct trp__worker *w, uint32_t type,
 					p + (size_t)k * len, len);
 			b->pub.size += need;
 		}
-		b->pub.type = m;
 		/* relaxed: the chain is private until the push. */
 		if (first == NULL)
 			first = &b->node;
@@ -913,7 +909,6 @@ uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 		m->hold = TRP__HOLD_SHARED;
 		m->pub.data = shared->data;
 		m->pub.size = (size_t)trp__bundle_entry_size((uint32_t)len) * n;
-		m->pub.type = n;
 		first = last = &m->node;
 	} else {
 		*rc = build_run(w, type, p, len, n, &first, &last);

@@ -174,7 +174,6 @@ struct trp__msg *trp__bundle_alloc(uint32_t block)
 	b->block = block;
 	b->hold = TRP__HOLD_BUNDLE;
 	b->request = TRP__REQ_NONE;
-	b->pub.type = 0;
 	b->pub.size = 0;
 	return b;
 }

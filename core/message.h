@@ -70,7 +70,7 @@ struct trp__msg {
  * allocates and the receiver frees one block per bundle. A bundle is a
  * struct trp__msg with hold == TRP__HOLD_BUNDLE, pooled == 0 and request ==
  * TRP__REQ_NONE; pub.size is the number of bytes of entries written into
- * inline_data and pub.type the number of entries. Each entry is a header
+ * inline_data (entries are walked by their sizes). Each entry is a header
  * and the payload, padded to 16 bytes so every payload is 16-byte aligned.
  */
 struct trp__bundle_entry {
@@ -84,8 +84,8 @@ struct trp__bundle_entry {
 /*
  * Entries shared by several bundles (an exchange's publish_n: every actor
  * sink gets the same n messages): written once, then only read; each
- * TRP__HOLD_SHARED message holds one reference, in pub.data (the entries),
- * pub.size (their bytes) and pub.type (their number), and drops it with
+ * TRP__HOLD_SHARED message holds one reference, in pub.data (the entries)
+ * and pub.size (their bytes), and drops it with
  * trp__msg_drop_payload once its entries are processed or dead-lettered.
  */
 struct trp__shared_entries {
