@@ -646,6 +646,19 @@ static void self_flush(struct trp_runtime *rt, struct trp__worker *w,
 	(void)push_chain(rt, w, a, &m->node, &m->node, n);
 }
 
+/* A self-send of the turn of @a on @w goes through the mailbox: it must
+ * come behind those the self bundle holds, so they go first, and so do
+ * the rest of the turn's self-sends (a bundle entry taken before a mailbox
+ * message that is still being linked would overtake it). */
+static void self_divert(struct trp_runtime *rt, struct trp__worker *w,
+			struct trp_actor *a)
+{
+	if (w->outbox.self_off)
+		return;
+	self_flush(rt, w, a);
+	w->outbox.self_off = 1;
+}
+
 /* Appends a small copy the turn of @a sends to @a itself to the self
  * bundle. 0; TRP_ENOMEM; or 1 if it must go through the mailbox (the
  * bundle overflowed: what it held was pushed, in order, and so will the
@@ -665,8 +678,7 @@ static inline int self_append(struct trp_runtime *rt, struct trp__worker *w,
 		o->self_rd = 0;
 		o->self_n = 0;
 	} else if (b->pub.size + need > TRP__SELF_BUNDLE - sizeof(*b)) {
-		self_flush(rt, w, a);
-		o->self_off = 1;
+		self_divert(rt, w, a);
 		return 1;
 	}
 	trp__bundle_put(b->inline_data + b->pub.size, type, status, data, len);
@@ -739,14 +751,8 @@ actor_send(struct trp_actor *to, uint32_t type, const void *data, size_t len,
 		if (r <= 0)
 			return r; /* a worker: nothing to leave or uncount */
 	}
-	if (w != NULL && to == w->current && !w->outbox.self_off) {
-		/* A self-send the bundle cannot take goes through the
-		 * mailbox, behind the ones it holds; so do the rest of the
-		 * turn's (a bundle entry taken before a mailbox message
-		 * that is still being linked would overtake it). */
-		self_flush(rt, w, to);
-		w->outbox.self_off = 1;
-	}
+	if (w != NULL && to == w->current)
+		self_divert(rt, w, to); /* the bundle cannot take this one */
 	/* Not the turn's first send (that one goes at once and skips the
 	 * table: most turns send just one): the turn's send batches. */
 	bool batched = w != NULL && w->turn_sends != 0 && !bounded &&
@@ -918,10 +924,8 @@ uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 	/* What this turn holds back for @to goes first (per-sender order). */
 	if (w != NULL && w->current != NULL) {
 		outbox_push_to(rt, w, to);
-		if (w->current == to && !w->outbox.self_off) {
-			self_flush(rt, w, to); /* as in trp__actor_send */
-			w->outbox.self_off = 1;
-		}
+		if (w->current == to)
+			self_divert(rt, w, to);
 	}
 	for (uint32_t k = 0; k < n; k++)
 		TRP_PROBE2(send, to->id, len);
