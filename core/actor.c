@@ -882,7 +882,14 @@ uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 	static const struct trp__send_opts now = { .entered = true,
 						   .now = true };
 	const unsigned char *p = items;
-	if (to->limit != 0 || to->kind != TRP__KIND_EVENT || n == 1) {
+	if (to->limit != 0 || to->kind != TRP__KIND_EVENT || n == 1 ||
+	    atomic_load_explicit(&to->lifecycle, memory_order_relaxed) !=
+		    TRP__ALIVE) {
+		/* One by one (a stopped actor: each gets TRP_EDEAD, its
+		 * early answer; relaxed, as in trp__actor_send). The shared
+		 * reference handed over is not needed. */
+		if (shared != NULL)
+			trp__shared_entries_release(shared);
 		uint32_t ok = 0;
 		*rc = 0;
 		for (uint32_t k = 0; k < n; k++) {
@@ -895,12 +902,6 @@ uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 		}
 		return ok;
 	}
-	/* relaxed: an early answer only, as in trp__actor_send. */
-	if (atomic_load_explicit(&to->lifecycle, memory_order_relaxed) !=
-	    TRP__ALIVE) {
-		*rc = TRP_EDEAD;
-		return 0;
-	}
 	struct trp_runtime *rt = to->rt;
 	struct trp__worker *w = trp__worker_of(rt);
 	struct trp__mpsc_node *first, *last;
@@ -908,11 +909,11 @@ uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 		/* One small node that refers to the shared entries. */
 		struct trp__msg *m = trp__msg_alloc(pool_of(w), 0);
 		if (m == NULL) {
+			trp__shared_entries_release(shared);
 			*rc = TRP_ENOMEM;
 			return 0;
 		}
-		trp__shared_entries_retain(shared);
-		m->hold = TRP__HOLD_SHARED;
+		m->hold = TRP__HOLD_SHARED; /* keeps the reference */
 		m->pub.data = shared->data;
 		m->pub.size = (size_t)trp__bundle_entry_size((uint32_t)len) * n;
 		first = last = &m->node;

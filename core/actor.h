@@ -142,7 +142,8 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
  * opt.now would, but packed and enqueued with one exchange (an exchange's
  * publish_n). With @shared (the same n messages as entries, message.h),
  * the mailbox gets one small node referring to them instead of its own
- * copy. The caller is a worker or an outside thread that did
+ * copy; one reference to @shared is handed over in every case (kept by
+ * that node, or dropped here). The caller is a worker or an outside thread that did
  * trp__outside_enter. Returns how many were accepted (n or 0) and sets
  * *@rc to 0 or why none was: TRP_EDEAD (also when the chain found the
  * mailbox closed: then they are dead letters, counted), TRP_ENOMEM.

@@ -889,14 +889,17 @@ static void publish_run(const struct sub_array *arr, uint32_t type,
 {
 	/* With two or more actor sinks, the entries are written once and
 	 * shared (each mailbox gets a small node that refers to them): the
-	 * publisher writes n entries instead of n per sink. If that block
-	 * cannot be allocated, each sink gets its own copy. */
+	 * publisher writes n entries instead of n per sink. Each actor sink's
+	 * send takes one of the references made here (one atomic update for
+	 * all of them), ours is the last. If that block cannot be allocated,
+	 * each sink gets its own copy. */
 	struct trp__shared_entries *shared = NULL;
 	uint32_t actors = 0;
-	for (uint32_t i = 0; i < arr->n && actors < 2; i++)
+	for (uint32_t i = 0; i < arr->n; i++)
 		actors += arr->v[i].sink.kind == TRP_SINK_ACTOR;
 	if (actors > 1)
-		shared = trp__shared_entries_make(type, items, len, n);
+		shared = trp__shared_entries_make(type, items, len, n,
+						  actors + 1);
 	for (uint32_t i = 0; i < arr->n; i++) {
 		const trp_sink_t *s = &arr->v[i].sink;
 		if (s->kind == TRP_SINK_ACTOR) {

@@ -211,27 +211,21 @@ void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m)
 
 struct trp__shared_entries *trp__shared_entries_make(uint32_t type,
 						     const void *items,
-						     size_t len, uint32_t n)
+						     size_t len, uint32_t n,
+						     uint32_t refs)
 {
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
 	size_t block = sizeof(struct trp__shared_entries) + (size_t)need * n;
 	struct trp__shared_entries *s = trp__alloc(block);
 	if (s == NULL)
 		return NULL;
-	atomic_init(&s->refs, 1);
+	atomic_init(&s->refs, refs);
 	s->block = (uint32_t)block;
 	const unsigned char *p = items;
 	for (uint32_t k = 0; k < n; k++)
 		trp__bundle_put(s->data + (size_t)k * need, type, 0,
 				p + (size_t)k * len, len);
 	return s;
-}
-
-void trp__shared_entries_retain(struct trp__shared_entries *s)
-{
-	/* relaxed: the caller holds a reference, so the count cannot reach
-	 * zero meanwhile; the entries are published by the mailbox push. */
-	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 }
 
 void trp__shared_entries_release(struct trp__shared_entries *s)

@@ -94,13 +94,12 @@ struct trp__shared_entries {
 	alignas(16) unsigned char data[];
 };
 
-/* Entries of @n messages of @len bytes at @items, type @type, with one
- * reference (the caller's); NULL on allocation failure. */
+/* Entries of @n messages of @len bytes at @items, type @type, holding
+ * @refs references; NULL on allocation failure. */
 struct trp__shared_entries *trp__shared_entries_make(uint32_t type,
 						     const void *items,
-						     size_t len, uint32_t n);
-/* Adds a reference (the caller holds one). */
-void trp__shared_entries_retain(struct trp__shared_entries *s);
+						     size_t len, uint32_t n,
+						     uint32_t refs);
 /* Drops a reference; the last one frees the block. */
 void trp__shared_entries_release(struct trp__shared_entries *s);
 
