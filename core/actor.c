@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "future.h"
+#include "dead_letter.h"
 #include "message.h"
 #include "platform.h"
 #include "probes.h"
@@ -138,29 +138,20 @@ static inline trp_msg_t bundle_view(const struct trp__bundle_entry *e)
 			    .data = e->size != 0 ? e->data : NULL };
 }
 
-/* Hands @msg, taken from @to's mailbox and never to be processed, to the
- * dead-letter hook. */
-static void report_dead(struct trp_runtime *rt, struct trp_actor *to,
-			const trp_msg_t *msg, trp_dead_reason_t why)
-{
-	if (rt->cfg.dead_letter != NULL)
-		rt->cfg.dead_letter(rt->cfg.dead_letter_ctx, to, msg, why);
-}
-
-/* @m was taken and will not be processed: report it, answer a request,
- * drop the payload. Its block stays until the mailbox lets go of it. */
+/* @m was taken and will not be processed: a dead letter; answer a
+ * request, drop the payload. Its block stays until the mailbox lets go of
+ * it. */
 static void dead_letter(struct trp_runtime *rt, struct trp__worker *w,
 			struct trp_actor *to, struct trp__msg *m,
 			trp_dead_reason_t why)
 {
-	report_dead(rt, to, &m->pub, why);
+	trp__dead_letter(rt, w, to, &m->pub, why);
 	trp__request_done(m, TRP_EDEAD);
-	trp__count(w, &trp__stats_of(rt, w)->dead_lettered, 1);
 	trp__msg_drop_payload(m);
 }
 
 /* The entries of bundle @b from offset @off on will not be processed:
- * reports each; returns how many. */
+ * each is a dead letter; returns how many. */
 static uint32_t dead_letter_bundle(struct trp_runtime *rt,
 				   struct trp__worker *w, struct trp_actor *to,
 				   const struct trp__msg *b, uint32_t off,
@@ -170,11 +161,10 @@ static uint32_t dead_letter_bundle(struct trp_runtime *rt,
 	while (off < b->pub.size) {
 		const struct trp__bundle_entry *e = bundle_entry(b, off);
 		trp_msg_t v = bundle_view(e);
-		report_dead(rt, to, &v, why);
+		trp__dead_letter(rt, w, to, &v, why);
 		off += trp__bundle_entry_size(e->size);
 		k++;
 	}
-	trp__count(w, &trp__stats_of(rt, w)->dead_lettered, k);
 	return k;
 }
 

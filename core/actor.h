@@ -119,9 +119,9 @@ struct trp__send_opts {
 	/* != NULL: zero-copy, @data is handed over and freed with this after
 	 * processing (kept by the caller on error) */
 	trp_free_fn owned_free;
-	/* != NULL: the message is a request answered into this future (the
+	/* != NULL: the message is a request answered into this target (the
 	 * message owns one reference to it once the send succeeded) */
-	struct trp_future *reply;
+	struct trp__reply_to *reply;
 	/* msg->status of the delivered message */
 	int32_t status;
 	/* the caller is an outside thread that already did

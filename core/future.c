@@ -23,6 +23,7 @@
 
 #include "actor.h"
 #include "alloc.h"
+#include "dead_letter.h"
 #include "message.h"
 #include "platform.h"
 #include "scheduler.h"
@@ -38,6 +39,7 @@ enum {
 #define INLINE_REPLY 32u
 
 struct trp_future {
+	struct trp__reply_to to; /* first: requests point here */
 	_Atomic(uint32_t) state; /* futex word */
 	_Atomic(uint32_t) waiters;
 	_Atomic(uint64_t) refs;
@@ -50,12 +52,36 @@ struct trp_future {
 	alignas(16) unsigned char inline_reply[INLINE_REPLY];
 };
 
-struct trp_future *trp__future_new(uint32_t type)
+static bool reply_answer(struct trp__reply_to *r, int status, const void *data,
+			 size_t len)
+{
+	return trp__future_complete((struct trp_future *)(void *)r, status,
+				    data, len);
+}
+
+static void reply_release(struct trp__reply_to *r)
+{
+	trp_future_release((struct trp_future *)(void *)r);
+}
+
+static const struct trp__reply_ops future_reply_ops = {
+	.answer = reply_answer,
+	.release = reply_release,
+};
+
+struct trp__reply_to *trp__future_reply_to(struct trp_future *f)
+{
+	return &f->to;
+}
+
+struct trp_future *trp__future_new(struct trp_runtime *rt, uint32_t type)
 {
 	struct trp_future *f = trp__alloc_aligned(16, sizeof *f);
 	if (f == NULL)
 		return NULL;
 	memset(f, 0, sizeof *f);
+	f->to.ops = &future_reply_ops;
+	f->to.rt = rt;
 	atomic_init(&f->state, PENDING);
 	atomic_init(&f->refs, 1);
 	atomic_init(&f->then_actor, NULL);
@@ -89,8 +115,9 @@ void trp_future_release(trp_future_t *f)
 }
 
 /* Sends the outcome to the continuation's actor, once; returns the send's
- * result (0 if another caller delivers). */
-static int fire_then(struct trp_future *f)
+ * result (0 if another caller delivers). @caller: called by
+ * trp_future_then, whose caller takes an error. */
+static int fire_then(struct trp_future *f, bool caller)
 {
 	/* ORDER: acq_rel; exactly one caller gets 0 (see the file comment). */
 	if (atomic_exchange_explicit(&f->then_fired, 1, memory_order_acq_rel))
@@ -100,11 +127,29 @@ static int fire_then(struct trp_future *f)
 	struct trp_actor *a =
 		atomic_load_explicit(&f->then_actor, memory_order_acquire);
 	struct trp__send_opts opt = { .status = f->reply.status };
-	int rc = trp__actor_send(a, f->then_type, f->reply.data,
-				 f->reply.status == 0 ? f->reply.size : 0,
-				 &opt);
+	size_t len = f->reply.status == 0 ? f->reply.size : 0;
+	int rc = trp__actor_send(a, f->then_type, f->reply.data, len, &opt);
+	if (rc == 0 || caller) {
+		/* delivered, or trp_future_then returns the error */
+		trp_actor_release(a);
+		return rc;
+	}
+	/* Completed later than the continuation was set: nobody is there to
+	 * take an error. The actor stopped (or the runtime is going): the
+	 * outcome is a dead letter. A send refused for another reason
+	 * (TRP_EFULL: counted as rejected) is not. */
+	if (rc == TRP_EDEAD || rc == TRP_ESHUTDOWN) {
+		trp_msg_t v = { .type = f->then_type,
+				.status = f->reply.status,
+				.size = len,
+				.data = len != 0 ? f->reply.data : NULL };
+		struct trp_runtime *rt = trp_actor_runtime(a);
+		trp__dead_letter_unsent(rt, trp__worker_of(rt), a, &v,
+					rc == TRP_EDEAD ? TRP_DEAD_STOPPED :
+							  TRP_DEAD_SHUTDOWN);
+	}
 	trp_actor_release(a);
-	return rc; /* e.g. TRP_EDEAD: the asker stopped meanwhile */
+	return rc;
 }
 
 bool trp__future_complete(struct trp_future *f, int status, const void *data,
@@ -143,7 +188,7 @@ bool trp__future_complete(struct trp_future *f, int status, const void *data,
 		trp__futex_wake(&f->state, INT_MAX);
 	/* ORDER: seq_cst, see the file comment. */
 	if (atomic_load_explicit(&f->then_actor, memory_order_seq_cst) != NULL)
-		(void)fire_then(f);
+		(void)fire_then(f, false);
 	return true;
 }
 
@@ -203,7 +248,7 @@ int trp_future_then(trp_future_t *f, trp_actor_t *actor, uint32_t type)
 	atomic_store_explicit(&f->then_actor, trp_actor_retain(actor),
 			      memory_order_seq_cst);
 	if (atomic_load_explicit(&f->state, memory_order_seq_cst) == DONE)
-		return fire_then(f);
+		return fire_then(f, true);
 	return 0;
 }
 
@@ -212,12 +257,12 @@ int trp_ask(trp_actor_t *to, uint32_t type, const void *data, size_t len,
 {
 	if (to == NULL || out == NULL)
 		return TRP_EINVAL;
-	struct trp_future *f = trp__future_new(type);
+	struct trp_future *f = trp__future_new(to->rt, type);
 	if (f == NULL)
 		return TRP_ENOMEM;
 	/* one reference for the caller, one for the request message */
 	atomic_store_explicit(&f->refs, 2, memory_order_relaxed);
-	struct trp__send_opts opt = { .reply = f };
+	struct trp__send_opts opt = { .reply = &f->to };
 	int rc = trp__actor_send(to, type, data, len, &opt);
 	if (rc != 0) {
 		/* The message never existed (or was taken back): both
@@ -229,8 +274,6 @@ int trp_ask(trp_actor_t *to, uint32_t type, const void *data, size_t len,
 	*out = f;
 	return 0;
 }
-
-_Thread_local const trp_msg_t *trp__current_msg;
 
 /*
  * The pending request behind @request, or an error: only the message being
@@ -262,16 +305,18 @@ int trp_reply(const trp_msg_t *request, const void *data, size_t len)
 	int rc = pending_request(request, &m);
 	if (rc != 0)
 		return rc;
-	struct trp_future *f = m->u.reply;
-	if (!trp__future_complete(f, 0, data, len)) {
-		/* Too late (a waiter timed out): counted and dropped. */
-		struct trp__worker *w = trp__self_worker;
-		if (w != NULL)
-			trp__stat_add(&w->stats.dead_lettered, 1);
-	}
+	struct trp__reply_to *r = m->u.reply;
 	m->request = TRP__REQ_ANSWERED;
 	m->u.reply = NULL;
-	trp_future_release(f);
+	if (!r->ops->answer(r, 0, data, len)) {
+		/* Too late (a waiter timed out): a dead letter. */
+		trp_msg_t late = { .type = request->type,
+				   .size = len,
+				   .data = len != 0 ? data : NULL };
+		trp__dead_letter_unsent(r->rt, trp__worker_of(r->rt), NULL,
+					&late, TRP_DEAD_LATE_REPLY);
+	}
+	r->ops->release(r);
 	return 0;
 }
 
@@ -284,15 +329,4 @@ int trp__reply_error(const trp_msg_t *request, int status)
 	if (rc == 0)
 		trp__request_done(m, status);
 	return rc;
-}
-
-void trp__request_done(struct trp__msg *m, int status)
-{
-	if (m->request != TRP__REQ_PENDING)
-		return;
-	struct trp_future *f = m->u.reply;
-	m->request = TRP__REQ_ANSWERED;
-	m->u.reply = NULL;
-	(void)trp__future_complete(f, status, NULL, 0);
-	trp_future_release(f);
 }

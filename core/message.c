@@ -20,6 +20,8 @@
  * than the run-to-run noise.
  */
 #define LOCAL_HIGH 4096u
+
+_Thread_local const trp_msg_t *trp__current_msg;
 #define GIVEN_MAX 64u
 
 int trp__msg_pool_init(struct trp__msg_pool *p, uint16_t index,

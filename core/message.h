@@ -40,11 +40,31 @@ enum trp__msg_hold {
 
 enum trp__msg_request {
 	TRP__REQ_NONE = 0,     /* a plain message */
-	TRP__REQ_PENDING = 1,  /* a request; u.reply is its future */
+	TRP__REQ_PENDING = 1,  /* a request; u.reply is where the answer goes */
 	TRP__REQ_ANSWERED = 2, /* a request already replied to */
 };
 
-struct trp_future;
+/*
+ * Where a request's answer goes: a future (future.c) today, a remote asker
+ * later. The message layer knows only this interface, so the actor layer
+ * answers an unanswered or dead-lettered request without knowing futures.
+ * A request message holds one reference to its target until it is
+ * answered, dropped unanswered or dead-lettered.
+ */
+struct trp__reply_to;
+struct trp__reply_ops {
+	/* Completes @r with @status (0: the reply is @data/@len; otherwise
+	 * an error without payload). False if @r had completed already (a
+	 * late reply). Any thread. */
+	bool (*answer)(struct trp__reply_to *r, int status, const void *data,
+		       size_t len);
+	/* Drops the request's reference to @r. */
+	void (*release)(struct trp__reply_to *r);
+};
+struct trp__reply_to {
+	const struct trp__reply_ops *ops;
+	struct trp_runtime *rt; /* the runtime the request was sent in */
+};
 
 struct trp__msg {
 	struct trp__mpsc_node node; /* first: mailbox link */
@@ -55,8 +75,8 @@ struct trp__msg {
 	uint8_t unused;
 	uint32_t block; /* block size in bytes */
 	union {
-		trp_free_fn free_fn;	  /* TRP__HOLD_OWNED */
-		struct trp_future *reply; /* requests (always copied) */
+		trp_free_fn free_fn;	     /* TRP__HOLD_OWNED */
+		struct trp__reply_to *reply; /* requests (always copied) */
 	} u;
 	alignas(16) unsigned char inline_data[];
 };
@@ -192,6 +212,24 @@ void trp__msg_free(struct trp__msg_pool *pool, struct trp__msg *m);
 void trp__msg_drop_payload(struct trp__msg *m);
 /* Frees the block only, leaving an owned payload to the caller. */
 void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m);
+
+/* A request leaves without an answer (@status: TRP_ENOREPLY when it was
+ * processed, TRP_EDEAD when it became a dead letter): completes its target
+ * and drops the message's reference. No-op for other messages. */
+static inline void trp__request_done(struct trp__msg *m, int status)
+{
+	if (m->request != TRP__REQ_PENDING)
+		return;
+	struct trp__reply_to *r = m->u.reply;
+	m->request = TRP__REQ_ANSWERED;
+	m->u.reply = NULL;
+	(void)r->ops->answer(r, status, NULL, 0);
+	r->ops->release(r);
+}
+
+/* The message whose behaviour (or trp_recv) is running on this thread, or
+ * NULL: the only one trp_reply may answer. */
+extern _Thread_local const trp_msg_t *trp__current_msg;
 
 static inline struct trp__msg *trp__msg_of(struct trp__mpsc_node *n)
 {

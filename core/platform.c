@@ -5,6 +5,8 @@
 #include "platform.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -14,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "invariant.h"
 #include "troupe/error.h"
 
 uint64_t trp__now_ns(void)
@@ -141,3 +144,12 @@ void trp__mutex_unlock(struct trp__mutex *m)
 	if (atomic_exchange_explicit(&m->state, 0, memory_order_release) == 2)
 		trp__futex_wake(&m->state, 1);
 }
+
+#if TRP__CHECKED
+void trp__assert_fail(const char *expr, const char *file, int line)
+{
+	fprintf(stderr, "troupe: invariant failed: %s (%s:%d)\n", expr, file,
+		line);
+	abort();
+}
+#endif

@@ -457,6 +457,12 @@ int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final)
 static void add_stats(trp_stats_t *o, struct trp__worker_stats *s)
 {
 	TRP__WORKER_STATS(TRP__STAT_ADD_TO)
+	for (uint32_t r = 1; r < TRP_DEAD_REASONS; r++) {
+		uint64_t n =
+			atomic_load_explicit(&s->dead[r], memory_order_relaxed);
+		o->dead_by_reason[r] += n;
+		o->dead_lettered += n;
+	}
 }
 
 int trp_runtime_stats(trp_runtime_t *rt, trp_stats_t *out)

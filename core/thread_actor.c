@@ -22,7 +22,6 @@
 #include <string.h>
 
 #include "actor.h"
-#include "future.h"
 #include "message.h"
 #include "platform.h"
 #include "scheduler.h"

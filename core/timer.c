@@ -23,6 +23,7 @@
 
 #include "actor.h"
 #include "alloc.h"
+#include "dead_letter.h"
 #include "platform.h"
 #include "scheduler.h"
 #include "troupe/timer.h"
@@ -170,11 +171,8 @@ static void fire(struct trp_runtime *rt, struct trp_timer *t)
 	if (rc == TRP_EDEAD) {
 		/* The receiver stopped: the firing is a dead letter. */
 		trp_msg_t msg = { t->type, 0, t->len, t->len ? t->data : NULL };
-		if (rt->cfg.dead_letter != NULL)
-			rt->cfg.dead_letter(rt->cfg.dead_letter_ctx, t->to,
-					    &msg, TRP_DEAD_STOPPED);
-		atomic_fetch_add_explicit(&rt->outside.dead_lettered, 1,
-					  memory_order_relaxed);
+		trp__dead_letter_unsent(rt, NULL, t->to, &msg,
+					TRP_DEAD_STOPPED);
 	}
 }
 

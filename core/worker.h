@@ -24,12 +24,14 @@ struct trp_actor;
 
 /* The per-worker counters; each is also a field of trp_stats_t. */
 #define TRP__WORKER_STATS(X)                                                   \
-	X(sent) X(processed) X(dead_lettered) X(rejected) X(steals) X(parks)
+	X(sent) X(processed) X(rejected) X(steals) X(parks)
 
 struct trp__worker_stats {
 #define TRP__STAT_FIELD(name) _Atomic(uint64_t) name;
 	TRP__WORKER_STATS(TRP__STAT_FIELD)
 #undef TRP__STAT_FIELD
+	/* dead letters by reason; only dead_letter.c writes them */
+	_Atomic(uint64_t) dead[TRP_DEAD_REASONS];
 };
 
 struct trp__worker {

@@ -7,7 +7,8 @@
  * stopped) before replying, with TRP_ENOREPLY if its behaviour returned
  * without replying (replies cannot be deferred to a later message yet), or
  * with TRP_ETIMEDOUT if a waiter's timeout expired first. A reply that comes
- * after completion is counted (trp_stats_t.dead_lettered) and dropped.
+ * after completion is a dead letter (TRP_DEAD_LATE_REPLY: the hook sees it,
+ * trp_stats_t counts it as sent and dead-lettered) and is dropped.
  *
  * Waiting blocks, so it is for threads outside the runtime (and thread
  * actors): inside a behaviour trp_future_wait() refuses with TRP_EDEADLK.
@@ -47,8 +48,9 @@ TRP_API int trp_ask(trp_actor_t *to, uint32_t type, const void *data,
  * Threads: the behaviour that received @p request, during that call.
  * Errors: TRP_EINVAL (NULL, or data NULL with len > 0), TRP_ENOTREQUEST
  * (not a request), TRP_EANSWERED (replied already), TRP_EMSGSIZE,
- * TRP_ENOMEM (the request stays unanswered), and for trp_future_then
- * replies the errors of trp_send().
+ * TRP_ENOMEM (the request stays unanswered). A reply that comes too late
+ * (the future completed already: a waiter timed out) returns 0 and becomes
+ * a dead letter (TRP_DEAD_LATE_REPLY).
  */
 TRP_API int trp_reply(const trp_msg_t *request, const void *data, size_t len);
 
@@ -69,8 +71,10 @@ TRP_API int trp_future_wait(trp_future_t *f, int64_t timeout_ns,
  * the reply's payload with msg->status 0, or no payload with msg->status
  * set to the error. Immediately if already complete. At most one
  * continuation per future. The future keeps a reference to @p actor until
- * then. Threads: any. Errors: TRP_EINVAL, TRP_EBUSY (a continuation is
- * set already), and when delivering at once, those of trp_send().
+ * then. An outcome delivered later to an actor that has stopped meanwhile
+ * is a dead letter (TRP_DEAD_STOPPED, counted as sent and dead-lettered).
+ * Threads: any. Errors: TRP_EINVAL, TRP_EBUSY (a continuation is set
+ * already), and when delivering at once, those of trp_send().
  */
 TRP_API int trp_future_then(trp_future_t *f, trp_actor_t *actor, uint32_t type);
 

@@ -38,11 +38,22 @@ typedef struct trp_msg {
 			       the buffer exactly as handed over */
 } trp_msg_t;
 
-/** Why a message became a dead letter. */
+/**
+ * Why a message became a dead letter. The values are stable (they will be
+ * carried between processes); every reason is < TRP_DEAD_REASONS.
+ */
 typedef enum trp_dead_reason {
-	TRP_DEAD_STOPPED = 1,  /**< receiver stopped before processing it */
-	TRP_DEAD_SHUTDOWN = 2, /**< runtime destroyed before processing it */
+	TRP_DEAD_STOPPED = 1,	 /**< receiver stopped before processing it
+				      (also: a timer firing or a future's
+				      outcome for an actor that had stopped) */
+	TRP_DEAD_SHUTDOWN = 2,	 /**< runtime destroyed before processing it */
+	TRP_DEAD_LATE_REPLY = 3, /**< a reply whose future had completed
+				      already (its waiter timed out); the
+				      hook's actor is NULL */
 } trp_dead_reason_t;
+
+/** Size of trp_stats_t.dead_by_reason (room for reasons to come). */
+#define TRP_DEAD_REASONS 16
 
 /**
  * Dead-letter hook: called exactly once for every accepted message that will
@@ -50,7 +61,8 @@ typedef enum trp_dead_reason {
  * discovered the message (a worker, a sending thread, the runtime's timer
  * thread, or the thread calling trp_runtime_destroy()); it must not block
  * and must not call
- * trp_runtime_destroy(). @p to is valid for the duration of the call.
+ * trp_runtime_destroy(). @p to is valid for the duration of the call, and
+ * NULL for TRP_DEAD_LATE_REPLY.
  */
 typedef void (*trp_dead_letter_fn)(void *ctx, trp_actor_t *to,
 				   const trp_msg_t *msg, trp_dead_reason_t why);
@@ -90,16 +102,26 @@ typedef struct trp_config {
 			TRP_DEFAULT_IDLE_SPINS, NULL, NULL                     \
 	}
 
-/** Counters of a runtime, summed over workers; approximate while running. */
+/**
+ * Counters of a runtime, summed over workers; approximate while running.
+ * At quiescence (and in trp_runtime_destroy_ex()'s final counters)
+ * sent == processed + dead_lettered: every accepted message is processed or
+ * a dead letter. Replies that complete a future are in neither (the future
+ * is their receipt); a late reply, a timer firing at a stopped actor and a
+ * future's outcome for a stopped actor count as sent and dead-lettered.
+ */
 typedef struct trp_stats {
 	uint64_t sent;		/**< messages accepted by a send */
 	uint64_t processed;	/**< behaviour invocations */
-	uint64_t dead_lettered; /**< accepted, never processed */
+	uint64_t dead_lettered; /**< accepted, never processed (the sum of
+				     dead_by_reason) */
 	uint64_t rejected;	/**< sends refused with TRP_EFULL */
 	uint64_t spawned;	/**< actors spawned */
 	uint64_t stopped;	/**< actors stopped */
 	uint64_t steals;	/**< successful steal operations */
 	uint64_t parks;		/**< times a worker parked */
+	/** dead letters by trp_dead_reason_t (index 0 is unused) */
+	uint64_t dead_by_reason[TRP_DEAD_REASONS];
 } trp_stats_t;
 
 /**
