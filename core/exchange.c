@@ -23,8 +23,6 @@
  * trp_runtime_destroy closes, and a hash directory of the named ones
  * (name_dir) that trp_exchange_get looks up under the same mutex.
  */
-#include "exchange.h"
-
 #include <ctype.h>
 #include <stdalign.h>
 #include <stddef.h>
@@ -35,9 +33,23 @@
 #include "epoch.h"
 #include "message.h"
 #include "platform.h"
-#include "scheduler.h"
+#include "quiescence.h"
+#include "runtime.h"
+#include "send.h"
+#include "worker.h"
 #include "troupe/exchange.h"
 #include "troupe/names.h"
+
+/* The feature's state (runtime.h): the runtime's exchanges (cold). */
+struct exchange_feature {
+	struct trp__mutex lock;
+	struct trp_exchange *list; /* every live exchange; ->dir names */
+};
+
+static struct exchange_feature *xs_of(struct trp_runtime *rt)
+{
+	return trp__feature_state(rt, TRP__FEATURE_EXCHANGES);
+}
 
 struct sub_entry {
 	trp_sub_t id;
@@ -70,8 +82,8 @@ struct trp_exchange {
 	alignas(64) struct trp__mutex lock; /* writers of subs */
 	_Atomic(uint64_t) refs;
 	uint64_t next_id; /* under lock */
-	/* under rt->exchanges_lock */
-	struct trp_exchange *next_all; /* rt->exchanges list */
+	/* under xs_of(rt)->lock */
+	struct trp_exchange *next_all; /* xs_of(rt)->list list */
 	struct trp_exchange *prev_all;
 	struct name_dir *dir;		/* the runtime's, see name_dir */
 	struct trp_exchange *name_next; /* bucket chain while named */
@@ -85,7 +97,7 @@ struct trp_exchange {
  * The runtime's named exchanges, hashed by name: trp_exchange_get is O(1)
  * (expected) instead of a walk of every exchange of the runtime.
  *
- * A chained table under rt->exchanges_lock rather than ck_hs with
+ * A chained table under xs_of(rt)->lock rather than ck_hs with
  * lock-free readers (as registry.c has): get is a cold path - it also
  * creates on a miss and takes the reference under that lock, so the
  * shutdown scan and a last release never race a lookup - and publishers
@@ -193,7 +205,7 @@ static int new_exchange(struct trp_runtime *rt, const char *name, size_t len,
 	return 0;
 }
 
-/* ---- the name directory (all under rt->exchanges_lock) ---- */
+/* ---- the name directory (all under xs_of(rt)->lock) ---- */
 
 static uint64_t name_hash(const struct name_dir *d, const char *name,
 			  size_t len)
@@ -227,7 +239,7 @@ static void dir_free(struct name_dir *d)
 
 static struct name_dir *dir_of_locked(struct trp_runtime *rt)
 {
-	return rt->exchanges != NULL ? rt->exchanges->dir : NULL;
+	return xs_of(rt)->list != NULL ? xs_of(rt)->list->dir : NULL;
 }
 
 static struct trp_exchange *dir_find_locked(const struct name_dir *d,
@@ -272,7 +284,8 @@ static void dir_insert_locked(struct trp_runtime *rt, struct name_dir *d,
 			dir_chain(big, e);
 		}
 	}
-	for (struct trp_exchange *e = rt->exchanges; e != NULL; e = e->next_all)
+	for (struct trp_exchange *e = xs_of(rt)->list; e != NULL;
+	     e = e->next_all)
 		e->dir = big;
 	dir_free(d);
 }
@@ -300,15 +313,15 @@ static struct trp_exchange *dir_pop_locked(struct name_dir *d)
 
 /* ---- the runtime's list of exchanges ---- */
 
-/* Caller holds rt->exchanges_lock. */
+/* Caller holds xs_of(rt)->lock. */
 static void link_locked(struct trp_runtime *rt, struct trp_exchange *ex)
 {
 	ex->dir = dir_of_locked(rt);
-	ex->next_all = rt->exchanges;
+	ex->next_all = xs_of(rt)->list;
 	ex->prev_all = NULL;
-	if (rt->exchanges != NULL)
-		rt->exchanges->prev_all = ex;
-	rt->exchanges = ex;
+	if (xs_of(rt)->list != NULL)
+		xs_of(rt)->list->prev_all = ex;
+	xs_of(rt)->list = ex;
 }
 
 static void unlink_locked(struct trp_runtime *rt, struct trp_exchange *ex)
@@ -316,12 +329,12 @@ static void unlink_locked(struct trp_runtime *rt, struct trp_exchange *ex)
 	if (ex->prev_all != NULL)
 		ex->prev_all->next_all = ex->next_all;
 	else
-		rt->exchanges = ex->next_all;
+		xs_of(rt)->list = ex->next_all;
 	if (ex->next_all != NULL)
 		ex->next_all->prev_all = ex->prev_all;
 	ex->next_all = ex->prev_all = NULL;
 	/* the last one out frees the directory (empty: see name_dir) */
-	if (rt->exchanges == NULL)
+	if (xs_of(rt)->list == NULL)
 		dir_free(ex->dir);
 	ex->dir = NULL;
 }
@@ -354,7 +367,7 @@ int trp_exchange_get(trp_runtime_t *rt, const char *name, trp_exchange_t **out)
 	 * under the lock, and checks the flag there again. */
 	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
 		return TRP_ESHUTDOWN;
-	trp__mutex_lock(&rt->exchanges_lock);
+	trp__mutex_lock(&xs_of(rt)->lock);
 	struct name_dir *dir = dir_of_locked(rt), *fresh = NULL;
 	struct trp_exchange *ex = dir_find_locked(dir, name, len);
 	bool made = false;
@@ -376,8 +389,8 @@ int trp_exchange_get(trp_runtime_t *rt, const char *name, trp_exchange_t **out)
 		if (fresh != NULL) {
 			/* the first named one: every listed exchange
 			 * points to the directory from now on */
-			for (struct trp_exchange *e = rt->exchanges; e != NULL;
-			     e = e->next_all)
+			for (struct trp_exchange *e = xs_of(rt)->list;
+			     e != NULL; e = e->next_all)
 				e->dir = fresh;
 			fresh = NULL;
 		}
@@ -390,7 +403,7 @@ int trp_exchange_get(trp_runtime_t *rt, const char *name, trp_exchange_t **out)
 		atomic_fetch_add_explicit(&ex->refs, 1, memory_order_relaxed);
 		*out = ex;
 	}
-	trp__mutex_unlock(&rt->exchanges_lock);
+	trp__mutex_unlock(&xs_of(rt)->lock);
 	return rc;
 }
 
@@ -399,7 +412,7 @@ int trp_exchange_create(trp_runtime_t *rt, trp_exchange_t **out)
 	if (rt == NULL || out == NULL)
 		return TRP_EINVAL;
 	struct trp_exchange *ex;
-	trp__mutex_lock(&rt->exchanges_lock);
+	trp__mutex_lock(&xs_of(rt)->lock);
 	int rc = atomic_load_explicit(&rt->shutdown, memory_order_relaxed) ?
 			 TRP_ESHUTDOWN :
 			 new_exchange(rt, NULL, 0, &ex);
@@ -408,7 +421,7 @@ int trp_exchange_create(trp_runtime_t *rt, trp_exchange_t **out)
 		link_locked(rt, ex);
 		*out = ex;
 	}
-	trp__mutex_unlock(&rt->exchanges_lock);
+	trp__mutex_unlock(&xs_of(rt)->lock);
 	return rc;
 }
 
@@ -561,31 +574,34 @@ void trp_exchange_release(trp_exchange_t *ex)
 		return;
 	/* Named exchanges hold the table's reference until the runtime is
 	 * destroyed (which closes them); anonymous ones close now. Leave
-	 * the runtime's list first: trp__exchanges_shutdown can no longer
+	 * the runtime's list first: exchanges_fini can no longer
 	 * find us (it never revives a count of 0), then close and free. */
 	struct trp_runtime *rt = ex->rt;
-	trp__mutex_lock(&rt->exchanges_lock);
+	trp__mutex_lock(&xs_of(rt)->lock);
 	unlink_locked(rt, ex);
-	trp__mutex_unlock(&rt->exchanges_lock);
+	trp__mutex_unlock(&xs_of(rt)->lock);
 	(void)trp_exchange_close(ex);
 	trp__free(ex, sizeof *ex);
 	trp__runtime_unref(rt);
 }
 
-void trp__exchanges_shutdown(struct trp_runtime *rt)
+/* Destroy, step 4 (runtime.h): closes every exchange and drops the name
+ * directory's references. */
+static void exchanges_fini(struct trp_runtime *rt, void *state)
 {
+	(void)state;
 	/* Close every exchange and drop the name directory's references. The
 	 * list lock is not held while closing (that waits for a grace
 	 * period, and a concurrent last release unlinks under the lock). */
 	for (;;) {
 		bool dying = false;
-		trp__mutex_lock(&rt->exchanges_lock);
+		trp__mutex_lock(&xs_of(rt)->lock);
 		struct trp_exchange *ex = dir_pop_locked(dir_of_locked(rt));
 		if (ex != NULL)
 			/* Leaves the name directory; we take over the
 			 * directory's reference. */
 			ex->named = false;
-		for (struct trp_exchange *e = rt->exchanges;
+		for (struct trp_exchange *e = xs_of(rt)->list;
 		     ex == NULL && e != NULL; e = e->next_all) {
 			/* relaxed: under the list lock, a hint; close
 			 * decides under the exchange's lock. */
@@ -599,7 +615,7 @@ void trp__exchanges_shutdown(struct trp_runtime *rt)
 			/* its last release is on its way to unlink it */
 			dying = true;
 		}
-		trp__mutex_unlock(&rt->exchanges_lock);
+		trp__mutex_unlock(&xs_of(rt)->lock);
 		if (ex == NULL) {
 			if (!dying)
 				break;
@@ -1029,3 +1045,9 @@ int trp_exchange_stats(trp_exchange_t *ex, trp_exchange_stats_t *out)
 	trp__mutex_unlock(&ex->lock);
 	return 0;
 }
+
+const struct trp__feature trp__feature_exchanges = {
+	.name = "exchanges",
+	.state_size = sizeof(struct exchange_feature),
+	.fini = exchanges_fini,
+};

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "actor.h"
+#include "send.h"
 #include "alloc.h"
 #include "dead_letter.h"
 #include "message.h"

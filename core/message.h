@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "invariant.h"
 #include "mailbox.h"
 #include "troupe/actor.h"
 
@@ -163,9 +164,33 @@ static inline void trp__bundle_put(unsigned char *at, uint32_t type,
 	trp__copy_payload(e->data, data, len);
 }
 
+/* The entry of bundle @b at byte offset @off. */
+static inline const struct trp__bundle_entry *
+trp__bundle_entry_at(const struct trp__msg *b, uint32_t off);
+
+/* How a behaviour sees bundle entry @e. */
+static inline trp_msg_t trp__bundle_view(const struct trp__bundle_entry *e)
+{
+	return (trp_msg_t){ .type = e->type,
+			    .status = e->status,
+			    .size = e->size,
+			    .data = e->size != 0 ? e->data : NULL };
+}
+
 /* Payloads up to this size fit the pooled 64-byte block. */
 #define TRP__MSG_POOL_BLOCK 64u
 #define TRP__MSG_INLINE_SMALL (TRP__MSG_POOL_BLOCK - sizeof(struct trp__msg))
+
+/* The header is 48 bytes on LP64: a pooled block carries 16 payload bytes
+ * inline (the storm's and most workloads' messages). Growing it moves
+ * those messages out of the pool. */
+static_assert(sizeof(struct trp__msg) == 48, "message header is 48 bytes");
+static_assert(offsetof(struct trp__msg, node) == 0,
+	      "the mailbox link is the first field");
+static_assert(offsetof(struct trp__msg, inline_data) % 16 == 0,
+	      "inline payloads are 16-byte aligned");
+static_assert(sizeof(struct trp__bundle_entry) == 16,
+	      "bundle entry payloads stay 16-byte aligned");
 
 /* Blocks handed from one worker's pool to another's, as an array of
  * pointers: taking a batch never reads the (cold) blocks themselves. */
@@ -245,6 +270,13 @@ static inline const unsigned char *trp__bundle_base(const struct trp__msg *m)
 {
 	return m->hold == TRP__HOLD_BUNDLE ? m->inline_data :
 					     (const unsigned char *)m->pub.data;
+}
+
+static inline const struct trp__bundle_entry *
+trp__bundle_entry_at(const struct trp__msg *b, uint32_t off)
+{
+	return (const struct trp__bundle_entry
+			*)(const void *)(trp__bundle_base(b) + off);
 }
 
 #endif /* TRP_CORE_MESSAGE_H */

@@ -35,7 +35,12 @@
  * allocates nothing and touches no shared line per step.
  *
  * Owner only: the table belongs to the worker thread and is used only
- * while it runs a turn (trp__worker.current != NULL).
+ * while it runs a turn (trp__worker.current != NULL). No atomics but the
+ * pushes (delivery.h).
+ *
+ * Here: the table's types and the operations that touch only the table
+ * (inline: they are on the send path of every chained message); outbox.c:
+ * the ones that push. The self bundle's operations are in self_send.h.
  */
 #ifndef TRP_CORE_OUTBOX_H
 #define TRP_CORE_OUTBOX_H
@@ -43,9 +48,11 @@
 #include <stdint.h>
 
 #include "mailbox.h"
+#include "message.h"
 
 struct trp_actor;
-struct trp__msg;
+struct trp_runtime;
+struct trp__worker;
 
 #define TRP__OUTBOX_SLOTS 256u	/* receivers per turn before eviction */
 #define TRP__OUTBOX_CHAIN 64u	/* messages per push */
@@ -89,5 +96,104 @@ struct trp__outbox {
 	uint16_t held[TRP__OUTBOX_SLOTS]; /* slots with a chain this turn */
 	struct trp__outbox_slot slot[TRP__OUTBOX_SLOTS];
 };
+
+static inline uint32_t trp__outbox_index(const struct trp_actor *to)
+{
+	/* Actors are cache-line aligned: drop the low bits, mix, keep 8. */
+	return (uint32_t)((((uintptr_t)to >> 6) * 0x9E3779B1u) & 0xffffffffu) >>
+	       24;
+}
+
+/* The slot of @to if this turn already sent it a message (a chain forms
+ * from the second one on), else NULL. */
+static inline struct trp__outbox_slot *
+trp__outbox_find(struct trp__outbox *o, const struct trp_actor *to)
+{
+	struct trp__outbox_slot *s = &o->slot[trp__outbox_index(to)];
+	return s->stamp == o->stamp && s->to == to ? s : NULL;
+}
+
+/* A second message to s->to in this turn: keep it alive until the chain
+ * is pushed (the behaviour may drop its handle meanwhile), with the
+ * slot's reference. The first one needed none: it was pushed at once. */
+static inline void trp__outbox_hold(struct trp__outbox *o,
+				    struct trp__outbox_slot *s)
+{
+	if (s->held)
+		return;
+	if (!s->ref) {
+		trp_actor_retain(s->to);
+		s->ref = 1;
+		o->nref++;
+	}
+	s->held = 1;
+	s->n = 0;
+	s->bundle = NULL;
+	if (!s->listed) {
+		s->listed = 1;
+		o->held[o->nheld++] = (uint16_t)(s - o->slot);
+	}
+}
+
+/* Links @node at the end of @s's chain. */
+static inline void trp__outbox_link(struct trp__outbox_slot *s,
+				    struct trp__mpsc_node *node)
+{
+	/* relaxed: the chain is private until trp__outbox_push, whose
+	 * release link store publishes it. */
+	if (s->n == 0)
+		s->first = node;
+	else
+		atomic_store_explicit(&s->last->next, node,
+				      memory_order_relaxed);
+	s->last = node;
+}
+
+/* Pushes the slot's chain, if any, with one exchange (delivery.h). */
+void trp__outbox_push(struct trp_runtime *rt, struct trp__worker *w,
+		      struct trp__outbox_slot *s);
+
+/* Appends a copy of a small message to the held slot @s's open bundle
+ * (a new one if none is open or it is full). 0 or TRP_ENOMEM. */
+static inline int trp__outbox_append(struct trp_runtime *rt,
+				     struct trp__worker *w,
+				     struct trp__outbox_slot *s, uint32_t type,
+				     int32_t status, const void *data,
+				     size_t len)
+{
+	uint32_t need = trp__bundle_entry_size((uint32_t)len);
+	struct trp__msg *b = s->bundle;
+	if (b == NULL || b->pub.size + need > b->block - sizeof(*b)) {
+		b = trp__bundle_alloc(s->n == 0 ? TRP__BUNDLE_FIRST :
+						  TRP__BUNDLE_NEXT);
+		if (b == NULL)
+			return TRP_ENOMEM;
+		trp__outbox_link(s, &b->node);
+		s->bundle = b;
+	}
+	trp__bundle_put(b->inline_data + b->pub.size, type, status, data, len);
+	b->pub.size += need;
+	if (++s->n == TRP__OUTBOX_CHAIN)
+		trp__outbox_push(rt, w, s);
+	return 0;
+}
+
+/* A message (not bundled) from the turn running on @w to another actor
+ * whose kind batches: into @to's chain if the turn already sent to it,
+ * else at once. 0, or TRP_EDEAD with @m handed back. */
+int trp__outbox_send(struct trp_runtime *rt, struct trp__worker *w,
+		     struct trp_actor *to, struct trp__msg *m);
+
+/* Pushes what the turn running on @w holds back for @to, if anything. */
+void trp__outbox_push_to(struct trp_runtime *rt, struct trp__worker *w,
+			 const struct trp_actor *to);
+
+/* Pushes every chain of the turn running on @w (NULL, or nothing held:
+ * nothing); the turn's slots stay markers until it ends. */
+void trp__outbox_flush(struct trp__worker *w);
+
+/* Drops the references @w's outbox keeps across turns; the worker calls it
+ * before it parks and when it exits (no turn running). */
+void trp__outbox_release_refs(struct trp__worker *w);
 
 #endif /* TRP_CORE_OUTBOX_H */

@@ -1,8 +1,19 @@
 /*
- * core/registry.c - the name table (see registry.h and troupe/names.h).
+ * core/registry.c - names -> actors, the names feature (public side in
+ * troupe/names.h).
+ *
+ * A ck_hs hash set in single-writer / many-reader mode: lookups run inside
+ * an epoch section without locks; writers are serialized by a mutex and
+ * free removed entries (and ck_hs's replaced tables) only after a grace
+ * period. An entry holds a reference to its actor, so a reader that found
+ * the entry inside its section may use the actor (or retain it) safely.
+ * A stopping actor loses its name through the feature's actor_stopped hook
+ * (runtime.h); at destroy, fini releases every name, so names never keep
+ * actors alive past shutdown (CAF #1110).
+ *
+ * Who may call: any thread (lookups lock-free; writers take the lock and
+ * wait for grace periods, so not inside an epoch section: TRP_EDEADLK).
  */
-#include "registry.h"
-
 #include <ck_hs.h>
 #include <string.h>
 
@@ -10,7 +21,9 @@
 #include "alloc.h"
 #include "epoch.h"
 #include "platform.h"
-#include "scheduler.h"
+#include "quiescence.h"
+#include "runtime.h"
+#include "worker.h"
 #include "troupe/names.h"
 
 struct trp__reg_entry {
@@ -19,10 +32,17 @@ struct trp__reg_entry {
 	char name[TRP_NAME_MAX + 1];
 };
 
+/* The feature's state (runtime.h). */
 struct trp__registry {
 	struct trp__mutex lock; /* writers */
+	bool live;		/* between init and fini */
 	ck_hs_t hs;
 };
+
+static struct trp__registry *reg_of(struct trp_runtime *rt)
+{
+	return trp__feature_state(rt, TRP__FEATURE_NAMES);
+}
 
 static unsigned long name_hash(const void *obj, unsigned long seed)
 {
@@ -67,26 +87,26 @@ static struct ck_malloc hs_allocator = {
 	.free = hs_free,
 };
 
-int trp__registry_create(struct trp__registry **out)
+static int names_init(struct trp_runtime *rt, void *state)
 {
-	struct trp__registry *r = trp__calloc(1, sizeof *r);
-	if (r == NULL)
-		return TRP_ENOMEM;
+	(void)rt;
+	struct trp__registry *r = state;
 	if (!ck_hs_init(&r->hs,
 			CK_HS_MODE_SPMC | CK_HS_MODE_OBJECT | CK_HS_MODE_DELETE,
 			name_hash, name_equal, &hs_allocator, 64,
-			(unsigned long)(uintptr_t)r ^ trp__now_ns())) {
-		trp__free(r, sizeof *r);
+			(unsigned long)(uintptr_t)r ^ trp__now_ns()))
 		return TRP_ENOMEM;
-	}
-	*out = r;
+	r->live = true;
 	return 0;
 }
 
-void trp__registry_destroy(struct trp__registry *r)
+static void names_fini(struct trp_runtime *rt, void *state)
 {
-	if (r == NULL)
+	(void)rt;
+	struct trp__registry *r = state;
+	if (!r->live)
 		return;
+	r->live = false;
 	ck_hs_iterator_t it = CK_HS_ITERATOR_INITIALIZER;
 	void *obj;
 	/* Readers are gone (destroy refused outside callers and joined the
@@ -99,7 +119,6 @@ void trp__registry_destroy(struct trp__registry *r)
 		trp__free(e, sizeof *e);
 	}
 	ck_hs_destroy(&r->hs);
-	trp__free(r, sizeof *r);
 }
 
 /* Validates @name and fills @key with it. */
@@ -173,7 +192,7 @@ int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a)
 	struct trp__worker *w;
 	if ((rc = enter(rt, &w)) != 0)
 		return rc;
-	struct trp__registry *r = rt->registry;
+	struct trp__registry *r = reg_of(rt);
 	struct trp__reg_entry *e = trp__alloc(sizeof *e);
 	if (e == NULL) {
 		leave(rt, w);
@@ -183,7 +202,7 @@ int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a)
 	e->actor = a;
 	unsigned long h = CK_HS_HASH(&r->hs, name_hash, e);
 	trp__mutex_lock(&r->lock);
-	/* relaxed: under the lock, ordered against trp__registry_forget
+	/* relaxed: under the lock, ordered against names_actor_stopped
 	 * (which runs after the STOPPED store and takes the lock). */
 	if (atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
 	    TRP__STOPPED)
@@ -221,7 +240,7 @@ int trp_unregister(trp_runtime_t *rt, const char *name)
 	struct trp__worker *w;
 	if ((rc = enter(rt, &w)) != 0)
 		return rc;
-	struct trp__registry *r = rt->registry;
+	struct trp__registry *r = reg_of(rt);
 	unsigned long h = CK_HS_HASH(&r->hs, name_hash, &key);
 	trp__mutex_lock(&r->lock);
 	struct trp__reg_entry *e = ck_hs_get(&r->hs, h, &key);
@@ -234,13 +253,14 @@ int trp_unregister(trp_runtime_t *rt, const char *name)
 	return e != NULL ? 0 : TRP_ENOENT;
 }
 
-void trp__registry_forget(struct trp_runtime *rt, struct trp_actor *a)
+/* A stopping actor loses its name (actor_stopped hook). */
+static void names_actor_stopped(struct trp_runtime *rt, void *state,
+				struct trp_actor *a)
 {
-	struct trp__registry *r = rt->registry;
-	/* relaxed peek: a->name only changes under the lock, and a stopping
-	 * actor cannot gain a name (trp_register checks STOPPED). */
-	if (r == NULL)
-		return;
+	(void)rt;
+	struct trp__registry *r = state;
+	/* All actors stop before fini (runtime.h), so the table is live. */
+	trp__assert(r->live);
 	trp__mutex_lock(&r->lock);
 	struct trp__reg_entry *e = a->name;
 	if (e != NULL)
@@ -274,7 +294,7 @@ int trp_lookup(trp_runtime_t *rt, const char *name, trp_actor_t **out)
 	if ((rc = enter(rt, &w)) != 0)
 		return rc;
 	if ((rc = trp__epoch_enter()) == 0) {
-		struct trp_actor *a = find(rt->registry, &key);
+		struct trp_actor *a = find(reg_of(rt), &key);
 		/* The entry's reference keeps the count above zero for
 		 * the whole section, so this cannot fail. */
 		if (a != NULL && trp__actor_try_retain(a))
@@ -298,10 +318,18 @@ int trp_send_named(trp_runtime_t *rt, const char *name, uint32_t type,
 	if ((rc = enter(rt, &w)) != 0)
 		return rc;
 	if ((rc = trp__epoch_enter()) == 0) {
-		struct trp_actor *a = find(rt->registry, &key);
+		struct trp_actor *a = find(reg_of(rt), &key);
 		rc = a != NULL ? trp_send(a, type, data, len) : TRP_ENOENT;
 		trp__epoch_exit();
 	}
 	leave(rt, w);
 	return rc;
 }
+
+const struct trp__feature trp__feature_names = {
+	.name = "names",
+	.state_size = sizeof(struct trp__registry),
+	.init = names_init,
+	.fini = names_fini,
+	.actor_stopped = names_actor_stopped,
+};

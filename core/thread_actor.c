@@ -15,18 +15,18 @@
  * the actor was stopped; the thread is detached, and `done` (a futex word)
  * is what trp_actor_join() waits for.
  */
-#include "thread_actor.h"
-
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "actor.h"
+#include "backpressure.h"
 #include "message.h"
 #include "platform.h"
-#include "scheduler.h"
-#include "troupe/thread_actor.h"
+#include "runtime.h"
+#include "stop.h"
 #include "worker.h"
+#include "troupe/thread_actor.h"
 
 struct thread_ctl {
 	trp_thread_fn fn;
@@ -42,6 +42,16 @@ struct thread_ctl {
 
 static _Thread_local struct trp_actor *t_self;
 
+static void thread_wake(struct trp_runtime *rt, struct trp_actor *a);
+
+/* Thread actors: their own thread consumes (trp_recv); a turn never
+ * batches to them (trp_recv takes plain messages, not bundles). */
+static const struct trp__actor_kind kind_thread = {
+	.name = "thread",
+	.wake = thread_wake,
+	.batches = false,
+};
+
 static struct thread_ctl *ctl_of(struct trp_actor *a)
 {
 	return a->state;
@@ -55,8 +65,10 @@ static void no_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	(void)msg;
 }
 
-void trp__thread_actor_wake(struct trp_actor *a)
+/* The kind's wake: a push found the mailbox idle, ring the doorbell. */
+static void thread_wake(struct trp_runtime *rt, struct trp_actor *a)
 {
+	(void)rt;
 	struct thread_ctl *c = ctl_of(a);
 	/* ORDER: release; the pusher's message is published by its own
 	 * link store, this only makes the thread's wait return. */
@@ -127,7 +139,7 @@ int trp_thread_actor_spawn(trp_runtime_t *rt, trp_thread_fn fn, void *arg,
 	init.arg = arg;
 	trp_actor_def_t def = { no_behavior, NULL, NULL, sizeof init, 0 };
 	struct trp_actor *a;
-	int rc = trp__actor_create(rt, &def, &init, TRP__KIND_THREAD, &a);
+	int rc = trp__actor_create(rt, &def, &init, &kind_thread, &a);
 	if (rc != 0)
 		return rc;
 	/* trp__actor_create gave us one handle reference (plus the
@@ -159,7 +171,7 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 {
 	if (self == NULL || msg == NULL)
 		return TRP_EINVAL;
-	if (self->kind != TRP__KIND_THREAD || t_self != self)
+	if (self->kind != &kind_thread || t_self != self)
 		return TRP_EPERM;
 	struct thread_ctl *c = ctl_of(self);
 	drop_current(c);
@@ -193,7 +205,7 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 		}
 		if (n != NULL) {
 			struct trp__msg *m = trp__msg_of(n);
-			trp__actor_consumed(self, 1);
+			trp__consumed(self, 1);
 			trp__count(NULL, &self->rt->outside.processed, 1);
 			c->cur = m;
 			trp__current_msg = &m->pub;
@@ -210,7 +222,7 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 
 int trp_actor_join(trp_actor_t *a, int64_t timeout_ns)
 {
-	if (a == NULL || a->kind != TRP__KIND_THREAD)
+	if (a == NULL || a->kind != &kind_thread)
 		return TRP_EINVAL;
 	if (t_self == a)
 		return TRP_EDEADLK;
@@ -226,18 +238,24 @@ int trp_actor_join(trp_actor_t *a, int64_t timeout_ns)
 	return 0;
 }
 
-void trp__thread_actors_shutdown(struct trp_runtime *rt)
+/* trp__actors_each: retains the first thread actor found. */
+static bool first_thread(struct trp_actor *a, void *ctx)
 {
+	if (a->kind != &kind_thread)
+		return true;
+	*(struct trp_actor **)ctx = trp_actor_retain(a);
+	return false;
+}
+
+/* Destroy, step 1 (runtime.h): closes every thread actor and waits for its
+ * function to return, while the workers still run (it may be waiting on
+ * replies from event actors). */
+static void threads_quiesce(struct trp_runtime *rt, void *state)
+{
+	(void)state;
 	for (;;) {
 		struct trp_actor *t = NULL;
-		trp__mutex_lock(&rt->actors_lock);
-		for (struct trp_actor *a = rt->actors; a != NULL;
-		     a = a->live_next)
-			if (a->kind == TRP__KIND_THREAD) {
-				t = trp_actor_retain(a);
-				break;
-			}
-		trp__mutex_unlock(&rt->actors_lock);
+		trp__actors_each(rt, first_thread, &t);
 		if (t == NULL)
 			break;
 		(void)trp_actor_close(t);
@@ -246,3 +264,8 @@ void trp__thread_actors_shutdown(struct trp_runtime *rt)
 		trp_actor_release(t);
 	}
 }
+
+const struct trp__feature trp__feature_threads = {
+	.name = "thread actors",
+	.quiesce = threads_quiesce,
+};

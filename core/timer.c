@@ -16,8 +16,6 @@
  * References: the heap holds one, the caller's handle one. A cancelled
  * timer leaves the heap at once (each timer knows its heap slot).
  */
-#include "timer.h"
-
 #include <limits.h>
 #include <string.h>
 
@@ -25,7 +23,7 @@
 #include "alloc.h"
 #include "dead_letter.h"
 #include "platform.h"
-#include "scheduler.h"
+#include "runtime.h"
 #include "troupe/timer.h"
 
 #define NOT_IN_HEAP SIZE_MAX
@@ -50,8 +48,20 @@ struct trp_timer {
 	alignas(16) unsigned char data[];
 };
 
-/* Everything below is under rt->timers_lock (one cold-path lock for the
- * heap and the facility's life). */
+/* The feature's state (runtime.h): one cold-path lock for the heap and
+ * the facility's life. */
+struct timer_feature {
+	struct trp__mutex lock;
+	struct trp__timers *timers; /* started on first use */
+	bool closed;		    /* destroy began: no new timers */
+};
+
+static struct timer_feature *ts_of(struct trp_runtime *rt)
+{
+	return trp__feature_state(rt, TRP__FEATURE_TIMERS);
+}
+
+/* Everything below is under ts_of(rt)->lock. */
 struct trp__timers {
 	struct trp_timer **heap;
 	size_t n, cap;
@@ -83,7 +93,7 @@ uint64_t trp_timer_fired(const trp_timer_t *t)
 			   0;
 }
 
-/* ---- the heap (under rt->timers_lock) ---- */
+/* ---- the heap (under ts_of(rt)->lock) ---- */
 
 static void heap_swap(struct trp__timers *ts, size_t a, size_t b)
 {
@@ -179,11 +189,11 @@ static void fire(struct trp_runtime *rt, struct trp_timer *t)
 static void *timer_main(void *arg)
 {
 	struct trp_runtime *rt = arg;
-	/* Started under timers_lock with rt->timers set; read it under the
+	/* Started under timers_lock with ts_of(rt)->timers set; read it under the
 	 * lock (shutdown clears it before joining us). */
-	trp__mutex_lock(&rt->timers_lock);
-	struct trp__timers *ts = rt->timers;
-	trp__mutex_unlock(&rt->timers_lock);
+	trp__mutex_lock(&ts_of(rt)->lock);
+	struct trp__timers *ts = ts_of(rt)->timers;
+	trp__mutex_unlock(&ts_of(rt)->lock);
 	trp__thread_name("troupe-timer");
 	/* relaxed: a sticky flag; the bell wakes us to see it. */
 	while (!atomic_load_explicit(&ts->stop, memory_order_acquire)) {
@@ -192,7 +202,7 @@ static void *timer_main(void *arg)
 		uint32_t bell =
 			atomic_load_explicit(&ts->bell, memory_order_acquire);
 		int64_t wait = -1;
-		trp__mutex_lock(&rt->timers_lock);
+		trp__mutex_lock(&ts_of(rt)->lock);
 		uint64_t now = trp__now_ns();
 		while (ts->n != 0 && ts->heap[0]->deadline <= now) {
 			struct trp_timer *t = heap_pop(ts);
@@ -202,14 +212,14 @@ static void *timer_main(void *arg)
 				    &t->state, &s, FIRING, memory_order_acq_rel,
 				    memory_order_acquire)) {
 				/* cancelled: drop the heap's reference */
-				trp__mutex_unlock(&rt->timers_lock);
+				trp__mutex_unlock(&ts_of(rt)->lock);
 				timer_release(t);
-				trp__mutex_lock(&rt->timers_lock);
+				trp__mutex_lock(&ts_of(rt)->lock);
 				continue;
 			}
-			trp__mutex_unlock(&rt->timers_lock);
+			trp__mutex_unlock(&ts_of(rt)->lock);
 			fire(rt, t);
-			trp__mutex_lock(&rt->timers_lock);
+			trp__mutex_lock(&ts_of(rt)->lock);
 			bool again = false;
 			if (t->period != 0) {
 				t->deadline += t->period;
@@ -223,15 +233,15 @@ static void *timer_main(void *arg)
 			atomic_store_explicit(&t->state, again ? ARMED : FIRED,
 					      memory_order_release);
 			if (!again) {
-				trp__mutex_unlock(&rt->timers_lock);
+				trp__mutex_unlock(&ts_of(rt)->lock);
 				timer_release(t);
-				trp__mutex_lock(&rt->timers_lock);
+				trp__mutex_lock(&ts_of(rt)->lock);
 			}
 			now = trp__now_ns();
 		}
 		if (ts->n != 0)
 			wait = (int64_t)(ts->heap[0]->deadline - now);
-		trp__mutex_unlock(&rt->timers_lock);
+		trp__mutex_unlock(&ts_of(rt)->lock);
 		trp__futex_wait(&ts->bell, bell, wait);
 	}
 	return NULL;
@@ -239,28 +249,28 @@ static void *timer_main(void *arg)
 
 /* ---- public calls ---- */
 
-/* Caller holds rt->timers_lock. */
+/* Caller holds ts_of(rt)->lock. */
 static int timers_of_locked(struct trp_runtime *rt, struct trp__timers **out)
 {
 	int rc = 0;
-	if (rt->timers_closed)
+	if (ts_of(rt)->closed)
 		return TRP_ESHUTDOWN;
-	if (rt->timers == NULL) {
+	if (ts_of(rt)->timers == NULL) {
 		struct trp__timers *ts = trp__calloc(1, sizeof *ts);
 		if (ts == NULL) {
 			rc = TRP_ENOMEM;
 		} else {
 			atomic_init(&ts->bell, 0);
 			atomic_init(&ts->stop, 0);
-			rt->timers = ts;
+			ts_of(rt)->timers = ts;
 			rc = trp__thread_start(&ts->thread, timer_main, rt);
 			if (rc != 0) {
-				rt->timers = NULL;
+				ts_of(rt)->timers = NULL;
 				trp__free(ts, sizeof *ts);
 			}
 		}
 	}
-	*out = rt->timers;
+	*out = ts_of(rt)->timers;
 	return rc;
 }
 
@@ -295,7 +305,7 @@ int trp_send_after(trp_runtime_t *rt, trp_actor_t *to, int64_t delay_ns,
 		memcpy(t->data, data, len);
 	bool first = false;
 	struct trp__timers *ts;
-	trp__mutex_lock(&rt->timers_lock);
+	trp__mutex_lock(&ts_of(rt)->lock);
 	int rc = timers_of_locked(rt, &ts);
 	if (rc == 0)
 		rc = heap_push(ts, t, &first);
@@ -304,7 +314,7 @@ int trp_send_after(trp_runtime_t *rt, trp_actor_t *to, int64_t delay_ns,
 		atomic_fetch_add_explicit(&ts->bell, 1, memory_order_release);
 		trp__futex_wake(&ts->bell, 1);
 	}
-	trp__mutex_unlock(&rt->timers_lock);
+	trp__mutex_unlock(&ts_of(rt)->lock);
 	if (rc != 0) {
 		trp_actor_release(t->to);
 		trp__free(t, sizeof *t + len);
@@ -321,13 +331,13 @@ static void unlink_cancelled(struct trp_timer *t)
 {
 	struct trp_runtime *rt = t->to->rt;
 	bool drop = false;
-	trp__mutex_lock(&rt->timers_lock);
-	struct trp__timers *ts = rt->timers;
+	trp__mutex_lock(&ts_of(rt)->lock);
+	struct trp__timers *ts = ts_of(rt)->timers;
 	if (ts != NULL && t->slot != NOT_IN_HEAP) {
 		(void)heap_remove(ts, t->slot);
 		drop = true;
 	}
-	trp__mutex_unlock(&rt->timers_lock);
+	trp__mutex_unlock(&ts_of(rt)->lock);
 	/* Not in the heap: the timer thread popped it and drops it when its
 	 * claim fails (or shutdown dropped it). */
 	if (drop)
@@ -364,13 +374,17 @@ int trp_timer_cancel(trp_timer_t *t)
 	}
 }
 
-void trp__timers_shutdown(struct trp_runtime *rt)
+/* Destroy, step 1 (runtime.h): stops the timer thread and drops every
+ * pending timer (they never fire); later trp_send_after calls return
+ * TRP_ESHUTDOWN. */
+static void timers_quiesce(struct trp_runtime *rt, void *state)
 {
-	trp__mutex_lock(&rt->timers_lock);
-	struct trp__timers *ts = rt->timers;
-	rt->timers = NULL;
-	rt->timers_closed = true;
-	trp__mutex_unlock(&rt->timers_lock);
+	(void)state;
+	trp__mutex_lock(&ts_of(rt)->lock);
+	struct trp__timers *ts = ts_of(rt)->timers;
+	ts_of(rt)->timers = NULL;
+	ts_of(rt)->closed = true;
+	trp__mutex_unlock(&ts_of(rt)->lock);
 	if (ts == NULL)
 		return;
 	/* ORDER: release; the thread's acquire load sees it after the bell. */
@@ -390,3 +404,9 @@ void trp__timers_shutdown(struct trp_runtime *rt)
 	trp__free(ts->heap, 0);
 	trp__free(ts, sizeof *ts);
 }
+
+const struct trp__feature trp__feature_timers = {
+	.name = "timers",
+	.state_size = sizeof(struct timer_feature),
+	.quiesce = timers_quiesce,
+};

@@ -29,25 +29,34 @@
  * If the victim's turn counter has not moved for STUCK_NS, a lone actor is
  * taken too: a behaviour that blocks must not strand work behind it.
  *
- * Parking: see scheduler.h. A worker that parks while some victim holds a
- * lone actor parks with a timeout, so that the stuck check runs again.
+ * Parking: see park.h. A worker that parks while some victim holds a lone
+ * actor parks with a timeout, so that the stuck check runs again.
+ *
+ * Idle polling: a worker that finds nothing polls idle_spins times before
+ * it parks (a send usually follows soon), unless a thread waits for the
+ * runtime to go idle (quiescence.h): then it parks at once, so that the
+ * wait ends when the work does, whatever idle_spins is.
+ *
+ * Who may call: trp__worker_main is a worker thread's entry; everything
+ * here runs on that thread. Lock-free (stealing is CAS on the victim's
+ * run queue head); blocking only in trp__park.
  */
 #include "worker.h"
 
 #include <stdio.h>
 
 #include "actor.h"
-#include "epoch.h"
+#include "outbox.h"
+#include "park.h"
 #include "probes.h"
+#include "quiescence.h"
+#include "runtime.h"
 #include "scheduler.h"
+#include "turn.h"
 
 #define INJECT_EVERY 61u
-#define LIFO_SLICE 8192u      /* turns the LIFO may keep the rest waiting */
-#define STUCK_NS 1000000u     /* 1 ms without a turn: victim looks stuck */
-#define RECHECK_NS 2000000    /* timed park while a lone actor waits */
-#define BUSY_PEER_NS 50000000 /* timed park while other parties run */
-#define WAKE_ANY 1u	      /* futex bits: every parked worker */
-#define WAKE_DEEP 2u	      /* futex bits: workers parked for good */
+#define LIFO_SLICE 8192u  /* turns the LIFO may keep the rest waiting */
+#define STUCK_NS 1000000u /* 1 ms without a turn: victim looks stuck */
 
 _Thread_local struct trp__worker *trp__self_worker;
 
@@ -68,8 +77,8 @@ static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
 {
 	struct trp_runtime *rt = w->rt;
 	struct trp__worker *victim = &rt->workers[v];
-	uint64_t fifo = trp__deque_size(&victim->runq);
-	uint64_t lifo = trp__lifo_size(&victim->lifo);
+	uint64_t fifo = trp__run_ring_size(&victim->runq);
+	uint64_t lifo = trp__chase_lev_size(&victim->lifo);
 	uint64_t size = fifo + lifo;
 	if (size == 0)
 		return NULL;
@@ -92,12 +101,12 @@ static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
 	uint32_t moved = 0;
 	struct trp_actor *a = NULL;
 	if (fifo >= min)
-		a = trp__deque_steal(&victim->runq, &w->runq, min, &moved);
+		a = trp__run_ring_steal(&victim->runq, &w->runq, min, &moved);
 	/* The oldest half of the LIFO: the largest pending subtrees of a
 	 * spawn tree. Surplus counted over both queues, so a lone woken
 	 * partner still stays. */
 	if (a == NULL && lifo != 0)
-		a = trp__lifo_steal_half(&victim->lifo, &w->runq, &moved);
+		a = trp__chase_lev_steal_half(&victim->lifo, &w->runq, &moved);
 	if (a != NULL) {
 		trp__stat_add(&w->stats.steals, 1);
 		TRP_PROBE2(steal, v, moved);
@@ -132,13 +141,13 @@ static struct trp_actor *slice_over(struct trp__worker *w)
 	w->lifo_since = w->tick;
 	w->slice_flip ^= 1;
 	if (w->slice_flip) {
-		if ((a = trp__deque_pop_owner(&w->runq)) != NULL)
+		if ((a = trp__run_ring_pop_owner(&w->runq)) != NULL)
 			return a;
-		return trp__lifo_steal(&w->lifo);
+		return trp__chase_lev_steal(&w->lifo);
 	}
-	if ((a = trp__lifo_steal(&w->lifo)) != NULL)
+	if ((a = trp__chase_lev_steal(&w->lifo)) != NULL)
 		return a;
-	return trp__deque_pop_owner(&w->runq);
+	return trp__run_ring_pop_owner(&w->runq);
 }
 
 static struct trp_actor *find_work(struct trp__worker *w)
@@ -152,100 +161,15 @@ static struct trp_actor *find_work(struct trp__worker *w)
 		if (trp__unlikely(tick - w->lifo_since >= LIFO_SLICE) &&
 		    (a = slice_over(w)) != NULL)
 			return a;
-		if ((a = trp__lifo_pop_owner(&w->lifo)) != NULL)
+		if ((a = trp__chase_lev_pop_owner(&w->lifo)) != NULL)
 			return a;
 		w->lifo_used = false; /* empty: only we push */
 	}
-	if ((a = trp__deque_pop_owner(&w->runq)) != NULL)
+	if ((a = trp__run_ring_pop_owner(&w->runq)) != NULL)
 		return a;
 	if ((a = trp__inject_pop(rt, w)) != NULL)
 		return a;
 	return steal(w);
-}
-
-/*
- * After the sleepers increment: is there work we must not sleep on?
- * Returns 1 for work (do not park), 0 for none, -1 for "only lone actors
- * on other workers" (park with a timeout).
- */
-static int work_visible(struct trp__worker *w)
-{
-	struct trp_runtime *rt = w->rt;
-	/* ORDER: seq_cst loads after the sleepers increment (see park()).
-	 * For work pushed onto other workers' run queues without a wake
-	 * check, see trp__schedule. */
-	if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst) != 0 ||
-	    atomic_load_explicit(&rt->inject_len, memory_order_seq_cst) > 0 ||
-	    trp__deque_size(&w->runq) != 0 || trp__lifo_size(&w->lifo) != 0)
-		return 1;
-	int lone = 0;
-	for (uint32_t v = 0; v < rt->nworkers; v++) {
-		if (v == w->index)
-			continue;
-		uint64_t size = trp__deque_size(&rt->workers[v].runq) +
-				trp__lifo_size(&rt->workers[v].lifo);
-		if (size >= 2)
-			return 1;
-		if (size == 1)
-			lone = -1;
-	}
-	return lone;
-}
-
-/* We woke up to run work that might block: make sure no peer sleeps for
- * good meanwhile (see "Deep sleep" in scheduler.h). */
-static void kick_deep(struct trp_runtime *rt)
-{
-	/* relaxed: see park(). */
-	if (atomic_load_explicit(&rt->deep_sleepers, memory_order_relaxed) == 0)
-		return;
-	/* ORDER: release, as in trp__wake_one (a doorbell). */
-	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
-	trp__futex_wake_bits(&rt->park_seq, 1, WAKE_DEEP);
-}
-
-static void park(struct trp__worker *w)
-{
-	struct trp_runtime *rt = w->rt;
-	/* ORDER: acquire; pairs with wakers' release increments (we only
-	 * need the value, the futex compares it atomically). */
-	uint32_t seq =
-		atomic_load_explicit(&rt->park_seq, memory_order_acquire);
-	/* ORDER: acq_rel read-modify-write: orders our announcement before
-	 * the re-check below, and pairs with the RMW in trp__wake_one (see
-	 * there). */
-	atomic_fetch_add_explicit(&rt->sleepers, 1, memory_order_acq_rel);
-	int seen = work_visible(w);
-	if (seen <= 0) {
-		trp__stat_add(&w->stats.parks, 1);
-		/* Sleep for good only when nobody else is running: a peer
-		 * that is running may queue a lone actor without waking us
-		 * (see trp__schedule) and then block in a behaviour, so while
-		 * peers run we look again now and then (20 times a second
-		 * costs nothing measurable). */
-		uint32_t others = trp__activity_dec(rt);
-		TRP_PROBE1(park, w->index);
-		int64_t timeout = seen < 0    ? RECHECK_NS :
-				  others != 0 ? BUSY_PEER_NS :
-						-1;
-		if (timeout < 0) {
-			/* relaxed: a hint for kick_deep; a kick that misses
-			 * us still bumps park_seq, so we re-check. */
-			atomic_fetch_add_explicit(&rt->deep_sleepers, 1,
-						  memory_order_relaxed);
-			trp__futex_wait_bits(&rt->park_seq, seq, -1,
-					     WAKE_ANY | WAKE_DEEP);
-			atomic_fetch_sub_explicit(&rt->deep_sleepers, 1,
-						  memory_order_relaxed);
-		} else {
-			trp__futex_wait_bits(&rt->park_seq, seq, timeout,
-					     WAKE_ANY);
-		}
-		trp__activity_inc(rt);
-		TRP_PROBE1(unpark, w->index);
-		w->woke = true;
-	}
-	atomic_fetch_sub_explicit(&rt->sleepers, 1, memory_order_relaxed);
 }
 
 void *trp__worker_main(void *arg)
@@ -267,7 +191,7 @@ void *trp__worker_main(void *arg)
 		if (a != NULL) {
 			if (trp__unlikely(w->woke)) {
 				w->woke = false;
-				kick_deep(rt);
+				trp__kick_deep(rt);
 			}
 			trp__actor_run(w, a);
 			trp__stat_add(&w->turns, 1);
@@ -275,15 +199,20 @@ void *trp__worker_main(void *arg)
 			continue;
 		}
 		/* Poll a little before parking (a send usually follows
-		 * soon). No sched_yield: on an oversubscribed machine it
-		 * hands our time slice to other processes for nothing. */
-		if (idle++ < rt->cfg.idle_spins) {
+		 * soon), unless someone waits for idle (see above). No
+		 * sched_yield: on an oversubscribed machine it hands our time
+		 * slice to other processes for nothing. relaxed: a hint; a
+		 * waiter that arrives after our look finds us parked a little
+		 * later. */
+		if (idle++ < rt->cfg.idle_spins &&
+		    atomic_load_explicit(&rt->idle_waiters,
+					 memory_order_relaxed) == 0) {
 			trp__cpu_relax();
 			continue;
 		}
 		/* Nothing keeps the receivers it chained to alive now. */
 		trp__outbox_release_refs(w);
-		park(w);
+		trp__park(w);
 		idle = 0;
 	}
 	trp__outbox_release_refs(w);

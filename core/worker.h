@@ -14,7 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "deque.h"
+#include "chase_lev.h"
+#include "run_ring.h"
 #include "message.h"
 #include "outbox.h"
 #include "platform.h"
@@ -23,8 +24,7 @@ struct trp_runtime;
 struct trp_actor;
 
 /* The per-worker counters; each is also a field of trp_stats_t. */
-#define TRP__WORKER_STATS(X)                                                   \
-	X(sent) X(processed) X(rejected) X(steals) X(parks)
+#define TRP__WORKER_STATS(X) X(sent) X(processed) X(rejected) X(steals) X(parks)
 
 struct trp__worker_stats {
 #define TRP__STAT_FIELD(name) _Atomic(uint64_t) name;
@@ -36,8 +36,8 @@ struct trp__worker_stats {
 
 struct trp__worker {
 	/* read by thieves */
-	struct trp__deque runq; /* rescheduled after a turn, injected */
-	struct trp__lifo lifo;	/* woken or spawned by a turn */
+	struct trp__run_ring runq;  /* rescheduled after a turn, injected */
+	struct trp__chase_lev lifo; /* woken or spawned by a turn */
 	/* owner only (the pool's `returned` stack is on its own line) */
 	struct trp__msg_pool pool;
 	alignas(64) struct trp_runtime *rt;
@@ -63,6 +63,19 @@ struct trp__worker {
 
 /* The calling thread's worker (NULL on other threads). */
 extern _Thread_local struct trp__worker *trp__self_worker;
+
+/* The worker of the calling thread if it belongs to @rt, else NULL. */
+static inline struct trp__worker *trp__worker_of(struct trp_runtime *rt)
+{
+	struct trp__worker *w = trp__self_worker;
+	return (w != NULL && w->rt == rt) ? w : NULL;
+}
+
+/* The message pool of @w, or NULL for an outside thread. */
+static inline struct trp__msg_pool *trp__pool_of(struct trp__worker *w)
+{
+	return w != NULL ? &w->pool : NULL;
+}
 
 /* Relaxed increment of a counter only its owner writes. */
 static inline void trp__stat_add(_Atomic(uint64_t) *c, uint64_t n)

@@ -1,5 +1,5 @@
 /*
- * tests/stress/lifo_steal.c - one owner pushes and pops its trp__lifo
+ * tests/stress/chase_lev_steal.c - one owner pushes and pops its trp__chase_lev
  * (newest first) while three thieves steal from it (oldest first, one per
  * claim); every item must be taken exactly once.
  *
@@ -26,7 +26,8 @@
 
 #include <stdalign.h>
 
-#include "deque.h"
+#include "chase_lev.h"
+#include "run_ring.h"
 
 #define N_BASE 10000000u
 #define NTHIEVES 3u
@@ -43,7 +44,7 @@ struct thief {
 };
 
 static struct {
-	struct trp__lifo q;
+	struct trp__chase_lev q;
 	/* written by the owner */
 	alignas(64) _Atomic(uint64_t) pushed;
 	_Atomic(uint64_t) popped;
@@ -102,7 +103,7 @@ static uint64_t take(void *item, const char *who)
 
 static void owner_pop(uint64_t *depth, uint64_t *rng)
 {
-	void *it = trp__lifo_pop_owner(&g.q);
+	void *it = trp__chase_lev_pop_owner(&g.q);
 	if (it == NULL) {
 		if (*depth != 0)
 			stress_progress(&g.lost_last, 1);
@@ -143,7 +144,7 @@ static void *owner_main(void *arg)
 						       1 + ((r >> 4) & 7);
 			for (uint64_t i = 0; i < len && seq < end; i++) {
 				g.payload[seq] = payload_of(seq);
-				int rc = trp__lifo_push_owner(&g.q,
+				int rc = trp__chase_lev_push_owner(&g.q,
 							      &g.payload[seq]);
 				if (rc != 0)
 					stress_fail("owner: push(%" PRIu64
@@ -154,7 +155,7 @@ static void *owner_main(void *arg)
 				if (seq % 3 == 0)
 					owner_pop(&depth, &rng);
 			}
-			uint64_t size = trp__lifo_size(&g.q);
+			uint64_t size = trp__chase_lev_size(&g.q);
 			if (size > g.max_size)
 				g.max_size = size;
 			if (depth > HIGH_WATER)
@@ -163,15 +164,15 @@ static void *owner_main(void *arg)
 				owner_drain(0, &depth, &rng);
 		}
 		owner_drain(0, &depth, &rng);
-		STRESS_CHECK(trp__lifo_pop_owner(&g.q) == NULL,
+		STRESS_CHECK(trp__chase_lev_pop_owner(&g.q) == NULL,
 			     "owner: pop returned an item after the drain");
 		/* ORDER: release: a thief that sees round_done sees the
 		 * queue empty (it rechecks the size anyway). */
 		atomic_store_explicit(&g.round_done, 1, memory_order_release);
 		stress_barrier_wait(&g.round_end);
-		trp__lifo_destroy(&g.q);
-		if (trp__lifo_init(&g.q, 1) != 0)
-			stress_fail("owner: trp__lifo_init failed");
+		trp__chase_lev_destroy(&g.q);
+		if (trp__chase_lev_init(&g.q, 1) != 0)
+			stress_fail("owner: trp__chase_lev_init failed");
 		/* relaxed: published by the barrier below. */
 		atomic_store_explicit(&g.round_done, 0, memory_order_relaxed);
 		atomic_store_explicit(&g.finished, seq == g.n,
@@ -194,13 +195,13 @@ static void *thief_main(void *arg)
 	stress_watchdog_thread(&g.wd, t->name);
 	stress_barrier_wait(&g.start);
 	for (;;) {
-		void *it = trp__lifo_steal(&g.q);
+		void *it = trp__chase_lev_steal(&g.q);
 		if (it == NULL) {
 			stress_progress(&t->empty_steals, 1);
 			/* ORDER: acquire pairs with the owner's release. */
 			if (atomic_load_explicit(&g.round_done,
 						 memory_order_acquire) != 0 &&
-			    trp__lifo_size(&g.q) == 0) {
+			    trp__chase_lev_size(&g.q) == 0) {
 				stress_barrier_wait(&g.round_end);
 				stress_barrier_wait(&g.round_start);
 				/* relaxed: published by the barrier. */
@@ -237,7 +238,7 @@ static void dump_state(void *arg)
 {
 	(void)arg;
 	fprintf(stderr, "  queue size %" PRIu64 ", round_done %u\n",
-		trp__lifo_size(&g.q),
+		trp__chase_lev_size(&g.q),
 		atomic_load_explicit(&g.round_done, memory_order_relaxed));
 }
 
@@ -256,8 +257,8 @@ int main(void)
 	g.mirror = calloc(g.n, sizeof *g.mirror);
 	if (g.taken_by == NULL || g.payload == NULL || g.mirror == NULL)
 		stress_fail("out of memory");
-	if (trp__lifo_init(&g.q, 1) != 0)
-		stress_fail("trp__lifo_init failed");
+	if (trp__chase_lev_init(&g.q, 1) != 0)
+		stress_fail("trp__chase_lev_init failed");
 	stress_barrier_init(&g.start, NTHIEVES + 2);
 	stress_barrier_init(&g.round_end, NTHIEVES + 1);
 	stress_barrier_init(&g.round_start, NTHIEVES + 1);
@@ -304,7 +305,7 @@ int main(void)
 	for (unsigned i = 0; i < NTHIEVES && g.n >= SANITY_MIN_ITEMS; i++)
 		STRESS_CHECK(load(&g.thieves[i].taken) > 0,
 			     "thief%u never stole", i);
-	trp__lifo_destroy(&g.q);
+	trp__chase_lev_destroy(&g.q);
 	free(g.taken_by);
 	free(g.payload);
 	free(g.mirror);

@@ -1,6 +1,6 @@
 /*
- * tests/stress/deque_steal.c - T8: one owner pushes and pops its
- * trp__deque while three thieves steal half of it into their own deques
+ * tests/stress/run_ring_steal.c - T8: one owner pushes and pops its
+ * trp__run_ring while three thieves steal half of it into their own deques
  * and drain those; every item must be taken exactly once.
  *
  * Items are pointers to payload[seq], a plain (non-atomic) word the owner
@@ -45,7 +45,8 @@
 
 #include <stdalign.h>
 
-#include "deque.h"
+#include "chase_lev.h"
+#include "run_ring.h"
 
 #define N_BASE 10000000u
 #define NTHIEVES 3u
@@ -55,7 +56,7 @@
 #define SANITY_MIN_ITEMS 500000u /* see the end of main */
 
 struct thief {
-	alignas(64) struct trp__deque own;
+	alignas(64) struct trp__run_ring own;
 	/* written by this thief */
 	alignas(64) _Atomic(uint64_t) taken;
 	_Atomic(uint64_t) steals;
@@ -71,7 +72,7 @@ struct thief {
 };
 
 static struct {
-	struct trp__deque owner_dq;
+	struct trp__run_ring owner_dq;
 	/* written by the owner */
 	alignas(64) _Atomic(uint64_t) pushed;
 	_Atomic(uint64_t) popped;
@@ -150,7 +151,7 @@ static uint64_t take(void *item, const char *who)
 
 static void owner_pop(uint64_t *last, bool *any, uint64_t *rng)
 {
-	void *it = trp__deque_pop_owner(&g.owner_dq);
+	void *it = trp__run_ring_pop_owner(&g.owner_dq);
 	if (it == NULL)
 		return;
 	uint64_t seq = take(it, "owner");
@@ -167,7 +168,7 @@ static void owner_pop(uint64_t *last, bool *any, uint64_t *rng)
 static void owner_drain(uint64_t limit, uint64_t *last, bool *any,
 			uint64_t *rng)
 {
-	while (trp__deque_size(&g.owner_dq) > limit)
+	while (trp__run_ring_size(&g.owner_dq) > limit)
 		owner_pop(last, any, rng);
 }
 
@@ -195,7 +196,7 @@ static void *owner_main(void *arg)
 			uint64_t len = (r & 15) == 0 ? 1 + ((r >> 4) & 4095) :
 						       1 + ((r >> 4) & 7);
 			for (uint64_t i = 0; i < len && seq < end; i++) {
-				int rc = trp__deque_push_owner(&g.owner_dq,
+				int rc = trp__run_ring_push_owner(&g.owner_dq,
 							       enc(seq));
 				if (rc != 0)
 					stress_fail("owner: push_owner(%" PRIu64
@@ -207,7 +208,7 @@ static void *owner_main(void *arg)
 				if (seq % 3 == 0)
 					owner_pop(&last, &any, &rng);
 			}
-			uint64_t size = trp__deque_size(&g.owner_dq);
+			uint64_t size = trp__run_ring_size(&g.owner_dq);
 			if (size > g.max_size)
 				g.max_size = size;
 			if (size > HIGH_WATER)
@@ -217,7 +218,7 @@ static void *owner_main(void *arg)
 				owner_drain(0, &last, &any, &rng);
 		}
 		owner_drain(0, &last, &any, &rng);
-		STRESS_CHECK(trp__deque_pop_owner(&g.owner_dq) == NULL,
+		STRESS_CHECK(trp__run_ring_pop_owner(&g.owner_dq) == NULL,
 			     "owner: pop_owner returned an item with "
 			     "size() == 0");
 		/* ORDER: release: a thief that sees round_done sees the
@@ -226,9 +227,9 @@ static void *owner_main(void *arg)
 		stress_barrier_wait(&g.round_end);
 		/* Alone now (the barrier orders the thieves' last accesses
 		 * before this). */
-		trp__deque_destroy(&g.owner_dq);
-		if (trp__deque_init(&g.owner_dq, 2) != 0)
-			stress_fail("owner: trp__deque_init failed");
+		trp__run_ring_destroy(&g.owner_dq);
+		if (trp__run_ring_init(&g.owner_dq, 2) != 0)
+			stress_fail("owner: trp__run_ring_init failed");
 		atomic_store_explicit(&g.round_done, 0, memory_order_relaxed);
 		/* relaxed: published by the barrier below. */
 		atomic_store_explicit(&g.finished, seq == g.n,
@@ -254,14 +255,14 @@ static void *thief_main(void *arg)
 	for (;;) {
 		uint64_t r = stress_rand(&t->rng);
 		bool from_peer = peer != NULL && (r & 1) == 0;
-		struct trp__deque *victim = from_peer ? &peer->own :
+		struct trp__run_ring *victim = from_peer ? &peer->own :
 							&g.owner_dq;
 		uint32_t min_surplus = t->min_surplus != 0 ?
 					       t->min_surplus :
 					       1 + (uint32_t)((r >> 2) % 3);
 		uint32_t moved = UINT32_MAX;
 		void *it =
-			trp__deque_steal(victim, &t->own, min_surplus, &moved);
+			trp__run_ring_steal(victim, &t->own, min_surplus, &moved);
 		if (it == NULL) {
 			STRESS_CHECK(moved == 0,
 				     "%s: steal returned NULL with moved %u",
@@ -270,8 +271,8 @@ static void *thief_main(void *arg)
 			/* ORDER: acquire pairs with the owner's release. */
 			if (atomic_load_explicit(&g.round_done,
 						 memory_order_acquire) != 0 &&
-			    trp__deque_size(&g.owner_dq) == 0) {
-				STRESS_CHECK(trp__deque_size(&t->own) == 0,
+			    trp__run_ring_size(&g.owner_dq) == 0) {
+				STRESS_CHECK(trp__run_ring_size(&t->own) == 0,
 					     "%s: its deque is not empty at "
 					     "the end of a round",
 					     t->name);
@@ -315,7 +316,7 @@ static void *thief_main(void *arg)
 		 * owner); thief2 may lose some to thief1. */
 		uint64_t prev = x, got = 0;
 		void *v;
-		while ((v = trp__deque_pop_owner(&t->own)) != NULL) {
+		while ((v = trp__run_ring_pop_owner(&t->own)) != NULL) {
 			uint64_t s = take(v, t->name);
 			stress_progress(&t->taken, 1);
 			got++;
@@ -342,7 +343,7 @@ static void *thief_main(void *arg)
 				    "held %" PRIu64 " items",
 				    t->name, moved, got);
 	}
-	STRESS_CHECK(trp__deque_size(&t->own) == 0,
+	STRESS_CHECK(trp__run_ring_size(&t->own) == 0,
 		     "%s: its deque is not empty at exit", t->name);
 	stress_watchdog_thread_exit(&g.wd);
 	return NULL;
@@ -356,12 +357,12 @@ static void dump_state(void *arg)
 	fprintf(stderr,
 		"  owner deque size %" PRIu64 ", round_done %u; pushed %" PRIu64
 		" of %" PRIu64 "\n",
-		trp__deque_size(&g.owner_dq),
+		trp__run_ring_size(&g.owner_dq),
 		atomic_load_explicit(&g.round_done, memory_order_relaxed),
 		atomic_load_explicit(&g.pushed, memory_order_relaxed), g.n);
 	for (unsigned i = 0; i < NTHIEVES; i++)
 		fprintf(stderr, "  %s deque size %" PRIu64 "\n",
-			g.thieves[i].name, trp__deque_size(&g.thieves[i].own));
+			g.thieves[i].name, trp__run_ring_size(&g.thieves[i].own));
 }
 
 static uint64_t load(_Atomic(uint64_t) *c)
@@ -378,8 +379,8 @@ int main(void)
 	g.payload = calloc(g.n, sizeof *g.payload);
 	if (g.taken_by == NULL || g.payload == NULL)
 		stress_fail("out of memory");
-	if (trp__deque_init(&g.owner_dq, 2) != 0)
-		stress_fail("trp__deque_init failed");
+	if (trp__run_ring_init(&g.owner_dq, 2) != 0)
+		stress_fail("trp__run_ring_init failed");
 	stress_barrier_init(&g.start, NTHIEVES + 2);
 	stress_barrier_init(&g.round_end, NTHIEVES + 1);
 	stress_barrier_init(&g.round_start, NTHIEVES + 1);
@@ -403,8 +404,8 @@ int main(void)
 		t->min_surplus = min_surplus[i];
 		t->rng = stress_rand_init(g.seed, i + 1);
 		snprintf(t->name, sizeof t->name, "thief%u", i);
-		if (trp__deque_init(&t->own, t->log2_cap) != 0)
-			stress_fail("trp__deque_init failed");
+		if (trp__run_ring_init(&t->own, t->log2_cap) != 0)
+			stress_fail("trp__run_ring_init failed");
 		stress_watchdog_counter(&g.wd, names[i][0], &t->taken);
 		stress_watchdog_info(&g.wd, names[i][1], &t->steals);
 		stress_watchdog_info(&g.wd, names[i][2], &t->empty_steals);
@@ -448,8 +449,8 @@ int main(void)
 			     "thief%u never stole", i);
 
 	for (unsigned i = 0; i < NTHIEVES; i++)
-		trp__deque_destroy(&g.thieves[i].own);
-	trp__deque_destroy(&g.owner_dq);
+		trp__run_ring_destroy(&g.thieves[i].own);
+	trp__run_ring_destroy(&g.owner_dq);
 	free(g.taken_by);
 	free(g.payload);
 	printf("%s: OK\n", stress_name);

@@ -1,0 +1,43 @@
+/*
+ * core/backpressure.c - muting senders of an overloaded actor (see
+ * backpressure.h for the protocol and its proof sketch).
+ */
+#include "backpressure.h"
+
+#include "scheduler.h"
+
+void trp__unmute_slow(struct trp_runtime *rt, struct trp_actor *r)
+{
+	/* ORDER: seq_cst; the Dekker pair with trp__mute_on_receiver (see
+	 * backpressure.h); acquire makes the muted actors' links visible. */
+	struct trp_actor *x =
+		atomic_exchange_explicit(&r->muted, NULL, memory_order_seq_cst);
+	while (x != NULL) {
+		struct trp_actor *next = x->mute_next;
+		/* muted actors are event actors: a turn ended in muting */
+		trp__assert(x->kind == &trp__kind_event);
+		trp__schedule(rt, x);
+		x = next;
+	}
+}
+
+void trp__mute_on_receiver(struct trp__worker *w, struct trp_actor *a)
+{
+	struct trp_actor *r = w->mute_on;
+	w->mute_on = NULL;
+	/* relaxed: validated by the CAS. */
+	struct trp_actor *top =
+		atomic_load_explicit(&r->muted, memory_order_relaxed);
+	do {
+		a->mute_next = top;
+		/* ORDER: seq_cst: publishes a->mute_next to the unmuter and
+		 * is ordered before our count re-read below. */
+	} while (!atomic_compare_exchange_weak_explicit(&r->muted, &top, a,
+							memory_order_seq_cst,
+							memory_order_relaxed));
+	/* ORDER: seq_cst, the other half of the Dekker pair. */
+	if (atomic_load_explicit(&r->mailbox.owner_count,
+				 memory_order_seq_cst) < TRP__MUTE_LOW)
+		trp__unmute_all(w->rt, r);
+	trp_actor_release(r);
+}

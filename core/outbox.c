@@ -1,0 +1,103 @@
+/*
+ * core/outbox.c - a turn's send batches: the operations that push (see
+ * outbox.h for the design and the ordering argument).
+ *
+ * Who may call: the worker running a turn, on its own outbox. Pushes are
+ * the mailbox's (wait-free); nothing here blocks.
+ */
+#include "outbox.h"
+
+#include "delivery.h"
+#include "worker.h"
+
+void trp__outbox_push(struct trp_runtime *rt, struct trp__worker *w,
+		      struct trp__outbox_slot *s)
+{
+	uint32_t n = s->n;
+	if (n == 0)
+		return;
+	s->n = 0;
+	s->bundle = NULL;
+	(void)trp__push_chain(rt, w, s->to, s->first, s->last, n);
+}
+
+/* Pushes a held slot's chain; the slot stays a marker for this turn (its
+ * first message went long ago) and keeps its reference. */
+static void outbox_unhold(struct trp_runtime *rt, struct trp__worker *w,
+			  struct trp__outbox_slot *s)
+{
+	trp__outbox_push(rt, w, s);
+	s->held = 0;
+}
+
+/* Drops the reference slot @s holds, if any. */
+static void outbox_unref(struct trp__outbox *o, struct trp__outbox_slot *s)
+{
+	if (s->ref) {
+		s->ref = 0;
+		o->nref--;
+		trp_actor_release(s->to);
+	}
+}
+
+void trp__outbox_release_refs(struct trp__worker *w)
+{
+	trp__assert(w->current == NULL);
+	struct trp__outbox *o = &w->outbox;
+	for (uint32_t i = 0; i < TRP__OUTBOX_SLOTS && o->nref != 0; i++)
+		outbox_unref(o, &o->slot[i]);
+}
+
+void trp__outbox_flush(struct trp__worker *w)
+{
+	if (w == NULL || w->outbox.nheld == 0)
+		return;
+	struct trp__outbox *o = &w->outbox;
+	for (uint32_t i = 0; i < o->nheld; i++) {
+		struct trp__outbox_slot *s = &o->slot[o->held[i]];
+		if (s->held)
+			outbox_unhold(w->rt, w, s);
+		s->listed = 0;
+	}
+	o->nheld = 0;
+}
+
+void trp__outbox_push_to(struct trp_runtime *rt, struct trp__worker *w,
+			 const struct trp_actor *to)
+{
+	struct trp__outbox_slot *s = trp__outbox_find(&w->outbox, to);
+	if (s != NULL && s->held)
+		trp__outbox_push(rt, w, s);
+}
+
+int trp__outbox_send(struct trp_runtime *rt, struct trp__worker *w,
+		     struct trp_actor *to, struct trp__msg *m)
+{
+	struct trp__outbox *o = &w->outbox;
+	struct trp__outbox_slot *s = &o->slot[trp__outbox_index(to)];
+	bool current = s->stamp == o->stamp;
+	if (trp__likely(current && s->to == to)) {
+		trp__outbox_hold(o, s);
+		trp__outbox_link(s, &m->node);
+		s->bundle = NULL; /* later small copies go after @m */
+		if (++s->n == TRP__OUTBOX_CHAIN)
+			trp__outbox_push(rt, w, s);
+		return 0;
+	}
+	if (current && s->held)
+		/* Another receiver's slot: push its chain now (order per
+		 * receiver is kept) and take the slot over. */
+		outbox_unhold(rt, w, s);
+	if (s->to != to)
+		outbox_unref(o, s); /* kept if @to had the slot before */
+	/* The first message to a receiver in this turn goes at once. */
+	int rc = trp__deliver_counted(rt, w, to, m);
+	if (rc == 0) {
+		s->to = to;
+		/* held and listed are 0: a slot of an earlier turn was
+		 * cleared by that turn's flush, and this turn's was unheld
+		 * above (it stays listed, so it is not listed twice). */
+		s->stamp = o->stamp;
+	}
+	return rc;
+}

@@ -1,0 +1,138 @@
+/*
+ * core/park.c - parking idle workers and waking them: the waker's half,
+ * then the sleeper's (see park.h; modelled in tests/models/park.pml).
+ */
+#include "park.h"
+
+#include <limits.h>
+
+#include "probes.h"
+#include "quiescence.h"
+
+#define RECHECK_NS 2000000    /* timed park while a lone actor waits */
+#define BUSY_PEER_NS 50000000 /* timed park while other parties run */
+#define WAKE_ANY 1u	      /* futex bits: every parked worker */
+#define WAKE_DEEP 2u	      /* futex bits: workers parked for good */
+
+/* ------------------------------------------------------------------ */
+/* the waker                                                           */
+
+void trp__ring_park_bell(struct trp_runtime *rt)
+{
+	/* ORDER: release; a parked worker re-checks the queues after it
+	 * wakes, the futex word is only a doorbell. */
+	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
+	trp__futex_wake(&rt->park_seq, 1);
+}
+
+void trp__wake_one(struct trp_runtime *rt)
+{
+	/* ORDER: a read-modify-write, not a load: it lands in the single
+	 * modification order of `sleepers` with the parking worker's
+	 * increment. If ours comes later we read its increment and wake it;
+	 * if ours comes first, its acq_rel increment reads ours and so sees
+	 * the work we published before it (our release), in its re-check.
+	 * One of the two always happens (modelled in park.pml). A fence
+	 * would do the same; ThreadSanitizer does not understand fences. */
+	if (atomic_fetch_add_explicit(&rt->sleepers, 0, memory_order_acq_rel) ==
+	    0)
+		return;
+	trp__ring_park_bell(rt);
+}
+
+void trp__ring_park_bell_all(struct trp_runtime *rt)
+{
+	/* ORDER: seq_cst, after the seq_cst store of the shutdown flag:
+	 * every parked worker wakes and sees it. */
+	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_seq_cst);
+	trp__futex_wake(&rt->park_seq, INT_MAX);
+}
+
+/* ------------------------------------------------------------------ */
+/* the sleeper                                                         */
+
+/*
+ * After the sleepers increment: is there work we must not sleep on?
+ * Returns 1 for work (do not park), 0 for none, -1 for "only lone actors
+ * on other workers" (park with a timeout).
+ */
+static int work_visible(struct trp__worker *w)
+{
+	struct trp_runtime *rt = w->rt;
+	/* ORDER: seq_cst loads after the sleepers increment (trp__park).
+	 * For work pushed onto other workers' run queues without a wake
+	 * check, see trp__schedule. */
+	if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst) != 0 ||
+	    atomic_load_explicit(&rt->inject_len, memory_order_seq_cst) > 0 ||
+	    trp__run_ring_size(&w->runq) != 0 ||
+	    trp__chase_lev_size(&w->lifo) != 0)
+		return 1;
+	int lone = 0;
+	for (uint32_t v = 0; v < rt->nworkers; v++) {
+		if (v == w->index)
+			continue;
+		uint64_t size = trp__run_ring_size(&rt->workers[v].runq) +
+				trp__chase_lev_size(&rt->workers[v].lifo);
+		if (size >= 2)
+			return 1;
+		if (size == 1)
+			lone = -1;
+	}
+	return lone;
+}
+
+/* We woke up to run work that might block: make sure no peer sleeps for
+ * good meanwhile (see "Deep sleep" in scheduler.h). */
+void trp__kick_deep(struct trp_runtime *rt)
+{
+	/* relaxed: see trp__park. */
+	if (atomic_load_explicit(&rt->deep_sleepers, memory_order_relaxed) == 0)
+		return;
+	/* ORDER: release, as in trp__wake_one (a doorbell). */
+	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
+	trp__futex_wake_bits(&rt->park_seq, 1, WAKE_DEEP);
+}
+
+void trp__park(struct trp__worker *w)
+{
+	struct trp_runtime *rt = w->rt;
+	/* ORDER: acquire; pairs with wakers' release increments (we only
+	 * need the value, the futex compares it atomically). */
+	uint32_t seq =
+		atomic_load_explicit(&rt->park_seq, memory_order_acquire);
+	/* ORDER: acq_rel read-modify-write: orders our announcement before
+	 * the re-check below, and pairs with the RMW in trp__wake_one (see
+	 * there). */
+	atomic_fetch_add_explicit(&rt->sleepers, 1, memory_order_acq_rel);
+	int seen = work_visible(w);
+	if (seen <= 0) {
+		trp__stat_add(&w->stats.parks, 1);
+		/* Sleep for good only when nobody else is running: a peer
+		 * that is running may queue a lone actor without waking us
+		 * (see trp__schedule) and then block in a behaviour, so while
+		 * peers run we look again now and then (20 times a second
+		 * costs nothing measurable). */
+		uint32_t others = trp__activity_dec(rt);
+		TRP_PROBE1(park, w->index);
+		int64_t timeout = seen < 0    ? RECHECK_NS :
+				  others != 0 ? BUSY_PEER_NS :
+						-1;
+		if (timeout < 0) {
+			/* relaxed: a hint for kick_deep; a kick that misses
+			 * us still bumps park_seq, so we re-check. */
+			atomic_fetch_add_explicit(&rt->deep_sleepers, 1,
+						  memory_order_relaxed);
+			trp__futex_wait_bits(&rt->park_seq, seq, -1,
+					     WAKE_ANY | WAKE_DEEP);
+			atomic_fetch_sub_explicit(&rt->deep_sleepers, 1,
+						  memory_order_relaxed);
+		} else {
+			trp__futex_wait_bits(&rt->park_seq, seq, timeout,
+					     WAKE_ANY);
+		}
+		trp__activity_inc(rt);
+		TRP_PROBE1(unpark, w->index);
+		w->woke = true;
+	}
+	atomic_fetch_sub_explicit(&rt->sleepers, 1, memory_order_relaxed);
+}

@@ -1,0 +1,150 @@
+/*
+ * core/runtime.h - the runtime struct, the order in which its parts start
+ * and stop, and the table of hooks through which features plug in.
+ *
+ * The runtime (runtime.c) owns create and destroy. Create: the struct, the
+ * workers' state, then each feature's init in table order, then the worker
+ * threads. Destroy:
+ *   1. each feature's `quiesce`, in reverse order, while the workers still
+ *      run (timers stop firing; thread actors are closed and joined: they
+ *      may be waiting on replies from event actors);
+ *   2. the shutdown flag; workers finish their turn and are joined; outside
+ *      threads inside a call drain out (quiescence.c);
+ *   3. every actor still alive stops (stop.c), its mail dead-lettered;
+ *   4. each feature's `fini`, in reverse order (exchanges closed, names
+ *      released);
+ *   5. the workers' state; the struct itself (and the features' state)
+ *      lives until the last actor handle is released.
+ *
+ * Features (names, exchanges, timers, thread actors; later supervision,
+ * nodes, ports) keep their state in a block the runtime allocates for them
+ * (trp__feature_state) and reach the runtime only through this header and
+ * the actor layer's; nothing below the feature layer includes a feature's
+ * header (tests/layering checks it with core/LAYERS).
+ *
+ * Who may call: create/destroy as troupe/runtime.h says; the hooks run on
+ * the thread that creates or destroys the runtime, actor_stopped on the
+ * thread that stops an actor.
+ */
+#ifndef TRP_CORE_RUNTIME_H
+#define TRP_CORE_RUNTIME_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "invariant.h"
+#include "mailbox.h"
+#include "platform.h"
+#include "troupe/runtime.h"
+#include "worker.h"
+
+/* The features, in the order they start (they stop in reverse). */
+enum trp__feature_id {
+	TRP__FEATURE_NAMES = 0, /* registry.c */
+	TRP__FEATURE_EXCHANGES, /* exchange.c */
+	TRP__FEATURE_THREADS,	/* thread_actor.c */
+	TRP__FEATURE_TIMERS,	/* timer.c */
+	TRP__FEATURES
+};
+
+/* A feature's hooks; every one may be NULL. */
+struct trp__feature {
+	const char *name;
+	size_t state_size; /* zeroed block at trp__feature_state() */
+	/* At create, after the workers' state, before their threads start.
+	 * 0 or an error (create fails; earlier features get fini). */
+	int (*init)(struct trp_runtime *rt, void *state);
+	/* Destroy, step 1 (workers still running). */
+	void (*quiesce)(struct trp_runtime *rt, void *state);
+	/* Destroy, step 4 (every actor stopped, workers joined); also when
+	 * create fails after this feature's init. */
+	void (*fini)(struct trp_runtime *rt, void *state);
+	/* An actor stopped and is being retired (actor.h); any thread. */
+	void (*actor_stopped)(struct trp_runtime *rt, void *state,
+			      struct trp_actor *a);
+};
+
+/* activity deltas: count +-1 and generation +1 in one fetch_add */
+#define TRP__ACT_INC (((uint64_t)1 << 32) + 1)
+#define TRP__ACT_DEC (((uint64_t)1 << 32) - 1)
+#define TRP__ACT_COUNT(v) ((uint32_t)(v))
+
+struct trp_runtime {
+	/* read-mostly */
+	alignas(64) trp_config_t cfg;
+	uint32_t nworkers;
+	struct trp__worker *workers; /* nworkers, cache-aligned */
+	struct trp__msg_pool **pools;
+	void *feature[TRP__FEATURES]; /* each feature's state block */
+	_Atomic(uint32_t) shutdown;   /* sticky */
+
+	/* injection queue: outside producers, worker consumers (trylock);
+	 * scheduler.c */
+	alignas(64) struct trp__mailbox inject;
+	alignas(64) _Atomic(uint32_t) inject_lock;
+	_Atomic(int64_t) inject_len;
+
+	/* parking (park.c) */
+	alignas(64) _Atomic(uint32_t) park_seq;
+	_Atomic(uint32_t) sleepers;
+	_Atomic(uint32_t) deep_sleepers; /* parked without a timeout */
+
+	/* quiescence (quiescence.c) */
+	alignas(64) _Atomic(uint64_t) activity;
+	_Atomic(uint32_t) idle_seq;
+	_Atomic(uint32_t) idle_waiters;
+
+	/* counters of outside threads */
+	alignas(64) struct trp__worker_stats outside;
+	_Atomic(uint64_t) spawned;
+	_Atomic(uint64_t) stopped;
+
+	/* live actors (cold: spawn and stop; actor.c) */
+	alignas(64) struct trp__mutex actors_lock;
+	struct trp_actor *actors; /* doubly linked through actor->live_* */
+	/* the struct itself lives until destroy is done and the last actor
+	 * handle is gone: 1 for destroy + 1 per actor not yet freed */
+	_Atomic(uint64_t) refs;
+};
+
+static_assert(offsetof(struct trp_runtime, inject) % 64 == 0 &&
+		      offsetof(struct trp_runtime, park_seq) % 64 == 0 &&
+		      offsetof(struct trp_runtime, activity) % 64 == 0,
+	      "the runtime's write-shared groups start cache lines");
+
+/* The state block of feature @id. */
+static inline void *trp__feature_state(struct trp_runtime *rt,
+				       enum trp__feature_id id)
+{
+	trp__assert(id < TRP__FEATURES && rt->feature[id] != NULL);
+	return rt->feature[id];
+}
+
+/* Tells every feature that @a stopped (trp__actor_retire). */
+void trp__runtime_actor_stopped(struct trp_runtime *rt, struct trp_actor *a);
+
+/* Drops one reference to the runtime struct (frees it at 0). */
+void trp__runtime_unref(struct trp_runtime *rt);
+
+/* Stats sink of the calling thread: its worker's, else the outside one. */
+static inline struct trp__worker_stats *trp__stats_of(struct trp_runtime *rt,
+						      struct trp__worker *w)
+{
+	return w != NULL ? &w->stats : &rt->outside;
+}
+
+/* Adds to a counter: plain store for a worker, fetch_add outside. */
+static inline void trp__count(struct trp__worker *w, _Atomic(uint64_t) *c,
+			      uint64_t n)
+{
+	if (w != NULL)
+		trp__stat_add(c, n);
+	else
+		/* relaxed: a statistic, read after quiescence. */
+		atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+#endif /* TRP_CORE_RUNTIME_H */

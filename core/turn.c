@@ -1,0 +1,233 @@
+/*
+ * core/turn.c - one turn of an event actor on a worker (see turn.h): take
+ * messages from the mailbox (and the self bundle), run the behaviour on
+ * each, then flush the turn's sends and decide what becomes of the actor:
+ * stopped, muted, rescheduled, or idle.
+ */
+#include "turn.h"
+
+#include "backpressure.h"
+#include "delivery.h"
+#include "outbox.h"
+#include "probes.h"
+#include "self_send.h"
+#include "stop.h"
+#include "worker.h"
+
+/* A long turn lowers its mailbox's count as it goes, not only at its end:
+ * senders muted on it (actor.h, "Backpressure") go back to work as soon as
+ * it has caught up, instead of waiting (their worker maybe parked) for a
+ * turn that takes arrivals to end. */
+#define TRP__CONSUMED_EVERY 256u
+
+static inline void consumed_so_far(struct trp_actor *a, uint32_t n,
+				   uint32_t *counted)
+{
+	if (trp__unlikely(n - *counted >= TRP__CONSUMED_EVERY)) {
+		trp__consumed(a, n - *counted);
+		*counted = n;
+	}
+}
+
+/* After @n messages of the turn running on @w: should it end (see
+ * trp__actor_run)? @past: the messages present at its start are done. */
+static inline bool turn_ends(struct trp__worker *w, struct trp_runtime *rt,
+			     uint32_t n, uint32_t batch, bool past)
+{
+	/* relaxed: the shutdown flag is sticky; destroy stops workers after
+	 * their current turn, so end it now. */
+	return n >= batch || (past && w->turn_sends >= TRP__TURN_SENDS) ||
+	       trp__unlikely(w->mute_on != NULL) ||
+	       trp__unlikely(atomic_load_explicit(&rt->shutdown,
+						  memory_order_relaxed));
+}
+
+void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
+{
+	struct trp_runtime *rt = a->rt;
+	trp__assert(a->kind == &trp__kind_event && w->current == NULL);
+	w->current = a;
+	w->turn_sends = 0;
+	TRP_PROBE2(run_start, a->id, w->index);
+	if (trp__unlikely(!a->started)) {
+		a->started = 1;
+		a->start(a, a->state);
+		if (a->stop_request) {
+			trp__actor_finish(w, a, TRP_STOP_NORMAL);
+			return;
+		}
+	}
+	/* The turn bound: the messages present now (up to the last one
+	 * pushed so far), at most `batch` of them; past those, messages that
+	 * arrive during the turn (self-sends included) are taken too while
+	 * the turn has sent fewer than TRP__TURN_SENDS messages. So an actor
+	 * that messages itself to go on runs several cheap steps per turn
+	 * and its sends leave as chains (outbox.h), while one whose steps
+	 * send a lot (a producer's chunk, a publish to many) yields after
+	 * one step, and what a turn adds to other mailboxes stays bounded.
+	 * The turn also ends when the actor asked to stop, when it must be
+	 * muted (it sent to an overloaded receiver), at shutdown, or when
+	 * the mailbox is empty. */
+	struct trp__mpsc_node *last = trp__mailbox_snapshot_sc(&a->mailbox);
+	if (last == NULL)
+		last = a->carry; /* the only one, or none */
+	bool past = last == NULL;
+	uint32_t batch = rt->cfg.batch;
+	uint32_t n = 0;	      /* messages processed */
+	uint32_t taken = 0;   /* of them, taken from the mailbox */
+	uint32_t counted = 0; /* of those, taken off the mailbox's count */
+	trp_stop_reason_t stop = 0;
+	struct trp__outbox *o = &w->outbox;
+	for (;;) {
+		struct trp__mpsc_node *done;
+		uint32_t off;
+		struct trp__mpsc_node *node = trp__next_node(a, &done, &off);
+		if (node == NULL) {
+			/* Self-sends come after everything that was in the
+			 * mailbox when the turn began (among them what the
+			 * last turn left of its own), so only once that is
+			 * done (past): a self-send's order with its earlier
+			 * ones holds. */
+			if (!past || o->self_n == 0)
+				break;
+			n++;
+			trp__self_run_next(w, a);
+			if (trp__unlikely(a->stop_request)) {
+				stop = TRP_STOP_NORMAL;
+				break;
+			}
+			if (turn_ends(w, rt, n, batch, past))
+				break;
+			continue;
+		}
+		trp__release_done(w, a, done);
+		if (trp__unlikely(node == &a->close_node)) {
+			/* Self-sends still waiting were accepted before the
+			 * close (sends after it are refused): they come
+			 * first, as they would have from the mailbox. */
+			while (o->self_n != 0 && !a->stop_request) {
+				n++;
+				trp__self_run_next(w, a);
+			}
+			stop = a->stop_request ? TRP_STOP_NORMAL :
+						 TRP_STOP_CLOSED;
+			break;
+		}
+		/* Start fetching the next message (written by another core,
+		 * most likely) while this one is processed. relaxed: a hint;
+		 * take_sc acquires it properly. */
+		struct trp__mpsc_node *ahead =
+			atomic_load_explicit(&node->next, memory_order_relaxed);
+		if (ahead != NULL)
+			__builtin_prefetch(ahead);
+		struct trp__msg *m = trp__msg_of(node);
+		if (trp__msg_is_bundle(m)) {
+			uint32_t end = (uint32_t)m->pub.size;
+			while (off < end) {
+				const struct trp__bundle_entry *e =
+					trp__bundle_entry_at(m, off);
+				off += trp__bundle_entry_size(e->size);
+				if (off + 128 < end)
+					__builtin_prefetch((const char *)e +
+							   256);
+				trp_msg_t v = trp__bundle_view(e);
+				n++;
+				taken++;
+				/* trp__current_msg stays NULL: an entry is
+				 * never a request. */
+				a->behavior(a, a->state, &v);
+				trp__stat_add(&w->stats.processed, 1);
+				consumed_so_far(a, taken, &counted);
+				if (trp__unlikely(a->stop_request)) {
+					stop = TRP_STOP_NORMAL;
+					break;
+				}
+				if (off < end &&
+				    turn_ends(w, rt, n, batch, past))
+					break;
+			}
+			if (off < end) {
+				/* The rest of the bundle waits for the next
+				 * turn, or becomes dead letters (stop.c). */
+				a->carry = node;
+				a->carry_off = off;
+				break;
+			}
+			if (m->hold == TRP__HOLD_SHARED)
+				trp__msg_drop_payload(m);
+			if (stop != 0)
+				break;
+		} else {
+			n++;
+			taken++;
+			trp__current_msg = &m->pub;
+			a->behavior(a, a->state, &m->pub);
+			trp__current_msg = NULL;
+			/* Per message, not per turn: a turn may be long,
+			 * and sent - processed is how users watch a
+			 * backlog. */
+			trp__stat_add(&w->stats.processed, 1);
+			consumed_so_far(a, taken, &counted);
+			if (trp__unlikely(m->request != TRP__REQ_NONE))
+				trp__request_done(m, TRP_ENOREPLY);
+			/* The block stays: it is the mailbox's last node
+			 * until the next take or the idle mark. */
+			if (trp__unlikely(m->hold != TRP__HOLD_INLINE))
+				trp__msg_drop_payload(m);
+			if (trp__unlikely(a->stop_request)) {
+				stop = TRP_STOP_NORMAL;
+				break;
+			}
+		}
+		if (node == last)
+			past = true;
+		if (turn_ends(w, rt, n, batch, past))
+			break;
+	}
+	trp__outbox_flush(w);
+	if (o->self_n != 0)
+		trp__self_flush(rt, w, a);
+	o->stamp++; /* this turn's markers expire */
+	o->self_off = 0;
+	TRP_PROBE2(run_end, a->id, n);
+	trp__consumed(a, taken - counted);
+	if (trp__unlikely(stop != 0)) {
+		trp__actor_finish(w, a, stop);
+		return;
+	}
+	w->current = NULL;
+	if (trp__unlikely(w->mute_on != NULL)) {
+		/* relaxed: a heuristic; an actor that is itself behind
+		 * keeps running (the no-deadlock rule). */
+		if (atomic_load_explicit(&a->mailbox.owner_count,
+					 memory_order_relaxed) <
+		    TRP__MUTE_LOW) {
+			trp__mute_on_receiver(w, a);
+			return;
+		}
+		trp_actor_release(w->mute_on);
+		w->mute_on = NULL;
+	}
+	if (a->carry != NULL) {
+		/* A bundle is left half done: the mailbox must not go idle
+		 * under it. */
+		trp__schedule(rt, a);
+		return;
+	}
+	/* Idle only if nothing is left; otherwise back of the queue. */
+	struct trp__mpsc_node *done;
+	if (trp__mailbox_mark_idle_sc(&a->mailbox, &done)) {
+		trp__release_done(w, a, done);
+		return;
+	}
+	/* More is queued: take the next node now and carry it over, so the
+	 * message just processed leaves the mailbox while it is hot in this
+	 * core's cache (freed to our pool, it is the next block we hand
+	 * out) instead of at the next turn, maybe on another core. */
+	struct trp__mpsc_node *next = trp__mailbox_take_sc(&a->mailbox, &done);
+	if (next != NULL) {
+		trp__release_done(w, a, done);
+		a->carry = next;
+	}
+	trp__schedule(rt, a);
+}
