@@ -2,7 +2,8 @@
  * core/alloc.c - the one caller of the memory allocator.
  *
  * jemalloc (mallocx/sdallocx) when TRP_USE_JEMALLOC, else the system
- * allocator (sanitizer builds, so ASan sees every block).
+ * allocator (sanitizer builds, so ASan sees every block). Also the one
+ * place that frees the application's memory (trp__app_free).
  *
  * No arena or tcache flags, no mallctl, no malloc_conf: jemalloc's settings
  * are the application's (MALLOC_CONF). Measured for issue 4 (peak RSS,
@@ -117,4 +118,20 @@ void trp__free(void *p, size_t size)
 	(void)size;
 	free(p);
 #endif
+}
+
+/*
+ * free() here is the process's free in every build, and that is the build's
+ * doing, not this function's: sanitizer and TROUPE_USE_JEMALLOC=OFF builds
+ * have no other; a libtroupe.a user links jemalloc into the process, so it
+ * is the application's malloc too; libtroupe.so with jemalloc linked
+ * dynamically finds free() in the global scope, as the application does;
+ * and libtroupe.so with jemalloc's archive inside links a copy whose
+ * malloc/free are renamed (CMakeLists.txt), so this call stays undefined
+ * in the .so and the dynamic linker binds it where the application's binds.
+ * tests/api/shared_symbols.cmake checks that the .so defines no free().
+ */
+void trp__app_free(void *p)
+{
+	free(p);
 }

@@ -37,6 +37,7 @@
 
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "delivery.h"
 #include "outbox.h"
 #include "probes.h"
@@ -269,8 +270,9 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
 		   trp_free_fn free_fn)
 {
-	struct trp__send_opts opt = { .owned_free = free_fn != NULL ? free_fn :
-								      free };
+	struct trp__send_opts opt = { .owned_free = free_fn != NULL ?
+							    free_fn :
+							    trp__app_free };
 	return trp__actor_send(to, type, buf, len, &opt);
 }
 

@@ -64,7 +64,7 @@ typedef void (*trp_start_fn)(trp_actor_t *self, void *state);
 typedef void (*trp_stop_fn)(trp_actor_t *self, void *state,
 			    trp_stop_reason_t why);
 
-/** Frees a buffer handed over by trp_send_owned(). */
+/** Frees a buffer handed over by trp_send_owned(); may run on any thread. */
 typedef void (*trp_free_fn)(void *buf);
 
 /** What an actor is; see trp_actor_spawn(). */
@@ -106,9 +106,16 @@ TRP_API int trp_send(trp_actor_t *to, uint32_t type, const void *data,
 		     size_t len);
 
 /**
- * Zero-copy send: hands over @p buf; the runtime calls free_fn(buf) (or
- * free(buf) if free_fn is NULL) after the behaviour returns or the message
- * is dead-lettered. On error the caller still owns @p buf.
+ * Zero-copy send: hands over @p buf; the runtime calls free_fn(buf) once,
+ * after the behaviour returns or the message is dead-lettered, on whichever
+ * thread that happens. On error the caller still owns @p buf and nothing
+ * is freed.
+ * free_fn NULL means the C library's free() as the application itself
+ * calls it (the process's free, which pairs with the application's malloc,
+ * calloc, realloc, aligned_alloc and posix_memalign), never an allocator
+ * private to troupe: libtroupe.so keeps its own jemalloc to itself. A
+ * buffer from anywhere else (operator new, a pool, mmap, another library's
+ * allocator) needs its own free_fn.
  * Threads: any. Errors: as trp_send().
  */
 TRP_API int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf,
