@@ -169,6 +169,29 @@ static void test_wait_idle_idle(void **unused)
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
+/*
+ * Idle is a fact about work, not about parking: with workers that poll
+ * ~forever before they park (idle_spins near UINT32_MAX, minutes of
+ * polling), wait_idle still returns once the work is done. It used to wait
+ * for the workers to park and time out.
+ */
+static void test_wait_idle_long_spins(void **unused)
+{
+	(void)unused;
+	trp_config_t cfg = TRP_CONFIG_INIT;
+	cfg.workers = 2;
+	cfg.idle_spins = UINT32_MAX - 1;
+	trp_runtime_t *rt;
+	CHECK_OK(trp_runtime_create(&cfg, &rt));
+	for (int round = 0; round < 3; round++) {
+		run_small_scenario(rt, 10);
+		CHECK_OK(trp_runtime_wait_idle(rt, 5 * SEC));
+		/* and again with nothing new: at once */
+		CHECK_OK(trp_runtime_wait_idle(rt, 2 * SEC));
+	}
+	CHECK_OK(trp_runtime_destroy(rt));
+}
+
 /* The busy actor: sends itself a message each time until told to stop. */
 static atomic_int busy_stop;
 static atomic_long busy_turns;
@@ -950,6 +973,7 @@ int main(void)
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_wait_idle_idle),
 		cmocka_unit_test(test_wait_idle_busy),
+		cmocka_unit_test(test_wait_idle_long_spins),
 		cmocka_unit_test(test_deadlk_inside_behaviour),
 		cmocka_unit_test(test_wait_idle_other_runtime_from_worker),
 		cmocka_unit_test(test_calls_after_destroy),
