@@ -36,8 +36,7 @@ void trp__mute_on_receiver(struct trp__worker *w, struct trp_actor *a)
 							memory_order_seq_cst,
 							memory_order_relaxed));
 	/* ORDER: seq_cst, the other half of the Dekker pair. */
-	if (atomic_load_explicit(&r->mailbox.owner_count,
-				 memory_order_seq_cst) < TRP__MUTE_LOW)
+	if (trp__mailbox_count(&r->mailbox) < TRP__MUTE_LOW)
 		trp__unmute_all(w->rt, r);
 	trp_actor_release(r);
 }

@@ -2,7 +2,7 @@
  * core/backpressure.h - muting senders of an overloaded actor (after Pony's
  * muting, cheaper).
  *
- * Every mailbox counts its queued messages (the mailbox's `owner_count`,
+ * Every mailbox counts its queued messages (trp__mailbox_count_*,
  * on the line the sender's exchange owns anyway). A behaviour that sends
  * to an actor holding TRP__MUTE_HIGH or more messages is muted at the end
  * of its turn: instead of being rescheduled it is pushed on the receiver's
@@ -78,9 +78,7 @@ static inline void trp__consumed(struct trp_actor *a, uint32_t n)
 		return;
 	/* ORDER: seq_cst, the receiver's half of the unmute Dekker pair
 	 * (see above). */
-	uint32_t left = atomic_fetch_sub_explicit(&a->mailbox.owner_count, n,
-						  memory_order_seq_cst) -
-			n;
+	uint32_t left = trp__mailbox_count_sub(&a->mailbox, n);
 	if (left < TRP__MUTE_LOW)
 		trp__unmute_all(a->rt, a);
 }

@@ -79,8 +79,7 @@ bool trp__drain_and_close(struct trp_runtime *rt, struct trp__worker *w,
 	if (users != 0)
 		/* ORDER: seq_cst, the receiver's half of the unmute Dekker
 		 * pair (backpressure.h). */
-		atomic_fetch_sub_explicit(&a->mailbox.owner_count, users,
-					  memory_order_seq_cst);
+		(void)trp__mailbox_count_sub(&a->mailbox, users);
 	/* Whoever waits for this actor to catch up waits no more. At
 	 * shutdown nobody runs again, and the muted may already be freed. */
 	if (why != TRP_DEAD_SHUTDOWN)

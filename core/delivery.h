@@ -101,10 +101,7 @@ static inline __attribute__((always_inline)) int
 trp__deliver_counted(struct trp_runtime *rt, struct trp__worker *w,
 		     struct trp_actor *to, struct trp__msg *m)
 {
-	/* relaxed: a count, not a publication (the exchange publishes the
-	 * message). */
-	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, 1,
-						    memory_order_relaxed);
+	uint32_t queued = trp__mailbox_count_add(&to->mailbox, 1);
 	int rc = trp__deliver(rt, w, to, m);
 	if (rc == 0)
 		trp__note_overloaded(w, to, queued);
@@ -123,10 +120,7 @@ static inline bool trp__push_chain(struct trp_runtime *rt,
 				   struct trp__mpsc_node *first,
 				   struct trp__mpsc_node *last, uint32_t n)
 {
-	/* relaxed: a count, as in trp__deliver_counted; the exchange
-	 * publishes. */
-	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, n,
-						    memory_order_relaxed);
+	uint32_t queued = trp__mailbox_count_add(&to->mailbox, n);
 	unsigned tag = trp__mailbox_push_chain_mp(&to->mailbox, first, last);
 	if (tag == TRP__MAILBOX_IDLE) {
 		trp__wake(rt, to);

@@ -27,7 +27,7 @@ void trp__mailbox_init(struct trp__mailbox *mb, bool idle)
 {
 	atomic_store_explicit(&mb->stub.next, NULL, memory_order_relaxed);
 	mb->tail = &mb->stub;
-	atomic_store_explicit(&mb->owner_count, 0, memory_order_relaxed);
+	atomic_store_explicit(&mb->count, 0, memory_order_relaxed);
 	/* relaxed: the queue is published to other threads by whatever
 	 * publishes the object containing it (a release elsewhere). */
 	atomic_store_explicit(&mb->head,

@@ -55,15 +55,48 @@ struct trp__mpsc_node {
 struct trp__mailbox {
 	/* written by producers (exchange) and by the consumer (mark idle) */
 	alignas(64) _Atomic(uintptr_t) head;
-	/* Not used by the queue: its owner's count of queued nodes (actor.c
-	 * keeps it: bounds and backpressure). It shares head's line, which a
-	 * producer is about to own for its exchange anyway. */
-	_Atomic(uint32_t) owner_count;
+	/* The users' count of queued messages (trp__mailbox_count_*). */
+	_Atomic(uint32_t) count;
 	/* consumer only. tail: keep-last, the node last taken (or the
 	 * stub); detaching, the next node to pop (or the stub). */
 	alignas(64) struct trp__mpsc_node *tail;
 	struct trp__mpsc_node stub;
 };
+
+/*
+ * The count: how many messages the queue's users say are queued (a node
+ * may carry several: a bundle). The queue itself never reads or changes
+ * it; producers add what they push (before or with the push) and the
+ * consumer subtracts what it consumed. It lives on head's line, which a
+ * producer is about to own for its exchange anyway, so counting costs a
+ * send no extra cache miss. Bounded mailboxes and backpressure
+ * (backpressure.h) are built on it. Any thread; wait-free.
+ */
+/* Adds @n; returns the count before. relaxed: a count, not a publication
+ * (the push's exchange publishes the message). */
+static inline uint32_t trp__mailbox_count_add(struct trp__mailbox *mb,
+					      uint32_t n)
+{
+	return atomic_fetch_add_explicit(&mb->count, n, memory_order_relaxed);
+}
+/* Subtracts @n; returns the count after. ORDER: seq_cst, so a caller can
+ * pair it with its own seq_cst operations (backpressure's Dekker pair). */
+static inline uint32_t trp__mailbox_count_sub(struct trp__mailbox *mb,
+					      uint32_t n)
+{
+	return atomic_fetch_sub_explicit(&mb->count, n, memory_order_seq_cst) -
+	       n;
+}
+/* The count. ORDER: seq_cst, as trp__mailbox_count_sub. */
+static inline uint32_t trp__mailbox_count(struct trp__mailbox *mb)
+{
+	return atomic_load_explicit(&mb->count, memory_order_seq_cst);
+}
+/* The count as a hint (relaxed: it orders nothing). */
+static inline uint32_t trp__mailbox_count_hint(struct trp__mailbox *mb)
+{
+	return atomic_load_explicit(&mb->count, memory_order_relaxed);
+}
 
 /* Initializes an empty queue; idle selects whether the idle tag is set. */
 void trp__mailbox_init(struct trp__mailbox *mb, bool idle);

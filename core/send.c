@@ -134,10 +134,8 @@ send_bounded(struct trp_runtime *rt, struct trp__worker *w,
 		/* behind what the self bundle holds (self_send.h) */
 		trp__self_divert(rt, w, to);
 	/* Counted before the message is made: a bound may be exceeded by
-	 * the number of senders racing at that moment, at most. relaxed: a
-	 * count, not a publication. */
-	uint32_t queued = atomic_fetch_add_explicit(&to->mailbox.owner_count, 1,
-						    memory_order_relaxed);
+	 * the number of senders racing at that moment, at most. */
+	uint32_t queued = trp__mailbox_count_add(&to->mailbox, 1);
 	int rc;
 	if (queued >= to->limit) {
 		trp__count(w, &trp__stats_of(rt, w)->rejected, 1);
@@ -156,8 +154,7 @@ send_bounded(struct trp_runtime *rt, struct trp__worker *w,
 	if (rc != 0 && rc != TRP_EDEAD)
 		/* TRP_EDEAD came back through a drain that already uncounted
 		 * the message. */
-		atomic_fetch_sub_explicit(&to->mailbox.owner_count, 1,
-					  memory_order_relaxed);
+		(void)trp__mailbox_count_sub(&to->mailbox, 1);
 	return rc;
 }
 

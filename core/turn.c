@@ -199,9 +199,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	if (trp__unlikely(w->mute_on != NULL)) {
 		/* relaxed: a heuristic; an actor that is itself behind
 		 * keeps running (the no-deadlock rule). */
-		if (atomic_load_explicit(&a->mailbox.owner_count,
-					 memory_order_relaxed) <
-		    TRP__MUTE_LOW) {
+		if (trp__mailbox_count_hint(&a->mailbox) < TRP__MUTE_LOW) {
 			trp__mute_on_receiver(w, a);
 			return;
 		}

@@ -24,7 +24,7 @@
  *   back on TRP_EFULL); after each accepted send, attempts - processed
  *   (read in that order, so never an overestimate) must be <= limit +
  *   producers + 1; a monitor thread samples the runtime's own count of the
- *   consumer's queue (mailbox.owner_count, internal) <= limit + producers, and
+ *   consumer's queue (trp__mailbox_count, internal) <= limit + producers, and
  *   trp_runtime_stats: sent - processed <= limit + producers (sent read
  *   from an earlier call than processed);
  * - at the end: accepted == processed, stats.rejected == the TRP_EFULL
@@ -48,7 +48,7 @@
  */
 #include "rt_util.h"
 
-#include "actor.h" /* internal: the mailbox count (owner_count) */
+#include "actor.h" /* internal: the mailbox count (trp__mailbox_count) */
 
 #define LIMIT 1000u
 #define NOUTP 2u
@@ -413,8 +413,7 @@ static void *monitor_main(void *arg)
 	/* relaxed: a flag. */
 	while (!atomic_load_explicit(&bd.stop_monitor, memory_order_relaxed)) {
 		/* relaxed: the runtime's own counter, sampled. */
-		uint32_t q = atomic_load_explicit(&c->mailbox.owner_count,
-						  memory_order_relaxed);
+		uint32_t q = trp__mailbox_count_hint(&c->mailbox);
 		max_update(&bd.max_queued, q);
 		STRESS_CHECK(q <= LIMIT + NPROD,
 			     "bounded: the consumer's queued count is %u > "
@@ -522,7 +521,7 @@ static void run_bounded(void)
 	STRESS_CHECK(rejected > 0,
 		     "bounded: no send was refused: the bound was never "
 		     "reached, the phase checks nothing");
-	uint32_t q = atomic_load(&bd.consumer->mailbox.owner_count);
+	uint32_t q = trp__mailbox_count(&bd.consumer->mailbox);
 	STRESS_CHECK(q == 0, "bounded: queued count %u at quiescence", q);
 	printf("  bounded: %.2f s; %" PRIu64 " accepted, %" PRIu64
 	       " refused (TRP_EFULL); max queued: runtime %" PRIu64

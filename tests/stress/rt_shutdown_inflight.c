@@ -559,11 +559,9 @@ static struct run_result one_run(uint32_t run, uint64_t *rng)
 						  memory_order_relaxed) ||
 			     atomic_load_explicit(&s1->muted,
 						  memory_order_relaxed)) &&
-			    atomic_load_explicit(&s0->mailbox.owner_count,
-						 memory_order_relaxed) +
-					    atomic_load_explicit(
-						    &s1->mailbox.owner_count,
-						    memory_order_relaxed) >=
+			    trp__mailbox_count_hint(&s0->mailbox) +
+					    trp__mailbox_count_hint(
+						    &s1->mailbox) >=
 				    4096)
 				break;
 			sched_yield();
