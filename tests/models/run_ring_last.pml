@@ -1,12 +1,12 @@
 /*
- * deque_last.pml - the per-worker FIFO ring run queue of core/deque.h
+ * run_ring_last.pml - the per-worker FIFO ring run queue of core/run_ring.h
  * (Go/Tokio shape): the owner pushes at the tail; the owner (pop) and the
  * thieves (steal-half) both take from the head with a CAS, so the race on
  * the last item(s) is decided by that CAS.
  *
  * Checked (exhaustively, ring of 2 slots so the ring wraps and slots are
  * reused while a thief may still read them, 3 items, 1 owner + 2 thieves;
- * deque_last_cap4.pml reruns it with 4 slots x 4 items so that a steal
+ * run_ring_last_cap4.pml reruns it with 4 slots x 4 items so that a steal
  * takes 2 items at once):
  *   - no item is taken twice (assertion at every take);
  *   - at the end (all processes done, queue empty) every item was taken
@@ -27,7 +27,7 @@
  *                if (CAS(head, h, h + n)) take them (the C code pushes n-1
  *                onto the thief's own deque and returns one) }.
  * Sequentially consistent semantics (Promela interleaving).
- * BROKEN_OWNER_POP selects the broken variant (deque_last_broken.pml).
+ * BROKEN_OWNER_POP selects the broken variant (run_ring_last_broken.pml).
  */
 
 #ifndef CAP
