@@ -57,7 +57,10 @@ void trp_actor_release(trp_actor_t *a)
 		return;
 	/* ORDER: release so our uses of the actor happen-before the free;
 	 * the acquire half makes the freeing thread see all of them. */
-	if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
+	uint64_t old =
+		atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel);
+	trp__assert(old != 0); /* released more often than retained */
+	if (old != 1)
 		return;
 	struct trp_runtime *rt = a->rt;
 	/* Every reference is gone: the actor stopped (the runtime's

@@ -24,6 +24,8 @@ void trp__unmute_slow(struct trp_runtime *rt, struct trp_actor *r)
 void trp__mute_on_receiver(struct trp__worker *w, struct trp_actor *a)
 {
 	struct trp_actor *r = w->mute_on;
+	/* the no-deadlock rule: a sender never mutes on itself */
+	trp__assert(r != NULL && r != a);
 	w->mute_on = NULL;
 	/* relaxed: validated by the CAS. */
 	struct trp_actor *top =

@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "invariant.h"
 #include "ring.h"
 #include "run_ring.h"
 struct trp__chase_lev {
@@ -35,6 +36,11 @@ struct trp__chase_lev {
 	/* owner only: rings replaced by growth, freed at destroy */
 	struct trp__ring *retired;
 };
+
+static_assert(offsetof(struct trp__chase_lev, bottom) -
+			      offsetof(struct trp__chase_lev, top) ==
+		      64,
+	      "Chase-Lev: claimers' line, then the owner's");
 
 /* 0 or TRP_ENOMEM. @log2_capacity: initial ring size (>= 1). */
 int trp__chase_lev_init(struct trp__chase_lev *q, unsigned log2_capacity);

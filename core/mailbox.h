@@ -46,7 +46,10 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "invariant.h"
 
 struct trp__mpsc_node {
 	_Atomic(struct trp__mpsc_node *) next;
@@ -62,6 +65,13 @@ struct trp__mailbox {
 	alignas(64) struct trp__mpsc_node *tail;
 	struct trp__mpsc_node stub;
 };
+
+/* Producers write head's line; the consumer keeps tail and stub on its
+ * own, so taking never contends with pushing. */
+static_assert(offsetof(struct trp__mailbox, head) == 0 &&
+		      offsetof(struct trp__mailbox, count) < 64 &&
+		      offsetof(struct trp__mailbox, tail) == 64,
+	      "mailbox: producers' line, then the consumer's");
 
 /*
  * The count: how many messages the queue's users say are queued (a node

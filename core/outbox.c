@@ -73,6 +73,8 @@ void trp__outbox_push_to(struct trp_runtime *rt, struct trp__worker *w,
 int trp__outbox_send(struct trp_runtime *rt, struct trp__worker *w,
 		     struct trp_actor *to, struct trp__msg *m)
 {
+	trp__assert(w->current != NULL && w->current != to &&
+		    to->kind->batches);
 	struct trp__outbox *o = &w->outbox;
 	struct trp__outbox_slot *s = &o->slot[trp__outbox_index(to)];
 	bool current = s->stamp == o->stamp;

@@ -27,6 +27,7 @@ uint32_t trp__activity_dec(struct trp_runtime *rt)
 	 * trp_runtime_wait_idle). */
 	uint64_t old = atomic_fetch_add_explicit(&rt->activity, TRP__ACT_DEC,
 						 memory_order_seq_cst);
+	trp__assert(TRP__ACT_COUNT(old) != 0);
 	if (TRP__ACT_COUNT(old) == 1 &&
 	    atomic_load_explicit(&rt->idle_waiters, memory_order_seq_cst) !=
 		    0) {

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "invariant.h"
 #include "ring.h"
 
 struct trp__run_ring {
@@ -35,6 +36,11 @@ struct trp__run_ring {
 	/* owner only: rings replaced by growth, freed at destroy */
 	struct trp__ring *retired;
 };
+
+static_assert(offsetof(struct trp__run_ring, tail) -
+			      offsetof(struct trp__run_ring, head) ==
+		      64,
+	      "run ring: claimers' line, then the owner's");
 
 /* 0 or TRP_ENOMEM. @log2_capacity: initial ring size (>= 1). */
 int trp__run_ring_init(struct trp__run_ring *d, unsigned log2_capacity);

@@ -70,6 +70,7 @@ void trp__actor_finish(struct trp__worker *w, struct trp_actor *a,
 		       trp_stop_reason_t why)
 {
 	struct trp_runtime *rt = a->rt;
+	trp__assert(w->current == a);
 	/* ORDER: release: a thread that sees STOPPED through
 	 * trp_actor_alive() also sees what the actor did before stopping.
 	 * Senders read it relaxed: it only gives them an early TRP_EDEAD. */

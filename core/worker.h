@@ -12,9 +12,11 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "chase_lev.h"
+#include "invariant.h"
 #include "run_ring.h"
 #include "message.h"
 #include "outbox.h"
@@ -60,6 +62,12 @@ struct trp__worker {
 	alignas(64) struct trp__worker_stats stats;
 	_Atomic(uint64_t) turns; /* turns run (read by thieves) */
 };
+
+/* Thieves read the run queues; the owner's fields, and the counters other
+ * threads read, each start a line of their own. */
+static_assert(offsetof(struct trp__worker, rt) % 64 == 0 &&
+		      offsetof(struct trp__worker, stats) % 64 == 0,
+	      "worker: owner-only and shared groups on their own lines");
 
 /* The calling thread's worker (NULL on other threads). */
 extern _Thread_local struct trp__worker *trp__self_worker;
