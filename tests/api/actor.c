@@ -236,6 +236,7 @@ static void test_spawn_errors(void **unused)
 	/* out may be NULL: the actor runs without a handle. */
 	CHECK_OK(trp_actor_spawn(rt, &def, NULL, NULL));
 	assert_int_equal(stats(rt).spawned, 1);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -316,6 +317,7 @@ static void test_spawn_state(void **unused)
 	assert_null(state_ptr_seen);
 	assert_int_equal(atomic_load(&state_msgs), 4);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -347,6 +349,7 @@ static void test_start_hook(void **unused)
 		assert_int_equal(atomic_load(&r->stops), 1);
 		assert_int_equal(r->why, TRP_STOP_CLOSED);
 		trp_actor_release(a);
+		(void)api_assert_balanced(rt);
 		CHECK_OK(trp_runtime_destroy(rt));
 		assert_int_equal(atomic_load(&r->stops), 1);
 		free(r);
@@ -410,6 +413,7 @@ static void test_stop_normal(void **unused)
 	assert_int_equal(st.stopped, 1);
 
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	/* Destroy does not stop it again. */
 	assert_int_equal(atomic_load(&r->stops), 1);
@@ -469,6 +473,7 @@ static void test_stop_in_start_hook(void **unused)
 		assert_int_equal(st.dead_lettered, accepted);
 		assert_int_equal(st.processed, 0);
 		trp_actor_release(a);
+		(void)api_assert_balanced(rt);
 		CHECK_OK(trp_runtime_destroy(rt));
 		free(r);
 	}
@@ -512,6 +517,7 @@ static void test_stop_eperm(void **unused)
 	assert_int_equal(atomic_load(&r->stops), 0);
 	trp_actor_release(a);
 	trp_actor_release(b);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	assert_int_equal(atomic_load(&r->stops), 1);
 	assert_int_equal(r->why, TRP_STOP_SHUTDOWN);
@@ -572,6 +578,7 @@ static void test_close(void **unused)
 	assert_int_equal(trp_actor_close(a), TRP_EDEAD);
 	trp_actor_release(a);
 	assert_int_equal(trp_actor_close(NULL), TRP_EINVAL);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(r);
 }
@@ -606,6 +613,7 @@ static void test_close_self(void **unused)
 	assert_int_equal(r->seen_at_stop, 10);
 	assert_int_equal(atomic_load(&dlog.count), 0);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(r);
 }
@@ -775,6 +783,7 @@ static void test_send_errors(void **unused)
 	settle(rt);
 	assert_int_equal(atomic_load(&r->n_seen), 1);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(r);
 }
@@ -875,6 +884,7 @@ static void test_payload_sizes(void **unused)
 	free(buf);
 	trp_actor_release(checker);
 	trp_actor_release(relay);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -973,6 +983,7 @@ static void test_send_owned(void **unused)
 	free(p);
 	assert_int_equal(atomic_load(&oobs.msgs), 3);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	assert_no_behaviour_errors();
 }
@@ -1160,6 +1171,7 @@ static void test_fifo(void **unused)
 	trp_actor_release(as[0]);
 	trp_actor_release(as[1]);
 	trp_actor_release(rcv);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -1309,6 +1321,7 @@ static void test_burst_mixed(void **unused)
 		assert_int_equal(st.dead_lettered, 0);
 		trp_actor_release(snd);
 		trp_actor_release(rcv);
+		(void)api_assert_balanced(rt);
 		CHECK_OK(trp_runtime_destroy(rt));
 	}
 }
@@ -1347,6 +1360,7 @@ static void test_burst_stop_midway(void **unused)
 	assert_int_equal(st.dead_lettered, 40);
 	trp_actor_release(snd);
 	trp_actor_release(rcv);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(r);
 }
@@ -1511,6 +1525,7 @@ static void test_self_sends(void **unused)
 		assert_int_equal(st.dead_lettered, 0);
 		trp_actor_release(a);
 		trp_actor_release(b);
+		(void)api_assert_balanced(rt);
 		CHECK_OK(trp_runtime_destroy(rt));
 	}
 }
@@ -1548,6 +1563,7 @@ static void test_self_sends_stop_close(void **unused)
 	assert_int_equal(atomic_load(&y.bad), 0);
 	assert_int_equal(atomic_load(&dlog.count), 10); /* no new ones */
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -1610,6 +1626,7 @@ static void test_self_sends_then_close(void **unused)
 	assert_int_equal(c.why, TRP_STOP_CLOSED);
 	assert_int_equal(atomic_load(&dlog.count), 0);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -1703,6 +1720,7 @@ static void test_bounded_mailbox(void **unused)
 	assert_int_equal(st.rejected, 4);
 	assert_int_equal(st.processed, st.sent);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(r);
 	free(r1);
@@ -1745,7 +1763,9 @@ static void test_ids_alive_runtime(void **unused)
 	trp_actor_release(b);
 	for (int i = 0; i < 2 * N; i++)
 		trp_actor_release(a[i]);
+	(void)api_assert_balanced(rt1);
 	CHECK_OK(trp_runtime_destroy(rt1));
+	(void)api_assert_balanced(rt2);
 	CHECK_OK(trp_runtime_destroy(rt2));
 }
 
@@ -1825,6 +1845,7 @@ static void test_retain_release(void **unused)
 	trp_stats_t st = stats(rt);
 	assert_int_equal(st.spawned, 3);
 	assert_int_equal(st.stopped, 1);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -1977,6 +1998,7 @@ static void race_round(bool by_close, long at)
 	if (!by_close)
 		assert_int_equal(processed, at);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(r);
 }

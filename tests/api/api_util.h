@@ -19,6 +19,8 @@
 
 #include <troupe/troupe.h>
 
+#include "../common/balance.h"
+
 #define SEC 1000000000LL
 /* Generous bound for "the runtime settles": a hang is a failure with a
  * message, not a CI timeout. */
@@ -52,6 +54,37 @@ static inline bool wait_for(atomic_long *v, long want)
 static inline void settle(trp_runtime_t *rt)
 {
 	CHECK_OK(trp_runtime_wait_idle(rt, SETTLE_NS));
+}
+
+/*
+ * Waits for quiescence, then checks the delivery identity (runtime.h,
+ * tests/common/balance.h): every test that ends at quiescence calls this
+ * before destroying its runtime. Returns the counters it checked.
+ */
+static inline trp_stats_t api_assert_balanced(trp_runtime_t *rt)
+{
+	trp_stats_t st;
+	char why[256];
+	settle(rt);
+	CHECK_OK(trp_runtime_stats(rt, &st));
+	if (!balance_holds(&st, why, sizeof why))
+		fail_msg("%s", why);
+	return st;
+}
+
+/*
+ * For a test that destroys its runtime with work still pending (it becomes
+ * dead letters, TRP_DEAD_SHUTDOWN): trp_runtime_destroy_ex, then the same
+ * identity on its final counters. Returns them.
+ */
+static inline trp_stats_t api_destroy_balanced(trp_runtime_t *rt)
+{
+	trp_stats_t final;
+	char why[256];
+	CHECK_OK(trp_runtime_destroy_ex(rt, &final));
+	if (!balance_holds(&final, why, sizeof why))
+		fail_msg("after destroy: %s", why);
+	return final;
 }
 
 /* Errors seen inside behaviours and hooks (the first one is kept). */

@@ -344,7 +344,9 @@ static void test_get_and_names(void **unused)
 	trp_exchange_release(d);
 
 	trp_actor_release(act);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
+	(void)api_assert_balanced(rt2);
 	CHECK_OK(trp_runtime_destroy(rt2));
 	free(r);
 	assert_no_behaviour_errors();
@@ -417,6 +419,7 @@ static void test_create_retain_release(void **unused)
 
 	trp_exchange_release(n);
 	trp_actor_release(act);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(r);
 	assert_no_behaviour_errors();
@@ -566,7 +569,9 @@ static void test_errors(void **unused)
 	trp_actor_release(act);
 	trp_actor_release(dead);
 	trp_actor_release(foreign);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
+	(void)api_assert_balanced(rt2);
 	CHECK_OK(trp_runtime_destroy(rt2));
 	free(r);
 	free(r2);
@@ -637,6 +642,7 @@ static void test_one_copy_per_sink(void **unused)
 	trp_exchange_release(ex);
 	for (int i = 0; i < NACT; i++)
 		trp_actor_release(acts[i]);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	for (int i = 0; i < NACT; i++)
 		free(ra[i]);
@@ -741,6 +747,7 @@ static void test_payload_sizes(void **unused)
 		trp_actor_release(acts[i]);
 	trp_actor_release(dead[0]);
 	trp_actor_release(dead[1]);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	for (int i = 0; i < NACT; i++)
 		free(ra[i]);
@@ -775,7 +782,7 @@ static void test_shared_payload_dead_lettered(void **unused)
 	atomic_store(&r->release, 1);
 	trp_exchange_release(ex);
 	trp_actor_release(a);
-	CHECK_OK(trp_runtime_destroy(rt));
+	(void)api_destroy_balanced(rt);
 	trp_actor_release(b);
 	free(r);
 	free(rb);
@@ -927,6 +934,7 @@ static void test_publisher_order(void **unused)
 		trp_actor_release(acts[i]);
 	for (int i = 0; i < NPA; i++)
 		trp_actor_release(pa_h[i]);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	for (int i = 0; i < NSINK; i++)
 		free(ra[i]);
@@ -1027,6 +1035,7 @@ static void test_membership_exact(void **unused)
 	trp_exchange_release(ex);
 	trp_actor_release(a);
 	trp_actor_release(b);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	assert_no_behaviour_errors();
 }
@@ -1124,6 +1133,7 @@ static void test_detach_then_free_context(void **unused)
 	assert_true(touched > ROUNDS / 4);
 	assert_int_equal(xstats(ex).subscribers, 0);
 	trp_exchange_release(ex);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -1216,6 +1226,7 @@ static void test_detach_after_behaviour_publish(void **unused)
 	trp_exchange_release(ex);
 	trp_actor_release(sink);
 	trp_actor_release(pub);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	assert_no_behaviour_errors();
 }
@@ -1263,6 +1274,7 @@ static void test_drops_full(void **unused)
 	trp_exchange_release(ex);
 	trp_actor_release(gate);
 	trp_actor_release(norm);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(rg);
 	free(rn);
@@ -1328,6 +1340,7 @@ static void test_drops_dead(void **unused)
 	/* the exchange dropped its reference when it detached b: this is
 	 * the last one (asan: b's memory must not leak) */
 	trp_actor_release(b);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(ra);
 	free(rb);
@@ -1376,6 +1389,7 @@ static void test_auto_detach_closing(void **unused)
 	trp_exchange_release(ex);
 	trp_actor_release(gate);
 	trp_actor_release(norm);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(rg);
 	free(rn);
@@ -1487,6 +1501,7 @@ static void test_auto_detach_where(void **unused)
 	trp_actor_release(d2);
 	trp_actor_release(d3);
 	trp_actor_release(d4);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(rl);
 	free(rd);
@@ -1597,6 +1612,7 @@ static void test_scope_functions(void **unused)
 	trp_actor_release(a);
 	trp_actor_release(b);
 	trp_actor_release(dead);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(ra);
 	free(rb);
@@ -1691,6 +1707,7 @@ static void test_scope_macro(void **unused)
 	trp_exchange_release(ex);
 	trp_actor_release(a);
 	trp_actor_release(b);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(ra);
 	free(rb);
@@ -1769,6 +1786,7 @@ static void test_tap(void **unused)
 	fclose(tf);
 
 	trp_exchange_release(ex);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -1911,6 +1929,7 @@ static void test_publish_n(void **unused)
 	trp_actor_release(b);
 	trp_actor_release(c);
 	trp_actor_release(d);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	for (int i = 0; i < 4; i++)
 		free(r[i]);
@@ -1967,6 +1986,7 @@ static void test_publish_n_errors(void **unused)
 	trp_exchange_release(ex);
 	trp_actor_release(a);
 	trp_actor_release(dead);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(ra);
 	free(rb);
@@ -2039,6 +2059,7 @@ static void test_publish_n_shared_stop(void **unused)
 	trp_exchange_release(ex);
 	trp_actor_release(a);
 	trp_actor_release(b);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(ra);
 	free(rb);
@@ -2104,6 +2125,7 @@ static void test_publish_n_after_sends(void **unused)
 		trp_actor_release(to);
 		free(r);
 	}
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -2146,6 +2168,7 @@ static void test_from_behaviours(void **unused)
 	trp_exchange_release(ex);
 	for (int i = 0; i < N; i++)
 		trp_actor_release(h[i]);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -2237,6 +2260,7 @@ static void test_many_names(void **unused)
 	trp_exchange_release(late);
 
 	/* destroy closes all of them; a handle held across it still works */
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	int rc = trp_exchange_publish(again, MSG_CTL, "x", 1);
 	assert_true(rc == TRP_ECLOSED || rc == TRP_ESHUTDOWN);
@@ -2281,7 +2305,7 @@ static void test_destroy_with_open_exchanges(void **unused)
 					 xstats(anon).delivered };
 	assert_int_equal(delivered_before[0], 2 * 4);
 
-	CHECK_OK(trp_runtime_destroy(rt));
+	(void)api_destroy_balanced(rt);
 
 	/* The handles still work: errors or counted drops, no delivery to
 	 * a sink (destroy closed the exchanges and detached them). */
@@ -2347,7 +2371,7 @@ static void test_destroy_while_publishing(void **unused)
 				 0);
 		while (atomic_load(&cc.n) < 100)
 			sched_yield();
-		CHECK_OK(trp_runtime_destroy(rt));
+		(void)api_destroy_balanced(rt);
 		unsigned long after_destroy = atomic_load(&cc.n);
 		/* let it run into the closed exchange, or stop it */
 		for (int i = 0; i < 100 && atomic_load(&sp.rc) == 0; i++)

@@ -291,6 +291,7 @@ static void test_ask_reply(void **unused)
 	assert_int_equal(st.dead_lettered, 0);
 	assert_no_behaviour_errors();
 	trp_actor_release(s);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -325,6 +326,7 @@ static void test_ask_errors(void **unused)
 	settle(rt);
 	assert_int_equal(stats(rt).processed, 0);
 	trp_actor_release(s);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	assert_no_behaviour_errors();
 }
@@ -380,6 +382,7 @@ static void test_reply_errors(void **unused)
 	assert_int_equal(stats(rt).dead_lettered, 0);
 	assert_no_behaviour_errors();
 	trp_actor_release(s);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -418,6 +421,7 @@ static void test_receiver_stops(void **unused)
 	trp_future_release(f2);
 	assert_no_behaviour_errors();
 	trp_actor_release(s);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -476,6 +480,7 @@ static void test_timeout_late_reply(void **unused)
 
 	assert_no_behaviour_errors();
 	trp_actor_release(s);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -647,6 +652,7 @@ static void test_wait_in_behaviour_and_then(void **unused)
 	assert_no_behaviour_errors();
 	trp_actor_release(a);
 	trp_actor_release(s);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -675,6 +681,7 @@ static void test_then_keeps_actor(void **unused)
 	assert_int_equal(atomic_load(&obs.reply_rc[0]), 0);
 	assert_no_behaviour_errors();
 	trp_actor_release(s);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -721,6 +728,7 @@ static void test_retain_release(void **unused)
 	assert_int_equal(stats(rt).dead_lettered, 0);
 	assert_no_behaviour_errors();
 	trp_actor_release(s);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -748,9 +756,7 @@ static void test_outlive_runtime(void **unused)
 	trp_future_release(q2); /* one reference left, q2b */
 	atomic_store(&gate.open, 1);
 	/* Destroy before the server gets to them (it may get to some). */
-	trp_stats_t fin;
-	CHECK_OK(trp_runtime_destroy_ex(rt, &fin));
-	assert_int_equal(fin.sent, fin.processed + fin.dead_lettered);
+	(void)api_destroy_balanced(rt);
 
 	int rc1 = trp_future_wait(q1, SETTLE_NS, NULL);
 	int rc2 = trp_future_wait(q2b, SETTLE_NS, NULL);
@@ -801,7 +807,7 @@ static void test_destroy_pending(void **unused)
 	/* Open the gate from another thread while destroy waits for the
 	 * worker's current turn. */
 	atomic_store(&gate.open, 1);
-	CHECK_OK(trp_runtime_destroy(rt));
+	(void)api_destroy_balanced(rt);
 	for (uint32_t i = 0; i < N; i++) {
 		assert_int_equal(trp_future_wait(fs[i], SETTLE_NS, NULL),
 				 TRP_EDEAD);
@@ -863,6 +869,7 @@ static void test_many_waiters(void **unused)
 	settle(rt);
 	assert_no_behaviour_errors();
 	trp_actor_release(s);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 

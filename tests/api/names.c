@@ -162,6 +162,7 @@ static void test_round_trip(void **unused)
 	trp_actor_release(h);
 
 	trp_actor_release(b);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	assert_int_equal(atomic_load(&c.stops), 1);
 	assert_int_equal(atomic_load(&c2.stops), 1);
@@ -198,6 +199,7 @@ static void test_lookup_references_and_bytes(void **unused)
 	assert_int_equal(trp_lookup(rt, "\xff\x01\x7f", &x), TRP_ENOENT);
 	for (int i = 0; i < 4; i++)
 		trp_actor_release(a[i]);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -299,7 +301,9 @@ static void test_errors(void **unused)
 	trp_actor_release(a);
 	trp_actor_release(b);
 	trp_actor_release(foreign);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
+	(void)api_assert_balanced(rt2);
 	CHECK_OK(trp_runtime_destroy(rt2));
 }
 
@@ -350,6 +354,7 @@ static void test_name_released_on_stop(void **unused)
 	assert_int_equal(st.stopped, 2);
 	trp_actor_release(b);
 	trp_actor_release(d);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	assert_int_equal(atomic_load(&c3.stops), 1);
 }
@@ -377,9 +382,13 @@ static void test_names_do_not_leak(void **unused)
 		trp_actor_t *kept = NULL;
 		if (round == 1)
 			CHECK_OK(trp_lookup(rt, "actor-3", &kept));
-		if (round != 2)
-			settle(rt); /* round 2: destroy with messages queued */
-		CHECK_OK(trp_runtime_destroy(rt));
+		/* round 2: destroy with messages queued */
+		if (round != 2) {
+			(void)api_assert_balanced(rt);
+			CHECK_OK(trp_runtime_destroy(rt));
+		} else {
+			(void)api_destroy_balanced(rt);
+		}
 		long total = atomic_load(&dead_letters);
 		for (int i = 0; i < 16; i++) {
 			assert_int_equal(atomic_load(&c[i].stops), 1);
@@ -451,6 +460,7 @@ static void test_names_from_behaviours(void **unused)
 	assert_int_equal(atomic_load(&self_msgs), 2);
 	trp_actor_t *x;
 	assert_int_equal(trp_lookup(rt, "me", &x), TRP_ENOENT);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -572,6 +582,7 @@ static void test_flip_against_send_named(void **unused)
 	       atomic_load(&probe_refused), atomic_load(&f.flips));
 	trp_actor_release(probe);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -697,6 +708,7 @@ static void test_seeds_scenario(void **unused)
 		trp_actor_release(x);
 		CHECK_OK(trp_lookup(rt, "say_hi", &x));
 		trp_actor_release(x);
+		(void)api_assert_balanced(rt);
 		CHECK_OK(trp_runtime_destroy(rt));
 	}
 }

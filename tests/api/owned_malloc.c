@@ -173,12 +173,10 @@ static trp_runtime_t *make_rt(uint32_t workers)
 }
 
 /* Destroys @rt and checks that every accepted message was processed or
- * dead-lettered. */
+ * dead-lettered (api_destroy_balanced). */
 static trp_stats_t destroy(trp_runtime_t *rt)
 {
-	trp_stats_t st;
-	CHECK_OK(trp_runtime_destroy_ex(rt, &st));
-	assert_int_equal(st.sent, st.processed + st.dead_lettered);
+	trp_stats_t st = api_destroy_balanced(rt);
 	assert_int_equal(atomic_load(&dead_bad), 0);
 	assert_no_behaviour_errors();
 	return st;
@@ -281,6 +279,7 @@ static void test_outside_default_free(void **unused)
 	settle(rt);
 	assert_int_equal(atomic_load(&s.got), 3 * N);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	trp_stats_t st = destroy(rt);
 	assert_int_equal(st.processed, 3 * N);
 }
@@ -306,6 +305,7 @@ static void test_user_free_fn(void **unused)
 	assert_int_equal(atomic_load(&s.got), N);
 	assert_int_equal(atomic_load(&user_frees), N / 2);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	destroy(rt);
 	assert_int_equal(atomic_load(&user_frees), N / 2);
 }
@@ -370,6 +370,7 @@ static void test_behaviour_default_free(void **unused)
 	assert_int_equal(atomic_load(&s.got), N);
 	trp_actor_release(relay);
 	trp_actor_release(sink);
+	(void)api_assert_balanced(rt);
 	destroy(rt);
 }
 
@@ -409,6 +410,7 @@ static void test_thread_actor_default_free(void **unused)
 	assert_int_equal(atomic_load(&t.got), N);
 	assert_int_equal(atomic_load(&t.bad), 0);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	destroy(rt);
 }
 

@@ -148,6 +148,7 @@ static void test_create_errors(void **unused)
 	assert_int_equal(atomic_load(&n), 1);
 
 	assert_int_equal(trp_pool_destroy(NULL), TRP_EINVAL);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -172,6 +173,7 @@ static void test_submit_errors(void **unused)
 	trp_future_release(f);
 	CHECK_OK(trp_pool_destroy(p));
 	assert_int_equal(atomic_load(&n), 1);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -206,6 +208,7 @@ static void test_result(void **unused)
 
 	assert_no_behaviour_errors();
 	CHECK_OK(trp_pool_destroy(p));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -234,6 +237,7 @@ static void test_function_error(void **unused)
 	trp_future_release(f);
 
 	CHECK_OK(trp_pool_destroy(p));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -309,6 +313,7 @@ static void test_then_to_actor(void **unused)
 	assert_no_behaviour_errors();
 	trp_actor_release(a);
 	CHECK_OK(trp_pool_destroy(p));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -336,6 +341,7 @@ static void test_then_error_to_actor(void **unused)
 	assert_no_behaviour_errors();
 	trp_actor_release(a);
 	CHECK_OK(trp_pool_destroy(p));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -362,6 +368,7 @@ static void test_result_not_pool(void **unused)
 	}
 	assert_no_behaviour_errors();
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -418,6 +425,7 @@ static void test_blocking_in_parallel(void **unused)
 	trp_future_release(f1);
 	trp_future_release(f2);
 	CHECK_OK(trp_pool_destroy(p));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -471,6 +479,7 @@ static void test_not_on_workers(void **unused)
 	trp_actor_release(echo_actor);
 	echo_actor = NULL;
 	CHECK_OK(trp_pool_destroy(p));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -531,6 +540,7 @@ static void test_round_robin_order(void **unused)
 				 i + ORDER_THREADS);
 	}
 	CHECK_OK(trp_pool_destroy(p));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -583,6 +593,7 @@ static void test_destroy_runs_pending(void **unused)
 	assert_ptr_equal(result_of(fg), &x);
 	for (int i = 0; i < N - 1; i++)
 		assert_true(trp_future_done(fs[i]));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	/* ... and the runtime. */
 	assert_ptr_equal(result_of(fg), &x);
@@ -617,6 +628,7 @@ static void test_two_pools(void **unused)
 	trp_pool_t *c = make_pool(rt, 4);
 	CHECK_OK(trp_pool_destroy(c));
 	assert_no_behaviour_errors();
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -679,6 +691,7 @@ static void test_many(void **unused)
 		if (atomic_load(&many_counts[i]) != 1)
 			fail_msg("submission %d ran %d times", i,
 				 atomic_load(&many_counts[i]));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 

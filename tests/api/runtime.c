@@ -81,12 +81,14 @@ static void test_create_defaults(void **unused)
 		cpus = 256;
 	assert_int_equal(trp_runtime_workers(rt), (uint32_t)cpus);
 	run_small_scenario(rt, 100);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 
 	/* TRP_CONFIG_INIT means the same as NULL. */
 	trp_config_t cfg = TRP_CONFIG_INIT;
 	CHECK_OK(trp_runtime_create(&cfg, &rt));
 	assert_int_equal(trp_runtime_workers(rt), (uint32_t)cpus);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -102,6 +104,7 @@ static void test_create_workers(void **unused)
 		assert_int_equal(st.spawned, 1);
 		assert_int_equal(st.sent, 1000);
 		assert_int_equal(st.processed, 1000);
+		(void)api_assert_balanced(rt);
 		CHECK_OK(trp_runtime_destroy(rt));
 	}
 }
@@ -139,6 +142,7 @@ static void test_create_errors(void **unused)
 	assert_int_equal(trp_runtime_workers(NULL), 0);
 	rt = make_rt(1);
 	assert_int_equal(trp_runtime_stats(rt, NULL), TRP_EINVAL);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -156,6 +160,7 @@ static void test_wait_idle_idle(void **unused)
 	/* Idle and nothing happened since: a single poll says so. */
 	CHECK_OK(trp_runtime_wait_idle(rt, 0));
 	assert_true(now_ns() - t0 < 5 * SEC);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 
 	/* idle_spins = 0: workers park at once. */
@@ -166,6 +171,7 @@ static void test_wait_idle_idle(void **unused)
 	CHECK_OK(trp_runtime_wait_idle(rt, 5 * SEC));
 	run_small_scenario(rt, 10);
 	CHECK_OK(trp_runtime_wait_idle(rt, 0));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -189,6 +195,7 @@ static void test_wait_idle_long_spins(void **unused)
 		/* and again with nothing new: at once */
 		CHECK_OK(trp_runtime_wait_idle(rt, 2 * SEC));
 	}
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -245,6 +252,7 @@ static void test_wait_idle_busy(void **unused)
 	assert_int_equal(st.sent, (uint64_t)atomic_load(&busy_sent) + 1);
 	assert_int_equal(st.processed, st.sent);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -317,6 +325,7 @@ static void test_deadlk_inside_behaviour(void **unused)
 	assert_int_equal(atomic_load(&stop_wait_rc), TRP_EDEADLK);
 	assert_int_equal(atomic_load(&stop_destroy_rc), TRP_EDEADLK);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -344,7 +353,9 @@ static void test_wait_idle_other_runtime_from_worker(void **unused)
 	settle(rt);
 	assert_int_equal(atomic_load(&cross_wait_rc), 0);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
+	(void)api_assert_balanced(other_rt);
 	CHECK_OK(trp_runtime_destroy(other_rt));
 }
 
@@ -369,6 +380,7 @@ static void test_calls_after_destroy(void **unused)
 	CHECK_OK(trp_send(a, 1, NULL, 0));
 	settle(rt);
 	assert_true(trp_actor_alive(a));
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 
 	/* Our handles keep the runtime struct alive. */
@@ -624,12 +636,15 @@ static void test_destroy_release_orders(void **unused)
 		if (order == 0) {
 			trp_actor_release(a);
 			trp_actor_release(b);
+			(void)api_assert_balanced(rt);
 			CHECK_OK(trp_runtime_destroy(rt));
 		} else if (order == 1) {
 			trp_actor_release(a);
+			(void)api_assert_balanced(rt);
 			CHECK_OK(trp_runtime_destroy(rt));
 			trp_actor_release(b);
 		} else {
+			(void)api_assert_balanced(rt);
 			CHECK_OK(trp_runtime_destroy(rt));
 			trp_actor_release(b);
 			trp_actor_release(a);
@@ -705,6 +720,7 @@ static void test_stats_exact(void **unused)
 	trp_actor_release(a);
 	trp_actor_release(b);
 	trp_actor_release(c);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -778,6 +794,7 @@ static bool spawn_stop_run(uint64_t *spawned, uint64_t *stopped)
 	assert_int_equal(st.dead_lettered, 0);
 	trp_actor_release(s[0]);
 	trp_actor_release(s[1]);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	*spawned = st.spawned;
 	*stopped = st.stopped;
@@ -815,6 +832,7 @@ static void test_pin_workers(void **unused)
 	CHECK_OK(trp_runtime_create(&cfg, &rt));
 	assert_int_equal(trp_runtime_workers(rt), 3);
 	run_small_scenario(rt, 2000);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -920,6 +938,7 @@ static void test_batch_one(void **unused)
 	for (uint32_t i = 0; i < B1_PRODUCERS; i++)
 		trp_actor_release(p[i]);
 	trp_actor_release(c);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 

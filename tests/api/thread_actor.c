@@ -154,6 +154,7 @@ static void test_spawn_errors(void **unused)
 	assert_ptr_equal(trp_actor_runtime(a), rt);
 	assert_int_equal(send_seq(a, 1, 1), TRP_EDEAD);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -198,6 +199,7 @@ static void test_recv_order_close(void **unused)
 	assert_int_equal(st.sent, N);
 	assert_int_equal(st.dead_lettered, 0);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(l);
 }
@@ -237,6 +239,7 @@ static void test_close_before_recv(void **unused)
 		assert_int_equal(s->log.seqs[i], i + 1);
 	assert_int_equal(s->log.last_rc, TRP_ECLOSED);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	assert_int_equal(atomic_load(&dead_letters), 0);
 	free(s);
@@ -292,6 +295,7 @@ static void test_recv_timeout(void **unused)
 	assert_int_equal(t->seq, 77);
 	assert_int_equal(t->end_rc, TRP_ECLOSED);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(t);
 }
@@ -374,6 +378,7 @@ static void test_recv_eperm(void **unused)
 	trp_actor_release(a);
 	trp_actor_release(b);
 	trp_actor_release(ev);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(o);
 	free(l);
@@ -430,6 +435,7 @@ static void test_join(void **unused)
 
 	trp_actor_release(a);
 	trp_actor_release(ev);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(j);
 }
@@ -460,6 +466,7 @@ static void test_return_with_queued(void **unused)
 	assert_int_equal(st.sent, 5);
 	assert_int_equal(st.dead_lettered, 4);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(s);
 }
@@ -599,6 +606,7 @@ static void test_talk_to_event_actors(void **unused)
 	assert_no_behaviour_errors();
 	trp_actor_release(a);
 	trp_actor_release(t->server);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(t);
 }
@@ -663,6 +671,7 @@ static void test_exchange(void **unused)
 	assert_int_equal(es.subscribers, 0);
 	trp_exchange_release(s->ex);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	free(s);
 }
@@ -702,6 +711,7 @@ static void test_destroy_while_blocked(void **unused)
 		assert_true(wait_flag(&b[i].entered));
 	CHECK_OK(send_seq(a, 1, 1));
 	usleep(5000);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(atomic_load(&b[i].returned), 1);

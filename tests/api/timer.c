@@ -207,6 +207,7 @@ static void test_errors(void **unused)
 	trp_timer_release(t);
 
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -254,6 +255,7 @@ static void test_one_shot(void **unused)
 	CHECK_OK(trp_runtime_stats(rt, &st));
 	assert_int_equal(st.dead_lettered, 0);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -279,6 +281,7 @@ static void test_deadline_order(void **unused)
 	trp_timer_release(t2);
 	trp_timer_release(t3);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -320,6 +323,7 @@ static void test_cancel_before_firing(void **unused)
 	trp_timer_release(u);
 
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -369,6 +373,7 @@ static void test_periodic(void **unused)
 	trp_timer_release(t);
 
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -398,6 +403,7 @@ static void test_cancel_from_behaviour(void **unused)
 	assert_int_equal(atomic_load(&seen.got), n);
 	trp_timer_release(t);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -438,6 +444,7 @@ static void test_stopped_actor(void **unused)
 	trp_timer_release(t);
 	trp_timer_release(p);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	assert_int_equal(atomic_load(&dead_letters), dl);
 }
@@ -463,6 +470,7 @@ static void test_release_before_firing(void **unused)
 	assert_int_equal(atomic_load(&seen.types[0]), 2);
 	assert_int_equal(atomic_load(&seen.types[1]), 1);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -496,6 +504,7 @@ static void test_thread_actor(void **unused)
 	CHECK_OK(trp_actor_join(ta, SETTLE_NS));
 	assert_int_equal(atomic_load(&ta_got), 1);
 	trp_actor_release(ta);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
@@ -517,7 +526,7 @@ static void test_destroy_pending(void **unused)
 	CHECK_OK(trp_send_after(rt, a, 10 * SEC, 0, 6, expect, 200, NULL));
 	assert_true(wait_for_within(&seen.got, 3, FIRE_BOUND_NS));
 
-	CHECK_OK(trp_runtime_destroy(rt));
+	(void)api_destroy_balanced(rt);
 	uint64_t f_per = trp_timer_fired(per);
 	assert_true(f_per >= 1);
 	sleep_ns(30 * MS);
@@ -594,10 +603,12 @@ static void test_many_threads(void **unused)
 	settle(rt);
 	assert_int_equal(atomic_load(&seen.got), fired);
 	trp_actor_release(a);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 
 	/* A runtime that never used a timer. */
 	rt = make_rt(1);
+	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 

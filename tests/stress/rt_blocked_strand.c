@@ -17,6 +17,8 @@
 
 #include <troupe/troupe.h>
 
+#include "../common/balance.h"
+
 #define STRAND_LIMIT_S 5.0
 
 static trp_actor_t *b;
@@ -83,6 +85,14 @@ int main(void)
 		}
 		trp_actor_release(a);
 		trp_actor_release(b);
+		trp_stats_t s;
+		char why[256] = "trp_runtime_wait_idle or _stats failed";
+		if (trp_runtime_wait_idle(rt, -1) != 0 ||
+		    trp_runtime_stats(rt, &s) != 0 ||
+		    !balance_holds(&s, why, sizeof why)) {
+			fprintf(stderr, "FAIL at quiescence: %s\n", why);
+			return 1;
+		}
 		if (trp_runtime_destroy(rt) != 0) {
 			fprintf(stderr, "FAIL destroy\n");
 			return 1;

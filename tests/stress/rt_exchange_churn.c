@@ -764,7 +764,7 @@ int main(void)
 			     all[i]);
 	free(all);
 
-	trp_stats_t rs = rt_stats(g.rt);
+	trp_stats_t rs = rt_assert_balanced(g.rt, "end");
 	STRESS_CHECK(rs.dead_lettered == 0, "%" PRIu64 " dead letters",
 		     rs.dead_lettered);
 	for (uint32_t i = 0; i < NPUB_ACT; i++)

@@ -648,6 +648,7 @@ int main(void)
 		trp_actor_release(g.pub_actors[i]);
 	trp_actor_release(anchor);
 	trp_exchange_release(g.ex);
+	(void)rt_assert_balanced(g.rt, "end");
 	RT_MUST("trp_runtime_destroy", trp_runtime_destroy(g.rt));
 	free(anchor_rec);
 	free(anchor_cb);

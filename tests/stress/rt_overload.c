@@ -240,7 +240,7 @@ static void run_unbounded(void)
 			break;
 	}
 	double secs = stress_seconds_since(t0);
-	trp_stats_t s = rt_stats(rt);
+	trp_stats_t s = rt_assert_balanced(rt, "unbounded");
 	rt_print_stats("unbounded", &s);
 	uint64_t accepted = us.k;
 	for (uint32_t i = 0; i < us.k; i++)
@@ -503,7 +503,7 @@ static void run_bounded(void)
 			     " accepted, %" PRIu64 " processed",
 			     i, bd.prods[i].accepted, bd.next[i]);
 	}
-	trp_stats_t s = rt_stats(bd.rt);
+	trp_stats_t s = rt_assert_balanced(bd.rt, "bounded");
 	rt_print_stats("bounded", &s);
 	STRESS_CHECK(accepted == rt_get(&bd.processed),
 		     "bounded: accepted %" PRIu64 " != processed %" PRIu64,
@@ -767,8 +767,7 @@ static void run_cycle(void)
 	double secs = stress_seconds_since(t0);
 	atomic_store(&cy.stop_ticker, 1);
 	pthread_join(tick, NULL);
-	rt_wait_idle(cy.rt);
-	trp_stats_t s = rt_stats(cy.rt);
+	trp_stats_t s = rt_assert_balanced(cy.rt, "cycle");
 	rt_print_stats("cycle", &s);
 	uint64_t fwd_acc = cy.a[0].next_out + cy.a[1].next_out;
 	uint64_t rejected = cy.a[0].rejected + cy.a[1].rejected +

@@ -257,7 +257,9 @@ static void round_one(uint64_t seed, uint64_t round)
 	/* Anything that would still (wrongly) fire: deadlines were at most
 	 * 200 us + a period away. */
 	stress_sleep_ms(30);
-	rt_wait_idle(g.rt);
+	char label[32];
+	snprintf(label, sizeof label, "round %" PRIu64, round);
+	(void)rt_assert_balanced(g.rt, label);
 
 	for (uint64_t i = 0; i < n; i++) {
 		struct item *it = &g.items[i];
@@ -317,12 +319,7 @@ static void round_one(uint64_t seed, uint64_t round)
 		if (t != NULL)
 			trp_timer_release(t);
 	}
-	trp_stats_t fin;
-	RT_MUST("trp_runtime_destroy_ex", trp_runtime_destroy_ex(g.rt, &fin));
-	STRESS_CHECK(fin.sent == fin.processed + fin.dead_lettered,
-		     "sent %" PRIu64 " != processed %" PRIu64
-		     " + dead %" PRIu64,
-		     fin.sent, fin.processed, fin.dead_lettered);
+	trp_stats_t fin = rt_destroy_balanced(g.rt, "end");
 	STRESS_CHECK(fin.processed == rt_get(&g.received) - recv_base,
 		     "processed %" PRIu64 " != received %" PRIu64,
 		     fin.processed, rt_get(&g.received) - recv_base);

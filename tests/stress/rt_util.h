@@ -19,7 +19,10 @@
  *   indexes (ids are handed out by one global counter, so the actors one
  *   thread spawns in a row get increasing ids);
  * - rt_wait_idle(): trp_runtime_wait_idle in slices, so a stall is reported
- *   by the watchdog (with the test's counters) and not by the ctest timeout.
+ *   by the watchdog (with the test's counters) and not by the ctest timeout;
+ * - rt_assert_balanced(): quiescence, then the delivery identity
+ *   (tests/common/balance.h); rt_destroy_balanced(): the identity on the
+ *   final counters of a destroy with work pending.
  */
 #ifndef TRP_TESTS_RT_UTIL_H
 #define TRP_TESTS_RT_UTIL_H
@@ -36,6 +39,8 @@
 #include <sys/syscall.h>
 
 #include <troupe/troupe.h>
+
+#include "../common/balance.h"
 
 /* ------------------------------------------------------ return codes -- */
 
@@ -155,6 +160,38 @@ static inline trp_stats_t rt_stats(trp_runtime_t *rt)
 	trp_stats_t s;
 	RT_MUST("trp_runtime_stats", trp_runtime_stats(rt, &s));
 	return s;
+}
+
+/*
+ * Waits for quiescence (rt_wait_idle), then checks the delivery identity
+ * (runtime.h, tests/common/balance.h); @label names the phase in the
+ * failure. Every validator that ends at quiescence calls this before
+ * destroying its runtime. Returns the counters it checked.
+ */
+static inline trp_stats_t rt_assert_balanced(trp_runtime_t *rt,
+					     const char *label)
+{
+	char why[256];
+	rt_wait_idle(rt);
+	trp_stats_t s = rt_stats(rt);
+	if (!balance_holds(&s, why, sizeof why))
+		stress_fail("%s: %s", label, why);
+	return s;
+}
+
+/*
+ * For a validator that destroys its runtime with work still pending:
+ * trp_runtime_destroy_ex, then the identity on its final counters.
+ */
+static inline trp_stats_t rt_destroy_balanced(trp_runtime_t *rt,
+					      const char *label)
+{
+	char why[256];
+	trp_stats_t fin;
+	RT_MUST("trp_runtime_destroy_ex", trp_runtime_destroy_ex(rt, &fin));
+	if (!balance_holds(&fin, why, sizeof why))
+		stress_fail("%s: after destroy: %s", label, why);
+	return fin;
 }
 
 static inline void rt_print_stats(const char *label, const trp_stats_t *s)
