@@ -13,6 +13,16 @@
  * fired or cancelled, never both. A cancel that meets FIRING (a periodic
  * timer mid-fire) waits for the fire to finish and tries again.
  *
+ * A firing that finds its actor stopped (the send returns TRP_EDEAD) is a
+ * dead letter and the timer's last: a periodic timer is not re-armed but
+ * ends FIRED, as a one-shot does. An actor's life only moves forward, so
+ * every later firing would be a dead letter too; re-arming would keep the
+ * timer, its payload and the actor's handle alive, and fill the dead
+ * letters, until someone cancels it. (Rejected: ending the timers when
+ * their actor stops. The actor would need to know its timers, a list
+ * kept on the stop path of every actor for a cold feature; and a timer
+ * is cheap to keep until its next deadline.)
+ *
  * References: the heap holds one, the caller's handle one. A cancelled
  * timer leaves the heap at once (each timer knows its heap slot).
  */
@@ -171,19 +181,21 @@ static struct trp_timer *heap_pop(struct trp__timers *ts)
 
 /* ---- firing ---- */
 
-static void fire(struct trp_runtime *rt, struct trp_timer *t)
+/* Sends one firing. Returns whether the timer's actor has stopped (the
+ * firing became a dead letter): then the timer must not fire again. */
+static bool fire(struct trp_runtime *rt, struct trp_timer *t)
 {
 	/* Counted before the send: whoever sees the message (and anything
 	 * it then publishes) sees the count too. ORDER: release, pairs with
 	 * an acquire read in trp_timer_fired. */
 	atomic_fetch_add_explicit(&t->fired, 1, memory_order_release);
 	int rc = trp_send(t->to, t->type, t->len ? t->data : NULL, t->len);
-	if (rc == TRP_EDEAD) {
-		/* The receiver stopped: the firing is a dead letter. */
-		trp_msg_t msg = { t->type, 0, t->len, t->len ? t->data : NULL };
-		trp__dead_letter_unsent(rt, NULL, t->to, &msg,
-					TRP_DEAD_STOPPED);
-	}
+	if (rc != TRP_EDEAD)
+		return false; /* delivered, or refused for now (TRP_EFULL) */
+	/* The receiver stopped: the firing is a dead letter. */
+	trp_msg_t msg = { t->type, 0, t->len, t->len ? t->data : NULL };
+	trp__dead_letter_unsent(rt, NULL, t->to, &msg, TRP_DEAD_STOPPED);
+	return true;
 }
 
 static void *timer_main(void *arg)
@@ -218,10 +230,10 @@ static void *timer_main(void *arg)
 				continue;
 			}
 			trp__mutex_unlock(&ts_of(rt)->lock);
-			fire(rt, t);
+			bool target_stopped = fire(rt, t);
 			trp__mutex_lock(&ts_of(rt)->lock);
 			bool again = false;
-			if (t->period != 0) {
+			if (t->period != 0 && !target_stopped) {
 				t->deadline += t->period;
 				if (t->deadline < now)
 					t->deadline = now + t->period;

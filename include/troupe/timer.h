@@ -4,14 +4,24 @@
  * One timer thread per runtime (started on first use) keeps the timers in
  * a binary heap ordered by deadline and sleeps on a futex until the next
  * one; accuracy is about a millisecond. A timer fires by sending a copy of
- * its payload to its actor (trp_send rules: a stopped actor's message is
- * dropped and counted as a dead letter). A periodic timer fires every
- * interval until cancelled.
+ * its payload to its actor. A periodic timer fires every interval until
+ * cancelled, or until its actor stops.
+ *
+ * Timers of a stopped actor end: a firing that finds its actor stopped (or
+ * closing: trp_send would return TRP_EDEAD) is a dead letter - handed to
+ * the runtime's dead-letter hook with TRP_DEAD_STOPPED and counted in
+ * trp_stats_t as sent and dead-lettered, so sent == processed +
+ * dead_lettered holds - and it is the timer's last firing, periodic or
+ * not: the timer is done, as a one-shot timer that fired is
+ * (trp_timer_fired() counts that firing too; trp_timer_cancel() returns
+ * TRP_ENOENT). A firing refused for another reason (TRP_EFULL: counted
+ * in trp_stats_t.rejected) does not end a periodic timer.
  *
  * Cancel races with firing are settled by one atomic state per timer:
  * trp_timer_cancel() returns 0 if the timer will not fire again, and
- * TRP_ENOENT if a one-shot timer already fired (or the timer was cancelled
- * before): for a one-shot timer exactly one of "fired" and "cancelled".
+ * TRP_ENOENT if it is done already (a one-shot timer fired, a timer's
+ * firing found its actor stopped, or the timer was cancelled before): for
+ * a one-shot timer exactly one of "fired" and "cancelled".
  *
  * Handles: trp_send_after() hands out one reference to the timer (NULL out
  * parameter: none); release it with trp_timer_release(), whether or not it
@@ -41,9 +51,10 @@ TRP_API int trp_send_after(trp_runtime_t *rt, trp_actor_t *to, int64_t delay_ns,
 
 /**
  * Cancels the timer: 0 if it will not fire any more (for a one-shot: it
- * had not fired), TRP_ENOENT if it had already fired (one-shot) or was
- * cancelled before. Threads: any (also the timer's receiving behaviour).
- * Errors: TRP_EINVAL.
+ * had not fired), TRP_ENOENT if it was done already: a one-shot that
+ * fired, a timer whose last firing found its actor stopped, or a timer
+ * cancelled before (also by trp_runtime_destroy()). Threads: any (also the
+ * timer's receiving behaviour). Errors: TRP_EINVAL (t NULL), TRP_ENOENT.
  */
 TRP_API int trp_timer_cancel(trp_timer_t *t);
 

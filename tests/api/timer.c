@@ -7,7 +7,9 @@
  * deadlines in order, periodic timers firing repeatedly until cancelled
  * (also from the receiving behaviour), cancel before firing (0, never
  * fires), after firing (TRP_ENOENT), twice (TRP_ENOENT), timers to an
- * actor that stopped (dead letters, via the runtime's hook), timers to a
+ * actor that stopped (one dead letter via the runtime's hook, counted so
+ * that sent == processed + dead_lettered, and the timer ends: a periodic
+ * one is not re-armed), timers to a
  * thread actor, a handle released before firing (still fires) or never
  * taken (NULL out), and runtime destroy with timers pending (no firing
  * after it, handles stay valid, no leak under ASan).
@@ -410,8 +412,10 @@ static void test_cancel_from_behaviour(void **unused)
 /* ------------------------------------------------------------------ */
 /* receivers, handles, shutdown                                        */
 
-/* A timer whose actor stopped before it fired: a dead letter. */
-static void test_stopped_actor(void **unused)
+/* A one-shot timer whose actor stopped before it fired: one dead letter
+ * (reason TRP_DEAD_STOPPED), counted as sent too, so the identity holds
+ * (before 06b974d the firing was counted as dead-lettered only). */
+static void test_stopped_actor_one_shot(void **unused)
 {
 	(void)unused;
 	trp_runtime_t *rt = make_rt(1);
@@ -419,34 +423,69 @@ static void test_stopped_actor(void **unused)
 	seen_reset();
 
 	trp_timer_t *t = after(rt, a, 30 * MS, 0, 1);
-	trp_timer_t *p = after(rt, a, 30 * MS, 5 * MS, 2);
 	CHECK_OK(trp_actor_close(a));
 	settle(rt);
 	assert_false(trp_actor_alive(a));
 	assert_true(wait_for_within(&dead_letters, 1, FIRE_BOUND_NS));
-	/* The one-shot has fired (into dead letters): nothing to cancel. */
-	int64_t deadline = now_ns() + FIRE_BOUND_NS;
-	while (trp_timer_fired(t) == 0 && now_ns() < deadline)
-		sleep_ns(MS);
+	/* It has fired (into dead letters): nothing to cancel. (A cancel
+	 * that meets the firing still in progress waits for its outcome.) */
 	assert_int_equal(trp_timer_cancel(t), TRP_ENOENT);
-	/* Both timers' fires are dead letters; stop the periodic one. */
-	assert_true(wait_for_within(&dead_letters, 3, FIRE_BOUND_NS));
-	CHECK_OK(trp_timer_cancel(p));
-	sleep_ns(20 * MS);
-	settle(rt);
+	assert_int_equal(trp_timer_fired(t), 1);
 	assert_int_equal(atomic_load(&seen.got), 0);
-	long dl = atomic_load(&dead_letters);
-	assert_int_equal(atomic_load(&dead_letters_stopped), dl);
-	trp_stats_t st;
-	CHECK_OK(trp_runtime_stats(rt, &st));
-	assert_int_equal(st.dead_lettered, (uint64_t)dl);
+	assert_int_equal(atomic_load(&dead_letters), 1);
+	assert_int_equal(atomic_load(&dead_letters_stopped), 1);
+	trp_stats_t st = api_assert_balanced(rt);
+	assert_int_equal(st.dead_lettered, 1);
+	assert_int_equal(st.dead_by_reason[TRP_DEAD_STOPPED], 1);
 	assert_int_equal(st.processed, 0);
 	trp_timer_release(t);
+	trp_actor_release(a);
+	CHECK_OK(trp_runtime_destroy(rt));
+	assert_int_equal(atomic_load(&dead_letters), 1);
+}
+
+/* A periodic timer whose actor stops ends at the first firing that finds
+ * the actor stopped: that firing is one dead letter, the timer is not
+ * re-armed (before, it fired into dead letters every period until
+ * cancelled), and cancelling it afterwards finds nothing to cancel. */
+static void test_stopped_actor_periodic(void **unused)
+{
+	(void)unused;
+	const int64_t period = 5 * MS;
+	trp_runtime_t *rt = make_rt(2);
+	trp_actor_t *a = spawn_receiver(rt);
+	seen_reset();
+
+	trp_timer_t *p = after(rt, a, 0, period, 2);
+	assert_true(wait_for_within(&seen.got, 3, FIRE_BOUND_NS));
+	/* Firings accepted before the close are processed; the first one
+	 * after it is a dead letter. */
+	CHECK_OK(trp_actor_close(a));
+	assert_true(wait_for_within(&dead_letters, 1, FIRE_BOUND_NS));
+	/* Many periods: a timer still armed would fire again and again. */
+	sleep_ns(20 * period);
+	settle(rt);
+	assert_false(trp_actor_alive(a));
+	assert_int_equal(atomic_load(&dead_letters), 1);
+	assert_int_equal(atomic_load(&dead_letters_stopped), 1);
+	long got = atomic_load(&seen.got);
+	assert_true(got >= 3);
+	/* Every firing was processed, but the last: the dead letter. */
+	assert_int_equal(trp_timer_fired(p), (uint64_t)got + 1);
+	/* Done: not armed any more. */
+	assert_int_equal(trp_timer_cancel(p), TRP_ENOENT);
+	trp_stats_t st = api_assert_balanced(rt);
+	assert_int_equal(st.dead_lettered, 1);
+	assert_int_equal(st.dead_by_reason[TRP_DEAD_STOPPED], 1);
+	assert_int_equal(st.processed, (uint64_t)got);
+	/* And it stays ended. */
+	sleep_ns(10 * period);
+	assert_int_equal(trp_timer_fired(p), (uint64_t)got + 1);
+	assert_int_equal(atomic_load(&dead_letters), 1);
 	trp_timer_release(p);
 	trp_actor_release(a);
-	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
-	assert_int_equal(atomic_load(&dead_letters), dl);
+	assert_int_equal(atomic_load(&dead_letters), 1);
 }
 
 /* The runtime holds its own reference: released or never taken, the
@@ -621,7 +660,8 @@ int main(void)
 		cmocka_unit_test(test_cancel_before_firing),
 		cmocka_unit_test(test_periodic),
 		cmocka_unit_test(test_cancel_from_behaviour),
-		cmocka_unit_test(test_stopped_actor),
+		cmocka_unit_test(test_stopped_actor_one_shot),
+		cmocka_unit_test(test_stopped_actor_periodic),
 		cmocka_unit_test(test_release_before_firing),
 		cmocka_unit_test(test_thread_actor),
 		cmocka_unit_test(test_destroy_pending),
