@@ -4,11 +4,12 @@
  * TRP_EANSWERED, not a request: TRP_ENOTREQUEST, bad arguments, too large),
  * the outcomes of a future (0, TRP_ENOREPLY, TRP_EDEAD when the receiver
  * stops or the runtime goes away with the request queued, TRP_ETIMEDOUT and
- * the late reply that is then counted and dropped), trp_future_wait from a
- * behaviour (TRP_EDEADLK), trp_future_then (before and after completion,
- * TRP_EBUSY the second time, the error carried in msg->status, the
- * reference it keeps on the actor), retain/release, and futures outliving
- * their asker's reference and the runtime.
+ * the late reply that is then a dead letter: hook, reason, counts),
+ * trp_future_wait from a behaviour (TRP_EDEADLK), trp_future_then (before
+ * and after completion, TRP_EBUSY the second time, the error carried in
+ * msg->status, the reference it keeps on the actor, an outcome for an actor
+ * that stopped meanwhile: a dead letter), retain/release, and futures
+ * outliving their asker's reference and the runtime.
  *
  * Behaviours never call the checks (they longjmp): they record what they
  * saw in `obs`, and the test thread asserts after trp_runtime_wait_idle().
@@ -57,16 +58,31 @@ static void gate_reset(struct gate *g)
 	atomic_store(&g->open, 0);
 }
 
-/* Dead letters seen by the runtime's hook. */
+/* Dead letters seen by the runtime's hook, and the last one's details. */
 static atomic_long dead_letters;
 static atomic_long dead_letters_shutdown;
+static struct {
+	atomic_int why;
+	_Atomic(trp_actor_t *) to;
+	atomic_uint type;
+	atomic_int status;
+	atomic_ulong size;
+	atomic_uint x; /* the payload, if it was a uint32_t */
+} last_dead;
 
 static void dead_letter_hook(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
 			     trp_dead_reason_t why)
 {
+	uint32_t x = 0;
 	(void)ctx;
-	(void)to;
-	(void)msg;
+	if (msg->size == sizeof x && msg->data != NULL)
+		memcpy(&x, msg->data, sizeof x);
+	atomic_store(&last_dead.why, (int)why);
+	atomic_store(&last_dead.to, to);
+	atomic_store(&last_dead.type, msg->type);
+	atomic_store(&last_dead.status, msg->status);
+	atomic_store(&last_dead.size, msg->size);
+	atomic_store(&last_dead.x, x);
 	atomic_fetch_add(&dead_letters, 1);
 	if (why == TRP_DEAD_SHUTDOWN)
 		atomic_fetch_add(&dead_letters_shutdown, 1);
@@ -80,6 +96,7 @@ static trp_runtime_t *make_rt(uint32_t workers)
 	cfg.dead_letter = dead_letter_hook;
 	atomic_store(&dead_letters, 0);
 	atomic_store(&dead_letters_shutdown, 0);
+	memset(&last_dead, 0, sizeof last_dead);
 	gate_reset(&gate);
 	CHECK_OK(trp_runtime_create(&cfg, &rt));
 	assert_non_null(rt);
@@ -484,6 +501,45 @@ static void test_timeout_late_reply(void **unused)
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
+/*
+ * The late reply is a dead letter like any other: the hook sees it (reason
+ * TRP_DEAD_LATE_REPLY, no actor, the reply's payload) and it is counted as
+ * sent and dead-lettered, so sent == processed + dead_lettered holds. (In
+ * 7a8328f it was counted as dead-lettered only, without the hook.)
+ */
+static void test_late_reply_dead_letter(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	trp_actor_t *s = spawn_server(rt);
+	obs_reset();
+
+	trp_future_t *f = ask_x(s, T_GATE_REPLY, 11);
+	assert_true(wait_for(&gate.entered, 1));
+	assert_int_equal(trp_future_wait(f, 10 * 1000 * 1000, NULL),
+			 TRP_ETIMEDOUT);
+	atomic_store(&gate.open, 1);
+	trp_stats_t st = api_assert_balanced(rt);
+	assert_int_equal(atomic_load(&obs.reply_rc[0]), 0);
+	assert_int_equal(atomic_load(&dead_letters), 1);
+	assert_int_equal(atomic_load(&last_dead.why), TRP_DEAD_LATE_REPLY);
+	assert_null(atomic_load(&last_dead.to));
+	assert_int_equal(atomic_load(&last_dead.type), T_GATE_REPLY);
+	assert_int_equal(atomic_load(&last_dead.status), 0);
+	assert_int_equal(atomic_load(&last_dead.size), sizeof(uint32_t));
+	assert_int_equal(atomic_load(&last_dead.x), 1011);
+	/* the request (processed) and the reply (dead) */
+	assert_int_equal(st.sent, 2);
+	assert_int_equal(st.processed, 1);
+	assert_int_equal(st.dead_lettered, 1);
+	assert_int_equal(st.dead_by_reason[TRP_DEAD_LATE_REPLY], 1);
+	assert_int_equal(trp_future_wait(f, 0, NULL), TRP_ETIMEDOUT);
+	trp_future_release(f);
+	assert_no_behaviour_errors();
+	trp_actor_release(s);
+	CHECK_OK(trp_runtime_destroy(rt));
+}
+
 /* ------------------------------------------------------------------ */
 /* waiting inside a behaviour, trp_future_then                         */
 
@@ -685,6 +741,55 @@ static void test_then_keeps_actor(void **unused)
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
+/*
+ * The continuation's actor stops before the outcome arrives: the outcome
+ * is a dead letter (TRP_DEAD_STOPPED, to the actor), counted as sent and
+ * dead-lettered, and the actor's behaviour never sees it. (In 7a8328f it
+ * was dropped without the hook or a count.)
+ */
+static void test_then_actor_stopped(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	trp_actor_t *s = spawn_server(rt);
+	trp_actor_def_t adef = { .behavior = asker };
+	trp_actor_t *a = NULL;
+	memset(&act, 0, sizeof act);
+	obs_reset();
+	CHECK_OK(trp_actor_spawn(rt, &adef, NULL, &a));
+
+	trp_future_t *f = ask_x(s, T_GATE_REPLY, 6);
+	assert_true(wait_for(&gate.entered, 1));
+	CHECK_OK(trp_future_then(f, a, A_REPLY));
+	CHECK_OK(trp_actor_close(a));
+	/* (not settle: the server is blocked on the gate) */
+	int64_t deadline = now_ns() + SETTLE_NS;
+	while (trp_actor_alive(a) && now_ns() < deadline)
+		usleep(100);
+	assert_false(trp_actor_alive(a));
+	atomic_store(&gate.open, 1);
+	trp_stats_t st = api_assert_balanced(rt);
+	assert_reply(f, T_GATE_REPLY, 6);
+	assert_int_equal(atomic_load(&obs.reply_rc[0]), 0);
+	assert_int_equal(atomic_load(&act.replies), 0);
+	assert_int_equal(atomic_load(&dead_letters), 1);
+	assert_int_equal(atomic_load(&last_dead.why), TRP_DEAD_STOPPED);
+	assert_ptr_equal(atomic_load(&last_dead.to), a);
+	assert_int_equal(atomic_load(&last_dead.type), A_REPLY);
+	assert_int_equal(atomic_load(&last_dead.status), 0);
+	assert_int_equal(atomic_load(&last_dead.x), 1006);
+	/* the request (processed) and the outcome (dead) */
+	assert_int_equal(st.sent, 2);
+	assert_int_equal(st.processed, 1);
+	assert_int_equal(st.dead_lettered, 1);
+	assert_int_equal(st.dead_by_reason[TRP_DEAD_STOPPED], 1);
+	trp_future_release(f);
+	assert_no_behaviour_errors();
+	trp_actor_release(a);
+	trp_actor_release(s);
+	CHECK_OK(trp_runtime_destroy(rt));
+}
+
 /* ------------------------------------------------------------------ */
 /* references and lifetime                                             */
 
@@ -881,8 +986,10 @@ int main(void)
 		cmocka_unit_test(test_reply_errors),
 		cmocka_unit_test(test_receiver_stops),
 		cmocka_unit_test(test_timeout_late_reply),
+		cmocka_unit_test(test_late_reply_dead_letter),
 		cmocka_unit_test(test_wait_in_behaviour_and_then),
 		cmocka_unit_test(test_then_keeps_actor),
+		cmocka_unit_test(test_then_actor_stopped),
 		cmocka_unit_test(test_retain_release),
 		cmocka_unit_test(test_outlive_runtime),
 		cmocka_unit_test(test_destroy_pending),
