@@ -47,6 +47,7 @@ enum trp__feature_id {
 	TRP__FEATURE_EXCHANGES, /* exchange.c */
 	TRP__FEATURE_THREADS,	/* thread_actor.c */
 	TRP__FEATURE_TIMERS,	/* timer.c */
+	TRP__FEATURE_POOLS,	/* pool.c: after thread actors, it uses them */
 	TRP__FEATURES
 };
 
