@@ -2,7 +2,8 @@
  * bench/micro/exchange.c - trp_exchange_publish() with 1, 10 and 100
  * subscribers.
  *
- *   exchange_publish_callback/subs:S  callback sinks that count: the
+ *   exchange_publish_callback/subs:S  callback sinks that count, each into
+ *       a counter of its own (one sink is attached once: exchange.h): the
  *       exchange's own cost (epoch section, reading the RCU array, the
  *       fan-out loop) without any actor.
  *   exchange_publish_actor/subs:S     actor sinks: each publish is S sends
@@ -23,6 +24,7 @@
 
 #define BATCH 16
 #define CAP 65536u
+#define SUBS_MAX 100
 
 struct bm_arg {
 	int subs;
@@ -49,14 +51,16 @@ static void bm_publish(cbench_state *st, void *arg)
 	trp_actor_def_t def = { .behavior = nop_behavior };
 	trp_runtime_t *rt;
 	trp_exchange_t *ex;
-	uint64_t count = 0, v = 42, inflight = 0;
+	uint64_t counts[SUBS_MAX] = { 0 }, v = 42, inflight = 0;
 
 	cfg.workers = 2;
 	if (trp_runtime_create(&cfg, &rt) != 0 ||
 	    trp_exchange_create(rt, &ex) != 0)
 		abort();
+	if (p->subs > SUBS_MAX)
+		abort();
 	for (int i = 0; i < p->subs; i++) {
-		trp_sink_t sink = trp_sink_callback(count_cb, &count);
+		trp_sink_t sink = trp_sink_callback(count_cb, &counts[i]);
 		trp_actor_t *a = NULL;
 
 		if (p->actors) {
@@ -84,7 +88,7 @@ static void bm_publish(cbench_state *st, void *arg)
 	cbench_set_items_processed(st, cbench_iterations(st));
 	cbench_counter(st, "deliveries",
 		       (double)(cbench_iterations(st) * p->subs), 1);
-	micro_use(&count);
+	micro_use(counts);
 	trp_exchange_release(ex);
 	trp_runtime_wait_idle(rt, -1);
 	trp_runtime_destroy(rt);
