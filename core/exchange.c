@@ -651,6 +651,41 @@ static int check_sink(struct trp_exchange *ex, const trp_sink_t *s)
 	}
 }
 
+/* One sink (same kind, same target) must not be attached twice to one
+ * exchange: it would get every message twice. (Refused rather than
+ * allowed and documented: no user wants the copies, and a subscription
+ * made twice by mistake is hard to see.) */
+static bool same_sink(const trp_sink_t *x, const trp_sink_t *y)
+{
+	if (x->kind != y->kind)
+		return false;
+	switch (x->kind) {
+	case TRP_SINK_ACTOR:
+		return x->actor == y->actor;
+	case TRP_SINK_CALLBACK:
+		return x->fn == y->fn && x->ctx == y->ctx;
+	default: /* TRP_SINK_TAP: check_sink refused any other kind */
+		return x->tap == y->tap;
+	}
+}
+
+/* Under ex->lock: TRP_EEXIST if one of the @n new sinks is attached to
+ * @cur already or given twice, else 0. O(n * (cur->n + n)): attach is
+ * the cold path and copies cur anyway. */
+static int check_new_sinks_locked(const struct sub_array *cur,
+				  const trp_sink_t *sinks, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t j = 0; j < i; j++)
+			if (same_sink(&sinks[i], &sinks[j]))
+				return TRP_EEXIST;
+		for (uint32_t k = 0; k < cur->n; k++)
+			if (same_sink(&sinks[i], &cur->v[k].sink))
+				return TRP_EEXIST;
+	}
+	return 0;
+}
+
 /* Attaches @n sinks at once (all or none); ids go to @subs. */
 static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
 		       uint32_t n, trp_sub_t *subs)
@@ -673,6 +708,11 @@ static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
 	if (cur == NULL) {
 		trp__mutex_unlock(&ex->lock);
 		return TRP_ECLOSED;
+	}
+	int rc = check_new_sinks_locked(cur, sinks, n);
+	if (rc != 0) {
+		trp__mutex_unlock(&ex->lock);
+		return rc;
 	}
 	struct sub_array *next;
 	uint32_t gone;

@@ -33,7 +33,7 @@ extern "C" {
 	X(TRP_EDEAD, -3, "actor has stopped")                                  \
 	X(TRP_ENOENT, -4, "no actor registered under that name")               \
 	X(TRP_EFULL, -5, "mailbox is full")                                    \
-	X(TRP_EEXIST, -6, "name is already registered")                        \
+	X(TRP_EEXIST, -6, "already there (name registered, sink attached)")    \
 	X(TRP_ENAMETOOLONG, -7, "name is too long")                            \
 	X(TRP_EMSGSIZE, -8, "payload is too large")                            \
 	X(TRP_ESHUTDOWN, -9, "runtime is shutting down")                       \

@@ -18,7 +18,12 @@
  * Membership: a sink receives every message published after its attach
  * returned, and none published after its detach returned. When detach
  * returns, the exchange no longer touches the sink: a callback's context
- * may be freed at once.
+ * may be freed at once. A sink is attached to one exchange at most once:
+ * attaching the same sink again (same kind and same target: the same
+ * actor, the same callback fn with the same ctx, the same tap) is refused
+ * with TRP_EEXIST rather than delivering every message to it twice. The
+ * same target on different exchanges, or a callback fn with another ctx,
+ * is another sink.
  *
  * Stopped actors leave by themselves (as in Erlang's pg): when a delivery
  * finds an actor sink's actor stopped or stopping (trp_actor_close was
@@ -159,10 +164,12 @@ TRP_API void trp_exchange_release(trp_exchange_t *ex);
 TRP_API int trp_exchange_close(trp_exchange_t *ex);
 
 /**
- * Attaches @p sink; *sub (if not NULL) receives its id for detach.
- * Errors: TRP_EINVAL (bad sink, actor of another runtime), TRP_EDEAD
- * (actor stopped), TRP_ECLOSED, TRP_ENOMEM, TRP_ESHUTDOWN, TRP_EDEADLK
- * (called from a callback sink).
+ * Attaches @p sink; *sub (if not NULL) receives its id for detach (on
+ * error it is left alone).
+ * Errors: TRP_EINVAL (ex NULL, bad sink, actor of another runtime),
+ * TRP_EDEAD (actor stopped), TRP_EEXIST (this sink is attached to @p ex
+ * already, see "Membership"), TRP_ECLOSED, TRP_ENOMEM, TRP_ESHUTDOWN,
+ * TRP_EDEADLK (called from a callback sink).
  */
 TRP_API int trp_exchange_attach(trp_exchange_t *ex, trp_sink_t sink,
 				trp_sub_t *sub);
@@ -230,7 +237,8 @@ typedef struct trp_exchange_scope {
 
 /**
  * Attaches the @p n sinks, all or none (scope.rc tells: TRP_EINVAL for
- * n == 0 or n > TRP_EXCHANGE_SCOPE_MAX, or the first attach error).
+ * n == 0 or n > TRP_EXCHANGE_SCOPE_MAX, TRP_EEXIST for a sink given twice
+ * or attached already, or the first error of trp_exchange_attach()).
  */
 TRP_API trp_exchange_scope_t trp_exchange_scope_enter(trp_exchange_t *ex,
 						      const trp_sink_t *sinks,

@@ -5,8 +5,9 @@
  * membership (attach after publish k sees only > k; nothing after detach;
  * a callback context freed right after detach is never touched), refused
  * deliveries counted in the stats, scoped subscriptions (functions and the
- * TRP_EXCHANGE_SCOPE macro), taps, and trp_runtime_destroy() with
- * exchanges still open and handles still held.
+ * TRP_EXCHANGE_SCOPE macro), taps, the same sink attached twice
+ * (TRP_EEXIST), and trp_runtime_destroy() with exchanges still open and
+ * handles still held.
  *
  * Behaviours and callbacks never call the checks (they longjmp): they
  * record what they saw, and the test thread asserts after
@@ -506,11 +507,13 @@ static void test_errors(void **unused)
 	assert_int_equal(trp_exchange_detach(ex, sub2), TRP_ENOENT);
 	assert_int_equal(xstats(ex).subscribers, 3);
 
-	/* ids are never reused by an exchange */
+	/* ids are never reused by an exchange (a sink of its own each
+	 * time: act is attached already, TRP_EEXIST) */
 	trp_sub_t seen[64];
 	for (int i = 0; i < 64; i++) {
-		CHECK_OK(
-			trp_exchange_attach(ex, trp_sink_actor(act), &seen[i]));
+		CHECK_OK(trp_exchange_attach(
+			ex, trp_sink_callback(nop_callback, &seen[i]),
+			&seen[i]));
 		CHECK_OK(trp_exchange_detach(ex, seen[i]));
 		assert_true(seen[i] != sub && seen[i] != sub2 &&
 			    seen[i] != sub3);
@@ -1550,9 +1553,13 @@ static void test_scope_functions(void **unused)
 	assert_int_equal(st.published, 3);
 	assert_int_equal(st.delivered, 8);
 
-	/* exactly TRP_EXCHANGE_SCOPE_MAX is fine */
-	for (int i = 0; i <= TRP_EXCHANGE_SCOPE_MAX; i++)
-		sinks[i] = trp_sink_tap(&tap);
+	/* exactly TRP_EXCHANGE_SCOPE_MAX is fine (distinct sinks: the same
+	 * one twice is TRP_EEXIST) */
+	trp_tap_t taps[TRP_EXCHANGE_SCOPE_MAX + 1];
+	for (int i = 0; i <= TRP_EXCHANGE_SCOPE_MAX; i++) {
+		trp_tap_init(&taps[i], NULL, "scope");
+		sinks[i] = trp_sink_tap(&taps[i]);
+	}
 	sc = trp_exchange_scope_enter(ex, sinks, TRP_EXCHANGE_SCOPE_MAX);
 	assert_int_equal(sc.rc, 0);
 	assert_int_equal(sc.n, TRP_EXCHANGE_SCOPE_MAX);
@@ -2187,6 +2194,103 @@ static void count_callback(void *ctx, const trp_msg_t *msg)
 }
 
 /* ------------------------------------------------------------------ */
+/* the same sink twice                                                 */
+
+/*
+ * One sink attached twice to one exchange would get every message twice:
+ * the second attach is refused with TRP_EEXIST ("same" is same kind and
+ * target: the actor, the callback's fn and ctx, the tap), also among the
+ * sinks of one scope (all or none). After a detach the sink may come
+ * back. (Before, the second attach returned 0 and the actor got each
+ * message twice.)
+ */
+static void test_same_sink_twice(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	trp_exchange_t *ex = NULL, *other = NULL;
+	struct rec *ra = new_rec(), *rb = new_rec();
+	trp_actor_t *a = spawn_rec(rt, ra), *b = spawn_rec(rt, rb);
+	struct count_ctx c1 = { 0 }, c2 = { 0 };
+	trp_tap_t tap, tap2;
+	trp_sub_t sub = 0, again = 12345;
+
+	trp_tap_init(&tap, NULL, "same");
+	trp_tap_init(&tap2, NULL, "same2");
+	CHECK_OK(trp_exchange_create(rt, &ex));
+	CHECK_OK(trp_exchange_create(rt, &other));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(a), &sub));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_callback(count_callback, &c1),
+				     NULL));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_tap(&tap), NULL));
+	assert_int_equal(xstats(ex).subscribers, 3);
+
+	/* the same sinks again: refused, *sub untouched */
+	assert_int_equal(trp_exchange_attach(ex, trp_sink_actor(a), &again),
+			 TRP_EEXIST);
+	assert_int_equal(again, 12345);
+	assert_int_equal(
+		trp_exchange_attach(ex, trp_sink_callback(count_callback, &c1),
+				    &again),
+		TRP_EEXIST);
+	assert_int_equal(trp_exchange_attach(ex, trp_sink_tap(&tap), &again),
+			 TRP_EEXIST);
+	assert_int_equal(again, 12345);
+	assert_int_equal(xstats(ex).subscribers, 3);
+
+	/* different targets are different sinks: same fn with another
+	 * ctx, another tap, another actor; the same sink on another
+	 * exchange */
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_callback(count_callback, &c2),
+				     NULL));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_tap(&tap2), NULL));
+	CHECK_OK(trp_exchange_attach(other, trp_sink_actor(a), NULL));
+	assert_int_equal(xstats(ex).subscribers, 5);
+
+	/* within one scope, and a scope with one sink attached already:
+	 * nothing of it is attached */
+	const trp_sink_t twice[2] = { trp_sink_actor(b), trp_sink_actor(b) };
+	trp_exchange_scope_t s = trp_exchange_scope_enter(ex, twice, 2);
+	assert_int_equal(s.rc, TRP_EEXIST);
+	assert_int_equal(s.n, 0);
+	const trp_sink_t one_old[2] = { trp_sink_actor(b), trp_sink_actor(a) };
+	s = trp_exchange_scope_enter(ex, one_old, 2);
+	assert_int_equal(s.rc, TRP_EEXIST);
+	assert_int_equal(s.n, 0);
+	trp_exchange_scope_exit(&s);
+	assert_int_equal(xstats(ex).subscribers, 5);
+
+	/* every sink gets each message once */
+	CHECK_OK(trp_exchange_publish(ex, MSG_CTL, "x", 1));
+	settle(rt);
+	assert_int_equal(atomic_load(&ra->n), 1);
+	assert_int_equal(atomic_load(&rb->n), 0);
+	assert_int_equal(atomic_load(&c1.n), 1);
+	assert_int_equal(atomic_load(&c2.n), 1);
+	assert_int_equal(trp_tap_count(&tap), 1);
+	assert_int_equal(trp_tap_count(&tap2), 1);
+	assert_int_equal(xstats(ex).delivered, 5);
+
+	/* detached, it may come back */
+	CHECK_OK(trp_exchange_detach(ex, sub));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(a), &again));
+	assert_true(again != sub);
+	CHECK_OK(trp_exchange_publish(ex, MSG_CTL, "y", 1));
+	settle(rt);
+	assert_int_equal(atomic_load(&ra->n), 2);
+
+	trp_exchange_release(ex);
+	trp_exchange_release(other);
+	trp_actor_release(a);
+	trp_actor_release(b);
+	(void)api_assert_balanced(rt);
+	CHECK_OK(trp_runtime_destroy(rt));
+	free(ra);
+	free(rb);
+	assert_no_behaviour_errors();
+}
+
+/* ------------------------------------------------------------------ */
 /* many names                                                          */
 
 static int cmp_ptr(const void *a, const void *b)
@@ -2416,6 +2520,7 @@ int main(void)
 		cmocka_unit_test(test_publish_n_after_sends),
 		cmocka_unit_test(test_publish_n_shared_stop),
 		cmocka_unit_test(test_from_behaviours),
+		cmocka_unit_test(test_same_sink_twice),
 		cmocka_unit_test(test_many_names),
 		cmocka_unit_test(test_destroy_with_open_exchanges),
 		cmocka_unit_test(test_destroy_while_publishing),
