@@ -125,15 +125,17 @@ TRP_API int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf,
  * Closes an actor after the messages already sent to it: they are
  * processed, then its stop hook runs (TRP_STOP_CLOSED). Sends that begin
  * after close returns get TRP_EDEAD. Closing twice is harmless (0).
- * Threads: any. Errors: TRP_EINVAL, TRP_EDEAD (already stopped),
- * TRP_ENOMEM, TRP_ESHUTDOWN.
+ * Closing never allocates. Threads: any. Errors: TRP_EINVAL (NULL),
+ * TRP_EDEAD (already stopped), TRP_ESHUTDOWN (the runtime is being
+ * destroyed; from a thread that is not one of its workers).
  */
 TRP_API int trp_actor_close(trp_actor_t *a);
 
 /**
  * Stops the calling actor when its current behaviour returns; messages
  * still in its mailbox become dead letters. Threads: only inside @p self's
- * own behaviour or start hook (else TRP_EPERM).
+ * own behaviour or start hook. Errors: TRP_EINVAL (NULL), TRP_EPERM
+ * (called anywhere else).
  */
 TRP_API int trp_actor_stop(trp_actor_t *self);
 

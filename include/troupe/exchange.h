@@ -193,7 +193,10 @@ TRP_API int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub);
  * that a publish which found a stopped actor sink detaches it before
  * returning (a lock and one grace period; not when called from a callback
  * sink, see "Stopped actors leave by themselves").
- * Errors: TRP_EINVAL, TRP_EMSGSIZE, TRP_ECLOSED, TRP_ENOMEM (shared copy).
+ * Errors: TRP_EINVAL, TRP_EMSGSIZE, TRP_ECLOSED, TRP_ENOMEM (the shared
+ * copy, or the calling thread's first read section), TRP_ESHUTDOWN (from
+ * a thread that is not a worker of the runtime, once its destroy began;
+ * the handle stays valid, publish keeps returning an error).
  */
 TRP_API int trp_exchange_publish(trp_exchange_t *ex, uint32_t type,
 				 const void *data, size_t len);
@@ -210,8 +213,8 @@ TRP_API int trp_exchange_publish(trp_exchange_t *ex, uint32_t type,
  * per message. Like every publish, all deliveries are in their mailboxes
  * when the call returns; n == 0 publishes nothing and returns 0.
  * Errors: as trp_exchange_publish(); TRP_EINVAL also for n > UINT32_MAX.
- * On TRP_ENOMEM (large payloads only) the messages before the failing one
- * were published.
+ * On TRP_ENOMEM for a shared copy (large payloads only) the messages
+ * before the failing one were published.
  */
 TRP_API int trp_exchange_publish_n(trp_exchange_t *ex, uint32_t type,
 				   const void *items, size_t len, size_t n);

@@ -47,18 +47,22 @@ TRP_API int trp_ask(trp_actor_t *to, uint32_t type, const void *data,
  * copy of the payload; completes the asker's future.
  * Threads: the behaviour that received @p request, during that call.
  * Errors: TRP_EINVAL (NULL, or data NULL with len > 0), TRP_ENOTREQUEST
- * (not a request), TRP_EANSWERED (replied already), TRP_EMSGSIZE,
- * TRP_ENOMEM (the request stays unanswered). A reply that comes too late
- * (the future completed already: a waiter timed out) returns 0 and becomes
- * a dead letter (TRP_DEAD_LATE_REPLY).
+ * (not a request), TRP_EANSWERED (replied already), TRP_EMSGSIZE. A reply
+ * that comes too late (the future completed already: a waiter timed out)
+ * returns 0 and becomes a dead letter (TRP_DEAD_LATE_REPLY). A reply the
+ * future has no memory to keep (over 32 bytes, allocation failed) returns
+ * 0 too: the request is answered, and the asker's future completes with
+ * TRP_ENOMEM instead of the payload.
  */
 TRP_API int trp_reply(const trp_msg_t *request, const void *data, size_t len);
 
 /**
  * Waits until @p f completes or @p timeout_ns passes (< 0: forever; 0:
  * poll). On expiry the future completes with TRP_ETIMEDOUT. Returns the
- * future's status: 0 (replied), TRP_EDEAD, TRP_ENOREPLY, TRP_ETIMEDOUT;
- * or TRP_EINVAL, TRP_EDEADLK (called on a worker thread).
+ * future's status: 0 (replied), TRP_EDEAD, TRP_ENOREPLY, TRP_ETIMEDOUT,
+ * TRP_ENOMEM (the reply could not be kept, see trp_reply()), or for a
+ * pool submission the function's own error (pool.h); or TRP_EINVAL,
+ * TRP_EDEADLK (called on a worker thread).
  * @p reply (may be NULL) receives the reply message (type of the request,
  * the reply's size and data; status 0) when the status is 0, valid until
  * the future is released.

@@ -40,7 +40,8 @@ TRP_API int trp_unregister(trp_runtime_t *rt, const char *name);
  * Looks @p name up; on success *out holds a new reference the caller must
  * release with trp_actor_release().
  * Threads: any. Errors: TRP_EINVAL, TRP_ENAMETOOLONG, TRP_ENOENT,
- * TRP_ESHUTDOWN.
+ * TRP_ENOMEM (the calling thread's first lock-free read section could not
+ * be set up), TRP_ESHUTDOWN.
  */
 TRP_API int trp_lookup(trp_runtime_t *rt, const char *name, trp_actor_t **out);
 

@@ -151,7 +151,10 @@ TRP_API int trp_runtime_wait_idle(trp_runtime_t *rt, int64_t timeout_ns);
  * work finish.
  * Threads: any thread except a worker (TRP_EDEADLK); at most once per
  * runtime, and not concurrently with trp_runtime_wait_idle().
- * Errors: TRP_EINVAL, TRP_EDEADLK.
+ * Errors: TRP_EINVAL (NULL), TRP_EDEADLK, TRP_ESHUTDOWN (destroy was
+ * called already: detected only while a handle still held - an actor's,
+ * an exchange's - keeps the runtime's memory; otherwise the runtime is
+ * freed memory and a second call is undefined).
  */
 TRP_API int trp_runtime_destroy(trp_runtime_t *rt);
 
@@ -163,7 +166,11 @@ TRP_API int trp_runtime_destroy(trp_runtime_t *rt);
  */
 TRP_API int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final);
 
-/** Fills @p out with the runtime's counters. Threads: any. */
+/**
+ * Fills @p out with the runtime's counters. Threads: any (also after
+ * trp_runtime_destroy() while a handle keeps the runtime's memory).
+ * Errors: TRP_EINVAL (NULL).
+ */
 TRP_API int trp_runtime_stats(trp_runtime_t *rt, trp_stats_t *out);
 
 /** Number of worker threads. Threads: any. */

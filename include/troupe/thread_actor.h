@@ -13,7 +13,7 @@
  *
  * trp_runtime_destroy() closes every thread actor still running and joins
  * its thread: thread functions must return once trp_recv() says
- * TRP_ECLOSED (or TRP_ESHUTDOWN).
+ * TRP_ECLOSED (a `while (trp_recv(self, -1, &m) == 0)` loop does).
  */
 #ifndef TROUPE_THREAD_ACTOR_H
 #define TROUPE_THREAD_ACTOR_H

@@ -42,8 +42,9 @@ typedef struct trp_timer trp_timer_t;
  * Sends a copy of the payload to @p to after @p delay_ns (>= 0), and then
  * every @p period_ns if period_ns > 0. *out (may be NULL) receives a timer
  * reference. Threads: any. Errors: TRP_EINVAL (negative or overflowing
- * times, to NULL, data NULL with len > 0), TRP_EMSGSIZE, TRP_ENOMEM,
- * TRP_ESYSTEM (no timer thread), TRP_ESHUTDOWN.
+ * times, rt or to NULL, to an actor of another runtime, data NULL with
+ * len > 0), TRP_EMSGSIZE, TRP_ENOMEM, TRP_ESYSTEM (no timer thread),
+ * TRP_ESHUTDOWN.
  */
 TRP_API int trp_send_after(trp_runtime_t *rt, trp_actor_t *to, int64_t delay_ns,
 			   int64_t period_ns, uint32_t type, const void *data,
