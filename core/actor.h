@@ -105,7 +105,9 @@ struct trp_actor {
 
 	/* cold: under the runtime's actors lock / a feature's own lock */
 	struct trp_actor *live_prev, *live_next;
-	void *name; /* the names feature's entry (registry.c), or NULL */
+	/* the names feature's entry (registry.c), or NULL: written under its
+	 * lock, peeked at without it when the actor stops */
+	_Atomic(void *) name;
 	size_t alloc_size;
 
 	/* written by other threads */

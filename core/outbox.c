@@ -48,11 +48,8 @@ void trp__outbox_release_refs(struct trp__worker *w)
 		outbox_unref(o, &o->slot[i]);
 }
 
-void trp__outbox_flush(struct trp__worker *w)
+void trp__outbox_flush_held(struct trp__worker *w, struct trp__outbox *o)
 {
-	if (w == NULL || w->outbox.nheld == 0)
-		return;
-	struct trp__outbox *o = &w->outbox;
 	for (uint32_t i = 0; i < o->nheld; i++) {
 		struct trp__outbox_slot *s = &o->slot[o->held[i]];
 		if (s->held)

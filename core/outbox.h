@@ -188,9 +188,18 @@ int trp__outbox_send(struct trp_runtime *rt, struct trp__worker *w,
 void trp__outbox_push_to(struct trp_runtime *rt, struct trp__worker *w,
 			 const struct trp_actor *to);
 
-/* Pushes every chain of the turn running on @w (NULL, or nothing held:
- * nothing); the turn's slots stay markers until it ends. */
-void trp__outbox_flush(struct trp__worker *w);
+/* Pushes every chain of the turn running on @w; the turn's slots stay
+ * markers until it ends (the slow part of trp__outbox_flush). */
+void trp__outbox_flush_held(struct trp__worker *w, struct trp__outbox *o);
+
+/* Pushes every chain of the turn whose outbox is @o, on worker @w (NULL:
+ * an outside thread, nothing); most turns hold none. */
+static inline void trp__outbox_flush(struct trp__worker *w,
+				     struct trp__outbox *o)
+{
+	if (w != NULL && o->nheld != 0)
+		trp__outbox_flush_held(w, o);
+}
 
 /* Drops the references @w's outbox keeps across turns; the worker calls it
  * before it parks and when it exits (no turn running). */

@@ -114,7 +114,9 @@ static void names_fini(struct trp_runtime *rt, void *state)
 	trp__epoch_synchronize();
 	while (ck_hs_next(&r->hs, &it, &obj)) {
 		struct trp__reg_entry *e = obj;
-		e->actor->name = NULL;
+		/* relaxed: under the lock (see names_actor_stopped) */
+		atomic_store_explicit(&e->actor->name, NULL,
+				      memory_order_relaxed);
 		trp_actor_release(e->actor);
 		trp__free(e, sizeof *e);
 	}
@@ -167,7 +169,8 @@ static void remove_locked(struct trp__registry *r, struct trp__reg_entry *e)
 {
 	unsigned long h = CK_HS_HASH(&r->hs, name_hash, e);
 	(void)ck_hs_remove(&r->hs, h, e);
-	e->actor->name = NULL;
+	/* relaxed: under the lock (see names_actor_stopped) */
+	atomic_store_explicit(&e->actor->name, NULL, memory_order_relaxed);
 }
 
 static void retire_entry(struct trp__reg_entry *e)
@@ -207,7 +210,7 @@ int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a)
 	if (atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
 	    TRP__STOPPED)
 		rc = TRP_EDEAD;
-	else if (a->name != NULL)
+	else if (atomic_load_explicit(&a->name, memory_order_relaxed) != NULL)
 		rc = TRP_EBUSY;
 	else if (ck_hs_get(&r->hs, h, e) != NULL)
 		rc = TRP_EEXIST;
@@ -219,7 +222,9 @@ int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a)
 			trp_actor_release(a);
 			rc = TRP_ENOMEM;
 		} else {
-			a->name = e;
+			/* relaxed: under the lock */
+			atomic_store_explicit(&a->name, e,
+					      memory_order_relaxed);
 		}
 	}
 	trp__mutex_unlock(&r->lock);
@@ -261,8 +266,13 @@ static void names_actor_stopped(struct trp_runtime *rt, void *state,
 	struct trp__registry *r = state;
 	/* All actors stop before fini (runtime.h), so the table is live. */
 	trp__assert(r->live);
+	/* Under the lock, not peeked at: a trp_register that read ALIVE
+	 * under the lock before our STOPPED store may have stored the name
+	 * without our seeing it; the lock orders the two. */
 	trp__mutex_lock(&r->lock);
-	struct trp__reg_entry *e = a->name;
+	/* relaxed: under the lock */
+	struct trp__reg_entry *e =
+		atomic_load_explicit(&a->name, memory_order_relaxed);
 	if (e != NULL)
 		remove_locked(r, e);
 	trp__mutex_unlock(&r->lock);

@@ -58,6 +58,9 @@ static int features_init(struct trp_runtime *rt)
 			return TRP_ENOMEM; /* freed with the struct */
 		memset(rt->feature[i], 0, size);
 	}
+	for (uint32_t i = 0; i < TRP__FEATURES; i++)
+		if (features[i]->actor_stopped != NULL)
+			rt->stopped_hook[rt->nstopped_hooks++] = (uint8_t)i;
 	for (uint32_t i = 0; i < TRP__FEATURES; i++) {
 		if (features[i]->init == NULL)
 			continue;
@@ -79,9 +82,10 @@ static void features_quiesce(struct trp_runtime *rt)
 
 void trp__runtime_actor_stopped(struct trp_runtime *rt, struct trp_actor *a)
 {
-	for (uint32_t i = 0; i < TRP__FEATURES; i++)
-		if (features[i]->actor_stopped != NULL)
-			features[i]->actor_stopped(rt, rt->feature[i], a);
+	for (uint32_t k = 0; k < rt->nstopped_hooks; k++) {
+		uint32_t i = rt->stopped_hook[k];
+		features[i]->actor_stopped(rt, rt->feature[i], a);
+	}
 }
 
 /* ------------------------------------------------------------------ */

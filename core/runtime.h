@@ -80,7 +80,11 @@ struct trp_runtime {
 	struct trp__worker *workers; /* nworkers, cache-aligned */
 	struct trp__msg_pool **pools;
 	void *feature[TRP__FEATURES]; /* each feature's state block */
-	_Atomic(uint32_t) shutdown;   /* sticky */
+	/* the features with an actor_stopped hook, in order (called on
+	 * every retirement: no walk over the ones without) */
+	uint32_t nstopped_hooks;
+	uint8_t stopped_hook[TRP__FEATURES];
+	_Atomic(uint32_t) shutdown; /* sticky */
 
 	/* injection queue: outside producers, worker consumers (trylock);
 	 * scheduler.c */

@@ -26,7 +26,7 @@ int trp_actor_close(trp_actor_t *a)
 	}
 	/* The close marker goes behind what this turn sent already. */
 	if (w != NULL && w->current != NULL) {
-		trp__outbox_flush(w);
+		trp__outbox_flush(w, &w->outbox);
 		if (w->current == a)
 			trp__self_flush(rt, w, a);
 	}
@@ -78,7 +78,7 @@ void trp__actor_finish(struct trp__worker *w, struct trp_actor *a,
 			      memory_order_release);
 	if (a->stop != NULL)
 		a->stop(a, a->state, why);
-	trp__outbox_flush(w);
+	trp__outbox_flush(w, &w->outbox);
 	trp__self_flush(rt, w, a); /* to the dead letters, below */
 	w->outbox.stamp++;
 	w->outbox.self_off = 0;

@@ -184,7 +184,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		if (turn_ends(w, rt, n, batch, past))
 			break;
 	}
-	trp__outbox_flush(w);
+	trp__outbox_flush(w, &w->outbox);
 	if (o->self_n != 0)
 		trp__self_flush(rt, w, a);
 	o->stamp++; /* this turn's markers expire */
