@@ -94,13 +94,6 @@ int trp__wait_activity(struct trp_runtime *rt, int64_t timeout_ns, bool quiet)
 
 int trp_runtime_wait_idle(trp_runtime_t *rt, int64_t timeout_ns)
 {
-	if (rt == NULL)
-		return TRP_EINVAL;
-	if (trp__worker_of(rt) != NULL)
-		return TRP_EDEADLK;
-	/* relaxed: destroy must not run concurrently (documented); this
-	 * only catches a wait after destroy began on this thread's view. */
-	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed) != 0)
-		return TRP_ESHUTDOWN;
-	return trp__wait_activity(rt, timeout_ns, true);
+	int rc = trp__runtime_blocking_call(rt);
+	return rc != 0 ? rc : trp__wait_activity(rt, timeout_ns, true);
 }

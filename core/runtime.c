@@ -254,12 +254,9 @@ int trp_runtime_destroy(trp_runtime_t *rt)
 
 int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final)
 {
-	if (rt == NULL)
-		return TRP_EINVAL;
-	if (trp__worker_of(rt) != NULL)
-		return TRP_EDEADLK;
-	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed) != 0)
-		return TRP_ESHUTDOWN;
+	int rc = trp__runtime_blocking_call(rt);
+	if (rc != 0)
+		return rc;
 	/* 1. Features stop producing work while the workers still run
 	 * (thread actors may be waiting on replies from event actors). */
 	features_quiesce(rt);

@@ -128,6 +128,23 @@ static inline void *trp__feature_state(struct trp_runtime *rt,
 	return rt->feature[id];
 }
 
+/* The checks of a call that blocks on the runtime (wait_idle, destroy):
+ * TRP_EINVAL (NULL), TRP_EDEADLK (on one of its workers), TRP_ESHUTDOWN
+ * (destroy began), or 0. */
+static inline int trp__runtime_blocking_call(struct trp_runtime *rt)
+{
+	if (rt == NULL)
+		return TRP_EINVAL;
+	if (trp__worker_of(rt) != NULL)
+		return TRP_EDEADLK;
+	/* relaxed: destroy must not run concurrently with these calls
+	 * (documented); this only catches a call after destroy began, as
+	 * this thread sees it. */
+	if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed) != 0)
+		return TRP_ESHUTDOWN;
+	return 0;
+}
+
 /* Tells every feature that @a stopped (trp__actor_retire). */
 void trp__runtime_actor_stopped(struct trp_runtime *rt, struct trp_actor *a);
 
