@@ -43,12 +43,32 @@ extern "C" {
 /** Mailbox bound meaning "unbounded", overriding the runtime default. */
 #define TRP_MAILBOX_UNBOUNDED UINT32_MAX
 
-/** Why an actor stopped; passed to its stop hook. */
+/**
+ * Why an actor stopped; passed to its stop hook and carried by DOWN
+ * messages (monitor.h). The values are stable: they will cross the wire
+ * between nodes. NORMAL, CLOSED and SHUTDOWN are normal stops; the others
+ * are abnormal (trp_stop_abnormal()): links propagate them.
+ */
 typedef enum trp_stop_reason {
 	TRP_STOP_NORMAL = 1,   /**< the actor called trp_actor_stop() */
 	TRP_STOP_CLOSED = 2,   /**< trp_actor_close() after its messages */
-	TRP_STOP_SHUTDOWN = 3, /**< the runtime was destroyed */
+	TRP_STOP_SHUTDOWN = 3, /**< the runtime was destroyed, or a
+				    supervisor stopped its child */
+	TRP_STOP_FAILED = 4,   /**< trp_actor_fail(); the code is the actor's */
+	TRP_STOP_KILLED = 5,   /**< trp_actor_kill() */
+	TRP_STOP_LINKED = 6,   /**< a linked actor stopped abnormally */
+	TRP_STOP_NOPROC = 7,   /**< DOWN only: the target had stopped already
+				    when it was monitored */
+	TRP_STOP_NOCONNECTION = 8, /**< DOWN only: the target's node became
+					unreachable (nodes) */
 } trp_stop_reason_t;
+
+/** True for the reasons links propagate (not NORMAL, CLOSED, SHUTDOWN). */
+static inline bool trp_stop_abnormal(trp_stop_reason_t why)
+{
+	return why != TRP_STOP_NORMAL && why != TRP_STOP_CLOSED &&
+	       why != TRP_STOP_SHUTDOWN;
+}
 
 /** Behaviour: handles one message. Runs on a worker thread. */
 typedef void (*trp_behavior_fn)(trp_actor_t *self, void *state,
@@ -138,6 +158,47 @@ TRP_API int trp_actor_close(trp_actor_t *a);
  * (called anywhere else).
  */
 TRP_API int trp_actor_stop(trp_actor_t *self);
+
+/**
+ * Fails the calling actor: C has no exceptions, so a behaviour that cannot
+ * go on reports a failure and returns. When the behaviour (or start hook)
+ * returns, the message it was handling becomes a dead letter
+ * (TRP_DEAD_FAILED, counted as such, not as processed), the actor stops
+ * with TRP_STOP_FAILED and @p code (trp_actor_exit_code()), its stop hook
+ * runs, the rest of its mailbox becomes dead letters (TRP_DEAD_STOPPED),
+ * monitors get DOWN(failed, code) and linked actors stop (monitor.h). A
+ * supervisor restarts it (supervisor.h). Crashes inside a behaviour
+ * (SIGSEGV, abort) are out of scope: they end the process, and a process
+ * supervisor (systemd, Kubernetes) covers them.
+ * Threads: only inside @p self's own behaviour or start hook.
+ * Errors: TRP_EINVAL (NULL), TRP_EPERM (called anywhere else).
+ */
+TRP_API int trp_actor_fail(trp_actor_t *self, int32_t code);
+
+/**
+ * Kills an actor: it stops at once (an event actor at the end of the
+ * message it may be running now, without taking another; a thread actor's
+ * trp_recv() returns TRP_ECLOSED from its next call), with
+ * TRP_STOP_KILLED; every message still queued becomes a dead letter
+ * (TRP_DEAD_KILLED). Killing twice, or killing a closing actor, is
+ * harmless (0). Threads: any. Errors: TRP_EINVAL (NULL), TRP_EDEAD
+ * (already stopped), TRP_ESHUTDOWN (the runtime is being destroyed).
+ */
+TRP_API int trp_actor_kill(trp_actor_t *a);
+
+/**
+ * The number of messages waiting in @p a's mailbox: approximate (senders
+ * and the consumer move it concurrently) and cheap (one load). Messages a
+ * running turn holds back (actor.h, "Timing") are not counted yet.
+ * Threads: any. 0 for NULL.
+ */
+TRP_API uint32_t trp_actor_mailbox_len(const trp_actor_t *a);
+
+/**
+ * The code an actor passed to trp_actor_fail(), or 0 (it did not fail, or
+ * has not stopped yet). Meant for stop hooks. Threads: any.
+ */
+TRP_API int32_t trp_actor_exit_code(const trp_actor_t *a);
 
 /** Adds a reference to @p a; returns @p a. Threads: any. */
 TRP_API trp_actor_t *trp_actor_retain(trp_actor_t *a);

@@ -50,6 +50,12 @@ typedef enum trp_dead_reason {
 	TRP_DEAD_LATE_REPLY = 3, /**< a reply whose future had completed
 				      already (its waiter timed out); the
 				      hook's actor is NULL */
+	TRP_DEAD_FAILED = 4,	 /**< the message a behaviour was handling
+				      when it called trp_actor_fail() */
+	TRP_DEAD_KILLED = 5,	 /**< queued when its receiver was killed */
+	TRP_DEAD_DEMONITORED = 6, /**< a DOWN message voided by
+				       trp_demonitor() before it was
+				       handled (monitor.h) */
 } trp_dead_reason_t;
 
 /** Size of trp_stats_t.dead_by_reason (room for reasons to come). */

@@ -3,7 +3,8 @@
  *
  * troupe is a lock-free actor runtime: per-core workers with work-stealing
  * run queues, lock-free multi-producer mailboxes, named actors, exchanges.
- * See runtime.h, actor.h, names.h, exchange.h and error.h.
+ * See runtime.h, actor.h, names.h, exchange.h, future.h, monitor.h,
+ * supervisor.h and error.h.
  */
 #ifndef TROUPE_TROUPE_H
 #define TROUPE_TROUPE_H
@@ -17,6 +18,8 @@
 #include "thread_actor.h"
 #include "pool.h"
 #include "timer.h"
+#include "monitor.h"
+#include "supervisor.h"
 
 #define TROUPE_VERSION_MAJOR 0
 #define TROUPE_VERSION_MINOR 1
