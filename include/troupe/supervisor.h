@@ -125,7 +125,7 @@ typedef struct trp_supervisor_stats {
 } trp_supervisor_stats_t;
 
 /** Fills @p out. Threads: any. Errors: TRP_EINVAL. */
-TRP_API int trp_supervisor_stats(trp_actor_t *sup,
+TRP_API int trp_supervisor_get_stats(trp_actor_t *sup,
 				 trp_supervisor_stats_t *out);
 
 #ifdef __cplusplus
