@@ -66,6 +66,7 @@ void trp_actor_release(trp_actor_t *a)
 	/* Every reference is gone: the actor stopped (the runtime's
 	 * reference is dropped only then) and its mailbox is closed and
 	 * empty, since each push that found it closed drained it. */
+	trp__free(atomic_load_explicit(&a->ext, memory_order_relaxed), 0);
 	trp__free(a, a->alloc_size);
 	trp__runtime_unref(rt);
 }
@@ -76,6 +77,24 @@ bool trp_actor_alive(const trp_actor_t *a)
 	return a != NULL &&
 	       atomic_load_explicit(&((trp_actor_t *)a)->lifecycle,
 				    memory_order_relaxed) != TRP__STOPPED;
+}
+
+uint32_t trp_actor_mailbox_len(const trp_actor_t *a)
+{
+	return a != NULL ? trp__mailbox_count_hint(
+				   &((struct trp_actor *)a)->mailbox) :
+			   0;
+}
+
+int32_t trp_actor_exit_code(const trp_actor_t *a)
+{
+	/* ORDER: acquire pairs with the STOPPED store (release), which the
+	 * code was written before (stop.c). */
+	if (a == NULL ||
+	    atomic_load_explicit(&((struct trp_actor *)a)->lifecycle,
+				 memory_order_acquire) != TRP__STOPPED)
+		return 0;
+	return a->exit_code;
 }
 
 uint64_t trp_actor_id(const trp_actor_t *a)
@@ -181,7 +200,6 @@ void trp__actor_retire(struct trp_runtime *rt, struct trp_actor *a)
 {
 	trp__assert(atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
 		    TRP__STOPPED);
-	trp__runtime_actor_stopped(rt, a);
 	trp__mutex_lock(&rt->actors_lock);
 	if (a->live_prev != NULL)
 		a->live_prev->live_next = a->live_next;
@@ -190,7 +208,12 @@ void trp__actor_retire(struct trp_runtime *rt, struct trp_actor *a)
 	if (a->live_next != NULL)
 		a->live_next->live_prev = a->live_prev;
 	a->live_prev = a->live_next = NULL;
+	/* Under the lock: a feature that attaches to actors under it (the
+	 * monitors' ext) either did so before (and its hook below sees it)
+	 * or sees `retired` and treats the actor as gone. */
+	a->retired = 1;
 	trp__mutex_unlock(&rt->actors_lock);
+	trp__runtime_actor_stopped(rt, a);
 	/* relaxed: a statistic; shared by all threads, so a real RMW. */
 	atomic_fetch_add_explicit(&rt->stopped, 1, memory_order_relaxed);
 	trp_actor_release(a);

@@ -72,6 +72,7 @@ enum trp__actor_state {
 	TRP__ALIVE = 0,
 	TRP__CLOSING = 1,
 	TRP__STOPPED = 2,
+	TRP__KILLED = 3, /* kill requested: stops at its next look */
 };
 
 struct trp_actor {
@@ -94,7 +95,14 @@ struct trp_actor {
 
 	/* the consumer (the running worker) */
 	alignas(64) uint8_t started; /* start hook ran */
-	uint8_t stop_request;	     /* trp_actor_stop() during this turn */
+	/* trp_actor_stop() (TRP_STOP_NORMAL) or trp_actor_fail()
+	 * (TRP_STOP_FAILED) during this turn, else 0 */
+	uint8_t stop_request;
+	/* why it stopped and its failure code: written by the consumer
+	 * before the STOPPED store (release), read after it */
+	uint8_t exit_reason;
+	uint8_t retired; /* left the live list (under the actors lock) */
+	int32_t exit_code;
 	/* if carry is a bundle: offset of its first entry not yet processed
 	 * (a turn may end, or the actor stop, in the middle of a bundle) */
 	uint32_t carry_off;
@@ -105,6 +113,10 @@ struct trp_actor {
 
 	/* cold: under the runtime's actors lock / a feature's own lock */
 	struct trp_actor *live_prev, *live_next;
+	/* the monitors feature's record of this actor (its monitors, links,
+	 * exit trapping: monitor.c), or NULL; installed under the actors
+	 * lock, freed with the actor */
+	_Atomic(void *) ext;
 	/* the names feature's entry (registry.c), or NULL: written under its
 	 * lock, peeked at without it when the actor stops */
 	_Atomic(void *) name;
@@ -112,6 +124,9 @@ struct trp_actor {
 
 	/* written by other threads */
 	alignas(64) _Atomic(uint64_t) refs;
+	/* the reason of a kill (TRP_STOP_KILLED or TRP_STOP_LINKED), written
+	 * before the KILLED lifecycle store that publishes it */
+	_Atomic(uint32_t) kill_reason;
 	_Atomic(struct trp_actor *) muted; /* senders muted on this actor */
 	struct trp_actor *mute_next;	   /* link while muted elsewhere */
 	struct trp__mpsc_node run_node;	   /* injection queue link */
@@ -143,6 +158,10 @@ bool trp__actor_try_retain(struct trp_actor *a);
  * (runtime.h, actor_stopped) and drops the runtime's reference. Called
  * once, by whoever stopped it. */
 void trp__actor_retire(struct trp_runtime *rt, struct trp_actor *a);
+
+/* Kills @a with @why (TRP_STOP_KILLED or TRP_STOP_LINKED): see
+ * trp_actor_kill. Any thread. 0, TRP_EDEAD (stopped already). */
+int trp__actor_kill(struct trp_actor *a, trp_stop_reason_t why);
 
 /* Visits every live actor under the actors lock (cold: shutdown). @fn
  * returns false to stop early; it must not stop or free actors. */

@@ -244,6 +244,10 @@ void trp__msg_drop_payload(struct trp__msg *m)
 		trp_free_fn fn = m->u.free_fn;
 		fn((void *)m->pub.data);
 		m->pub.data = NULL;
+	} else if (m->hold == TRP__HOLD_SYS && m->u.sys != NULL) {
+		struct trp__sys_msg *s = m->u.sys;
+		m->u.sys = NULL;
+		s->ops->release(s);
 	} else if (m->hold == TRP__HOLD_SHARED && m->pub.data != NULL) {
 		trp__shared_entries_release(
 			(struct trp__shared_entries

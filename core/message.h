@@ -34,8 +34,10 @@
 enum trp__msg_hold {
 	TRP__HOLD_INLINE = 0, /* payload follows the header */
 	TRP__HOLD_OWNED = 1,  /* handed over by trp_send_owned */
-	TRP__HOLD_BUNDLE = 2, /* not one message: a bundle of them, below */
-	TRP__HOLD_SHARED = 3, /* a bundle whose entries are in a shared
+	TRP__HOLD_SYS = 2,    /* payload inline, and u.sys: a system message
+				 (a DOWN), struct trp__sys_msg below */
+	TRP__HOLD_BUNDLE = 3, /* not one message: a bundle of them, below */
+	TRP__HOLD_SHARED = 4, /* a bundle whose entries are in a shared
 				 block (struct trp__shared_entries) */
 };
 
@@ -67,6 +69,26 @@ struct trp__reply_to {
 	struct trp_runtime *rt; /* the runtime the request was sent in */
 };
 
+/*
+ * A system message (a DOWN, an exit: monitor.c) carries an object the
+ * consumer asks, once, just before the behaviour would see the message,
+ * whether it still stands: a DOWN voided by trp_demonitor does not (it
+ * becomes a dead letter, TRP_DEAD_DEMONITORED). The message layer knows
+ * only this interface. The message holds one reference to the object,
+ * dropped with its payload (trp__msg_drop_payload).
+ */
+struct trp__sys_msg;
+struct trp__sys_ops {
+	/* The consumer is about to deliver the message: true to deliver,
+	 * false if it was voided. Called at most once per message. */
+	bool (*admit)(struct trp__sys_msg *s);
+	/* The message is done (delivered, voided or dead-lettered). */
+	void (*release)(struct trp__sys_msg *s);
+};
+struct trp__sys_msg {
+	const struct trp__sys_ops *ops;
+};
+
 struct trp__msg {
 	struct trp__mpsc_node node; /* first: mailbox link */
 	trp_msg_t pub;		    /* what the behaviour sees */
@@ -78,6 +100,7 @@ struct trp__msg {
 	union {
 		trp_free_fn free_fn;	     /* TRP__HOLD_OWNED */
 		struct trp__reply_to *reply; /* requests (always copied) */
+		struct trp__sys_msg *sys;    /* TRP__HOLD_SYS */
 	} u;
 	alignas(16) unsigned char inline_data[];
 };

@@ -25,6 +25,7 @@ extern const struct trp__feature trp__feature_names;
 extern const struct trp__feature trp__feature_exchanges;
 extern const struct trp__feature trp__feature_threads;
 extern const struct trp__feature trp__feature_timers;
+extern const struct trp__feature trp__feature_monitors;
 extern const struct trp__feature trp__feature_pools;
 
 static const struct trp__feature *const features[TRP__FEATURES] = {
@@ -32,6 +33,7 @@ static const struct trp__feature *const features[TRP__FEATURES] = {
 	[TRP__FEATURE_EXCHANGES] = &trp__feature_exchanges,
 	[TRP__FEATURE_THREADS] = &trp__feature_threads,
 	[TRP__FEATURE_TIMERS] = &trp__feature_timers,
+	[TRP__FEATURE_MONITORS] = &trp__feature_monitors,
 	[TRP__FEATURE_POOLS] = &trp__feature_pools,
 };
 

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "actor.h"
+#include "dead_letter.h"
 #include "message.h"
 #include "worker.h"
 
@@ -89,7 +90,10 @@ static inline void trp__self_run_next(struct trp__worker *w,
 		v.data = copy;
 	}
 	a->behavior(a, a->state, &v);
-	trp__stat_add(&w->stats.processed, 1);
+	if (trp__likely(a->stop_request != TRP_STOP_FAILED))
+		trp__stat_add(&w->stats.processed, 1);
+	else /* it failed on this one (trp_actor_fail) */
+		trp__dead_letter(a->rt, w, a, &v, TRP_DEAD_FAILED);
 	if (o->self != NULL && o->self_n == 0) {
 		o->self->pub.size = 0; /* read to its end */
 		o->self_rd = 0;

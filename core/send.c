@@ -83,6 +83,12 @@ make_msg(struct trp__worker *w, uint32_t type, const void *data, size_t len,
 	m->pub.type = type;
 	m->pub.status = opt->status;
 	m->pub.size = len;
+	if (opt->sys != NULL) {
+		trp__assert(opt->now && opt->owned_free == NULL &&
+			    opt->reply == NULL);
+		m->hold = TRP__HOLD_SYS;
+		m->u.sys = opt->sys;
+	}
 	if (opt->reply != NULL) {
 		m->request = TRP__REQ_PENDING;
 		m->u.reply = opt->reply;

@@ -24,6 +24,10 @@ struct trp__send_opts {
 	/* != NULL: the message is a request answered into this target (the
 	 * message owns one reference to it once the send succeeded) */
 	struct trp__reply_to *reply;
+	/* != NULL: a system message (message.h) carrying this object (the
+	 * message owns one reference to it once the send succeeded); sent
+	 * with `now` */
+	struct trp__sys_msg *sys;
 	/* msg->status of the delivered message */
 	int32_t status;
 	/* the caller is an outside thread that already did

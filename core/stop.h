@@ -25,7 +25,7 @@ void trp__actor_finish(struct trp__worker *w, struct trp_actor *a,
 
 /* A thread actor's function returned (on its thread, which owns the
  * mailbox): stop, dead-letter the rest, close, retire. */
-void trp__actor_finish_thread(struct trp_actor *a);
+void trp__actor_finish_thread(struct trp_actor *a, trp_stop_reason_t why);
 
 /* Stops every live actor at shutdown (workers joined, outside senders
  * refused): the destroying thread is the consumer of every mailbox. */

@@ -107,6 +107,19 @@ static void own_mailbox(struct trp_actor *a, struct thread_ctl *c)
 	c->idle = false;
 }
 
+/* Why a thread actor whose function returned stops: killed (with the
+ * kill's reason), closed (it received the close marker), else normal. */
+static trp_stop_reason_t exit_reason(struct trp_actor *a, struct thread_ctl *c)
+{
+	/* ORDER: acquire pairs with the kill's CAS (release), which
+	 * published kill_reason. */
+	if (atomic_load_explicit(&a->lifecycle, memory_order_acquire) ==
+	    TRP__KILLED)
+		return (trp_stop_reason_t)atomic_load_explicit(
+			&a->kill_reason, memory_order_relaxed);
+	return c->closed ? TRP_STOP_CLOSED : TRP_STOP_NORMAL;
+}
+
 static void *thread_main(void *arg)
 {
 	struct trp_actor *a = arg;
@@ -118,7 +131,7 @@ static void *thread_main(void *arg)
 	c->fn(a, c->arg);
 	drop_current(c);
 	own_mailbox(a, c);
-	trp__actor_finish_thread(a);
+	trp__actor_finish_thread(a, exit_reason(a, c));
 	t_self = NULL;
 	/* ORDER: release publishes everything the function did to joiners
 	 * (acquire load in trp_actor_join). */
@@ -152,7 +165,7 @@ int trp_thread_actor_spawn(trp_runtime_t *rt, trp_thread_fn fn, void *arg,
 	trp_actor_retain(a);
 	rc = trp__thread_start(&c->thread, thread_main, a);
 	if (rc != 0) {
-		trp__actor_finish_thread(a);
+		trp__actor_finish_thread(a, TRP_STOP_NORMAL);
 		atomic_store_explicit(&c->done, 1, memory_order_release);
 		if (out != NULL) {
 			trp_actor_release(*out);
@@ -175,10 +188,22 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 		return TRP_EPERM;
 	struct thread_ctl *c = ctl_of(self);
 	drop_current(c);
-	if (c->closed)
+	/* relaxed: killed is final; the message queue is not read after it
+	 * (what is queued becomes dead letters when the function returns). */
+	if (c->closed ||
+	    atomic_load_explicit(&self->lifecycle, memory_order_relaxed) ==
+		    TRP__KILLED) {
+		c->closed = true;
 		return TRP_ECLOSED;
+	}
 	uint64_t deadline = trp__deadline(timeout_ns);
 	for (;;) {
+		/* relaxed: as above; a kill rings the bell (close marker). */
+		if (atomic_load_explicit(&self->lifecycle,
+					 memory_order_relaxed) == TRP__KILLED) {
+			c->closed = true;
+			return TRP_ECLOSED;
+		}
 		if (c->idle) {
 			/* ORDER: acquire, read before the tag check below:
 			 * a push after the check rings past this value. */

@@ -7,6 +7,7 @@
 #include "turn.h"
 
 #include "backpressure.h"
+#include "dead_letter.h"
 #include "delivery.h"
 #include "outbox.h"
 #include "probes.h"
@@ -42,6 +43,50 @@ static inline bool turn_ends(struct trp__worker *w, struct trp_runtime *rt,
 						  memory_order_relaxed));
 }
 
+/* Killed (stop.c): the turn takes no further message. relaxed: a late
+ * look costs one more message; the reason is read with acquire when it
+ * is acted on (kill_reason). */
+static inline bool killed(const struct trp_actor *a)
+{
+	return trp__unlikely(
+		atomic_load_explicit(&((struct trp_actor *)a)->lifecycle,
+				     memory_order_relaxed) == TRP__KILLED);
+}
+
+static trp_stop_reason_t kill_reason(struct trp_actor *a)
+{
+	/* ORDER: acquire pairs with the kill's CAS (release), which
+	 * published kill_reason. */
+	(void)atomic_load_explicit(&a->lifecycle, memory_order_acquire);
+	return (trp_stop_reason_t)atomic_load_explicit(&a->kill_reason,
+						       memory_order_relaxed);
+}
+
+/* The behaviour of @a failed on @msg (trp_actor_fail): the message counts
+ * as a dead letter, not as processed (the caller counted it processed
+ * already). */
+static __attribute__((noinline, cold)) void failed_on(struct trp_runtime *rt,
+						      struct trp__worker *w,
+						      struct trp_actor *a,
+						      const trp_msg_t *msg)
+{
+	trp__stat_add(&w->stats.processed, (uint64_t)-1);
+	trp__dead_letter(rt, w, a, msg, TRP_DEAD_FAILED);
+}
+
+/* A system message (message.h) that trp_demonitor voided: a dead letter
+ * instead of a delivery. */
+static __attribute__((noinline, cold)) bool sys_voided(struct trp_runtime *rt,
+						       struct trp__worker *w,
+						       struct trp_actor *a,
+						       struct trp__msg *m)
+{
+	if (m->u.sys->ops->admit(m->u.sys))
+		return false;
+	trp__dead_letter(rt, w, a, &m->pub, TRP_DEAD_DEMONITORED);
+	return true;
+}
+
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 {
 	struct trp_runtime *rt = a->rt;
@@ -49,11 +94,15 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	w->current = a;
 	w->turn_sends = 0;
 	TRP_PROBE2(run_start, a->id, w->index);
+	if (killed(a)) {
+		trp__actor_finish(w, a, kill_reason(a));
+		return;
+	}
 	if (trp__unlikely(!a->started)) {
 		a->started = 1;
 		a->start(a, a->state);
 		if (a->stop_request) {
-			trp__actor_finish(w, a, TRP_STOP_NORMAL);
+			trp__actor_finish(w, a, a->stop_request);
 			return;
 		}
 	}
@@ -93,7 +142,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			n++;
 			trp__self_run_next(w, a);
 			if (trp__unlikely(a->stop_request)) {
-				stop = TRP_STOP_NORMAL;
+				stop = a->stop_request;
 				break;
 			}
 			if (turn_ends(w, rt, n, batch, past))
@@ -102,6 +151,10 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		}
 		trp__release_done(w, a, done);
 		if (trp__unlikely(node == &a->close_node)) {
+			if (killed(a)) {
+				stop = kill_reason(a);
+				break;
+			}
 			/* Self-sends still waiting were accepted before the
 			 * close (sends after it are refused): they come
 			 * first, as they would have from the mailbox. */
@@ -109,7 +162,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				n++;
 				trp__self_run_next(w, a);
 			}
-			stop = a->stop_request ? TRP_STOP_NORMAL :
+			stop = a->stop_request ? a->stop_request :
 						 TRP_STOP_CLOSED;
 			break;
 		}
@@ -139,7 +192,9 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				trp__stat_add(&w->stats.processed, 1);
 				consumed_so_far(a, taken, &counted);
 				if (trp__unlikely(a->stop_request)) {
-					stop = TRP_STOP_NORMAL;
+					stop = a->stop_request;
+					if (stop == TRP_STOP_FAILED)
+						failed_on(rt, w, a, &v);
 					break;
 				}
 				if (off < end &&
@@ -160,29 +215,42 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 		} else {
 			n++;
 			taken++;
-			trp__current_msg = &m->pub;
-			a->behavior(a, a->state, &m->pub);
-			trp__current_msg = NULL;
-			/* Per message, not per turn: a turn may be long,
-			 * and sent - processed is how users watch a
-			 * backlog. */
-			trp__stat_add(&w->stats.processed, 1);
+			if (trp__likely(m->hold != TRP__HOLD_SYS) ||
+			    !sys_voided(rt, w, a, m)) {
+				trp__current_msg = &m->pub;
+				a->behavior(a, a->state, &m->pub);
+				trp__current_msg = NULL;
+				/* Per message, not per turn: a turn may be
+				 * long, and sent - processed is how users
+				 * watch a backlog. */
+				trp__stat_add(&w->stats.processed, 1);
+			}
 			consumed_so_far(a, taken, &counted);
+			if (trp__unlikely(a->stop_request)) {
+				stop = a->stop_request;
+				if (stop == TRP_STOP_FAILED) {
+					failed_on(rt, w, a, &m->pub);
+					/* the asker learns it died on it */
+					trp__request_done(m, TRP_EDEAD);
+				}
+			}
 			if (trp__unlikely(m->request != TRP__REQ_NONE))
 				trp__request_done(m, TRP_ENOREPLY);
 			/* The block stays: it is the mailbox's last node
 			 * until the next take or the idle mark. */
 			if (trp__unlikely(m->hold != TRP__HOLD_INLINE))
 				trp__msg_drop_payload(m);
-			if (trp__unlikely(a->stop_request)) {
-				stop = TRP_STOP_NORMAL;
+			if (trp__unlikely(stop != 0))
 				break;
-			}
 		}
 		if (node == last)
 			past = true;
 		if (turn_ends(w, rt, n, batch, past))
 			break;
+		if (killed(a)) {
+			stop = kill_reason(a);
+			break;
+		}
 	}
 	trp__outbox_flush(w, &w->outbox);
 	if (o->self_n != 0)
