@@ -8,10 +8,14 @@
  *   self_send.h/.c  a turn's messages to its own actor
  *   backpressure.h/.c  muting senders of an overloaded actor
  *   turn.c          one turn of an event actor on a worker
- *   stop.c          close, stop, and stopping everything at shutdown
+ *   stop.c          close, stop, fail, kill, and stopping everything at
+ *                   shutdown
  *
- * Life cycle: ALIVE -> (close requested) CLOSING -> STOPPED. Only the
- * consumer of the mailbox moves an actor to STOPPED (the worker running its
+ * Life cycle: ALIVE -> (close requested) CLOSING -> STOPPED, and from
+ * ALIVE or CLOSING -> (kill requested) KILLED -> STOPPED. KILLED makes the
+ * consumer stop without taking another message (turn.c looks once per
+ * node; a kill of an ALIVE actor pushes its close marker to wake it).
+ * Only the consumer of the mailbox moves an actor to STOPPED (the worker running its
  * turn, a thread actor's thread, or the destroying thread once the workers
  * are joined). Stopping runs the stop hook, then drains the mailbox into
  * dead letters and leaves its head tagged CLOSED: a sender whose push finds
