@@ -78,6 +78,7 @@ struct trp__timers {
 	_Atomic(uint32_t) bell;
 	_Atomic(uint32_t) stop;
 	struct trp__thread thread;
+	struct trp_runtime *rt; /* the thread's runtime */
 };
 
 static void timer_release(struct trp_timer *t)
@@ -200,12 +201,12 @@ static bool fire(struct trp_runtime *rt, struct trp_timer *t)
 
 static void *timer_main(void *arg)
 {
-	struct trp_runtime *rt = arg;
-	/* Started under timers_lock with ts_of(rt)->timers set; read it under the
-	 * lock (shutdown clears it before joining us). */
-	trp__mutex_lock(&ts_of(rt)->lock);
-	struct trp__timers *ts = ts_of(rt)->timers;
-	trp__mutex_unlock(&ts_of(rt)->lock);
+	/* Our own block, not ts_of(rt)->timers: destroy clears that before
+	 * it joins us, possibly before this thread first runs; the block
+	 * itself lives until the join (timers_quiesce). Thread creation
+	 * publishes it. */
+	struct trp__timers *ts = arg;
+	struct trp_runtime *rt = ts->rt;
 	trp__thread_name("troupe-timer");
 	/* relaxed: a sticky flag; the bell wakes us to see it. */
 	while (!atomic_load_explicit(&ts->stop, memory_order_acquire)) {
@@ -274,8 +275,9 @@ static int timers_of_locked(struct trp_runtime *rt, struct trp__timers **out)
 		} else {
 			atomic_init(&ts->bell, 0);
 			atomic_init(&ts->stop, 0);
+			ts->rt = rt;
 			ts_of(rt)->timers = ts;
-			rc = trp__thread_start(&ts->thread, timer_main, rt);
+			rc = trp__thread_start(&ts->thread, timer_main, ts);
 			if (rc != 0) {
 				ts_of(rt)->timers = NULL;
 				trp__free(ts, sizeof *ts);

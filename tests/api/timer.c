@@ -651,6 +651,21 @@ static void test_many_threads(void **unused)
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
+/* The timer thread starts on the first trp_send_after; a destroy right
+ * after must not race its start (it read the runtime's timer state after
+ * destroy had cleared it: a crash on the timer thread). */
+static void test_destroy_right_after_first_timer(void **unused)
+{
+	(void)unused;
+	for (int i = 0; i < 200; i++) {
+		trp_runtime_t *rt = make_rt(1);
+		trp_actor_t *a = spawn_receiver(rt);
+		CHECK_OK(trp_send_after(rt, a, SEC, 0, 1, NULL, 0, NULL));
+		trp_actor_release(a);
+		(void)api_destroy_balanced(rt);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -666,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_thread_actor),
 		cmocka_unit_test(test_destroy_pending),
 		cmocka_unit_test(test_many_threads),
+		cmocka_unit_test(test_destroy_right_after_first_timer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
