@@ -66,7 +66,9 @@ void trp_actor_release(trp_actor_t *a)
 	/* Every reference is gone: the actor stopped (the runtime's
 	 * reference is dropped only then) and its mailbox is closed and
 	 * empty, since each push that found it closed drained it. */
-	trp__free(atomic_load_explicit(&a->ext, memory_order_relaxed), 0);
+	void *ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
+	if (ext != NULL)
+		trp__free(ext, 0);
 	trp__free(a, a->alloc_size);
 	trp__runtime_unref(rt);
 }
@@ -212,11 +214,31 @@ void trp__actor_retire(struct trp_runtime *rt, struct trp_actor *a)
 	 * monitors' ext) either did so before (and its hook below sees it)
 	 * or sees `retired` and treats the actor as gone. */
 	a->retired = 1;
+	bool attached = a->attached;
 	trp__mutex_unlock(&rt->actors_lock);
-	trp__runtime_actor_stopped(rt, a);
+	/* Most actors never had a feature attached: no hook walk. */
+	if (attached)
+		trp__runtime_actor_stopped(rt, a);
 	/* relaxed: a statistic; shared by all threads, so a real RMW. */
 	atomic_fetch_add_explicit(&rt->stopped, 1, memory_order_relaxed);
 	trp_actor_release(a);
+}
+
+bool trp__actor_attach_locked(struct trp_actor *a)
+{
+	if (a->retired)
+		return false;
+	a->attached = 1;
+	return true;
+}
+
+bool trp__actor_attach(struct trp_actor *a)
+{
+	struct trp_runtime *rt = a->rt;
+	trp__mutex_lock(&rt->actors_lock);
+	bool ok = trp__actor_attach_locked(a);
+	trp__mutex_unlock(&rt->actors_lock);
+	return ok;
 }
 
 void trp__actors_each(struct trp_runtime *rt,

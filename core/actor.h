@@ -121,6 +121,9 @@ struct trp_actor {
 	 * exit trapping: monitor.c), or NULL; installed under the actors
 	 * lock, freed with the actor */
 	_Atomic(void *) ext;
+	/* a feature attached itself (a name, a monitor, a link, ...): the
+	 * actor_stopped hooks run when it retires; under the actors lock */
+	uint8_t attached;
 	/* the names feature's entry (registry.c), or NULL: written under its
 	 * lock, peeked at without it when the actor stops */
 	_Atomic(void *) name;
@@ -166,6 +169,13 @@ void trp__actor_retire(struct trp_runtime *rt, struct trp_actor *a);
 /* Kills @a with @why (TRP_STOP_KILLED or TRP_STOP_LINKED): see
  * trp_actor_kill. Any thread. 0, TRP_EDEAD (stopped already). */
 int trp__actor_kill(struct trp_actor *a, trp_stop_reason_t why);
+
+/* A feature attaches itself to @a, so that its actor_stopped hook runs
+ * when @a retires (runtime.h); false if @a has retired already (then it
+ * never will: treat it as gone). Takes the actors lock; _locked: the
+ * caller holds it. */
+bool trp__actor_attach(struct trp_actor *a);
+bool trp__actor_attach_locked(struct trp_actor *a);
 
 /* Visits every live actor under the actors lock (cold: shutdown). @fn
  * returns false to stop early; it must not stop or free actors. */

@@ -154,6 +154,8 @@ static struct ext *ext_of_locked(struct trp_actor *a, struct ext **spare)
 		*spare = NULL;
 		memset(e, 0, sizeof *e);
 		atomic_store_explicit(&a->ext, e, memory_order_relaxed);
+		/* callers checked `retired` under this lock */
+		(void)trp__actor_attach_locked(a);
 	}
 	return e;
 }

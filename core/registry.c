@@ -214,6 +214,8 @@ int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a)
 		rc = TRP_EBUSY;
 	else if (ck_hs_get(&r->hs, h, e) != NULL)
 		rc = TRP_EEXIST;
+	else if (!trp__actor_attach(a)) /* lock order: names, then actors */
+		rc = TRP_EDEAD;
 	else {
 		trp_actor_retain(a);
 		/* TSan cannot see ck_hs's publication (inline asm). */
