@@ -62,7 +62,7 @@
  * With intensity 0 the first restart trips it. The supervisor fails from
  * the turn that handles its last child's DOWN (or from the turn that
  * tripped it, when no child was running): it takes no further message.
- * The message it fails on (a DOWN or its own kill timer) is a
+ * The message it fails on (a DOWN or one of its own timer ticks) is a
  * TRP_DEAD_FAILED dead letter, as trp_actor_fail() says.
  *
  * Backoff (backoff_min_ns > 0): the k-th restart of a child in a row waits
