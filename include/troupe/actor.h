@@ -52,8 +52,7 @@ extern "C" {
 typedef enum trp_stop_reason {
 	TRP_STOP_NORMAL = 1,   /**< the actor called trp_actor_stop() */
 	TRP_STOP_CLOSED = 2,   /**< trp_actor_close() after its messages */
-	TRP_STOP_SHUTDOWN = 3, /**< the runtime was destroyed, or a
-				    supervisor stopped its child */
+	TRP_STOP_SHUTDOWN = 3, /**< the runtime was destroyed */
 	TRP_STOP_FAILED = 4,   /**< trp_actor_fail(); the code is the actor's */
 	TRP_STOP_KILLED = 5,   /**< trp_actor_kill() */
 	TRP_STOP_LINKED = 6,   /**< a linked actor stopped abnormally */

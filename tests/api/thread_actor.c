@@ -174,7 +174,10 @@ static void test_recv_order_close(void **unused)
 	for (uint32_t i = 1; i <= N; i++)
 		CHECK_OK(send_seq(a, 7, i));
 	CHECK_OK(trp_actor_close(a));
-	CHECK_OK(trp_actor_close(a)); /* twice: harmless */
+	/* twice: harmless (0), or TRP_EDEAD if the thread drained its 500
+	 * messages and stopped in between */
+	int again = trp_actor_close(a);
+	assert_true(again == 0 || again == TRP_EDEAD);
 	assert_int_equal(send_seq(a, 7, N + 1), TRP_EDEAD);
 	CHECK_OK(trp_actor_join(a, SETTLE_NS));
 	CHECK_OK(trp_actor_join(a, 0)); /* joined already: at once */
