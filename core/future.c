@@ -14,7 +14,8 @@
  * exactly once.
  *
  * A request message holds one reference to its future until it is
- * answered, dropped unanswered or dead-lettered.
+ * answered, dropped unanswered or dead-lettered; a taken request holds it
+ * in its handle (request.c).
  */
 #include "future.h"
 
@@ -27,6 +28,7 @@
 #include "dead_letter.h"
 #include "message.h"
 #include "platform.h"
+#include "request.h"
 #include "scheduler.h"
 #include "worker.h"
 #include "troupe/future.h"
@@ -263,6 +265,7 @@ int trp_ask(trp_actor_t *to, uint32_t type, const void *data, size_t len,
 		return TRP_ENOMEM;
 	/* one reference for the caller, one for the request message */
 	atomic_store_explicit(&f->refs, 2, memory_order_relaxed);
+	f->to.receiver = to; /* published by the send */
 	struct trp__send_opts opt = { .reply = &f->to };
 	int rc = trp__actor_send(to, type, data, len, &opt);
 	if (rc != 0) {
@@ -309,15 +312,8 @@ int trp_reply(const trp_msg_t *request, const void *data, size_t len)
 	struct trp__reply_to *r = m->u.reply;
 	m->request = TRP__REQ_ANSWERED;
 	m->u.reply = NULL;
-	if (!r->ops->answer(r, 0, data, len)) {
-		/* Too late (a waiter timed out): a dead letter. */
-		trp_msg_t late = { .type = request->type,
-				   .size = len,
-				   .data = len != 0 ? data : NULL };
-		trp__dead_letter_unsent(r->rt, trp__worker_of(r->rt), NULL,
-					&late, TRP_DEAD_LATE_REPLY);
-	}
-	r->ops->release(r);
+	/* Too late (a waiter timed out): a dead letter. */
+	trp__reply_answer(r, request->type, 0, data, len, true);
 	return 0;
 }
 

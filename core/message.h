@@ -44,7 +44,8 @@ enum trp__msg_hold {
 enum trp__msg_request {
 	TRP__REQ_NONE = 0,     /* a plain message */
 	TRP__REQ_PENDING = 1,  /* a request; u.reply is where the answer goes */
-	TRP__REQ_ANSWERED = 2, /* a request already replied to */
+	TRP__REQ_ANSWERED = 2, /* a request already replied to, or taken
+				  (request.c: the reference moved out) */
 };
 
 /*
@@ -52,7 +53,10 @@ enum trp__msg_request {
  * later. The message layer knows only this interface, so the actor layer
  * answers an unanswered or dead-lettered request without knowing futures.
  * A request message holds one reference to its target until it is
- * answered, dropped unanswered or dead-lettered.
+ * answered, dropped unanswered or dead-lettered, or until a behaviour
+ * takes the request (request.c): then the reference moves into the
+ * holder's handle, and from there into a forwarded request, or is dropped
+ * when the holder answers or stops.
  */
 struct trp__reply_to;
 struct trp__reply_ops {
@@ -67,6 +71,12 @@ struct trp__reply_ops {
 struct trp__reply_to {
 	const struct trp__reply_ops *ops;
 	struct trp_runtime *rt; /* the runtime the request was sent in */
+	/* The actor the request was sent to (identity only, no reference):
+	 * whoever sends a request with this target sets it before the send
+	 * publishes it (trp_ask, a forward). A taken request is filed under
+	 * it, so that its stop answers it TRP_EDEAD (request.c); a thread
+	 * actor's receive loop has no other way to name its actor. */
+	struct trp_actor *receiver;
 };
 
 /*

@@ -27,6 +27,7 @@ extern const struct trp__feature trp__feature_threads;
 extern const struct trp__feature trp__feature_timers;
 extern const struct trp__feature trp__feature_monitors;
 extern const struct trp__feature trp__feature_pools;
+extern const struct trp__feature trp__feature_requests;
 
 static const struct trp__feature *const features[TRP__FEATURES] = {
 	[TRP__FEATURE_NAMES] = &trp__feature_names,
@@ -35,6 +36,7 @@ static const struct trp__feature *const features[TRP__FEATURES] = {
 	[TRP__FEATURE_TIMERS] = &trp__feature_timers,
 	[TRP__FEATURE_MONITORS] = &trp__feature_monitors,
 	[TRP__FEATURE_POOLS] = &trp__feature_pools,
+	[TRP__FEATURE_REQUESTS] = &trp__feature_requests,
 };
 
 /* ------------------------------------------------------------------ */

@@ -49,6 +49,7 @@ enum trp__feature_id {
 	TRP__FEATURE_TIMERS,	/* timer.c */
 	TRP__FEATURE_POOLS,	/* pool.c: after thread actors, it uses them */
 	TRP__FEATURE_MONITORS,	/* monitor.c: monitors and links */
+	TRP__FEATURE_REQUESTS,	/* request.c: held requests */
 	TRP__FEATURES
 };
 
