@@ -1,5 +1,6 @@
 /*
- * core/supervisor.c - supervisors (troupe/supervisor.h), built on the
+ * core/supervisor.c - supervisors (troupe/supervisor.h; the files:
+ * supervisor.h), built on the
  * public API only: actors, monitors, timers and names. Layer 4; of the
  * core it uses only layer 1 (alloc, platform: the cold mutex and the
  * clock).
@@ -63,67 +64,13 @@
  * Progress: the behaviour never blocks (no waiting for children: timers
  * and DOWN messages); the public calls take two cold mutexes briefly.
  */
-#include <assert.h>
-#include <stdalign.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <string.h>
-
-#include "alloc.h"
-#include "invariant.h"
-#include "platform.h"
-#include "troupe/monitor.h"
-#include "troupe/names.h"
-#include "troupe/supervisor.h"
-#include "troupe/timer.h"
-
-/* The supervisor's own message types (supervisor.h names the range). */
-enum {
-	SUP_T_DOWN = 0x53555001u, /* a child's DOWN, trp_down_t */
-	SUP_T_TICK = 0x53555002u, /* a timer of ours, struct sup_tick */
-	SUP_T_STOP = 0x53555003u, /* trp_supervisor_stop(), no payload */
-};
-
-enum tick_what {
-	TICK_RESTART = 1, /* the backoff is over */
-	TICK_KILL = 2,	  /* a child's shutdown_ns ran out */
-};
-
-struct sup_tick {
-	uint32_t what;	/* enum tick_what */
-	uint32_t index; /* TICK_KILL: the child */
-	uint64_t token; /* stale ticks (cancelled too late) don't match */
-};
-
-/* First word of a struct sup: tells a misused spawn (state = a spec or
- * NULL, supervisor.h) from ours. */
-#define SUP_MAGIC 0x53555053u /* "SUPS" */
-
-/* ------------------------------------------------------------------ */
-/* spec copies                                                         */
-
-/*
- * A validated, deep copy of a trp_supervisor_spec_t. pub.children points
- * to child[], whose names point to names[] and whose args point to this
- * copy's own blocks: a state block (state_size > 0) or, for a supervisor
- * child, a nested spec_copy's pub. So &copy->pub is itself a valid spec
- * that outlives the caller's, and can be copied again (each instance of
- * a nested supervisor owns its own copy). Immutable once built.
- */
-struct spec_copy {
-	trp_supervisor_spec_t pub;
-	uint32_t n;
-	trp_child_spec_t *child;
-	char (*names)[TRP_NAME_MAX + 1];
-	void **block; /* per child: state copy, struct spec_copy *, NULL */
-};
+#include "supervisor.h"
 
 static void sup_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg);
 static void sup_start(trp_actor_t *self, void *state);
 static void sup_stop(trp_actor_t *self, void *state, trp_stop_reason_t why);
 
-static const trp_actor_def_t sup_def = {
+const trp_actor_def_t trp__sup_def = {
 	.behavior = sup_behavior,
 	.start = sup_start,
 	.stop = sup_stop,
@@ -134,244 +81,7 @@ static const trp_actor_def_t sup_def = {
 
 const trp_actor_def_t *trp_supervisor_def(void)
 {
-	return &sup_def;
-}
-
-static bool is_supervisor_def(const trp_actor_def_t *def)
-{
-	return def->behavior == sup_behavior;
-}
-
-static void spec_free(struct spec_copy *c)
-{
-	if (c == NULL)
-		return;
-	for (uint32_t i = 0; c->block != NULL && i < c->n; i++) {
-		if (c->block[i] == NULL)
-			continue;
-		if (is_supervisor_def(&c->child[i].def))
-			spec_free(c->block[i]);
-		else
-			trp__free(c->block[i], c->child[i].def.state_size);
-	}
-	trp__free(c->block, 0);
-	trp__free(c->names, 0);
-	trp__free(c->child, 0);
-	trp__free(c, sizeof *c);
-}
-
-/* The checks that need no copy; 0 or the code supervisor.h names. */
-static int spec_check(const trp_supervisor_spec_t *s, unsigned depth)
-{
-	if (s == NULL || depth >= TRP_SUPERVISOR_MAX_DEPTH)
-		return TRP_EINVAL;
-	if (s->children == NULL || s->nchildren == 0 ||
-	    s->nchildren > TRP_SUPERVISOR_MAX_CHILDREN)
-		return TRP_EINVAL;
-	if ((unsigned)s->strategy > TRP_REST_FOR_ONE)
-		return TRP_EINVAL;
-	if (s->intensity > TRP_SUPERVISOR_MAX_INTENSITY || s->period_ns <= 0)
-		return TRP_EINVAL;
-	if (s->backoff_min_ns < 0 || s->backoff_max_ns < 0 ||
-	    (s->backoff_min_ns > 0 && s->backoff_max_ns < s->backoff_min_ns))
-		return TRP_EINVAL;
-	for (uint32_t i = 0; i < s->nchildren; i++) {
-		const trp_child_spec_t *c = &s->children[i];
-		if (c->def.behavior == NULL ||
-		    (unsigned)c->restart > TRP_RESTART_TEMPORARY ||
-		    c->def.state_size > TRP_MSG_MAX)
-			return TRP_EINVAL;
-		if (is_supervisor_def(&c->def) && c->arg == NULL)
-			return TRP_EINVAL;
-		if (c->name == NULL)
-			continue;
-		size_t len = strnlen(c->name, TRP_NAME_MAX + 1);
-		if (len == 0)
-			return TRP_EINVAL;
-		if (len > TRP_NAME_MAX)
-			return TRP_ENAMETOOLONG;
-		/* Quadratic, but at most 1024 children, once per start. */
-		for (uint32_t k = 0; k < i; k++)
-			if (s->children[k].name != NULL &&
-			    strcmp(s->children[k].name, c->name) == 0)
-				return TRP_EEXIST;
-	}
-	return 0;
-}
-
-static int spec_copy(const trp_supervisor_spec_t *s, unsigned depth,
-		     struct spec_copy **out)
-{
-	int rc = spec_check(s, depth);
-	if (rc != 0)
-		return rc;
-	uint32_t n = s->nchildren;
-	struct spec_copy *c = trp__calloc(1, sizeof *c);
-	if (c == NULL)
-		return TRP_ENOMEM;
-	c->n = n;
-	c->child = trp__calloc(n, sizeof *c->child);
-	c->names = trp__calloc(n, sizeof *c->names);
-	c->block = trp__calloc(n, sizeof *c->block);
-	if (c->child == NULL || c->names == NULL || c->block == NULL) {
-		spec_free(c);
-		return TRP_ENOMEM;
-	}
-	c->pub = *s;
-	c->pub.children = c->child;
-	for (uint32_t i = 0; i < n; i++) {
-		const trp_child_spec_t *src = &s->children[i];
-		trp_child_spec_t *dst = &c->child[i];
-		*dst = *src;
-		if (src->name != NULL) {
-			strcpy(c->names[i], src->name); /* checked above */
-			dst->name = c->names[i];
-		}
-		if (is_supervisor_def(&src->def)) {
-			struct spec_copy *nested;
-			dst->def = sup_def;
-			rc = spec_copy(src->arg, depth + 1, &nested);
-			if (rc != 0) {
-				spec_free(c);
-				return rc;
-			}
-			c->block[i] = nested;
-			dst->arg = &nested->pub;
-		} else if (src->def.state_size > 0 && src->arg != NULL) {
-			void *b = trp__alloc(src->def.state_size);
-			if (b == NULL) {
-				spec_free(c);
-				return TRP_ENOMEM;
-			}
-			memcpy(b, src->arg, src->def.state_size);
-			c->block[i] = b;
-			dst->arg = b;
-		}
-	}
-	*out = c;
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* the supervisor's state                                              */
-
-enum child_state {
-	C_IDLE = 0, /* not running */
-	C_RUNNING,  /* started and monitored */
-	C_STOPPING, /* closed or killed by us; its DOWN not handled yet */
-};
-
-enum phase {
-	P_RUNNING = 0, /* restarting what fails */
-	P_ESCALATE,    /* intensity tripped: stop all, then fail */
-	P_SHUTDOWN,    /* trp_supervisor_stop(): stop all, then stop */
-	P_DONE,	       /* failed or stopped itself: nothing more */
-};
-
-struct sup_child {
-	/* Written by the supervisor only (start hook, behaviour, stop
-	 * hook). */
-	trp_actor_t *actor; /* our reference while RUNNING or STOPPING */
-	trp_ref_t ref;	    /* its monitor */
-	uint64_t last_id;   /* the latest instance's id (its name) */
-	uint64_t started_ns;
-	uint64_t start_at;	 /* to_start: not before then (backoff) */
-	trp_timer_t *kill_timer; /* STOPPING with shutdown_ns > 0 */
-	uint64_t kill_token;
-	uint32_t level;	   /* backoff: restarts in a row */
-	uint8_t state;	   /* enum child_state */
-	bool to_stop;	   /* planned: stop it (RUNNING only) */
-	bool to_start;	   /* planned: start it when nothing stops */
-	bool start_failed; /* its last start failed, not handled yet */
-	bool started_once; /* the next start is a restart */
-	bool gone;	   /* temporary and stopped: never again */
-	/* Under sup->lock: what trp_supervisor_child() hands out. */
-	trp_actor_t *published;
-};
-
-struct sup {
-	/* Immutable after sup_new(). */
-	uint32_t magic;
-	trp_runtime_t *rt;
-	struct spec_copy *spec;
-	struct sup_child *child; /* spec->n */
-	uint64_t *ring;		 /* spec->pub.intensity restart times */
-
-	/* Written by the supervisor only. */
-	alignas(TRP_CACHELINE) trp_actor_t *self; /* no reference */
-	enum phase phase;
-	uint32_t ring_n, ring_head;
-	uint32_t nstopping;	    /* children in C_STOPPING */
-	uint32_t nstart_failed;	    /* children with start_failed */
-	trp_timer_t *restart_timer; /* for the earliest start_at */
-	uint64_t restart_timer_at;
-	uint64_t restart_token;
-	uint64_t token_seq;
-	uint64_t prng; /* splitmix64 state */
-
-	/* Shared with other threads. */
-	alignas(TRP_CACHELINE) _Atomic(uint32_t) refs;
-	_Atomic(uint64_t) restarts, stops; /* one writer */
-	struct trp__mutex lock;		   /* published[], dead */
-	bool dead;			   /* under lock: stop hook ran */
-	/* Under table_lock. */
-	bool listed, stopped;
-	uint64_t id;
-	struct sup *next; /* bucket chain */
-};
-
-/* The process-wide map actor id -> struct sup (file comment). */
-#define TABLE_BUCKETS 64u
-static struct trp__mutex table_lock = TRP__MUTEX_INIT;
-static struct sup *table[TABLE_BUCKETS];
-
-static struct sup **bucket_of(uint64_t id)
-{
-	/* Fibonacci hashing: ids are sequential. */
-	return &table[(id * 0x9e3779b97f4a7c15u) >> 58];
-}
-
-static_assert(TABLE_BUCKETS == 64, "bucket_of takes the top 6 bits");
-
-static void sup_free(struct sup *s)
-{
-	spec_free(s->spec);
-	trp__free(s->ring, 0);
-	trp__free(s->child, 0);
-	trp__free(s, sizeof *s);
-}
-
-static void sup_unref(struct sup *s)
-{
-	/* ORDER: acq_rel: the last holder sees every other holder's use of
-	 * the sup before it frees it. */
-	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
-		sup_free(s);
-}
-
-static int sup_new(trp_runtime_t *rt, struct spec_copy *spec, struct sup **out)
-{
-	struct sup *s = trp__alloc_aligned(TRP_CACHELINE, sizeof *s);
-	if (s == NULL)
-		return TRP_ENOMEM;
-	memset(s, 0, sizeof *s);
-	s->magic = SUP_MAGIC;
-	s->rt = rt;
-	s->spec = spec;
-	s->child = trp__calloc(spec->n, sizeof *s->child);
-	if (spec->pub.intensity > 0)
-		s->ring = trp__calloc(spec->pub.intensity, sizeof *s->ring);
-	if (s->child == NULL || (spec->pub.intensity > 0 && s->ring == NULL)) {
-		s->spec = NULL; /* the caller keeps it */
-		sup_free(s);
-		return TRP_ENOMEM;
-	}
-	atomic_init(&s->refs, 2); /* the spawner's and the actor's */
-	atomic_init(&s->restarts, 0);
-	atomic_init(&s->stops, 0);
-	s->lock = (struct trp__mutex)TRP__MUTEX_INIT;
-	*out = s;
-	return 0;
+	return &trp__sup_def;
 }
 
 /*
@@ -384,69 +94,23 @@ static int sup_spawn(trp_runtime_t *rt, const trp_supervisor_spec_t *spec,
 	struct spec_copy *copy;
 	struct sup *s;
 	trp_actor_t *a;
-	int rc = spec_copy(spec, 0, &copy);
+	int rc = trp__sup_spec_copy(spec, 0, &copy);
 	if (rc != 0)
 		return rc;
-	if ((rc = sup_new(rt, copy, &s)) != 0) {
-		spec_free(copy);
+	if ((rc = trp__sup_new(rt, copy, &s)) != 0) {
+		trp__sup_spec_free(copy);
 		return rc;
 	}
 	/* Spawn publishes everything written to *s so far to the actor. */
-	rc = trp_actor_spawn(rt, &sup_def, s, &a);
+	rc = trp_actor_spawn(rt, &trp__sup_def, s, &a);
 	if (rc != 0) {
-		sup_free(s); /* no actor: no hook ever sees it */
+		trp__sup_free(s); /* no actor: no hook ever sees it */
 		return rc;
 	}
-	trp__mutex_lock(&table_lock);
-	if (!s->stopped) {
-		struct sup **b = bucket_of(trp_actor_id(a));
-		s->id = trp_actor_id(a);
-		s->next = *b;
-		*b = s;
-		s->listed = true;
-	}
-	trp__mutex_unlock(&table_lock);
-	sup_unref(s);
+	trp__sup_list(s, trp_actor_id(a));
+	trp__sup_unref(s);
 	*out = a;
 	return 0;
-}
-
-/*
- * The listed sup of actor @a with a reference for the caller, or NULL
- * and *rc: TRP_EDEAD if @a has stopped, else TRP_EINVAL (no supervisor).
- */
-static struct sup *sup_acquire(trp_actor_t *a, int *rc)
-{
-	uint64_t id = trp_actor_id(a);
-	struct sup *s;
-	trp__mutex_lock(&table_lock);
-	for (s = *bucket_of(id); s != NULL && s->id != id; s = s->next)
-		;
-	if (s != NULL)
-		/* relaxed: the table lock orders it before the stop hook's
-		 * unlisting, hence before the actor's own unref. */
-		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-	trp__mutex_unlock(&table_lock);
-	if (s == NULL)
-		/* The stop hook unlists after the actor is STOPPED, so a
-		 * supervisor that is not listed and alive never was one. */
-		*rc = trp_actor_alive(a) ? TRP_EINVAL : TRP_EDEAD;
-	return s;
-}
-
-static void stat_add(_Atomic(uint64_t) *c)
-{
-	/* relaxed: one writer; readers take a snapshot (statistics). */
-	atomic_store_explicit(c,
-			      atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
-static void publish(struct sup *s, uint32_t i, trp_actor_t *a)
-{
-	trp__mutex_lock(&s->lock);
-	s->child[i].published = a;
-	trp__mutex_unlock(&s->lock);
 }
 
 /* splitmix64 (Steele, Lea, Flood 2014): the jitter's generator. */
@@ -522,9 +186,9 @@ static void start_child(struct sup *s, uint32_t i)
 	c->to_start = false;
 	c->started_ns = trp__now_ns();
 	if (c->started_once)
-		stat_add(&s->restarts);
+		trp__sup_stat_add(&s->restarts);
 	c->started_once = true;
-	if (is_supervisor_def(&cs->def))
+	if (trp__sup_is_def(&cs->def))
 		rc = sup_spawn(s->rt, cs->arg, &a);
 	else
 		rc = trp_actor_spawn(s->rt, &cs->def, (void *)cs->arg, &a);
@@ -550,7 +214,7 @@ static void start_child(struct sup *s, uint32_t i)
 		 * DOWN (KILLED, abnormal) makes that a failure. */
 		(void)trp_actor_kill(a);
 	c->last_id = trp_actor_id(a);
-	publish(s, i, a);
+	trp__sup_publish(s, i, a);
 }
 
 /* Closes (or kills) running child @i; its DOWN continues the plan. */
@@ -564,10 +228,10 @@ static void begin_stop(struct sup *s, uint32_t i)
 	c->to_stop = false;
 	c->state = C_STOPPING;
 	s->nstopping++;
-	publish(s, i, NULL);
+	trp__sup_publish(s, i, NULL);
 	if (cs->shutdown_ns != 0) {
 		/* TRP_EDEAD: it stopped by itself; its DOWN is coming. */
-		if (is_supervisor_def(&cs->def))
+		if (trp__sup_is_def(&cs->def))
 			rc = trp_send(c->actor, SUP_T_STOP, NULL, 0);
 		else
 			rc = trp_actor_close(c->actor);
@@ -590,8 +254,8 @@ static void child_gone(struct sup *s, uint32_t i)
 {
 	struct sup_child *c = &s->child[i];
 	trp__assert(c->state != C_IDLE);
-	stat_add(&s->stops);
-	publish(s, i, NULL);
+	trp__sup_stat_add(&s->stops);
+	trp__sup_publish(s, i, NULL);
 	timer_drop(&c->kill_timer);
 	c->kill_token = 0;
 	if (c->state == C_STOPPING)
@@ -875,16 +539,7 @@ static void sup_stop(trp_actor_t *self, void *state, trp_stop_reason_t why)
 	struct sup *s = sup_of(state);
 	if (s == NULL)
 		return;
-	trp__mutex_lock(&table_lock);
-	s->stopped = true;
-	if (s->listed) {
-		struct sup **p = bucket_of(s->id);
-		while (*p != s)
-			p = &(*p)->next;
-		*p = s->next;
-		s->listed = false;
-	}
-	trp__mutex_unlock(&table_lock);
+	trp__sup_unlist(s);
 
 	trp__mutex_lock(&s->lock);
 	s->dead = true;
@@ -905,7 +560,7 @@ static void sup_stop(trp_actor_t *self, void *state, trp_stop_reason_t why)
 			(void)trp_demonitor(self, c->ref);
 			if (why != TRP_STOP_CLOSED)
 				(void)trp_actor_kill(c->actor);
-			else if (is_supervisor_def(&s->spec->child[i].def))
+			else if (trp__sup_is_def(&s->spec->child[i].def))
 				(void)trp_send(c->actor, SUP_T_STOP, NULL, 0);
 			else
 				(void)trp_actor_close(c->actor);
@@ -913,7 +568,7 @@ static void sup_stop(trp_actor_t *self, void *state, trp_stop_reason_t why)
 		trp_actor_release(c->actor);
 		c->actor = NULL;
 	}
-	sup_unref(s);
+	trp__sup_unref(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -940,62 +595,9 @@ int trp_supervisor_stop(trp_actor_t *sup)
 	if (sup == NULL)
 		return TRP_EINVAL;
 	int rc;
-	struct sup *s = sup_acquire(sup, &rc);
+	struct sup *s = trp__sup_acquire(sup, &rc);
 	if (s == NULL)
 		return rc;
-	sup_unref(s);
+	trp__sup_unref(s);
 	return trp_send(sup, SUP_T_STOP, NULL, 0);
-}
-
-int trp_supervisor_child(trp_actor_t *sup, uint32_t index, trp_actor_t **out)
-{
-	if (sup == NULL || out == NULL)
-		return TRP_EINVAL;
-	int rc;
-	struct sup *s = sup_acquire(sup, &rc);
-	if (s == NULL)
-		return rc;
-	trp_actor_t *a = NULL;
-	if (index >= s->spec->n) {
-		rc = TRP_EINVAL;
-	} else {
-		trp__mutex_lock(&s->lock);
-		if (s->dead) {
-			rc = TRP_EDEAD;
-		} else if ((a = s->child[index].published) != NULL) {
-			/* Published handles are held by the supervisor
-			 * until it unpublishes them (under this lock). */
-			trp_actor_retain(a);
-			rc = 0;
-		} else {
-			rc = TRP_ENOENT;
-		}
-		trp__mutex_unlock(&s->lock);
-	}
-	sup_unref(s);
-	if (rc == 0)
-		*out = a;
-	return rc;
-}
-
-int trp_supervisor_get_stats(trp_actor_t *sup, trp_supervisor_stats_t *out)
-{
-	if (sup == NULL || out == NULL)
-		return TRP_EINVAL;
-	int rc;
-	struct sup *s = sup_acquire(sup, &rc);
-	if (s == NULL)
-		return rc;
-	trp__mutex_lock(&s->lock);
-	rc = s->dead ? TRP_EDEAD : 0;
-	trp__mutex_unlock(&s->lock);
-	if (rc == 0) {
-		/* relaxed: statistics (stat_add). */
-		out->restarts = atomic_load_explicit(&s->restarts,
-						     memory_order_relaxed);
-		out->stops =
-			atomic_load_explicit(&s->stops, memory_order_relaxed);
-	}
-	sup_unref(s);
-	return rc;
 }
