@@ -51,7 +51,8 @@ struct size {
  * storm 0.34 s, storm_private 0.34, pingpong 0.19, ring 0.20, fanin 0.21,
  * spawn 0.47 (10^6 actors, the default), pubsub 0.40, skynet 0.43 (10^6
  * leaves, the default), ask outside 0.08 at 10^4 (now 2*10^4; it varies
- * 3x with where the server runs), ask actor 0.26.
+ * 3x with where the server runs), ask actor 0.26; restart 0.15-0.25 s at
+ * 3*10^5 restarts, down 0.2 s at 5*10^5 DOWNs (from troupe-bench rates).
  */
 static const struct size sizes[] = {
 	{ "storm", "counters", 1000, 100 },
@@ -68,6 +69,8 @@ static const struct size sizes[] = {
 	{ "skynet", "depth", 6, 4 },
 	{ "ask", "n", 2000000, 20000 },
 	{ "ask", "outside", 20000, 2000 },
+	{ "restart", "n", 300000, 2000 },
+	{ "down", "n", 500000, 20000 },
 };
 
 /* One registered benchmark: a workload, a mode, its parameter values. */

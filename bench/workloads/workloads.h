@@ -86,6 +86,8 @@ extern const struct bench_workload bench_fanin;
 extern const struct bench_workload bench_spawn;
 extern const struct bench_workload bench_skynet;
 extern const struct bench_workload bench_ask;
+extern const struct bench_workload bench_restart;
+extern const struct bench_workload bench_down;
 
 /* Every workload, in --help order; bench_nworkloads entries. */
 extern const struct bench_workload *const bench_workloads[];
