@@ -94,11 +94,11 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	w->current = a;
 	w->turn_sends = 0;
 	TRP_PROBE2(run_start, a->id, w->index);
-	if (killed(a)) {
-		trp__actor_finish(w, a, kill_reason(a));
-		return;
-	}
 	if (trp__unlikely(!a->started)) {
+		if (killed(a)) { /* before it ever ran */
+			trp__actor_finish(w, a, kill_reason(a));
+			return;
+		}
 		a->started = 1;
 		a->start(a, a->state);
 		if (a->stop_request) {
@@ -150,11 +150,14 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			continue;
 		}
 		trp__release_done(w, a, done);
+		if (killed(a)) {
+			/* Not taken after all: the stop dead-letters it. */
+			a->carry = node;
+			a->carry_off = off;
+			stop = kill_reason(a);
+			break;
+		}
 		if (trp__unlikely(node == &a->close_node)) {
-			if (killed(a)) {
-				stop = kill_reason(a);
-				break;
-			}
 			/* Self-sends still waiting were accepted before the
 			 * close (sends after it are refused): they come
 			 * first, as they would have from the mailbox. */
@@ -247,10 +250,6 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			past = true;
 		if (turn_ends(w, rt, n, batch, past))
 			break;
-		if (killed(a)) {
-			stop = kill_reason(a);
-			break;
-		}
 	}
 	trp__outbox_flush(w, &w->outbox);
 	if (o->self_n != 0)
