@@ -182,6 +182,11 @@ int trp_pool_destroy(trp_pool_t *pool)
 {
 	if (pool == NULL)
 		return TRP_EINVAL;
+	/* One of the pool's own threads would wait for itself: a join that
+	 * polls (timeout 0) says so, and is harmless for the others. */
+	for (uint32_t i = 0; i < pool->n; i++)
+		if (trp_actor_join(pool->threads[i], 0) == TRP_EDEADLK)
+			return TRP_EDEADLK;
 	/* relaxed: the flag guards no data (see trp_pool_submit); the
 	 * exchange picks the one destroy that stops the threads. */
 	if (atomic_exchange_explicit(&pool->dead, 1, memory_order_relaxed))

@@ -79,7 +79,8 @@ TRP_API int trp_pool_result(const trp_msg_t *reply, void **result);
  * stays valid (not freed) until the runtime is destroyed.
  * Threads: any but the pool's own (not after trp_runtime_destroy() of the
  * pool's runtime). Errors: TRP_EINVAL (NULL), TRP_EDEAD (destroyed
- * already, or being destroyed by another thread).
+ * already, or being destroyed by another thread), TRP_EDEADLK (called from
+ * one of the pool's own threads: nothing is done).
  */
 TRP_API int trp_pool_destroy(trp_pool_t *pool);
 

@@ -122,6 +122,31 @@ static int fn_count(void *arg, void **result)
 	return 0;
 }
 
+/* Destroys its own pool from one of the pool's threads: refused. */
+static int fn_destroy_own(void *arg, void **result)
+{
+	*result = (void *)(intptr_t)trp_pool_destroy(arg);
+	return 0;
+}
+
+static void test_destroy_from_own_thread(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(1);
+	trp_pool_t *p = make_pool(rt, 2);
+	trp_future_t *f = submit(p, fn_destroy_own, p);
+	assert_int_equal((intptr_t)result_of(f), TRP_EDEADLK);
+	trp_future_release(f);
+	/* the pool still works, and an outside destroy succeeds */
+	atomic_int n = 0;
+	f = submit(p, fn_count, &n);
+	assert_ptr_equal(result_of(f), &n);
+	trp_future_release(f);
+	CHECK_OK(trp_pool_destroy(p));
+	(void)api_assert_balanced(rt);
+	CHECK_OK(trp_runtime_destroy(rt));
+}
+
 /* ------------------------------------------------------------------ */
 /* errors                                                              */
 
@@ -843,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_destroy_runs_pending),
 		cmocka_unit_test(test_two_pools),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_destroy_from_own_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
