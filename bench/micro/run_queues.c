@@ -92,7 +92,7 @@ static void bm_steal_contended(cbench_state *st, void *arg)
 		while (cbench_keep_running_batch(st, BATCH)) {
 			for (int i = 0; i < BATCH; i++) {
 				trp__run_ring_push_owner(&g_victim,
-						      (void *)item++);
+							 (void *)item++);
 				if (trp__run_ring_size(&g_victim) > 512)
 					micro_use(trp__run_ring_pop_owner(
 						&g_victim));

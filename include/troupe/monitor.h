@@ -40,10 +40,10 @@ typedef uint64_t trp_ref_t;
 
 /** The payload of a DOWN message and of an exit message. */
 typedef struct trp_down {
-	trp_ref_t ref;	    /**< the monitor's ref; 0 for a link's exit */
-	uint64_t actor_id;  /**< trp_actor_id() of the actor that stopped */
-	int32_t reason;	    /**< trp_stop_reason_t */
-	int32_t code;	    /**< trp_actor_fail()'s code, else 0 */
+	trp_ref_t ref;	   /**< the monitor's ref; 0 for a link's exit */
+	uint64_t actor_id; /**< trp_actor_id() of the actor that stopped */
+	int32_t reason;	   /**< trp_stop_reason_t */
+	int32_t code;	   /**< trp_actor_fail()'s code, else 0 */
 } trp_down_t;
 
 /**

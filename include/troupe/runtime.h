@@ -43,16 +43,16 @@ typedef struct trp_msg {
  * carried between processes); every reason is < TRP_DEAD_REASONS.
  */
 typedef enum trp_dead_reason {
-	TRP_DEAD_STOPPED = 1,	 /**< receiver stopped before processing it
+	TRP_DEAD_STOPPED = 1,	  /**< receiver stopped before processing it
 				      (also: a timer firing or a future's
 				      outcome for an actor that had stopped) */
-	TRP_DEAD_SHUTDOWN = 2,	 /**< runtime destroyed before processing it */
-	TRP_DEAD_LATE_REPLY = 3, /**< a reply whose future had completed
+	TRP_DEAD_SHUTDOWN = 2,	  /**< runtime destroyed before processing it */
+	TRP_DEAD_LATE_REPLY = 3,  /**< a reply whose future had completed
 				      already (its waiter timed out); the
 				      hook's actor is NULL */
-	TRP_DEAD_FAILED = 4,	 /**< the message a behaviour was handling
+	TRP_DEAD_FAILED = 4,	  /**< the message a behaviour was handling
 				      when it called trp_actor_fail() */
-	TRP_DEAD_KILLED = 5,	 /**< queued when its receiver was killed */
+	TRP_DEAD_KILLED = 5,	  /**< queued when its receiver was killed */
 	TRP_DEAD_DEMONITORED = 6, /**< a DOWN message voided by
 				       trp_demonitor() before it was
 				       handled (monitor.h) */

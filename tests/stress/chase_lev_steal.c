@@ -144,8 +144,8 @@ static void *owner_main(void *arg)
 						       1 + ((r >> 4) & 7);
 			for (uint64_t i = 0; i < len && seq < end; i++) {
 				g.payload[seq] = payload_of(seq);
-				int rc = trp__chase_lev_push_owner(&g.q,
-							      &g.payload[seq]);
+				int rc = trp__chase_lev_push_owner(
+					&g.q, &g.payload[seq]);
 				if (rc != 0)
 					stress_fail("owner: push(%" PRIu64
 						    ") returned %d",

@@ -197,7 +197,7 @@ static void *owner_main(void *arg)
 						       1 + ((r >> 4) & 7);
 			for (uint64_t i = 0; i < len && seq < end; i++) {
 				int rc = trp__run_ring_push_owner(&g.owner_dq,
-							       enc(seq));
+								  enc(seq));
 				if (rc != 0)
 					stress_fail("owner: push_owner(%" PRIu64
 						    ") returned %d",
@@ -256,13 +256,13 @@ static void *thief_main(void *arg)
 		uint64_t r = stress_rand(&t->rng);
 		bool from_peer = peer != NULL && (r & 1) == 0;
 		struct trp__run_ring *victim = from_peer ? &peer->own :
-							&g.owner_dq;
+							   &g.owner_dq;
 		uint32_t min_surplus = t->min_surplus != 0 ?
 					       t->min_surplus :
 					       1 + (uint32_t)((r >> 2) % 3);
 		uint32_t moved = UINT32_MAX;
-		void *it =
-			trp__run_ring_steal(victim, &t->own, min_surplus, &moved);
+		void *it = trp__run_ring_steal(victim, &t->own, min_surplus,
+					       &moved);
 		if (it == NULL) {
 			STRESS_CHECK(moved == 0,
 				     "%s: steal returned NULL with moved %u",
@@ -362,7 +362,8 @@ static void dump_state(void *arg)
 		atomic_load_explicit(&g.pushed, memory_order_relaxed), g.n);
 	for (unsigned i = 0; i < NTHIEVES; i++)
 		fprintf(stderr, "  %s deque size %" PRIu64 "\n",
-			g.thieves[i].name, trp__run_ring_size(&g.thieves[i].own));
+			g.thieves[i].name,
+			trp__run_ring_size(&g.thieves[i].own));
 }
 
 static uint64_t load(_Atomic(uint64_t) *c)

@@ -118,7 +118,8 @@ static void test_steal_half(void **state)
 		push(&victim, i);
 	uint32_t moved = 99;
 	/* takes n - n/2 = 5 from the head: returns the oldest, moves 4 */
-	assert_int_equal(val(trp__run_ring_steal(&victim, &thief, 1, &moved)), 0);
+	assert_int_equal(val(trp__run_ring_steal(&victim, &thief, 1, &moved)),
+			 0);
 	assert_int_equal(moved, 4);
 	assert_int_equal(trp__run_ring_size(&victim), 5);
 	assert_int_equal(trp__run_ring_size(&thief), 4);
@@ -171,7 +172,8 @@ static void test_steal_empty_and_min_surplus(void **state)
 	assert_int_equal(trp__run_ring_size(&victim), 3);
 	assert_int_equal(trp__run_ring_size(&thief), 0);
 	/* exactly min_surplus: steals (3 -> takes 2) */
-	assert_int_equal(val(trp__run_ring_steal(&victim, &thief, 3, &moved)), 0);
+	assert_int_equal(val(trp__run_ring_steal(&victim, &thief, 3, &moved)),
+			 0);
 	assert_int_equal(moved, 1);
 	assert_int_equal(pop(&thief), 1);
 	assert_int_equal(pop(&victim), 2);
@@ -194,7 +196,8 @@ static void test_steal_bounded_by_thief_room(void **state)
 	trp__alloc_fail_nth(1000); /* armed only to count allocations */
 	uint32_t moved = 99;
 	/* room 1: returns one item and moves one */
-	assert_int_equal(val(trp__run_ring_steal(&victim, &thief, 1, &moved)), 0);
+	assert_int_equal(val(trp__run_ring_steal(&victim, &thief, 1, &moved)),
+			 0);
 	assert_int_equal(moved, 1);
 	assert_int_equal(trp__alloc_attempts(), attempts);
 	trp__alloc_fail_nth(0);
@@ -206,7 +209,8 @@ static void test_steal_bounded_by_thief_room(void **state)
 	/* full thief: still returns one item, moves none */
 	for (uint64_t i = 0; i < 4; i++)
 		push(&thief, 2000 + i);
-	assert_int_equal(val(trp__run_ring_steal(&victim, &thief, 1, &moved)), 2);
+	assert_int_equal(val(trp__run_ring_steal(&victim, &thief, 1, &moved)),
+			 2);
 	assert_int_equal(moved, 0);
 	assert_int_equal(trp__run_ring_size(&victim), 97);
 	trp__run_ring_destroy(&victim);
@@ -223,7 +227,8 @@ static void test_steal_max(void **state)
 	for (uint64_t i = 0; i < 1000; i++)
 		push(&victim, i);
 	uint32_t moved = 0;
-	assert_int_equal(val(trp__run_ring_steal(&victim, &thief, 1, &moved)), 0);
+	assert_int_equal(val(trp__run_ring_steal(&victim, &thief, 1, &moved)),
+			 0);
 	assert_int_equal(moved, 255);
 	assert_int_equal(trp__run_ring_size(&victim), 1000 - 256);
 	for (uint64_t i = 1; i <= 255; i++)
