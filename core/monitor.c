@@ -29,6 +29,12 @@
  * flushes the turn's batches before it drains and retires), so it comes
  * after them in the watcher's mailbox (per-pair FIFO).
  *
+ * Atomics: every access to an actor's `ext` pointer is relaxed. It is
+ * written only under the actors lock, and every read but two is under it
+ * too (the lock orders them); the two lock-free reads (the stop hook's
+ * NULL peek, exit_signal's trap type) say why relaxed suffices where they
+ * are. The shutdown checks are courtesies: destroy refuses sends anyway.
+ *
  * References: a record holds one reference to its watcher (or its future)
  * while it is in the watcher's list; each list a record is in and each
  * DOWN message in flight holds one reference to the record. A link node
@@ -160,6 +166,21 @@ static struct ext *ext_of_locked(struct trp_actor *a, struct ext **spare)
 	return e;
 }
 
+/* Takes @m out of its target's list (under the actors lock); the caller
+ * drops the list's reference. */
+static void target_unlink_locked(struct mon *m)
+{
+	/* relaxed: the ext pointer is written only under the lock we hold. */
+	struct ext *te =
+		atomic_load_explicit(&m->target->ext, memory_order_relaxed);
+	for (struct mon **p = &te->targets_of; *p != NULL; p = &(*p)->tnext)
+		if (*p == m) {
+			*p = m->tnext;
+			break;
+		}
+	m->in_target = 0;
+}
+
 /* Sends the DOWN of fired monitor @m (its message takes one reference). */
 static void send_down(struct mon *m, trp_stop_reason_t why, int32_t code,
 		      uint64_t actor_id)
@@ -172,6 +193,8 @@ static void send_down(struct mon *m, trp_stop_reason_t why, int32_t code,
 		(void)trp__future_complete(m->to.future, 0, &d, sizeof d);
 		return;
 	}
+	/* relaxed: the caller holds a reference; the send publishes the
+	 * message (and so this count) to whoever drops it. */
 	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
 	struct trp__send_opts o = { .sys = &m->sys, .now = true };
 	/* A watcher that stopped meanwhile: it never gets it (TRP_EDEAD,
@@ -307,15 +330,7 @@ int trp_demonitor(trp_actor_t *watcher, trp_ref_t ref)
 		/* ACTIVE: it never fires; FIRED: its DOWN is voided. */
 		m->state = MON_CANCELLED;
 		if (m->in_target) {
-			struct ext *te = atomic_load_explicit(
-				&m->target->ext, memory_order_relaxed);
-			for (struct mon **p = &te->targets_of; *p != NULL;
-			     p = &(*p)->tnext)
-				if (*p == m) {
-					*p = m->tnext;
-					break;
-				}
-			m->in_target = 0;
+			target_unlink_locked(m);
 			drop++;
 		}
 	}
@@ -481,15 +496,9 @@ static void monitors_actor_stopped(struct trp_runtime *rt, void *state,
 		if (m->state == MON_ACTIVE || m->state == MON_FIRED)
 			m->state = MON_CANCELLED;
 		if (m->in_target) {
-			struct ext *te = atomic_load_explicit(
-				&m->target->ext, memory_order_relaxed);
-			for (struct mon **p = &te->targets_of; *p != NULL;
-			     p = &(*p)->tnext)
-				if (*p == m) {
-					*p = m->tnext;
-					break;
-				}
-			m->in_target = 0;
+			target_unlink_locked(m);
+			/* relaxed: the watcher list's reference, dropped after
+			 * the lock, keeps the count above zero here. */
 			atomic_fetch_sub_explicit(&m->refs, 1,
 						  memory_order_relaxed);
 		}
