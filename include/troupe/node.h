@@ -1,0 +1,222 @@
+/*
+ * troupe/node.h - nodes: a runtime joins a cluster of processes over NATS,
+ * and its actors reach registered actors of other nodes through ordinary
+ * actor handles (proxies).
+ *
+ * A node is one NATS connection, a node name unique in its cluster, and a
+ * random incarnation drawn at every trp_node_start() (a restarted process
+ * is a new peer). Reachable from other nodes are the runtime's registered
+ * names (names.h) and the names exported with trp_node_export(); nothing
+ * else.
+ *
+ * Proxies: trp_node_proxy() returns a handle for "actor NAME on node N".
+ * trp_send(), trp_send_owned(), trp_ask(), trp_register() and exchange
+ * subscriptions work on it unchanged: a message to a proxy leaves in the
+ * next frame to N and is delivered there by name with an ordinary send; a
+ * request's answer (or its error: TRP_ENOENT when N has no actor of that
+ * name, TRP_ENOTCONN when N is not there) comes back in N's stream and
+ * completes the asker's future.
+ *
+ * Order: messages from one sender to one remote actor arrive in the order
+ * they were sent (all traffic from node A to node B is one ordered stream).
+ *
+ * Delivery is at most once, and no loss is silent: each stream numbers its
+ * messages, so a gap is an exact count, and every message that leaves a
+ * proxy is either received by the other node or counted in one cause of
+ * trp_node_stats_t.lost (and reported to the config's on_loss hook). At
+ * quiescence, summed over the nodes of a cluster:
+ *     sent == received + the sum of lost[] over all causes.
+ * Messages still in a proxy's mailbox when the node stops are the local
+ * runtime's dead letters (TRP_DEAD_STOPPED), as for any actor.
+ *
+ * Threads: a node adds a fixed number of threads whatever the number of
+ * peers: the NATS client's reader, one inbound thread (decodes frames and
+ * delivers their messages) and one outbound thread (turns what the proxies
+ * queued into frames and publishes them); workers never block on the
+ * connection.
+ */
+#ifndef TROUPE_NODE_H
+#define TROUPE_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actor.h"
+#include "runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct trp_node trp_node_t;
+
+/** Cluster and node names: 1 to TRP_NODE_TOKEN_MAX bytes of [A-Za-z0-9_-]
+ *  (they are NATS subject tokens). */
+#define TRP_NODE_TOKEN_MAX 32
+
+/** The version trp_node_config_t.version must carry. */
+#define TRP_NODE_CONFIG_VERSION 1u
+
+/** Why messages sent to another node were lost. The values are stable. */
+typedef enum trp_loss_cause {
+	/** Receiver: a sequence gap in a stream (frames the receiver's
+	 *  NATS subscription dropped as a slow consumer, or the server
+	 *  lost). Counted exactly, in messages, when a later frame or the
+	 *  sender's goodbye arrives. */
+	TRP_LOSS_GAP = 0,
+	/** Sender: a frame reached no subscriber (the node was not there:
+	 *  NATS's "no responders"). */
+	TRP_LOSS_NO_RESPONDERS = 1,
+	/** Sender: a frame could not be published (connection closed, or
+	 *  disconnected past the client's reconnect buffer). */
+	TRP_LOSS_UNSENT = 2,
+	/** Receiver: a frame of an incarnation that said goodbye, or a
+	 *  frame behind what the stream has received already. */
+	TRP_LOSS_STALE = 3,
+	/** Receiver: a frame whose header was readable but whose items
+	 *  were not (a frame with an unreadable header is counted in
+	 *  trp_node_stats_t.malformed_frames; its messages show up as a
+	 *  gap). */
+	TRP_LOSS_MALFORMED = 4,
+	TRP_LOSS_CAUSES = 5
+} trp_loss_cause_t;
+
+/** One loss event, as the on_loss hook sees it. */
+typedef struct trp_node_loss {
+	trp_loss_cause_t cause;
+	const char *peer; /**< the other node's name (valid in the call) */
+	uint64_t messages; /**< how many messages this event lost */
+} trp_node_loss_t;
+
+/** Called on the node's own threads (inbound or outbound) for every loss
+ *  event; it must not block or call trp_node_stop(). */
+typedef void (*trp_node_loss_fn)(const trp_node_loss_t *loss, void *ctx);
+
+/** Node configuration: start from TRP_NODE_CONFIG_INIT. */
+typedef struct trp_node_config {
+	uint32_t version;    /**< TRP_NODE_CONFIG_VERSION */
+	const char *cluster; /**< cluster name (a token, see above) */
+	const char *name;    /**< this node's name, unique in the cluster */
+	/** NATS server URLs (a cluster's servers); NULL or 0 entries:
+	 *  "nats://127.0.0.1:4222". */
+	const char *const *servers;
+	size_t nservers;
+	/** Largest frame in bytes; 0: the server's max_payload (1 MiB by
+	 *  default). A message that cannot fit one frame with its name is
+	 *  refused by the send (TRP_EMSGSIZE): trp_node_max_payload(). */
+	size_t max_frame;
+	/** Inbound subscription's pending limits (frames, bytes) before
+	 *  NATS drops frames as a slow consumer; 0: the client's defaults
+	 *  (65536 frames, 64 MiB). */
+	int pending_frames;
+	int64_t pending_bytes;
+	/** Bound of a proxy's mailbox: a send to a full proxy is refused
+	 *  (TRP_EFULL) and an actor sender is muted as for any bounded
+	 *  mailbox; 0: 65536. */
+	uint32_t proxy_mailbox;
+	/** How long trp_node_start() waits for a server, ns; 0: 2 s. */
+	int64_t connect_timeout_ns;
+	/** Loss events (may be NULL). */
+	trp_node_loss_fn on_loss;
+	void *loss_ctx;
+} trp_node_config_t;
+
+#define TRP_NODE_CONFIG_INIT                                                   \
+	{                                                                      \
+		.version = TRP_NODE_CONFIG_VERSION, .cluster = NULL,           \
+		.name = NULL, .servers = NULL, .nservers = 0, .max_frame = 0,  \
+		.pending_frames = 0, .pending_bytes = 0, .proxy_mailbox = 0,   \
+		.connect_timeout_ns = 0, .on_loss = NULL, .loss_ctx = NULL     \
+	}
+
+/** Counters of one node (monotonic from its start; relaxed reads). */
+typedef struct trp_node_stats {
+	uint64_t sent;		   /**< messages framed to other nodes */
+	uint64_t received;	   /**< messages taken from frames in order */
+	uint64_t delivered;	   /**< received and accepted by a local actor */
+	uint64_t undeliverable;	   /**< received, but no such name here or
+					the actor refused it (asks are
+					answered with the error) */
+	uint64_t lost[TRP_LOSS_CAUSES]; /**< by trp_loss_cause_t */
+	uint64_t frames_out;
+	uint64_t frames_in;
+	uint64_t bytes_out;
+	uint64_t bytes_in;
+	uint64_t malformed_frames; /**< frames with an unreadable header */
+	uint64_t slow_consumer_frames; /**< frames NATS dropped for us, as
+					    the client counts them */
+	uint64_t asks_out;	       /**< requests sent through proxies */
+	uint64_t replies_in;	       /**< answers received for them */
+	uint64_t peers;		       /**< nodes this one streams to */
+} trp_node_stats_t;
+
+/**
+ * Joins the runtime @p rt to the cluster: connects to NATS, subscribes to
+ * the node's subject and starts the node's two threads. *out receives the
+ * node (one per runtime).
+ * Threads: any outside thread. Errors: TRP_EINVAL (bad config, a name or
+ * cluster that is not a token), TRP_EVERSION, TRP_EEXIST (@p rt has a node
+ * already), TRP_ENOTCONN (no server answered in time), TRP_ENOMEM,
+ * TRP_ESYSTEM, TRP_ESHUTDOWN.
+ */
+TRP_API int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
+			   trp_node_t **out);
+
+/**
+ * Leaves the cluster: closes every proxy (their queued messages become
+ * dead letters), sends what the outbound thread holds, says goodbye to
+ * each peer (so that it can count a gap at the end of our stream), waits
+ * up to @p timeout_ns (< 0: 5 s) for the goodbyes to be acknowledged,
+ * stops the node's threads and closes the connection. Messages from other
+ * nodes that arrive later are not delivered. Proxy handles stay valid
+ * (sends return TRP_EDEAD); @p node is freed. trp_runtime_destroy() stops
+ * a node still running as this call with the default timeout would.
+ * Threads: any outside thread, not a behaviour (TRP_EDEADLK).
+ * Errors: TRP_EINVAL, TRP_EDEADLK.
+ */
+TRP_API int trp_node_stop(trp_node_t *node, int64_t timeout_ns);
+
+/**
+ * A handle for the actor registered (or exported) as @p actor_name on the
+ * node @p node_name of this cluster. The same (node, name) gives the same
+ * proxy while it lives; *out receives a new reference.
+ * Threads: any. Errors: TRP_EINVAL (not a node token, empty name),
+ * TRP_ENAMETOOLONG (> TRP_NAME_MAX), TRP_ENOMEM, TRP_ESHUTDOWN (the node
+ * stopped).
+ */
+TRP_API int trp_node_proxy(trp_node_t *node, const char *node_name,
+			   const char *actor_name, trp_actor_t **out);
+
+/**
+ * Makes @p a reachable from other nodes as @p name without registering it
+ * in the runtime's names (a registered name is reachable already; an
+ * export shadows a registered name). The node holds a reference until
+ * trp_node_unexport() or the node stops.
+ * Threads: any. Errors: TRP_EINVAL, TRP_ENAMETOOLONG, TRP_EEXIST,
+ * TRP_ENOMEM.
+ */
+TRP_API int trp_node_export(trp_node_t *node, const char *name,
+			    trp_actor_t *a);
+
+/** Undoes trp_node_export(). Errors: TRP_EINVAL, TRP_ENOENT. */
+TRP_API int trp_node_unexport(trp_node_t *node, const char *name);
+
+/** The largest payload a proxy accepts for an actor name of @p name_len
+ *  bytes (depends on the frame size negotiated at start). */
+TRP_API size_t trp_node_max_payload(const trp_node_t *node, size_t name_len);
+
+/** Copies the node's counters. Errors: TRP_EINVAL. */
+TRP_API int trp_node_stats(const trp_node_t *node, trp_node_stats_t *out);
+
+/** This node's name (as configured) and incarnation (random, per start). */
+TRP_API const char *trp_node_name(const trp_node_t *node);
+TRP_API uint64_t trp_node_incarnation(const trp_node_t *node);
+
+/** A loss cause's name ("gap", "no_responders", ...; "?" if unknown). */
+TRP_API const char *trp_loss_cause_name(trp_loss_cause_t cause);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TROUPE_NODE_H */
