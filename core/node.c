@@ -341,9 +341,12 @@ size_t trp_node_max_payload(const trp_node_t *node, size_t name_len)
 {
 	if (node == NULL || name_len > TRP_NAME_MAX)
 		return 0;
-	size_t fixed = TRP__WIRE_HEADER + trp__wire_item_size(name_len, 0);
-	/* padding of the payload: up to 7 bytes */
-	return node->max_frame > fixed + 7 ? node->max_frame - fixed - 7 : 0;
+	/* The largest L with header + pad8(item + name + L) <= max_frame:
+	 * the item's padded size may use every byte left, down to a
+	 * multiple of 8. */
+	size_t room = (node->max_frame - TRP__WIRE_HEADER) & ~(size_t)7u;
+	size_t fixed = TRP__WIRE_ITEM + name_len;
+	return room > fixed ? room - fixed : 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -146,6 +146,35 @@ static struct trp_actor *resolve(struct in *s, const char *name, size_t n)
 	return a;
 }
 
+/*
+ * Sends @it to @to; while @to's bounded mailbox is full, waits (sleeping
+ * from 20 us up to 1 ms between tries) until it has room, @to stops or
+ * the node stops. So a receiver that cannot keep up holds the inbound
+ * thread, frames wait in the subscription's pending queue, and beyond its
+ * limit NATS drops them: a slow consumer, counted exactly as a sequence
+ * gap. The cost is head-of-line blocking of everything else sent to this
+ * node meanwhile; per-peer credit (flow control) is what lifts it.
+ */
+static int send_waiting(struct trp_node *node, struct trp_actor *to,
+			const struct trp__wire_item *it,
+			const struct trp__send_opts *opt)
+{
+	long pause_ns = 20000;
+	for (;;) {
+		int rc = trp__actor_send(to, it->type, it->payload, it->len,
+					 opt);
+		/* relaxed: the flag only ends the wait. */
+		if (rc != TRP_EFULL ||
+		    atomic_load_explicit(&node->in_stop,
+					 memory_order_relaxed) != 0)
+			return rc;
+		struct timespec ts = { 0, pause_ns };
+		nanosleep(&ts, NULL);
+		if (pause_ns < 1000000)
+			pause_ns *= 2;
+	}
+}
+
 static void deliver(struct in *s, const char *src, size_t src_len,
 		    const struct trp__wire_item *it)
 {
@@ -164,8 +193,7 @@ static void deliver(struct in *s, const char *src, size_t src_len,
 	int rc = TRP_ENOENT;
 	if (it->op == TRP__WIRE_SEND) {
 		if (to != NULL)
-			rc = trp__actor_send(to, it->type, it->payload, it->len,
-					     &opt);
+			rc = send_waiting(node, to, it, &opt);
 	} else if (to != NULL) {
 		struct remote_ask *a = trp__alloc(sizeof *a);
 		rc = TRP_ENOMEM;
@@ -184,8 +212,7 @@ static void deliver(struct in *s, const char *src, size_t src_len,
 			atomic_fetch_add_explicit(&node->refs, 1,
 						  memory_order_relaxed);
 			opt.reply = &a->base;
-			rc = trp__actor_send(to, it->type, it->payload, it->len,
-					     &opt);
+			rc = send_waiting(node, to, it, &opt);
 			if (rc != 0) {
 				trp__node_unref(node);
 				trp__free(a, sizeof *a);
