@@ -661,7 +661,7 @@ int trp_node_stop(trp_node_t *node, int64_t timeout_ns)
 	 * thread stops taking frames. */
 	trp__node_proxies_close(node, deadline);
 	trp__node_out_stop(node, deadline);
-	trp__node_in_stop(node);
+	trp__node_in_stop(node, deadline);
 	close_nats(node);
 	/* Asks whose answer can no longer come. */
 	trp__node_asks_fail(node, NULL, 0, TRP_ENOTCONN);

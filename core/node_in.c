@@ -422,8 +422,20 @@ int trp__node_in_start(struct trp_node *node)
 	return trp__thread_start(&node->in_thread, in_main, node);
 }
 
-void trp__node_in_stop(struct trp_node *node)
+void trp__node_in_stop(struct trp_node *node, uint64_t deadline)
 {
+	/* Drain: the server stops sending to us (a peer's later frames get
+	 * "no responders", counted on its side), and the frames already on
+	 * their way or pending here are still taken and delivered, so none
+	 * is lost uncounted. Then the thread stops. */
+	if (natsSubscription_Drain(node->sub) == NATS_OK) {
+		uint64_t now = trp__now_ns();
+		int64_t ms = now < deadline ?
+				     (int64_t)((deadline - now) / 1000000) :
+				     0;
+		(void)natsSubscription_WaitForDrainCompletion(node->sub,
+							      ms > 0 ? ms : 1);
+	}
 	atomic_store_explicit(&node->in_stop, 1, memory_order_release);
 	trp__thread_join(&node->in_thread);
 }
