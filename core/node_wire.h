@@ -73,14 +73,16 @@ enum trp__wire_op {
 	TRP__WIRE_REPLY = 3, /* answer (payload or status) to (ref, corr) */
 };
 
-/* Decoder results (negative: malformed, why). */
+/* Decoder results (negative: malformed, why). Fewer bytes than the next
+ * item's 32, or than count items could take at all, is a count that
+ * disagrees with the length: TRP__WIRE_ECOUNT, not _ESHORT. */
 enum trp__wire_rc {
 	TRP__WIRE_OK = 0,
-	TRP__WIRE_ESHORT = -1,	 /* shorter than a header / an item */
-	TRP__WIRE_EMAGIC = -2,	 /* magic or version */
-	TRP__WIRE_EHEADER = -3,	 /* kind, flags, length, src_inc, seq */
-	TRP__WIRE_EITEM = -4,	 /* an item's op, flags, lengths */
-	TRP__WIRE_ECOUNT = -5,	 /* items do not fill the frame exactly */
+	TRP__WIRE_ESHORT = -1,	/* shorter than a header */
+	TRP__WIRE_EMAGIC = -2,	/* magic or version */
+	TRP__WIRE_EHEADER = -3, /* kind, flags, length, src_inc, seq */
+	TRP__WIRE_EITEM = -4,	/* an item's op, flags, lengths */
+	TRP__WIRE_ECOUNT = -5,	/* items do not fill the frame exactly */
 };
 
 /* The enumerator's name of a decoder result ("TRP__WIRE_E?" if unknown),
@@ -136,7 +138,7 @@ void trp__wire_item_at(const struct trp__wire_frame *f, size_t *off,
 /* An encoder: a growable buffer holding one frame being built. */
 struct trp__wire_buf {
 	unsigned char *data;
-	size_t len;	/* bytes written (header included) */
+	size_t len; /* bytes written (header included) */
 	size_t cap;
 	uint32_t count; /* items added */
 };
