@@ -69,6 +69,8 @@ void trp_actor_release(trp_actor_t *a)
 	void *ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
 	if (ext != NULL)
 		trp__free(ext, 0);
+	if (a->kind->free_state != NULL)
+		a->kind->free_state(a);
 	trp__free(a, a->alloc_size);
 	trp__runtime_unref(rt);
 }

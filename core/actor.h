@@ -28,8 +28,10 @@
  * Kinds: an actor's kind (a row of struct trp__actor_kind) says how it is
  * woken when a push finds its mailbox idle and whether turns may batch
  * messages to it. Event actors (this layer) run turns on the workers;
- * thread actors (thread_actor.c) are consumed by a thread of their own.
- * Later kinds (remote proxies, ports, fibers) are rows, not new branches.
+ * thread actors (thread_actor.c) are consumed by a thread of their own,
+ * ports (port.c) by whichever thread drains them, remote proxies
+ * (node_proxy.c) are event actors with an admission check. Later kinds
+ * (fibers) are rows, not new branches.
  *
  * References: the runtime holds one while the actor is not stopped, the
  * registry one while it has a name, and each handle one. The memory (and
@@ -73,6 +75,11 @@ struct trp__actor_kind {
 	 * bounded route only (send.c), so actors of a kind with this hook
 	 * must have a mailbox bound; it costs unbounded sends nothing. */
 	int (*admit)(const struct trp_actor *to, size_t len);
+	/* NULL, or what the kind releases with the actor's memory, when its
+	 * last reference goes (a port's eventfd, which must outlive the
+	 * port's stop: the application polls it until it lets go of the
+	 * handle). Any thread, once; the actor stopped long before. */
+	void (*free_state)(struct trp_actor *a);
 };
 
 /* Event actors: turns on the workers (turn.c). */

@@ -1,5 +1,5 @@
 /*
- * core/platform.c - futex, threads, affinity, clock (Linux).
+ * core/platform.c - futex, eventfd, threads, affinity, clock (Linux).
  */
 #define _GNU_SOURCE
 #include "platform.h"
@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +67,36 @@ void trp__futex_wake_bits(_Atomic(uint32_t) *addr, int n, uint32_t bits)
 {
 	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_BITSET_PRIVATE, n, NULL,
 		NULL, bits);
+}
+
+int trp__eventfd_open(void)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return fd >= 0 ? fd : TRP_ESYSTEM;
+}
+
+void trp__eventfd_signal(int fd)
+{
+	uint64_t one = 1;
+	/* EAGAIN only if the counter would pass 2^64 - 2: it is read back
+	 * to 0 by every drain, so never; EINTR cannot happen on a
+	 * non-blocking eventfd, but costs nothing to handle. */
+	while (write(fd, &one, sizeof one) < 0 && errno == EINTR)
+		;
+}
+
+uint64_t trp__eventfd_clear(int fd)
+{
+	uint64_t n;
+	ssize_t r;
+	while ((r = read(fd, &n, sizeof n)) < 0 && errno == EINTR)
+		;
+	return r == (ssize_t)sizeof n ? n : 0; /* EAGAIN: it was 0 */
+}
+
+void trp__eventfd_close(int fd)
+{
+	(void)close(fd);
 }
 
 void trp__thread_yield(void)

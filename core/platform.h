@@ -1,8 +1,8 @@
 /*
  * core/platform.h - the only place troupe touches the operating system:
- * futexes, threads, CPU affinity, the monotonic clock, and the
- * ThreadSanitizer annotations used where TSan cannot see an edge (ck's
- * inline assembly).
+ * futexes, eventfds (ports), threads, CPU affinity, the monotonic clock,
+ * and the ThreadSanitizer annotations used where TSan cannot see an edge
+ * (ck's inline assembly).
  *
  * Concurrency: every function may be called from any thread.
  */
@@ -61,6 +61,25 @@ void trp__futex_wait_bits(_Atomic(uint32_t) *addr, uint32_t expected,
 			  int64_t timeout_ns, uint32_t bits);
 /* Wakes up to n waiters whose bits intersect @bits. */
 void trp__futex_wake_bits(_Atomic(uint32_t) *addr, int n, uint32_t bits);
+
+/*
+ * eventfds (ports, port.c): a 64-bit counter behind a descriptor that is
+ * readable while the counter is non-zero. The kernel serialises writes and
+ * reads of one eventfd under the lock of its wait queue, so a read that
+ * returns a write's count happens after that write, and after everything
+ * the writer did before it (the ordering a port's wake-up relies on).
+ */
+/* A new eventfd (counter 0, EFD_NONBLOCK | EFD_CLOEXEC): the descriptor,
+ * or TRP_ESYSTEM. */
+int trp__eventfd_open(void);
+/* Adds 1 to the counter: the descriptor becomes readable, and every
+ * epoll instance watching it gets an event (also an edge-triggered one
+ * whose descriptor was readable already). */
+void trp__eventfd_signal(int fd);
+/* Reads and resets the counter: returns what it was (0: not readable). */
+uint64_t trp__eventfd_clear(int fd);
+/* Closes it. */
+void trp__eventfd_close(int fd);
 
 /* CPU relaxation hint for spin loops. */
 static inline void trp__cpu_relax(void)

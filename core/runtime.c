@@ -28,6 +28,7 @@ extern const struct trp__feature trp__feature_timers;
 extern const struct trp__feature trp__feature_monitors;
 extern const struct trp__feature trp__feature_pools;
 extern const struct trp__feature trp__feature_requests;
+extern const struct trp__feature trp__feature_ports;
 /* Weak: nodes (node.c) need libnats. A static link that uses no trp_node_*
  * call does not pull node.o out of libtroupe.a, so its program needs no
  * libnats; the row is then NULL and the feature absent. */
@@ -41,6 +42,7 @@ static const struct trp__feature *const features[TRP__FEATURES] = {
 	[TRP__FEATURE_MONITORS] = &trp__feature_monitors,
 	[TRP__FEATURE_POOLS] = &trp__feature_pools,
 	[TRP__FEATURE_REQUESTS] = &trp__feature_requests,
+	[TRP__FEATURE_PORTS] = &trp__feature_ports,
 	[TRP__FEATURE_NODES] = &trp__feature_nodes,
 };
 

@@ -16,8 +16,8 @@
  *   5. the workers' state; the struct itself (and the features' state)
  *      lives until the last actor handle is released.
  *
- * Features (names, exchanges, timers, thread actors; later supervision,
- * nodes, ports) keep their state in a block the runtime allocates for them
+ * Features (names, exchanges, timers, thread actors, monitors, requests,
+ * ports, nodes) keep their state in a block the runtime allocates for them
  * (trp__feature_state) and reach the runtime only through this header and
  * the actor layer's; nothing below the feature layer includes a feature's
  * header (tests/layering checks it with core/LAYERS).
@@ -50,6 +50,11 @@ enum trp__feature_id {
 	TRP__FEATURE_POOLS,	/* pool.c: after thread actors, it uses them */
 	TRP__FEATURE_MONITORS,	/* monitor.c: monitors and links */
 	TRP__FEATURE_REQUESTS,	/* request.c: held requests */
+	/* port.c: after thread actors, timers and pools, so it stops
+	 * before them (a drain running at destroy may wait on their
+	 * answers); nodes still stop first (a wait on a remote answer ends
+	 * with TRP_ENOTCONN) */
+	TRP__FEATURE_PORTS,
 	/* node.c: last, so that it stops first (its outbound thread is a
 	 * thread actor; its proxies still forward while workers run). May be
 	 * absent (not linked: runtime.c). */

@@ -43,7 +43,7 @@ extern "C" {
 	X(TRP_EDEADLK, -13, "call would wait on the current worker thread")    \
 	X(TRP_EPERM, -14, "operation not allowed from this thread or actor")   \
 	X(TRP_EBUSY, -15,                                                      \
-	  "actor already has a name or name taken by an actor")                \
+	  "busy (actor named already, name taken, port being drained)")        \
 	X(TRP_ECLOSED, -16, "mailbox is closed")                               \
 	X(TRP_ENOTREQUEST, -17, "message is not a request")                    \
 	X(TRP_EANSWERED, -18, "request was answered already")                  \

@@ -4,7 +4,7 @@
  * troupe is a lock-free actor runtime: per-core workers with work-stealing
  * run queues, lock-free multi-producer mailboxes, named actors, exchanges.
  * See runtime.h, actor.h, names.h, exchange.h, future.h, monitor.h,
- * supervisor.h and error.h.
+ * supervisor.h, thread_actor.h, port.h and error.h.
  */
 #ifndef TROUPE_TROUPE_H
 #define TROUPE_TROUPE_H
@@ -16,6 +16,7 @@
 #include "exchange.h"
 #include "future.h"
 #include "thread_actor.h"
+#include "port.h"
 #include "pool.h"
 #include "timer.h"
 #include "monitor.h"
