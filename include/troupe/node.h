@@ -30,10 +30,17 @@
  * runtime's dead letters (TRP_DEAD_STOPPED), as for any actor.
  *
  * Threads: a node adds a fixed number of threads whatever the number of
- * peers: the NATS client's reader, one inbound thread (decodes frames and
- * delivers their messages) and one outbound thread (turns what the proxies
+ * peers: the NATS client's reader and one delivery thread of its (for "no
+ * responders" answers), one inbound thread (decodes frames and delivers
+ * their messages) and one outbound thread actor (turns what the proxies
  * queued into frames and publishes them); workers never block on the
  * connection.
+ *
+ * Backpressure: the inbound thread waits while a bounded receiver's
+ * mailbox is full, so a receiver that cannot keep up makes frames wait in
+ * the node's NATS subscription, which drops them beyond its pending limits
+ * (pending_frames, pending_bytes): counted exactly as gaps. Meanwhile other
+ * messages to this node wait too.
  */
 #ifndef TROUPE_NODE_H
 #define TROUPE_NODE_H
@@ -88,8 +95,9 @@ typedef struct trp_node_loss {
 	uint64_t messages; /**< how many messages this event lost */
 } trp_node_loss_t;
 
-/** Called on the node's own threads (inbound or outbound) for every loss
- *  event; it must not block or call trp_node_stop(). */
+/** Called for every loss event on one of the node's threads (inbound,
+ *  outbound, or the NATS client's thread that reports "no responders");
+ *  calls may be concurrent. It must not block or call trp_node_stop(). */
 typedef void (*trp_node_loss_fn)(const trp_node_loss_t *loss, void *ctx);
 
 /** Node configuration: start from TRP_NODE_CONFIG_INIT. */
