@@ -176,6 +176,8 @@ int counter_main(const char *url, const char *cluster, struct ds_peer *peer)
 
 	if (ds_node_start(ROLE, url, cluster, DS_COUNTER_NODE, &rt, &node))
 		return 1;
+	if (ds_peer_start(peer) != 0)
+		goto out;
 
 	/* The seed's scheduler: say_hello and say_hi are names here too. */
 	if (remote_actor(rt, node, "say_hello") != 0 ||

@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,23 +217,42 @@ int ds_peer_wait(struct ds_peer *peer, int64_t timeout_ns)
 	return 0;
 }
 
+/* Closes every descriptor above stderr (the NATS connection's socket, the
+ * runtime's): between fork and exec, so async-signal-safe calls only. */
+static void close_inherited(void)
+{
+#if defined(SYS_close_range)
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0)
+		return;
+#endif
+	for (int fd = 3; fd < 1024; fd++)
+		(void)close(fd);
+}
+
 /*
  * fork + exec of this program as "--role greeter --nats URL --cluster C".
- * Called before this process starts a runtime or a NATS connection, so
- * the child inherits no socket of ours. Between fork and exec only
- * async-signal-safe calls (the parent may have threads: none of ours yet,
- * but a sanitizer's).
+ * This process runs threads by now (the runtime's, the NATS client's), so
+ * the child makes only async-signal-safe calls before exec, and inherits
+ * no descriptor (a copy of our NATS socket would keep our connection open
+ * after we close it).
  */
-static int spawn_greeter(const char *self, const char *url, const char *cluster,
-			 struct ds_peer *peer)
+int ds_peer_start(struct ds_peer *peer)
 {
 	static const char fail_msg[] = DS_PROGRAM
 		": cannot exec the greeter process\n";
-	char *argv[] = { (char *)self, "--role",    "greeter",	     "--nats",
-			 (char *)url,  "--cluster", (char *)cluster, NULL };
 	pid_t parent = getpid();
 	pid_t pid;
 
+	if (peer == NULL)
+		return 0;
+	char *argv[] = { (char *)peer->self,
+			 "--role",
+			 "greeter",
+			 "--nats",
+			 (char *)peer->url,
+			 "--cluster",
+			 (char *)peer->cluster,
+			 NULL };
 	fflush(NULL); /* no buffered output duplicated into the child */
 	pid = fork();
 	if (pid < 0) {
@@ -245,8 +265,9 @@ static int spawn_greeter(const char *self, const char *url, const char *cluster,
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
+		close_inherited();
 		execv("/proc/self/exe", argv);
-		execv(self, argv);
+		execv(peer->self, argv);
 		ssize_t ignored =
 			write(STDERR_FILENO, fail_msg, sizeof fail_msg - 1);
 		(void)ignored;
@@ -345,7 +366,7 @@ int main(int argc, char **argv)
 	const char *url = NULL, *role = NULL, *cluster = NULL;
 	char own_cluster[TRP_NODE_TOKEN_MAX + 1];
 	struct nats_server srv;
-	struct ds_peer peer = { 0, 0 };
+	struct ds_peer peer = { argv[0], NULL, NULL, 0, 0 };
 	int status;
 
 	/* One write per line, whoever shares our stdout (see above). */
@@ -409,13 +430,11 @@ int main(int argc, char **argv)
 		}
 		url = srv.url;
 	}
-	if (spawn_greeter(argv[0], url, cluster, &peer) != 0) {
-		status = 1;
-	} else {
-		status = counter_main(url, cluster, &peer);
-		/* Reaped on success; after a failure, end it. */
-		peer_kill(&peer, SIGTERM);
-	}
+	peer.url = url;
+	peer.cluster = cluster;
+	status = counter_main(url, cluster, &peer);
+	/* Reaped on success; after a failure, end it. */
+	peer_kill(&peer, SIGTERM);
 	if (nats_server_stop(&srv) != 0)
 		status = 1;
 	return status;

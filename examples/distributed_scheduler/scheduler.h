@@ -48,10 +48,13 @@ enum {
 #define DS_LIFETIME_NS (300 * DS_SEC) /* a greeter waits for "quit" */
 #define DS_EXIT_NS (15 * DS_SEC)      /* a greeter process exits */
 
-/* What the counter role knows of the greeter's process: in the
- * one-command mode the child main.c started, none in the two-terminal
- * mode. */
+/* The greeter's process as the counter role sees it: in the one-command
+ * mode the child main.c starts (ds_peer_start), in the two-terminal mode
+ * none (a NULL struct ds_peer *: every ds_peer_* call is then a no-op). */
 struct ds_peer {
+	const char *self; /* this program, to exec as the greeter */
+	const char *url;
+	const char *cluster;
 	pid_t pid;  /* > 0 while the child runs and is not reaped */
 	int status; /* its waitpid status once reaped */
 };
@@ -69,6 +72,11 @@ int ds_node_start(const char *role, const char *url, const char *cluster,
 /* The seed's message: the int64_t in @msg (MSG_INT), reporting anything
  * else as a failure of @role. */
 int64_t ds_msg_int(const char *role, const trp_msg_t *msg);
+
+/* Starts the greeter process: fork + exec of this program with "--role
+ * greeter". The counter calls it once its own node runs, so that a bad
+ * server is reported once, by the counter. 0, or prints why and -1. */
+int ds_peer_start(struct ds_peer *peer);
 
 /* True while @peer (NULL: none, always true) has not exited; reaps it
  * when it has. */
