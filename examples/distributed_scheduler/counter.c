@@ -126,8 +126,11 @@ static int wait_for_greeter(trp_actor_t *ctl, struct ds_peer *peer,
 			return rc;
 		}
 		if (!ds_peer_running(peer)) {
-			ds_error(ROLE, "the greeter process ended before it "
-				       "answered");
+			char why[64];
+
+			ds_error(ROLE,
+				 "the greeter process %s before it answered",
+				 ds_peer_why(peer, why, sizeof why));
 			return TRP_ENOTCONN;
 		}
 		if (now_ns() > deadline) {
@@ -216,8 +219,17 @@ int counter_main(const char *url, const char *cluster, struct ds_peer *peer)
 	/* The counter is done; the greeter gets everything before "quit". */
 	rc = ask_control(ctl, MSG_QUIT, DS_QUIT_NS);
 	if (rc != 0) {
-		ds_error(ROLE, "telling the greeter to quit: %s",
-			 trp_strerror(rc));
+		char why[64];
+
+		if (ds_peer_running(peer))
+			ds_error(ROLE, "telling the greeter to quit: %s",
+				 trp_strerror(rc));
+		else
+			ds_error(ROLE,
+				 "telling the greeter to quit: %s (the "
+				 "greeter process %s)",
+				 trp_strerror(rc),
+				 ds_peer_why(peer, why, sizeof why));
 		goto out;
 	}
 	if (ds_peer_wait(peer, DS_EXIT_NS) != 0)

@@ -146,16 +146,19 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static void report_status(const char *what, int status)
+const char *ds_peer_why(const struct ds_peer *peer, char *buf, size_t len)
 {
-	if (WIFEXITED(status))
-		ds_error(NULL, "%s exited with status %d", what,
-			 WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		ds_error(NULL, "%s was killed by signal %d", what,
-			 WTERMSIG(status));
+	int st = peer != NULL ? peer->status : 0;
+
+	if (peer == NULL || peer->pid > 0)
+		snprintf(buf, len, "%s", "");
+	else if (WIFEXITED(st))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, len, "was killed by signal %d", WTERMSIG(st));
 	else
-		ds_error(NULL, "%s ended (wait status %d)", what, status);
+		snprintf(buf, len, "ended (wait status %d)", st);
+	return buf;
 }
 
 bool ds_peer_running(struct ds_peer *peer)
@@ -211,7 +214,10 @@ int ds_peer_wait(struct ds_peer *peer, int64_t timeout_ns)
 		return -1;
 	}
 	if (!WIFEXITED(peer->status) || WEXITSTATUS(peer->status) != 0) {
-		report_status("the greeter process", peer->status);
+		char why[64];
+
+		ds_error(NULL, "the greeter process %s",
+			 ds_peer_why(peer, why, sizeof why));
 		return -1;
 	}
 	return 0;

@@ -8,6 +8,7 @@
 #define DS_SCHEDULER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -81,6 +82,10 @@ int ds_peer_start(struct ds_peer *peer);
 /* True while @peer (NULL: none, always true) has not exited; reaps it
  * when it has. */
 bool ds_peer_running(struct ds_peer *peer);
+
+/* How a reaped @peer ended ("exited with status 1", "was killed by
+ * signal 9") into @buf; "" for NULL or a running one. Returns @buf. */
+const char *ds_peer_why(const struct ds_peer *peer, char *buf, size_t len);
 
 /* Waits up to @timeout_ns for @peer to exit (NULL: returns 0 at once).
  * 0 if it exited with status 0; otherwise prints why and returns -1 (a
