@@ -42,7 +42,7 @@
  * path the child and the server are stopped by PID, and should this
  * process die, the kernel kills both (PR_SET_PDEATHSIG).
  */
-#define _GNU_SOURCE /* prctl, kill, fork, execv, snprintf in C11 */
+#define _GNU_SOURCE /* prctl, syscall, kill, fork, execv under -std=gnu11 */
 
 #include <ctype.h>
 #include <errno.h>
