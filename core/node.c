@@ -616,6 +616,10 @@ static int subscribe(struct trp_node *node, const trp_node_config_t *cfg)
 static void node_free(struct trp_node *node)
 {
 	trp__node_peers_fini(node);
+	trp__node_watches_drop(node, NULL, 0);
+	trp__node_table_free(&node->watches);
+	if (node->agent != NULL)
+		trp_actor_release(node->agent);
 	if (node->out != NULL)
 		trp_actor_release(node->out);
 	trp__node_table_free(&node->proxies);
@@ -717,6 +721,9 @@ int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 	rc = subscribe(node, cfg);
 	if (rc != 0)
 		goto close;
+	rc = trp__node_watch_start(node);
+	if (rc != 0)
+		goto close;
 	rc = trp__node_out_start(node);
 	if (rc != 0)
 		goto close;
@@ -738,6 +745,7 @@ int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 	return 0;
 
 close:
+	trp__node_watch_stop(node);
 	close_nats(node);
 free_node:
 	trp__node_unref(node);
@@ -772,6 +780,7 @@ int trp_node_stop(trp_node_t *node, int64_t timeout_ns)
 	trp__node_out_stop(node, deadline);
 	trp__node_in_stop(node, deadline);
 	trp__node_peers_stop(node);
+	trp__node_watch_stop(node);
 	close_nats(node);
 	/* Asks whose answer can no longer come. */
 	trp__node_asks_fail(node, NULL, 0, TRP_ENOTCONN);

@@ -7,6 +7,8 @@
  *   node_out.c    the outbound thread: frames, publishing, goodbyes
  *   node_in.c     the inbound thread: streams, decoding, delivery,
  *                 answers to remote asks
+ *   node_peers.c  failure detection: heartbeats, peers up and down
+ *   node_watch.c  remote monitors: WATCH and DOWN items, the agent
  *   node_wire.c   the frame format (node_wire.h)
  *
  * One message's way from actor S on node A to actor T on node B:
@@ -134,6 +136,11 @@ struct trp_node {
 	struct trp__thread hb_thread;
 	_Atomic(uint32_t) hb_stop;
 
+	/* remote monitors (node_watch.c): the agent actor watching local
+	 * actors for other nodes, and its records (monitor ref -> watch) */
+	struct trp_actor *agent;
+	struct trp__node_table watches;
+
 	/* tables shared with user threads */
 	struct trp__node_table proxies; /* (node, name) -> proxy actor */
 	struct trp__node_table exports; /* name -> actor */
@@ -246,6 +253,30 @@ void trp__node_peers_stop(struct trp_node *node);
 /* Frees the peers' state and drops the node monitors (after the
  * subscriptions are gone). */
 void trp__node_peers_fini(struct trp_node *node);
+
+/* ---- remote monitors (node_watch.c) ---- */
+
+/* Spawns the agent / drops every record and closes the agent. */
+int trp__node_watch_start(struct trp_node *node);
+void trp__node_watch_stop(struct trp_node *node);
+/* A proxy's first monitor or link (A side): WATCH item to @dst. */
+void trp__node_proxy_watch(struct trp_node *node, const char *dst,
+			   size_t dst_len, const char *name, size_t name_len,
+			   uint64_t proxy_id);
+/* Clears a proxy's "WATCH outstanding" flag (node_proxy.c). */
+void trp__node_proxy_unwatched(struct trp_actor *proxy);
+/* The inbound thread got a WATCH for @target (NULL: no such name) from
+ * @src (B side), or a DOWN (A side). */
+void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
+			struct trp_actor *target,
+			const struct trp__wire_item *it);
+void trp__node_on_down(struct trp_node *node, const char *src, size_t src_len,
+		       const struct trp__wire_item *it);
+/* Drops the records of watchers on node @peer (NULL: all). */
+void trp__node_watches_drop(struct trp_node *node, const char *peer,
+			    size_t peer_len);
+/* In a proxy's behaviour: true if @msg is a DOWN's marker (handled). */
+bool trp__node_watch_marker(const trp_msg_t *msg);
 
 /* ---- outbound (node_out.c) ---- */
 

@@ -105,6 +105,8 @@ static void down_effects(struct trp_node *node, const char *name, size_t len)
 {
 	trp__node_asks_fail(node, name, len, TRP_ENOTCONN);
 	trp__node_proxies_kill(node, name, len, TRP_STOP_NOCONNECTION);
+	/* its watches of our actors: nobody there to tell */
+	trp__node_watches_drop(node, name, len);
 }
 
 /* Marks @p down (caller holds the lock; @p is up). */
