@@ -75,6 +75,10 @@ struct trp__actor_kind {
 	 * bounded route only (send.c), so actors of a kind with this hook
 	 * must have a mailbox bound; it costs unbounded sends nothing. */
 	int (*admit)(const struct trp_actor *to, size_t len);
+	/* NULL, or told (outside every lock) that a monitor or a link was
+	 * made on @a: a remote proxy asks its node to watch the real
+	 * target (monitor.c calls it). */
+	void (*watched)(struct trp_actor *a);
 	/* NULL, or what the kind releases with the actor's memory, when its
 	 * last reference goes (a port's eventfd, which must outlive the
 	 * port's stop: the application polls it until it lets go of the

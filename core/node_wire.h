@@ -26,10 +26,14 @@
  *                         REPLY
  *     4  u32 type         the message's type tag
  *     8  u32 len          payload length
- *    12  i32 status       0; REPLY: 0 or a TRP_E* code (< 0), no payload
+ *    12  i32 status       SEND: the message's status (trp_msg_t: 0, or a
+ *                         TRP_E* code of a future's outcome); ASK: 0;
+ *                         REPLY: 0 or a TRP_E* code (< 0), no payload
  *                         with a code
  *    16  u64 ref          ASK: the asker's proxy id on the sending node;
- *                         REPLY: that proxy id (echoed); SEND: 0
+ *                         REPLY: that proxy id (echoed); SEND: 0;
+ *                         WATCH: the watching proxy's id (never 0);
+ *                         DOWN: that id (echoed)
  *    24  u64 corr         ASK and REPLY: the correlation id; SEND: 0
  *    32  name bytes (no NUL), then payload bytes, then zero padding
  *
@@ -42,8 +46,8 @@
  * != 0, first_seq >= 1 and first_seq + count does not overflow.
  * Checked as well, so that an accepted frame has one encoding (the encoder
  * writes these bytes and no others; tests/fuzz checks the round trip):
- * padding bytes are 0; SEND and ASK have status 0, SEND ref and corr 0; a
- * REPLY's status is 0 or negative; a name holds no NUL byte (names.h);
+ * padding bytes are 0; SEND has status <= 0, ASK status 0, SEND ref and
+ * corr 0; a REPLY's status is 0 or negative; a name holds no NUL byte (names.h);
  * and a count larger than (length - header) / 32 is refused with the
  * header already (TRP__WIRE_ECOUNT), so a receiver never believes a count
  * no frame of that length could carry.
@@ -71,6 +75,11 @@ enum trp__wire_op {
 	TRP__WIRE_SEND = 1,  /* one-way message to name */
 	TRP__WIRE_ASK = 2,   /* request to name, answer to (ref, corr) */
 	TRP__WIRE_REPLY = 3, /* answer (payload or status) to (ref, corr) */
+	TRP__WIRE_WATCH = 4, /* monitor the actor `name` on behalf of the
+				sender's proxy `ref` (no payload) */
+	TRP__WIRE_DOWN = 5,  /* the actor `name` the proxy `ref` watched
+				stopped: status = trp_stop_reason_t (> 0),
+				type = its failure code (no payload) */
 };
 
 /* Decoder results (negative: malformed, why). Fewer bytes than the next

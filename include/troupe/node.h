@@ -17,8 +17,24 @@
  * name, TRP_ENOTCONN when N is not there) comes back in N's stream and
  * completes the asker's future.
  *
+ * Proxies live as long as their node: the node's table holds one reference
+ * to each, so a proxy registered under a local name keeps working after
+ * the caller released its handle; trp_node_stop() closes them all.
+ *
  * Order: messages from one sender to one remote actor arrive in the order
  * they were sent (all traffic from node A to node B is one ordered stream).
+ * "Arrive" means: handed to the remote actor's mailbox, as a local send
+ * does; to know that a remote actor has processed something, ask it (its
+ * answer comes after everything sent to it before the ask).
+ *
+ * Payloads cross as bytes: their byte order and layout are the
+ * application's (both ends of a cluster on one architecture can share
+ * structs; otherwise encode them, in the payload).
+ *
+ * Quiescence: trp_runtime_wait_idle() says nothing about messages on their
+ * way to or from other nodes (in the outbound thread, in NATS); the
+ * conservation identity below holds once every node's runtime is idle and
+ * no frame is in flight (after the senders' trp_node_stop(), for one).
  *
  * Delivery is at most once, and no loss is silent: each stream numbers its
  * messages, so a gap is an exact count, and every message that leaves a
@@ -30,10 +46,17 @@
  * runtime's dead letters (TRP_DEAD_STOPPED), as for any actor.
  *
  * Threads: a node adds a fixed number of threads whatever the number of
- * peers: the NATS client's reader, one inbound thread (decodes frames and
- * delivers their messages) and one outbound thread (turns what the proxies
+ * peers: the NATS client's reader and one delivery thread of its (for "no
+ * responders" answers), one inbound thread (decodes frames and delivers
+ * their messages) and one outbound thread actor (turns what the proxies
  * queued into frames and publishes them); workers never block on the
  * connection.
+ *
+ * Backpressure: the inbound thread waits while a bounded receiver's
+ * mailbox is full, so a receiver that cannot keep up makes frames wait in
+ * the node's NATS subscription, which drops them beyond its pending limits
+ * (pending_frames, pending_bytes): counted exactly as gaps. Meanwhile other
+ * messages to this node wait too.
  */
 #ifndef TROUPE_NODE_H
 #define TROUPE_NODE_H
@@ -88,8 +111,9 @@ typedef struct trp_node_loss {
 	uint64_t messages; /**< how many messages this event lost */
 } trp_node_loss_t;
 
-/** Called on the node's own threads (inbound or outbound) for every loss
- *  event; it must not block or call trp_node_stop(). */
+/** Called for every loss event on one of the node's threads (inbound,
+ *  outbound, or the NATS client's thread that reports "no responders");
+ *  calls may be concurrent. It must not block or call trp_node_stop(). */
 typedef void (*trp_node_loss_fn)(const trp_node_loss_t *loss, void *ctx);
 
 /** Node configuration: start from TRP_NODE_CONFIG_INIT. */
@@ -119,6 +143,12 @@ typedef struct trp_node_config {
 	/** Loss events (may be NULL). */
 	trp_node_loss_fn on_loss;
 	void *loss_ctx;
+	/** Interval of this node's heartbeats, ns; 0: 250 ms. Peers are
+	 *  judged by their own interval, which they announce. */
+	int64_t heartbeat_ns;
+	/** A peer is down after this many of its intervals without a beat
+	 *  or a frame; 0: 4. */
+	uint32_t heartbeat_misses;
 } trp_node_config_t;
 
 #define TRP_NODE_CONFIG_INIT                                                   \
@@ -126,7 +156,8 @@ typedef struct trp_node_config {
 		.version = TRP_NODE_CONFIG_VERSION, .cluster = NULL,           \
 		.name = NULL, .servers = NULL, .nservers = 0, .max_frame = 0,  \
 		.pending_frames = 0, .pending_bytes = 0, .proxy_mailbox = 0,   \
-		.connect_timeout_ns = 0, .on_loss = NULL, .loss_ctx = NULL     \
+		.connect_timeout_ns = 0, .on_loss = NULL, .loss_ctx = NULL,    \
+		.heartbeat_ns = 0, .heartbeat_misses = 0                       \
 	}
 
 /** Counters of one node (monotonic from its start; relaxed reads). */
@@ -148,7 +179,28 @@ typedef struct trp_node_counters {
 	uint64_t asks_out;	       /**< requests sent through proxies */
 	uint64_t replies_in;	       /**< answers received for them */
 	uint64_t peers;		       /**< nodes this one streams to */
+	uint64_t peers_up;	       /**< nodes up now (heartbeats) */
+	uint64_t peer_downs;	       /**< down events so far */
+	uint64_t disconnects;	       /**< our connection lost its server */
+	uint64_t reconnects;	       /**< ... and found one again */
 } trp_node_stats_t;
+
+/** Why a node was reported down (trp_node_event_t.reason). */
+typedef enum trp_node_down_reason {
+	TRP_NODE_DOWN_HEARTBEAT = 1,	 /**< heartbeat_misses intervals without
+					  a beat or a frame from it */
+	TRP_NODE_DOWN_GOODBYE = 2,	 /**< it left (trp_node_stop) */
+	TRP_NODE_DOWN_NO_RESPONDERS = 3, /**< a frame to it reached nobody */
+	TRP_NODE_DOWN_RESTARTED = 4, /**< a new incarnation of it appeared */
+} trp_node_down_reason_t;
+
+/** The payload of a node monitor's messages (trp_node_monitor_nodes). */
+typedef struct trp_node_event {
+	uint32_t up;	      /**< 1: the node is up, 0: it went down */
+	uint32_t reason;      /**< down: a trp_node_down_reason_t; up: 0 */
+	uint64_t incarnation; /**< the incarnation that came up or went down */
+	char node[TRP_NODE_TOKEN_MAX + 1]; /**< its name, NUL-terminated */
+} trp_node_event_t;
 
 /**
  * Joins the runtime @p rt to the cluster: connects to NATS, subscribes to
@@ -156,8 +208,9 @@ typedef struct trp_node_counters {
  * node (one per runtime).
  * Threads: any outside thread. Errors: TRP_EINVAL (bad config, a name or
  * cluster that is not a token), TRP_EVERSION, TRP_EEXIST (@p rt has a node
- * already), TRP_ENOTCONN (no server answered in time), TRP_ENOMEM,
- * TRP_ESYSTEM, TRP_ESHUTDOWN.
+ * already), TRP_ENOTCONN (no server answered in time: the same code an ask
+ * gets when its peer node is not there), TRP_ENOMEM, TRP_ESYSTEM,
+ * TRP_ESHUTDOWN, TRP_EDEADLK (called from a behaviour).
  */
 TRP_API int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 			   trp_node_t **out);
@@ -171,6 +224,9 @@ TRP_API int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
  * nodes that arrive later are not delivered. Proxy handles stay valid
  * (sends return TRP_EDEAD); @p node is freed. trp_runtime_destroy() stops
  * a node still running as this call with the default timeout would.
+ * Two nodes that stop at the same moment each wait for the other's
+ * acknowledgement of its goodbye while draining: stopping the nodes one
+ * after the other (the one that sends last first) is quicker.
  * Threads: any outside thread, not a behaviour (TRP_EDEADLK).
  * Errors: TRP_EINVAL, TRP_EDEADLK.
  */
@@ -186,6 +242,19 @@ TRP_API int trp_node_stop(trp_node_t *node, int64_t timeout_ns);
  */
 TRP_API int trp_node_proxy(trp_node_t *node, const char *node_name,
 			   const char *actor_name, trp_actor_t **out);
+
+/**
+ * Waits until the node @p node_name of this cluster is there (its inbound
+ * subscription answers), up to @p timeout_ns (< 0: forever, 0: one try).
+ * Messages sent to a node that is not there yet are lost (counted as
+ * TRP_LOSS_NO_RESPONDERS): a program that starts its nodes together
+ * waits for its peers first.
+ * Threads: any outside thread (it blocks). Errors: TRP_EINVAL (not a
+ * token), TRP_ETIMEDOUT, TRP_ENOTCONN (our own connection is closed),
+ * TRP_EDEADLK (called from a behaviour).
+ */
+TRP_API int trp_node_wait_peer(trp_node_t *node, const char *node_name,
+			       int64_t timeout_ns);
 
 /**
  * Makes @p a reachable from other nodes as @p name without registering it
@@ -210,6 +279,48 @@ TRP_API int trp_node_stats(const trp_node_t *node, trp_node_stats_t *out);
 /** This node's name (as configured) and incarnation (random, per start). */
 TRP_API const char *trp_node_name(const trp_node_t *node);
 TRP_API uint64_t trp_node_incarnation(const trp_node_t *node);
+
+/**
+ * Failure detection. Every node publishes a heartbeat on its own subject
+ * (trp.<cluster>.hb.<node>, never behind data) every heartbeat_ns, and
+ * listens to everyone's. A peer is up from its first beat or frame; it is
+ * down after heartbeat_misses of its intervals without either, at once
+ * when it says goodbye (or its last beat says it is leaving), when a
+ * frame to it finds no subscriber, or when a new incarnation of it shows
+ * up (the old one is down, the new one up). Down, exactly once per up
+ * period:
+ *   - every proxy to it is killed with TRP_STOP_NOCONNECTION, so each
+ *     monitor on a proxy gets DOWN(TRP_STOP_NOCONNECTION) exactly once,
+ *     links propagate it, and its queued messages are dead letters
+ *     (TRP_DEAD_KILLED); trp_node_proxy() gives fresh proxies later;
+ *   - every ask pending at it fails with TRP_ENOTCONN;
+ *   - node monitors get a down event.
+ * Nothing is quarantined: a peer seen again (same or new incarnation) is
+ * up again. A disconnect of our own connection does not take peers down
+ * by itself: the client reconnects (typically in ~0.1 s) and only a
+ * silence longer than the down window does (stats count disconnects).
+ */
+
+/**
+ * Reports node up and down events to @p watcher as messages of type
+ * @p type whose payload is a trp_node_event_t; the nodes up now are
+ * reported at once. The node holds a reference to @p watcher until
+ * trp_node_demonitor_nodes(), its stop, or the watcher's end.
+ * Threads: any. Errors: TRP_EINVAL, TRP_EEXIST (watching already),
+ * TRP_ENOMEM.
+ */
+TRP_API int trp_node_monitor_nodes(trp_node_t *node, trp_actor_t *watcher,
+				   uint32_t type);
+
+/** Stops the events to @p watcher. Errors: TRP_EINVAL, TRP_ENOENT. */
+TRP_API int trp_node_demonitor_nodes(trp_node_t *node, trp_actor_t *watcher);
+
+/**
+ * Whether @p node_name is up as this node sees it: 1 (and *incarnation,
+ * if not NULL) or 0. Errors: TRP_EINVAL.
+ */
+TRP_API int trp_node_peer_up(const trp_node_t *node, const char *node_name,
+			     uint64_t *incarnation);
 
 /** A loss cause's name ("gap", "no_responders", ...; "?" if unknown). */
 TRP_API const char *trp_loss_cause_name(trp_loss_cause_t cause);

@@ -735,7 +735,7 @@ static inline void net_assert_conserved(const trp_node_stats_t *const *s, int n)
 	}
 	if (sent != received + lost) {
 		for (int i = 0; i < n; i++) {
-			char who[16];
+			char who[32];
 			snprintf(who, sizeof who, "node %d", i);
 			net_print_stats(who, s[i]);
 		}
