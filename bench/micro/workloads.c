@@ -71,6 +71,9 @@ static const struct size sizes[] = {
 	{ "ask", "outside", 20000, 2000 },
 	{ "restart", "n", 300000, 2000 },
 	{ "down", "n", 500000, 20000 },
+	{ "port", "n", 5000, 500 },
+	{ "port", "m", 3000000, 20000 },
+	{ "port", "fill", 100000, 5000 },
 };
 
 /* One registered benchmark: a workload, a mode, its parameter values. */

@@ -13,7 +13,7 @@
 const struct bench_workload *const bench_workloads[] = {
 	&bench_storm, &bench_storm_private, &bench_pingpong, &bench_ring,
 	&bench_fanin, &bench_spawn,	    &bench_pubsub,   &bench_skynet,
-	&bench_ask,   &bench_restart,	    &bench_down,
+	&bench_ask,   &bench_restart,	    &bench_down,     &bench_port,
 };
 const size_t bench_nworkloads =
 	sizeof(bench_workloads) / sizeof(bench_workloads[0]);

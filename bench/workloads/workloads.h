@@ -88,6 +88,7 @@ extern const struct bench_workload bench_skynet;
 extern const struct bench_workload bench_ask;
 extern const struct bench_workload bench_restart;
 extern const struct bench_workload bench_down;
+extern const struct bench_workload bench_port;
 
 /* Every workload, in --help order; bench_nworkloads entries. */
 extern const struct bench_workload *const bench_workloads[];
