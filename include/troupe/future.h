@@ -37,7 +37,8 @@
  *
  * Threads: a held request is answered by its holder only: inside the
  * holder's behaviours and hooks (any later turn, on whichever worker runs
- * it), or on a thread actor's own thread. So a holder never races its own
+ * it), on a thread actor's own thread, or for a port (port.h) on the
+ * thread that took it, its loop's. So a holder never races its own
  * stop and no handle is used after the runtime freed it. A thread that is
  * not the holder gets the request forwarded to it instead (a thread actor
  * takes it from trp_recv()). Calls from anywhere else return TRP_EPERM and
@@ -125,8 +126,9 @@ TRP_API int trp_future_then(trp_future_t *f, trp_actor_t *actor, uint32_t type);
  * (see "Deferred replies" above). trp_reply() on @p request then returns
  * TRP_EANSWERED. The handle does not keep the message: copy what you need
  * of its payload before the behaviour returns.
- * Threads: the behaviour handling @p request, or a thread actor's own
- * thread between the trp_recv() that returned it and the next one.
+ * Threads: the behaviour handling @p request, a port's handler handling
+ * it, or a thread actor's own thread between the trp_recv() that returned
+ * it and the next one.
  * Errors (nothing is taken; unless the behaviour replies, the request is
  * answered TRP_ENOREPLY as usual): TRP_EINVAL (NULL), TRP_ENOTREQUEST
  * (not a request; also for any pointer from a start or stop hook, or while
