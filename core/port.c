@@ -87,6 +87,15 @@ enum {
  * same), so senders muted on the port go back to work once it caught up. */
 #define CONSUMED_EVERY 256u
 
+/* Takes a drain makes while a push is between its exchange and its link
+ * (a cache-line transfer away, most likely) before it leaves the rest to
+ * the next readiness (an eventfd write and an epoll round trip). A push
+ * preempted between its two steps outlasts any such wait: the loop then
+ * comes back until its sender runs again (tests/stress/port_storm on the
+ * loaded 2-core VM: 2000-5000 busy ends of ~50000 drains, 150-360 of them
+ * saved by these takes). */
+#define BUSY_TAKES 64
+
 struct port {
 	/* read-mostly: written at open; pushes that wake read fd */
 	alignas(TRP_CACHELINE) trp_behavior_fn handler;
@@ -289,6 +298,20 @@ static bool handle(struct trp_actor *a, struct port *p, struct trp__msg *m)
 	return ran;
 }
 
+/* Takes from a mailbox that is not empty (mark idle failed): the node, or
+ * NULL if a push stays between its exchange and its link (BUSY_TAKES). */
+static struct trp__mpsc_node *take_busy(struct trp_actor *a,
+					struct trp__mpsc_node **done)
+{
+	for (int i = 0;; i++) {
+		struct trp__mpsc_node *n =
+			trp__mailbox_take_sc(&a->mailbox, done);
+		if (n != NULL || i == BUSY_TAKES)
+			return n;
+		trp__cpu_relax();
+	}
+}
+
 int trp_port_drain(trp_actor_t *port, uint32_t budget)
 {
 	if (!is_port(port) || budget == 0)
@@ -346,9 +369,9 @@ int trp_port_drain(trp_actor_t *port, uint32_t budget)
 			}
 			/* A message arrived since the take, or a push is
 			 * between its exchange and its link. */
-			n = trp__mailbox_take_sc(&a->mailbox, &done);
+			n = take_busy(a, &done);
 			if (n == NULL)
-				break; /* in flight: signalled below */
+				break; /* still in flight: signalled below */
 		}
 		trp__release_done(NULL, a, done);
 		/* relaxed: a late look costs one more message; the reason

@@ -38,8 +38,9 @@
  *   drain          trp_port_drain: read the eventfd; if port->idle and the
  *                  tag is still set, return (nothing waits); else take and
  *                  handle up to `budget` messages (an empty take tries mark
- *                  idle, then takes once more: a push between exchange
- *                  and link leaves it busy); at the end, if not idle, mark
+ *                  idle, then takes once more - C retries BUSY_TAKES times,
+ *                  which interleaving already covers: a push between
+ *                  exchange and link leaves it busy); at the end, if not idle, mark
  *                  idle or else write the eventfd (mail left at the budget
  *                  or a push in flight).
  *   The drain guard is not modelled: one loop thread drains, and drains
