@@ -268,6 +268,7 @@ static trp_stop_reason_t kill_reason(struct trp_actor *a)
 	/* ORDER: acquire pairs with the kill's CAS (release), which
 	 * published kill_reason. */
 	(void)atomic_load_explicit(&a->lifecycle, memory_order_acquire);
+	/* relaxed: ordered by the acquire above. */
 	return (trp_stop_reason_t)atomic_load_explicit(&a->kill_reason,
 						       memory_order_relaxed);
 }
@@ -470,6 +471,7 @@ static void guard_shut(struct port *p)
 			    memory_order_relaxed, memory_order_relaxed))
 			continue;
 		trp__futex_wait(&p->guard, g | GUARD_WAITER, -1);
+		/* relaxed: validated by the CASes, as above. */
 		g = atomic_load_explicit(&p->guard, memory_order_relaxed);
 	}
 }
