@@ -281,7 +281,9 @@ int bench_far_start(struct bench_far *f, char *const argv[], int timeout_ms)
 	if (read_line(f, line, sizeof(line), timeout_ms) &&
 	    strcmp(line, "ready") == 0)
 		return 0;
-	fprintf(stderr, "far: no \"ready\" within %d ms (got \"%s\")\n",
+	fprintf(stderr,
+		"far: it exited, or said no \"ready\" within %d ms (its "
+		"line: \"%s\")\n",
 		timeout_ms, line);
 	kill(f->pid, SIGKILL);
 	reap(f->pid, 1000);

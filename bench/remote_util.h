@@ -60,8 +60,8 @@ struct bench_far {
 };
 
 /*
- * Starts this program (/proc/self/exe) again with @argv (argv[0] is
- * passed as is, the rest are the options: a NULL-terminated array) as the
+ * Starts this program (/proc/self/exe) again with @argv (a NULL-terminated
+ * array: argv[0] the program's name, then its arguments) as the
  * far process, and waits up to @timeout_ms for its "ready" line. Returns
  * 0, or -1 after a message on stderr (the child, if any, is killed and
  * reaped).

@@ -92,6 +92,7 @@ int remote_begin(struct remote_run *r, const struct bench_workload *w,
 	}
 	bench_unique_token(r->cluster, sizeof(r->cluster), "bench");
 
+	push_arg(argv, &n, store, "troupe-bench");
 	push_arg(argv, &n, store, w->name);
 	push_arg(argv, &n, store, "--role");
 	push_arg(argv, &n, store, "far");
