@@ -40,7 +40,8 @@
  *   and the far process echoed as many.
  * remote_fanin: --producers threads each publish (producer, n) for
  *   n = 1..M to PREFIX.data, one message each, then a "fin" message with
- *   reply subject PREFIX.r. The far process counts on one asynchronous
+ *   reply subject PREFIX.r. (--asap 0: without SendAsap, the client's
+ *   flusher batching the writes, one flush after the fin; nats only.) The far process counts on one asynchronous
  *   subscription (the client's default pending limits: 65536 messages,
  *   64 MiB; beyond them it DROPS messages as a slow consumer and says so
  *   to the error handler) and answers each fin with its counters,
@@ -189,6 +190,7 @@ struct ctx {
 	const uint64_t *values;
 	const char *url;
 	char prefix[64];
+	bool asap; /* natsOptions_SetSendAsap (all but remote_fanin --asap 0) */
 	natsConnection *nc;
 };
 
@@ -236,7 +238,7 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
 					  memory_order_relaxed);
 }
 
-static natsStatus peer_connect(const char *url, natsConnection **nc)
+static natsStatus peer_connect(const char *url, bool asap, natsConnection **nc)
 {
 	natsOptions *opts = NULL;
 	natsStatus s = natsOptions_Create(&opts);
@@ -244,7 +246,7 @@ static natsStatus peer_connect(const char *url, natsConnection **nc)
 	if (s == NATS_OK)
 		s = natsOptions_SetURL(opts, url);
 	if (s == NATS_OK)
-		s = natsOptions_SetSendAsap(opts, true);
+		s = natsOptions_SetSendAsap(opts, asap);
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(opts, on_error, NULL);
 	if (s == NATS_OK)
@@ -371,13 +373,19 @@ done:
 
 enum {
 	FI_M,
-	FI_PRODUCERS
+	FI_PRODUCERS,
+	FI_ASAP
 };
 static const struct param fi_params[] = {
 	[FI_M] = { "m", "integers each producer sends (M)", 1000000, 1,
 		   10000000000ull },
 	[FI_PRODUCERS] = { "producers", "publishing threads", 1, 1,
 			   MAX_PRODUCERS },
+	[FI_ASAP] = { "asap",
+		      "1: publish with SendAsap (a write per message); 0: "
+		      "the client's buffering, one flush at the end "
+		      "(nats only)",
+		      1, 0, 1 },
 };
 
 struct item {
@@ -502,6 +510,9 @@ static void *producer_main(void *arg)
 	snprintf(fin, sizeof(fin), "fin");
 	if (natsConnection_PublishRequest(p->c->nc, data, reply, fin, 3) !=
 	    NATS_OK)
+		p->failed++;
+	/* Without SendAsap the tail waits in the client's buffer. */
+	if (!p->c->asap && natsConnection_Flush(p->c->nc) != NATS_OK)
 		p->failed++;
 	return NULL;
 }
@@ -728,7 +739,7 @@ done:
 static const struct workload workloads[] = {
 	{ "remote_pingpong", pp_params, 1, pp_run, pp_far_setup,
 	  far_counts_report },
-	{ "remote_fanin", fi_params, 2, fi_run, fi_far_setup, fi_far_report },
+	{ "remote_fanin", fi_params, 3, fi_run, fi_far_setup, fi_far_report },
 	{ "remote_ask", ak_params, 2, ak_run, ak_far_setup, far_counts_report },
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -791,7 +802,7 @@ static int far_main(const struct workload *w, struct ctx *c)
 {
 	char extra[256] = "";
 
-	if (!nats_ok(peer_connect(c->url, &c->nc), "far: connect") ||
+	if (!nats_ok(peer_connect(c->url, true, &c->nc), "far: connect") ||
 	    !nats_ok(w->far_setup(c), "far: subscribe") ||
 	    !nats_ok(natsConnection_Flush(c->nc), "far: flush"))
 		return 1;
@@ -855,7 +866,8 @@ static bool run_once(const struct workload *w, const uint64_t *values,
 		bench_nats_server_stop(&server);
 		return false;
 	}
-	if (nats_ok(peer_connect(url, &c.nc), "connect"))
+	c.asap = !(w->run == fi_run && values[FI_ASAP] == 0);
+	if (nats_ok(peer_connect(url, c.asap, &c.nc), "connect"))
 		w->run(&c, &r);
 	frc = bench_far_stop(&far, far_line, sizeof(far_line), 15000);
 	if (c.nc != NULL) {
