@@ -146,7 +146,7 @@ int trp__actor_create(struct trp_runtime *rt, const trp_actor_def_t *def,
 	 * the hook); otherwise it begins idle and the first send schedules
 	 * it. A thread actor's thread owns its mailbox from the start. */
 	trp__mailbox_init(&a->mailbox,
-			  def->start == NULL && kind == &trp__kind_event);
+			  def->start == NULL && trp__kind_has_turns(kind));
 	a->kind = kind;
 	a->behavior = def->behavior;
 	a->start = def->start;

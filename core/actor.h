@@ -67,10 +67,23 @@ struct trp__actor_kind {
 	/* A turn may hold messages to it in its send batches (outbox.h),
 	 * bundled: its consumer is a turn, which reads bundles. */
 	bool batches;
+	/* NULL, or a check of a send's payload length before it is
+	 * accepted: 0, or the error the send returns (a remote proxy
+	 * refuses what cannot fit a frame: TRP_EMSGSIZE). Consulted on the
+	 * bounded route only (send.c), so actors of a kind with this hook
+	 * must have a mailbox bound; it costs unbounded sends nothing. */
+	int (*admit)(const struct trp_actor *to, size_t len);
 };
 
 /* Event actors: turns on the workers (turn.c). */
 extern const struct trp__actor_kind trp__kind_event;
+
+/* Actors of @k run turns on the workers (event actors, remote proxies):
+ * the run queues wake them, and their mailbox starts idle. */
+static inline bool trp__kind_has_turns(const struct trp__actor_kind *k)
+{
+	return k->wake == NULL;
+}
 
 enum trp__actor_state {
 	TRP__ALIVE = 0,

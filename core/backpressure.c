@@ -15,7 +15,7 @@ void trp__unmute_slow(struct trp_runtime *rt, struct trp_actor *r)
 	while (x != NULL) {
 		struct trp_actor *next = x->mute_next;
 		/* muted actors are event actors: a turn ended in muting */
-		trp__assert(x->kind == &trp__kind_event);
+		trp__assert(trp__kind_has_turns(x->kind));
 		trp__schedule(rt, x);
 		x = next;
 	}

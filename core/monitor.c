@@ -456,7 +456,7 @@ int trp_actor_trap_exits(trp_actor_t *self, uint32_t exit_type)
 	struct trp_runtime *rt = self->rt;
 	/* An event actor's own turn; a thread actor's thread cannot be told
 	 * apart from others here: it is trusted (thread_actor.h). */
-	if (self->kind == &trp__kind_event) {
+	if (trp__kind_has_turns(self->kind)) {
 		struct trp__worker *w = trp__self_worker;
 		if (w == NULL || w->rt != rt || w->current != self)
 			return TRP_EPERM;

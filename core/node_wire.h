@@ -40,6 +40,13 @@
  * requires, its payload within the frame, padding inside the frame, a
  * REPLY with a nonzero status has len 0, a GOODBYE has count 0, src_inc
  * != 0, first_seq >= 1 and first_seq + count does not overflow.
+ * Checked as well, so that an accepted frame has one encoding (the encoder
+ * writes these bytes and no others; tests/fuzz checks the round trip):
+ * padding bytes are 0; SEND and ASK have status 0, SEND ref and corr 0; a
+ * REPLY's status is 0 or negative; a name holds no NUL byte (names.h);
+ * and a count larger than (length - header) / 32 is refused with the
+ * header already (TRP__WIRE_ECOUNT), so a receiver never believes a count
+ * no frame of that length could carry.
  *
  * Who may call: any thread; no state, no allocation in the decoder.
  */
@@ -75,6 +82,10 @@ enum trp__wire_rc {
 	TRP__WIRE_EITEM = -4,	 /* an item's op, flags, lengths */
 	TRP__WIRE_ECOUNT = -5,	 /* items do not fill the frame exactly */
 };
+
+/* The enumerator's name of a decoder result ("TRP__WIRE_E?" if unknown),
+ * for logs and test messages. */
+const char *trp__wire_rc_name(int rc);
 
 /* A frame's header, decoded. */
 struct trp__wire_frame {
@@ -131,13 +142,22 @@ struct trp__wire_buf {
 };
 
 /* Starts a frame in @b (keeps its memory): writes the header with count 0.
- */
+ * @b is zero-initialized before its first use. The arguments must satisfy
+ * the header rules (src_inc != 0, first_seq >= 1): they are not checked.
+ * Out of memory for the header: b->len is 0 afterwards, trp__wire_add
+ * returns TRP_ENOMEM and trp__wire_finish leaves b->len 0, so a caller
+ * that checks b->len != 0 after finishing (a GOODBYE adds nothing) sees
+ * it. */
 void trp__wire_begin(struct trp__wire_buf *b, enum trp__wire_kind kind,
 		     uint64_t src_inc, uint64_t dst_inc, uint64_t first_seq);
 
 /* Appends @it (its name and payload are copied). 0, or TRP_ENOMEM (the
  * frame is unchanged). The caller bounds the frame's size beforehand with
- * trp__wire_item_size(). */
+ * trp__wire_item_size(). Caller bugs, refused with the frame unchanged so
+ * that the encoder never writes a frame the decoder refuses: TRP_EINVAL
+ * for an item the decoder would refuse (lengths, status, ref/corr against
+ * the op, a NUL in the name), an item in a GOODBYE, or first_seq + count
+ * overflowing; TRP_EMSGSIZE past 4 GiB - 1 bytes or UINT32_MAX items. */
 int trp__wire_add(struct trp__wire_buf *b, const struct trp__wire_item *it);
 
 /* Writes count and length into the header; b->data/b->len is the frame. */

@@ -28,6 +28,10 @@ extern const struct trp__feature trp__feature_timers;
 extern const struct trp__feature trp__feature_monitors;
 extern const struct trp__feature trp__feature_pools;
 extern const struct trp__feature trp__feature_requests;
+/* Weak: nodes (node.c) need libnats. A static link that uses no trp_node_*
+ * call does not pull node.o out of libtroupe.a, so its program needs no
+ * libnats; the row is then NULL and the feature absent. */
+extern const struct trp__feature trp__feature_nodes __attribute__((weak));
 
 static const struct trp__feature *const features[TRP__FEATURES] = {
 	[TRP__FEATURE_NAMES] = &trp__feature_names,
@@ -37,7 +41,16 @@ static const struct trp__feature *const features[TRP__FEATURES] = {
 	[TRP__FEATURE_MONITORS] = &trp__feature_monitors,
 	[TRP__FEATURE_POOLS] = &trp__feature_pools,
 	[TRP__FEATURE_REQUESTS] = &trp__feature_requests,
+	[TRP__FEATURE_NODES] = &trp__feature_nodes,
 };
+
+/* A feature that is not linked in: no state, no hooks. */
+static const struct trp__feature feature_absent = { .name = "absent" };
+
+static const struct trp__feature *row(uint32_t i)
+{
+	return features[i] != NULL ? features[i] : &feature_absent;
+}
 
 /* ------------------------------------------------------------------ */
 /* features                                                            */
@@ -46,8 +59,8 @@ static const struct trp__feature *const features[TRP__FEATURES] = {
 static void features_fini(struct trp_runtime *rt, uint32_t n)
 {
 	while (n-- > 0)
-		if (features[n]->fini != NULL)
-			features[n]->fini(rt, rt->feature[n]);
+		if (row(n)->fini != NULL)
+			row(n)->fini(rt, rt->feature[n]);
 }
 
 /* Allocates every feature's state and runs their inits in order; on
@@ -55,7 +68,7 @@ static void features_fini(struct trp_runtime *rt, uint32_t n)
 static int features_init(struct trp_runtime *rt)
 {
 	for (uint32_t i = 0; i < TRP__FEATURES; i++) {
-		size_t size = features[i]->state_size;
+		size_t size = row(i)->state_size;
 		rt->feature[i] =
 			trp__alloc_aligned(TRP_CACHELINE, size != 0 ? size : 1);
 		if (rt->feature[i] == NULL)
@@ -63,12 +76,12 @@ static int features_init(struct trp_runtime *rt)
 		memset(rt->feature[i], 0, size);
 	}
 	for (uint32_t i = 0; i < TRP__FEATURES; i++)
-		if (features[i]->actor_stopped != NULL)
+		if (row(i)->actor_stopped != NULL)
 			rt->stopped_hook[rt->nstopped_hooks++] = (uint8_t)i;
 	for (uint32_t i = 0; i < TRP__FEATURES; i++) {
-		if (features[i]->init == NULL)
+		if (row(i)->init == NULL)
 			continue;
-		int rc = features[i]->init(rt, rt->feature[i]);
+		int rc = row(i)->init(rt, rt->feature[i]);
 		if (rc != 0) {
 			features_fini(rt, i);
 			return rc;
@@ -80,15 +93,15 @@ static int features_init(struct trp_runtime *rt)
 static void features_quiesce(struct trp_runtime *rt)
 {
 	for (uint32_t n = TRP__FEATURES; n-- > 0;)
-		if (features[n]->quiesce != NULL)
-			features[n]->quiesce(rt, rt->feature[n]);
+		if (row(n)->quiesce != NULL)
+			row(n)->quiesce(rt, rt->feature[n]);
 }
 
 void trp__runtime_actor_stopped(struct trp_runtime *rt, struct trp_actor *a)
 {
 	for (uint32_t k = 0; k < rt->nstopped_hooks; k++) {
 		uint32_t i = rt->stopped_hook[k];
-		features[i]->actor_stopped(rt, rt->feature[i], a);
+		row(i)->actor_stopped(rt, rt->feature[i], a);
 	}
 }
 

@@ -50,6 +50,10 @@ enum trp__feature_id {
 	TRP__FEATURE_POOLS,	/* pool.c: after thread actors, it uses them */
 	TRP__FEATURE_MONITORS,	/* monitor.c: monitors and links */
 	TRP__FEATURE_REQUESTS,	/* request.c: held requests */
+	/* node.c: last, so that it stops first (its outbound thread is a
+	 * thread actor; its proxies still forward while workers run). May be
+	 * absent (not linked: runtime.c). */
+	TRP__FEATURE_NODES,
 	TRP__FEATURES
 };
 

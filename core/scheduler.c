@@ -25,7 +25,7 @@ static void inject(struct trp_runtime *rt, struct trp_actor *a)
 
 void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 {
-	trp__assert(a->kind == &trp__kind_event);
+	trp__assert(trp__kind_has_turns(a->kind));
 	struct trp__worker *w = trp__worker_of(rt);
 	if (trp__likely(w != NULL)) {
 		/* The LIFO (deque.h) takes an actor a turn spawns with a

@@ -136,6 +136,11 @@ send_bounded(struct trp_runtime *rt, struct trp__worker *w,
 	     struct trp_actor *to, uint32_t type, const void *data, size_t len,
 	     const struct trp__send_opts *opt)
 {
+	if (to->kind->admit != NULL) {
+		int refused = to->kind->admit(to, len);
+		if (refused != 0)
+			return refused;
+	}
 	if (w != NULL && to == w->current)
 		/* behind what the self bundle holds (self_send.h) */
 		trp__self_divert(rt, w, to);

@@ -90,7 +90,7 @@ static __attribute__((noinline, cold)) bool sys_voided(struct trp_runtime *rt,
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 {
 	struct trp_runtime *rt = a->rt;
-	trp__assert(a->kind == &trp__kind_event && w->current == NULL);
+	trp__assert(trp__kind_has_turns(a->kind) && w->current == NULL);
 	w->current = a;
 	w->turn_sends = 0;
 	TRP_PROBE2(run_start, a->id, w->index);

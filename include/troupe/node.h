@@ -84,7 +84,7 @@ typedef enum trp_loss_cause {
 /** One loss event, as the on_loss hook sees it. */
 typedef struct trp_node_loss {
 	trp_loss_cause_t cause;
-	const char *peer; /**< the other node's name (valid in the call) */
+	const char *peer;  /**< the other node's name (valid in the call) */
 	uint64_t messages; /**< how many messages this event lost */
 } trp_node_loss_t;
 
@@ -130,11 +130,11 @@ typedef struct trp_node_config {
 	}
 
 /** Counters of one node (monotonic from its start; relaxed reads). */
-typedef struct trp_node_stats {
-	uint64_t sent;		   /**< messages framed to other nodes */
-	uint64_t received;	   /**< messages taken from frames in order */
-	uint64_t delivered;	   /**< received and accepted by a local actor */
-	uint64_t undeliverable;	   /**< received, but no such name here or
+typedef struct trp_node_counters {
+	uint64_t sent;		/**< messages framed to other nodes */
+	uint64_t received;	/**< messages taken from frames in order */
+	uint64_t delivered;	/**< received and accepted by a local actor */
+	uint64_t undeliverable; /**< received, but no such name here or
 					the actor refused it (asks are
 					answered with the error) */
 	uint64_t lost[TRP_LOSS_CAUSES]; /**< by trp_loss_cause_t */
@@ -142,7 +142,7 @@ typedef struct trp_node_stats {
 	uint64_t frames_in;
 	uint64_t bytes_out;
 	uint64_t bytes_in;
-	uint64_t malformed_frames; /**< frames with an unreadable header */
+	uint64_t malformed_frames;     /**< frames with an unreadable header */
 	uint64_t slow_consumer_frames; /**< frames NATS dropped for us, as
 					    the client counts them */
 	uint64_t asks_out;	       /**< requests sent through proxies */
@@ -195,8 +195,7 @@ TRP_API int trp_node_proxy(trp_node_t *node, const char *node_name,
  * Threads: any. Errors: TRP_EINVAL, TRP_ENAMETOOLONG, TRP_EEXIST,
  * TRP_ENOMEM.
  */
-TRP_API int trp_node_export(trp_node_t *node, const char *name,
-			    trp_actor_t *a);
+TRP_API int trp_node_export(trp_node_t *node, const char *name, trp_actor_t *a);
 
 /** Undoes trp_node_export(). Errors: TRP_EINVAL, TRP_ENOENT. */
 TRP_API int trp_node_unexport(trp_node_t *node, const char *name);

@@ -1,0 +1,217 @@
+/*
+ * core/node.h - the nodes feature inside the runtime (public API in
+ * troupe/node.h), shared by its files:
+ *
+ *   node.c        start, stop, the feature row, exports, stats, losses
+ *   node_proxy.c  the proxy kind: a local address for a remote actor
+ *   node_out.c    the outbound thread: frames, publishing, goodbyes
+ *   node_in.c     the inbound thread: streams, decoding, delivery,
+ *                 answers to remote asks
+ *   node_wire.c   the frame format (node_wire.h)
+ *
+ * One message's way from actor S on node A to actor T on node B:
+ *   1. S sends to the proxy P for (B, "T"): an ordinary bounded send
+ *      (the proxy kind refuses a payload that cannot fit a frame).
+ *   2. P's turn (a worker) wraps it (struct trp__node_out) and sends it
+ *      to A's outbound thread actor; a request's reply target moves into
+ *      A's pending asks under a fresh correlation id.
+ *   3. The outbound thread appends it to the frame it is building for B;
+ *      when its mailbox is empty (everything queued has been taken) or
+ *      the frame is full, the frame gets the stream's next sequence
+ *      numbers and is published on trp.<cluster>.n.<B>.f.<A> with the
+ *      reply subject trp.<cluster>.r.<A>.<B>.<first>.<count>, so that a
+ *      frame nobody receives comes back to A as "no responders" saying
+ *      exactly which messages were lost (a second subscription of A's,
+ *      asynchronous: a synchronous one gets that status without the
+ *      message, so without its subject).
+ *   4. B's inbound thread (one NATS subscription, trp.<cluster>.n.<B>.>)
+ *      checks the stream's sequence (gaps are counted), validates the
+ *      whole frame, then delivers each item with an ordinary send to the
+ *      exported or registered actor; an ask is sent with a reply target
+ *      whose answer goes back as a REPLY item in B's stream to A.
+ *   5. A's inbound thread answers the pending ask's reply target.
+ *
+ * Threads: the outbound thread owns the outbound streams (struct
+ * trp__node_peer) and the frame buffers; the inbound thread owns the
+ * inbound streams; both read the node's immutable fields. The tables
+ * shared with user threads (proxies, exports, pending asks) each have a
+ * mutex (cold: lookups per frame, not per message, and per ask). Counters
+ * are relaxed atomics: statistics, read after quiescence for the
+ * conservation check.
+ */
+#ifndef TRP_CORE_NODE_H
+#define TRP_CORE_NODE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nats/nats.h>
+
+#include "actor.h"
+#include "message.h"
+#include "node_wire.h"
+#include "platform.h"
+#include "troupe/names.h"
+#include "troupe/node.h"
+
+/* Subject of a node's frames: "trp." + cluster + ".n." + node + ".f." +
+ * node; reply subjects add ".nr." + node + two 20-digit numbers. */
+#define TRP__NODE_SUBJECT_MAX (4 * TRP_NODE_TOKEN_MAX + 96)
+
+/* What a proxy hands to the outbound thread (the message's payload): this
+ * header, the destination node's name, the actor's name, the payload. */
+struct trp__node_out {
+	uint8_t op; /* enum trp__wire_op */
+	uint8_t dst_len;
+	uint16_t name_len;
+	uint32_t type;
+	uint32_t len;
+	int32_t status;
+	uint64_t ref;
+	uint64_t corr;
+	/* char dst[dst_len], name[name_len], payload[len] follow */
+};
+
+/* A key of the proxy and export tables. */
+struct trp__node_name {
+	uint8_t len;
+	char s[TRP_NAME_MAX + 1];
+};
+
+struct trp__node_hash_entry;
+
+/* A mutex-protected chained hash of names (proxies, exports, pending
+ * asks keyed by correlation id, streams). */
+struct trp__node_table {
+	struct trp__mutex lock;
+	struct trp__node_hash_entry **b;
+	size_t nb;
+	size_t n;
+};
+
+struct trp_node {
+	/* immutable after start */
+	struct trp_runtime *rt;
+	char cluster[TRP_NODE_TOKEN_MAX + 1];
+	char name[TRP_NODE_TOKEN_MAX + 1];
+	uint64_t incarnation;
+	size_t max_frame;
+	uint32_t proxy_mailbox;
+	trp_node_loss_fn on_loss;
+	void *loss_ctx;
+	natsConnection *nc;
+	natsSubscription *sub;	  /* frames: trp.<cluster>.n.<name>.> */
+	natsSubscription *nr_sub; /* no responders: trp.<cluster>.r.<name>.> */
+	char sub_subject[TRP__NODE_SUBJECT_MAX];
+	char nr_subject[TRP__NODE_SUBJECT_MAX];
+
+	/* the outbound thread actor (node_out.c) and its state; the handle
+	 * lives until the node is freed */
+	struct trp_actor *out;
+	void *out_state;
+	/* the inbound thread (node_in.c) and its stop flag */
+	struct trp__thread in_thread;
+	_Atomic(uint32_t) in_stop;
+
+	/* tables shared with user threads */
+	struct trp__node_table proxies; /* (node, name) -> proxy actor */
+	struct trp__node_table exports; /* name -> actor */
+	struct trp__node_table asks;	/* corr -> pending ask */
+	_Atomic(uint64_t) next_corr;
+	_Atomic(uint32_t) stopping; /* trp_node_stop began */
+
+	/* references: the node's own (dropped by stop) + one per remote
+	 * ask answer target still alive (node_in.c) */
+	_Atomic(uint64_t) refs;
+
+	/* counters (troupe/node.h trp_node_stats_t) */
+	struct {
+		_Atomic(uint64_t) sent, received, delivered, undeliverable;
+		_Atomic(uint64_t) lost[TRP_LOSS_CAUSES];
+		_Atomic(uint64_t) frames_out, frames_in, bytes_out, bytes_in;
+		_Atomic(uint64_t) malformed_frames, slow_consumer_frames;
+		_Atomic(uint64_t) asks_out, replies_in, peers;
+	} st;
+};
+
+/* relaxed: statistics. */
+#define trp__node_count(node, field, n)                                        \
+	atomic_fetch_add_explicit(&(node)->st.field, (uint64_t)(n),            \
+				  memory_order_relaxed)
+
+/* Counts @messages lost to @cause with peer @peer (@peer_len bytes) and
+ * tells the user's hook. Any of the node's threads. */
+void trp__node_lost(struct trp_node *node, trp_loss_cause_t cause,
+		    const char *peer, size_t peer_len, uint64_t messages);
+
+/* Drops a reference to @node (frees it at 0). */
+void trp__node_unref(struct trp_node *node);
+
+/* Checks a cluster or node name: 1..TRP_NODE_TOKEN_MAX of [A-Za-z0-9_-]. */
+bool trp__node_token_ok(const char *s, size_t len);
+
+/* ---- tables (node.c) ---- */
+
+/* Finds the value under @key (@klen bytes); NULL if none. Caller holds
+ * the table's lock. */
+void *trp__node_table_get(struct trp__node_table *t, const void *key,
+			  size_t klen);
+/* Inserts (@key, @value); TRP_ENOMEM. Caller holds the lock and has
+ * checked the key is absent. */
+int trp__node_table_put(struct trp__node_table *t, const void *key, size_t klen,
+			void *value);
+/* Removes @key and returns its value, or NULL. Caller holds the lock. */
+void *trp__node_table_del(struct trp__node_table *t, const void *key,
+			  size_t klen);
+/* Removes every entry, calling @fn on each value. Caller holds the lock. */
+void trp__node_table_clear(struct trp__node_table *t,
+			   void (*fn)(void *value, void *ctx), void *ctx);
+/* Frees the table's memory (empty it first). */
+void trp__node_table_free(struct trp__node_table *t);
+
+/* ---- pending asks (node.c) ---- */
+
+/* Files @r (the reference moves in) under a fresh correlation id for
+ * node @dst; 0 and *corr, or TRP_ENOMEM (the reference stays the
+ * caller's). */
+int trp__node_ask_file(struct trp_node *node, struct trp__reply_to *r,
+		       const char *dst, size_t dst_len, uint64_t *corr);
+/* Takes the ask @corr out and answers it (reply @data/@len or @status).
+ * False if there was none (answered already). */
+bool trp__node_ask_answer(struct trp_node *node, uint64_t corr, int status,
+			  const void *data, size_t len);
+/* Answers with @status every pending ask to @dst (NULL: to anyone). */
+void trp__node_asks_fail(struct trp_node *node, const char *dst, size_t dst_len,
+			 int status);
+
+/* ---- proxies (node_proxy.c) ---- */
+
+/* Closes every proxy and waits (until @deadline, ns, 0: none) for each to
+ * have handed its messages to the outbound thread; kills the rest. */
+void trp__node_proxies_close(struct trp_node *node, uint64_t deadline);
+
+/* ---- outbound (node_out.c) ---- */
+
+/* Spawns the outbound thread actor. 0 or an error of trp_thread_actor_spawn.
+ */
+int trp__node_out_start(struct trp_node *node);
+/* Closes it: it sends what it holds, says goodbye to each peer (waiting
+ * until @deadline for acknowledgements), and is joined. */
+void trp__node_out_stop(struct trp_node *node, uint64_t deadline);
+/* Queues an item for node @dst (a REPLY from an answer target, or any
+ * item): 0 or a send error (the outbound thread is gone: TRP_EDEAD). */
+int trp__node_out_item(struct trp_node *node, const char *dst, size_t dst_len,
+		       const struct trp__node_out *h, const char *name,
+		       const void *payload);
+
+/* ---- inbound (node_in.c) ---- */
+
+int trp__node_in_start(struct trp_node *node);
+/* The callback of node->nr_sub (runs on the client's delivery thread). */
+void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
+				natsMsg *msg, void *closure);
+void trp__node_in_stop(struct trp_node *node);
+
+#endif /* TRP_CORE_NODE_H */

@@ -1,0 +1,402 @@
+/*
+ * core/node_in.c - the inbound thread: one NATS subscription per node
+ * (trp.<cluster>.n.<node>.>), read on a thread troupe owns, so that a
+ * slow frame never holds up the client's own reader.
+ *
+ * A frame from node S (subject ...f.<S>) is checked against S's stream:
+ *   - a new incarnation of S starts a new stream at the frame's first
+ *     number (messages lost before the first frame a stream shows are the
+ *     sender's to count: "no responders", or unsent);
+ *   - a frame past the next expected number counts the gap exactly
+ *     (TRP_LOSS_GAP: NATS dropped frames for us, a slow consumer);
+ *   - a frame of an incarnation that said goodbye, or behind what was
+ *     received, is stale (TRP_LOSS_STALE);
+ *   - then the whole frame is validated before any item is delivered (a
+ *     frame whose items are unreadable costs its count, TRP_LOSS_MALFORMED,
+ *     never the node); a frame whose header is unreadable costs one
+ *     counter and shows up as a gap at the next frame.
+ * Items are delivered with ordinary sends from this thread: a SEND to the
+ * exported or registered actor, an ASK with a reply target whose answer
+ * goes back to S as a REPLY item (the answer may come from any thread,
+ * any time later), a REPLY to the pending ask it names (node.c).
+ *
+ * A "no responders" status on trp.<cluster>.r.<us>.<D>.<first>.<count>
+ * says one of our frames to D reached nobody: its messages are lost
+ * (counted here, on the sending node) and the asks pending at D fail at
+ * once (TRP_ENOTCONN). It comes on its own asynchronous subscription
+ * (trp__node_on_no_responders, on the client's delivery thread).
+ */
+#include <stdlib.h>
+#include <time.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "node.h"
+#include "quiescence.h"
+#include "send.h"
+
+#define WAIT_MS 50 /* how often the thread looks at its stop flag */
+
+struct stream {
+	uint64_t inc;	   /* current incarnation of the sender, 0: none */
+	uint64_t ended;	   /* the last incarnation that said goodbye */
+	uint64_t expected; /* next sequence number of the current one */
+};
+
+struct in {
+	struct trp_node *node;
+	struct trp__node_table streams; /* this thread only */
+	/* the target of the frame's previous item (a frame's items mostly
+	 * go to one actor): looked up once */
+	struct trp_actor *last;
+	uint16_t last_len;
+	char last_name[TRP_NAME_MAX];
+};
+
+/* ------------------------------------------------------------------ */
+/* answers to remote asks                                              */
+
+struct remote_ask {
+	struct trp__reply_to base; /* first */
+	struct trp_node *node;
+	_Atomic(uint32_t) refs;
+	_Atomic(uint32_t) done;
+	uint8_t src_len;
+	char src[TRP_NODE_TOKEN_MAX];
+	uint64_t ref, corr;
+};
+
+/* Sends the REPLY item for @corr/@ref to @src. */
+static void reply_item(struct trp_node *node, const char *src, size_t src_len,
+		       uint64_t ref, uint64_t corr, int status,
+		       const void *data, size_t len)
+{
+	if (status == 0 && len > trp_node_max_payload(node, 0)) {
+		status = TRP_EMSGSIZE; /* the answer cannot travel */
+		len = 0;
+	}
+	struct trp__node_out h = {
+		.op = TRP__WIRE_REPLY,
+		.status = status,
+		.len = status == 0 ? (uint32_t)len : 0,
+		.ref = ref,
+		.corr = corr,
+	};
+	if (trp__node_out_item(node, src, src_len, &h, "", data) == 0)
+		trp__node_count(node, sent, 1);
+}
+
+static bool remote_answer(struct trp__reply_to *r, int status, const void *data,
+			  size_t len)
+{
+	struct remote_ask *a = (struct remote_ask *)(void *)r;
+	/* acq_rel: one answer wins. */
+	if (atomic_exchange_explicit(&a->done, 1, memory_order_acq_rel) != 0)
+		return false;
+	reply_item(a->node, a->src, a->src_len, a->ref, a->corr, status, data,
+		   len);
+	return true;
+}
+
+static void remote_release(struct trp__reply_to *r)
+{
+	struct remote_ask *a = (struct remote_ask *)(void *)r;
+	/* acq_rel: the last holder frees it after every other's use. */
+	if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1) {
+		trp__node_unref(a->node);
+		trp__free(a, sizeof *a);
+	}
+}
+
+static const struct trp__reply_ops remote_ops = {
+	.answer = remote_answer,
+	.release = remote_release,
+};
+
+/* ------------------------------------------------------------------ */
+/* delivery                                                            */
+
+static struct trp_actor *resolve(struct in *s, const char *name, size_t n)
+{
+	if (s->last != NULL && s->last_len == n &&
+	    memcmp(s->last_name, name, n) == 0)
+		return s->last;
+	if (s->last != NULL)
+		trp_actor_release(s->last);
+	s->last = NULL;
+	struct trp_node *node = s->node;
+	struct trp_actor *a;
+	trp__mutex_lock(&node->exports.lock);
+	a = trp__node_table_get(&node->exports, name, n);
+	if (a != NULL)
+		trp_actor_retain(a);
+	trp__mutex_unlock(&node->exports.lock);
+	if (a == NULL) {
+		char z[TRP_NAME_MAX + 1];
+		memcpy(z, name, n);
+		z[n] = '\0';
+		if (trp_lookup(node->rt, z, &a) != 0)
+			a = NULL;
+	}
+	if (a != NULL) {
+		s->last = a;
+		s->last_len = (uint16_t)n;
+		memcpy(s->last_name, name, n);
+	}
+	return a;
+}
+
+static void deliver(struct in *s, const char *src, size_t src_len,
+		    const struct trp__wire_item *it)
+{
+	struct trp_node *node = s->node;
+	if (it->op == TRP__WIRE_REPLY) {
+		trp__node_count(node, replies_in, 1);
+		if (trp__node_ask_answer(node, it->corr, it->status,
+					 it->payload, it->len))
+			trp__node_count(node, delivered, 1);
+		else
+			trp__node_count(node, undeliverable, 1);
+		return;
+	}
+	struct trp_actor *to = resolve(s, it->name, it->name_len);
+	struct trp__send_opts opt = { .status = it->status, .entered = true };
+	int rc = TRP_ENOENT;
+	if (it->op == TRP__WIRE_SEND) {
+		if (to != NULL)
+			rc = trp__actor_send(to, it->type, it->payload, it->len,
+					     &opt);
+	} else if (to != NULL) {
+		struct remote_ask *a = trp__alloc(sizeof *a);
+		rc = TRP_ENOMEM;
+		if (a != NULL) {
+			a->base.ops = &remote_ops;
+			a->base.rt = node->rt;
+			a->base.receiver = to;
+			a->node = node;
+			atomic_init(&a->refs, 1);
+			atomic_init(&a->done, 0);
+			a->src_len = (uint8_t)src_len;
+			memcpy(a->src, src, src_len);
+			a->ref = it->ref;
+			a->corr = it->corr;
+			/* relaxed: our own reference keeps it alive here. */
+			atomic_fetch_add_explicit(&node->refs, 1,
+						  memory_order_relaxed);
+			opt.reply = &a->base;
+			rc = trp__actor_send(to, it->type, it->payload, it->len,
+					     &opt);
+			if (rc != 0) {
+				trp__node_unref(node);
+				trp__free(a, sizeof *a);
+			}
+		}
+	}
+	if (rc == 0) {
+		trp__node_count(node, delivered, 1);
+		return;
+	}
+	trp__node_count(node, undeliverable, 1);
+	if (it->op == TRP__WIRE_ASK)
+		/* the asker learns why at once */
+		reply_item(node, src, src_len, it->ref, it->corr, rc, NULL, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* streams                                                             */
+
+static struct stream *stream_get(struct in *s, const char *src, size_t n)
+{
+	struct stream *st = trp__node_table_get(&s->streams, src, n);
+	if (st != NULL)
+		return st;
+	st = trp__calloc(1, sizeof *st);
+	if (st != NULL && trp__node_table_put(&s->streams, src, n, st) != 0) {
+		trp__free(st, sizeof *st);
+		st = NULL;
+	}
+	return st;
+}
+
+static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
+{
+	struct trp_node *node = s->node;
+	const void *data = natsMsg_GetData(msg);
+	int len = natsMsg_GetDataLength(msg);
+	trp__node_count(node, frames_in, 1);
+	trp__node_count(node, bytes_in, len > 0 ? (uint64_t)len : 0);
+	struct trp__wire_frame f;
+	if (!trp__node_token_ok(src, n) || len <= 0 ||
+	    trp__wire_header(data, (size_t)len, &f) != TRP__WIRE_OK) {
+		trp__node_count(node, malformed_frames, 1);
+		return;
+	}
+	struct stream *st = stream_get(s, src, n);
+	if (st == NULL) {
+		/* no memory for the stream: as if NATS had dropped it */
+		trp__node_count(node, malformed_frames, 1);
+		return;
+	}
+	if (f.kind == TRP__WIRE_GOODBYE) {
+		if (st->inc == f.src_inc) {
+			if (f.first_seq > st->expected)
+				trp__node_lost(node, TRP_LOSS_GAP, src, n,
+					       f.first_seq - st->expected);
+			st->inc = 0;
+		}
+		st->ended = f.src_inc;
+		const char *reply = natsMsg_GetReply(msg);
+		if (reply != NULL)
+			(void)natsConnection_Publish(node->nc, reply, NULL, 0);
+		return;
+	}
+	if ((f.dst_inc != 0 && f.dst_inc != node->incarnation) ||
+	    f.src_inc == st->ended) {
+		trp__node_lost(node, TRP_LOSS_STALE, src, n, f.count);
+		return;
+	}
+	if (st->inc != f.src_inc) {
+		st->inc = f.src_inc;
+		st->expected = f.first_seq;
+	}
+	if (f.first_seq < st->expected) {
+		trp__node_lost(node, TRP_LOSS_STALE, src, n, f.count);
+		return;
+	}
+	if (f.first_seq > st->expected)
+		trp__node_lost(node, TRP_LOSS_GAP, src, n,
+			       f.first_seq - st->expected);
+	st->expected = f.first_seq + f.count;
+	if (trp__wire_check_items(&f) != TRP__WIRE_OK) {
+		trp__node_lost(node, TRP_LOSS_MALFORMED, src, n, f.count);
+		return;
+	}
+	trp__node_count(node, received, f.count);
+	bool entered = trp__outside_enter(node->rt) == 0;
+	size_t off = 0;
+	for (uint32_t i = 0; i < f.count; i++) {
+		struct trp__wire_item it;
+		trp__wire_item_at(&f, &off, &it);
+		if (entered) {
+			deliver(s, src, n, &it);
+		} else {
+			/* the runtime is going away */
+			trp__node_count(node, undeliverable, 1);
+		}
+	}
+	if (s->last != NULL) {
+		trp_actor_release(s->last);
+		s->last = NULL;
+	}
+	if (entered)
+		trp__outside_leave(node->rt);
+}
+
+/* "No responders" for trp.<cluster>.r.<us>.<dst>.<first>.<count>. */
+void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
+				natsMsg *msg, void *closure)
+{
+	(void)nc;
+	(void)sub;
+	struct trp_node *node = closure;
+	const char *subj = natsMsg_GetSubject(msg);
+	/* our prefix: the subscription's subject without its ">" */
+	size_t plen = strlen(node->nr_subject) - 1;
+	if (natsMsg_IsNoResponders(msg) &&
+	    strncmp(subj, node->nr_subject, plen) == 0) {
+		const char *rest = subj + plen;
+		const char *dot = strchr(rest, '.');
+		char *end = NULL;
+		unsigned long long count = 0;
+		if (dot != NULL) {
+			(void)strtoull(dot + 1, &end, 10); /* first number */
+			if (*end == '.')
+				count = strtoull(end + 1, &end, 10);
+		}
+		size_t dst_len = dot != NULL ? (size_t)(dot - rest) : 0;
+		if (end != NULL && *end == '\0' &&
+		    trp__node_token_ok(rest, dst_len)) {
+			trp__node_lost(node, TRP_LOSS_NO_RESPONDERS, rest,
+				       dst_len, count);
+			trp__node_asks_fail(node, rest, dst_len, TRP_ENOTCONN);
+		}
+	}
+	natsMsg_Destroy(msg);
+}
+
+static void on_msg(struct in *s, natsMsg *msg)
+{
+	struct trp_node *node = s->node;
+	const char *subj = natsMsg_GetSubject(msg);
+	/* our prefix: the subscription's subject without its ">" */
+	size_t plen = strlen(node->sub_subject) - 1;
+	if (strncmp(subj, node->sub_subject, plen) != 0)
+		return;
+	const char *rest = subj + plen;
+	if (strncmp(rest, "f.", 2) == 0)
+		on_frame(s, msg, rest + 2, strlen(rest + 2));
+	else
+		trp__node_count(node, malformed_frames, 1);
+}
+
+static void check_dropped(struct trp_node *node)
+{
+	int64_t dropped = 0;
+	if (natsSubscription_GetDropped(node->sub, &dropped) == NATS_OK &&
+	    dropped > 0)
+		/* relaxed: a statistic; the client keeps the total. */
+		atomic_store_explicit(&node->st.slow_consumer_frames,
+				      (uint64_t)dropped, memory_order_relaxed);
+}
+
+static void free_stream(void *value, void *ctx)
+{
+	(void)ctx;
+	trp__free(value, sizeof(struct stream));
+}
+
+static void *in_main(void *arg)
+{
+	struct in s = { .node = arg };
+	struct trp_node *node = s.node;
+	trp__thread_name("trp-node-in");
+	uint32_t n = 0;
+	/* acquire: pairs with trp__node_in_stop's store (nothing else to
+	 * see: the flag only ends the loop). */
+	while (atomic_load_explicit(&node->in_stop, memory_order_acquire) ==
+	       0) {
+		natsMsg *msg = NULL;
+		natsStatus st =
+			natsSubscription_NextMsg(&msg, node->sub, WAIT_MS);
+		if (st == NATS_OK) {
+			on_msg(&s, msg);
+			natsMsg_Destroy(msg);
+			if ((++n & 1023) == 0)
+				check_dropped(node);
+			continue;
+		}
+		check_dropped(node);
+		if (st != NATS_TIMEOUT && st != NATS_SLOW_CONSUMER) {
+			/* the subscription or connection is gone: do not
+			 * spin until we are told to stop */
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	check_dropped(node);
+	trp__node_table_clear(&s.streams, free_stream, NULL);
+	trp__node_table_free(&s.streams);
+	return NULL;
+}
+
+int trp__node_in_start(struct trp_node *node)
+{
+	atomic_init(&node->in_stop, 0);
+	return trp__thread_start(&node->in_thread, in_main, node);
+}
+
+void trp__node_in_stop(struct trp_node *node)
+{
+	atomic_store_explicit(&node->in_stop, 1, memory_order_release);
+	trp__thread_join(&node->in_thread);
+}

@@ -1,0 +1,290 @@
+/*
+ * core/node_out.c - the outbound thread: one thread actor per node turns
+ * everything the proxies (and the answers to remote asks) queued into
+ * frames, one stream per destination node, and publishes them.
+ *
+ * Batching follows troupe's turn rule: the thread takes messages while its
+ * mailbox has any (trp_recv with no wait) and publishes every frame it
+ * started once the mailbox is empty, or a frame as soon as the next item
+ * would not fit. Under load frames fill by themselves; at low load a frame
+ * leaves with its one message at once (the connection sends without
+ * waiting for the client's flusher: SendAsap, node.c).
+ *
+ * Why a thread and not the proxies' workers: a publish may block on the
+ * connection (its socket buffer full, a reconnect in progress); a worker
+ * blocked there would stall every actor queued behind it. This thread is
+ * the only writer of the node's streams, so a stream's sequence numbers
+ * are assigned in publishing order without any synchronisation.
+ *
+ * Sequence numbers: a frame takes the stream's next `count` numbers only
+ * once it was handed to the connection; a frame the connection refused
+ * (closed, reconnect buffer full) is counted lost (TRP_LOSS_UNSENT) and
+ * its numbers are used again by the next frame, so the receiver does not
+ * count the same messages once more as a gap.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "node.h"
+#include "troupe/thread_actor.h"
+
+#define OUT_ITEM 1u	/* a struct trp__node_out and what follows */
+#define GOODBYE_TRIES 3 /* a goodbye lost behind a full queue */
+#define SMALL_ITEM 512	/* items up to this are copied by the send */
+
+struct peer {
+	struct peer *next_dirty;
+	bool dirty; /* a frame is open and on the dirty list */
+	uint8_t dst_len;
+	char dst[TRP_NODE_TOKEN_MAX + 1];
+	char subject[TRP__NODE_SUBJECT_MAX];
+	uint64_t next_seq; /* first number of the next frame */
+	struct trp__wire_buf buf;
+};
+
+struct out {
+	struct trp_node *node;
+	struct trp__node_table peers; /* no lock needed: this thread only */
+	struct peer *dirty;
+	uint64_t deadline; /* of the goodbyes, set by trp__node_out_stop */
+};
+
+/* ------------------------------------------------------------------ */
+/* streams                                                             */
+
+static struct peer *peer_get(struct out *o, const char *dst, size_t dst_len)
+{
+	struct peer *p = trp__node_table_get(&o->peers, dst, dst_len);
+	if (p != NULL)
+		return p;
+	p = trp__calloc(1, sizeof *p);
+	if (p == NULL)
+		return NULL;
+	memcpy(p->dst, dst, dst_len);
+	p->dst_len = (uint8_t)dst_len;
+	p->next_seq = 1;
+	snprintf(p->subject, sizeof p->subject, "trp.%s.n.%s.f.%s",
+		 o->node->cluster, p->dst, o->node->name);
+	if (trp__node_table_put(&o->peers, dst, dst_len, p) != 0) {
+		trp__free(p, sizeof *p);
+		return NULL;
+	}
+	trp__node_count(o->node, peers, 1);
+	return p;
+}
+
+/* Publishes @p's open frame. */
+static void flush(struct out *o, struct peer *p)
+{
+	struct trp_node *node = o->node;
+	trp__wire_finish(&p->buf);
+	uint32_t count = p->buf.count;
+	char reply[TRP__NODE_SUBJECT_MAX];
+	/* "No responders" comes back on this subject, naming the frame's
+	 * messages exactly (node_in.c). */
+	snprintf(reply, sizeof reply, "trp.%s.r.%s.%s.%llu.%u", node->cluster,
+		 node->name, p->dst, (unsigned long long)p->next_seq, count);
+	natsStatus s = natsConnection_PublishRequest(
+		node->nc, p->subject, reply, p->buf.data, (int)p->buf.len);
+	if (s == NATS_OK) {
+		p->next_seq += count;
+		trp__node_count(node, frames_out, 1);
+		trp__node_count(node, bytes_out, p->buf.len);
+	} else {
+		trp__node_lost(node, TRP_LOSS_UNSENT, p->dst, p->dst_len,
+			       count);
+		/* Its asks will not be answered. */
+		trp__node_asks_fail(node, p->dst, p->dst_len, TRP_ENOTCONN);
+	}
+}
+
+static void flush_all(struct out *o)
+{
+	struct peer *p = o->dirty;
+	o->dirty = NULL;
+	for (struct peer *next; p != NULL; p = next) {
+		next = p->next_dirty;
+		p->dirty = false;
+		flush(o, p);
+	}
+}
+
+/* Frames one item. */
+static void take(struct out *o, const trp_msg_t *m)
+{
+	struct trp_node *node = o->node;
+	struct trp__node_out h;
+	trp__assert(m->type == OUT_ITEM && m->size >= sizeof h);
+	memcpy(&h, m->data, sizeof h);
+	const char *dst = (const char *)m->data + sizeof h;
+	struct trp__wire_item it = {
+		.op = h.op,
+		.name_len = h.name_len,
+		.type = h.type,
+		.len = h.len,
+		.status = h.status,
+		.ref = h.ref,
+		.corr = h.corr,
+		.name = dst + h.dst_len,
+		.payload = h.len != 0 ? dst + h.dst_len + h.name_len : NULL,
+	};
+	struct peer *p = peer_get(o, dst, h.dst_len);
+	if (p == NULL) {
+		trp__node_lost(node, TRP_LOSS_UNSENT, dst, h.dst_len, 1);
+		return;
+	}
+	size_t need = trp__wire_item_size(h.name_len, h.len);
+	if (p->dirty && p->buf.len + need > node->max_frame) {
+		/* full: it leaves now, out of the dirty list's order (the
+		 * order between streams does not matter) */
+		flush(o, p);
+		trp__wire_begin(&p->buf, TRP__WIRE_DATA, node->incarnation, 0,
+				p->next_seq);
+	} else if (!p->dirty) {
+		trp__wire_begin(&p->buf, TRP__WIRE_DATA, node->incarnation, 0,
+				p->next_seq);
+		p->dirty = true;
+		p->next_dirty = o->dirty;
+		o->dirty = p;
+	}
+	if (trp__wire_add(&p->buf, &it) != 0)
+		trp__node_lost(node, TRP_LOSS_UNSENT, p->dst, p->dst_len, 1);
+}
+
+/* Tells @p's node that our stream ends at p->next_seq, so that it can
+ * count a gap at its end; waits for the acknowledgement until the
+ * deadline (a goodbye dropped behind a full queue is sent again). */
+static void goodbye(struct out *o, struct peer *p)
+{
+	struct trp_node *node = o->node;
+	trp__wire_begin(&p->buf, TRP__WIRE_GOODBYE, node->incarnation, 0,
+			p->next_seq);
+	trp__wire_finish(&p->buf);
+	for (int i = 0; i < GOODBYE_TRIES; i++) {
+		uint64_t now = trp__now_ns();
+		if (now >= o->deadline)
+			return;
+		int64_t ms = (int64_t)((o->deadline - now) / 1000000) /
+			     (GOODBYE_TRIES - i);
+		natsMsg *ack = NULL;
+		natsStatus s = natsConnection_Request(&ack, node->nc,
+						      p->subject, p->buf.data,
+						      (int)p->buf.len,
+						      ms > 0 ? ms : 1);
+		natsMsg_Destroy(ack);
+		if (s == NATS_OK || s == NATS_NO_RESPONDERS)
+			return; /* acknowledged, or nobody is there */
+		if (s != NATS_TIMEOUT)
+			return; /* the connection is gone */
+	}
+}
+
+static void free_peer(void *value, void *ctx)
+{
+	(void)ctx;
+	struct peer *p = value;
+	trp__wire_buf_free(&p->buf);
+	trp__free(p, sizeof *p);
+}
+
+static void goodbye_each(void *value, void *ctx)
+{
+	struct peer *p = value;
+	goodbye(ctx, p);
+	free_peer(p, NULL);
+}
+
+static void out_main(trp_actor_t *self, void *arg)
+{
+	struct out *o = arg;
+	trp__thread_name("trp-node-out");
+	int64_t wait = -1;
+	for (;;) {
+		const trp_msg_t *m;
+		int rc = trp_recv(self, wait, &m);
+		if (rc == TRP_ETIMEDOUT) {
+			/* the mailbox ran dry: everything taken leaves */
+			flush_all(o);
+			wait = -1;
+			continue;
+		}
+		if (rc != 0)
+			break; /* closed, and everything before it taken */
+		take(o, m);
+		wait = 0;
+	}
+	flush_all(o);
+	trp__node_table_clear(&o->peers, goodbye_each, o);
+	trp__node_table_free(&o->peers);
+}
+
+/* ------------------------------------------------------------------ */
+/* the node's side                                                     */
+
+static struct out *out_of(struct trp_node *node)
+{
+	return node->out_state;
+}
+
+int trp__node_out_start(struct trp_node *node)
+{
+	struct out *o = trp__calloc(1, sizeof *o);
+	if (o == NULL)
+		return TRP_ENOMEM;
+	o->node = node;
+	node->out_state = o;
+	int rc = trp_thread_actor_spawn(node->rt, out_main, o, &node->out);
+	if (rc != 0) {
+		trp__free(o, sizeof *o);
+		node->out_state = NULL;
+	}
+	return rc;
+}
+
+void trp__node_out_stop(struct trp_node *node, uint64_t deadline)
+{
+	struct out *o = out_of(node);
+	if (o == NULL)
+		return;
+	/* Written before the close, read by the thread after its last
+	 * receive: the close's release and trp_recv's acquire order it. */
+	o->deadline = deadline;
+	(void)trp_actor_close(node->out);
+	(void)trp_actor_join(node->out, -1);
+	/* The handle stays until the node is freed: the inbound thread and
+	 * the answer targets of remote asks may still send to it (and get
+	 * TRP_EDEAD). */
+	trp__free(o, sizeof *o);
+	node->out_state = NULL;
+}
+
+static void out_free(void *buf)
+{
+	trp__free(buf, 0);
+}
+
+int trp__node_out_item(struct trp_node *node, const char *dst, size_t dst_len,
+		       const struct trp__node_out *h, const char *name,
+		       const void *payload)
+{
+	trp__assert(dst_len <= TRP_NODE_TOKEN_MAX);
+	struct trp__node_out hd = *h;
+	hd.dst_len = (uint8_t)dst_len;
+	size_t size = sizeof hd + dst_len + hd.name_len + hd.len;
+	unsigned char small[SMALL_ITEM];
+	unsigned char *b = size <= sizeof small ? small : trp__alloc(size);
+	if (b == NULL)
+		return TRP_ENOMEM;
+	memcpy(b, &hd, sizeof hd);
+	memcpy(b + sizeof *h, dst, dst_len);
+	memcpy(b + sizeof *h + dst_len, name, h->name_len);
+	if (h->len != 0)
+		memcpy(b + sizeof *h + dst_len + h->name_len, payload, h->len);
+	if (b == small)
+		return trp_send(node->out, OUT_ITEM, b, size);
+	int rc = trp_send_owned(node->out, OUT_ITEM, b, size, out_free);
+	if (rc != 0)
+		trp__free(b, size);
+	return rc;
+}

@@ -1,0 +1,251 @@
+/*
+ * core/node_proxy.c - proxies: local addresses of remote actors.
+ *
+ * A proxy is an event actor of its own kind: a bounded mailbox (so a
+ * sender to a remote actor gets TRP_EFULL or is muted exactly as with a
+ * local bounded actor) and an admit hook that refuses a payload no frame
+ * can carry (TRP_EMSGSIZE at the send, not a loss later). Its behaviour
+ * wraps each message for the outbound thread; a request's reply target
+ * moves into the node's pending asks (node.c) under a correlation id that
+ * the REPLY item echoes.
+ *
+ * Order: a sender's messages to one proxy are processed in order by its
+ * turns, which send them in that order to the one outbound thread, which
+ * frames them in that order into the one stream to the proxy's node.
+ *
+ * The node's table holds one reference to each proxy and gives the same
+ * proxy for the same (node, name) while it lives; each proxy holds a
+ * reference to the node (its stop hook drops it), so a proxy running a
+ * late turn never sees freed node memory.
+ */
+#include <string.h>
+
+#include "alloc.h"
+#include "dead_letter.h"
+#include "message.h"
+#include "node.h"
+#include "request.h"
+#include "runtime.h"
+#include "worker.h"
+
+struct proxy {
+	struct trp_node *node;
+	size_t max_payload;
+	uint8_t dst_len;
+	uint16_t name_len;
+	char dst[TRP_NODE_TOKEN_MAX];
+	char name[TRP_NAME_MAX];
+};
+
+static int proxy_admit(const struct trp_actor *to, size_t len)
+{
+	const struct proxy *p = to->state;
+	return len > p->max_payload ? TRP_EMSGSIZE : 0;
+}
+
+/* Remote proxies: event actors (turns on the workers), bounded, with a
+ * size check at the send. */
+static const struct trp__actor_kind kind_proxy = {
+	.name = "proxy",
+	.wake = NULL,
+	.batches = true,
+	.admit = proxy_admit,
+};
+
+/* The request inside @msg, taken over by the caller (its reference moves
+ * out of the message: the turn no longer answers it TRP_ENOREPLY), or
+ * NULL for a one-way message. */
+static struct trp__reply_to *take_request(const trp_msg_t *msg)
+{
+	/* Requests are never bundled (send.c), so a request is always the
+	 * message the turn is handling on its own. */
+	if (msg != trp__current_msg)
+		return NULL;
+	struct trp__msg *m =
+		(struct trp__msg *)(void *)((char *)msg -
+					    offsetof(struct trp__msg, pub));
+	if (m->request != TRP__REQ_PENDING)
+		return NULL;
+	struct trp__reply_to *r = m->u.reply;
+	m->request = TRP__REQ_ANSWERED;
+	m->u.reply = NULL;
+	return r;
+}
+
+static void proxy_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	struct proxy *p = state;
+	struct trp_node *node = p->node;
+	struct trp__node_out h = {
+		.op = TRP__WIRE_SEND,
+		.name_len = p->name_len,
+		.type = msg->type,
+		.len = (uint32_t)msg->size,
+		.status = msg->status,
+	};
+	struct trp__reply_to *r = take_request(msg);
+	if (r != NULL) {
+		uint64_t corr;
+		int rc = trp__node_ask_file(node, r, p->dst, p->dst_len, &corr);
+		if (rc != 0) {
+			trp__reply_answer(r, 0, rc, NULL, 0, false);
+			return;
+		}
+		h.op = TRP__WIRE_ASK;
+		h.corr = corr;
+		h.ref = trp_actor_id(self);
+		trp__node_count(node, asks_out, 1);
+	}
+	int rc = trp__node_out_item(node, p->dst, p->dst_len, &h, p->name,
+				    msg->data);
+	if (rc == 0) {
+		trp__node_count(node, sent, 1);
+		return;
+	}
+	/* The outbound thread is gone (the node is stopping and this proxy
+	 * was killed late): the message never left. */
+	if (r != NULL)
+		(void)trp__node_ask_answer(node, h.corr, TRP_ENOTCONN, NULL, 0);
+	else
+		trp__dead_letter_unsent(node->rt, trp__worker_of(node->rt),
+					self, msg, TRP_DEAD_STOPPED);
+}
+
+static void proxy_stop(trp_actor_t *self, void *state, trp_stop_reason_t why)
+{
+	(void)self;
+	(void)why;
+	struct proxy *p = state;
+	trp__node_unref(p->node);
+}
+
+/* Table key: node name, a NUL, actor name. */
+static size_t make_key(char *key, const char *dst, size_t dst_len,
+		       const char *name, size_t name_len)
+{
+	memcpy(key, dst, dst_len);
+	key[dst_len] = '\0';
+	memcpy(key + dst_len + 1, name, name_len);
+	return dst_len + 1 + name_len;
+}
+
+static bool stopped(struct trp_actor *a)
+{
+	/* acquire: pairs with the consumer's STOPPED store. */
+	return atomic_load_explicit(&a->lifecycle, memory_order_acquire) ==
+	       TRP__STOPPED;
+}
+
+int trp_node_proxy(trp_node_t *node, const char *node_name,
+		   const char *actor_name, trp_actor_t **out)
+{
+	if (node == NULL || node_name == NULL || actor_name == NULL ||
+	    out == NULL)
+		return TRP_EINVAL;
+	size_t dst_len = strnlen(node_name, TRP_NODE_TOKEN_MAX + 1);
+	if (!trp__node_token_ok(node_name, dst_len))
+		return TRP_EINVAL;
+	size_t name_len = strnlen(actor_name, TRP_NAME_MAX + 1);
+	if (name_len == 0)
+		return TRP_EINVAL;
+	if (name_len > TRP_NAME_MAX)
+		return TRP_ENAMETOOLONG;
+	char key[TRP_NODE_TOKEN_MAX + 1 + TRP_NAME_MAX];
+	size_t klen = make_key(key, node_name, dst_len, actor_name, name_len);
+
+	struct proxy init = {
+		.node = node,
+		.max_payload = trp_node_max_payload(node, name_len),
+		.dst_len = (uint8_t)dst_len,
+		.name_len = (uint16_t)name_len,
+	};
+	memcpy(init.dst, node_name, dst_len);
+	memcpy(init.name, actor_name, name_len);
+	trp_actor_def_t def = {
+		.behavior = proxy_behavior,
+		.stop = proxy_stop,
+		.state_size = sizeof(struct proxy),
+		.mailbox_limit = node->proxy_mailbox,
+	};
+
+	int rc = 0;
+	trp__mutex_lock(&node->proxies.lock);
+	/* acquire: trp_node_stop's CAS; under the lock, so once stop has
+	 * emptied the table no proxy is added behind it. */
+	if (atomic_load_explicit(&node->stopping, memory_order_acquire) != 0) {
+		rc = TRP_ESHUTDOWN;
+		goto unlock;
+	}
+	struct trp_actor *a = trp__node_table_get(&node->proxies, key, klen);
+	if (a != NULL && !stopped(a) &&
+	    atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
+		    TRP__ALIVE) {
+		*out = trp_actor_retain(a);
+		goto unlock;
+	}
+	if (a != NULL) {
+		/* closed or killed by a user: a fresh one replaces it */
+		(void)trp__node_table_del(&node->proxies, key, klen);
+		trp_actor_release(a);
+	}
+	/* relaxed: the node's own reference keeps it above 0 here. */
+	atomic_fetch_add_explicit(&node->refs, 1, memory_order_relaxed);
+	rc = trp__actor_create(node->rt, &def, &init, &kind_proxy, &a);
+	if (rc != 0) {
+		atomic_fetch_sub_explicit(&node->refs, 1, memory_order_relaxed);
+		goto unlock;
+	}
+	rc = trp__node_table_put(&node->proxies, key, klen, a);
+	if (rc != 0) {
+		/* Its stop hook drops the node reference. */
+		(void)trp_actor_close(a);
+		trp_actor_release(a);
+		goto unlock;
+	}
+	*out = trp_actor_retain(a);
+unlock:
+	trp__mutex_unlock(&node->proxies.lock);
+	return rc;
+}
+
+struct collect {
+	struct trp_actor **v;
+	size_t n, cap;
+};
+
+static void collect(void *value, void *ctx)
+{
+	struct collect *c = ctx;
+	if (c->n < c->cap)
+		c->v[c->n++] = value;
+	else
+		/* no memory for the list: close it now, let it go */
+		(void)trp_actor_close(value), trp_actor_release(value);
+}
+
+void trp__node_proxies_close(struct trp_node *node, uint64_t deadline)
+{
+	trp__mutex_lock(&node->proxies.lock);
+	struct collect c = { .cap = node->proxies.n };
+	c.v = c.cap != 0 ? trp__alloc(c.cap * sizeof *c.v) : NULL;
+	if (c.v == NULL)
+		c.cap = 0;
+	trp__node_table_clear(&node->proxies, collect, &c);
+	trp__mutex_unlock(&node->proxies.lock);
+
+	/* A closed proxy takes what was sent before the close, forwards it
+	 * to the outbound thread, then stops. */
+	for (size_t i = 0; i < c.n; i++)
+		(void)trp_actor_close(c.v[i]);
+	for (size_t i = 0; i < c.n; i++) {
+		while (!stopped(c.v[i]) && trp__now_ns() < deadline)
+			trp__thread_yield();
+		if (!stopped(c.v[i]))
+			/* out of time: what it still holds is dead-lettered
+			 * (TRP_DEAD_KILLED) */
+			(void)trp_actor_kill(c.v[i]);
+		trp_actor_release(c.v[i]);
+	}
+	trp__free(c.v, c.cap * sizeof *c.v);
+	trp__node_table_free(&node->proxies);
+}
