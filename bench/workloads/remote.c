@@ -188,7 +188,15 @@ int remote_end(struct remote_run *r, struct bench_result *out)
 			rc = TRP_ESYSTEM;
 	}
 	if (r->rt != NULL) {
-		int drc = trp_runtime_destroy(r->rt);
+		trp_stats_t rst;
+		int drc;
+
+		/* The line's parks= and steals= (bench_check_stats's). */
+		if (trp_runtime_stats(r->rt, &rst) == 0) {
+			out->parks = rst.parks;
+			out->steals = rst.steals;
+		}
+		drc = trp_runtime_destroy(r->rt);
 
 		if (drc != 0 && rc == 0)
 			rc = report(r->w->name, "trp_runtime_destroy", drc);
