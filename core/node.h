@@ -212,6 +212,8 @@ int trp__node_in_start(struct trp_node *node);
 /* The callback of node->nr_sub (runs on the client's delivery thread). */
 void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 				natsMsg *msg, void *closure);
-void trp__node_in_stop(struct trp_node *node);
+/* Drains the subscription (until @deadline: frames on their way are still
+ * delivered), then stops and joins the inbound thread. */
+void trp__node_in_stop(struct trp_node *node, uint64_t deadline);
 
 #endif /* TRP_CORE_NODE_H */

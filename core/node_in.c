@@ -20,6 +20,9 @@
  * goes back to S as a REPLY item (the answer may come from any thread,
  * any time later), a REPLY to the pending ask it names (node.c).
  *
+ * A message on ...p.<S> with a reply subject is trp_node_wait_peer's ping
+ * from S: answered, nothing else.
+ *
  * A "no responders" status on trp.<cluster>.r.<us>.<D>.<first>.<count>
  * says one of our frames to D reached nobody: its messages are lost
  * (counted here, on the sending node) and the asks pending at D fail at
@@ -146,6 +149,35 @@ static struct trp_actor *resolve(struct in *s, const char *name, size_t n)
 	return a;
 }
 
+/*
+ * Sends @it to @to; while @to's bounded mailbox is full, waits (sleeping
+ * from 20 us up to 1 ms between tries) until it has room, @to stops or
+ * the node stops. So a receiver that cannot keep up holds the inbound
+ * thread, frames wait in the subscription's pending queue, and beyond its
+ * limit NATS drops them: a slow consumer, counted exactly as a sequence
+ * gap. The cost is head-of-line blocking of everything else sent to this
+ * node meanwhile; per-peer credit (flow control) is what lifts it.
+ */
+static int send_waiting(struct trp_node *node, struct trp_actor *to,
+			const struct trp__wire_item *it,
+			const struct trp__send_opts *opt)
+{
+	long pause_ns = 20000;
+	for (;;) {
+		int rc = trp__actor_send(to, it->type, it->payload, it->len,
+					 opt);
+		/* relaxed: the flag only ends the wait. */
+		if (rc != TRP_EFULL ||
+		    atomic_load_explicit(&node->in_stop,
+					 memory_order_relaxed) != 0)
+			return rc;
+		struct timespec ts = { 0, pause_ns };
+		nanosleep(&ts, NULL);
+		if (pause_ns < 1000000)
+			pause_ns *= 2;
+	}
+}
+
 static void deliver(struct in *s, const char *src, size_t src_len,
 		    const struct trp__wire_item *it)
 {
@@ -164,8 +196,7 @@ static void deliver(struct in *s, const char *src, size_t src_len,
 	int rc = TRP_ENOENT;
 	if (it->op == TRP__WIRE_SEND) {
 		if (to != NULL)
-			rc = trp__actor_send(to, it->type, it->payload, it->len,
-					     &opt);
+			rc = send_waiting(node, to, it, &opt);
 	} else if (to != NULL) {
 		struct remote_ask *a = trp__alloc(sizeof *a);
 		rc = TRP_ENOMEM;
@@ -184,8 +215,7 @@ static void deliver(struct in *s, const char *src, size_t src_len,
 			atomic_fetch_add_explicit(&node->refs, 1,
 						  memory_order_relaxed);
 			opt.reply = &a->base;
-			rc = trp__actor_send(to, it->type, it->payload, it->len,
-					     &opt);
+			rc = send_waiting(node, to, it, &opt);
 			if (rc != 0) {
 				trp__node_unref(node);
 				trp__free(a, sizeof *a);
@@ -333,10 +363,17 @@ static void on_msg(struct in *s, natsMsg *msg)
 	if (strncmp(subj, node->sub_subject, plen) != 0)
 		return;
 	const char *rest = subj + plen;
-	if (strncmp(rest, "f.", 2) == 0)
+	if (strncmp(rest, "f.", 2) == 0) {
 		on_frame(s, msg, rest + 2, strlen(rest + 2));
-	else
+	} else if (strncmp(rest, "p.", 2) == 0) {
+		/* trp_node_wait_peer's ping: not a frame, only answered (it
+		 * waits behind the frames before it, which is fine) */
+		const char *reply = natsMsg_GetReply(msg);
+		if (reply != NULL)
+			(void)natsConnection_Publish(node->nc, reply, NULL, 0);
+	} else {
 		trp__node_count(node, malformed_frames, 1);
+	}
 }
 
 static void check_dropped(struct trp_node *node)
@@ -395,8 +432,20 @@ int trp__node_in_start(struct trp_node *node)
 	return trp__thread_start(&node->in_thread, in_main, node);
 }
 
-void trp__node_in_stop(struct trp_node *node)
+void trp__node_in_stop(struct trp_node *node, uint64_t deadline)
 {
+	/* Drain: the server stops sending to us (a peer's later frames get
+	 * "no responders", counted on its side), and the frames already on
+	 * their way or pending here are still taken and delivered, so none
+	 * is lost uncounted. Then the thread stops. */
+	if (natsSubscription_Drain(node->sub) == NATS_OK) {
+		uint64_t now = trp__now_ns();
+		int64_t ms = now < deadline ?
+				     (int64_t)((deadline - now) / 1000000) :
+				     0;
+		(void)natsSubscription_WaitForDrainCompletion(node->sub,
+							      ms > 0 ? ms : 1);
+	}
 	atomic_store_explicit(&node->in_stop, 1, memory_order_release);
 	trp__thread_join(&node->in_thread);
 }

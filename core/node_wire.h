@@ -26,7 +26,9 @@
  *                         REPLY
  *     4  u32 type         the message's type tag
  *     8  u32 len          payload length
- *    12  i32 status       0; REPLY: 0 or a TRP_E* code (< 0), no payload
+ *    12  i32 status       SEND: the message's status (trp_msg_t: 0, or a
+ *                         TRP_E* code of a future's outcome); ASK: 0;
+ *                         REPLY: 0 or a TRP_E* code (< 0), no payload
  *                         with a code
  *    16  u64 ref          ASK: the asker's proxy id on the sending node;
  *                         REPLY: that proxy id (echoed); SEND: 0
@@ -42,8 +44,8 @@
  * != 0, first_seq >= 1 and first_seq + count does not overflow.
  * Checked as well, so that an accepted frame has one encoding (the encoder
  * writes these bytes and no others; tests/fuzz checks the round trip):
- * padding bytes are 0; SEND and ASK have status 0, SEND ref and corr 0; a
- * REPLY's status is 0 or negative; a name holds no NUL byte (names.h);
+ * padding bytes are 0; SEND has status <= 0, ASK status 0, SEND ref and
+ * corr 0; a REPLY's status is 0 or negative; a name holds no NUL byte (names.h);
  * and a count larger than (length - header) / 32 is refused with the
  * header already (TRP__WIRE_ECOUNT), so a receiver never believes a count
  * no frame of that length could carry.
@@ -73,14 +75,16 @@ enum trp__wire_op {
 	TRP__WIRE_REPLY = 3, /* answer (payload or status) to (ref, corr) */
 };
 
-/* Decoder results (negative: malformed, why). */
+/* Decoder results (negative: malformed, why). Fewer bytes than the next
+ * item's 32, or than count items could take at all, is a count that
+ * disagrees with the length: TRP__WIRE_ECOUNT, not _ESHORT. */
 enum trp__wire_rc {
 	TRP__WIRE_OK = 0,
-	TRP__WIRE_ESHORT = -1,	 /* shorter than a header / an item */
-	TRP__WIRE_EMAGIC = -2,	 /* magic or version */
-	TRP__WIRE_EHEADER = -3,	 /* kind, flags, length, src_inc, seq */
-	TRP__WIRE_EITEM = -4,	 /* an item's op, flags, lengths */
-	TRP__WIRE_ECOUNT = -5,	 /* items do not fill the frame exactly */
+	TRP__WIRE_ESHORT = -1,	/* shorter than a header */
+	TRP__WIRE_EMAGIC = -2,	/* magic or version */
+	TRP__WIRE_EHEADER = -3, /* kind, flags, length, src_inc, seq */
+	TRP__WIRE_EITEM = -4,	/* an item's op, flags, lengths */
+	TRP__WIRE_ECOUNT = -5,	/* items do not fill the frame exactly */
 };
 
 /* The enumerator's name of a decoder result ("TRP__WIRE_E?" if unknown),
@@ -136,7 +140,7 @@ void trp__wire_item_at(const struct trp__wire_frame *f, size_t *off,
 /* An encoder: a growable buffer holding one frame being built. */
 struct trp__wire_buf {
 	unsigned char *data;
-	size_t len;	/* bytes written (header included) */
+	size_t len; /* bytes written (header included) */
 	size_t cap;
 	uint32_t count; /* items added */
 };

@@ -1,0 +1,217 @@
+/*
+ * tests/net/slow_consumer.c - losses under overload are counted exactly.
+ *
+ * The peer runs a slow sink (it spins per message) and a node whose
+ * inbound subscription holds at most 8 frames (pending_frames). The test
+ * node's senders send as fast as they can; frames beyond the peer's
+ * pending limit are dropped by its NATS client (a slow consumer) and show
+ * up as sequence gaps. After the senders finish, the peer drains, the
+ * test node says goodbye (so the peer also counts a gap at the very end
+ * of the stream), and then, exactly:
+ *     sent (test node) == received (peer) + lost (both nodes),
+ * with losses > 0 (otherwise the test tested nothing), the sink still
+ * seeing every sender's messages in order (gaps allowed, no duplicates),
+ * and every message the peer delivered counted by the sink.
+ *
+ * Overload is made certain rather than hoped for: besides the slow sink,
+ * the test stops the peer process (SIGSTOP) for 50 ms at a time while
+ * the senders run, so frames pile up in the server and arrive in bursts
+ * far larger than 8 frames when it continues (SIGCONT). Whether the
+ * inbound thread itself waits for the slow sink is node.c's choice; the
+ * burst overflows the pending limit either way.
+ */
+#include "net_util.h"
+
+#define SENDERS 4
+#define CHUNK 128
+
+struct run {
+	trp_actor_t *proxy;
+	uint64_t per_sender;
+	atomic_int done;
+	atomic_int errors;
+	atomic_int first_error;
+	atomic_uint_least64_t sent;
+};
+
+struct sender {
+	struct run *run;
+	uint32_t id;
+	uint64_t next;
+};
+
+static void sender_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
+{
+	struct sender *s = state;
+	struct run *r = s->run;
+	(void)m;
+	if (s->next >= r->per_sender)
+		return;
+	for (int i = 0; i < CHUNK && s->next < r->per_sender; i++) {
+		struct net_seq q = { s->id, NET_SEQ_MAGIC, s->next };
+		int rc = trp_send(r->proxy, NET_T_SEQ, &q, sizeof q);
+		if (rc == TRP_EFULL)
+			break;
+		if (rc != 0) {
+			if (atomic_fetch_add(&r->errors, 1) == 0)
+				atomic_store(&r->first_error, rc);
+			return;
+		}
+		s->next++;
+		atomic_fetch_add_explicit(&r->sent, 1, memory_order_relaxed);
+	}
+	if (s->next == r->per_sender) {
+		atomic_fetch_add(&r->done, 1);
+		return;
+	}
+	int rc = trp_send(self, NET_T_TICK, NULL, 0);
+	if (rc != 0 && atomic_fetch_add(&r->errors, 1) == 0)
+		atomic_store(&r->first_error, rc);
+}
+
+/* The peer's received + its gap count (what it has accounted for). */
+static uint64_t accounted(const trp_node_stats_t *s)
+{
+	return s->received + net_lost_total(s);
+}
+
+static void test_slow_consumer(void **state)
+{
+	struct net_fixture *fx = *state;
+	const char *roles[] = { "--role",	    "slow", "--slow-us", "20",
+				"--pending-frames", "8",    NULL };
+	struct net_peer *peer = net_peer_start(fx, "peer", roles);
+	snprintf(net_hooks.expect_peer, sizeof net_hooks.expect_peer, "peer");
+	net_local_start(fx, "main", NULL);
+
+	static struct run run;
+	memset(&run, 0, sizeof run);
+	run.proxy = net_proxy(fx, "peer", NET_SINK);
+	run.per_sender = net_scaled(25000, 2000);
+	const uint64_t total = run.per_sender * SENDERS;
+	printf("  %d senders x %" PRIu64 " messages to a slow sink\n", SENDERS,
+	       run.per_sender);
+
+	trp_actor_t *senders[SENDERS];
+	trp_actor_def_t def = { 0 };
+	def.behavior = sender_behavior;
+	def.state_size = sizeof(struct sender);
+	def.mailbox_limit = TRP_MAILBOX_UNBOUNDED;
+	for (uint32_t i = 0; i < SENDERS; i++) {
+		struct sender init = { &run, i, 0 };
+		NET_OK(trp_actor_spawn(fx->rt, &def, &init, &senders[i]));
+	}
+	for (int i = 0; i < SENDERS; i++)
+		NET_OK(trp_send(senders[i], NET_T_TICK, NULL, 0));
+
+	/* Pulses while the senders run; bounded in count and time. The
+	 * peer is always continued before any check can fail. */
+	int pulses = 0;
+	int64_t hard = net_now() + 120 * NET_SEC;
+	while (atomic_load(&run.done) + atomic_load(&run.errors) < SENDERS &&
+	       net_now() < hard && pulses < 2000) {
+		kill(peer->pid, SIGSTOP);
+		net_sleep_ms(50);
+		kill(peer->pid, SIGCONT);
+		pulses++;
+		net_sleep_ms(20);
+	}
+	kill(peer->pid, SIGCONT);
+	/* A last burst after the senders finished: the tail of the
+	 * streams is overloaded as well. */
+	kill(peer->pid, SIGSTOP);
+	net_sleep_ms(50);
+	kill(peer->pid, SIGCONT);
+	if (atomic_load(&run.errors) != 0)
+		fail_msg("a sender's trp_send failed: %s",
+			 trp_errname(atomic_load(&run.first_error)));
+	if (atomic_load(&run.done) != SENDERS)
+		fail_msg("senders did not finish: %" PRIu64 " of %" PRIu64
+			 " sent",
+			 (uint64_t)atomic_load(&run.sent), total);
+	printf("  senders done after %d pulses\n", pulses);
+
+	/* Let the test node publish everything and the peer drain: the
+	 * peer's count stops moving for 500 ms (bounded). */
+	NET_OK(trp_runtime_wait_idle(fx->rt, NET_SETTLE_NS));
+	uint64_t last = UINT64_MAX;
+	int64_t still_since = net_now();
+	int64_t deadline = net_now() + 60 * NET_SEC;
+	for (;;) {
+		trp_node_stats_t ps = net_peer_stats(peer);
+		if (accounted(&ps) != last) {
+			last = accounted(&ps);
+			still_since = net_now();
+		} else if (net_now() - still_since > 500 * NET_MS) {
+			break;
+		}
+		if (net_now() > deadline)
+			fail_msg("the peer did not settle");
+		net_sleep_ms(50);
+	}
+
+	/* Goodbye: the peer counts the gap at the end of our stream. */
+	trp_node_stats_t local = net_local_stop(fx);
+	assert_int_equal(local.sent, total);
+	uint64_t sender_lost = net_lost_total(&local);
+	deadline = net_now() + 20 * NET_SEC;
+	trp_node_stats_t ps;
+	for (;;) {
+		ps = net_peer_stats(peer);
+		if (accounted(&ps) + sender_lost >= total ||
+		    net_now() > deadline)
+			break;
+		net_sleep_ms(20);
+	}
+
+	struct net_peer_final pf;
+	net_peer_stop(peer, &pf);
+	net_print_stats("main", &local);
+	net_print_stats("peer", &pf.node);
+	printf("  sink: count %" PRIu64 " violations %" PRIu64
+	       " skipped %" PRIu64 "\n",
+	       pf.sink.count, pf.sink.violations, pf.sink.skipped);
+	const trp_node_stats_t *all[2] = { &local, &pf.node };
+	net_assert_conserved(all, 2);
+
+	uint64_t lost = sender_lost + net_lost_total(&pf.node);
+	assert_int_equal(pf.node.received + lost, total);
+	if (lost == 0)
+		fail_msg("no message was lost: the overload did not happen "
+			 "(slow_consumer_frames %" PRIu64 "), the test tested "
+			 "nothing",
+			 pf.node.slow_consumer_frames);
+	/* Gaps from dropped frames: the peer's NATS client saw them. */
+	assert_true(pf.node.lost[TRP_LOSS_GAP] > 0);
+	assert_true(pf.node.slow_consumer_frames > 0);
+	/* Order survived the losses; the sink took all that arrived. */
+	assert_int_equal(pf.sink.violations, 0);
+	assert_int_equal(pf.sink_unexpected, 0);
+	assert_int_equal(pf.node.delivered, pf.sink.count);
+	assert_int_equal(pf.node.undeliverable, 0);
+	assert_int_equal(pf.sink.count + lost, total);
+	assert_true(pf.sink.skipped <= pf.node.lost[TRP_LOSS_GAP]);
+	/* The test node's hook saw its own losses (if any), for "peer". */
+	assert_int_equal(net_ld(&net_hooks.loss_bad), 0);
+	assert_int_equal(net_ld(&net_hooks.loss_peer_mismatch), 0);
+	uint64_t hooked = 0;
+	for (int c = 0; c < TRP_LOSS_CAUSES; c++)
+		hooked += net_ld(&net_hooks.loss_msgs[c]);
+	assert_int_equal(hooked, sender_lost);
+
+	for (int i = 0; i < SENDERS; i++)
+		trp_actor_release(senders[i]);
+	trp_actor_release(run.proxy);
+	net_local_destroy(fx);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_slow_consumer, net_setup,
+						net_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,472 @@
+/*
+ * tests/net/test_node.c - the peer node of the net tests: a separate
+ * process (so that a kill is real) running a troupe runtime and a node
+ * with some roles. Public API only.
+ *
+ *   net_test_node --url URL --cluster C --name N [--role R]...
+ *                 [--pending-frames N] [--max-frame N] [--slow-us N]
+ *                 [--workers N]
+ *
+ * Roles (actor names in net_proto.h):
+ *   echo      "echo": answers every ask with its payload (the reply keeps
+ *             the request's type); one-way messages are counted with the
+ *             size and checksum of the last; an ask of type NET_T_STATS
+ *             gets struct net_echo_stats.
+ *   sink      "sink": takes struct net_seq one-way messages and checks
+ *             per-sender FIFO (each sender's seq counts up from 0: a
+ *             number below the next expected is a duplicate or a reorder,
+ *             a violation; one above it skips the missing ones, counted
+ *             as losses); an ask of type NET_T_STATS gets struct
+ *             net_sink_stats.
+ *   slow      as sink, but each message spins --slow-us microseconds
+ *             (default 50, at most 100000).
+ *   hold      "hold": takes every request it is asked and holds it
+ *             unanswered (at most 64); a one-way NET_T_RELEASE answers
+ *             all of them with "late" (late replies, for timeout tests).
+ *   exported  "exp": exported with trp_node_export(), not registered;
+ *             answers asks with "exp:" + payload. And "shadow": an actor
+ *             registered under that name answers "registered", another
+ *             exported under the same name answers "exported" (an export
+ *             shadows a registered name).
+ *
+ * Protocol with the parent test, one line each way, on stdin/stdout:
+ *   out  "ready name=N inc=I max_payload=M"  once the node runs and the
+ *        roles are registered; or "error <what> <TRP_E...>" and exit 2.
+ *   in   "stats"    out "stats sent=... lost_...=..." (net_proto.h)
+ *   in   "sink"     out "sink count=C violations=V skipped=S senders=N
+ *                         stats_asks=A unexpected=U"
+ *   in   "echo"     out "echo asks=A oneway=O last_size=L last_sum=S"
+ *   in   "unexport" out "unexport rc=<TRP_E...>" (trp_node_unexport "exp")
+ *   in   "stop"     waits until the runtime is idle (at most 10 s), then
+ *                   out the final "stats", "sink" and "echo" lines (the
+ *                   node's counters before trp_node_stop(), which frees
+ *                   it), stops the node, out "stopped rc=<TRP_E...>",
+ *                   destroys the runtime, out "runtime sent=S
+ *                   processed=P dead=D balanced=0|1", out "bye", exit 0.
+ *   EOF on stdin (the parent died) is a quiet "stop".
+ * Unknown commands get "error unknown-command". Diagnostics go to stderr.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <troupe/node.h>
+#include <troupe/troupe.h>
+
+#include "../common/balance.h"
+#include "net_proto.h"
+
+#define SEC 1000000000LL
+#define HOLD_MAX 64
+
+/* Counters the behaviours write and the main thread reads (after the
+ * runtime is idle for the final lines; as snapshots otherwise). Relaxed:
+ * each is a statistic with one writer (the actor that owns it); the
+ * final read is ordered by trp_runtime_wait_idle(). */
+struct sink_counts {
+	atomic_uint_least64_t count, violations, skipped, senders, stats_asks,
+		unexpected;
+};
+struct echo_counts {
+	atomic_uint_least64_t asks, oneway, last_size, last_sum;
+};
+
+static struct sink_counts sink_c;
+static struct echo_counts echo_c;
+static int64_t slow_ns;
+
+static uint64_t ld(atomic_uint_least64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void add(atomic_uint_least64_t *v, uint64_t n)
+{
+	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
+}
+
+static void st(atomic_uint_least64_t *v, uint64_t n)
+{
+	atomic_store_explicit(v, n, memory_order_relaxed);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------- sink -- */
+
+struct sink_state {
+	uint64_t next[NET_SENDERS_MAX]; /* next expected seq per sender */
+	bool seen[NET_SENDERS_MAX];
+};
+
+static void sink_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
+{
+	struct sink_state *s = state;
+	(void)self;
+	if (m->type == NET_T_STATS) {
+		struct net_sink_stats r = {
+			ld(&sink_c.count),
+			ld(&sink_c.violations),
+			ld(&sink_c.skipped),
+			ld(&sink_c.senders),
+		};
+		add(&sink_c.stats_asks, 1);
+		int rc = trp_reply(m, &r, sizeof r);
+		if (rc != 0)
+			fprintf(stderr, "test_node: sink reply: %s\n",
+				trp_errname(rc));
+		return;
+	}
+	if (m->type != NET_T_SEQ) {
+		add(&sink_c.unexpected, 1);
+		return;
+	}
+	struct net_seq q;
+	if (m->size != sizeof q || m->data == NULL) {
+		add(&sink_c.violations, 1);
+		return;
+	}
+	memcpy(&q, m->data, sizeof q);
+	if (q.magic != NET_SEQ_MAGIC || q.sender >= NET_SENDERS_MAX) {
+		add(&sink_c.violations, 1);
+		return;
+	}
+	if (!s->seen[q.sender]) {
+		s->seen[q.sender] = true;
+		add(&sink_c.senders, 1);
+	}
+	if (q.seq < s->next[q.sender]) {
+		add(&sink_c.violations, 1); /* duplicate or reordered */
+	} else {
+		if (q.seq > s->next[q.sender])
+			add(&sink_c.skipped, q.seq - s->next[q.sender]);
+		s->next[q.sender] = q.seq + 1;
+	}
+	add(&sink_c.count, 1);
+	if (slow_ns > 0) {
+		/* A slow consumer: spin (bounded by the clock). */
+		int64_t until = now_ns() + slow_ns;
+		while (now_ns() < until)
+			;
+	}
+}
+
+/* ------------------------------------------------------------- echo -- */
+
+static void echo_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
+{
+	(void)self;
+	(void)state;
+	if (m->type == NET_T_STATS) {
+		struct net_echo_stats r = {
+			ld(&echo_c.asks),
+			ld(&echo_c.oneway),
+			ld(&echo_c.last_size),
+			ld(&echo_c.last_sum),
+		};
+		int rc = trp_reply(m, &r, sizeof r);
+		if (rc != 0)
+			fprintf(stderr, "test_node: echo stats reply: %s\n",
+				trp_errname(rc));
+		return;
+	}
+	int rc = trp_reply(m, m->data, m->size);
+	if (rc == 0) {
+		add(&echo_c.asks, 1);
+	} else if (rc == TRP_ENOTREQUEST) {
+		st(&echo_c.last_size, m->size);
+		st(&echo_c.last_sum, net_sum(m->data, m->size));
+		add(&echo_c.oneway, 1);
+	} else {
+		fprintf(stderr, "test_node: echo reply (%zu bytes): %s\n",
+			m->size, trp_errname(rc));
+	}
+}
+
+/* ------------------------------------------------------------- hold -- */
+
+struct hold_state {
+	trp_request_t *held[HOLD_MAX];
+	int n;
+};
+
+static void hold_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
+{
+	struct hold_state *h = state;
+	(void)self;
+	if (m->type == NET_T_RELEASE) {
+		for (int i = 0; i < h->n; i++) {
+			int rc = trp_request_reply(h->held[i], "late", 4);
+			if (rc != 0) {
+				fprintf(stderr, "test_node: hold reply: %s\n",
+					trp_errname(rc));
+				trp_request_release(h->held[i]);
+			}
+		}
+		h->n = 0;
+		return;
+	}
+	if (h->n >= HOLD_MAX)
+		return; /* answered TRP_ENOREPLY by the runtime */
+	int rc = trp_request_take(m, &h->held[h->n]);
+	if (rc == 0)
+		h->n++;
+	else
+		fprintf(stderr, "test_node: hold take: %s\n", trp_errname(rc));
+}
+
+/* --------------------------------------------------------- exported -- */
+
+static void tag_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
+{
+	const char *tag = state;
+	char buf[256];
+	size_t t = strlen(tag);
+	size_t n = m->size < sizeof buf - t ? m->size : sizeof buf - t;
+	(void)self;
+	memcpy(buf, tag, t);
+	if (n > 0)
+		memcpy(buf + t, m->data, n);
+	(void)trp_reply(m, buf, t + n);
+}
+
+/* ------------------------------------------------------------- main -- */
+
+static void print_stats(trp_node_t *node)
+{
+	trp_node_stats_t s;
+	char line[1024];
+	int rc = trp_node_stats(node, &s);
+	if (rc != 0) {
+		printf("error stats %s\n", trp_errname(rc));
+		return;
+	}
+	net_format_stats(&s, line, sizeof line);
+	printf("%s\n", line);
+}
+
+static void print_sink(void)
+{
+	printf("sink count=%" PRIu64 " violations=%" PRIu64 " skipped=%" PRIu64
+	       " senders=%" PRIu64 " stats_asks=%" PRIu64 " unexpected=%" PRIu64
+	       "\n",
+	       ld(&sink_c.count), ld(&sink_c.violations), ld(&sink_c.skipped),
+	       ld(&sink_c.senders), ld(&sink_c.stats_asks),
+	       ld(&sink_c.unexpected));
+}
+
+static void print_echo(void)
+{
+	printf("echo asks=%" PRIu64 " oneway=%" PRIu64 " last_size=%" PRIu64
+	       " last_sum=%" PRIu64 "\n",
+	       ld(&echo_c.asks), ld(&echo_c.oneway), ld(&echo_c.last_size),
+	       ld(&echo_c.last_sum));
+}
+
+static void die_usage(const char *why)
+{
+	fprintf(stderr,
+		"test_node: %s\nusage: net_test_node --url URL --cluster C "
+		"--name N [--role echo|sink|slow|hold|exported]... "
+		"[--pending-frames N] [--max-frame N] [--slow-us N] "
+		"[--workers N]\n",
+		why);
+	printf("error usage %s\n", why);
+	exit(2);
+}
+
+/* Spawns an actor (and registers it under @name if not NULL). */
+static trp_actor_t *spawn(trp_runtime_t *rt, trp_behavior_fn fn,
+			  size_t state_size, void *arg, const char *name)
+{
+	trp_actor_def_t def = { 0 };
+	trp_actor_t *a = NULL;
+	def.behavior = fn;
+	def.state_size = state_size;
+	def.mailbox_limit = TRP_MAILBOX_UNBOUNDED;
+	int rc = trp_actor_spawn(rt, &def, arg, &a);
+	if (rc == 0 && name != NULL)
+		rc = trp_register(rt, name, a);
+	if (rc != 0) {
+		printf("error spawn-%s %s\n", name != NULL ? name : "?",
+		       trp_errname(rc));
+		exit(2);
+	}
+	return a;
+}
+
+int main(int argc, char **argv)
+{
+	const char *url = NULL, *cluster = NULL, *name = NULL;
+	bool echo = false, sink = false, slow = false, hold = false,
+	     exported = false;
+	long pending = 0, max_frame = 0, slow_us = 50, workers = 2;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (v == NULL)
+			die_usage("an option without its value");
+		i++;
+		if (strcmp(a, "--url") == 0)
+			url = v;
+		else if (strcmp(a, "--cluster") == 0)
+			cluster = v;
+		else if (strcmp(a, "--name") == 0)
+			name = v;
+		else if (strcmp(a, "--pending-frames") == 0)
+			pending = strtol(v, NULL, 10);
+		else if (strcmp(a, "--max-frame") == 0)
+			max_frame = strtol(v, NULL, 10);
+		else if (strcmp(a, "--slow-us") == 0)
+			slow_us = strtol(v, NULL, 10);
+		else if (strcmp(a, "--workers") == 0)
+			workers = strtol(v, NULL, 10);
+		else if (strcmp(a, "--role") == 0 && strcmp(v, "echo") == 0)
+			echo = true;
+		else if (strcmp(a, "--role") == 0 && strcmp(v, "sink") == 0)
+			sink = true;
+		else if (strcmp(a, "--role") == 0 && strcmp(v, "slow") == 0)
+			slow = true;
+		else if (strcmp(a, "--role") == 0 && strcmp(v, "hold") == 0)
+			hold = true;
+		else if (strcmp(a, "--role") == 0 && strcmp(v, "exported") == 0)
+			exported = true;
+		else
+			die_usage("unknown option or role");
+	}
+	if (url == NULL || cluster == NULL || name == NULL)
+		die_usage("--url, --cluster and --name are required");
+	if (sink && slow)
+		die_usage("sink and slow both register \"sink\"");
+	if (slow_us < 0 || slow_us > 100000 || pending < 0 ||
+	    pending > 1000000 || max_frame < 0 || workers < 1 || workers > 8)
+		die_usage("a value out of range");
+	if (slow)
+		slow_ns = slow_us * 1000;
+
+	trp_config_t rcfg = TRP_CONFIG_INIT;
+	rcfg.workers = (uint32_t)workers;
+	trp_runtime_t *rt = NULL;
+	int rc = trp_runtime_create(&rcfg, &rt);
+	if (rc != 0) {
+		printf("error runtime %s\n", trp_errname(rc));
+		return 2;
+	}
+	const char *servers[1] = { url };
+	trp_node_config_t ncfg = TRP_NODE_CONFIG_INIT;
+	ncfg.cluster = cluster;
+	ncfg.name = name;
+	ncfg.servers = servers;
+	ncfg.nservers = 1;
+	ncfg.pending_frames = (int)pending;
+	ncfg.max_frame = (size_t)max_frame;
+	trp_node_t *node = NULL;
+	rc = trp_node_start(rt, &ncfg, &node);
+	if (rc != 0) {
+		printf("error node-start %s\n", trp_errname(rc));
+		trp_runtime_destroy(rt);
+		return 2;
+	}
+
+	trp_actor_t *actors[8];
+	int nactors = 0;
+	if (echo)
+		actors[nactors++] = spawn(rt, echo_behavior, 0, NULL, NET_ECHO);
+	if (sink || slow)
+		actors[nactors++] = spawn(rt, sink_behavior,
+					  sizeof(struct sink_state), NULL,
+					  NET_SINK);
+	if (hold)
+		actors[nactors++] = spawn(rt, hold_behavior,
+					  sizeof(struct hold_state), NULL,
+					  NET_HOLD);
+	if (exported) {
+		static char exp_tag[] = "exp:";
+		static char reg_tag[] = "registered";
+		static char shadow_tag[] = "exported";
+		trp_actor_t *e = spawn(rt, tag_behavior, 0, exp_tag, NULL);
+		actors[nactors++] = e;
+		rc = trp_node_export(node, NET_EXPORTED, e);
+		trp_actor_t *r =
+			spawn(rt, tag_behavior, 0, reg_tag, NET_SHADOW);
+		actors[nactors++] = r;
+		trp_actor_t *x = spawn(rt, tag_behavior, 0, shadow_tag, NULL);
+		actors[nactors++] = x;
+		if (rc == 0)
+			rc = trp_node_export(node, NET_SHADOW, x);
+		if (rc != 0) {
+			printf("error export %s\n", trp_errname(rc));
+			return 2;
+		}
+	}
+	printf("ready name=%s inc=%" PRIu64 " max_payload=%zu\n",
+	       trp_node_name(node), trp_node_incarnation(node),
+	       trp_node_max_payload(node, strlen(NET_ECHO)));
+
+	char line[256];
+	bool quiet = true;
+	/* One command per line until "stop" or EOF. */
+	while (fgets(line, sizeof line, stdin) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strcmp(line, "stop") == 0) {
+			quiet = false;
+			break;
+		} else if (strcmp(line, "stats") == 0) {
+			print_stats(node);
+		} else if (strcmp(line, "sink") == 0) {
+			print_sink();
+		} else if (strcmp(line, "echo") == 0) {
+			print_echo();
+		} else if (strcmp(line, "unexport") == 0) {
+			printf("unexport rc=%s\n",
+			       trp_errname(
+				       trp_node_unexport(node, NET_EXPORTED)));
+		} else {
+			printf("error unknown-command\n");
+		}
+	}
+
+	rc = trp_runtime_wait_idle(rt, 10 * SEC);
+	if (rc != 0)
+		fprintf(stderr, "test_node %s: wait_idle: %s\n", name,
+			trp_errname(rc));
+	if (!quiet) {
+		print_stats(node);
+		print_sink();
+		print_echo();
+	}
+	rc = trp_node_stop(node, 5 * SEC);
+	if (!quiet)
+		printf("stopped rc=%s\n", trp_errname(rc));
+	for (int i = 0; i < nactors; i++)
+		trp_actor_release(actors[i]);
+	trp_stats_t fin;
+	rc = trp_runtime_destroy_ex(rt, &fin);
+	char why[256] = "";
+	bool balanced = rc == 0 && balance_holds(&fin, why, sizeof why);
+	if (!balanced)
+		fprintf(stderr, "test_node %s: destroy %s: %s\n", name,
+			trp_errname(rc), why);
+	if (!quiet) {
+		printf("runtime sent=%" PRIu64 " processed=%" PRIu64
+		       " dead=%" PRIu64 " balanced=%d\n",
+		       fin.sent, fin.processed, fin.dead_lettered,
+		       balanced ? 1 : 0);
+		printf("bye\n");
+	}
+	return 0;
+}
