@@ -142,8 +142,18 @@ int remote_begin(struct remote_run *r, const struct bench_workload *w,
 		report(w->name, "trp_node_start", rc);
 		goto fail;
 	}
+	/* far said ready, so this is one ping; but a message to a node not
+	 * there yet would be lost (no responders): ask, as node.h says. */
+	rc = trp_node_wait_peer(r->node, REMOTE_FAR, FAR_READY_MS * 1000000ll);
+	if (rc != 0) {
+		report(w->name, "trp_node_wait_peer", rc);
+		goto fail;
+	}
 	return 0;
 fail:
+	if (r->node != NULL)
+		trp_node_stop(r->node, NODE_STOP_NS);
+	r->node = NULL;
 	if (r->rt != NULL)
 		trp_runtime_destroy(r->rt);
 	r->rt = NULL;

@@ -10,7 +10,8 @@
  *      creates its runtime, starts node "far", registers its actors and
  *      says ready (remote_far_main);
  *   3. this process's runtime and node "near" (same cluster C, unique per
- *      run so that runs sharing a server never meet);
+ *      run so that runs sharing a server never meet), which waits for far
+ *      (trp_node_wait_peer);
  *   4. the workload (the caller), through proxies (trp_node_proxy);
  *   5. remote_end: near's node counters, near's node stops (its goodbye
  *      lets far count a gap at the end of the stream), far is told to
