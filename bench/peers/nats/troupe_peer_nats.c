@@ -433,10 +433,14 @@ static void fi_on_data(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 	/* The lock is uncontended (the subscription's one thread, and the
 	 * ctl subscription's answers): it makes the answer consistent. */
 	pthread_mutex_lock(&sink_lock);
-	if (it.producer >= sink_producers || it.n != sink_next[it.producer]) {
+	if (it.producer >= sink_producers) {
 		sink.bad++;
 	} else {
-		sink_next[it.producer]++;
+		/* a gap (a drop) counts once; the order check resumes after
+		 * it, as troupe's fanin consumer does */
+		if (it.n != sink_next[it.producer])
+			sink.bad++;
+		sink_next[it.producer] = it.n + 1;
 	}
 	sink.sum += it.n;
 	if (++sink.count == sink_total)
