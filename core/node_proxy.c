@@ -30,6 +30,9 @@
 
 struct proxy {
 	struct trp_node *node;
+	/* a WATCH is outstanding (node_watch.c): set by the first monitor or
+	 * link, cleared when the DOWN comes back */
+	_Atomic(uint32_t) watching;
 	size_t max_payload;
 	uint8_t dst_len;
 	uint16_t name_len;
@@ -43,13 +46,32 @@ static int proxy_admit(const struct trp_actor *to, size_t len)
 	return len > p->max_payload ? TRP_EMSGSIZE : 0;
 }
 
+static void proxy_watched(struct trp_actor *a)
+{
+	struct proxy *p = a->state;
+	/* acq_rel: one WATCH per outstanding period; pairs with
+	 * trp__node_proxy_unwatched's release. */
+	if (atomic_exchange_explicit(&p->watching, 1, memory_order_acq_rel) ==
+	    0)
+		trp__node_proxy_watch(p->node, p->dst, p->dst_len, p->name,
+				      p->name_len, a->id);
+}
+
+void trp__node_proxy_unwatched(struct trp_actor *a)
+{
+	struct proxy *p = a->state;
+	atomic_store_explicit(&p->watching, 0, memory_order_release);
+}
+
 /* Remote proxies: event actors (turns on the workers), bounded, with a
- * size check at the send. */
+ * size check at the send; monitors and links on them watch the remote
+ * actor. */
 static const struct trp__actor_kind kind_proxy = {
 	.name = "proxy",
 	.wake = NULL,
 	.batches = true,
 	.admit = proxy_admit,
+	.watched = proxy_watched,
 };
 
 /* The request inside @msg, taken over by the caller (its reference moves
@@ -76,6 +98,8 @@ static void proxy_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 {
 	struct proxy *p = state;
 	struct trp_node *node = p->node;
+	if (trp__node_watch_marker(msg))
+		return; /* a remote DOWN passing through (node_watch.c) */
 	struct trp__node_out h = {
 		.op = TRP__WIRE_SEND,
 		.name_len = p->name_len,
@@ -206,6 +230,41 @@ int trp_node_proxy(trp_node_t *node, const char *node_name,
 unlock:
 	trp__mutex_unlock(&node->proxies.lock);
 	return rc;
+}
+
+struct to_node {
+	const char *dst;
+	size_t dst_len;
+};
+
+/* A proxy's key starts with its node's name and a NUL (make_key). */
+static bool proxy_to(const void *key, size_t klen, void *value, void *ctx)
+{
+	(void)value;
+	const struct to_node *t = ctx;
+	return klen > t->dst_len && memcmp(key, t->dst, t->dst_len) == 0 &&
+	       ((const char *)key)[t->dst_len] == '\0';
+}
+
+void trp__node_proxies_kill(struct trp_node *node, const char *dst,
+			    size_t dst_len, trp_stop_reason_t why)
+{
+	struct to_node t = { dst, dst_len };
+	for (;;) {
+		void *batch[64];
+		trp__mutex_lock(&node->proxies.lock);
+		size_t n = trp__node_table_take(&node->proxies, proxy_to, &t,
+						batch, 64);
+		trp__mutex_unlock(&node->proxies.lock);
+		for (size_t i = 0; i < n; i++) {
+			/* Its monitors get DOWN(@why), its links the exit
+			 * signal; what it still holds is dead-lettered. */
+			(void)trp__actor_kill(batch[i], why);
+			trp_actor_release(batch[i]);
+		}
+		if (n < 64)
+			return;
+	}
 }
 
 struct collect {
