@@ -238,11 +238,21 @@ int remote_end(struct remote_run *r, struct bench_result *out)
 	len = strlen(out->extra);
 	snprintf(out->extra + len, sizeof(out->extra) - len,
 		 "%sframes_out=%llu sent=%llu lost=%llu far_received=%llu "
-		 "far_lost=%llu",
+		 "far_lost=%llu peer_downs=%llu",
 		 len != 0 ? " " : "", (unsigned long long)st.frames_out,
 		 (unsigned long long)st.sent, (unsigned long long)lost_sum(&st),
-		 (unsigned long long)far_received,
-		 (unsigned long long)far_lost);
+		 (unsigned long long)far_received, (unsigned long long)far_lost,
+		 (unsigned long long)st.peer_downs);
+	if (st.peer_downs != 0) {
+		/* A peer seen down kills its proxies (TRP_STOP_NOCONNECTION):
+		 * the sends after it fail, and the workload's check says so. */
+		fprintf(stderr,
+			"%s: the near node saw its peer go down %llu times "
+			"during the run (peers_up=%llu at the end)\n",
+			r->w->name, (unsigned long long)st.peer_downs,
+			(unsigned long long)st.peers_up);
+		out->ok = false;
+	}
 	return rc;
 }
 

@@ -53,6 +53,7 @@ struct ball {
 struct ping {
 	alignas(64) trp_actor_t *pong; /* proxy; reference owned by run() */
 	uint64_t seen, total, failed;
+	int first_rc;		   /* the first failed send's error */
 	uint64_t t0_ns, t1_ns;	   /* ball WARMUP's and the last's return */
 	_Atomic uint64_t progress; /* seen, for remote_wait */
 	struct bench_hist *hist;
@@ -62,6 +63,7 @@ struct ping {
 struct pong {
 	alignas(64) trp_actor_t *ping; /* proxy (far side) */
 	uint64_t seen, failed;
+	int first_rc; /* the first failed send's error */
 };
 
 static bool read_ball(const trp_msg_t *msg, struct ball *b)
@@ -77,6 +79,7 @@ static void ping_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	struct ping *pl = state;
 	struct ball b;
 	uint64_t now = bench_now_ns();
+	int rc;
 
 	(void)self;
 	if (!read_ball(msg, &b) || b.seq != ++pl->seen) {
@@ -96,22 +99,25 @@ static void ping_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	}
 	b.seq++;
 	b.sent_ns = now;
-	if (trp_send(pl->pong, MSG_BALL, &b, sizeof(b)) != 0)
-		pl->failed++;
+	rc = trp_send(pl->pong, MSG_BALL, &b, sizeof(b));
+	if (rc != 0 && pl->failed++ == 0)
+		pl->first_rc = rc;
 }
 
 static void pong_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 {
 	struct pong *pl = state;
 	struct ball b;
+	int rc;
 
 	(void)self;
 	if (!read_ball(msg, &b) || b.seq != ++pl->seen) {
 		pl->failed++;
 		return;
 	}
-	if (trp_send(pl->ping, MSG_BALL, &b, sizeof(b)) != 0)
-		pl->failed++;
+	rc = trp_send(pl->ping, MSG_BALL, &b, sizeof(b));
+	if (rc != 0 && pl->failed++ == 0)
+		pl->first_rc = rc;
 }
 
 /* --- far node ------------------------------------------------------------ */
@@ -132,8 +138,9 @@ static void far_report(void *ctx, char *buf, size_t size)
 {
 	struct pong *pl = ctx;
 
-	snprintf(buf, size, "pong_seen=%llu pong_failed=%llu",
-		 (unsigned long long)pl->seen, (unsigned long long)pl->failed);
+	snprintf(buf, size, "pong_seen=%llu pong_failed=%llu pong_rc=%d",
+		 (unsigned long long)pl->seen, (unsigned long long)pl->failed,
+		 -pl->first_rc);
 }
 
 static int rpp_far(const trp_config_t *cfg, const uint64_t *values,
@@ -222,10 +229,12 @@ static int rpp_run(const trp_config_t *cfg, const uint64_t *values, size_t mode,
 	if (!out->ok)
 		fprintf(stderr,
 			"remote_pingpong: ping saw %llu balls (want %llu), "
-			"%llu bad or failed sends, %llu samples (want %llu)\n",
+			"%llu bad or failed sends (first error: %s), %llu "
+			"samples (want %llu)\n",
 			(unsigned long long)pl->seen,
 			(unsigned long long)pl->total,
 			(unsigned long long)pl->failed,
+			pl->first_rc != 0 ? trp_strerror(pl->first_rc) : "none",
 			(unsigned long long)hist->count, (unsigned long long)p);
 	snprintf(out->extra, sizeof(out->extra),
 		 "p50_ns=%llu p99_ns=%llu p999_ns=%llu max_ns=%llu",
@@ -242,12 +251,17 @@ end:
 		if (!bench_line_u64(r.far_line, "pong_seen", &pong_seen) ||
 		    !bench_line_u64(r.far_line, "pong_failed", &pong_failed) ||
 		    pong_seen != pl->total || pong_failed != 0) {
+			uint64_t prc = 0;
+
+			bench_line_u64(r.far_line, "pong_rc", &prc);
 			fprintf(stderr,
 				"remote_pingpong: pong saw %llu balls (want "
-				"%llu), %llu bad or failed sends\n",
+				"%llu), %llu bad or failed sends (first "
+				"error: %s)\n",
 				(unsigned long long)pong_seen,
 				(unsigned long long)pl->total,
-				(unsigned long long)pong_failed);
+				(unsigned long long)pong_failed,
+				prc != 0 ? trp_strerror(-(int)prc) : "none");
 			out->ok = false;
 		}
 	}
