@@ -19,8 +19,11 @@
  *      line, the runtime is destroyed, the server stopped. The check:
  *      no loss counted on either side, and each side received exactly
  *      what the other sent (trp_node_stats_t sent/received).
- * The line gets the near node's frames_out=, sent=, lost= and far's
- * far_received= and far_lost= fields.
+ * The line gets the near node's frames_out=, sent=, lost=, peer_downs=
+ * and far's far_received= and far_lost= fields. A peer seen down during
+ * the run (the nodes' heartbeats: 4 missed beats of 250 ms by default, a
+ * second of starvation on a loaded machine) kills the proxies to it, so
+ * the sends after it fail: the check fails and says so (peer_downs=).
  *
  * Clock: both processes run on one machine, where CLOCK_MONOTONIC
  * (bench_now_ns) is one clock for all processes, so a time the far node
