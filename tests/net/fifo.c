@@ -71,20 +71,22 @@ static void sender_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
 		atomic_store(&r->first_error, rc);
 }
 
-static void test_fifo_and_conservation(void **state)
+/* One run; frames of at most @max_frame bytes (0: the server's 1 MiB). */
+static void run_fifo(struct net_fixture *fx, size_t max_frame)
 {
-	struct net_fixture *fx = *state;
 	const char *roles[] = { "--role", "sink", NULL };
 	struct net_peer *peer = net_peer_start(fx, "peer", roles);
-	net_local_start(fx, "main", NULL);
+	trp_node_config_t cfg = TRP_NODE_CONFIG_INIT;
+	cfg.max_frame = max_frame;
+	net_local_start(fx, "main", &cfg);
 
 	static struct run run;
 	memset(&run, 0, sizeof run);
 	run.proxy = net_proxy(fx, "peer", NET_SINK);
 	run.per_sender = net_scaled(100000, 1000);
 	const uint64_t total = run.per_sender * SENDERS;
-	printf("  %d senders x %" PRIu64 " messages\n", SENDERS,
-	       run.per_sender);
+	printf("  %d senders x %" PRIu64 " messages, max_frame %zu\n", SENDERS,
+	       run.per_sender, max_frame);
 
 	trp_actor_t *senders[SENDERS];
 	trp_actor_def_t def = { 0 };
@@ -168,12 +170,28 @@ static void test_fifo_and_conservation(void **state)
 	net_local_destroy(fx);
 }
 
+/* Large frames: few of them, thousands of messages each. */
+static void test_fifo_large_frames(void **state)
+{
+	run_fifo(*state, 0);
+}
+
+/* 4 KiB frames (~70 messages each): thousands of frames, so order must
+ * hold across frame boundaries, batches of the outbound thread and the
+ * inbound thread's deliveries. */
+static void test_fifo_small_frames(void **state)
+{
+	run_fifo(*state, 4096);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_fifo_and_conservation,
+		cmocka_unit_test_setup_teardown(test_fifo_large_frames,
+						net_setup, net_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_small_frames,
 						net_setup, net_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,11 +1,14 @@
 /*
  * tests/net/slow_consumer.c - losses under overload are counted exactly.
  *
- * The peer runs a slow sink (it spins per message) and a node whose
- * inbound subscription holds at most 8 frames (pending_frames). The test
- * node's senders send as fast as they can; frames beyond the peer's
- * pending limit are dropped by its NATS client (a slow consumer) and show
- * up as sequence gaps. After the senders finish, the peer drains, the
+ * The peer runs a slow sink (it spins per message, its mailbox holds 64
+ * messages) and a node whose inbound subscription holds at most 8 frames
+ * (pending_frames). The test node's frames are small (max_frame 4096, ~70
+ * messages each: many frames) and its senders send as fast as they can.
+ * The peer's inbound thread waits for the full sink (node.h,
+ * "Backpressure"), so frames pile up in its subscription; those beyond
+ * the pending limit are dropped by its NATS client (a slow consumer) and
+ * show up as sequence gaps. After the senders finish, the peer drains, the
  * test node says goodbye (so the peer also counts a gap at the very end
  * of the stream), and then, exactly:
  *     sent (test node) == received (peer) + lost (both nodes),
@@ -16,9 +19,7 @@
  * Overload is made certain rather than hoped for: besides the slow sink,
  * the test stops the peer process (SIGSTOP) for 50 ms at a time while
  * the senders run, so frames pile up in the server and arrive in bursts
- * far larger than 8 frames when it continues (SIGCONT). Whether the
- * inbound thread itself waits for the slow sink is node.c's choice; the
- * burst overflows the pending limit either way.
+ * far larger than 8 frames when it continues (SIGCONT).
  */
 #include "net_util.h"
 
@@ -82,7 +83,9 @@ static void test_slow_consumer(void **state)
 				"--pending-frames", "8",    NULL };
 	struct net_peer *peer = net_peer_start(fx, "peer", roles);
 	snprintf(net_hooks.expect_peer, sizeof net_hooks.expect_peer, "peer");
-	net_local_start(fx, "main", NULL);
+	trp_node_config_t cfg = TRP_NODE_CONFIG_INIT;
+	cfg.max_frame = 4096;
+	net_local_start(fx, "main", &cfg);
 
 	static struct run run;
 	memset(&run, 0, sizeof run);
