@@ -87,7 +87,6 @@ static void test_peer_never_started(void **state)
 	net_peer_stop(peer, &pf);
 	const trp_node_stats_t *all[2] = { &local, &pf.node };
 	net_assert_conserved(all, 2);
-	trp_actor_release(ghost);
 	net_local_destroy(fx);
 }
 
@@ -146,7 +145,6 @@ static void test_peer_killed(void **state)
 	int64_t t0 = net_now();
 	net_local_stop(fx);
 	assert_true(net_now() - t0 < 10 * NET_SEC);
-	trp_actor_release(echo);
 	net_local_destroy(fx);
 }
 

@@ -96,6 +96,7 @@ static void run_fifo(struct net_fixture *fx, size_t max_frame)
 	for (uint32_t i = 0; i < SENDERS; i++) {
 		struct sender init = { &run, i, 0 };
 		NET_OK(trp_actor_spawn(fx->rt, &def, &init, &senders[i]));
+		net_keep(fx, senders[i]);
 	}
 	int64_t t0 = net_now();
 	for (int i = 0; i < SENDERS; i++)
@@ -164,9 +165,6 @@ static void run_fifo(struct net_fixture *fx, size_t max_frame)
 	else
 		assert_int_equal(ss.count, total);
 
-	for (int i = 0; i < SENDERS; i++)
-		trp_actor_release(senders[i]);
-	trp_actor_release(run.proxy);
 	net_local_destroy(fx);
 }
 

@@ -538,7 +538,20 @@ struct net_fixture {
 	trp_node_t *node; /* NULL once stopped */
 	struct net_peer peers[NET_PEERS_MAX];
 	int npeers;
+	/* Handles released by the teardown, after the runtime is gone (so
+	 * a failed check leaks nothing LSan would report over it). */
+	trp_actor_t *held[64];
+	int nheld;
 };
+
+/* Hands @a to the fixture, which releases it at teardown; returns @a. */
+static inline trp_actor_t *net_keep(struct net_fixture *fx, trp_actor_t *a)
+{
+	if (fx->nheld >= (int)(sizeof fx->held / sizeof fx->held[0]))
+		fail_msg("net_keep: too many handles");
+	fx->held[fx->nheld++] = a;
+	return a;
+}
 
 /* cmocka setup: a nats-server and a cluster name of its own. */
 static inline int net_setup(void **state)
@@ -578,6 +591,8 @@ static inline int net_teardown(void **state)
 		fx->rt = NULL;
 		fx->node = NULL;
 	}
+	for (int i = 0; i < fx->nheld; i++)
+		trp_actor_release(fx->held[i]);
 	int rc = nats_server_stop(&fx->server);
 	free(fx);
 	*state = NULL;
@@ -657,14 +672,14 @@ static inline trp_stats_t net_local_destroy(struct net_fixture *fx)
 	return fin;
 }
 
-/* A proxy for @actor on @peer (a new reference). */
+/* A proxy for @actor on @peer (its reference is the fixture's). */
 static inline trp_actor_t *net_proxy(struct net_fixture *fx, const char *peer,
 				     const char *actor)
 {
 	trp_actor_t *a = NULL;
 	NET_OK(trp_node_proxy(fx->node, peer, actor, &a));
 	assert_non_null(a);
-	return a;
+	return net_keep(fx, a);
 }
 
 /* Asks @to and waits at most @ms: the status; the reply copied to @out

@@ -66,7 +66,6 @@ static void test_send_and_ask_by_name(void **state)
 	/* The same (node, name): the same proxy. */
 	trp_actor_t *again = net_proxy(fx, "peer", NET_ECHO);
 	assert_int_equal(trp_actor_id(again), trp_actor_id(echo));
-	trp_actor_release(again);
 
 	/* Asks: the reply is the payload, for sizes around the inline
 	 * limits and a few large ones. */
@@ -140,6 +139,7 @@ static void test_send_and_ask_by_name(void **state)
 	def.behavior = outcome_behavior;
 	trp_actor_t *collector = NULL;
 	NET_OK(trp_actor_spawn(fx->rt, &def, NULL, &collector));
+	net_keep(fx, collector);
 	unsigned char *req = pattern(500, 9);
 	trp_future_t *f = NULL;
 	atomic_store(&outcome_seen, 0);
@@ -171,8 +171,6 @@ static void test_send_and_ask_by_name(void **state)
 	trp_future_t *nf = NULL;
 	NET_RC(trp_ask(echo, NET_T_PING, "x", 1, &nf), TRP_EDEAD);
 	assert_null(nf);
-	trp_actor_release(echo);
-	trp_actor_release(collector);
 	net_local_destroy(fx);
 }
 
@@ -211,8 +209,6 @@ static void test_exported(void **state)
 
 	struct net_peer_final pf = finish(fx, peer);
 	assert_int_equal(pf.node.undeliverable, 1);
-	trp_actor_release(exp);
-	trp_actor_release(shadow);
 	net_local_destroy(fx);
 }
 
@@ -244,8 +240,6 @@ static void test_unknown_name(void **state)
 	struct net_peer_final pf = finish(fx, peer);
 	assert_int_equal(pf.node.undeliverable, 2);
 	assert_int_equal(pf.echo.oneway, 0);
-	trp_actor_release(nobody);
-	trp_actor_release(echo);
 	net_local_destroy(fx);
 }
 
@@ -301,8 +295,6 @@ static void test_ask_timeout_late_reply(void **state)
 	assert_int_equal(rs.dead_by_reason[TRP_DEAD_LATE_REPLY], 2);
 
 	finish(fx, peer);
-	trp_actor_release(hold);
-	trp_actor_release(echo);
 	trp_stats_t fin = net_local_destroy(fx);
 	assert_int_equal(fin.dead_by_reason[TRP_DEAD_LATE_REPLY], 2);
 }

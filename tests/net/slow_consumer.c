@@ -103,6 +103,7 @@ static void test_slow_consumer(void **state)
 	for (uint32_t i = 0; i < SENDERS; i++) {
 		struct sender init = { &run, i, 0 };
 		NET_OK(trp_actor_spawn(fx->rt, &def, &init, &senders[i]));
+		net_keep(fx, senders[i]);
 	}
 	for (int i = 0; i < SENDERS; i++)
 		NET_OK(trp_send(senders[i], NET_T_TICK, NULL, 0));
@@ -202,9 +203,6 @@ static void test_slow_consumer(void **state)
 		hooked += net_ld(&net_hooks.loss_msgs[c]);
 	assert_int_equal(hooked, sender_lost);
 
-	for (int i = 0; i < SENDERS; i++)
-		trp_actor_release(senders[i]);
-	trp_actor_release(run.proxy);
 	net_local_destroy(fx);
 }
 
