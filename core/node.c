@@ -4,6 +4,7 @@
  * the whole path of a message between nodes.
  */
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 
 #include "alloc.h"
@@ -347,6 +348,46 @@ size_t trp_node_max_payload(const trp_node_t *node, size_t name_len)
 	size_t room = (node->max_frame - TRP__WIRE_HEADER) & ~(size_t)7u;
 	size_t fixed = TRP__WIRE_ITEM + name_len;
 	return room > fixed ? room - fixed : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* waiting for a peer                                                  */
+
+int trp_node_wait_peer(trp_node_t *node, const char *node_name,
+		       int64_t timeout_ns)
+{
+	if (node == NULL || node_name == NULL)
+		return TRP_EINVAL;
+	size_t n = strnlen(node_name, TRP_NODE_TOKEN_MAX + 1);
+	if (!trp__node_token_ok(node_name, n))
+		return TRP_EINVAL;
+	if (trp__worker_of(node->rt) != NULL)
+		return TRP_EDEADLK;
+	char subject[TRP__NODE_SUBJECT_MAX];
+	snprintf(subject, sizeof subject, "trp.%s.n.%s.p.%s", node->cluster,
+		 node_name, node->name);
+	uint64_t deadline = trp__deadline(timeout_ns);
+	for (;;) {
+		/* One try waits up to 200 ms for the answer; "no responders"
+		 * comes back at once while the peer is not subscribed. */
+		int64_t left = trp__remaining(timeout_ns, deadline);
+		int64_t ms = left < 0 || left > 200000000 ? 200 :
+							    left / 1000000 + 1;
+		natsMsg *reply = NULL;
+		natsStatus s = natsConnection_Request(&reply, node->nc, subject,
+						      NULL, 0, ms);
+		natsMsg_Destroy(reply);
+		if (s == NATS_OK)
+			return 0;
+		if (s != NATS_NO_RESPONDERS && s != NATS_TIMEOUT)
+			return TRP_ENOTCONN;
+		if (trp__remaining(timeout_ns, deadline) == 0)
+			return TRP_ETIMEDOUT;
+		if (s == NATS_NO_RESPONDERS) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
 }
 
 /* ------------------------------------------------------------------ */

@@ -20,6 +20,9 @@
  * goes back to S as a REPLY item (the answer may come from any thread,
  * any time later), a REPLY to the pending ask it names (node.c).
  *
+ * A message on ...p.<S> with a reply subject is trp_node_wait_peer's ping
+ * from S: answered, nothing else.
+ *
  * A "no responders" status on trp.<cluster>.r.<us>.<D>.<first>.<count>
  * says one of our frames to D reached nobody: its messages are lost
  * (counted here, on the sending node) and the asks pending at D fail at
@@ -360,10 +363,17 @@ static void on_msg(struct in *s, natsMsg *msg)
 	if (strncmp(subj, node->sub_subject, plen) != 0)
 		return;
 	const char *rest = subj + plen;
-	if (strncmp(rest, "f.", 2) == 0)
+	if (strncmp(rest, "f.", 2) == 0) {
 		on_frame(s, msg, rest + 2, strlen(rest + 2));
-	else
+	} else if (strncmp(rest, "p.", 2) == 0) {
+		/* trp_node_wait_peer's ping: not a frame, only answered (it
+		 * waits behind the frames before it, which is fine) */
+		const char *reply = natsMsg_GetReply(msg);
+		if (reply != NULL)
+			(void)natsConnection_Publish(node->nc, reply, NULL, 0);
+	} else {
 		trp__node_count(node, malformed_frames, 1);
+	}
 }
 
 static void check_dropped(struct trp_node *node)

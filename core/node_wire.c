@@ -180,8 +180,10 @@ static bool item_fields_ok(uint8_t op, size_t name_len, uint32_t len,
 {
 	switch (op) {
 	case TRP__WIRE_SEND:
+		/* a message's own status (a future's outcome sent on): 0 or
+		 * a TRP_E* code */
 		return name_len >= 1 && name_len <= TRP_NAME_MAX &&
-		       status == 0 && ref == 0 && corr == 0;
+		       status <= 0 && ref == 0 && corr == 0;
 	case TRP__WIRE_ASK:
 		return name_len >= 1 && name_len <= TRP_NAME_MAX && status == 0;
 	case TRP__WIRE_REPLY:

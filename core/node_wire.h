@@ -26,7 +26,9 @@
  *                         REPLY
  *     4  u32 type         the message's type tag
  *     8  u32 len          payload length
- *    12  i32 status       0; REPLY: 0 or a TRP_E* code (< 0), no payload
+ *    12  i32 status       SEND: the message's status (trp_msg_t: 0, or a
+ *                         TRP_E* code of a future's outcome); ASK: 0;
+ *                         REPLY: 0 or a TRP_E* code (< 0), no payload
  *                         with a code
  *    16  u64 ref          ASK: the asker's proxy id on the sending node;
  *                         REPLY: that proxy id (echoed); SEND: 0
@@ -42,8 +44,8 @@
  * != 0, first_seq >= 1 and first_seq + count does not overflow.
  * Checked as well, so that an accepted frame has one encoding (the encoder
  * writes these bytes and no others; tests/fuzz checks the round trip):
- * padding bytes are 0; SEND and ASK have status 0, SEND ref and corr 0; a
- * REPLY's status is 0 or negative; a name holds no NUL byte (names.h);
+ * padding bytes are 0; SEND has status <= 0, ASK status 0, SEND ref and
+ * corr 0; a REPLY's status is 0 or negative; a name holds no NUL byte (names.h);
  * and a count larger than (length - header) / 32 is refused with the
  * header already (TRP__WIRE_ECOUNT), so a receiver never believes a count
  * no frame of that length could carry.

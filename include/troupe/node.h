@@ -17,8 +17,24 @@
  * name, TRP_ENOTCONN when N is not there) comes back in N's stream and
  * completes the asker's future.
  *
+ * Proxies live as long as their node: the node's table holds one reference
+ * to each, so a proxy registered under a local name keeps working after
+ * the caller released its handle; trp_node_stop() closes them all.
+ *
  * Order: messages from one sender to one remote actor arrive in the order
  * they were sent (all traffic from node A to node B is one ordered stream).
+ * "Arrive" means: handed to the remote actor's mailbox, as a local send
+ * does; to know that a remote actor has processed something, ask it (its
+ * answer comes after everything sent to it before the ask).
+ *
+ * Payloads cross as bytes: their byte order and layout are the
+ * application's (both ends of a cluster on one architecture can share
+ * structs; otherwise encode them, in the payload).
+ *
+ * Quiescence: trp_runtime_wait_idle() says nothing about messages on their
+ * way to or from other nodes (in the outbound thread, in NATS); the
+ * conservation identity below holds once every node's runtime is idle and
+ * no frame is in flight (after the senders' trp_node_stop(), for one).
  *
  * Delivery is at most once, and no loss is silent: each stream numbers its
  * messages, so a gap is an exact count, and every message that leaves a
@@ -164,8 +180,9 @@ typedef struct trp_node_counters {
  * node (one per runtime).
  * Threads: any outside thread. Errors: TRP_EINVAL (bad config, a name or
  * cluster that is not a token), TRP_EVERSION, TRP_EEXIST (@p rt has a node
- * already), TRP_ENOTCONN (no server answered in time), TRP_ENOMEM,
- * TRP_ESYSTEM, TRP_ESHUTDOWN.
+ * already), TRP_ENOTCONN (no server answered in time: the same code an ask
+ * gets when its peer node is not there), TRP_ENOMEM, TRP_ESYSTEM,
+ * TRP_ESHUTDOWN, TRP_EDEADLK (called from a behaviour).
  */
 TRP_API int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 			   trp_node_t **out);
@@ -179,6 +196,9 @@ TRP_API int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
  * nodes that arrive later are not delivered. Proxy handles stay valid
  * (sends return TRP_EDEAD); @p node is freed. trp_runtime_destroy() stops
  * a node still running as this call with the default timeout would.
+ * Two nodes that stop at the same moment each wait for the other's
+ * acknowledgement of its goodbye while draining: stopping the nodes one
+ * after the other (the one that sends last first) is quicker.
  * Threads: any outside thread, not a behaviour (TRP_EDEADLK).
  * Errors: TRP_EINVAL, TRP_EDEADLK.
  */
@@ -194,6 +214,19 @@ TRP_API int trp_node_stop(trp_node_t *node, int64_t timeout_ns);
  */
 TRP_API int trp_node_proxy(trp_node_t *node, const char *node_name,
 			   const char *actor_name, trp_actor_t **out);
+
+/**
+ * Waits until the node @p node_name of this cluster is there (its inbound
+ * subscription answers), up to @p timeout_ns (< 0: forever, 0: one try).
+ * Messages sent to a node that is not there yet are lost (counted as
+ * TRP_LOSS_NO_RESPONDERS): a program that starts its nodes together
+ * waits for its peers first.
+ * Threads: any outside thread (it blocks). Errors: TRP_EINVAL (not a
+ * token), TRP_ETIMEDOUT, TRP_ENOTCONN (our own connection is closed),
+ * TRP_EDEADLK (called from a behaviour).
+ */
+TRP_API int trp_node_wait_peer(trp_node_t *node, const char *node_name,
+			       int64_t timeout_ns);
 
 /**
  * Makes @p a reachable from other nodes as @p name without registering it

@@ -494,11 +494,11 @@ static void test_encoder_refuses_what_decoder_refuses(void **state)
 		{ .op = 0, .name_len = 1, .name = "a" },
 		{ .op = 4, .name_len = 1, .name = "a" },
 	};
-	bad[5].ref = 1;		   /* SEND with ref */
-	bad[6].corr = 1;	   /* SEND with corr */
-	bad[7].status = TRP_EFULL; /* SEND with status */
-	bad[8].name = "\0";	   /* NUL in a name */
-	bad[9].name_len = 1;	   /* REPLY with a name */
+	bad[5].ref = 1;	     /* SEND with ref */
+	bad[6].corr = 1;     /* SEND with corr */
+	bad[7].status = 1;   /* SEND with a positive status */
+	bad[8].name = "\0";  /* NUL in a name */
+	bad[9].name_len = 1; /* REPLY with a name */
 	bad[9].name = "a";
 	struct trp__wire_buf b = { 0 };
 	trp__wire_begin(&b, TRP__WIRE_DATA, 1, 0, 1);
@@ -889,10 +889,13 @@ static void test_bad_status(void **state)
 	f = valid();
 	put32(f.p + IT3 + I_STATUS, INT32_MAX);
 	expect_rc(f, TRP__WIRE_EITEM, "REPLY status INT32_MAX");
-	/* a status on SEND and ASK */
+	/* a SEND carries its message's status: an error code, never > 0 */
 	f = valid();
 	put32(f.p + IT0 + I_STATUS, (uint32_t)TRP_ENOENT);
-	expect_rc(f, TRP__WIRE_EITEM, "SEND with status");
+	expect_rc(f, TRP__WIRE_OK, "SEND with a code");
+	f = valid();
+	put32(f.p + IT0 + I_STATUS, 1);
+	expect_rc(f, TRP__WIRE_EITEM, "SEND with status 1");
 	f = valid();
 	put32(f.p + IT1 + I_STATUS, (uint32_t)TRP_ENOENT);
 	expect_rc(f, TRP__WIRE_EITEM, "ASK with status");

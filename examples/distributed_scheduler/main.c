@@ -1,0 +1,447 @@
+/*
+ * examples/distributed_scheduler - the seeds' ActorScheduler ("并发网络应用
+ * 程序", shared/seeds/python-actor-patterns.txt) across two processes:
+ * say_hello and say_hi on the node "greeter", the counter on the node
+ * "counter". It prints the seed's output, the same lines as
+ * examples/actor_scheduler (the single-process port), and shows location
+ * transparency: the counter's code is the single-process one; only its
+ * names "say_hello" and "say_hi" are registered to proxies for the actors
+ * of the other node (counter.c), and the greeter's actors do not know
+ * that their messages come from another process (greeter.c).
+ *
+ * One command (starts a private nats-server on a free loopback port, runs
+ * the greeter as a child process, the counter here, stops both and the
+ * server, exits 0):
+ *
+ *     example_distributed_scheduler
+ *
+ * nats-server comes from $TROUPE_NATS_SERVER, else PATH, else /usr/sbin.
+ * Against a server that is already running (same, without starting one):
+ *
+ *     example_distributed_scheduler --nats nats://127.0.0.1:4222
+ *
+ * By hand, in two terminals (start either first; the counter waits up to
+ * 30 s for the greeter, the greeter up to 300 s for the counter's run):
+ *
+ *     nats-server -a 127.0.0.1 -p 4222
+ *     example_distributed_scheduler --role greeter --nats nats://127.0.0.1:4222
+ *     example_distributed_scheduler --role counter --nats nats://127.0.0.1:4222
+ *
+ * The greeter's terminal shows "say hello N" / "say hi N", the counter's
+ * "counter: N"; both exit when the counter reached 0. --cluster NAME
+ * (default "scheduler"; the one-command mode uses "scheduler-<pid>")
+ * keeps separate runs on one server apart.
+ *
+ * Output: each line is printed by the process of the actor that prints it
+ * (the greeter's child shares our stdout), one write per line (line
+ * buffered; a pipe takes a line whole), so lines of the two processes
+ * interleave but never mix; each actor's own lines keep their order.
+ *
+ * Errors: one line on stderr, "distributed_scheduler[ (role)]: what", and
+ * exit status 1 (2 for bad usage). No process outlives the run: on every
+ * path the child and the server are stopped by PID, and should this
+ * process die, the kernel kills both (PR_SET_PDEATHSIG).
+ */
+#define _GNU_SOURCE /* prctl, syscall, kill, fork, execv under -std=gnu11 */
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <troupe/node.h>
+#include <troupe/troupe.h>
+
+#include "nats_server.h"
+#include "scheduler.h"
+
+/* ------------------------------------------------------ shared helpers -- */
+
+void ds_error(const char *role, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (role != NULL)
+		fprintf(stderr, DS_PROGRAM " (%s): %s\n", role, line);
+	else
+		fprintf(stderr, DS_PROGRAM ": %s\n", line);
+	fflush(stderr);
+}
+
+/* Relaxed: a count read once the runtime is destroyed (its workers are
+ * joined). */
+static atomic_int failures;
+
+void ds_fail(const char *role, const char *what, int rc)
+{
+	ds_error(role, "%s: %s", what, trp_strerror(rc));
+	atomic_fetch_add_explicit(&failures, 1, memory_order_relaxed);
+}
+
+int ds_failures(void)
+{
+	return atomic_load_explicit(&failures, memory_order_relaxed);
+}
+
+int64_t ds_msg_int(const char *role, const trp_msg_t *msg)
+{
+	int64_t n = 0;
+
+	if (msg->type != MSG_INT || msg->size != sizeof(n)) {
+		ds_fail(role, "unexpected message", TRP_EINVAL);
+		return 0;
+	}
+	memcpy(&n, msg->data, sizeof(n));
+	return n;
+}
+
+int ds_node_start(const char *role, const char *url, const char *cluster,
+		  const char *name, trp_runtime_t **rt, trp_node_t **node)
+{
+	trp_config_t cfg = TRP_CONFIG_INIT;
+	trp_node_config_t ncfg = TRP_NODE_CONFIG_INIT;
+	const char *servers[1] = { url };
+	int rc;
+
+	cfg.workers = 2;
+	rc = trp_runtime_create(&cfg, rt);
+	if (rc != 0) {
+		ds_error(role, "trp_runtime_create: %s", trp_strerror(rc));
+		return rc;
+	}
+	ncfg.cluster = cluster;
+	ncfg.name = name;
+	ncfg.servers = servers;
+	ncfg.nservers = 1;
+	rc = trp_node_start(*rt, &ncfg, node);
+	if (rc == TRP_ENOTCONN)
+		ds_error(role, "no NATS server answered at %s", url);
+	else if (rc != 0)
+		ds_error(role, "node %s at %s: %s", name, url,
+			 trp_strerror(rc));
+	if (rc != 0)
+		(void)trp_runtime_destroy(*rt);
+	return rc;
+}
+
+/* --------------------------------------------------- the child process -- */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * DS_MS };
+
+	nanosleep(&ts, NULL);
+}
+
+const char *ds_peer_why(const struct ds_peer *peer, char *buf, size_t len)
+{
+	int st = peer != NULL ? peer->status : 0;
+
+	if (peer == NULL || peer->pid > 0)
+		snprintf(buf, len, "%s", "");
+	else if (WIFEXITED(st))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, len, "was killed by signal %d", WTERMSIG(st));
+	else
+		snprintf(buf, len, "ended (wait status %d)", st);
+	return buf;
+}
+
+bool ds_peer_running(struct ds_peer *peer)
+{
+	int st;
+	pid_t r;
+
+	if (peer == NULL)
+		return true;
+	if (peer->pid <= 0)
+		return false;
+	r = waitpid(peer->pid, &st, WNOHANG);
+	if (r == 0)
+		return true;
+	peer->pid = 0;
+	peer->status = r > 0 ? st : -1;
+	return false;
+}
+
+/* Polls for @peer's exit for up to @ms; true once it exited (reaped). */
+static bool peer_exited_within(struct ds_peer *peer, long ms)
+{
+	for (long waited = 0; ds_peer_running(peer); waited += 10) {
+		if (waited >= ms)
+			return false;
+		sleep_ms(10);
+	}
+	return true;
+}
+
+/* Ends @peer: @sig, then SIGKILL if it has not exited within 2 s. */
+static void peer_kill(struct ds_peer *peer, int sig)
+{
+	if (peer == NULL || peer->pid <= 0)
+		return;
+	(void)kill(peer->pid, sig);
+	if (peer_exited_within(peer, 2000))
+		return;
+	(void)kill(peer->pid, SIGKILL);
+	if (!peer_exited_within(peer, 5000))
+		ds_error(NULL, "the greeter process %d did not die",
+			 (int)peer->pid);
+}
+
+int ds_peer_wait(struct ds_peer *peer, int64_t timeout_ns)
+{
+	if (peer == NULL)
+		return 0;
+	if (!peer_exited_within(peer, (long)(timeout_ns / DS_MS))) {
+		ds_error(NULL, "the greeter process did not exit within %lld s",
+			 (long long)(timeout_ns / DS_SEC));
+		peer_kill(peer, SIGKILL);
+		return -1;
+	}
+	if (!WIFEXITED(peer->status) || WEXITSTATUS(peer->status) != 0) {
+		char why[64];
+
+		ds_error(NULL, "the greeter process %s",
+			 ds_peer_why(peer, why, sizeof why));
+		return -1;
+	}
+	return 0;
+}
+
+/* Closes every descriptor above stderr (the NATS connection's socket, the
+ * runtime's): between fork and exec, so async-signal-safe calls only. */
+static void close_inherited(void)
+{
+#if defined(SYS_close_range)
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0)
+		return;
+#endif
+	for (int fd = 3; fd < 1024; fd++)
+		(void)close(fd);
+}
+
+/*
+ * fork + exec of this program as "--role greeter --nats URL --cluster C".
+ * This process runs threads by now (the runtime's, the NATS client's), so
+ * the child makes only async-signal-safe calls before exec, and inherits
+ * no descriptor (a copy of our NATS socket would keep our connection open
+ * after we close it).
+ */
+int ds_peer_start(struct ds_peer *peer)
+{
+	static const char fail_msg[] = DS_PROGRAM
+		": cannot exec the greeter process\n";
+	pid_t parent = getpid();
+	pid_t pid;
+
+	if (peer == NULL)
+		return 0;
+	char *argv[] = { (char *)peer->self,
+			 "--role",
+			 "greeter",
+			 "--nats",
+			 (char *)peer->url,
+			 "--cluster",
+			 (char *)peer->cluster,
+			 NULL };
+	fflush(NULL); /* no buffered output duplicated into the child */
+	pid = fork();
+	if (pid < 0) {
+		ds_error(NULL, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		/* If we die, the greeter goes too (checked after the call:
+		 * we may have died before it). */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		close_inherited();
+		execv("/proc/self/exe", argv);
+		execv(peer->self, argv);
+		ssize_t ignored =
+			write(STDERR_FILENO, fail_msg, sizeof fail_msg - 1);
+		(void)ignored;
+		_exit(127);
+	}
+	peer->pid = pid;
+	peer->status = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------ the command line -- */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: example_distributed_scheduler [--nats URL] "
+		"[--cluster NAME]\n"
+		"       example_distributed_scheduler --role greeter|counter "
+		"--nats URL [--cluster NAME]\n"
+		"The seeds' ActorScheduler on two nodes: say_hello and say_hi "
+		"on \"greeter\",\n"
+		"the counter on \"counter\". Without --role: both, the greeter "
+		"as a child\n"
+		"process, on a private nats-server unless --nats is given.\n");
+}
+
+/* Bad usage: one line, exit 2. */
+static void die_usage(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void die_usage(const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	ds_error(NULL, "%s (see --help)", line);
+	exit(2);
+}
+
+/* "nats://" or "tls://", an optional "user[:password]@", a host of
+ * [A-Za-z0-9.-] or a bracketed IPv6 address, an optional ":PORT" of
+ * 1..65535, nothing else. */
+static bool url_ok(const char *url)
+{
+	const char *p, *at, *host, *end;
+
+	if (strncmp(url, "nats://", 7) == 0)
+		p = url + 7;
+	else if (strncmp(url, "tls://", 6) == 0)
+		p = url + 6;
+	else
+		return false;
+	at = strrchr(p, '@');
+	host = at != NULL ? at + 1 : p;
+	if (*host == '[') {
+		end = strchr(host, ']');
+		if (end == NULL || end == host + 1)
+			return false;
+		end++;
+	} else {
+		end = host;
+		while (isalnum((unsigned char)*end) || *end == '.' ||
+		       *end == '-')
+			end++;
+		if (end == host)
+			return false;
+	}
+	if (*end == '\0')
+		return true;
+	if (*end != ':' || !isdigit((unsigned char)end[1]))
+		return false;
+	char *stop;
+	errno = 0;
+	long port = strtol(end + 1, &stop, 10);
+	return errno == 0 && *stop == '\0' && port >= 1 && port <= 65535;
+}
+
+/* A cluster name is a NATS subject token (troupe/node.h). */
+static bool token_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > TRP_NODE_TOKEN_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			return false;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	const char *url = NULL, *role = NULL, *cluster = NULL;
+	char own_cluster[TRP_NODE_TOKEN_MAX + 1];
+	struct nats_server srv;
+	struct ds_peer peer = { argv[0], NULL, NULL, 0, 0 };
+	int status;
+
+	/* One write per line, whoever shares our stdout (see above). */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(a, "--nats") != 0 && strcmp(a, "--role") != 0 &&
+		    strcmp(a, "--cluster") != 0)
+			die_usage("unknown option '%s'", a);
+		if (i + 1 >= argc)
+			die_usage("%s needs a value", a);
+		const char *v = argv[++i];
+		if (strcmp(a, "--nats") == 0)
+			url = v;
+		else if (strcmp(a, "--role") == 0)
+			role = v;
+		else
+			cluster = v;
+	}
+	if (url != NULL && !url_ok(url))
+		die_usage("bad NATS URL '%s' (expected nats://HOST[:PORT])",
+			  url);
+	if (cluster != NULL && !token_ok(cluster))
+		die_usage("bad cluster name '%s' (1 to 32 of A-Z a-z 0-9 _ -)",
+			  cluster);
+	if (role != NULL && strcmp(role, "greeter") != 0 &&
+	    strcmp(role, "counter") != 0)
+		die_usage("unknown role '%s' (greeter or counter)", role);
+	if (role != NULL && url == NULL)
+		die_usage("--role %s needs --nats URL (a server you started)",
+			  role);
+
+	if (role != NULL) {
+		if (cluster == NULL)
+			cluster = DS_CLUSTER;
+		if (strcmp(role, "greeter") == 0)
+			return greeter_main(url, cluster);
+		return counter_main(url, cluster, NULL);
+	}
+
+	/* One command: a server (unless given), the greeter as a child
+	 * process, the counter here. */
+	if (cluster == NULL) {
+		snprintf(own_cluster, sizeof own_cluster, DS_CLUSTER "-%ld",
+			 (long)getpid());
+		cluster = own_cluster;
+	}
+	memset(&srv, 0, sizeof srv);
+	if (url == NULL) {
+		if (nats_server_start(&srv, NULL) != 0) {
+			ds_error(NULL,
+				 "could not start a nats-server (set "
+				 "TROUPE_NATS_SERVER, or use --nats URL)");
+			return 1;
+		}
+		url = srv.url;
+	}
+	peer.url = url;
+	peer.cluster = cluster;
+	status = counter_main(url, cluster, &peer);
+	/* Reaped on success; after a failure, end it. */
+	peer_kill(&peer, SIGTERM);
+	if (nats_server_stop(&srv) != 0)
+		status = 1;
+	return status;
+}
