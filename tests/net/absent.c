@@ -61,26 +61,29 @@ static void test_peer_never_started(void **state)
 	assert_int_equal(net_ld(&net_hooks.loss_bad), 0);
 	assert_int_equal(net_ld(&net_hooks.loss_peer_mismatch), 0);
 
-	/* No permanent quarantine: once "ghost" runs, it is reachable
-	 * through the same proxy (bounded retries: its subscription must
-	 * reach the server first). */
+	/* No permanent quarantine: once "ghost" runs (trp_node_wait_peer
+	 * says when its subscription answers), it is reachable through the
+	 * same proxy, at the first try. */
+	NET_RC(trp_node_wait_peer(fx->node, "ghost", 0), TRP_ETIMEDOUT);
+	t0 = net_now();
+	NET_RC(trp_node_wait_peer(fx->node, "ghost", 100 * NET_MS),
+	       TRP_ETIMEDOUT);
+	took = net_now() - t0;
+	assert_true(took >= 90 * NET_MS && took < 5 * NET_SEC);
 	const char *roles[] = { "--role", "echo", NULL };
 	struct net_peer *peer = net_peer_start(fx, "ghost", roles);
-	int rc = TRP_ENOTCONN;
-	deadline = net_now() + 10 * NET_SEC;
-	for (int i = 0; i < 200 && rc != 0 && net_now() < deadline; i++) {
-		char buf[8];
-		size_t got = 0;
-		rc = net_ask(ghost, NET_T_PING, "back", 4, 2000, buf,
-			     sizeof buf, &got);
-		if (rc == 0)
-			assert_int_equal(got, 4);
-		else if (rc != TRP_ENOTCONN)
-			fail_msg("ask to a starting peer: %s", trp_errname(rc));
-		else
-			net_sleep_ms(20);
-	}
-	NET_OK(rc);
+	NET_OK(trp_node_wait_peer(fx->node, "ghost", 10 * NET_SEC));
+	char buf[8];
+	size_t got = 0;
+	NET_OK(net_ask(ghost, NET_T_PING, "back", 4, 10000, buf, sizeof buf,
+		       &got));
+	assert_int_equal(got, 4);
+	assert_memory_equal(buf, "back", 4);
+	/* Waiting for a node that is there returns at once. */
+	NET_OK(trp_node_wait_peer(fx->node, "ghost", 0));
+	/* The pings of trp_node_wait_peer are not messages. */
+	trp_node_stats_t after = net_local_stats(fx);
+	assert_int_equal(after.sent, s.sent + 1);
 
 	trp_node_stats_t local = net_local_stop(fx);
 	struct net_peer_final pf;

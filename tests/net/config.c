@@ -40,6 +40,19 @@ static trp_node_config_t config(struct net_fixture *fx, const char *name)
 	return cfg;
 }
 
+/* A behaviour that calls trp_node_start() (refused there). */
+static atomic_int starter_rc = 1;
+static _Atomic(trp_node_t *) starter_node;
+static void starter(trp_actor_t *self, void *state, const trp_msg_t *m)
+{
+	trp_node_t *node = NULL;
+	(void)m;
+	atomic_store(&starter_rc,
+		     trp_node_start(trp_actor_runtime(self),
+				    (trp_node_config_t *)state, &node));
+	atomic_store(&starter_node, node);
+}
+
 static void test_bad_start(void **state)
 {
 	struct net_fixture *fx = *state;
@@ -90,6 +103,17 @@ static void test_bad_start(void **state)
 	NET_RC(trp_node_start(rt, &c2, &second), TRP_EEXIST);
 	assert_null(second);
 	NET_OK(trp_node_stop(node, 5 * NET_SEC));
+
+	/* trp_node_start from a behaviour: refused (it blocks). */
+	trp_actor_def_t sdef = { 0 };
+	sdef.behavior = starter;
+	trp_actor_t *st = NULL;
+	NET_OK(trp_actor_spawn(rt, &sdef, &c2, &st));
+	net_keep(fx, st);
+	NET_OK(trp_send(st, 0, NULL, 0));
+	NET_OK(trp_runtime_wait_idle(rt, NET_SETTLE_NS));
+	NET_RC(atomic_load(&starter_rc), TRP_EDEADLK);
+	assert_null(atomic_load(&starter_node));
 
 	/* After a stop the runtime may start a node again: a new
 	 * incarnation. */
@@ -182,13 +206,26 @@ static void test_unreachable(void **state)
 	destroy(fx);
 }
 
-/* A behaviour that calls trp_node_stop() (refused there). */
-static atomic_int stop_rc = 1;
+/* A behaviour that calls the blocking node calls (refused there). */
+static atomic_int stop_rc = 1, wait_rc = 1, start_rc = 1;
 static void stopper(trp_actor_t *self, void *state, const trp_msg_t *m)
 {
+	trp_node_t *node = state;
 	(void)self;
 	(void)m;
-	atomic_store(&stop_rc, trp_node_stop((trp_node_t *)state, 0));
+	atomic_store(&wait_rc, trp_node_wait_peer(node, "n1", 0));
+	atomic_store(&stop_rc, trp_node_stop(node, 0));
+	/* A second node on this runtime: refused for being a behaviour
+	 * (or for the node there already); never started. */
+	static const char *servers[1] = { "nats://127.0.0.1:1" };
+	trp_node_config_t cfg = TRP_NODE_CONFIG_INIT;
+	trp_node_t *other = NULL;
+	cfg.cluster = "c";
+	cfg.name = "other";
+	cfg.servers = servers;
+	cfg.nservers = 1;
+	atomic_store(&start_rc,
+		     trp_node_start(trp_actor_runtime(self), &cfg, &other));
 }
 
 static void echo_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
@@ -290,6 +327,18 @@ static void test_bad_proxy_export_stop(void **state)
 	NET_OK(trp_send(s, 0, NULL, 0));
 	NET_OK(trp_runtime_wait_idle(rt, NET_SETTLE_NS));
 	NET_RC(atomic_load(&stop_rc), TRP_EDEADLK);
+	NET_RC(atomic_load(&wait_rc), TRP_EDEADLK);
+	int src = atomic_load(&start_rc);
+	assert_true(src == TRP_EDEADLK || src == TRP_EEXIST);
+
+	/* trp_node_wait_peer: tokens only; itself is there. */
+	NET_RC(trp_node_wait_peer(NULL, "n1", 0), TRP_EINVAL);
+	NET_RC(trp_node_wait_peer(node, NULL, 0), TRP_EINVAL);
+	NET_RC(trp_node_wait_peer(node, "a.b", 0), TRP_EINVAL);
+	NET_RC(trp_node_wait_peer(node, "", 0), TRP_EINVAL);
+	NET_RC(trp_node_wait_peer(node, too_long_token, 0), TRP_EINVAL);
+	NET_OK(trp_node_wait_peer(node, "n1", 5 * NET_SEC));
+	NET_RC(trp_node_wait_peer(node, "nobody", 50 * NET_MS), TRP_ETIMEDOUT);
 
 	/* After the stop: proxies made before refuse sends, new ones are
 	 * refused. */

@@ -174,6 +174,51 @@ static void test_send_and_ask_by_name(void **state)
 	net_local_destroy(fx);
 }
 
+/* ------------------------------------ a proxy only a name refers to -- */
+
+/* node.h: the node's table holds a reference to each proxy, so a proxy
+ * registered under a local name works after its creator released it, until
+ * trp_node_stop() closes it (and its name goes with it). */
+static void test_registered_proxy(void **state)
+{
+	struct net_fixture *fx = *state;
+	const char *roles[] = { "--role", "echo", NULL };
+	struct net_peer *peer = net_peer_start(fx, "peer", roles);
+	net_local_start(fx, "main", NULL);
+
+	trp_actor_t *p = NULL;
+	NET_OK(trp_node_proxy(fx->node, "peer", NET_ECHO, &p));
+	NET_OK(trp_register(fx->rt, "remote-echo", p));
+	uint64_t id = trp_actor_id(p);
+	trp_actor_release(p);
+	p = NULL;
+
+	for (unsigned i = 0; i < 5; i++) {
+		unsigned char b[24];
+		for (size_t k = 0; k < sizeof b; k++)
+			b[k] = net_pattern(k, i);
+		NET_OK(trp_send_named(fx->rt, "remote-echo", NET_T_BLOB, b,
+				      sizeof b));
+	}
+	trp_actor_t *h = NULL;
+	NET_OK(trp_lookup(fx->rt, "remote-echo", &h));
+	assert_int_equal(trp_actor_id(h), id);
+	struct net_echo_stats es = net_ask_echo(h, 10000);
+	trp_actor_release(h);
+	assert_int_equal(es.oneway, 5);
+	/* Still the same proxy for the same (node, name). */
+	NET_OK(trp_node_proxy(fx->node, "peer", NET_ECHO, &h));
+	assert_int_equal(trp_actor_id(h), id);
+	trp_actor_release(h);
+
+	finish(fx, peer);
+	/* Closed by the stop: the name went with it. */
+	int rc = trp_send_named(fx->rt, "remote-echo", NET_T_BLOB, "x", 1);
+	if (rc != TRP_ENOENT && rc != TRP_EDEAD)
+		fail_msg("send by name to a closed proxy: %s", trp_errname(rc));
+	net_local_destroy(fx);
+}
+
 /* ---------------------------------------------------- exported names -- */
 
 static void test_exported(void **state)
@@ -305,6 +350,8 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_send_and_ask_by_name,
+						net_setup, net_teardown),
+		cmocka_unit_test_setup_teardown(test_registered_proxy,
 						net_setup, net_teardown),
 		cmocka_unit_test_setup_teardown(test_exported, net_setup,
 						net_teardown),
