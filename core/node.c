@@ -18,6 +18,8 @@
 #define DEFAULT_PROXY_MAILBOX 65536u
 #define DEFAULT_CONNECT_NS ((int64_t)2000000000)
 #define DEFAULT_STOP_NS ((int64_t)5000000000)
+#define DEFAULT_HEARTBEAT_NS ((uint64_t)250000000)
+#define DEFAULT_HEARTBEAT_MISSES 4u
 /* A frame must hold at least one item with a full name and some payload. */
 #define MIN_FRAME 4096u
 
@@ -54,13 +56,6 @@ const struct trp__feature trp__feature_nodes = {
 
 /* ------------------------------------------------------------------ */
 /* tables                                                              */
-
-struct trp__node_hash_entry {
-	struct trp__node_hash_entry *next;
-	void *value;
-	uint8_t klen;
-	unsigned char key[];
-};
 
 static uint64_t hash_key(const void *key, size_t n)
 {
@@ -148,6 +143,29 @@ void *trp__node_table_del(struct trp__node_table *t, const void *key,
 	return value;
 }
 
+size_t trp__node_table_take(struct trp__node_table *t,
+			    bool (*match)(const void *key, size_t klen,
+					  void *value, void *ctx),
+			    void *ctx, void **out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->nb && n < max; i++) {
+		struct trp__node_hash_entry **pp = &t->b[i];
+		while (*pp != NULL && n < max) {
+			struct trp__node_hash_entry *e = *pp;
+			if (match(e->key, e->klen, e->value, ctx)) {
+				*pp = e->next;
+				out[n++] = e->value;
+				trp__free(e, sizeof *e + e->klen);
+				t->n--;
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
+	return n;
+}
+
 void trp__node_table_clear(struct trp__node_table *t,
 			   void (*fn)(void *value, void *ctx), void *ctx)
 {
@@ -227,32 +245,32 @@ bool trp__node_ask_answer(struct trp_node *node, uint64_t corr, int status,
 	return true;
 }
 
+struct to_node {
+	const char *dst;
+	size_t dst_len;
+};
+
+static bool ask_to(const void *key, size_t klen, void *value, void *ctx)
+{
+	(void)key;
+	(void)klen;
+	const struct pending_ask *p = value;
+	const struct to_node *t = ctx;
+	return t->dst == NULL || (p->dst_len == t->dst_len &&
+				  memcmp(p->dst, t->dst, t->dst_len) == 0);
+}
+
 void trp__node_asks_fail(struct trp_node *node, const char *dst, size_t dst_len,
 			 int status)
 {
-	/* Collect under the lock, answer outside it (an answer may run a
+	/* Taken under the lock, answered outside it (an answer may run a
 	 * future's continuation, which sends). */
+	struct to_node t = { dst, dst_len };
 	for (;;) {
-		struct pending_ask *batch[64];
-		size_t n = 0;
+		void *batch[64];
 		trp__mutex_lock(&node->asks.lock);
-		for (size_t i = 0; i < node->asks.nb && n < 64; i++) {
-			struct trp__node_hash_entry **pp = &node->asks.b[i];
-			while (*pp != NULL && n < 64) {
-				struct pending_ask *p = (*pp)->value;
-				if (dst == NULL ||
-				    (p->dst_len == dst_len &&
-				     memcmp(p->dst, dst, dst_len) == 0)) {
-					struct trp__node_hash_entry *e = *pp;
-					*pp = e->next;
-					trp__free(e, sizeof *e + e->klen);
-					node->asks.n--;
-					batch[n++] = p;
-				} else {
-					pp = &(*pp)->next;
-				}
-			}
-		}
+		size_t n = trp__node_table_take(&node->asks, ask_to, &t, batch,
+						64);
 		trp__mutex_unlock(&node->asks.lock);
 		for (size_t i = 0; i < n; i++)
 			answer(batch[i], status, NULL, 0, false);
@@ -324,6 +342,10 @@ int trp_node_stats(const trp_node_t *node, trp_node_stats_t *out)
 	out->asks_out = LOAD(asks_out);
 	out->replies_in = LOAD(replies_in);
 	out->peers = LOAD(peers);
+	out->peers_up = LOAD(peers_up);
+	out->peer_downs = LOAD(peer_downs);
+	out->disconnects = LOAD(disconnects);
+	out->reconnects = LOAD(reconnects);
 #undef LOAD
 	return 0;
 }
@@ -488,7 +510,8 @@ static int config_check(const trp_node_config_t *cfg)
 	if (cfg->max_frame != 0 && cfg->max_frame < MIN_FRAME)
 		return TRP_EINVAL;
 	if (cfg->pending_frames < 0 || cfg->pending_bytes < 0 ||
-	    cfg->connect_timeout_ns < 0)
+	    cfg->connect_timeout_ns < 0 || cfg->heartbeat_ns < 0 ||
+	    cfg->heartbeat_ns > (int64_t)60 * 1000000000)
 		return TRP_EINVAL;
 	return 0;
 }
@@ -503,6 +526,20 @@ static uint64_t fresh_incarnation(void)
 			v = trp__now_ns() ^ (uint64_t)(uintptr_t)&v;
 	}
 	return v;
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	struct trp_node *node = closure;
+	trp__node_count(node, disconnects, 1);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	struct trp_node *node = closure;
+	trp__node_count(node, reconnects, 1);
 }
 
 static int connect_nats(struct trp_node *node, const trp_node_config_t *cfg)
@@ -530,6 +567,10 @@ static int connect_nats(struct trp_node *node, const trp_node_config_t *cfg)
 	if (s == NATS_OK)
 		s = natsOptions_SetAllowReconnect(o, true);
 	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(o, on_disconnected, node);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(o, on_reconnected, node);
+	if (s == NATS_OK)
 		s = natsConnection_Connect(&node->nc, o);
 	natsOptions_Destroy(o);
 	if (s == NATS_OK)
@@ -550,6 +591,15 @@ static int subscribe(struct trp_node *node, const trp_node_config_t *cfg)
 		s = natsConnection_Subscribe(&node->nr_sub, node->nc,
 					     node->nr_subject,
 					     trp__node_on_no_responders, node);
+	snprintf(node->hb_prefix, sizeof node->hb_prefix, "trp.%s.hb.",
+		 node->cluster);
+	snprintf(node->hb_subject, sizeof node->hb_subject, "trp.%s.hb.%s",
+		 node->cluster, node->name);
+	char hb_all[TRP__NODE_SUBJECT_MAX];
+	snprintf(hb_all, sizeof hb_all, "trp.%s.hb.*", node->cluster);
+	if (s == NATS_OK)
+		s = natsConnection_Subscribe(&node->hb_sub, node->nc, hb_all,
+					     trp__node_on_beat, node);
 	if (s == NATS_OK && (cfg->pending_frames > 0 || cfg->pending_bytes > 0))
 		s = natsSubscription_SetPendingLimits(
 			node->sub,
@@ -565,6 +615,7 @@ static int subscribe(struct trp_node *node, const trp_node_config_t *cfg)
 
 static void node_free(struct trp_node *node)
 {
+	trp__node_peers_fini(node);
 	if (node->out != NULL)
 		trp_actor_release(node->out);
 	trp__node_table_free(&node->proxies);
@@ -581,19 +632,24 @@ void trp__node_unref(struct trp_node *node)
 		node_free(node);
 }
 
+/* Drained, an asynchronous subscription's callback has returned for the
+ * last time (it uses the node, which is freed after this). */
+static void drain_async(natsSubscription **sub)
+{
+	if (*sub == NULL)
+		return;
+	if (natsSubscription_Drain(*sub) == NATS_OK)
+		(void)natsSubscription_WaitForDrainCompletion(*sub, 2000);
+	else
+		natsSubscription_Unsubscribe(*sub);
+	natsSubscription_Destroy(*sub);
+	*sub = NULL;
+}
+
 static void close_nats(struct trp_node *node)
 {
-	if (node->nr_sub != NULL) {
-		/* Drained, its callback has returned for the last time (it
-		 * uses the node, which is freed after this). */
-		if (natsSubscription_Drain(node->nr_sub) == NATS_OK)
-			(void)natsSubscription_WaitForDrainCompletion(
-				node->nr_sub, 2000);
-		else
-			natsSubscription_Unsubscribe(node->nr_sub);
-		natsSubscription_Destroy(node->nr_sub);
-		node->nr_sub = NULL;
-	}
+	drain_async(&node->nr_sub);
+	drain_async(&node->hb_sub);
 	if (node->sub != NULL) {
 		natsSubscription_Unsubscribe(node->sub);
 		natsSubscription_Destroy(node->sub);
@@ -633,6 +689,12 @@ int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 	node->rt = rt;
 	strcpy(node->cluster, cfg->cluster);
 	strcpy(node->name, cfg->name);
+	node->name_len = strlen(node->name);
+	node->hb_interval = cfg->heartbeat_ns > 0 ?
+				    (uint64_t)cfg->heartbeat_ns :
+				    DEFAULT_HEARTBEAT_NS;
+	node->hb_misses = cfg->heartbeat_misses > 0 ? cfg->heartbeat_misses :
+						      DEFAULT_HEARTBEAT_MISSES;
 	node->incarnation = fresh_incarnation();
 	node->proxy_mailbox = cfg->proxy_mailbox != 0 ? cfg->proxy_mailbox :
 							DEFAULT_PROXY_MAILBOX;
@@ -660,6 +722,12 @@ int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 		goto close;
 	rc = trp__node_in_start(node);
 	if (rc != 0) {
+		trp__node_out_stop(node, trp__deadline(DEFAULT_STOP_NS));
+		goto close;
+	}
+	rc = trp__node_peers_start(node);
+	if (rc != 0) {
+		trp__node_in_stop(node, trp__deadline(DEFAULT_STOP_NS));
 		trp__node_out_stop(node, trp__deadline(DEFAULT_STOP_NS));
 		goto close;
 	}
@@ -703,6 +771,7 @@ int trp_node_stop(trp_node_t *node, int64_t timeout_ns)
 	trp__node_proxies_close(node, deadline);
 	trp__node_out_stop(node, deadline);
 	trp__node_in_stop(node, deadline);
+	trp__node_peers_stop(node);
 	close_nats(node);
 	/* Asks whose answer can no longer come. */
 	trp__node_asks_fail(node, NULL, 0, TRP_ENOTCONN);

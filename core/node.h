@@ -80,7 +80,12 @@ struct trp__node_name {
 	char s[TRP_NAME_MAX + 1];
 };
 
-struct trp__node_hash_entry;
+struct trp__node_hash_entry {
+	struct trp__node_hash_entry *next;
+	void *value;
+	uint8_t klen;
+	unsigned char key[];
+};
 
 /* A mutex-protected chained hash of names (proxies, exports, pending
  * asks keyed by correlation id, streams). */
@@ -96,6 +101,7 @@ struct trp_node {
 	struct trp_runtime *rt;
 	char cluster[TRP_NODE_TOKEN_MAX + 1];
 	char name[TRP_NODE_TOKEN_MAX + 1];
+	size_t name_len;
 	uint64_t incarnation;
 	size_t max_frame;
 	uint32_t proxy_mailbox;
@@ -115,6 +121,19 @@ struct trp_node {
 	struct trp__thread in_thread;
 	_Atomic(uint32_t) in_stop;
 
+	/* failure detection (node_peers.c): the peers' state and the node
+	 * monitors, both under peer_tbl.lock */
+	struct trp__node_table peer_tbl; /* name -> struct peer */
+	void *watchers;			 /* struct watcher[cwatchers] */
+	size_t nwatchers, cwatchers;
+	uint64_t hb_interval; /* ns */
+	uint32_t hb_misses;
+	natsSubscription *hb_sub;		/* trp.<cluster>.hb.* */
+	char hb_subject[TRP__NODE_SUBJECT_MAX]; /* ours */
+	char hb_prefix[TRP__NODE_SUBJECT_MAX];	/* "trp.<cluster>.hb." */
+	struct trp__thread hb_thread;
+	_Atomic(uint32_t) hb_stop;
+
 	/* tables shared with user threads */
 	struct trp__node_table proxies; /* (node, name) -> proxy actor */
 	struct trp__node_table exports; /* name -> actor */
@@ -133,6 +152,7 @@ struct trp_node {
 		_Atomic(uint64_t) frames_out, frames_in, bytes_out, bytes_in;
 		_Atomic(uint64_t) malformed_frames, slow_consumer_frames;
 		_Atomic(uint64_t) asks_out, replies_in, peers;
+		_Atomic(uint64_t) peers_up, peer_downs, disconnects, reconnects;
 	} st;
 };
 
@@ -165,6 +185,12 @@ int trp__node_table_put(struct trp__node_table *t, const void *key, size_t klen,
 /* Removes @key and returns its value, or NULL. Caller holds the lock. */
 void *trp__node_table_del(struct trp__node_table *t, const void *key,
 			  size_t klen);
+/* Removes up to @max entries for which @match says true, storing their
+ * values in @out; returns how many. Caller holds the lock. */
+size_t trp__node_table_take(struct trp__node_table *t,
+			    bool (*match)(const void *key, size_t klen,
+					  void *value, void *ctx),
+			    void *ctx, void **out, size_t max);
 /* Removes every entry, calling @fn on each value. Caller holds the lock. */
 void trp__node_table_clear(struct trp__node_table *t,
 			   void (*fn)(void *value, void *ctx), void *ctx);
@@ -191,6 +217,35 @@ void trp__node_asks_fail(struct trp_node *node, const char *dst, size_t dst_len,
 /* Closes every proxy and waits (until @deadline, ns, 0: none) for each to
  * have handed its messages to the outbound thread; kills the rest. */
 void trp__node_proxies_close(struct trp_node *node, uint64_t deadline);
+
+/* Takes every proxy to node @dst out of the table and kills it with @why
+ * (TRP_STOP_NOCONNECTION when @dst went down): trp_node_proxy() makes
+ * fresh ones afterwards. */
+void trp__node_proxies_kill(struct trp_node *node, const char *dst,
+			    size_t dst_len, trp_stop_reason_t why);
+
+/* ---- failure detection (node_peers.c) ---- */
+
+/* A sign of life from @name (a beat, or a frame): up if it was not (a new
+ * incarnation first takes the old one down); a beat that says it leaves
+ * takes it down. @interval_ns: its announced beat interval, 0 if unknown. */
+void trp__node_peer_seen(struct trp_node *node, const char *name, size_t len,
+			 uint64_t incarnation, uint64_t interval_ns,
+			 bool leaving);
+/* @name (@incarnation, 0: whichever) is down for @reason, if it was up:
+ * decided once, then its proxies are killed (TRP_STOP_NOCONNECTION), its
+ * pending asks fail, node monitors are told. Any thread, no lock held. */
+void trp__node_peer_down(struct trp_node *node, const char *name, size_t len,
+			 uint64_t incarnation, uint32_t reason);
+/* The callback of node->hb_sub. */
+void trp__node_on_beat(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+		       void *closure);
+/* Starts / stops the heartbeat thread (stop sends a last, leaving beat). */
+int trp__node_peers_start(struct trp_node *node);
+void trp__node_peers_stop(struct trp_node *node);
+/* Frees the peers' state and drops the node monitors (after the
+ * subscriptions are gone). */
+void trp__node_peers_fini(struct trp_node *node);
 
 /* ---- outbound (node_out.c) ---- */
 

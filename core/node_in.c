@@ -278,6 +278,8 @@ static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
 		const char *reply = natsMsg_GetReply(msg);
 		if (reply != NULL)
 			(void)natsConnection_Publish(node->nc, reply, NULL, 0);
+		trp__node_peer_down(node, src, n, f.src_inc,
+				    TRP_NODE_DOWN_GOODBYE);
 		return;
 	}
 	if ((f.dst_inc != 0 && f.dst_inc != node->incarnation) ||
@@ -286,9 +288,15 @@ static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
 		return;
 	}
 	if (st->inc != f.src_inc) {
+		/* a new incarnation: the old one's frames are stale from now
+		 * on (a frame of it still on its way must not restart it) */
+		if (st->inc != 0)
+			st->ended = st->inc;
 		st->inc = f.src_inc;
 		st->expected = f.first_seq;
 	}
+	/* a frame is a sign of life */
+	trp__node_peer_seen(node, src, n, f.src_inc, 0, false);
 	if (f.first_seq < st->expected) {
 		trp__node_lost(node, TRP_LOSS_STALE, src, n, f.count);
 		return;
@@ -349,6 +357,8 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 			trp__node_lost(node, TRP_LOSS_NO_RESPONDERS, rest,
 				       dst_len, count);
 			trp__node_asks_fail(node, rest, dst_len, TRP_ENOTCONN);
+			trp__node_peer_down(node, rest, dst_len, 0,
+					    TRP_NODE_DOWN_NO_RESPONDERS);
 		}
 	}
 	natsMsg_Destroy(msg);

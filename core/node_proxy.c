@@ -208,6 +208,41 @@ unlock:
 	return rc;
 }
 
+struct to_node {
+	const char *dst;
+	size_t dst_len;
+};
+
+/* A proxy's key starts with its node's name and a NUL (make_key). */
+static bool proxy_to(const void *key, size_t klen, void *value, void *ctx)
+{
+	(void)value;
+	const struct to_node *t = ctx;
+	return klen > t->dst_len && memcmp(key, t->dst, t->dst_len) == 0 &&
+	       ((const char *)key)[t->dst_len] == '\0';
+}
+
+void trp__node_proxies_kill(struct trp_node *node, const char *dst,
+			    size_t dst_len, trp_stop_reason_t why)
+{
+	struct to_node t = { dst, dst_len };
+	for (;;) {
+		void *batch[64];
+		trp__mutex_lock(&node->proxies.lock);
+		size_t n = trp__node_table_take(&node->proxies, proxy_to, &t,
+						batch, 64);
+		trp__mutex_unlock(&node->proxies.lock);
+		for (size_t i = 0; i < n; i++) {
+			/* Its monitors get DOWN(@why), its links the exit
+			 * signal; what it still holds is dead-lettered. */
+			(void)trp__actor_kill(batch[i], why);
+			trp_actor_release(batch[i]);
+		}
+		if (n < 64)
+			return;
+	}
+}
+
 struct collect {
 	struct trp_actor **v;
 	size_t n, cap;

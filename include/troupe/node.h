@@ -143,6 +143,12 @@ typedef struct trp_node_config {
 	/** Loss events (may be NULL). */
 	trp_node_loss_fn on_loss;
 	void *loss_ctx;
+	/** Interval of this node's heartbeats, ns; 0: 250 ms. Peers are
+	 *  judged by their own interval, which they announce. */
+	int64_t heartbeat_ns;
+	/** A peer is down after this many of its intervals without a beat
+	 *  or a frame; 0: 4. */
+	uint32_t heartbeat_misses;
 } trp_node_config_t;
 
 #define TRP_NODE_CONFIG_INIT                                                   \
@@ -150,7 +156,8 @@ typedef struct trp_node_config {
 		.version = TRP_NODE_CONFIG_VERSION, .cluster = NULL,           \
 		.name = NULL, .servers = NULL, .nservers = 0, .max_frame = 0,  \
 		.pending_frames = 0, .pending_bytes = 0, .proxy_mailbox = 0,   \
-		.connect_timeout_ns = 0, .on_loss = NULL, .loss_ctx = NULL     \
+		.connect_timeout_ns = 0, .on_loss = NULL, .loss_ctx = NULL,    \
+		.heartbeat_ns = 0, .heartbeat_misses = 0                       \
 	}
 
 /** Counters of one node (monotonic from its start; relaxed reads). */
@@ -172,7 +179,28 @@ typedef struct trp_node_counters {
 	uint64_t asks_out;	       /**< requests sent through proxies */
 	uint64_t replies_in;	       /**< answers received for them */
 	uint64_t peers;		       /**< nodes this one streams to */
+	uint64_t peers_up;	       /**< nodes up now (heartbeats) */
+	uint64_t peer_downs;	       /**< down events so far */
+	uint64_t disconnects;	       /**< our connection lost its server */
+	uint64_t reconnects;	       /**< ... and found one again */
 } trp_node_stats_t;
+
+/** Why a node was reported down (trp_node_event_t.reason). */
+typedef enum trp_node_down_reason {
+	TRP_NODE_DOWN_HEARTBEAT = 1,	 /**< heartbeat_misses intervals without
+					  a beat or a frame from it */
+	TRP_NODE_DOWN_GOODBYE = 2,	 /**< it left (trp_node_stop) */
+	TRP_NODE_DOWN_NO_RESPONDERS = 3, /**< a frame to it reached nobody */
+	TRP_NODE_DOWN_RESTARTED = 4, /**< a new incarnation of it appeared */
+} trp_node_down_reason_t;
+
+/** The payload of a node monitor's messages (trp_node_monitor_nodes). */
+typedef struct trp_node_event {
+	uint32_t up;	      /**< 1: the node is up, 0: it went down */
+	uint32_t reason;      /**< down: a trp_node_down_reason_t; up: 0 */
+	uint64_t incarnation; /**< the incarnation that came up or went down */
+	char node[TRP_NODE_TOKEN_MAX + 1]; /**< its name, NUL-terminated */
+} trp_node_event_t;
 
 /**
  * Joins the runtime @p rt to the cluster: connects to NATS, subscribes to
@@ -251,6 +279,48 @@ TRP_API int trp_node_stats(const trp_node_t *node, trp_node_stats_t *out);
 /** This node's name (as configured) and incarnation (random, per start). */
 TRP_API const char *trp_node_name(const trp_node_t *node);
 TRP_API uint64_t trp_node_incarnation(const trp_node_t *node);
+
+/**
+ * Failure detection. Every node publishes a heartbeat on its own subject
+ * (trp.<cluster>.hb.<node>, never behind data) every heartbeat_ns, and
+ * listens to everyone's. A peer is up from its first beat or frame; it is
+ * down after heartbeat_misses of its intervals without either, at once
+ * when it says goodbye (or its last beat says it is leaving), when a
+ * frame to it finds no subscriber, or when a new incarnation of it shows
+ * up (the old one is down, the new one up). Down, exactly once per up
+ * period:
+ *   - every proxy to it is killed with TRP_STOP_NOCONNECTION, so each
+ *     monitor on a proxy gets DOWN(TRP_STOP_NOCONNECTION) exactly once,
+ *     links propagate it, and its queued messages are dead letters
+ *     (TRP_DEAD_KILLED); trp_node_proxy() gives fresh proxies later;
+ *   - every ask pending at it fails with TRP_ENOTCONN;
+ *   - node monitors get a down event.
+ * Nothing is quarantined: a peer seen again (same or new incarnation) is
+ * up again. A disconnect of our own connection does not take peers down
+ * by itself: the client reconnects (typically in ~0.1 s) and only a
+ * silence longer than the down window does (stats count disconnects).
+ */
+
+/**
+ * Reports node up and down events to @p watcher as messages of type
+ * @p type whose payload is a trp_node_event_t; the nodes up now are
+ * reported at once. The node holds a reference to @p watcher until
+ * trp_node_demonitor_nodes(), its stop, or the watcher's end.
+ * Threads: any. Errors: TRP_EINVAL, TRP_EEXIST (watching already),
+ * TRP_ENOMEM.
+ */
+TRP_API int trp_node_monitor_nodes(trp_node_t *node, trp_actor_t *watcher,
+				   uint32_t type);
+
+/** Stops the events to @p watcher. Errors: TRP_EINVAL, TRP_ENOENT. */
+TRP_API int trp_node_demonitor_nodes(trp_node_t *node, trp_actor_t *watcher);
+
+/**
+ * Whether @p node_name is up as this node sees it: 1 (and *incarnation,
+ * if not NULL) or 0. Errors: TRP_EINVAL.
+ */
+TRP_API int trp_node_peer_up(const trp_node_t *node, const char *node_name,
+			     uint64_t *incarnation);
 
 /** A loss cause's name ("gap", "no_responders", ...; "?" if unknown). */
 TRP_API const char *trp_loss_cause_name(trp_loss_cause_t cause);
