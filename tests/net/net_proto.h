@@ -103,7 +103,11 @@ static const char *const net_loss_keys[TRP_LOSS_CAUSES] = {
 	X(slow_consumer_frames, s->slow_consumer_frames)                       \
 	X(asks_out, s->asks_out)                                               \
 	X(replies_in, s->replies_in)                                           \
-	X(peers, s->peers)
+	X(peers, s->peers)                                                     \
+	X(peers_up, s->peers_up)                                               \
+	X(peer_downs, s->peer_downs)                                           \
+	X(disconnects, s->disconnects)                                         \
+	X(reconnects, s->reconnects)
 
 /* The sum of lost[] over every cause. */
 static inline uint64_t net_lost_total(const trp_node_stats_t *s)
