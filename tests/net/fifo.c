@@ -74,10 +74,12 @@ static void sender_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
 /* One run; frames of at most @max_frame bytes (0: the server's 1 MiB). */
 static void run_fifo(struct net_fixture *fx, size_t max_frame)
 {
-	const char *roles[] = { "--role", "sink", NULL };
+	const char *roles[] = { "--role", "sink", "--heartbeat-misses",
+				NET_LOAD_MISSES_STR, NULL };
 	struct net_peer *peer = net_peer_start(fx, "peer", roles);
 	trp_node_config_t cfg = TRP_NODE_CONFIG_INIT;
 	cfg.max_frame = max_frame;
+	cfg.heartbeat_misses = NET_LOAD_MISSES;
 	net_local_start(fx, "main", &cfg);
 
 	static struct run run;

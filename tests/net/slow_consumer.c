@@ -79,12 +79,22 @@ static uint64_t accounted(const trp_node_stats_t *s)
 static void test_slow_consumer(void **state)
 {
 	struct net_fixture *fx = *state;
-	const char *roles[] = { "--role",	    "slow", "--slow-us", "20",
-				"--pending-frames", "8",    NULL };
+	const char *roles[] = { "--role",
+				"slow",
+				"--slow-us",
+				"20",
+				"--pending-frames",
+				"8",
+				"--sink-limit",
+				"64",
+				"--heartbeat-misses",
+				NET_LOAD_MISSES_STR,
+				NULL };
 	struct net_peer *peer = net_peer_start(fx, "peer", roles);
 	snprintf(net_hooks.expect_peer, sizeof net_hooks.expect_peer, "peer");
 	trp_node_config_t cfg = TRP_NODE_CONFIG_INIT;
 	cfg.max_frame = 4096;
+	cfg.heartbeat_misses = NET_LOAD_MISSES;
 	net_local_start(fx, "main", &cfg);
 
 	static struct run run;

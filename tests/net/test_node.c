@@ -5,7 +5,7 @@
  *
  *   net_test_node --url URL --cluster C --name N [--role R]...
  *                 [--pending-frames N] [--max-frame N] [--slow-us N]
- *                 [--sink-limit N] [--workers N]
+ *                 [--sink-limit N] [--heartbeat-misses N] [--workers N]
  *
  * Roles (actor names in net_proto.h):
  *   echo      "echo": answers every ask with its payload (the reply keeps
@@ -318,7 +318,7 @@ int main(int argc, char **argv)
 	bool echo = false, sink = false, slow = false, hold = false,
 	     exported = false;
 	long pending = 0, max_frame = 0, slow_us = 50, workers = 2;
-	long sink_limit = 0;
+	long sink_limit = 0, hb_misses = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 1; i < argc; i++) {
@@ -339,6 +339,8 @@ int main(int argc, char **argv)
 			max_frame = strtol(v, NULL, 10);
 		else if (strcmp(a, "--slow-us") == 0)
 			slow_us = strtol(v, NULL, 10);
+		else if (strcmp(a, "--heartbeat-misses") == 0)
+			hb_misses = strtol(v, NULL, 10);
 		else if (strcmp(a, "--sink-limit") == 0)
 			sink_limit = strtol(v, NULL, 10);
 		else if (strcmp(a, "--workers") == 0)
@@ -362,7 +364,8 @@ int main(int argc, char **argv)
 		die_usage("sink and slow both register \"sink\"");
 	if (slow_us < 0 || slow_us > 100000 || pending < 0 ||
 	    pending > 1000000 || max_frame < 0 || workers < 1 || workers > 8 ||
-	    sink_limit < 0 || sink_limit > 1000000)
+	    sink_limit < 0 || sink_limit > 1000000 || hb_misses < 0 ||
+	    hb_misses > 1000)
 		die_usage("a value out of range");
 	if (slow)
 		slow_ns = slow_us * 1000;
@@ -383,6 +386,7 @@ int main(int argc, char **argv)
 	ncfg.nservers = 1;
 	ncfg.pending_frames = (int)pending;
 	ncfg.max_frame = (size_t)max_frame;
+	ncfg.heartbeat_misses = (uint32_t)hb_misses;
 	trp_node_t *node = NULL;
 	rc = trp_node_start(rt, &ncfg, &node);
 	if (rc != 0) {
