@@ -48,6 +48,7 @@
 #include "alloc.h"
 #include "future.h"
 #include "message.h"
+#include "monitor.h"
 #include "runtime.h"
 #include "send.h"
 #include "worker.h"
@@ -270,6 +271,9 @@ static int monitor(struct trp_actor *watcher, struct trp_future *future,
 		*ref = m->ref;
 	if (noproc)
 		send_down(m, TRP_STOP_NOPROC, 0, target->id);
+	else if (target->kind->watched != NULL)
+		/* a remote proxy: its node watches the real target */
+		target->kind->watched(target);
 	mon_unref(m, 1);
 	return 0;
 }
@@ -425,6 +429,12 @@ int trp_link(trp_actor_t *a, trp_actor_t *b)
 	if (other != NULL) {
 		exit_signal(other, gone->id, TRP_STOP_NOPROC, 0);
 		trp_actor_release(other);
+	} else if (rc == 0) {
+		/* a remote proxy: its node watches the real target */
+		if (a->kind->watched != NULL)
+			a->kind->watched(a);
+		if (b->kind->watched != NULL)
+			b->kind->watched(b);
 	}
 out:
 	trp__free(la, sizeof *la);
@@ -478,6 +488,81 @@ int trp_actor_trap_exits(trp_actor_t *self, uint32_t exit_type)
 /* the feature                                                         */
 
 /* @a stopped (retired: see the file comment). */
+/* Takes, under the lock, the monitors of @a and its links (each link
+ * leaves its peer's list; a peer still running is retained to be told);
+ * with @stopped also cancels the monitors @a holds. */
+struct fired {
+	struct mon *cancel, *fire;
+	struct link *links;
+};
+
+static void take_locked(struct trp_actor *a, struct ext *e, bool stopped,
+			struct fired *f)
+{
+	f->cancel = NULL;
+	if (stopped) {
+		/* Monitors @a held: they never fire now. */
+		f->cancel = e->watching;
+		e->watching = NULL;
+		for (struct mon *m = f->cancel; m != NULL; m = m->wnext) {
+			m->in_watcher = 0;
+			if (m->state == MON_ACTIVE || m->state == MON_FIRED)
+				m->state = MON_CANCELLED;
+			if (m->in_target) {
+				target_unlink_locked(m);
+				/* relaxed: the watcher list's reference,
+				 * dropped after the lock, keeps the count
+				 * above zero here. */
+				atomic_fetch_sub_explicit(&m->refs, 1,
+							  memory_order_relaxed);
+			}
+		}
+	}
+	/* Monitors of @a: each fires once. */
+	f->fire = e->targets_of;
+	e->targets_of = NULL;
+	for (struct mon *m = f->fire; m != NULL; m = m->tnext) {
+		m->in_target = 0;
+		m->state = MON_FIRED;
+	}
+	/* Links: leave the peers' lists, keep each peer alive to tell it. */
+	f->links = e->links;
+	e->links = NULL;
+	for (struct link *l = f->links; l != NULL; l = l->next) {
+		struct ext *pe = atomic_load_explicit(&l->peer->ext,
+						      memory_order_relaxed);
+		(void)link_remove(&pe->links, a);
+		if (l->peer->retired || !trp__actor_try_retain(l->peer))
+			l->peer = NULL;
+	}
+}
+
+/* Sends what take_locked took: DOWNs and exit signals with @why/@code. */
+static void deliver_fired(struct fired *f, uint64_t id, trp_stop_reason_t why,
+			  int32_t code)
+{
+	while (f->cancel != NULL) {
+		struct mon *next = f->cancel->wnext;
+		mon_unref(f->cancel, 1); /* the watcher list's reference */
+		f->cancel = next;
+	}
+	while (f->fire != NULL) {
+		struct mon *next = f->fire->tnext;
+		send_down(f->fire, why, code, id);
+		mon_unref(f->fire, 1); /* the target list's reference */
+		f->fire = next;
+	}
+	while (f->links != NULL) {
+		struct link *next = f->links->next;
+		if (f->links->peer != NULL) {
+			exit_signal(f->links->peer, id, why, code);
+			trp_actor_release(f->links->peer);
+		}
+		trp__free(f->links, sizeof *f->links);
+		f->links = next;
+	}
+}
+
 static void monitors_actor_stopped(struct trp_runtime *rt, void *state,
 				   struct trp_actor *a)
 {
@@ -486,64 +571,28 @@ static void monitors_actor_stopped(struct trp_runtime *rt, void *state,
 	 * took after; most actors never get one. */
 	if (atomic_load_explicit(&a->ext, memory_order_relaxed) == NULL)
 		return;
+	struct fired f;
 	trp__mutex_lock(&rt->actors_lock);
-	struct ext *e = atomic_load_explicit(&a->ext, memory_order_relaxed);
-	/* Monitors @a held: they never fire now. */
-	struct mon *cancel = e->watching;
-	e->watching = NULL;
-	for (struct mon *m = cancel; m != NULL; m = m->wnext) {
-		m->in_watcher = 0;
-		if (m->state == MON_ACTIVE || m->state == MON_FIRED)
-			m->state = MON_CANCELLED;
-		if (m->in_target) {
-			target_unlink_locked(m);
-			/* relaxed: the watcher list's reference, dropped after
-			 * the lock, keeps the count above zero here. */
-			atomic_fetch_sub_explicit(&m->refs, 1,
-						  memory_order_relaxed);
-		}
-	}
-	/* Monitors of @a: each fires once. */
-	struct mon *fire = e->targets_of;
-	e->targets_of = NULL;
-	for (struct mon *m = fire; m != NULL; m = m->tnext) {
-		m->in_target = 0;
-		m->state = MON_FIRED;
-	}
-	/* Links: leave the peers' lists, keep each peer alive to tell it. */
-	struct link *links = e->links;
-	e->links = NULL;
-	for (struct link *l = links; l != NULL; l = l->next) {
-		struct ext *pe = atomic_load_explicit(&l->peer->ext,
-						      memory_order_relaxed);
-		(void)link_remove(&pe->links, a);
-		if (l->peer->retired || !trp__actor_try_retain(l->peer))
-			l->peer = NULL;
-	}
+	take_locked(a, atomic_load_explicit(&a->ext, memory_order_relaxed),
+		    true, &f);
 	trp__mutex_unlock(&rt->actors_lock);
+	deliver_fired(&f, a->id, (trp_stop_reason_t)a->exit_reason,
+		      a->exit_code);
+}
 
-	trp_stop_reason_t why = (trp_stop_reason_t)a->exit_reason;
-	int32_t code = a->exit_code;
-	while (cancel != NULL) {
-		struct mon *next = cancel->wnext;
-		mon_unref(cancel, 1); /* the watcher list's reference */
-		cancel = next;
-	}
-	while (fire != NULL) {
-		struct mon *next = fire->tnext;
-		send_down(fire, why, code, a->id);
-		mon_unref(fire, 1); /* the target list's reference */
-		fire = next;
-	}
-	while (links != NULL) {
-		struct link *next = links->next;
-		if (links->peer != NULL) {
-			exit_signal(links->peer, a->id, why, code);
-			trp_actor_release(links->peer);
-		}
-		trp__free(links, sizeof *links);
-		links = next;
-	}
+void trp__monitors_fire(struct trp_actor *a, trp_stop_reason_t why,
+			int32_t code)
+{
+	struct trp_runtime *rt = a->rt;
+	struct fired f = { 0 };
+	trp__mutex_lock(&rt->actors_lock);
+	/* relaxed: under the lock, as every write of it. A retired actor's
+	 * monitors fired with its stop. */
+	struct ext *e = atomic_load_explicit(&a->ext, memory_order_relaxed);
+	if (e != NULL && !a->retired)
+		take_locked(a, e, false, &f);
+	trp__mutex_unlock(&rt->actors_lock);
+	deliver_fired(&f, a->id, why, code);
 }
 
 const struct trp__feature trp__feature_monitors = {

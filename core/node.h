@@ -7,6 +7,9 @@
  *   node_out.c    the outbound thread: frames, publishing, goodbyes
  *   node_in.c     the inbound thread: streams, decoding, delivery,
  *                 answers to remote asks
+ *   node_peers.c  failure detection: heartbeats, peers up and down
+ *   node_watch.c  remote monitors: WATCH and DOWN items, the agent
+ *   node_bridge.c exchanges across nodes
  *   node_wire.c   the frame format (node_wire.h)
  *
  * One message's way from actor S on node A to actor T on node B:
@@ -59,6 +62,10 @@
 /* Subject of a node's frames: "trp." + cluster + ".n." + node + ".f." +
  * node; reply subjects add ".nr." + node + two 20-digit numbers. */
 #define TRP__NODE_SUBJECT_MAX (4 * TRP_NODE_TOKEN_MAX + 96)
+
+/* Longest destination of an outbound stream: a node's name, or "x." and a
+ * bridged exchange's name (node_bridge.c). */
+#define TRP__NODE_DST_MAX (TRP_NODE_TOKEN_MAX + 2)
 
 /* What a proxy hands to the outbound thread (the message's payload): this
  * header, the destination node's name, the actor's name, the payload. */
@@ -134,6 +141,18 @@ struct trp_node {
 	struct trp__thread hb_thread;
 	_Atomic(uint32_t) hb_stop;
 
+	/* remote monitors (node_watch.c): the agent actor watching local
+	 * actors for other nodes, and its records (monitor ref -> watch) */
+	struct trp_actor *agent;
+	struct trp__node_table watches;
+
+	/* bridged exchanges (node_bridge.c): name -> bridge, under its lock;
+	 * the receiving streams, the x subscription's thread only */
+	struct trp__node_table bridges;
+	struct trp__node_table xstreams;
+	natsSubscription *x_sub;	      /* trp.<cluster>.x.> */
+	char x_prefix[TRP__NODE_SUBJECT_MAX]; /* "trp.<cluster>.x." */
+
 	/* tables shared with user threads */
 	struct trp__node_table proxies; /* (node, name) -> proxy actor */
 	struct trp__node_table exports; /* name -> actor */
@@ -153,6 +172,7 @@ struct trp_node {
 		_Atomic(uint64_t) malformed_frames, slow_consumer_frames;
 		_Atomic(uint64_t) asks_out, replies_in, peers;
 		_Atomic(uint64_t) peers_up, peer_downs, disconnects, reconnects;
+		_Atomic(uint64_t) xsent, xreceived, xlost;
 	} st;
 };
 
@@ -246,6 +266,40 @@ void trp__node_peers_stop(struct trp_node *node);
 /* Frees the peers' state and drops the node monitors (after the
  * subscriptions are gone). */
 void trp__node_peers_fini(struct trp_node *node);
+
+/* ---- remote monitors (node_watch.c) ---- */
+
+/* Spawns the agent / drops every record and closes the agent. */
+int trp__node_watch_start(struct trp_node *node);
+void trp__node_watch_stop(struct trp_node *node);
+/* A proxy's first monitor or link (A side): WATCH item to @dst. */
+void trp__node_proxy_watch(struct trp_node *node, const char *dst,
+			   size_t dst_len, const char *name, size_t name_len,
+			   uint64_t proxy_id);
+/* Clears a proxy's "WATCH outstanding" flag (node_proxy.c). */
+void trp__node_proxy_unwatched(struct trp_actor *proxy);
+/* The inbound thread got a WATCH for @target (NULL: no such name) from
+ * @src (B side), or a DOWN (A side). */
+void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
+			struct trp_actor *target,
+			const struct trp__wire_item *it);
+void trp__node_on_down(struct trp_node *node, const char *src, size_t src_len,
+		       const struct trp__wire_item *it);
+/* Drops the records of watchers on node @peer (NULL: all). */
+void trp__node_watches_drop(struct trp_node *node, const char *peer,
+			    size_t peer_len);
+/* In a proxy's behaviour: true if @msg is a DOWN's marker (handled). */
+bool trp__node_watch_marker(const trp_msg_t *msg);
+
+/* ---- bridged exchanges (node_bridge.c) ---- */
+
+/* The callback of node->x_sub. */
+void trp__node_on_exchange(natsConnection *nc, natsSubscription *sub,
+			   natsMsg *msg, void *closure);
+/* Unbridges every exchange (their sinks are detached when it returns). */
+void trp__node_bridges_stop(struct trp_node *node);
+/* Frees the receiving streams (after x_sub is drained). */
+void trp__node_xstreams_free(struct trp_node *node);
 
 /* ---- outbound (node_out.c) ---- */
 

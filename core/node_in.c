@@ -191,7 +191,17 @@ static void deliver(struct in *s, const char *src, size_t src_len,
 			trp__node_count(node, undeliverable, 1);
 		return;
 	}
+	if (it->op == TRP__WIRE_DOWN) {
+		trp__node_on_down(node, src, src_len, it);
+		trp__node_count(node, delivered, 1);
+		return;
+	}
 	struct trp_actor *to = resolve(s, it->name, it->name_len);
+	if (it->op == TRP__WIRE_WATCH) {
+		trp__node_on_watch(node, src, src_len, to, it);
+		trp__node_count(node, delivered, 1);
+		return;
+	}
 	struct trp__send_opts opt = { .status = it->status, .entered = true };
 	int rc = TRP_ENOENT;
 	if (it->op == TRP__WIRE_SEND) {

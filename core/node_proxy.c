@@ -30,6 +30,9 @@
 
 struct proxy {
 	struct trp_node *node;
+	/* a WATCH is outstanding (node_watch.c): set by the first monitor or
+	 * link, cleared when the DOWN comes back */
+	_Atomic(uint32_t) watching;
 	size_t max_payload;
 	uint8_t dst_len;
 	uint16_t name_len;
@@ -43,13 +46,32 @@ static int proxy_admit(const struct trp_actor *to, size_t len)
 	return len > p->max_payload ? TRP_EMSGSIZE : 0;
 }
 
+static void proxy_watched(struct trp_actor *a)
+{
+	struct proxy *p = a->state;
+	/* acq_rel: one WATCH per outstanding period; pairs with
+	 * trp__node_proxy_unwatched's release. */
+	if (atomic_exchange_explicit(&p->watching, 1, memory_order_acq_rel) ==
+	    0)
+		trp__node_proxy_watch(p->node, p->dst, p->dst_len, p->name,
+				      p->name_len, a->id);
+}
+
+void trp__node_proxy_unwatched(struct trp_actor *a)
+{
+	struct proxy *p = a->state;
+	atomic_store_explicit(&p->watching, 0, memory_order_release);
+}
+
 /* Remote proxies: event actors (turns on the workers), bounded, with a
- * size check at the send. */
+ * size check at the send; monitors and links on them watch the remote
+ * actor. */
 static const struct trp__actor_kind kind_proxy = {
 	.name = "proxy",
 	.wake = NULL,
 	.batches = true,
 	.admit = proxy_admit,
+	.watched = proxy_watched,
 };
 
 /* The request inside @msg, taken over by the caller (its reference moves
@@ -76,6 +98,8 @@ static void proxy_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 {
 	struct proxy *p = state;
 	struct trp_node *node = p->node;
+	if (trp__node_watch_marker(msg))
+		return; /* a remote DOWN passing through (node_watch.c) */
 	struct trp__node_out h = {
 		.op = TRP__WIRE_SEND,
 		.name_len = p->name_len,

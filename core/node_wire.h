@@ -31,7 +31,9 @@
  *                         REPLY: 0 or a TRP_E* code (< 0), no payload
  *                         with a code
  *    16  u64 ref          ASK: the asker's proxy id on the sending node;
- *                         REPLY: that proxy id (echoed); SEND: 0
+ *                         REPLY: that proxy id (echoed); SEND: 0;
+ *                         WATCH: the watching proxy's id (never 0);
+ *                         DOWN: that id (echoed)
  *    24  u64 corr         ASK and REPLY: the correlation id; SEND: 0
  *    32  name bytes (no NUL), then payload bytes, then zero padding
  *
@@ -73,6 +75,11 @@ enum trp__wire_op {
 	TRP__WIRE_SEND = 1,  /* one-way message to name */
 	TRP__WIRE_ASK = 2,   /* request to name, answer to (ref, corr) */
 	TRP__WIRE_REPLY = 3, /* answer (payload or status) to (ref, corr) */
+	TRP__WIRE_WATCH = 4, /* monitor the actor `name` on behalf of the
+				sender's proxy `ref` (no payload) */
+	TRP__WIRE_DOWN = 5,  /* the actor `name` the proxy `ref` watched
+				stopped: status = trp_stop_reason_t (> 0),
+				type = its failure code (no payload) */
 };
 
 /* Decoder results (negative: malformed, why). Fewer bytes than the next

@@ -250,6 +250,45 @@ static void test_one_item_of_each_op(void **state)
 	free(f.p);
 }
 
+/* WATCH and DOWN: a name, a nonzero ref, no payload; DOWN's status is a
+ * stop reason (> 0), its type the failure code. */
+static void test_watch_and_down(void **state)
+{
+	(void)state;
+	struct trp__wire_item ok[] = {
+		{ .op = TRP__WIRE_WATCH,
+		  .name_len = 3,
+		  .name = "abc",
+		  .ref = 7 },
+		{ .op = TRP__WIRE_DOWN,
+		  .name_len = 3,
+		  .name = "abc",
+		  .ref = 7,
+		  .status = 4,
+		  .type = 42 },
+	};
+	struct frame f = build(TRP__WIRE_DATA, 1, 2, 100, ok, 2);
+	expect_frame(&f, TRP__WIRE_DATA, 1, 2, 100, ok, 2);
+	free(f.p);
+	struct trp__wire_item bad[] = {
+		ok[0], ok[0], ok[0], ok[0], ok[1], ok[1], ok[1], ok[1],
+	};
+	bad[0].ref = 0;		    /* WATCH without a proxy */
+	bad[1].status = 1;	    /* WATCH with a status */
+	bad[2].name_len = 0;	    /* WATCH without a name */
+	bad[3].corr = 1;	    /* WATCH with a corr */
+	bad[4].status = 0;	    /* DOWN without a reason */
+	bad[5].status = TRP_ENOENT; /* DOWN with a code, not a reason */
+	bad[6].ref = 0;		    /* DOWN to no proxy */
+	bad[7].len = 1, bad[7].payload = "x"; /* DOWN with a payload */
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct trp__wire_buf b = { 0 };
+		trp__wire_begin(&b, TRP__WIRE_DATA, 1, 2, 100);
+		assert_int_not_equal(trp__wire_add(&b, &bad[i]), 0);
+		trp__wire_buf_free(&b);
+	}
+}
+
 static void test_name_lengths(void **state)
 {
 	(void)state;
@@ -492,7 +531,7 @@ static void test_encoder_refuses_what_decoder_refuses(void **state)
 		send_item("a", 1, NULL, 0),
 		reply_item(0, 1, NULL, 0, 1, 2),
 		{ .op = 0, .name_len = 1, .name = "a" },
-		{ .op = 4, .name_len = 1, .name = "a" },
+		{ .op = 6, .name_len = 1, .name = "a" },
 	};
 	bad[5].ref = 1;	     /* SEND with ref */
 	bad[6].corr = 1;     /* SEND with corr */
@@ -755,7 +794,7 @@ static void test_bad_sequence(void **state)
 static void test_bad_op(void **state)
 {
 	(void)state;
-	static const unsigned char ops[] = { 0, 4, 0x81, 255 };
+	static const unsigned char ops[] = { 0, 6, 0x81, 255 };
 	for (size_t i = 0; i < sizeof(ops); i++) {
 		struct frame f = valid();
 		f.p[IT1 + I_OP] = ops[i];
@@ -1014,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(test_bad_payload_len),
 		cmocka_unit_test(test_nonzero_padding),
 		cmocka_unit_test(test_bad_status),
+		cmocka_unit_test(test_watch_and_down),
 		cmocka_unit_test(test_send_with_ref_or_corr),
 		cmocka_unit_test(test_trailing_bytes),
 		cmocka_unit_test(test_every_bit_flip),

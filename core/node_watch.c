@@ -1,0 +1,352 @@
+/*
+ * core/node_watch.c - remote monitors: a monitor (or link) on a proxy is a
+ * monitor of the remote actor (troupe/node.h, "Remote monitors").
+ *
+ * On node A, the first monitor or link made on the proxy P for (B, "t")
+ * (the proxy kind's `watched` hook) sends a WATCH item for "t" with P's id
+ * to B; one is outstanding per proxy at a time. On B, the inbound thread
+ * resolves "t" and monitors it on A's behalf, with the node's agent actor
+ * as the watcher (a name that resolves to nothing answers DOWN(noproc)
+ * at once). When "t" stops, the agent turns its DOWN into a DOWN item for
+ * A carrying the real reason and code; A's inbound thread fires P's
+ * monitors and links with them (monitor.h: trp__monitors_fire), so each
+ * of P's watchers gets exactly one DOWN. If B goes down first, P is
+ * killed with TRP_STOP_NOCONNECTION (node_peers.c): the same monitors fire
+ * once with that reason, and whichever comes first wins (the monitor
+ * layer's state machine).
+ *
+ * Order: the DOWN comes after the target's last message to A. Those
+ * messages may still sit in B's proxies to A when the target stops, so
+ * the DOWN does not go to the outbound thread directly: a marker (a
+ * system message) walks through every proxy of B to A, each forwarding
+ * everything it had before the marker first, and the last one hands the
+ * DOWN item to the outbound thread, behind all of them.
+ *
+ * Records (B side: monitor ref -> who watches) live in node->watches under
+ * its lock; a watcher node that goes down, and the node's stop, drop its
+ * records (demonitor).
+ */
+#include <string.h>
+
+#include "alloc.h"
+#include "message.h"
+#include "monitor.h"
+#include "node.h"
+#include "send.h"
+#include "troupe/monitor.h"
+
+#define AGENT_DOWN 1u /* the agent's DOWN messages */
+
+/* B side: a monitor made for a remote proxy. */
+struct watch {
+	uint8_t peer_len;
+	uint16_t name_len;
+	uint64_t proxy_id; /* on the watching node */
+	char peer[TRP_NODE_TOKEN_MAX];
+	char name[TRP_NAME_MAX];
+};
+
+/* The DOWN on its way through B's proxies to the watching node. */
+struct marker {
+	struct trp__sys_msg sys; /* first: messages point here */
+	_Atomic(uint32_t) refs;
+	struct trp_node *node; /* one reference */
+	struct watch w;
+	int32_t reason, code;
+	size_t n, next;		   /* chain[next] gets it next */
+	struct trp_actor *chain[]; /* proxies to w.peer, one reference each */
+};
+
+static void marker_unref(struct marker *m)
+{
+	/* acq_rel: the last holder frees it after every other's use. */
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; i < m->n; i++)
+		trp_actor_release(m->chain[i]);
+	trp__node_unref(m->node);
+	trp__free(m, sizeof *m + m->n * sizeof m->chain[0]);
+}
+
+static bool marker_admit(struct trp__sys_msg *s)
+{
+	(void)s;
+	return true;
+}
+
+static void marker_release(struct trp__sys_msg *s)
+{
+	marker_unref((struct marker *)(void *)s);
+}
+
+static const struct trp__sys_ops marker_ops = {
+	.admit = marker_admit,
+	.release = marker_release,
+};
+
+/* Sends the DOWN item itself (the marker's walk is over). */
+static void down_item(struct trp_node *node, const struct watch *w,
+		      int32_t reason, int32_t code)
+{
+	struct trp__node_out h = {
+		.op = TRP__WIRE_DOWN,
+		.name_len = w->name_len,
+		.type = (uint32_t)code,
+		.status = reason,
+		.ref = w->proxy_id,
+	};
+	if (trp__node_out_item(node, w->peer, w->peer_len, &h, w->name, NULL) ==
+	    0)
+		trp__node_count(node, sent, 1);
+}
+
+/* Hands @m to the next proxy of its chain that takes it, or, at the end,
+ * sends the DOWN item. Consumes the caller's reference. */
+static void marker_walk(struct marker *m)
+{
+	while (m->next < m->n) {
+		struct trp_actor *p = m->chain[m->next++];
+		/* relaxed: the reference below is published by the send. */
+		atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+		struct trp__send_opts o = { .sys = &m->sys, .now = true };
+		if (trp__actor_send(p, 0, NULL, 0, &o) == 0) {
+			marker_unref(m); /* the message holds one now */
+			return;
+		}
+		/* that proxy is gone: it holds nothing of the target's */
+		atomic_fetch_sub_explicit(&m->refs, 1, memory_order_relaxed);
+	}
+	down_item(m->node, &m->w, m->reason, m->code);
+	marker_unref(m);
+}
+
+bool trp__node_watch_marker(const trp_msg_t *msg)
+{
+	if (msg != trp__current_msg)
+		return false;
+	struct trp__msg *m =
+		(struct trp__msg *)(void *)((char *)msg -
+					    offsetof(struct trp__msg, pub));
+	if (m->hold != TRP__HOLD_SYS || m->u.sys == NULL ||
+	    m->u.sys->ops != &marker_ops)
+		return false;
+	struct marker *mk = (struct marker *)(void *)m->u.sys;
+	/* Everything this proxy had before the marker has been handed to
+	 * the outbound thread: pass it on (with a reference of our own;
+	 * the message's is dropped after this behaviour). */
+	atomic_fetch_add_explicit(&mk->refs, 1, memory_order_relaxed);
+	marker_walk(mk);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* B side: the agent                                                   */
+
+struct to_node {
+	const char *dst;
+	size_t dst_len;
+};
+
+static bool proxy_of(const void *key, size_t klen, void *value, void *ctx)
+{
+	(void)value;
+	const struct to_node *t = ctx;
+	return klen > t->dst_len && memcmp(key, t->dst, t->dst_len) == 0 &&
+	       ((const char *)key)[t->dst_len] == '\0';
+}
+
+static void agent_down(struct trp_node *node, const trp_down_t *d)
+{
+	trp__mutex_lock(&node->watches.lock);
+	struct watch *w =
+		trp__node_table_del(&node->watches, &d->ref, sizeof d->ref);
+	trp__mutex_unlock(&node->watches.lock);
+	if (w == NULL)
+		return; /* dropped meanwhile (its node went down, we stop) */
+	/* A snapshot of our proxies to the watching node (each retained). */
+	trp__mutex_lock(&node->proxies.lock);
+	size_t cap = node->proxies.n;
+	struct marker *m =
+		trp__alloc(sizeof *m + (cap != 0 ? cap : 1) * sizeof(void *));
+	size_t n = 0;
+	if (m != NULL) {
+		struct to_node t = { w->peer, w->peer_len };
+		for (size_t i = 0; i < node->proxies.nb; i++)
+			for (struct trp__node_hash_entry *e =
+				     node->proxies.b[i];
+			     e != NULL && n < cap; e = e->next)
+				if (proxy_of(e->key, e->klen, e->value, &t))
+					m->chain[n++] =
+						trp_actor_retain(e->value);
+	}
+	trp__mutex_unlock(&node->proxies.lock);
+	if (m == NULL) {
+		/* no memory for the walk: the DOWN goes without it */
+		down_item(node, w, d->reason, d->code);
+		trp__free(w, sizeof *w);
+		return;
+	}
+	m->sys.ops = &marker_ops;
+	atomic_init(&m->refs, 1);
+	/* relaxed: our own reference keeps it alive here. */
+	atomic_fetch_add_explicit(&node->refs, 1, memory_order_relaxed);
+	m->node = node;
+	m->w = *w;
+	m->reason = d->reason;
+	m->code = d->code;
+	m->n = n;
+	m->next = 0;
+	trp__free(w, sizeof *w);
+	marker_walk(m);
+}
+
+static void agent_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	(void)self;
+	struct trp_node *node = *(struct trp_node **)state;
+	if (msg->type == AGENT_DOWN && msg->size == sizeof(trp_down_t)) {
+		trp_down_t d;
+		memcpy(&d, msg->data, sizeof d);
+		agent_down(node, &d);
+	}
+}
+
+int trp__node_watch_start(struct trp_node *node)
+{
+	trp_actor_def_t def = {
+		.behavior = agent_behavior,
+		.state_size = sizeof(struct trp_node *),
+		.mailbox_limit = TRP_MAILBOX_UNBOUNDED,
+	};
+	return trp_actor_spawn(node->rt, &def, &node, &node->agent);
+}
+
+/* ------------------------------------------------------------------ */
+/* B side: WATCH items                                                 */
+
+void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
+			struct trp_actor *target,
+			const struct trp__wire_item *it)
+{
+	struct watch w = {
+		.peer_len = (uint8_t)src_len,
+		.name_len = it->name_len,
+		.proxy_id = it->ref,
+	};
+	memcpy(w.peer, src, src_len);
+	memcpy(w.name, it->name, it->name_len);
+	if (target == NULL) {
+		/* nobody of that name: DOWN(noproc) at once */
+		down_item(node, &w, TRP_STOP_NOPROC, 0);
+		return;
+	}
+	struct watch *rec = trp__alloc(sizeof *rec);
+	if (rec == NULL) {
+		/* cannot watch: tell the watcher it is gone rather than
+		 * promise a DOWN that would never come */
+		down_item(node, &w, TRP_STOP_NOPROC, 0);
+		return;
+	}
+	*rec = w;
+	/* The record is filed before the monitor can fire: the agent's
+	 * DOWN finds it (the table's lock orders the two). */
+	trp__mutex_lock(&node->watches.lock);
+	trp_ref_t ref = 0;
+	int rc = trp_monitor(node->agent, target, AGENT_DOWN, &ref);
+	if (rc == 0)
+		rc = trp__node_table_put(&node->watches, &ref, sizeof ref, rec);
+	trp__mutex_unlock(&node->watches.lock);
+	if (rc != 0) {
+		if (ref != 0)
+			(void)trp_demonitor(node->agent, ref);
+		trp__free(rec, sizeof *rec);
+		down_item(node, &w, TRP_STOP_NOPROC, 0);
+	}
+}
+
+static bool watch_of(const void *key, size_t klen, void *value, void *ctx)
+{
+	(void)key;
+	(void)klen;
+	const struct watch *w = value;
+	const struct to_node *t = ctx;
+	return t->dst == NULL || (w->peer_len == t->dst_len &&
+				  memcmp(w->peer, t->dst, t->dst_len) == 0);
+}
+
+void trp__node_watches_drop(struct trp_node *node, const char *peer,
+			    size_t peer_len)
+{
+	struct to_node t = { peer, peer_len };
+	for (;;) {
+		void *batch[64];
+		trp_ref_t refs[64];
+		size_t n = 0;
+		trp__mutex_lock(&node->watches.lock);
+		/* keys are the monitor refs: collect them with the values */
+		for (size_t i = 0; i < node->watches.nb && n < 64; i++)
+			for (struct trp__node_hash_entry *e =
+				     node->watches.b[i];
+			     e != NULL && n < 64; e = e->next)
+				if (watch_of(e->key, e->klen, e->value, &t))
+					memcpy(&refs[n++], e->key,
+					       sizeof refs[0]);
+		for (size_t i = 0; i < n; i++)
+			batch[i] = trp__node_table_del(&node->watches, &refs[i],
+						       sizeof refs[i]);
+		trp__mutex_unlock(&node->watches.lock);
+		for (size_t i = 0; i < n; i++) {
+			if (node->agent != NULL)
+				(void)trp_demonitor(node->agent, refs[i]);
+			trp__free(batch[i], sizeof(struct watch));
+		}
+		if (n < 64)
+			return;
+	}
+}
+
+void trp__node_watch_stop(struct trp_node *node)
+{
+	trp__node_watches_drop(node, NULL, 0);
+	if (node->agent != NULL)
+		(void)trp_actor_close(node->agent);
+}
+
+/* ------------------------------------------------------------------ */
+/* A side                                                              */
+
+void trp__node_proxy_watch(struct trp_node *node, const char *dst,
+			   size_t dst_len, const char *name, size_t name_len,
+			   uint64_t proxy_id)
+{
+	struct trp__node_out h = {
+		.op = TRP__WIRE_WATCH,
+		.name_len = (uint16_t)name_len,
+		.ref = proxy_id,
+	};
+	if (trp__node_out_item(node, dst, dst_len, &h, name, NULL) == 0)
+		trp__node_count(node, sent, 1);
+}
+
+void trp__node_on_down(struct trp_node *node, const char *src, size_t src_len,
+		       const struct trp__wire_item *it)
+{
+	char key[TRP_NODE_TOKEN_MAX + 1 + TRP_NAME_MAX];
+	memcpy(key, src, src_len);
+	key[src_len] = '\0';
+	memcpy(key + src_len + 1, it->name, it->name_len);
+	trp__mutex_lock(&node->proxies.lock);
+	struct trp_actor *p = trp__node_table_get(&node->proxies, key,
+						  src_len + 1 + it->name_len);
+	if (p != NULL && trp_actor_id(p) == it->ref) {
+		trp_actor_retain(p);
+		trp__node_proxy_unwatched(p);
+	} else {
+		p = NULL; /* replaced or gone: its monitors fired already */
+	}
+	trp__mutex_unlock(&node->proxies.lock);
+	if (p == NULL)
+		return;
+	trp__monitors_fire(p, (trp_stop_reason_t)it->status, (int32_t)it->type);
+	trp_actor_release(p);
+}
