@@ -19,6 +19,13 @@
  *
  * The workloads and their table are in bench/workloads/ (workloads.h);
  * troupe-microbench runs the same code as Google Benchmark benchmarks.
+ *
+ * Remote workloads (remote_*, built with BENCH_REMOTE: nodes over NATS,
+ * bench/workloads/remote.h) run as two processes: with no more options
+ * each run starts a nats-server on a free loopback port and this program
+ * again as the far node; --nats URL uses a running server instead. The
+ * far node's own command line is troupe-bench WORKLOAD --role far --nats
+ * URL --cluster C ... (hidden options: the measuring side passes them).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +33,9 @@
 
 #include "bench_util.h"
 #include "workloads/workloads.h"
+#ifdef BENCH_REMOTE
+#include "workloads/remote.h"
+#endif
 
 /* WORKLOADS.md: "Run with exactly 2 workers unless a benchmark sweeps". */
 #define DEFAULT_WORKERS 2u
@@ -33,6 +43,38 @@
 #define MAX_WORKERS 256u
 /* Most worker counts one --workers list may hold. */
 #define MAX_WORKER_COUNTS 32
+
+/* The remote workloads are in troupe-bench only (BENCH_REMOTE): the
+ * statically linked troupe-bench-static has no libnats. */
+static size_t nremote(void)
+{
+#ifdef BENCH_REMOTE
+	return bench_nremote_workloads;
+#else
+	return 0;
+#endif
+}
+
+/* Workload @i of the local table, then of the remote one. */
+static const struct bench_workload *workload_at(size_t i)
+{
+	if (i < bench_nworkloads)
+		return bench_workloads[i];
+#ifdef BENCH_REMOTE
+	return bench_remote_workloads[i - bench_nworkloads];
+#else
+	return NULL;
+#endif
+}
+
+static const struct bench_workload *find_workload(const char *name)
+{
+	for (size_t i = 0; i < bench_nworkloads + nremote(); i++) {
+		if (strcmp(workload_at(i)->name, name) == 0)
+			return workload_at(i);
+	}
+	return NULL;
+}
 
 static void usage(FILE *f)
 {
@@ -51,8 +93,14 @@ static void usage(FILE *f)
 		"                (trp_config_t.batch; default 0 = troupe's)\n"
 		"  --help        this text\n",
 		DEFAULT_WORKERS, MAX_WORKERS, DEFAULT_RUNS);
-	for (size_t i = 0; i < bench_nworkloads; i++) {
-		const struct bench_workload *w = bench_workloads[i];
+#ifdef BENCH_REMOTE
+	fprintf(f, "remote workloads (remote_*) also take:\n"
+		   "  --nats URL    a running nats-server (default: start one "
+		   "on a\n"
+		   "                free loopback port for each run)\n");
+#endif
+	for (size_t i = 0; i < bench_nworkloads + nremote(); i++) {
+		const struct bench_workload *w = workload_at(i);
 
 		fprintf(f, "\n%s: %s\n", w->name, w->summary);
 		for (size_t j = 0; j < w->nparams; j++) {
@@ -152,7 +200,8 @@ static size_t parse_workers(const char *s, uint64_t *out)
  * false (after reporting on stderr) at the first error or failed check.
  */
 static bool run_once(const struct bench_workload *w, const uint64_t *values,
-		     uint64_t workers, uint64_t batch)
+		     uint64_t workers, uint64_t batch,
+		     const struct bench_remote_args *ra)
 {
 	trp_config_t cfg = TRP_CONFIG_INIT;
 
@@ -161,7 +210,9 @@ static bool run_once(const struct bench_workload *w, const uint64_t *values,
 		cfg.batch = (uint32_t)batch;
 	for (size_t mode = 0; mode < bench_workload_nmodes(w); mode++) {
 		struct bench_result res = { 0 };
-		int rc = w->run(&cfg, values, mode, &res);
+		int rc = w->run != NULL ?
+				 w->run(&cfg, values, mode, &res) :
+				 w->run_remote(&cfg, values, mode, ra, &res);
 
 		if (rc != 0) {
 			fprintf(stderr, "troupe-bench: %s failed: %s\n",
@@ -185,6 +236,8 @@ int main(int argc, char **argv)
 	uint64_t runs = DEFAULT_RUNS;
 	uint64_t batch = 0;
 	size_t nworkers = 1;
+	struct bench_remote_args ra = { NULL, NULL, false };
+	const char *role = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
@@ -195,7 +248,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2 || argv[1][0] == '-')
 		return bad_usage("missing WORKLOAD", NULL);
-	w = bench_workload_find(argv[1]);
+	w = find_workload(argv[1]);
 	if (w == NULL)
 		return bad_usage("unknown workload", argv[1]);
 	if (w->nparams > BENCH_MAX_PARAMS)
@@ -207,8 +260,16 @@ int main(int argc, char **argv)
 		const char *arg = argv[i], *val = NULL;
 		uint64_t *dst = NULL, min = 0, max = 0, v;
 		bool is_workers = false;
+		const char **str = NULL;
 
-		if (match_option(arg, "workers", &val)) {
+		if (w->run == NULL && match_option(arg, "nats", &val)) {
+			str = &ra.nats;
+		} else if (w->run == NULL &&
+			   match_option(arg, "cluster", &val)) {
+			str = &ra.cluster;
+		} else if (w->run == NULL && match_option(arg, "role", &val)) {
+			str = &role;
+		} else if (match_option(arg, "workers", &val)) {
 			is_workers = true;
 		} else if (match_option(arg, "runs", &val)) {
 			dst = &runs;
@@ -230,12 +291,16 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		if (dst == NULL && !is_workers)
+		if (dst == NULL && !is_workers && str == NULL)
 			return bad_usage("unknown option", arg);
 		if (val == NULL) {
 			if (i + 1 >= argc)
 				return bad_usage("missing value for", arg);
 			val = argv[++i];
+		}
+		if (str != NULL) {
+			*str = val;
+			continue;
 		}
 		if (is_workers) {
 			nworkers = parse_workers(val, workers);
@@ -249,9 +314,24 @@ int main(int argc, char **argv)
 		*dst = v;
 	}
 
+	if (role != NULL) {
+		trp_config_t cfg = TRP_CONFIG_INIT;
+
+		if (strcmp(role, "far") != 0)
+			return bad_usage("--role takes far, not", role);
+		if (nworkers != 1)
+			return bad_usage("--role far takes one worker count",
+					 NULL);
+		ra.far = true;
+		cfg.workers = (uint32_t)workers[0];
+		if (batch != 0)
+			cfg.batch = (uint32_t)batch;
+		/* The far node of one run of the measuring side. */
+		return w->run_far(&cfg, values, &ra) == 0 ? 0 : 1;
+	}
 	for (uint64_t r = 0; r < runs; r++) {
 		for (size_t k = 0; k < nworkers; k++) {
-			if (!run_once(w, values, workers[k], batch))
+			if (!run_once(w, values, workers[k], batch, &ra))
 				return 1;
 		}
 	}

@@ -232,6 +232,16 @@ static void answer(struct pending_ask *p, int status, const void *data,
 	trp__free(p, sizeof *p);
 }
 
+void trp__node_ask_unfile(struct trp_node *node, uint64_t corr)
+{
+	trp__mutex_lock(&node->asks.lock);
+	struct pending_ask *p =
+		trp__node_table_del(&node->asks, &corr, sizeof corr);
+	trp__mutex_unlock(&node->asks.lock);
+	/* the reply target's reference goes back to the caller untouched */
+	trp__free(p, sizeof *p);
+}
+
 bool trp__node_ask_answer(struct trp_node *node, uint64_t corr, int status,
 			  const void *data, size_t len)
 {
@@ -346,6 +356,9 @@ int trp_node_stats(const trp_node_t *node, trp_node_stats_t *out)
 	out->peer_downs = LOAD(peer_downs);
 	out->disconnects = LOAD(disconnects);
 	out->reconnects = LOAD(reconnects);
+	out->xsent = LOAD(xsent);
+	out->xreceived = LOAD(xreceived);
+	out->xlost = LOAD(xlost);
 #undef LOAD
 	return 0;
 }
@@ -600,6 +613,13 @@ static int subscribe(struct trp_node *node, const trp_node_config_t *cfg)
 	if (s == NATS_OK)
 		s = natsConnection_Subscribe(&node->hb_sub, node->nc, hb_all,
 					     trp__node_on_beat, node);
+	snprintf(node->x_prefix, sizeof node->x_prefix, "trp.%s.x.",
+		 node->cluster);
+	char x_all[TRP__NODE_SUBJECT_MAX];
+	snprintf(x_all, sizeof x_all, "trp.%s.x.>", node->cluster);
+	if (s == NATS_OK)
+		s = natsConnection_Subscribe(&node->x_sub, node->nc, x_all,
+					     trp__node_on_exchange, node);
 	if (s == NATS_OK && (cfg->pending_frames > 0 || cfg->pending_bytes > 0))
 		s = natsSubscription_SetPendingLimits(
 			node->sub,
@@ -616,6 +636,8 @@ static int subscribe(struct trp_node *node, const trp_node_config_t *cfg)
 static void node_free(struct trp_node *node)
 {
 	trp__node_peers_fini(node);
+	trp__node_xstreams_free(node);
+	trp__node_table_free(&node->bridges);
 	trp__node_watches_drop(node, NULL, 0);
 	trp__node_table_free(&node->watches);
 	if (node->agent != NULL)
@@ -654,6 +676,7 @@ static void close_nats(struct trp_node *node)
 {
 	drain_async(&node->nr_sub);
 	drain_async(&node->hb_sub);
+	drain_async(&node->x_sub);
 	if (node->sub != NULL) {
 		natsSubscription_Unsubscribe(node->sub);
 		natsSubscription_Destroy(node->sub);
@@ -777,6 +800,7 @@ int trp_node_stop(trp_node_t *node, int64_t timeout_ns)
 	 * frames and publishes everything and says goodbye; 3. the inbound
 	 * thread stops taking frames. */
 	trp__node_proxies_close(node, deadline);
+	trp__node_bridges_stop(node);
 	trp__node_out_stop(node, deadline);
 	trp__node_in_stop(node, deadline);
 	trp__node_peers_stop(node);

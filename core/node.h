@@ -9,6 +9,7 @@
  *                 answers to remote asks
  *   node_peers.c  failure detection: heartbeats, peers up and down
  *   node_watch.c  remote monitors: WATCH and DOWN items, the agent
+ *   node_bridge.c exchanges across nodes
  *   node_wire.c   the frame format (node_wire.h)
  *
  * One message's way from actor S on node A to actor T on node B:
@@ -61,6 +62,10 @@
 /* Subject of a node's frames: "trp." + cluster + ".n." + node + ".f." +
  * node; reply subjects add ".nr." + node + two 20-digit numbers. */
 #define TRP__NODE_SUBJECT_MAX (4 * TRP_NODE_TOKEN_MAX + 96)
+
+/* Longest destination of an outbound stream: a node's name, or "x." and a
+ * bridged exchange's name (node_bridge.c). */
+#define TRP__NODE_DST_MAX (TRP_NODE_TOKEN_MAX + 2)
 
 /* What a proxy hands to the outbound thread (the message's payload): this
  * header, the destination node's name, the actor's name, the payload. */
@@ -141,6 +146,13 @@ struct trp_node {
 	struct trp_actor *agent;
 	struct trp__node_table watches;
 
+	/* bridged exchanges (node_bridge.c): name -> bridge, under its lock;
+	 * the receiving streams, the x subscription's thread only */
+	struct trp__node_table bridges;
+	struct trp__node_table xstreams;
+	natsSubscription *x_sub;	      /* trp.<cluster>.x.> */
+	char x_prefix[TRP__NODE_SUBJECT_MAX]; /* "trp.<cluster>.x." */
+
 	/* tables shared with user threads */
 	struct trp__node_table proxies; /* (node, name) -> proxy actor */
 	struct trp__node_table exports; /* name -> actor */
@@ -160,6 +172,7 @@ struct trp_node {
 		_Atomic(uint64_t) malformed_frames, slow_consumer_frames;
 		_Atomic(uint64_t) asks_out, replies_in, peers;
 		_Atomic(uint64_t) peers_up, peer_downs, disconnects, reconnects;
+		_Atomic(uint64_t) xsent, xreceived, xlost;
 	} st;
 };
 
@@ -211,6 +224,9 @@ void trp__node_table_free(struct trp__node_table *t);
  * caller's). */
 int trp__node_ask_file(struct trp_node *node, struct trp__reply_to *r,
 		       const char *dst, size_t dst_len, uint64_t *corr);
+/* Takes the ask @corr out without answering it: the reply target's
+ * reference is the caller's again (a send that failed after filing). */
+void trp__node_ask_unfile(struct trp_node *node, uint64_t corr);
 /* Takes the ask @corr out and answers it (reply @data/@len or @status).
  * False if there was none (answered already). */
 bool trp__node_ask_answer(struct trp_node *node, uint64_t corr, int status,
@@ -277,6 +293,16 @@ void trp__node_watches_drop(struct trp_node *node, const char *peer,
 			    size_t peer_len);
 /* In a proxy's behaviour: true if @msg is a DOWN's marker (handled). */
 bool trp__node_watch_marker(const trp_msg_t *msg);
+
+/* ---- bridged exchanges (node_bridge.c) ---- */
+
+/* The callback of node->x_sub. */
+void trp__node_on_exchange(natsConnection *nc, natsSubscription *sub,
+			   natsMsg *msg, void *closure);
+/* Unbridges every exchange (their sinks are detached when it returns). */
+void trp__node_bridges_stop(struct trp_node *node);
+/* Frees the receiving streams (after x_sub is drained). */
+void trp__node_xstreams_free(struct trp_node *node);
 
 /* ---- outbound (node_out.c) ---- */
 

@@ -35,9 +35,10 @@
 
 struct peer {
 	struct peer *next_dirty;
-	bool dirty; /* a frame is open and on the dirty list */
+	bool dirty;    /* a frame is open and on the dirty list */
+	bool exchange; /* "x.<name>": a bridged exchange's stream */
 	uint8_t dst_len;
-	char dst[TRP_NODE_TOKEN_MAX + 1];
+	char dst[TRP__NODE_DST_MAX + 1];
 	char subject[TRP__NODE_SUBJECT_MAX];
 	uint64_t next_seq; /* first number of the next frame */
 	struct trp__wire_buf buf;
@@ -64,13 +65,20 @@ static struct peer *peer_get(struct out *o, const char *dst, size_t dst_len)
 	memcpy(p->dst, dst, dst_len);
 	p->dst_len = (uint8_t)dst_len;
 	p->next_seq = 1;
-	snprintf(p->subject, sizeof p->subject, "trp.%s.n.%s.f.%s",
-		 o->node->cluster, p->dst, o->node->name);
+	/* node names have no '.': "x." names an exchange's stream */
+	p->exchange = dst_len > 2 && dst[0] == 'x' && dst[1] == '.';
+	if (p->exchange)
+		snprintf(p->subject, sizeof p->subject, "trp.%s.x.%s.%s",
+			 o->node->cluster, p->dst + 2, o->node->name);
+	else
+		snprintf(p->subject, sizeof p->subject, "trp.%s.n.%s.f.%s",
+			 o->node->cluster, p->dst, o->node->name);
 	if (trp__node_table_put(&o->peers, dst, dst_len, p) != 0) {
 		trp__free(p, sizeof *p);
 		return NULL;
 	}
-	trp__node_count(o->node, peers, 1);
+	if (!p->exchange)
+		trp__node_count(o->node, peers, 1);
 	return p;
 }
 
@@ -80,6 +88,19 @@ static void flush(struct out *o, struct peer *p)
 	struct trp_node *node = o->node;
 	trp__wire_finish(&p->buf);
 	uint32_t count = p->buf.count;
+	if (p->exchange) {
+		/* To every node that bridged it, or to nobody (not a loss:
+		 * a local exchange without subscribers). */
+		if (natsConnection_Publish(node->nc, p->subject, p->buf.data,
+					   (int)p->buf.len) == NATS_OK) {
+			p->next_seq += count;
+			trp__node_count(node, frames_out, 1);
+			trp__node_count(node, bytes_out, p->buf.len);
+		} else {
+			trp__node_count(node, xlost, count);
+		}
+		return;
+	}
 	char reply[TRP__NODE_SUBJECT_MAX];
 	/* "No responders" comes back on this subject, naming the frame's
 	 * messages exactly (node_in.c). */
@@ -161,6 +182,12 @@ static void goodbye(struct out *o, struct peer *p)
 	trp__wire_begin(&p->buf, TRP__WIRE_GOODBYE, node->incarnation, 0,
 			p->next_seq);
 	trp__wire_finish(&p->buf);
+	if (p->exchange) {
+		/* many receivers, none to wait for */
+		(void)natsConnection_Publish(node->nc, p->subject, p->buf.data,
+					     (int)p->buf.len);
+		return;
+	}
 	for (int i = 0; i < GOODBYE_TRIES; i++) {
 		uint64_t now = trp__now_ns();
 		if (now >= o->deadline)
@@ -268,7 +295,7 @@ int trp__node_out_item(struct trp_node *node, const char *dst, size_t dst_len,
 		       const struct trp__node_out *h, const char *name,
 		       const void *payload)
 {
-	trp__assert(dst_len <= TRP_NODE_TOKEN_MAX);
+	trp__assert(dst_len <= TRP__NODE_DST_MAX);
 	struct trp__node_out hd = *h;
 	hd.dst_len = (uint8_t)dst_len;
 	size_t size = sizeof hd + dst_len + hd.name_len + hd.len;

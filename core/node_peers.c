@@ -211,6 +211,19 @@ static void check_silent(struct trp_node *node)
 		check_silent(node); /* more than one batch went down */
 }
 
+/* Restarts every peer's silence window at @now (after our own stall). */
+static void grace(struct trp_node *node, uint64_t now)
+{
+	trp__mutex_lock(&node->peer_tbl.lock);
+	for (size_t i = 0; i < node->peer_tbl.nb; i++)
+		for (struct trp__node_hash_entry *e = node->peer_tbl.b[i];
+		     e != NULL; e = e->next) {
+			struct peer *p = e->value;
+			p->last_ns = now;
+		}
+	trp__mutex_unlock(&node->peer_tbl.lock);
+}
+
 /* ------------------------------------------------------------------ */
 /* beats                                                               */
 
@@ -278,6 +291,7 @@ static void *hb_main(void *arg)
 	 * up to 1.25 s). */
 	uint64_t tick = node->hb_interval / 4 > 0 ? node->hb_interval / 4 : 1;
 	uint64_t next_beat = trp__now_ns() + node->hb_interval;
+	uint64_t last = trp__now_ns();
 	/* acquire: the flag only ends the loop. */
 	while (atomic_load_explicit(&node->hb_stop, memory_order_acquire) ==
 	       0) {
@@ -286,7 +300,15 @@ static void *hb_main(void *arg)
 			beat(node, false);
 			next_beat = now + node->hb_interval;
 		}
-		check_silent(node);
+		if (now - last > 2 * tick + node->hb_interval)
+			/* We were stalled ourselves (stopped, starved of CPU):
+			 * the beats that came meanwhile wait unread in the
+			 * subscription. Judge nobody by that silence: every
+			 * peer gets a whole window from now. */
+			grace(node, now);
+		else
+			check_silent(node);
+		last = now;
 		trp__futex_wait(&node->hb_stop, 0, (int64_t)tick);
 	}
 	return NULL;

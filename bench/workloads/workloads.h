@@ -49,8 +49,19 @@ struct bench_result {
 	bool ok;	   /* the workload's check passed */
 	uint64_t parks;	   /* worker parks and steals over the whole run */
 	uint64_t steals;   /* (bench_check_stats fills them) */
-	char extra[128];   /* more " key=value" fields for the line, without
+	char extra[256];   /* more " key=value" fields for the line, without
 			      the leading space; "" for none */
+};
+
+/*
+ * Options of the remote workloads (nodes over NATS; remote.h), which run
+ * as two processes: troupe-bench measuring, and troupe-bench again as the
+ * far node (--role far, a hidden option the measuring side passes).
+ */
+struct bench_remote_args {
+	const char *nats;    /* --nats URL: a running server; NULL: start one */
+	const char *cluster; /* far role: --cluster C, chosen by the parent */
+	bool far;	     /* --role far */
 };
 
 struct bench_workload {
@@ -75,6 +86,21 @@ struct bench_workload {
 	 */
 	int (*run)(const trp_config_t *cfg, const uint64_t *values, size_t mode,
 		   struct bench_result *out);
+	/*
+	 * Remote workloads (bench/workloads/remote_*.c) have run NULL and
+	 * these two instead; they are in bench_remote_workloads[] (remote.h),
+	 * not in bench_workloads[], and only troupe-bench runs them (it
+	 * starts itself again as the far node; the microbench cannot).
+	 * run_remote is run()'s measuring side, with the remote options;
+	 * run_far is the far node's whole life: it sets up, says ready,
+	 * serves until the measuring side says stop, reports its counters
+	 * (remote.h) and returns 0 or a negative TRP_E* code.
+	 */
+	int (*run_remote)(const trp_config_t *cfg, const uint64_t *values,
+			  size_t mode, const struct bench_remote_args *ra,
+			  struct bench_result *out);
+	int (*run_far)(const trp_config_t *cfg, const uint64_t *values,
+		       const struct bench_remote_args *ra);
 };
 
 extern const struct bench_workload bench_storm;

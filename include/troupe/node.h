@@ -183,6 +183,11 @@ typedef struct trp_node_counters {
 	uint64_t peer_downs;	       /**< down events so far */
 	uint64_t disconnects;	       /**< our connection lost its server */
 	uint64_t reconnects;	       /**< ... and found one again */
+	uint64_t xsent;	    /**< local publishes sent to bridged exchanges */
+	uint64_t xreceived; /**< other nodes' publishes republished here */
+	uint64_t xlost;	    /**< publishes lost between nodes: gaps in a
+			       publisher's stream (counted by the receiver),
+			       or too big / unsent (by the publisher) */
 } trp_node_stats_t;
 
 /** Why a node was reported down (trp_node_event_t.reason). */
@@ -321,6 +326,27 @@ TRP_API int trp_node_demonitor_nodes(trp_node_t *node, trp_actor_t *watcher);
  */
 TRP_API int trp_node_peer_up(const trp_node_t *node, const char *node_name,
 			     uint64_t *incarnation);
+
+/**
+ * Bridged exchanges: bridges the local named exchange @p exchange (a
+ * token, see above; created if needed) to the cluster. A publish on any
+ * node that bridged it reaches the exchange's subscribers on every such
+ * node: each node receives one NATS message per frame of publishes (one
+ * per publish at low load, many publishes per frame under load) and fans
+ * it out through its local subscriber set. Order: per publishing node.
+ * At most once: losses between nodes are counted (trp_node_stats_t.xlost);
+ * a publish where no other node bridged the exchange reaches only the
+ * local subscribers, as usual. Each subscriber gets the messages published
+ * while it is attached, per publishing node, minus counted losses.
+ * Threads: any. Errors: TRP_EINVAL (not a token), TRP_EEXIST (bridged
+ * already), TRP_ENOMEM, TRP_ESHUTDOWN, and those of trp_exchange_get()
+ * and trp_exchange_attach().
+ */
+TRP_API int trp_node_bridge(trp_node_t *node, const char *exchange);
+
+/** Ends trp_node_bridge(): local publishes stay local, other nodes'
+ *  publishes are not republished here. Errors: TRP_EINVAL, TRP_ENOENT. */
+TRP_API int trp_node_unbridge(trp_node_t *node, const char *exchange);
 
 /** A loss cause's name ("gap", "no_responders", ...; "?" if unknown). */
 TRP_API const char *trp_loss_cause_name(trp_loss_cause_t cause);

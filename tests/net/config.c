@@ -10,13 +10,21 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-static trp_runtime_t *runtime(void)
+/* A runtime of one worker, the fixture's (its teardown destroys it if
+ * a check fails first). */
+static trp_runtime_t *runtime(struct net_fixture *fx)
 {
 	trp_config_t rcfg = TRP_CONFIG_INIT;
-	trp_runtime_t *rt = NULL;
 	rcfg.workers = 1;
-	NET_OK(trp_runtime_create(&rcfg, &rt));
-	return rt;
+	NET_OK(trp_runtime_create(&rcfg, &fx->rt));
+	return fx->rt;
+}
+
+static void destroy(struct net_fixture *fx)
+{
+	trp_runtime_t *rt = fx->rt;
+	fx->rt = NULL;
+	NET_OK(trp_runtime_destroy(rt));
 }
 
 /* A node config for @fx's server. */
@@ -32,10 +40,23 @@ static trp_node_config_t config(struct net_fixture *fx, const char *name)
 	return cfg;
 }
 
+/* A behaviour that calls trp_node_start() (refused there). */
+static atomic_int starter_rc = 1;
+static _Atomic(trp_node_t *) starter_node;
+static void starter(trp_actor_t *self, void *state, const trp_msg_t *m)
+{
+	trp_node_t *node = NULL;
+	(void)m;
+	atomic_store(&starter_rc,
+		     trp_node_start(trp_actor_runtime(self),
+				    (trp_node_config_t *)state, &node));
+	atomic_store(&starter_node, node);
+}
+
 static void test_bad_start(void **state)
 {
 	struct net_fixture *fx = *state;
-	trp_runtime_t *rt = runtime();
+	trp_runtime_t *rt = runtime(fx);
 	trp_node_t *node = NULL;
 	trp_node_config_t cfg = config(fx, "n1");
 
@@ -83,6 +104,17 @@ static void test_bad_start(void **state)
 	assert_null(second);
 	NET_OK(trp_node_stop(node, 5 * NET_SEC));
 
+	/* trp_node_start from a behaviour: refused (it blocks). */
+	trp_actor_def_t sdef = { 0 };
+	sdef.behavior = starter;
+	trp_actor_t *st = NULL;
+	NET_OK(trp_actor_spawn(rt, &sdef, &c2, &st));
+	net_keep(fx, st);
+	NET_OK(trp_send(st, 0, NULL, 0));
+	NET_OK(trp_runtime_wait_idle(rt, NET_SETTLE_NS));
+	NET_RC(atomic_load(&starter_rc), TRP_EDEADLK);
+	assert_null(atomic_load(&starter_node));
+
 	/* After a stop the runtime may start a node again: a new
 	 * incarnation. */
 	uint64_t inc1 = 0;
@@ -97,7 +129,7 @@ static void test_bad_start(void **state)
 	NET_OK(trp_node_stop(node, 5 * NET_SEC));
 
 	NET_RC(trp_node_stop(NULL, 0), TRP_EINVAL);
-	NET_OK(trp_runtime_destroy(rt));
+	destroy(fx);
 }
 
 /* A TCP listener on 127.0.0.1 that accepts nothing and says nothing (a
@@ -131,7 +163,7 @@ static int closed_port(void)
 static void test_unreachable(void **state)
 {
 	struct net_fixture *fx = *state;
-	trp_runtime_t *rt = runtime();
+	trp_runtime_t *rt = runtime(fx);
 	trp_node_t *node = NULL;
 	char url[64];
 	const char *servers[2] = { url, NULL };
@@ -171,16 +203,29 @@ static void test_unreachable(void **state)
 	NET_OK(trp_node_stop(node, 5 * NET_SEC));
 
 	/* The runtime is unharmed by the failed starts. */
-	NET_OK(trp_runtime_destroy(rt));
+	destroy(fx);
 }
 
-/* A behaviour that calls trp_node_stop() (refused there). */
-static atomic_int stop_rc = 1;
+/* A behaviour that calls the blocking node calls (refused there). */
+static atomic_int stop_rc = 1, wait_rc = 1, start_rc = 1;
 static void stopper(trp_actor_t *self, void *state, const trp_msg_t *m)
 {
+	trp_node_t *node = state;
 	(void)self;
 	(void)m;
-	atomic_store(&stop_rc, trp_node_stop((trp_node_t *)state, 0));
+	atomic_store(&wait_rc, trp_node_wait_peer(node, "n1", 0));
+	atomic_store(&stop_rc, trp_node_stop(node, 0));
+	/* A second node on this runtime: refused for being a behaviour
+	 * (or for the node there already); never started. */
+	static const char *servers[1] = { "nats://127.0.0.1:1" };
+	trp_node_config_t cfg = TRP_NODE_CONFIG_INIT;
+	trp_node_t *other = NULL;
+	cfg.cluster = "c";
+	cfg.name = "other";
+	cfg.servers = servers;
+	cfg.nservers = 1;
+	atomic_store(&start_rc,
+		     trp_node_start(trp_actor_runtime(self), &cfg, &other));
 }
 
 static void echo_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
@@ -193,7 +238,7 @@ static void echo_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
 static void test_bad_proxy_export_stop(void **state)
 {
 	struct net_fixture *fx = *state;
-	trp_runtime_t *rt = runtime();
+	trp_runtime_t *rt = runtime(fx);
 	trp_node_t *node = NULL;
 	trp_node_config_t cfg = config(fx, "n1");
 	NET_OK(trp_node_start(rt, &cfg, &node));
@@ -236,7 +281,9 @@ static void test_bad_proxy_export_stop(void **state)
 	def.behavior = echo_behavior;
 	trp_actor_t *a = NULL, *b = NULL;
 	NET_OK(trp_actor_spawn(rt, &def, NULL, &a));
+	net_keep(fx, a);
 	NET_OK(trp_actor_spawn(rt, &def, NULL, &b));
+	net_keep(fx, b);
 	NET_RC(trp_node_export(node, "x", NULL), TRP_EINVAL);
 	NET_RC(trp_node_export(node, "", a), TRP_EINVAL);
 	NET_RC(trp_node_export(node, NULL, a), TRP_EINVAL);
@@ -276,38 +323,49 @@ static void test_bad_proxy_export_stop(void **state)
 	sdef.behavior = stopper;
 	trp_actor_t *s = NULL;
 	NET_OK(trp_actor_spawn(rt, &sdef, node, &s));
+	net_keep(fx, s);
 	NET_OK(trp_send(s, 0, NULL, 0));
 	NET_OK(trp_runtime_wait_idle(rt, NET_SETTLE_NS));
 	NET_RC(atomic_load(&stop_rc), TRP_EDEADLK);
+	NET_RC(atomic_load(&wait_rc), TRP_EDEADLK);
+	int src = atomic_load(&start_rc);
+	assert_true(src == TRP_EDEADLK || src == TRP_EEXIST);
+
+	/* trp_node_wait_peer: tokens only; itself is there. */
+	NET_RC(trp_node_wait_peer(NULL, "n1", 0), TRP_EINVAL);
+	NET_RC(trp_node_wait_peer(node, NULL, 0), TRP_EINVAL);
+	NET_RC(trp_node_wait_peer(node, "a.b", 0), TRP_EINVAL);
+	NET_RC(trp_node_wait_peer(node, "", 0), TRP_EINVAL);
+	NET_RC(trp_node_wait_peer(node, too_long_token, 0), TRP_EINVAL);
+	NET_OK(trp_node_wait_peer(node, "n1", 5 * NET_SEC));
+	NET_RC(trp_node_wait_peer(node, "nobody", 50 * NET_MS), TRP_ETIMEDOUT);
 
 	/* After the stop: proxies made before refuse sends, new ones are
 	 * refused. */
 	trp_actor_t *before = NULL;
 	NET_OK(trp_node_proxy(node, "peer", "echo", &before));
+	net_keep(fx, before);
 	NET_OK(trp_node_stop(node, 5 * NET_SEC));
 	NET_RC(trp_send(before, 1, "x", 1), TRP_EDEAD);
-	trp_actor_release(before);
-
-	trp_actor_release(a);
-	trp_actor_release(b);
-	trp_actor_release(s);
-	NET_OK(trp_runtime_destroy(rt));
+	destroy(fx);
 }
 
 /* trp_runtime_destroy() with a node still running stops it. */
 static void test_destroy_running(void **state)
 {
 	struct net_fixture *fx = *state;
-	trp_runtime_t *rt = runtime();
+	trp_runtime_t *rt = runtime(fx);
 	trp_node_t *node = NULL;
 	trp_node_config_t cfg = config(fx, "n1");
 	NET_OK(trp_node_start(rt, &cfg, &node));
 	trp_actor_t *p = NULL;
 	NET_OK(trp_node_proxy(node, "elsewhere", "echo", &p));
+	net_keep(fx, p);
 	for (int i = 0; i < 100; i++)
 		NET_OK(trp_send(p, 1, &i, sizeof i));
 	int64_t t0 = net_now();
 	trp_stats_t fin;
+	fx->rt = NULL;
 	NET_OK(trp_runtime_destroy_ex(rt, &fin));
 	assert_true(net_now() - t0 < 10 * NET_SEC);
 	char why[256];
@@ -316,7 +374,6 @@ static void test_destroy_running(void **state)
 	/* The proxy handle outlives the runtime. */
 	int rc = trp_send(p, 1, "x", 1);
 	assert_true(rc == TRP_EDEAD || rc == TRP_ESHUTDOWN);
-	trp_actor_release(p);
 }
 
 int main(void)

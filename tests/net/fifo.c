@@ -71,20 +71,24 @@ static void sender_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
 		atomic_store(&r->first_error, rc);
 }
 
-static void test_fifo_and_conservation(void **state)
+/* One run; frames of at most @max_frame bytes (0: the server's 1 MiB). */
+static void run_fifo(struct net_fixture *fx, size_t max_frame)
 {
-	struct net_fixture *fx = *state;
-	const char *roles[] = { "--role", "sink", NULL };
+	const char *roles[] = { "--role", "sink", "--heartbeat-misses",
+				NET_LOAD_MISSES_STR, NULL };
 	struct net_peer *peer = net_peer_start(fx, "peer", roles);
-	net_local_start(fx, "main", NULL);
+	trp_node_config_t cfg = TRP_NODE_CONFIG_INIT;
+	cfg.max_frame = max_frame;
+	cfg.heartbeat_misses = NET_LOAD_MISSES;
+	net_local_start(fx, "main", &cfg);
 
 	static struct run run;
 	memset(&run, 0, sizeof run);
 	run.proxy = net_proxy(fx, "peer", NET_SINK);
 	run.per_sender = net_scaled(100000, 1000);
 	const uint64_t total = run.per_sender * SENDERS;
-	printf("  %d senders x %" PRIu64 " messages\n", SENDERS,
-	       run.per_sender);
+	printf("  %d senders x %" PRIu64 " messages, max_frame %zu\n", SENDERS,
+	       run.per_sender, max_frame);
 
 	trp_actor_t *senders[SENDERS];
 	trp_actor_def_t def = { 0 };
@@ -94,6 +98,7 @@ static void test_fifo_and_conservation(void **state)
 	for (uint32_t i = 0; i < SENDERS; i++) {
 		struct sender init = { &run, i, 0 };
 		NET_OK(trp_actor_spawn(fx->rt, &def, &init, &senders[i]));
+		net_keep(fx, senders[i]);
 	}
 	int64_t t0 = net_now();
 	for (int i = 0; i < SENDERS; i++)
@@ -162,10 +167,21 @@ static void test_fifo_and_conservation(void **state)
 	else
 		assert_int_equal(ss.count, total);
 
-	for (int i = 0; i < SENDERS; i++)
-		trp_actor_release(senders[i]);
-	trp_actor_release(run.proxy);
 	net_local_destroy(fx);
+}
+
+/* Large frames: few of them, thousands of messages each. */
+static void test_fifo_large_frames(void **state)
+{
+	run_fifo(*state, 0);
+}
+
+/* 4 KiB frames (~70 messages each): thousands of frames, so order must
+ * hold across frame boundaries, batches of the outbound thread and the
+ * inbound thread's deliveries. */
+static void test_fifo_small_frames(void **state)
+{
+	run_fifo(*state, 4096);
 }
 
 int main(void)
@@ -173,7 +189,9 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_fifo_and_conservation,
+		cmocka_unit_test_setup_teardown(test_fifo_large_frames,
+						net_setup, net_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_small_frames,
 						net_setup, net_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,13 +17,14 @@
 
 /* Message types (trp_msg_t.type). */
 enum {
-	NET_T_SEQ = 1,	   /* sink: struct net_seq, one-way */
-	NET_T_STATS = 2,   /* ask sink or echo for its counters */
-	NET_T_PING = 3,	   /* echo: any payload, answered with itself */
-	NET_T_BLOB = 4,	   /* echo: one-way, counted and checksummed */
-	NET_T_RELEASE = 5, /* hold: answer every request held so far */
-	NET_T_TICK = 6,	   /* test-local: a sender's "go on" */
-	NET_T_OUTCOME = 7, /* test-local: a future's outcome */
+	NET_T_SEQ = 1,	      /* sink: struct net_seq, one-way */
+	NET_T_STATS = 2,      /* ask sink or echo for its counters */
+	NET_T_PING = 3,	      /* echo: any payload, answered with itself */
+	NET_T_BLOB = 4,	      /* echo: one-way, counted and checksummed */
+	NET_T_RELEASE = 5,    /* hold: answer every request held so far */
+	NET_T_TICK = 6,	      /* test-local: a sender's "go on" */
+	NET_T_OUTCOME = 7,    /* test-local: a future's outcome */
+	NET_T_NODE_EVENT = 8, /* test-local: trp_node_event_t */
 };
 
 /* Actor names of the roles on the peer. */
@@ -103,7 +104,11 @@ static const char *const net_loss_keys[TRP_LOSS_CAUSES] = {
 	X(slow_consumer_frames, s->slow_consumer_frames)                       \
 	X(asks_out, s->asks_out)                                               \
 	X(replies_in, s->replies_in)                                           \
-	X(peers, s->peers)
+	X(peers, s->peers)                                                     \
+	X(peers_up, s->peers_up)                                               \
+	X(peer_downs, s->peer_downs)                                           \
+	X(disconnects, s->disconnects)                                         \
+	X(reconnects, s->reconnects)
 
 /* The sum of lost[] over every cause. */
 static inline uint64_t net_lost_total(const trp_node_stats_t *s)

@@ -56,6 +56,13 @@
 #define NET_PEER_START_MS 15000
 #define NET_PEER_REPLY_MS 15000
 #define NET_PEERS_MAX 4
+/* The load tests (fifo, slow_consumer) saturate both cores on purpose,
+ * and sanitizers slow everything 5-15x: they judge peers down only after
+ * 20 heartbeat intervals (5 s) instead of 4 (1 s), so what they check
+ * (order, conservation) is not cut short by a false "down". Failure
+ * detection itself is checked where it is the subject (absent.c). */
+#define NET_LOAD_MISSES 20
+#define NET_LOAD_MISSES_STR "20"
 
 #ifndef NET_TEST_NODE
 #define NET_TEST_NODE "net_test_node"
@@ -117,6 +124,10 @@ struct net_hooks {
 	char expect_peer[TRP_NODE_TOKEN_MAX + 1]; /* "" : any */
 };
 static struct net_hooks net_hooks;
+/* When the fixture started (for the node events' times). */
+static int64_t net_t0;
+/* Down events the test node reported (net_node_watcher). */
+static atomic_uint_least64_t net_downs_seen;
 
 static inline uint64_t net_ld(atomic_uint_least64_t *v)
 {
@@ -538,7 +549,20 @@ struct net_fixture {
 	trp_node_t *node; /* NULL once stopped */
 	struct net_peer peers[NET_PEERS_MAX];
 	int npeers;
+	/* Handles released by the teardown, after the runtime is gone (so
+	 * a failed check leaks nothing LSan would report over it). */
+	trp_actor_t *held[64];
+	int nheld;
 };
+
+/* Hands @a to the fixture, which releases it at teardown; returns @a. */
+static inline trp_actor_t *net_keep(struct net_fixture *fx, trp_actor_t *a)
+{
+	if (fx->nheld >= (int)(sizeof fx->held / sizeof fx->held[0]))
+		fail_msg("net_keep: too many handles");
+	fx->held[fx->nheld++] = a;
+	return a;
+}
 
 /* cmocka setup: a nats-server and a cluster name of its own. */
 static inline int net_setup(void **state)
@@ -547,6 +571,8 @@ static inline int net_setup(void **state)
 	if (fx == NULL)
 		return -1;
 	memset(&net_hooks, 0, sizeof net_hooks);
+	atomic_store(&net_downs_seen, 0);
+	net_t0 = net_now();
 	if (nats_server_start(&fx->server, NULL) != 0) {
 		free(fx);
 		return -1;
@@ -578,6 +604,8 @@ static inline int net_teardown(void **state)
 		fx->rt = NULL;
 		fx->node = NULL;
 	}
+	for (int i = 0; i < fx->nheld; i++)
+		trp_actor_release(fx->held[i]);
 	int rc = nats_server_stop(&fx->server);
 	free(fx);
 	*state = NULL;
@@ -599,6 +627,42 @@ static inline struct net_peer *net_peer_start(struct net_fixture *fx,
 	}
 	fx->npeers++;
 	return p;
+}
+
+static inline const char *net_down_reason(uint32_t r)
+{
+	switch (r) {
+	case TRP_NODE_DOWN_HEARTBEAT:
+		return "heartbeat";
+	case TRP_NODE_DOWN_GOODBYE:
+		return "goodbye";
+	case TRP_NODE_DOWN_NO_RESPONDERS:
+		return "no_responders";
+	case TRP_NODE_DOWN_RESTARTED:
+		return "restarted";
+	default:
+		return "?";
+	}
+}
+
+/* Node up/down events of the test node, printed as they come: when a
+ * test fails, the log says whether a peer was taken down, and why. */
+static inline void net_node_watcher(trp_actor_t *self, void *state,
+				    const trp_msg_t *m)
+{
+	trp_node_event_t ev;
+	(void)self;
+	(void)state;
+	if (m->type != NET_T_NODE_EVENT || m->size != sizeof ev)
+		return;
+	memcpy(&ev, m->data, sizeof ev);
+	ev.node[TRP_NODE_TOKEN_MAX] = '\0';
+	if (!ev.up)
+		atomic_fetch_add(&net_downs_seen, 1);
+	printf("  [%.3f s] node %s %s (incarnation %016" PRIx64 "%s%s)\n",
+	       (double)(net_now() - net_t0) / 1e9, ev.node,
+	       ev.up ? "up" : "DOWN", ev.incarnation, ev.up ? "" : ", ",
+	       ev.up ? "" : net_down_reason(ev.reason));
 }
 
 /* The test's own runtime (2 workers, the dead-letter hook) and node
@@ -623,6 +687,13 @@ static inline void net_local_start(struct net_fixture *fx, const char *name,
 	NET_OK(trp_node_start(fx->rt, &cfg, &fx->node));
 	assert_string_equal(trp_node_name(fx->node), name);
 	assert_true(trp_node_incarnation(fx->node) != 0);
+	trp_actor_def_t def = { 0 };
+	trp_actor_t *w = NULL;
+	def.behavior = net_node_watcher;
+	def.mailbox_limit = TRP_MAILBOX_UNBOUNDED;
+	NET_OK(trp_actor_spawn(fx->rt, &def, NULL, &w));
+	net_keep(fx, w);
+	NET_OK(trp_node_monitor_nodes(fx->node, w, NET_T_NODE_EVENT));
 }
 
 static inline trp_node_stats_t net_local_stats(struct net_fixture *fx)
@@ -657,14 +728,14 @@ static inline trp_stats_t net_local_destroy(struct net_fixture *fx)
 	return fin;
 }
 
-/* A proxy for @actor on @peer (a new reference). */
+/* A proxy for @actor on @peer (its reference is the fixture's). */
 static inline trp_actor_t *net_proxy(struct net_fixture *fx, const char *peer,
 				     const char *actor)
 {
 	trp_actor_t *a = NULL;
 	NET_OK(trp_node_proxy(fx->node, peer, actor, &a));
 	assert_non_null(a);
-	return a;
+	return net_keep(fx, a);
 }
 
 /* Asks @to and waits at most @ms: the status; the reply copied to @out

@@ -66,11 +66,9 @@ static void check_limits(struct net_fixture *fx, struct net_peer *peer,
 	NET_RC(trp_send(far, NET_T_BLOB, buf, lmax + 1), TRP_EMSGSIZE);
 	/* Accepted (and undeliverable there: no such name). */
 	NET_OK(trp_send(far, NET_T_BLOB, buf, lmax));
-	trp_actor_release(far);
 
 	free(buf);
 	free(rep);
-	trp_actor_release(echo);
 }
 
 static void finish(struct net_fixture *fx, struct net_peer *peer,

@@ -66,7 +66,6 @@ static void test_send_and_ask_by_name(void **state)
 	/* The same (node, name): the same proxy. */
 	trp_actor_t *again = net_proxy(fx, "peer", NET_ECHO);
 	assert_int_equal(trp_actor_id(again), trp_actor_id(echo));
-	trp_actor_release(again);
 
 	/* Asks: the reply is the payload, for sizes around the inline
 	 * limits and a few large ones. */
@@ -140,6 +139,7 @@ static void test_send_and_ask_by_name(void **state)
 	def.behavior = outcome_behavior;
 	trp_actor_t *collector = NULL;
 	NET_OK(trp_actor_spawn(fx->rt, &def, NULL, &collector));
+	net_keep(fx, collector);
 	unsigned char *req = pattern(500, 9);
 	trp_future_t *f = NULL;
 	atomic_store(&outcome_seen, 0);
@@ -171,8 +171,51 @@ static void test_send_and_ask_by_name(void **state)
 	trp_future_t *nf = NULL;
 	NET_RC(trp_ask(echo, NET_T_PING, "x", 1, &nf), TRP_EDEAD);
 	assert_null(nf);
-	trp_actor_release(echo);
-	trp_actor_release(collector);
+	net_local_destroy(fx);
+}
+
+/* ------------------------------------ a proxy only a name refers to -- */
+
+/* node.h: the node's table holds a reference to each proxy, so a proxy
+ * registered under a local name works after its creator released it, until
+ * trp_node_stop() closes it (and its name goes with it). */
+static void test_registered_proxy(void **state)
+{
+	struct net_fixture *fx = *state;
+	const char *roles[] = { "--role", "echo", NULL };
+	struct net_peer *peer = net_peer_start(fx, "peer", roles);
+	net_local_start(fx, "main", NULL);
+
+	trp_actor_t *p = NULL;
+	NET_OK(trp_node_proxy(fx->node, "peer", NET_ECHO, &p));
+	NET_OK(trp_register(fx->rt, "remote-echo", p));
+	uint64_t id = trp_actor_id(p);
+	trp_actor_release(p);
+	p = NULL;
+
+	for (unsigned i = 0; i < 5; i++) {
+		unsigned char b[24];
+		for (size_t k = 0; k < sizeof b; k++)
+			b[k] = net_pattern(k, i);
+		NET_OK(trp_send_named(fx->rt, "remote-echo", NET_T_BLOB, b,
+				      sizeof b));
+	}
+	trp_actor_t *h = NULL;
+	NET_OK(trp_lookup(fx->rt, "remote-echo", &h));
+	assert_int_equal(trp_actor_id(h), id);
+	struct net_echo_stats es = net_ask_echo(h, 10000);
+	trp_actor_release(h);
+	assert_int_equal(es.oneway, 5);
+	/* Still the same proxy for the same (node, name). */
+	NET_OK(trp_node_proxy(fx->node, "peer", NET_ECHO, &h));
+	assert_int_equal(trp_actor_id(h), id);
+	trp_actor_release(h);
+
+	finish(fx, peer);
+	/* Closed by the stop: the name went with it. */
+	int rc = trp_send_named(fx->rt, "remote-echo", NET_T_BLOB, "x", 1);
+	if (rc != TRP_ENOENT && rc != TRP_EDEAD)
+		fail_msg("send by name to a closed proxy: %s", trp_errname(rc));
 	net_local_destroy(fx);
 }
 
@@ -211,8 +254,6 @@ static void test_exported(void **state)
 
 	struct net_peer_final pf = finish(fx, peer);
 	assert_int_equal(pf.node.undeliverable, 1);
-	trp_actor_release(exp);
-	trp_actor_release(shadow);
 	net_local_destroy(fx);
 }
 
@@ -244,8 +285,6 @@ static void test_unknown_name(void **state)
 	struct net_peer_final pf = finish(fx, peer);
 	assert_int_equal(pf.node.undeliverable, 2);
 	assert_int_equal(pf.echo.oneway, 0);
-	trp_actor_release(nobody);
-	trp_actor_release(echo);
 	net_local_destroy(fx);
 }
 
@@ -301,8 +340,6 @@ static void test_ask_timeout_late_reply(void **state)
 	assert_int_equal(rs.dead_by_reason[TRP_DEAD_LATE_REPLY], 2);
 
 	finish(fx, peer);
-	trp_actor_release(hold);
-	trp_actor_release(echo);
 	trp_stats_t fin = net_local_destroy(fx);
 	assert_int_equal(fin.dead_by_reason[TRP_DEAD_LATE_REPLY], 2);
 }
@@ -313,6 +350,8 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_send_and_ask_by_name,
+						net_setup, net_teardown),
+		cmocka_unit_test_setup_teardown(test_registered_proxy,
 						net_setup, net_teardown),
 		cmocka_unit_test_setup_teardown(test_exported, net_setup,
 						net_teardown),

@@ -1,11 +1,14 @@
 /*
  * tests/net/slow_consumer.c - losses under overload are counted exactly.
  *
- * The peer runs a slow sink (it spins per message) and a node whose
- * inbound subscription holds at most 8 frames (pending_frames). The test
- * node's senders send as fast as they can; frames beyond the peer's
- * pending limit are dropped by its NATS client (a slow consumer) and show
- * up as sequence gaps. After the senders finish, the peer drains, the
+ * The peer runs a slow sink (it spins per message, its mailbox holds 64
+ * messages) and a node whose inbound subscription holds at most 8 frames
+ * (pending_frames). The test node's frames are small (max_frame 4096, ~70
+ * messages each: many frames) and its senders send as fast as they can.
+ * The peer's inbound thread waits for the full sink (node.h,
+ * "Backpressure"), so frames pile up in its subscription; those beyond
+ * the pending limit are dropped by its NATS client (a slow consumer) and
+ * show up as sequence gaps. After the senders finish, the peer drains, the
  * test node says goodbye (so the peer also counts a gap at the very end
  * of the stream), and then, exactly:
  *     sent (test node) == received (peer) + lost (both nodes),
@@ -16,9 +19,7 @@
  * Overload is made certain rather than hoped for: besides the slow sink,
  * the test stops the peer process (SIGSTOP) for 50 ms at a time while
  * the senders run, so frames pile up in the server and arrive in bursts
- * far larger than 8 frames when it continues (SIGCONT). Whether the
- * inbound thread itself waits for the slow sink is node.c's choice; the
- * burst overflows the pending limit either way.
+ * far larger than 8 frames when it continues (SIGCONT).
  */
 #include "net_util.h"
 
@@ -78,11 +79,23 @@ static uint64_t accounted(const trp_node_stats_t *s)
 static void test_slow_consumer(void **state)
 {
 	struct net_fixture *fx = *state;
-	const char *roles[] = { "--role",	    "slow", "--slow-us", "20",
-				"--pending-frames", "8",    NULL };
+	const char *roles[] = { "--role",
+				"slow",
+				"--slow-us",
+				"20",
+				"--pending-frames",
+				"8",
+				"--sink-limit",
+				"64",
+				"--heartbeat-misses",
+				NET_LOAD_MISSES_STR,
+				NULL };
 	struct net_peer *peer = net_peer_start(fx, "peer", roles);
 	snprintf(net_hooks.expect_peer, sizeof net_hooks.expect_peer, "peer");
-	net_local_start(fx, "main", NULL);
+	trp_node_config_t cfg = TRP_NODE_CONFIG_INIT;
+	cfg.max_frame = 4096;
+	cfg.heartbeat_misses = NET_LOAD_MISSES;
+	net_local_start(fx, "main", &cfg);
 
 	static struct run run;
 	memset(&run, 0, sizeof run);
@@ -100,6 +113,7 @@ static void test_slow_consumer(void **state)
 	for (uint32_t i = 0; i < SENDERS; i++) {
 		struct sender init = { &run, i, 0 };
 		NET_OK(trp_actor_spawn(fx->rt, &def, &init, &senders[i]));
+		net_keep(fx, senders[i]);
 	}
 	for (int i = 0; i < SENDERS; i++)
 		NET_OK(trp_send(senders[i], NET_T_TICK, NULL, 0));
@@ -199,9 +213,6 @@ static void test_slow_consumer(void **state)
 		hooked += net_ld(&net_hooks.loss_msgs[c]);
 	assert_int_equal(hooked, sender_lost);
 
-	for (int i = 0; i < SENDERS; i++)
-		trp_actor_release(senders[i]);
-	trp_actor_release(run.proxy);
 	net_local_destroy(fx);
 }
 

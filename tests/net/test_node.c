@@ -5,7 +5,7 @@
  *
  *   net_test_node --url URL --cluster C --name N [--role R]...
  *                 [--pending-frames N] [--max-frame N] [--slow-us N]
- *                 [--workers N]
+ *                 [--sink-limit N] [--heartbeat-misses N] [--workers N]
  *
  * Roles (actor names in net_proto.h):
  *   echo      "echo": answers every ask with its payload (the reply keeps
@@ -20,6 +20,9 @@
  *             net_sink_stats.
  *   slow      as sink, but each message spins --slow-us microseconds
  *             (default 50, at most 100000).
+ *   --sink-limit N bounds the sink's mailbox (default: unbounded): the
+ *             node's inbound thread then waits for a full sink (node.h,
+ *             "Backpressure").
  *   hold      "hold": takes every request it is asked and holds it
  *             unanswered (at most 64); a one-way NET_T_RELEASE answers
  *             all of them with "late" (late replies, for timeout tests).
@@ -287,15 +290,17 @@ static void die_usage(const char *why)
 	exit(2);
 }
 
-/* Spawns an actor (and registers it under @name if not NULL). */
+/* Spawns an actor (and registers it under @name if not NULL) with a
+ * mailbox of @limit messages (0: unbounded). */
 static trp_actor_t *spawn(trp_runtime_t *rt, trp_behavior_fn fn,
-			  size_t state_size, void *arg, const char *name)
+			  size_t state_size, void *arg, const char *name,
+			  uint32_t limit)
 {
 	trp_actor_def_t def = { 0 };
 	trp_actor_t *a = NULL;
 	def.behavior = fn;
 	def.state_size = state_size;
-	def.mailbox_limit = TRP_MAILBOX_UNBOUNDED;
+	def.mailbox_limit = limit != 0 ? limit : TRP_MAILBOX_UNBOUNDED;
 	int rc = trp_actor_spawn(rt, &def, arg, &a);
 	if (rc == 0 && name != NULL)
 		rc = trp_register(rt, name, a);
@@ -313,6 +318,7 @@ int main(int argc, char **argv)
 	bool echo = false, sink = false, slow = false, hold = false,
 	     exported = false;
 	long pending = 0, max_frame = 0, slow_us = 50, workers = 2;
+	long sink_limit = 0, hb_misses = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 1; i < argc; i++) {
@@ -333,6 +339,10 @@ int main(int argc, char **argv)
 			max_frame = strtol(v, NULL, 10);
 		else if (strcmp(a, "--slow-us") == 0)
 			slow_us = strtol(v, NULL, 10);
+		else if (strcmp(a, "--heartbeat-misses") == 0)
+			hb_misses = strtol(v, NULL, 10);
+		else if (strcmp(a, "--sink-limit") == 0)
+			sink_limit = strtol(v, NULL, 10);
 		else if (strcmp(a, "--workers") == 0)
 			workers = strtol(v, NULL, 10);
 		else if (strcmp(a, "--role") == 0 && strcmp(v, "echo") == 0)
@@ -353,7 +363,9 @@ int main(int argc, char **argv)
 	if (sink && slow)
 		die_usage("sink and slow both register \"sink\"");
 	if (slow_us < 0 || slow_us > 100000 || pending < 0 ||
-	    pending > 1000000 || max_frame < 0 || workers < 1 || workers > 8)
+	    pending > 1000000 || max_frame < 0 || workers < 1 || workers > 8 ||
+	    sink_limit < 0 || sink_limit > 1000000 || hb_misses < 0 ||
+	    hb_misses > 1000)
 		die_usage("a value out of range");
 	if (slow)
 		slow_ns = slow_us * 1000;
@@ -374,6 +386,7 @@ int main(int argc, char **argv)
 	ncfg.nservers = 1;
 	ncfg.pending_frames = (int)pending;
 	ncfg.max_frame = (size_t)max_frame;
+	ncfg.heartbeat_misses = (uint32_t)hb_misses;
 	trp_node_t *node = NULL;
 	rc = trp_node_start(rt, &ncfg, &node);
 	if (rc != 0) {
@@ -385,26 +398,28 @@ int main(int argc, char **argv)
 	trp_actor_t *actors[8];
 	int nactors = 0;
 	if (echo)
-		actors[nactors++] = spawn(rt, echo_behavior, 0, NULL, NET_ECHO);
+		actors[nactors++] =
+			spawn(rt, echo_behavior, 0, NULL, NET_ECHO, 0);
 	if (sink || slow)
 		actors[nactors++] = spawn(rt, sink_behavior,
 					  sizeof(struct sink_state), NULL,
-					  NET_SINK);
+					  NET_SINK, (uint32_t)sink_limit);
 	if (hold)
 		actors[nactors++] = spawn(rt, hold_behavior,
 					  sizeof(struct hold_state), NULL,
-					  NET_HOLD);
+					  NET_HOLD, 0);
 	if (exported) {
 		static char exp_tag[] = "exp:";
 		static char reg_tag[] = "registered";
 		static char shadow_tag[] = "exported";
-		trp_actor_t *e = spawn(rt, tag_behavior, 0, exp_tag, NULL);
+		trp_actor_t *e = spawn(rt, tag_behavior, 0, exp_tag, NULL, 0);
 		actors[nactors++] = e;
 		rc = trp_node_export(node, NET_EXPORTED, e);
 		trp_actor_t *r =
-			spawn(rt, tag_behavior, 0, reg_tag, NET_SHADOW);
+			spawn(rt, tag_behavior, 0, reg_tag, NET_SHADOW, 0);
 		actors[nactors++] = r;
-		trp_actor_t *x = spawn(rt, tag_behavior, 0, shadow_tag, NULL);
+		trp_actor_t *x =
+			spawn(rt, tag_behavior, 0, shadow_tag, NULL, 0);
 		actors[nactors++] = x;
 		if (rc == 0)
 			rc = trp_node_export(node, NET_SHADOW, x);

@@ -53,10 +53,42 @@
 %%
 %% Timing: from the go to the driver / watcher (after setup) to the done
 %% message it sends when the last message has been processed.
+%%
+%% The remote workloads (troupe-bench remote_*: two nodes, each its own
+%% process) run across two Erlang nodes on loopback with the default
+%% distribution (TCP). The wrapper starts this node distributed (-sname,
+%% a random cookie) with its own epmd on a free port (ERL_EPMD_PORT),
+%% which it kills at the end. Each run starts a second node with
+%% peer:start_link/1 (OTP 25; same cookie, same +S W:W, this module on its
+%% code path), spawns the far side's process on it, and stops it with
+%% peer:stop/1 after the run (a peer node also halts if this one dies).
+%% WARMUP (100) round trips first, not measured, as in troupe-bench.
+%%
+%% remote_pingpong: a process on this node sends {ball, Seq, self()} to a
+%%   process on the far node, which sends {ball, Seq} back; one in flight,
+%%   WARMUP + P round trips; latency of each measured round trip in the
+%%   histogram below; rate= round trips per second. Check: balls in order
+%%   on both sides, P + WARMUP of them (the far process reports its count).
+%% remote_fanin: --producers processes on this node each send
+%%   {int, I, N} for N = 1..M to one process on the far node, then
+%%   {fin, Main}; the far process checks per-producer order, counts and
+%%   sums, and after the last producer's fin (distribution keeps the order
+%%   of each pair of processes: every message before it has arrived) sends
+%%   its counters to Main. Timing: from the go to the producers to Main's
+%%   receipt of the counters (one one-way hop more than troupe's far-side
+%%   reading; the two emulators' monotonic clocks are not comparable).
+%%   Check: count P*M, sum P*M(M+1)/2, nothing out of order.
+%% remote_ask: one process keeps --inflight K requests {req, self(), Corr,
+%%   V} in flight to an echo process on the far node, which answers
+%%   {rep, Corr, V + 1}; N in all, each answer received by its Corr (a
+%%   selective receive of the oldest: answers come back in order, so it is
+%%   the first message), its value checked; latency per request.
 -module(troupe_peer).
 -behaviour(supervisor).
 
 -export([main/0, init/1, child_start/2]).
+%% the far node's processes (remote_*), spawned there by name
+-export([rpp_pong/2, rfi_sink/1, rask_echo/2]).
 %% logger handler callback (--logging 1): drops every event
 -export([log/2]).
 
@@ -89,7 +121,23 @@ workloads() ->
       [{"n", "DOWNs (N): targets stopped and heard of", 1000000, 1,
         10000000000},
        {"inflight", "rounds at once (K)", 1, 1, 1024}],
-      fun run_down/1}].
+      fun run_down/1},
+     {"remote_pingpong",
+      "two nodes (processes) over Erlang distribution bounce one message "
+      "P times; round trips per second and latency percentiles",
+      [{"p", "measured round trips (P)", 20000, 1, 1000000000}],
+      fun run_remote_pingpong/1},
+     {"remote_fanin",
+      "producer processes send 1..M each to one process on another node",
+      [{"m", "integers each producer sends (M)", 1000000, 1, 10000000000},
+       {"producers", "producer processes on this node", 1, 1, 64}],
+      fun run_remote_fanin/1},
+     {"remote_ask",
+      "one process keeps K requests in flight to an echo process on "
+      "another node; round trips per second and latency percentiles",
+      [{"n", "measured asks (N)", 200000, 1, 10000000000},
+       {"inflight", "asks in flight (K)", 64, 1, 1024}],
+      fun run_remote_ask/1}].
 
 %% --- CLI ---------------------------------------------------------------------
 
@@ -482,4 +530,249 @@ hist_find(Hist, I, Seen, Rank, Max) ->
     case Seen1 >= Rank of
         true -> min(hist_upper(I), Max);
         false -> hist_find(Hist, I + 1, Seen1, Rank, Max)
+    end.
+
+%% --- remote workloads (two nodes) ------------------------------------------
+
+-define(WARMUP, 100).
+
+%% Starts the far node of one run; {Peer, Node}.
+start_far(_Values) ->
+    case node() of
+        nonode@nohost ->
+            io:format(standard_error,
+                      "troupe-peer-erlang: the remote workloads need a "
+                      "distributed node (start it through "
+                      "troupe-peer-erlang)~n", []),
+            halt(2);
+        _ -> ok
+    end,
+    Name = list_to_atom("trp_far_" ++ os:getpid() ++ "_" ++
+                            integer_to_list(erlang:unique_integer([positive]))),
+    W = erlang:system_info(schedulers_online),
+    Ebin = filename:dirname(code:which(?MODULE)),
+    Args = ["-setcookie", atom_to_list(erlang:get_cookie()),
+            "-pa", Ebin, "+S", io_lib:format("~b:~b", [W, W])],
+    {ok, Peer, Node} = peer:start_link(#{name => Name,
+                                         args => [lists:flatten(A)
+                                                  || A <- Args]}),
+    %% the far node answers a ping: the connection is up before timing
+    pong = net_adm:ping(Node),
+    {Peer, Node}.
+
+stop_far(Peer) ->
+    unlink(Peer),
+    catch peer:stop(Peer),
+    ok.
+
+%% remote_pingpong
+
+rpp_pong(Seen, Bad) ->
+    receive
+        {ball, Seq, From} ->
+            Bad1 = case Seq =:= Seen + 1 of true -> Bad; false -> Bad + 1 end,
+            From ! {ball, Seq},
+            rpp_pong(Seen + 1, Bad1);
+        {stats, From} ->
+            From ! {pong_stats, Seen, Bad}
+    end.
+
+run_remote_pingpong(Values) ->
+    P = value("p", Values),
+    Total = ?WARMUP + P,
+    {Peer, Far} = start_far(Values),
+    Pong = spawn(Far, ?MODULE, rpp_pong, [0, 0]),
+    Hist = counters:new(?HIST_BUCKETS, [write_concurrency]),
+    {T0, T1, Seen, Bad, Count, Max} = rpp_loop(Pong, 1, Total, Hist),
+    Pong ! {stats, self()},
+    {PongSeen, PongBad} = receive {pong_stats, S, B} -> {S, B} end,
+    stop_far(Peer),
+    Ok = case Seen =:= Total andalso Bad =:= 0 andalso Count =:= P andalso
+             PongSeen =:= Total andalso PongBad =:= 0 of
+             true -> true;
+             false ->
+                 failed("remote_pingpong",
+                        "~b balls back (want ~b), ~b bad, ~b samples; the "
+                        "far process saw ~b, ~b bad",
+                        [Seen, Total, Bad, Count, PongSeen, PongBad])
+         end,
+    Q = fun(X) -> hist_quantile(Hist, Count, Max, X) end,
+    #{ok => Ok, messages => 2 * P, items => P,
+      seconds => (T1 - T0) / 1.0e9,
+      extra => io_lib:format("p50_ns=~b p99_ns=~b p999_ns=~b max_ns=~b",
+                             [Q(0.50), Q(0.99), Q(0.999), Max])}.
+
+%% Returns {T0, T1, Seen, Bad, Count, Max}.
+rpp_loop(Pong, 1, Total, Hist) ->
+    rpp_loop(Pong, 1, Total, Hist, now_ns(), 0, 0, 0, 0, 0).
+
+rpp_loop(_, Seq, Total, _, T1, T0, Bad, Count, Max, _) when Seq > Total ->
+    {T0, T1, Seq - 1, Bad, Count, Max};
+rpp_loop(Pong, Seq, Total, Hist, Sent, T0, Bad, Count, Max, _) ->
+    Pong ! {ball, Seq, self()},
+    receive
+        {ball, Back} ->
+            Now = now_ns(),
+            Bad1 = case Back =:= Seq of true -> Bad; false -> Bad + 1 end,
+            {T01, Count1, Max1} =
+                if Seq =:= ?WARMUP -> {Now, Count, Max};
+                   Seq > ?WARMUP ->
+                       hist_record(Hist, Now - Sent),
+                       {T0, Count + 1, max(Max, Now - Sent)};
+                   true -> {T0, Count, Max}
+                end,
+            rpp_loop(Pong, Seq + 1, Total, Hist, Now, T01, Bad1, Count1,
+                     Max1, 0)
+    after 10000 ->
+            io:format(standard_error, "remote_pingpong: no ball for 10 s "
+                      "at ~b~n", [Seq]),
+            {T0, Sent, Seq - 1, Bad + 1, Count, Max}
+    end.
+
+%% remote_fanin
+
+%% The far process: Next is a map producer => next value expected.
+rfi_sink(Producers) ->
+    Next = maps:from_list([{I, 1} || I <- lists:seq(1, Producers)]),
+    rfi_sink(Next, Producers, 0, 0, 0, 0).
+
+rfi_sink(Next, Producers, Count, Sum, Bad, Fins) ->
+    receive
+        {int, I, N} ->
+            case Next of
+                #{I := N} ->
+                    rfi_sink(Next#{I := N + 1}, Producers, Count + 1,
+                             Sum + N, Bad, Fins);
+                _ ->
+                    rfi_sink(Next, Producers, Count + 1, Sum + N, Bad + 1,
+                             Fins)
+            end;
+        {fin, Main} when Fins + 1 =:= Producers ->
+            Main ! {sink_done, Count, Sum, Bad};
+        {fin, _} ->
+            rfi_sink(Next, Producers, Count, Sum, Bad, Fins + 1)
+    end.
+
+rfi_producer(Sink, I, M, Main) ->
+    receive go -> ok end,
+    rfi_send(Sink, I, 1, M),
+    Sink ! {fin, Main}.
+
+rfi_send(_, _, N, M) when N > M -> ok;
+rfi_send(Sink, I, N, M) ->
+    Sink ! {int, I, N},
+    rfi_send(Sink, I, N + 1, M).
+
+run_remote_fanin(Values) ->
+    M = value("m", Values),
+    Np = value("producers", Values),
+    {Peer, Far} = start_far(Values),
+    Sink = spawn(Far, ?MODULE, rfi_sink, [Np]),
+    Main = self(),
+    Prods = [spawn_link(fun() -> rfi_producer(Sink, I, M, Main) end)
+             || I <- lists:seq(1, Np)],
+    T0 = now_ns(),
+    [Pid ! go || Pid <- Prods],
+    Result = receive {sink_done, C, S, B} -> {C, S, B}
+             after 600000 -> timeout
+             end,
+    T1 = now_ns(),
+    stop_far(Peer),
+    Want = Np * (M * (M + 1) div 2),
+    Ok = case Result of
+             {Np_M, Want, 0} when Np_M =:= Np * M -> true;
+             {C1, S1, B1} ->
+                 failed("remote_fanin",
+                        "sink count=~b (want ~b) sum=~b (want ~b) bad or "
+                        "out of order=~b", [C1, Np * M, S1, Want, B1]);
+             timeout -> failed("remote_fanin", "no answer from the sink",
+                               [])
+         end,
+    #{ok => Ok, messages => Np * M, items => Np * M,
+      seconds => (T1 - T0) / 1.0e9}.
+
+%% remote_ask
+
+rask_echo(Seen, Bad) ->
+    receive
+        {req, From, Corr, V} ->
+            From ! {rep, Corr, V + 1},
+            rask_echo(Seen + 1, Bad);
+        {stats, From} ->
+            From ! {echo_stats, Seen, Bad};
+        _ ->
+            rask_echo(Seen, Bad + 1)
+    end.
+
+run_remote_ask(Values) ->
+    N = value("n", Values),
+    K = value("inflight", Values),
+    {Peer, Far} = start_far(Values),
+    Echo = spawn(Far, ?MODULE, rask_echo, [0, 0]),
+    %% warm-up: corr ids above the measured ones, one at a time
+    WBad = lists:foldl(
+             fun(C, Acc) ->
+                     Echo ! {req, self(), N + C, 3 * (N + C)},
+                     receive {rep, Corr, V} when Corr =:= N + C ->
+                             case V =:= 3 * (N + C) + 1 of
+                                 true -> Acc;
+                                 false -> Acc + 1
+                             end
+                     after 10000 -> Acc + 1
+                     end
+             end, 0, lists:seq(1, ?WARMUP)),
+    Hist = counters:new(?HIST_BUCKETS, [write_concurrency]),
+    Sent = ets:new(rask_sent, [set, private]),
+    T0 = now_ns(),
+    First = min(K, N),
+    [rask_send(Echo, C, Sent) || C <- lists:seq(1, First)],
+    {Done, Bad, Count, Max} = rask_loop(Echo, 1, First + 1, N, Sent, Hist,
+                                        0, WBad, 0, 0),
+    T1 = now_ns(),
+    ets:delete(Sent),
+    Echo ! {stats, self()},
+    {EchoSeen, EchoBad} = receive {echo_stats, S, B} -> {S, B}
+                          after 10000 -> {-1, -1}
+                          end,
+    stop_far(Peer),
+    Ok = case Done =:= N andalso Bad =:= 0 andalso Count =:= N andalso
+             EchoSeen =:= N + ?WARMUP andalso EchoBad =:= 0 of
+             true -> true;
+             false ->
+                 failed("remote_ask",
+                        "~b answers (want ~b), ~b bad, ~b samples; echo "
+                        "answered ~b (want ~b), ~b bad",
+                        [Done, N, Bad, Count, EchoSeen, N + ?WARMUP,
+                         EchoBad])
+         end,
+    Q = fun(X) -> hist_quantile(Hist, Count, Max, X) end,
+    #{ok => Ok, messages => 2 * N, items => N,
+      seconds => (T1 - T0) / 1.0e9,
+      extra => io_lib:format("p50_ns=~b p99_ns=~b p999_ns=~b max_ns=~b",
+                             [Q(0.50), Q(0.99), Q(0.999), Max])}.
+
+rask_send(Echo, Corr, Sent) ->
+    ets:insert(Sent, {Corr, now_ns()}),
+    Echo ! {req, self(), Corr, 3 * Corr}.
+
+%% Returns {Done, Bad, Count, Max}.
+rask_loop(_, Head, _, N, _, _, Done, Bad, Count, Max) when Head > N ->
+    {Done, Bad, Count, Max};
+rask_loop(Echo, Head, Next, N, Sent, Hist, Done, Bad, Count, Max) ->
+    receive
+        {rep, Head, V} ->
+            Now = now_ns(),
+            [{Head, T}] = ets:take(Sent, Head),
+            hist_record(Hist, Now - T),
+            Bad1 = case V =:= 3 * Head + 1 of true -> Bad; false -> Bad + 1 end,
+            Next1 = case Next =< N of
+                        true -> rask_send(Echo, Next, Sent), Next + 1;
+                        false -> Next
+                    end,
+            rask_loop(Echo, Head + 1, Next1, N, Sent, Hist, Done + 1, Bad1,
+                      Count + 1, max(Max, Now - T))
+    after 10000 ->
+            io:format(standard_error, "remote_ask: no answer for 10 s at "
+                      "~b~n", [Head]),
+            {Done, Bad + 1, Count, Max}
     end.
