@@ -221,7 +221,8 @@ struct asker {
 	alignas(64) trp_actor_t *echo; /* proxy; reference owned by run() */
 	uint64_t n, next, head; /* asks to make; next value; oldest awaited */
 	uint32_t k;
-	uint64_t *sent_ns; /* ring of K send times */
+	uint64_t *sent_ns; /* send time of each ask, by value - 1 */
+	uint8_t *seen;	   /* answers seen, by value - 1 */
 	struct tally *t;
 	_Atomic uint64_t progress;
 	sem_t done;
@@ -232,7 +233,7 @@ static void asker_ask(trp_actor_t *self, struct asker *a)
 	trp_future_t *f = NULL;
 	uint64_t v = a->next;
 
-	a->sent_ns[(v - 1) % a->k] = bench_now_ns();
+	a->sent_ns[v - 1] = bench_now_ns();
 	a->next++;
 	if (trp_ask(a->echo, MSG_REQ, &v, sizeof(v), &f) != 0) {
 		a->t->failed++;
@@ -253,15 +254,24 @@ static void asker_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 			asker_ask(self, a);
 		return;
 	}
-	bench_hist_record(a->t->hist,
-			  bench_now_ns() - a->sent_ns[(a->head - 1) % a->k]);
+	/* Answers may come out of order: an ask answered before its
+	 * continuation was set (the asker's worker preempted between
+	 * trp_ask and trp_future_then) is delivered at once by the asker's
+	 * own turn, ahead of answers that reached its mailbox meanwhile.
+	 * So each value must come back exactly once, in any order. */
 	if (msg->type != MSG_REPLY || msg->status != 0 ||
 	    msg->size != sizeof(v)) {
 		a->t->failed++;
 	} else {
 		memcpy(&v, msg->data, sizeof(v));
-		if (v != a->head + 1)
+		v--; /* the echo answers value + 1 */
+		if (v < 1 || v > a->n || a->seen[v - 1]) {
 			a->t->failed++;
+		} else {
+			a->seen[v - 1] = 1;
+			bench_hist_record(a->t->hist,
+					  bench_now_ns() - a->sent_ns[v - 1]);
+		}
 		a->t->done++;
 	}
 	a->head++;
@@ -286,8 +296,11 @@ static int run_actor(trp_runtime_t *rt, trp_actor_t *echo, uint64_t n,
 
 	if (a == NULL)
 		return TRP_ENOMEM;
-	a->sent_ns = calloc(k, sizeof(*a->sent_ns));
-	if (a->sent_ns == NULL) {
+	a->sent_ns = calloc(n, sizeof(*a->sent_ns));
+	a->seen = calloc(n, 1);
+	if (a->sent_ns == NULL || a->seen == NULL) {
+		free(a->sent_ns);
+		free(a->seen);
 		free(a);
 		return TRP_ENOMEM;
 	}
@@ -316,6 +329,7 @@ static int run_actor(trp_runtime_t *rt, trp_actor_t *echo, uint64_t n,
 	if (rc == 0) {
 		sem_destroy(&a->done);
 		free(a->sent_ns);
+		free(a->seen);
 		free(a);
 	}
 	return rc;
