@@ -405,9 +405,10 @@ int trp_node_wait_peer(trp_node_t *node, const char *node_name,
 	for (;;) {
 		/* One try waits up to 200 ms for the answer; "no responders"
 		 * comes back at once while the peer is not subscribed. */
+		/* timeout 0: one whole try */
 		int64_t left = trp__remaining(timeout_ns, deadline);
-		int64_t ms = left < 0 || left > 200000000 ? 200 :
-							    left / 1000000 + 1;
+		int64_t ms = left <= 0 || left > 200000000 ? 200 :
+							     left / 1000000 + 1;
 		natsMsg *reply = NULL;
 		natsStatus s = natsConnection_Request(&reply, node->nc, subject,
 						      NULL, 0, ms);
@@ -555,6 +556,17 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	trp__node_count(node, reconnects, 1);
 }
 
+/* Called last of all the connection's callbacks (the client runs them in
+ * order on one thread): after it, none uses the node again. */
+static void on_closed(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	struct trp_node *node = closure;
+	/* release: pairs with close_nats's acquire wait. */
+	atomic_store_explicit(&node->nats_closed, 1, memory_order_release);
+	trp__futex_wake(&node->nats_closed, 1);
+}
+
 static int connect_nats(struct trp_node *node, const trp_node_config_t *cfg)
 {
 	natsOptions *o = NULL;
@@ -583,6 +595,8 @@ static int connect_nats(struct trp_node *node, const trp_node_config_t *cfg)
 		s = natsOptions_SetDisconnectedCB(o, on_disconnected, node);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(o, on_reconnected, node);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, on_closed, node);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(&node->nc, o);
 	natsOptions_Destroy(o);
@@ -684,6 +698,24 @@ static void close_nats(struct trp_node *node)
 	}
 	if (node->nc != NULL) {
 		natsConnection_Close(node->nc);
+		/* The client runs the connection's callbacks (disconnected,
+		 * closed) later on a thread of its own, and Destroy does not
+		 * wait for them: wait for the closed one, the last, before
+		 * the node can be freed (bounded: a client that never calls
+		 * it would leave us here for 5 s, then we leak the node
+		 * rather than free memory it may still write). */
+		uint64_t deadline = trp__deadline(5000000000);
+		while (atomic_load_explicit(&node->nats_closed,
+					    memory_order_acquire) == 0) {
+			int64_t left = trp__remaining(5000000000, deadline);
+			if (left == 0) {
+				/* relaxed: our own reference keeps it. */
+				atomic_fetch_add_explicit(&node->refs, 1,
+							  memory_order_relaxed);
+				break;
+			}
+			trp__futex_wait(&node->nats_closed, 0, left);
+		}
 		natsConnection_Destroy(node->nc);
 		node->nc = NULL;
 	}
