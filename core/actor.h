@@ -56,6 +56,7 @@
 #include "troupe/actor.h"
 
 struct trp_runtime;
+struct trp__send_opts;
 
 /* How an actor of some kind is woken and fed; one static row per kind. */
 struct trp__actor_kind {
@@ -77,7 +78,21 @@ struct trp__actor_kind {
 	 * made on @a: a remote proxy asks its node to watch the real
 	 * target (monitor.c calls it). */
 	void (*watched)(struct trp_actor *a);
+	/* NULL, or a send to an actor of this kind whose mailbox is idle
+	 * (everything sent to it before was handled: see
+	 * trp__mailbox_idle_acquire) may be handled at once in the sender's
+	 * thread instead of through the mailbox and a turn: 0 or an error
+	 * (the send's result; on 0 the data and the reply target are the
+	 * hook's, as a mailbox's), or TRP__FORWARD_DECLINED (push it as
+	 * usual). Bounded route only (send.c), like admit. A remote proxy
+	 * hands the message to its node's outbound thread, which saves a
+	 * turn and a worker's wake-up per message. */
+	int (*forward)(struct trp_actor *to, uint32_t type, const void *data,
+		       size_t len, const struct trp__send_opts *opt);
 };
+
+/* trp__actor_kind.forward: not handled, push it to the mailbox. */
+#define TRP__FORWARD_DECLINED 1
 
 /* Event actors: turns on the workers (turn.c). */
 extern const struct trp__actor_kind trp__kind_event;

@@ -189,6 +189,15 @@ bool trp__mailbox_reclaim_sc(struct trp__mailbox *mb)
 						       memory_order_relaxed);
 }
 
+bool trp__mailbox_idle_acquire(struct trp__mailbox *mb)
+{
+	/* ORDER: acquire; pairs with the release of the CAS that set the
+	 * tag (tag_if_empty), so everything the consumer did before it went
+	 * idle happens before what the caller does next. */
+	return (atomic_load_explicit(&mb->head, memory_order_acquire) &
+		IDLE_TAG) != 0;
+}
+
 bool trp__mailbox_is_idle(const struct trp__mailbox *mb)
 {
 	/* relaxed: a snapshot for diagnostics and tests. */

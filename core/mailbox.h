@@ -159,6 +159,14 @@ bool trp__mailbox_mark_idle_sc(struct trp__mailbox *mb,
 			       struct trp__mpsc_node **done);
 
 /*
+ * True if the queue is idle-tagged now: everything pushed before was taken
+ * and its consumer went idle, and what the consumer did before (with what
+ * it took) happens before what the caller does next. A snapshot: a push
+ * may clear the tag right after. Any thread.
+ */
+bool trp__mailbox_idle_acquire(struct trp__mailbox *mb);
+
+/*
  * Like mark_idle_sc but sets the closed tag: true if the queue was empty
  * and is now closed; false if a node arrived (take it and retry).
  */

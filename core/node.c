@@ -232,6 +232,16 @@ static void answer(struct pending_ask *p, int status, const void *data,
 	trp__free(p, sizeof *p);
 }
 
+void trp__node_ask_unfile(struct trp_node *node, uint64_t corr)
+{
+	trp__mutex_lock(&node->asks.lock);
+	struct pending_ask *p =
+		trp__node_table_del(&node->asks, &corr, sizeof corr);
+	trp__mutex_unlock(&node->asks.lock);
+	/* the reply target's reference goes back to the caller untouched */
+	trp__free(p, sizeof *p);
+}
+
 bool trp__node_ask_answer(struct trp_node *node, uint64_t corr, int status,
 			  const void *data, size_t len)
 {

@@ -224,6 +224,9 @@ void trp__node_table_free(struct trp__node_table *t);
  * caller's). */
 int trp__node_ask_file(struct trp_node *node, struct trp__reply_to *r,
 		       const char *dst, size_t dst_len, uint64_t *corr);
+/* Takes the ask @corr out without answering it: the reply target's
+ * reference is the caller's again (a send that failed after filing). */
+void trp__node_ask_unfile(struct trp_node *node, uint64_t corr);
 /* Takes the ask @corr out and answers it (reply @data/@len or @status).
  * False if there was none (answered already). */
 bool trp__node_ask_answer(struct trp_node *node, uint64_t corr, int status,

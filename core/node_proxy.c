@@ -26,6 +26,7 @@
 #include "node.h"
 #include "request.h"
 #include "runtime.h"
+#include "send.h"
 #include "worker.h"
 
 struct proxy {
@@ -39,6 +40,9 @@ struct proxy {
 	char dst[TRP_NODE_TOKEN_MAX];
 	char name[TRP_NAME_MAX];
 };
+
+static int proxy_forward(struct trp_actor *to, uint32_t type, const void *data,
+			 size_t len, const struct trp__send_opts *opt);
 
 static int proxy_admit(const struct trp_actor *to, size_t len)
 {
@@ -72,6 +76,7 @@ static const struct trp__actor_kind kind_proxy = {
 	.batches = true,
 	.admit = proxy_admit,
 	.watched = proxy_watched,
+	.forward = proxy_forward,
 };
 
 /* The request inside @msg, taken over by the caller (its reference moves
@@ -133,6 +138,50 @@ static void proxy_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	else
 		trp__dead_letter_unsent(node->rt, trp__worker_of(node->rt),
 					self, msg, TRP_DEAD_STOPPED);
+}
+
+/* The kind's forward: a send that found the proxy idle goes to the
+ * outbound thread at once, in the sender's thread (actor.h). */
+static int proxy_forward(struct trp_actor *to, uint32_t type, const void *data,
+			 size_t len, const struct trp__send_opts *opt)
+{
+	if (opt->sys != NULL)
+		return TRP__FORWARD_DECLINED; /* markers, DOWNs: a turn */
+	struct proxy *p = to->state;
+	struct trp_node *node = p->node;
+	struct trp__node_out h = {
+		.op = TRP__WIRE_SEND,
+		.name_len = p->name_len,
+		.type = type,
+		.len = (uint32_t)len,
+		.status = opt->status <= 0 ? opt->status : 0,
+	};
+	if (opt->reply != NULL) {
+		uint64_t corr;
+		int rc = trp__node_ask_file(node, opt->reply, p->dst,
+					    p->dst_len, &corr);
+		if (rc != 0)
+			return rc; /* the reply target stays the caller's */
+		h.op = TRP__WIRE_ASK;
+		h.corr = corr;
+		h.status = 0;
+		h.ref = to->id;
+	}
+	int rc =
+		trp__node_out_item(node, p->dst, p->dst_len, &h, p->name, data);
+	if (rc != 0) {
+		if (opt->reply != NULL)
+			/* a failed send keeps nothing: the caller keeps its
+			 * reply target (and gets no future) */
+			trp__node_ask_unfile(node, h.corr);
+		return TRP_EDEAD; /* the node is stopping */
+	}
+	trp__node_count(node, sent, 1);
+	if (h.op == TRP__WIRE_ASK)
+		trp__node_count(node, asks_out, 1);
+	if (opt->owned_free != NULL)
+		opt->owned_free((void *)data);
+	return 0;
 }
 
 static void proxy_stop(trp_actor_t *self, void *state, trp_stop_reason_t why)

@@ -141,6 +141,14 @@ send_bounded(struct trp_runtime *rt, struct trp__worker *w,
 		if (refused != 0)
 			return refused;
 	}
+	if (to->kind->forward != NULL &&
+	    trp__mailbox_idle_acquire(&to->mailbox)) {
+		/* Nothing sent to it before is still waiting: it may take
+		 * this one at once, in order (actor.h). */
+		int rc = to->kind->forward(to, type, data, len, opt);
+		if (rc != TRP__FORWARD_DECLINED)
+			return rc;
+	}
 	if (w != NULL && to == w->current)
 		/* behind what the self bundle holds (self_send.h) */
 		trp__self_divert(rt, w, to);
