@@ -703,6 +703,67 @@ static void drop_dir(struct nats_server *s)
 		report("removing %s: %s", s->dir, strerror(-rc));
 }
 
+/* True if a process @pid exists (as far as kill(pid, 0) can tell). */
+static bool pid_alive(long pid)
+{
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH);
+}
+
+/*
+ * Removes the directories of harness users that died without stopping
+ * their servers (a test killed by a sanitizer's abort or a ctest timeout
+ * runs no cleanup; PDEATHSIG took the server, nothing took the
+ * directory). A directory is stale when the process named in it
+ * ("troupe-nats-<pid>-XXXXXX") is gone and no server it holds a ports
+ * file of still runs; anything else (another user's live run, an old
+ * name without a pid) is left alone. Bounded: at most SWEEP_MAX entries
+ * of @tmp are looked at. TROUPE_NATS_KEEP=1 keeps everything.
+ */
+#define SWEEP_MAX 4096
+static void sweep_stale(const char *tmp)
+{
+	static const char prefix[] = "troupe-nats-";
+	const char *keep = getenv("TROUPE_NATS_KEEP");
+	if (keep != NULL && strcmp(keep, "1") == 0)
+		return;
+	DIR *d = opendir(tmp);
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	for (int n = 0; n < SWEEP_MAX && (e = readdir(d)) != NULL; n++) {
+		if (strncmp(e->d_name, prefix, sizeof prefix - 1) != 0)
+			continue;
+		const char *p = e->d_name + sizeof prefix - 1;
+		char *end = NULL;
+		long owner = strtol(p, &end, 10);
+		if (end == p || *end != '-' || owner <= 0 ||
+		    owner == (long)getpid() || pid_alive(owner))
+			continue;
+		char path[PATH_MAX];
+		int w = snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
+		if (w <= 0 || (size_t)w >= sizeof path)
+			continue;
+		/* A server still running there (no PDEATHSIG on this
+		 * platform)? Its ports file names it. */
+		bool live = false;
+		DIR *sd = opendir(path);
+		if (sd == NULL)
+			continue;
+		struct dirent *f;
+		for (int k = 0; k < 64 && (f = readdir(sd)) != NULL; k++) {
+			long spid = 0;
+			if (sscanf(f->d_name, "nats-server_%ld.ports", &spid) ==
+				    1 &&
+			    pid_alive(spid))
+				live = true;
+		}
+		closedir(sd);
+		if (!live)
+			(void)remove_tree(path, 8);
+	}
+	closedir(d);
+}
+
 /* -------------------------------------------------------------- API -- */
 
 int nats_server_start(struct nats_server *s, const struct nats_server_opts *o)
@@ -758,7 +819,9 @@ int nats_server_start(struct nats_server *s, const struct nats_server_opts *o)
 	const char *tmp = getenv("TMPDIR");
 	if (tmp == NULL || *tmp == '\0')
 		tmp = "/tmp";
-	int w = snprintf(s->dir, sizeof s->dir, "%s/troupe-nats-XXXXXX", tmp);
+	sweep_stale(tmp);
+	int w = snprintf(s->dir, sizeof s->dir, "%s/troupe-nats-%ld-XXXXXX",
+			 tmp, (long)getpid());
 	if (w <= 0 || (size_t)w >= sizeof s->dir) {
 		report("TMPDIR too long");
 		return -E2BIG;

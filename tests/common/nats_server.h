@@ -11,12 +11,17 @@
  *     nats-server -a 127.0.0.1 -p -1 --ports_file_dir DIR
  *                 [--cluster nats://127.0.0.1:-1 --cluster_name NAME
  *                  [--routes URL,...]] [extra args...]
- * with DIR a fresh mkdtemp() directory. "-p -1" lets the server pick a free
- * port and write it to DIR/nats-server_<pid>.ports (JSON), so there is no
- * port race between tests. The harness waits (bounded) for that file,
- * parses it, and checks that the client port accepts a TCP connection
- * before it returns. The server's stdout and stderr go to DIR/server.log
- * (appended to across restarts); on a failure the harness prints its tail.
+ * with DIR a fresh mkdtemp() directory, TMPDIR/troupe-nats-<our pid>-XXXXXX.
+ * "-p -1" lets the server pick a free port and write it to
+ * DIR/nats-server_<pid>.ports (JSON), so there is no port race between
+ * tests. The harness waits (bounded) for that file, parses it, and checks
+ * that the client port accepts a TCP connection before it returns. The
+ * server's stdout and stderr go to DIR/server.log (appended to across
+ * restarts); on a failure the harness prints its tail. A process that dies
+ * without stopping its servers (a sanitizer's abort, a ctest timeout)
+ * leaves its directory: every start first removes those whose process is
+ * gone and whose server no longer runs (TROUPE_NATS_KEEP=1 keeps them, and
+ * keeps the directory of every stop as well).
  *
  * Which binary: nats_server_opts.binary, else $TROUPE_NATS_SERVER (CMake
  * passes find_program's result to the tests), else "nats-server" on PATH,

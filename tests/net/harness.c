@@ -9,7 +9,8 @@
  * reconnects on its own; start failures (missing binary, a binary that
  * exits at once, a flag the server refuses) return an error and leave no
  * process; a 3-server cluster where a message published on server 2
- * reaches a subscriber on server 3; no child left unreaped at the end.
+ * reaches a subscriber on server 3; directories of dead harness users are
+ * swept, others' are not; no child left unreaped at the end.
  *
  * main() returns 0, or 1 after one "FAIL harness: ..." line.
  */
@@ -329,6 +330,68 @@ static void test_start_failures(void)
 	CHECK(nats_server_cluster_start(&s, 1, NULL) == -EINVAL);
 }
 
+/* Makes @dir (and a file in it, named @file); fails the test if it can't. */
+static void make_dir(const char *dir, const char *file)
+{
+	char path[512];
+	CHECK(mkdir(dir, 0700) == 0);
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs("x\n", f);
+	fclose(f);
+}
+
+static void remove_dir(const char *dir, const char *file)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Directories of dead harness users are swept by the next start; those
+ * of live users, or holding a live server's ports file, are not. */
+static void test_sweep(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	if (tmp == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	pid_t dead = fork();
+	CHECK(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	CHECK(waitpid(dead, NULL, 0) == dead);
+	char stale[256], alive[256], serving[256], ports[64];
+	snprintf(stale, sizeof stale, "%s/troupe-nats-%ld-sweep1", tmp,
+		 (long)dead);
+	snprintf(alive, sizeof alive, "%s/troupe-nats-%ld-sweep2", tmp,
+		 (long)getppid());
+	snprintf(serving, sizeof serving, "%s/troupe-nats-%ld-sweep3", tmp,
+		 (long)dead);
+	snprintf(ports, sizeof ports, "nats-server_%ld.ports", (long)getpid());
+	make_dir(stale, "server.log");
+	make_dir(alive, "server.log");
+	make_dir(serving, ports);
+
+	struct nats_server s;
+	track(&s);
+	CHECK(nats_server_start(&s, NULL) == 0);
+	bool swept = !dir_exists(stale);
+	bool kept = dir_exists(alive) && dir_exists(serving);
+	remove_dir(stale, "server.log");
+	remove_dir(alive, "server.log");
+	remove_dir(serving, ports);
+	CHECK(swept);
+	CHECK(kept);
+	/* Our own directory is named after us. */
+	char mine[64];
+	snprintf(mine, sizeof mine, "troupe-nats-%ld-", (long)getpid());
+	CHECK(strstr(s.dir, mine) != NULL);
+	CHECK(nats_server_stop(&s) == 0);
+	nlive--;
+}
+
 static void test_cluster(void)
 {
 	struct nats_server c[3];
@@ -387,6 +450,7 @@ int main(void)
 	test_one_server();
 	test_kill_restart();
 	test_start_failures();
+	test_sweep();
 	test_cluster();
 	/* Every child was reaped by the harness: none is left. */
 	errno = 0;
