@@ -554,6 +554,9 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	(void)nc;
 	struct trp_node *node = closure;
 	trp__node_count(node, reconnects, 1);
+	/* relaxed: a time stamp read as a hint (node_in.c). */
+	atomic_store_explicit(&node->reconnected_ns, trp__now_ns(),
+			      memory_order_relaxed);
 }
 
 /* Called last of all the connection's callbacks (the client runs them in

@@ -115,8 +115,9 @@ struct trp_node {
 	trp_node_loss_fn on_loss;
 	void *loss_ctx;
 	natsConnection *nc;
-	_Atomic(uint32_t) nats_closed; /* the closed callback ran */
-	natsSubscription *sub;	  /* frames: trp.<cluster>.n.<name>.> */
+	_Atomic(uint32_t) nats_closed;	  /* the closed callback ran */
+	_Atomic(uint64_t) reconnected_ns; /* our last reconnect, or 0 */
+	natsSubscription *sub;		  /* frames: trp.<cluster>.n.<name>.> */
 	natsSubscription *nr_sub; /* no responders: trp.<cluster>.r.<name>.> */
 	char sub_subject[TRP__NODE_SUBJECT_MAX];
 	char nr_subject[TRP__NODE_SUBJECT_MAX];

@@ -367,8 +367,18 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 			trp__node_lost(node, TRP_LOSS_NO_RESPONDERS, rest,
 				       dst_len, count);
 			trp__node_asks_fail(node, rest, dst_len, TRP_ENOTCONN);
-			trp__node_peer_down(node, rest, dst_len, 0,
-					    TRP_NODE_DOWN_NO_RESPONDERS);
+			/* Right after our own reconnect, the server we found
+			 * may not know the peer's subscription yet (interest
+			 * travels between a cluster's servers): "no
+			 * responders" then says nothing about the peer, and
+			 * its heartbeats decide. */
+			uint64_t since = atomic_load_explicit(
+				&node->reconnected_ns, memory_order_relaxed);
+			uint64_t window = node->hb_interval * node->hb_misses;
+			if (since == 0 || trp__now_ns() - since > window)
+				trp__node_peer_down(
+					node, rest, dst_len, 0,
+					TRP_NODE_DOWN_NO_RESPONDERS);
 		}
 	}
 	natsMsg_Destroy(msg);
