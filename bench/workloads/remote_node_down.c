@@ -411,6 +411,11 @@ static int one_round(trp_runtime_t *rt, trp_node_t *node, trp_actor_t *watcher,
 		*lat_ns = w->down_ns - kill_ns;
 		*got = w->down_ns >= kill_ns;
 		pthread_mutex_unlock(&w->lock);
+		if (!*got)
+			fprintf(stderr,
+				"node_down: the DOWN came before the kill (the "
+				"far node was seen down while alive: a starved "
+				"process missing its heartbeats?)\n");
 	} else {
 		pthread_mutex_lock(&w->lock);
 		fprintf(stderr,
