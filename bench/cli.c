@@ -20,10 +20,11 @@
  * The workloads and their table are in bench/workloads/ (workloads.h);
  * troupe-microbench runs the same code as Google Benchmark benchmarks.
  *
- * Remote workloads (remote_*, built with BENCH_REMOTE: nodes over NATS,
- * bench/workloads/remote.h) run as two processes: with no more options
- * each run starts a nats-server on a free loopback port and this program
- * again as the far node; --nats URL uses a running server instead. The
+ * Remote workloads (remote_* and node_down, built with BENCH_REMOTE: nodes
+ * over NATS, bench/workloads/remote.h) run as two processes or more (one
+ * far process per round in node_down, two in remote_pubsub): with no more
+ * options each run starts a nats-server on a free loopback port and this
+ * program again as the far node; --nats URL uses a running server instead. The
  * far node's own command line is troupe-bench WORKLOAD --role far --nats
  * URL --cluster C ... (hidden options: the measuring side passes them).
  */
@@ -94,7 +95,7 @@ static void usage(FILE *f)
 		"  --help        this text\n",
 		DEFAULT_WORKERS, MAX_WORKERS, DEFAULT_RUNS);
 #ifdef BENCH_REMOTE
-	fprintf(f, "remote workloads (remote_*) also take:\n"
+	fprintf(f, "remote workloads (remote_*, node_down) also take:\n"
 		   "  --nats URL    a running nats-server (default: start one "
 		   "on a\n"
 		   "                free loopback port for each run)\n");

@@ -17,9 +17,8 @@
 #include "../bench_util.h"
 
 const struct bench_workload *const bench_remote_workloads[] = {
-	&bench_remote_pingpong,
-	&bench_remote_fanin,
-	&bench_remote_ask,
+	&bench_remote_pingpong, &bench_remote_fanin, &bench_remote_ask,
+	&bench_remote_pubsub,	&bench_node_down,
 };
 const size_t bench_nremote_workloads =
 	sizeof(bench_remote_workloads) / sizeof(bench_remote_workloads[0]);

@@ -50,6 +50,8 @@
 extern const struct bench_workload bench_remote_pingpong;
 extern const struct bench_workload bench_remote_fanin;
 extern const struct bench_workload bench_remote_ask;
+extern const struct bench_workload bench_remote_pubsub;
+extern const struct bench_workload bench_node_down;
 extern const struct bench_workload *const bench_remote_workloads[];
 extern const size_t bench_nremote_workloads;
 

@@ -51,6 +51,23 @@
 %%   is waiting for (exactly once), the target's pid, reason normal and a
 %%   reading; N in all.
 %%
+%% node_down: K rounds; a round starts a far node (peer:start/1, not
+%%   linked: its death must not take this process down), spawns there a
+%%   process that registers itself as nd_target, monitors it by name
+%%   (erlang:monitor(process, {nd_target, Node})), then reads the clock and
+%%   has a shell it started beforehand (a port to /bin/sh, so no fork or
+%%   exec is timed) run `kill -9` of the far node's OS process; the clock is
+%%   read again when the 'DOWN' arrives. Latency percentiles as above;
+%%   rate= is kills per second of the whole run (restarts included). The
+%%   far node runs with the same +S and, with --ticktime T, both nodes with
+%%   -kernel net_ticktime T (the wrapper passes it to this node's erl; the
+%%   default is 60 s: a silent peer is noticed within 45-75 s). A kill -9
+%%   closes the far node's sockets at once (the kernel does), so this node
+%%   normally sees the connection drop right away, whatever the tick time;
+%%   net_ticktime is what bounds the detection of a peer that goes silent
+%%   without closing its connection. Check: one 'DOWN' per kill, reason
+%%   noconnection, none twice (2 s after the last round, nothing more).
+%%
 %% Timing: from the go to the driver / watcher (after setup) to the done
 %% message it sends when the last message has been processed.
 %%
@@ -88,7 +105,7 @@
 
 -export([main/0, init/1, child_start/2]).
 %% the far node's processes (remote_*), spawned there by name
--export([rpp_pong/2, rfi_sink/1, rask_echo/2]).
+-export([rpp_pong/2, rfi_sink/1, rask_echo/2, nd_target/1]).
 %% logger handler callback (--logging 1): drops every event
 -export([log/2]).
 
@@ -137,7 +154,15 @@ workloads() ->
       "another node; round trips per second and latency percentiles",
       [{"n", "measured asks (N)", 200000, 1, 10000000000},
        {"inflight", "asks in flight (K)", 64, 1, 1024}],
-      fun run_remote_ask/1}].
+      fun run_remote_ask/1},
+     {"node_down",
+      "a far node's OS process is killed (kill -9) K times while a "
+      "process here monitors a process registered there; kill-to-DOWN "
+      "latency percentiles",
+      [{"kills", "far OS processes killed (K), one per round", 20, 1, 10000},
+       {"ticktime", "net_ticktime of both nodes, s (0: the default, 60; "
+        "the wrapper passes it to erl)", 0, 0, 3600}],
+      fun run_node_down/1}].
 
 %% --- CLI ---------------------------------------------------------------------
 
@@ -775,4 +800,117 @@ rask_loop(Echo, Head, Next, N, Sent, Hist, Done, Bad, Count, Max) ->
             io:format(standard_error, "remote_ask: no answer for 10 s at "
                       "~b~n", [Head]),
             {Done, Bad + 1, Count, Max}
+    end.
+
+%% node_down
+
+nd_target(From) ->
+    register(nd_target, self()),
+    From ! {nd_registered, self()},
+    receive stop -> ok end.
+
+run_node_down(Values) ->
+    K = value("kills", Values),
+    Tick = value("ticktime", Values),
+    case node() of
+        nonode@nohost ->
+            io:format(standard_error,
+                      "troupe-peer-erlang: node_down needs a distributed "
+                      "node (start it through troupe-peer-erlang)~n", []),
+            halt(2);
+        _ -> ok
+    end,
+    case Tick =:= 0 orelse net_kernel:get_net_ticktime() =:= Tick of
+        true -> ok;
+        false ->
+            io:format(standard_error,
+                      "troupe-peer-erlang: --ticktime ~b but net_ticktime "
+                      "is ~p (start it through troupe-peer-erlang)~n",
+                      [Tick, net_kernel:get_net_ticktime()]),
+            halt(2)
+    end,
+    Sh = open_port({spawn_executable, "/bin/sh"}, [{args, ["-s"]}, binary,
+                                                   use_stdio, exit_status]),
+    Hist = counters:new(?HIST_BUCKETS, [write_concurrency]),
+    T0 = now_ns(),
+    {Downs, Bad, Count, Max, Reasons} =
+        nd_rounds(K, Tick, Sh, Hist, 0, 0, 0, 0, #{}),
+    T1 = now_ns(),
+    %% a second 'DOWN' for a monitor would come now, if ever
+    Late = nd_flush(2000, 0),
+    port_close(Sh),
+    Ok = case Downs =:= K andalso Bad =:= 0 andalso Late =:= 0 andalso
+             Count =:= K of
+             true -> true;
+             false ->
+                 failed("node_down",
+                        "~b DOWNs (want ~b, reason noconnection), ~b bad, "
+                        "~b late or twice; reasons seen: ~p",
+                        [Downs, K, Bad, Late, Reasons])
+         end,
+    Q = fun(X) -> hist_quantile(Hist, Count, Max, X) end,
+    Mean = case Count of 0 -> 0; _ -> nd_mean(Hist, Count) end,
+    #{ok => Ok, messages => K, items => K,
+      seconds => (T1 - T0) / 1.0e9,
+      extra => io_lib:format("p50_ns=~b p99_ns=~b max_ns=~b mean_ns=~b "
+                             "downs=~b bad=~b net_ticktime=~b",
+                             [Q(0.50), Q(0.99), Max, Mean, Downs, Bad,
+                              net_kernel:get_net_ticktime()])}.
+
+%% The mean from the histogram's buckets (upper bounds): an estimate,
+%% at most 6.25 % high, like the percentiles.
+nd_mean(Hist, Count) ->
+    Sum = lists:foldl(fun(I, Acc) ->
+                              Acc + counters:get(Hist, I + 1) * hist_upper(I)
+                      end, 0, lists:seq(0, ?HIST_BUCKETS - 1)),
+    Sum div Count.
+
+nd_rounds(0, _, _, _, Downs, Bad, Count, Max, Reasons) ->
+    {Downs, Bad, Count, Max, Reasons};
+nd_rounds(N, Tick, Sh, Hist, Downs, Bad, Count, Max, Reasons) ->
+    Name = list_to_atom("trp_nd_" ++ os:getpid() ++ "_" ++
+                            integer_to_list(erlang:unique_integer([positive]))),
+    W = erlang:system_info(schedulers_online),
+    Ebin = filename:dirname(code:which(?MODULE)),
+    TickArgs = case Tick of
+                   0 -> [];
+                   _ -> ["-kernel", "net_ticktime", integer_to_list(Tick)]
+               end,
+    Args = ["-setcookie", atom_to_list(erlang:get_cookie()),
+            "-pa", Ebin, "+S", lists:flatten(io_lib:format("~b:~b", [W, W]))]
+        ++ TickArgs,
+    {ok, Peer, Node} = peer:start(#{name => Name, args => Args}),
+    pong = net_adm:ping(Node),
+    OsPid = erpc:call(Node, os, getpid, []),
+    Me = self(),
+    _ = spawn(Node, ?MODULE, nd_target, [Me]),
+    receive {nd_registered, _} -> ok after 15000 -> error(no_target) end,
+    Ref = erlang:monitor(process, {nd_target, Node}),
+    T0 = now_ns(),
+    true = port_command(Sh, ["kill -9 ", OsPid, "\n"]),
+    Result = receive
+                 {'DOWN', Ref, process, {nd_target, Node}, Reason} ->
+                     {Reason, now_ns() - T0}
+             after 120000 -> timeout
+             end,
+    catch peer:stop(Peer),
+    case Result of
+        {noconnection, Lat} ->
+            hist_record(Hist, Lat),
+            nd_rounds(N - 1, Tick, Sh, Hist, Downs + 1, Bad, Count + 1,
+                      max(Max, Lat), Reasons#{noconnection => true});
+        {Other, _} ->
+            nd_rounds(N - 1, Tick, Sh, Hist, Downs + 1, Bad + 1, Count, Max,
+                      Reasons#{Other => true});
+        timeout ->
+            io:format(standard_error, "node_down: no DOWN within 120 s~n",
+                      []),
+            {Downs, Bad + 1, Count, Max, Reasons}
+    end.
+
+nd_flush(Ms, Late) ->
+    receive
+        {'DOWN', _, _, _, _} -> nd_flush(Ms, Late + 1);
+        {Port, {exit_status, _}} when is_port(Port) -> nd_flush(Ms, Late)
+    after Ms -> Late
     end.
