@@ -337,7 +337,9 @@ TRP_API int trp_node_peer_up(const trp_node_t *node, const char *node_name,
  * At most once: losses between nodes are counted (trp_node_stats_t.xlost);
  * a publish where no other node bridged the exchange reaches only the
  * local subscribers, as usual. Each subscriber gets the messages published
- * while it is attached, per publishing node, minus counted losses.
+ * while it is attached, per publishing node, minus counted losses. The
+ * bridge is a callback sink of the exchange itself: its stats count it
+ * among the subscribers (trp_exchange_stats: one more than the user's).
  * Threads: any. Errors: TRP_EINVAL (not a token), TRP_EEXIST (bridged
  * already), TRP_ENOMEM, TRP_ESHUTDOWN, and those of trp_exchange_get()
  * and trp_exchange_attach().
