@@ -655,6 +655,8 @@ static void node_free(struct trp_node *node)
 	trp__node_peers_fini(node);
 	trp__node_xstreams_free(node);
 	trp__node_table_free(&node->bridges);
+	trp__node_table_clear(&node->restarts, NULL, NULL);
+	trp__node_table_free(&node->restarts);
 	trp__node_watches_drop(node, NULL, 0);
 	trp__node_table_free(&node->watches);
 	if (node->agent != NULL)

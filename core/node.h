@@ -155,6 +155,11 @@ struct trp_node {
 	natsSubscription *x_sub;	      /* trp.<cluster>.x.> */
 	char x_prefix[TRP__NODE_SUBJECT_MAX]; /* "trp.<cluster>.x." */
 
+	/* streams whose next frame restarts the receiver's count (a frame
+	 * to them was counted lost: "no responders"); node_out.c */
+	struct trp__node_table restarts;
+	_Atomic(uint32_t) restarts_pending;
+
 	/* tables shared with user threads */
 	struct trp__node_table proxies; /* (node, name) -> proxy actor */
 	struct trp__node_table exports; /* name -> actor */
@@ -314,6 +319,10 @@ int trp__node_out_start(struct trp_node *node);
 /* Closes it: it sends what it holds, says goodbye to each peer (waiting
  * until @deadline for acknowledgements), and is joined. */
 void trp__node_out_stop(struct trp_node *node, uint64_t deadline);
+/* The next frame to @dst tells its receiver to start counting afresh
+ * (this node counted the messages of a frame that reached nobody). */
+void trp__node_out_restart(struct trp_node *node, const char *dst,
+			   size_t dst_len);
 /* Queues an item for node @dst (a REPLY from an answer target, or any
  * item): 0 or a send error (the outbound thread is gone: TRP_EDEAD). */
 int trp__node_out_item(struct trp_node *node, const char *dst, size_t dst_len,

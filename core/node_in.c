@@ -304,6 +304,10 @@ static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
 			st->ended = st->inc;
 		st->inc = f.src_inc;
 		st->expected = f.first_seq;
+	} else if ((f.flags & TRP__WIRE_F_RESTART) != 0 &&
+		   f.first_seq > st->expected) {
+		/* the sender counted the hole before this frame itself */
+		st->expected = f.first_seq;
 	}
 	/* a frame is a sign of life */
 	trp__node_peer_seen(node, src, n, f.src_inc, 0, false);
@@ -362,23 +366,40 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 				count = strtoull(end + 1, &end, 10);
 		}
 		size_t dst_len = dot != NULL ? (size_t)(dot - rest) : 0;
+		char rest_z[TRP_NODE_TOKEN_MAX + 1];
 		if (end != NULL && *end == '\0' &&
 		    trp__node_token_ok(rest, dst_len)) {
-			trp__node_lost(node, TRP_LOSS_NO_RESPONDERS, rest,
-				       dst_len, count);
+			memcpy(rest_z, rest, dst_len);
+			rest_z[dst_len] = '\0';
+			/* Its asks will not be answered. */
 			trp__node_asks_fail(node, rest, dst_len, TRP_ENOTCONN);
 			/* Right after our own reconnect, the server we found
 			 * may not know the peer's subscription yet (interest
 			 * travels between a cluster's servers): "no
-			 * responders" then says nothing about the peer, and
-			 * its heartbeats decide. */
+			 * responders" then says nothing about a peer that is
+			 * up. Its heartbeats decide, and the peer, alive,
+			 * counts these messages as a gap when our next frame
+			 * comes: counting them here too would count them
+			 * twice. Otherwise the peer is down: we count them,
+			 * and our next frame to it restarts its count, so a
+			 * peer that was alive after all does not count them
+			 * again (a frame we sent before this answer came can
+			 * still make it do so: a window of about a round
+			 * trip). */
 			uint64_t since = atomic_load_explicit(
 				&node->reconnected_ns, memory_order_relaxed);
 			uint64_t window = node->hb_interval * node->hb_misses;
-			if (since == 0 || trp__now_ns() - since > window)
+			bool grace = since != 0 &&
+				     trp__now_ns() - since <= window;
+			if (!grace ||
+			    trp_node_peer_up(node, rest_z, NULL) != 1) {
+				trp__node_lost(node, TRP_LOSS_NO_RESPONDERS,
+					       rest, dst_len, count);
+				trp__node_out_restart(node, rest, dst_len);
 				trp__node_peer_down(
 					node, rest, dst_len, 0,
 					TRP_NODE_DOWN_NO_RESPONDERS);
+			}
 		}
 	}
 	natsMsg_Destroy(msg);

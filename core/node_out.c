@@ -131,6 +131,34 @@ static void flush_all(struct out *o)
 	}
 }
 
+/* Whether the next frame to @p must restart the receiver's count (a frame
+ * to it was counted lost here: trp__node_out_restart). */
+static bool restart_wanted(struct trp_node *node, struct peer *p)
+{
+	/* acquire: pairs with trp__node_out_restart's release; the common
+	 * case is one load. */
+	if (atomic_load_explicit(&node->restarts_pending,
+				 memory_order_acquire) == 0)
+		return false;
+	trp__mutex_lock(&node->restarts.lock);
+	bool want = trp__node_table_del(&node->restarts, p->dst, p->dst_len) !=
+		    NULL;
+	atomic_store_explicit(&node->restarts_pending, node->restarts.n != 0,
+			      memory_order_relaxed);
+	trp__mutex_unlock(&node->restarts.lock);
+	return want;
+}
+
+void trp__node_out_restart(struct trp_node *node, const char *dst,
+			   size_t dst_len)
+{
+	trp__mutex_lock(&node->restarts.lock);
+	if (trp__node_table_get(&node->restarts, dst, dst_len) == NULL)
+		(void)trp__node_table_put(&node->restarts, dst, dst_len, node);
+	atomic_store_explicit(&node->restarts_pending, 1, memory_order_release);
+	trp__mutex_unlock(&node->restarts.lock);
+}
+
 /* Frames one item. */
 static void take(struct out *o, const trp_msg_t *m)
 {
@@ -162,9 +190,13 @@ static void take(struct out *o, const trp_msg_t *m)
 		flush(o, p);
 		trp__wire_begin(&p->buf, TRP__WIRE_DATA, node->incarnation, 0,
 				p->next_seq);
+		if (!p->exchange && restart_wanted(node, p))
+			trp__wire_set_flags(&p->buf, TRP__WIRE_F_RESTART);
 	} else if (!p->dirty) {
 		trp__wire_begin(&p->buf, TRP__WIRE_DATA, node->incarnation, 0,
 				p->next_seq);
+		if (!p->exchange && restart_wanted(node, p))
+			trp__wire_set_flags(&p->buf, TRP__WIRE_F_RESTART);
 		p->dirty = true;
 		p->next_dirty = o->dirty;
 		o->dirty = p;

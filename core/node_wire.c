@@ -134,7 +134,9 @@ int trp__wire_header(const void *buf, size_t len, struct trp__wire_frame *f)
 	uint32_t length = get32(p + H_LENGTH);
 	if (kind != TRP__WIRE_DATA && kind != TRP__WIRE_GOODBYE)
 		return TRP__WIRE_EHEADER;
-	if (get32(p + H_FLAGS) != 0)
+	uint32_t flags = get32(p + H_FLAGS);
+	if ((flags & ~(uint32_t)TRP__WIRE_F_RESTART) != 0 ||
+	    (flags != 0 && kind != TRP__WIRE_DATA))
 		return TRP__WIRE_EHEADER;
 	/* A length that disagrees with what NATS delivered: a frame cut or
 	 * glued to another; nothing past the header can be located. (len
@@ -153,6 +155,7 @@ int trp__wire_header(const void *buf, size_t len, struct trp__wire_frame *f)
 		return TRP__WIRE_ECOUNT;
 
 	f->kind = kind;
+	f->flags = flags;
 	f->count = count;
 	f->src_inc = src_inc;
 	f->dst_inc = get64(p + H_DST_INC);
@@ -282,6 +285,12 @@ static int reserve(struct trp__wire_buf *b, size_t need)
 	b->data = data;
 	b->cap = cap;
 	return 0;
+}
+
+void trp__wire_set_flags(struct trp__wire_buf *b, uint32_t flags)
+{
+	if (b->len >= TRP__WIRE_HEADER)
+		put32(b->data + H_FLAGS, flags);
 }
 
 void trp__wire_begin(struct trp__wire_buf *b, enum trp__wire_kind kind,

@@ -18,7 +18,8 @@
  *                         sender would have used.
  *    32  u32 length       the whole frame's length in bytes, header
  *                         included; must equal the NATS payload length
- *    36  u32 flags        0 (reserved: a decoder refuses other values)
+ *    36  u32 flags        DATA: 0 or TRP__WIRE_F_RESTART; GOODBYE: 0
+ *                         (a decoder refuses other bits)
  *   items, each (32 bytes + name + payload, padded with zeros to 8)
  *     0  u8  op           enum trp__wire_op
  *     1  u8  flags        0 (reserved)
@@ -71,6 +72,12 @@ enum trp__wire_kind {
 	TRP__WIRE_GOODBYE = 2, /* the sender leaves; no items */
 };
 
+/* Header flag: the sender counted every message of this stream before
+ * first_seq that the receiver has not received as lost itself (a frame
+ * that reached nobody: "no responders"), so the receiver starts counting
+ * afresh at first_seq instead of counting the hole as a gap. */
+#define TRP__WIRE_F_RESTART 1u
+
 enum trp__wire_op {
 	TRP__WIRE_SEND = 1,  /* one-way message to name */
 	TRP__WIRE_ASK = 2,   /* request to name, answer to (ref, corr) */
@@ -101,6 +108,7 @@ const char *trp__wire_rc_name(int rc);
 /* A frame's header, decoded. */
 struct trp__wire_frame {
 	uint8_t kind;
+	uint32_t flags; /* TRP__WIRE_F_* */
 	uint32_t count;
 	uint64_t src_inc;
 	uint64_t dst_inc;
@@ -161,6 +169,9 @@ struct trp__wire_buf {
  * it. */
 void trp__wire_begin(struct trp__wire_buf *b, enum trp__wire_kind kind,
 		     uint64_t src_inc, uint64_t dst_inc, uint64_t first_seq);
+
+/* Sets the header's flags of the frame being built (after begin). */
+void trp__wire_set_flags(struct trp__wire_buf *b, uint32_t flags);
 
 /* Appends @it (its name and payload are copied). 0, or TRP_ENOMEM (the
  * frame is unchanged). The caller bounds the frame's size beforehand with

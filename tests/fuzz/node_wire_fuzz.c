@@ -72,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct trp__wire_buf b = { 0 };
 	trp__wire_begin(&b, (enum trp__wire_kind)f.kind, f.src_inc, f.dst_inc,
 			f.first_seq);
+	trp__wire_set_flags(&b, f.flags);
 	CHECK(b.len == TRP__WIRE_HEADER);
 	unsigned sum = 0;
 	size_t off = 0;
