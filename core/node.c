@@ -255,19 +255,12 @@ bool trp__node_ask_answer(struct trp_node *node, uint64_t corr, int status,
 	return true;
 }
 
-struct to_node {
-	const char *dst;
-	size_t dst_len;
-};
-
 static bool ask_to(const void *key, size_t klen, void *value, void *ctx)
 {
 	(void)key;
 	(void)klen;
 	const struct pending_ask *p = value;
-	const struct to_node *t = ctx;
-	return t->dst == NULL || (p->dst_len == t->dst_len &&
-				  memcmp(p->dst, t->dst, t->dst_len) == 0);
+	return trp__node_to_is(ctx, p->dst, p->dst_len);
 }
 
 void trp__node_asks_fail(struct trp_node *node, const char *dst, size_t dst_len,
@@ -275,7 +268,7 @@ void trp__node_asks_fail(struct trp_node *node, const char *dst, size_t dst_len,
 {
 	/* Taken under the lock, answered outside it (an answer may run a
 	 * future's continuation, which sends). */
-	struct to_node t = { dst, dst_len };
+	struct trp__node_to t = { dst, dst_len };
 	for (;;) {
 		void *batch[64];
 		trp__mutex_lock(&node->asks.lock);
@@ -287,6 +280,54 @@ void trp__node_asks_fail(struct trp_node *node, const char *dst, size_t dst_len,
 		if (n < 64)
 			return;
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* streams, receiving side                                             */
+
+void trp__node_stream_data(struct trp__node_stream *st,
+			   const struct trp__wire_frame *f,
+			   struct trp__node_seq *out)
+{
+	out->gap = 0;
+	out->stale = 0;
+	out->accept = false;
+	if (f->src_inc == st->ended) {
+		out->stale = f->count;
+		return;
+	}
+	if (st->inc != f->src_inc) {
+		/* a new incarnation: the old one's frames are stale from now
+		 * on (a frame of it still on its way must not restart it) */
+		if (st->inc != 0)
+			st->ended = st->inc;
+		st->inc = f->src_inc;
+		st->expected = f->first_seq;
+	} else if ((f->flags & TRP__WIRE_F_RESTART) != 0 &&
+		   f->first_seq > st->expected) {
+		/* the sender counted the hole before this frame itself */
+		st->expected = f->first_seq;
+	}
+	if (f->first_seq < st->expected) {
+		out->stale = f->count;
+		return;
+	}
+	out->gap = f->first_seq - st->expected;
+	st->expected = f->first_seq + f->count;
+	out->accept = true;
+}
+
+uint64_t trp__node_stream_goodbye(struct trp__node_stream *st,
+				  const struct trp__wire_frame *f)
+{
+	uint64_t gap = 0;
+	if (st->inc == f->src_inc) {
+		if (f->first_seq > st->expected)
+			gap = f->first_seq - st->expected;
+		st->inc = 0;
+	}
+	st->ended = f->src_inc;
+	return gap;
 }
 
 /* ------------------------------------------------------------------ */

@@ -49,6 +49,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <nats/nats.h>
 
@@ -223,6 +224,56 @@ void trp__node_table_clear(struct trp__node_table *t,
 			   void (*fn)(void *value, void *ctx), void *ctx);
 /* Frees the table's memory (empty it first). */
 void trp__node_table_free(struct trp__node_table *t);
+
+/* ---- streams, receiving side (node.c) ---- */
+
+/* One sender's stream as a receiver sees it (node streams: node_in.c;
+ * exchange streams: node_bridge.c). */
+struct trp__node_stream {
+	uint64_t inc;	   /* the sender's current incarnation, 0: none */
+	uint64_t ended;	   /* the last incarnation that ended or was replaced */
+	uint64_t expected; /* next sequence number of the current one */
+};
+
+/* What a frame means for its stream. */
+struct trp__node_seq {
+	uint64_t gap;	/* messages missing before the frame: lost */
+	uint64_t stale; /* the frame is stale: its messages are lost */
+	bool accept;	/* deliver it (when its items check out) */
+};
+
+/* Checks the DATA frame @f against @st and advances @st: a new
+ * incarnation starts a new stream at its first frame (the messages before
+ * it are the sender's to count), a replaced or ended one is stale, a frame
+ * behind the stream is stale, a hole before it is a gap unless the sender
+ * says it counted it (TRP__WIRE_F_RESTART). */
+void trp__node_stream_data(struct trp__node_stream *st,
+			   const struct trp__wire_frame *f,
+			   struct trp__node_seq *out);
+/* The GOODBYE @f ends @st; returns the gap at the stream's end. */
+uint64_t trp__node_stream_goodbye(struct trp__node_stream *st,
+				  const struct trp__wire_frame *f);
+
+/* Selecting entries "of node @dst" in the tables (trp__node_table_take's
+ * match): a proxy's key is "<node>\0<name>" (node_proxy.c). */
+struct trp__node_to {
+	const char *dst; /* NULL: every node */
+	size_t dst_len;
+};
+
+static inline bool trp__node_to_is(const struct trp__node_to *t,
+				   const char *name, size_t len)
+{
+	return t->dst == NULL ||
+	       (len == t->dst_len && memcmp(name, t->dst, len) == 0);
+}
+
+static inline bool trp__node_to_key(const struct trp__node_to *t,
+				    const void *key, size_t klen)
+{
+	return klen > t->dst_len && memcmp(key, t->dst, t->dst_len) == 0 &&
+	       ((const char *)key)[t->dst_len] == '\0';
+}
 
 /* ---- pending asks (node.c) ---- */
 

@@ -43,12 +43,6 @@ struct bridge {
 	char dst[TRP__NODE_DST_MAX + 1]; /* "x." + name */
 };
 
-/* A publishing node's stream into one exchange (receiving side; the
- * subscription's delivery thread only). */
-struct xstream {
-	uint64_t inc, ended, expected;
-};
-
 /* The bridge this thread is republishing into, if any. */
 static _Thread_local const struct bridge *t_inbound;
 
@@ -188,15 +182,17 @@ void trp__node_bridges_stop(struct trp_node *node)
 /* ------------------------------------------------------------------ */
 /* in: other nodes' publishes                                          */
 
-static struct xstream *xstream_get(struct trp_node *node, const char *name,
-				   size_t len, const char *src, size_t n)
+static struct trp__node_stream *xstream_get(struct trp_node *node,
+					    const char *name, size_t len,
+					    const char *src, size_t n)
 {
 	char key[2 * TRP_NODE_TOKEN_MAX + 1];
 	memcpy(key, name, len);
 	key[len] = '\0';
 	memcpy(key + len + 1, src, n);
 	size_t klen = len + 1 + n;
-	struct xstream *st = trp__node_table_get(&node->xstreams, key, klen);
+	struct trp__node_stream *st =
+		trp__node_table_get(&node->xstreams, key, klen);
 	if (st != NULL)
 		return st;
 	st = trp__calloc(1, sizeof *st);
@@ -287,7 +283,7 @@ void trp__node_on_exchange(natsConnection *nc, natsSubscription *sub,
 	const void *data = natsMsg_GetData(msg);
 	int dlen = natsMsg_GetDataLength(msg);
 	struct trp__wire_frame f;
-	struct xstream *st = NULL;
+	struct trp__node_stream *st = NULL;
 	if (dlen <= 0 ||
 	    trp__wire_header(data, (size_t)dlen, &f) != TRP__WIRE_OK ||
 	    (st = xstream_get(node, name, len, src, n)) == NULL) {
@@ -296,31 +292,14 @@ void trp__node_on_exchange(natsConnection *nc, natsSubscription *sub,
 	}
 	trp__node_peer_seen(node, src, n, f.src_inc, 0, false);
 	if (f.kind == TRP__WIRE_GOODBYE) {
-		if (st->inc == f.src_inc && f.first_seq > st->expected)
-			trp__node_count(node, xlost,
-					f.first_seq - st->expected);
-		if (st->inc == f.src_inc)
-			st->inc = 0;
-		st->ended = f.src_inc;
+		trp__node_count(node, xlost, trp__node_stream_goodbye(st, &f));
 		goto unref;
 	}
-	if (f.src_inc == st->ended) {
-		trp__node_count(node, xlost, f.count);
+	struct trp__node_seq q;
+	trp__node_stream_data(st, &f, &q);
+	trp__node_count(node, xlost, q.gap + q.stale);
+	if (!q.accept)
 		goto unref;
-	}
-	if (st->inc != f.src_inc) {
-		if (st->inc != 0)
-			st->ended = st->inc;
-		st->inc = f.src_inc;
-		st->expected = f.first_seq;
-	}
-	if (f.first_seq < st->expected) {
-		trp__node_count(node, xlost, f.count);
-		goto unref;
-	}
-	if (f.first_seq > st->expected)
-		trp__node_count(node, xlost, f.first_seq - st->expected);
-	st->expected = f.first_seq + f.count;
 	if (trp__wire_check_items(&f) != TRP__WIRE_OK) {
 		trp__node_count(node, xlost, f.count);
 		goto unref;
@@ -336,7 +315,7 @@ done:
 static void free_xstream(void *value, void *ctx)
 {
 	(void)ctx;
-	trp__free(value, sizeof(struct xstream));
+	trp__free(value, sizeof(struct trp__node_stream));
 }
 
 void trp__node_xstreams_free(struct trp_node *node)

@@ -40,12 +40,6 @@
 
 #define WAIT_MS 50 /* how often the thread looks at its stop flag */
 
-struct stream {
-	uint64_t inc;	   /* current incarnation of the sender, 0: none */
-	uint64_t ended;	   /* the last incarnation that said goodbye */
-	uint64_t expected; /* next sequence number of the current one */
-};
-
 struct in {
 	struct trp_node *node;
 	struct trp__node_table streams; /* this thread only */
@@ -245,9 +239,10 @@ static void deliver(struct in *s, const char *src, size_t src_len,
 /* ------------------------------------------------------------------ */
 /* streams                                                             */
 
-static struct stream *stream_get(struct in *s, const char *src, size_t n)
+static struct trp__node_stream *stream_get(struct in *s, const char *src,
+					   size_t n)
 {
-	struct stream *st = trp__node_table_get(&s->streams, src, n);
+	struct trp__node_stream *st = trp__node_table_get(&s->streams, src, n);
 	if (st != NULL)
 		return st;
 	st = trp__calloc(1, sizeof *st);
@@ -271,20 +266,15 @@ static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
 		trp__node_count(node, malformed_frames, 1);
 		return;
 	}
-	struct stream *st = stream_get(s, src, n);
+	struct trp__node_stream *st = stream_get(s, src, n);
 	if (st == NULL) {
 		/* no memory for the stream: as if NATS had dropped it */
 		trp__node_count(node, malformed_frames, 1);
 		return;
 	}
 	if (f.kind == TRP__WIRE_GOODBYE) {
-		if (st->inc == f.src_inc) {
-			if (f.first_seq > st->expected)
-				trp__node_lost(node, TRP_LOSS_GAP, src, n,
-					       f.first_seq - st->expected);
-			st->inc = 0;
-		}
-		st->ended = f.src_inc;
+		trp__node_lost(node, TRP_LOSS_GAP, src, n,
+			       trp__node_stream_goodbye(st, &f));
 		const char *reply = natsMsg_GetReply(msg);
 		if (reply != NULL)
 			(void)natsConnection_Publish(node->nc, reply, NULL, 0);
@@ -292,33 +282,19 @@ static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
 				    TRP_NODE_DOWN_GOODBYE);
 		return;
 	}
-	if ((f.dst_inc != 0 && f.dst_inc != node->incarnation) ||
-	    f.src_inc == st->ended) {
+	if (f.dst_inc != 0 && f.dst_inc != node->incarnation) {
 		trp__node_lost(node, TRP_LOSS_STALE, src, n, f.count);
 		return;
 	}
-	if (st->inc != f.src_inc) {
-		/* a new incarnation: the old one's frames are stale from now
-		 * on (a frame of it still on its way must not restart it) */
-		if (st->inc != 0)
-			st->ended = st->inc;
-		st->inc = f.src_inc;
-		st->expected = f.first_seq;
-	} else if ((f.flags & TRP__WIRE_F_RESTART) != 0 &&
-		   f.first_seq > st->expected) {
-		/* the sender counted the hole before this frame itself */
-		st->expected = f.first_seq;
+	struct trp__node_seq q;
+	trp__node_stream_data(st, &f, &q);
+	if (!q.accept) {
+		trp__node_lost(node, TRP_LOSS_STALE, src, n, q.stale);
+		return;
 	}
 	/* a frame is a sign of life */
 	trp__node_peer_seen(node, src, n, f.src_inc, 0, false);
-	if (f.first_seq < st->expected) {
-		trp__node_lost(node, TRP_LOSS_STALE, src, n, f.count);
-		return;
-	}
-	if (f.first_seq > st->expected)
-		trp__node_lost(node, TRP_LOSS_GAP, src, n,
-			       f.first_seq - st->expected);
-	st->expected = f.first_seq + f.count;
+	trp__node_lost(node, TRP_LOSS_GAP, src, n, q.gap);
 	if (trp__wire_check_items(&f) != TRP__WIRE_OK) {
 		trp__node_lost(node, TRP_LOSS_MALFORMED, src, n, f.count);
 		return;
@@ -440,7 +416,7 @@ static void check_dropped(struct trp_node *node)
 static void free_stream(void *value, void *ctx)
 {
 	(void)ctx;
-	trp__free(value, sizeof(struct stream));
+	trp__free(value, sizeof(struct trp__node_stream));
 }
 
 static void *in_main(void *arg)

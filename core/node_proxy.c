@@ -281,24 +281,16 @@ unlock:
 	return rc;
 }
 
-struct to_node {
-	const char *dst;
-	size_t dst_len;
-};
-
-/* A proxy's key starts with its node's name and a NUL (make_key). */
 static bool proxy_to(const void *key, size_t klen, void *value, void *ctx)
 {
 	(void)value;
-	const struct to_node *t = ctx;
-	return klen > t->dst_len && memcmp(key, t->dst, t->dst_len) == 0 &&
-	       ((const char *)key)[t->dst_len] == '\0';
+	return trp__node_to_key(ctx, key, klen);
 }
 
 void trp__node_proxies_kill(struct trp_node *node, const char *dst,
 			    size_t dst_len, trp_stop_reason_t why)
 {
-	struct to_node t = { dst, dst_len };
+	struct trp__node_to t = { dst, dst_len };
 	for (;;) {
 		void *batch[64];
 		trp__mutex_lock(&node->proxies.lock);

@@ -142,19 +142,6 @@ bool trp__node_watch_marker(const trp_msg_t *msg)
 /* ------------------------------------------------------------------ */
 /* B side: the agent                                                   */
 
-struct to_node {
-	const char *dst;
-	size_t dst_len;
-};
-
-static bool proxy_of(const void *key, size_t klen, void *value, void *ctx)
-{
-	(void)value;
-	const struct to_node *t = ctx;
-	return klen > t->dst_len && memcmp(key, t->dst, t->dst_len) == 0 &&
-	       ((const char *)key)[t->dst_len] == '\0';
-}
-
 static void agent_down(struct trp_node *node, const trp_down_t *d)
 {
 	trp__mutex_lock(&node->watches.lock);
@@ -170,12 +157,12 @@ static void agent_down(struct trp_node *node, const trp_down_t *d)
 		trp__alloc(sizeof *m + (cap != 0 ? cap : 1) * sizeof(void *));
 	size_t n = 0;
 	if (m != NULL) {
-		struct to_node t = { w->peer, w->peer_len };
+		struct trp__node_to t = { w->peer, w->peer_len };
 		for (size_t i = 0; i < node->proxies.nb; i++)
 			for (struct trp__node_hash_entry *e =
 				     node->proxies.b[i];
 			     e != NULL && n < cap; e = e->next)
-				if (proxy_of(e->key, e->klen, e->value, &t))
+				if (trp__node_to_key(&t, e->key, e->klen))
 					m->chain[n++] =
 						trp_actor_retain(e->value);
 	}
@@ -264,20 +251,10 @@ void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
 	}
 }
 
-static bool watch_of(const void *key, size_t klen, void *value, void *ctx)
-{
-	(void)key;
-	(void)klen;
-	const struct watch *w = value;
-	const struct to_node *t = ctx;
-	return t->dst == NULL || (w->peer_len == t->dst_len &&
-				  memcmp(w->peer, t->dst, t->dst_len) == 0);
-}
-
 void trp__node_watches_drop(struct trp_node *node, const char *peer,
 			    size_t peer_len)
 {
-	struct to_node t = { peer, peer_len };
+	struct trp__node_to t = { peer, peer_len };
 	for (;;) {
 		void *batch[64];
 		trp_ref_t refs[64];
@@ -288,7 +265,11 @@ void trp__node_watches_drop(struct trp_node *node, const char *peer,
 			for (struct trp__node_hash_entry *e =
 				     node->watches.b[i];
 			     e != NULL && n < 64; e = e->next)
-				if (watch_of(e->key, e->klen, e->value, &t))
+				if (trp__node_to_is(
+					    &t,
+					    ((struct watch *)e->value)->peer,
+					    ((struct watch *)e->value)
+						    ->peer_len))
 					memcpy(&refs[n++], e->key,
 					       sizeof refs[0]);
 		for (size_t i = 0; i < n; i++)
