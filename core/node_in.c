@@ -347,8 +347,6 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 		    trp__node_token_ok(rest, dst_len)) {
 			memcpy(rest_z, rest, dst_len);
 			rest_z[dst_len] = '\0';
-			/* Its asks will not be answered. */
-			trp__node_asks_fail(node, rest, dst_len, TRP_ENOTCONN);
 			/* Right after our own reconnect, the server we found
 			 * may not know the peer's subscription yet (interest
 			 * travels between a cluster's servers): "no
@@ -372,10 +370,14 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 				trp__node_lost(node, TRP_LOSS_NO_RESPONDERS,
 					       rest, dst_len, count);
 				trp__node_out_restart(node, rest, dst_len);
+			}
+			/* Its asks will not be answered (counted first: an
+			 * asker that sees the failure sees the count). */
+			trp__node_asks_fail(node, rest, dst_len, TRP_ENOTCONN);
+			if (!grace)
 				trp__node_peer_down(
 					node, rest, dst_len, 0,
 					TRP_NODE_DOWN_NO_RESPONDERS);
-			}
 		}
 	}
 	natsMsg_Destroy(msg);
