@@ -856,8 +856,8 @@ static void dispatch(struct conn_ctx *c, const char *buf,
 		if (n < 2)
 			{ reply_arity(c, buf, a); return; }
 		cmd_del(c, buf, a, n);
-	} else if (is_cmd(buf, a, "ping")) {
-		if (n > 2)
+	} else if (is_cmd(buf, a, "ping") || is_cmd(buf, a, "echo")) {
+		if (n > 2 || (n != 2 && is_cmd(buf, a, "echo")))
 			{ reply_arity(c, buf, a); return; }
 		if (n == 2) {
 			char *b = malloc(a[1].len + 32);
@@ -896,8 +896,8 @@ static void dispatch(struct conn_ctx *c, const char *buf,
 		int h = sprintf(msg, "*2\r\n$%zu\r\n", a[2].len);
 
 		memcpy(msg + h, buf + a[2].off, a[2].len);
-		memcpy(msg + h + a[2].len, "\r\n$0\r\n\r\n", 10);
-		reply_now(c, msg, (size_t)h + a[2].len + 10);
+		memcpy(msg + h + a[2].len, "\r\n$0\r\n\r\n", 8);
+		reply_now(c, msg, (size_t)h + a[2].len + 8);
 	} else if (is_cmd(buf, a, "command")) {
 		reply_str(c, "*0\r\n");
 	} else if (is_cmd(buf, a, "quit")) {
