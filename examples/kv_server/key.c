@@ -89,8 +89,7 @@ static int value_ll(const struct kv_key_state *k, int64_t *out)
 		return -1;
 	memcpy(buf, k->val, k->len);
 	buf[k->len] = 0;
-	if (buf[0] == '+' || buf[0] == ' ' ||
-	    (buf[0] == '0' && k->len > 1) ||
+	if (buf[0] == '+' || buf[0] == ' ' || (buf[0] == '0' && k->len > 1) ||
 	    (buf[0] == '-' && (k->len == 1 || buf[1] == '0')))
 		return -1;
 	errno = 0;

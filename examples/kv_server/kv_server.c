@@ -60,10 +60,10 @@
 #include "kv.h"
 #include "resp.h"
 
-#define MAX_PENDING 4096u   /* pending replies per connection */
-#define DRAIN_BUDGET 1024u  /* port messages per drain */
-#define READ_CHUNK 65536u   /* free space offered to each read */
-#define SMALL_INLINE 24u    /* replies stored in their slot */
+#define MAX_PENDING 4096u  /* pending replies per connection */
+#define DRAIN_BUDGET 1024u /* port messages per drain */
+#define READ_CHUNK 65536u  /* free space offered to each read */
+#define SMALL_INLINE 24u   /* replies stored in their slot */
 #define CHANNEL_PREFIX "kv.ch."
 #define CHANNEL_MAX (TRP_NAME_MAX - (sizeof(CHANNEL_PREFIX) - 1))
 
@@ -104,7 +104,8 @@ static struct entry *table_find(struct table *t, const char *k, size_t len,
 
 		if (!e->key)
 			return e;
-		if (e->hash == h && e->len == len && memcmp(e->key, k, len) == 0)
+		if (e->hash == h && e->len == len &&
+		    memcmp(e->key, k, len) == 0)
 			return e;
 	}
 }
@@ -183,10 +184,10 @@ struct conn_ctx {
 	size_t wbuf_cap;
 	uv_write_t wreq;
 	int writing;
-	int paused;	 /* reading stopped: too many pending replies */
-	int closing;	 /* uv_close called */
-	int quit;	 /* close once the replies are written */
-	int dirty;	 /* on the server's dirty list */
+	int paused;  /* reading stopped: too many pending replies */
+	int closing; /* uv_close called */
+	int quit;    /* close once the replies are written */
+	int dirty;   /* on the server's dirty list */
 	struct conn_ctx *dirty_next;
 	struct sub *subs;
 	uint32_t nsubs;
@@ -562,9 +563,9 @@ static void cmd_subscribe(struct conn_ctx *c, const char *buf,
 			s->owner = c;
 			s->conn = c->id;
 			s->ex = ex;
-			if (trp_exchange_attach(ex,
-						trp_sink_callback(sub_deliver, s),
-						&s->id) != 0) {
+			if (trp_exchange_attach(
+				    ex, trp_sink_callback(sub_deliver, s),
+				    &s->id) != 0) {
 				free(s->chan);
 				free(s);
 				reply_str(c, "-ERR subscribe failed\r\n");
@@ -680,9 +681,9 @@ static void cmd_info(struct conn_ctx *c)
 		     "troupe_parks:%" PRIu64 "\r\n"
 		     "troupe_port_mailbox:%u\r\n",
 		     (long)uv_os_getpid(), S.nconns, S.connections, S.commands,
-		     S.keys.n, S.channels.n, trp_runtime_workers(S.rt),
-		     st.sent, st.processed, st.dead_lettered, st.rejected,
-		     st.spawned, st.stopped, st.steals, st.parks,
+		     S.keys.n, S.channels.n, trp_runtime_workers(S.rt), st.sent,
+		     st.processed, st.dead_lettered, st.rejected, st.spawned,
+		     st.stopped, st.steals, st.parks,
 		     trp_actor_mailbox_len(S.port));
 	out = malloc((size_t)n + 32);
 	if (!out) {
@@ -751,8 +752,8 @@ static int key_send(trp_actor_t *a, uint64_t conn, uint64_t seq, uint32_t op,
 	return rc;
 }
 
-static void cmd_key(struct conn_ctx *c, uint32_t op, const char *k,
-		    size_t klen, const char *v, size_t vlen)
+static void cmd_key(struct conn_ctx *c, uint32_t op, const char *k, size_t klen,
+		    const char *v, size_t vlen)
 {
 	trp_actor_t *a = key_actor(k, klen, op != KV_GET && op != KV_DEL);
 	struct reply *r;
@@ -838,33 +839,47 @@ static void dispatch(struct conn_ctx *c, const char *buf,
 		return;
 	}
 	if (is_cmd(buf, a, "get")) {
-		if (n != 2)
-			{ reply_arity(c, buf, a); return; }
+		if (n != 2) {
+			reply_arity(c, buf, a);
+			return;
+		}
 		cmd_key(c, KV_GET, buf + a[1].off, a[1].len, NULL, 0);
 	} else if (is_cmd(buf, a, "set")) {
-		if (n < 3)
-			{ reply_arity(c, buf, a); return; }
-		if (n > 3)
-			{ reply_str(c, "-ERR syntax error\r\n"); return; }
+		if (n < 3) {
+			reply_arity(c, buf, a);
+			return;
+		}
+		if (n > 3) {
+			reply_str(c, "-ERR syntax error\r\n");
+			return;
+		}
 		cmd_key(c, KV_SET, buf + a[1].off, a[1].len, buf + a[2].off,
 			a[2].len);
 	} else if (is_cmd(buf, a, "incr")) {
-		if (n != 2)
-			{ reply_arity(c, buf, a); return; }
+		if (n != 2) {
+			reply_arity(c, buf, a);
+			return;
+		}
 		cmd_key(c, KV_INCR, buf + a[1].off, a[1].len, NULL, 0);
 	} else if (is_cmd(buf, a, "del")) {
-		if (n < 2)
-			{ reply_arity(c, buf, a); return; }
+		if (n < 2) {
+			reply_arity(c, buf, a);
+			return;
+		}
 		cmd_del(c, buf, a, n);
 	} else if (is_cmd(buf, a, "ping") || is_cmd(buf, a, "echo")) {
-		if (n > 2 || (n != 2 && is_cmd(buf, a, "echo")))
-			{ reply_arity(c, buf, a); return; }
+		if (n > 2 || (n != 2 && is_cmd(buf, a, "echo"))) {
+			reply_arity(c, buf, a);
+			return;
+		}
 		if (n == 2) {
 			char *b = malloc(a[1].len + 32);
 			int h;
 
-			if (!b)
-				{ reply_str(c, "-ERR out of memory\r\n"); return; }
+			if (!b) {
+				reply_str(c, "-ERR out of memory\r\n");
+				return;
+			}
 			h = sprintf(b, "$%zu\r\n", a[1].len);
 			memcpy(b + h, buf + a[1].off, a[1].len);
 			memcpy(b + h + a[1].len, "\r\n", 2);
@@ -876,13 +891,17 @@ static void dispatch(struct conn_ctx *c, const char *buf,
 			reply_str(c, "+PONG\r\n");
 		}
 	} else if (is_cmd(buf, a, "publish")) {
-		if (n != 3)
-			{ reply_arity(c, buf, a); return; }
+		if (n != 3) {
+			reply_arity(c, buf, a);
+			return;
+		}
 		cmd_publish(c, buf + a[1].off, a[1].len, buf + a[2].off,
 			    a[2].len);
 	} else if (is_cmd(buf, a, "subscribe")) {
-		if (n < 2)
-			{ reply_arity(c, buf, a); return; }
+		if (n < 2) {
+			reply_arity(c, buf, a);
+			return;
+		}
 		cmd_subscribe(c, buf, a, n);
 	} else if (is_cmd(buf, a, "unsubscribe")) {
 		cmd_unsubscribe(c, buf, a, n);
@@ -1227,8 +1246,8 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&S.listener, 511, on_connection);
 	if (rc == 0)
-		rc = uv_tcp_getsockname(&S.listener,
-					(struct sockaddr *)&bound, &namelen);
+		rc = uv_tcp_getsockname(&S.listener, (struct sockaddr *)&bound,
+					&namelen);
 	if (rc != 0) {
 		fprintf(stderr, "kv_server: listen: %s\n", uv_strerror(rc));
 		return 1;

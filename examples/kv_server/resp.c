@@ -158,7 +158,8 @@ int resp_parse(struct resp_parser *p, const char *buf, size_t len)
 				       "multibulk length");
 		if (rc == 0)
 			return RESP_MORE;
-		if (parse_ll(buf, 1, end, &v) != 0 || v > (long long)RESP_MAX_ARGS)
+		if (parse_ll(buf, 1, end, &v) != 0 ||
+		    v > (long long)RESP_MAX_ARGS)
 			return fail(p, "-ERR Protocol error: invalid "
 				       "multibulk length");
 		p->pos = end + 2;

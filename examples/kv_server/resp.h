@@ -46,8 +46,8 @@ struct resp_arg {
 struct resp_parser {
 	/* results (RESP_REQUEST) */
 	struct resp_arg *args;
-	uint32_t nargs; /* 0 for an empty request (to be skipped) */
-	size_t pos;	/* bytes of the request scanned (all, on REQUEST) */
+	uint32_t nargs;	 /* 0 for an empty request (to be skipped) */
+	size_t pos;	 /* bytes of the request scanned (all, on REQUEST) */
 	const char *err; /* RESP_ERROR: "-ERR ..." without \r\n */
 	/* private */
 	uint32_t cap;

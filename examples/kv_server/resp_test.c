@@ -33,8 +33,8 @@ static int failures;
  * sees any read past them); returns the last status and leaves the
  * arguments in @p p, the buffer in *keep.
  */
-static int feed(struct resp_parser *p, const char *in, size_t len,
-		size_t step, char **keep)
+static int feed(struct resp_parser *p, const char *in, size_t len, size_t step,
+		char **keep)
 {
 	int rc = RESP_MORE;
 	size_t have = step ? 0 : len;
@@ -233,8 +233,9 @@ static void random_input(int rounds)
 		size_t off = 0, have = 0;
 
 		for (size_t i = 0; i < len; i++)
-			in[i] = (next() & 3) ? alpha[next() % (sizeof(alpha) - 1)]
-					     : (char)next();
+			in[i] = (next() & 3) ?
+					alpha[next() % (sizeof(alpha) - 1)] :
+					(char)next();
 		resp_parser_init(&p);
 		while (off < len) {
 			char *buf;
