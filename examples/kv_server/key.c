@@ -100,6 +100,26 @@ static int value_ll(const struct kv_key_state *k, int64_t *out)
 	return 0;
 }
 
+/* Writes v in decimal at out (room for 20 digits and a sign); returns the
+ * length. snprintf was a tenth of the loop-and-actor CPU time under
+ * pipelined INCR (perf). */
+static size_t fmt_i64(char *out, int64_t v)
+{
+	char tmp[24];
+	size_t n = 0, len = 0;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[len++] = '-';
+	while (n)
+		out[len++] = tmp[--n];
+	return len;
+}
+
 static void key_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 {
 	struct kv_key_state *k = state;
@@ -157,12 +177,14 @@ static void key_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 			break;
 		}
 		v++;
-		n = snprintf(buf, sizeof(buf), "%" PRId64, v);
-		if (set_value(k, buf, (size_t)n) != 0) {
+		buf[0] = ':';
+		n = (int)fmt_i64(buf + 1, v);
+		if (set_value(k, buf + 1, (size_t)n) != 0) {
 			reply(k, rq, KV_REP, 0, "-ERR out of memory\r\n", 20);
 			break;
 		}
-		n = snprintf(buf, sizeof(buf), ":%" PRId64 "\r\n", v);
+		memcpy(buf + 1 + n, "\r\n", 2);
+		n += 3;
 		reply(k, rq, KV_REP, 0, buf, (size_t)n);
 		break;
 	case KV_DEL:

@@ -2,9 +2,11 @@
  * examples/kv_server/kv_server.c - a small Redis-protocol server on libuv
  * whose keys are actors (issue 14).
  *
- *     example_kv_server [--port P] [--workers W]
+ *     example_kv_server [--port P] [--workers W] [--idle-spins N]
  *
- * --port 0 (the default) picks a free port; the server prints
+ * --workers defaults to 1 (the loop thread is the other busy thread of a
+ * 2-core machine); --idle-spins sets trp_config_t.idle_spins (the
+ * runtime's default unless given). --port 0 (the default) picks a free port; the server prints
  * "kv_server: listening on port N" once it listens. SIGINT and SIGTERM
  * shut it down cleanly (exit 0).
  *
@@ -1193,7 +1195,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: example_kv_server [--port P] [--workers W]\n");
+	fprintf(stderr, "usage: example_kv_server [--port P] [--workers W] "
+			"[--idle-spins N]\n");
 	exit(2);
 }
 
@@ -1203,7 +1206,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in addr;
 	struct sockaddr_storage bound;
 	int namelen = sizeof(bound);
-	long port = 0, workers = 1;
+	long port = 0, workers = 1, spins = -1;
 	int rc;
 
 	for (int i = 1; i < argc; i++) {
@@ -1212,6 +1215,11 @@ int main(int argc, char **argv)
 		if (i + 1 < argc && strcmp(argv[i], "--port") == 0) {
 			port = strtol(argv[++i], &end, 10);
 			if (*end || port < 0 || port > 65535)
+				usage();
+		} else if (i + 1 < argc &&
+			   strcmp(argv[i], "--idle-spins") == 0) {
+			spins = strtol(argv[++i], &end, 10);
+			if (*end || spins < 0 || spins > 1000000000)
 				usage();
 		} else if (i + 1 < argc && strcmp(argv[i], "--workers") == 0) {
 			workers = strtol(argv[++i], &end, 10);
@@ -1224,6 +1232,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	cfg.workers = (uint32_t)workers;
+	if (spins >= 0)
+		cfg.idle_spins = (uint32_t)spins;
 	rc = trp_runtime_create(&cfg, &S.rt);
 	if (rc == 0)
 		rc = trp_port_open(S.rt, port_handler, NULL, &S.port);
