@@ -21,37 +21,87 @@
 
 #include "kv.h"
 
-/* Replies up to this size are built on the stack and copied by trp_send. */
-#define SMALL_REPLY 256
-
-static void reply(struct kv_key_state *k, const struct kv_req *rq,
-		  uint32_t type, int64_t ival, const char *data, size_t len)
-{
+/*
+ * A reply under construction: RESP bytes, on the stack while they fit.
+ * It becomes one struct kv_rep; for a batch, the replies of all its
+ * requests back to back (the loop writes them as they are).
+ */
+struct out {
+	struct kv_rep *r; /* &stack.h, or malloc */
+	size_t cap;	  /* bytes of data room */
+	int failed;	  /* out of memory: the reply is dropped */
 	struct {
 		struct kv_rep h;
-		char buf[SMALL_REPLY];
-	} small;
-	struct kv_rep *r = &small.h;
+		char buf[1024];
+	} stack;
+};
+
+static void out_init(struct out *o, const struct kv_req *rq, uint32_t count)
+{
+	o->r = &o->stack.h;
+	o->cap = sizeof(o->stack.buf);
+	o->failed = 0;
+	memset(o->r, 0, sizeof(*o->r));
+	o->r->conn = rq->conn;
+	o->r->seq = rq->seq;
+	o->r->count = count;
+}
+
+/* Room for @p n more bytes; NULL when out of memory. */
+static char *out_room(struct out *o, size_t n)
+{
+	if (o->failed)
+		return NULL;
+	if (o->r->len + n > o->cap) {
+		size_t cap = o->cap * 2;
+		struct kv_rep *r;
+
+		while (cap < o->r->len + n)
+			cap *= 2;
+		if (o->r == &o->stack.h) {
+			r = malloc(sizeof(*r) + cap);
+			if (r)
+				memcpy(r, o->r, sizeof(*r) + o->r->len);
+		} else {
+			r = realloc(o->r, sizeof(*r) + cap);
+		}
+		if (!r) {
+			o->failed = 1;
+			return NULL;
+		}
+		o->r = r;
+		o->cap = cap;
+	}
+	return o->r->data + o->r->len;
+}
+
+static void out_put(struct out *o, const char *s, size_t n)
+{
+	char *p = out_room(o, n);
+
+	if (p) {
+		memcpy(p, s, n);
+		o->r->len += (uint32_t)n;
+	}
+}
+
+/* Sends the reply to the port (copied when on the stack). */
+static void out_send(struct kv_key_state *k, struct out *o, uint32_t type)
+{
 	int rc;
 
-	if (len > SMALL_REPLY) {
-		r = malloc(sizeof(*r) + len);
-		if (!r)
-			return; /* the connection waits; see kv_server.c */
+	if (o->failed) {
+		if (o->r != &o->stack.h)
+			free(o->r);
+		return; /* the connection waits; see kv_server.c */
 	}
-	memset(r, 0, sizeof(*r));
-	r->conn = rq->conn;
-	r->seq = rq->seq;
-	r->ival = ival;
-	r->len = (uint32_t)len;
-	if (len)
-		memcpy(r->data, data, len);
-	if (r == &small.h) {
-		rc = trp_send(k->port, type, r, sizeof(*r) + len);
+	if (o->r == &o->stack.h) {
+		rc = trp_send(k->port, type, o->r, sizeof(*o->r) + o->r->len);
 	} else {
-		rc = trp_send_owned(k->port, type, r, sizeof(*r) + len, NULL);
+		rc = trp_send_owned(k->port, type, o->r,
+				    sizeof(*o->r) + o->r->len, NULL);
 		if (rc != 0)
-			free(r);
+			free(o->r);
 	}
 	/* rc != 0: the port is closed (shutdown); nobody waits any more. */
 	(void)rc;
@@ -120,75 +170,107 @@ static size_t fmt_i64(char *out, int64_t v)
 	return len;
 }
 
-static void key_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+static void run_op(struct kv_key_state *k, uint32_t op, const char *val,
+		   size_t vlen, struct out *o)
 {
-	struct kv_key_state *k = state;
-	const struct kv_req *rq = msg->data;
 	char buf[48];
-	int n;
+	size_t n;
 	int64_t v;
 
-	(void)self;
-	if (msg->type != KV_REQ || msg->size < sizeof(*rq) ||
-	    msg->size - sizeof(*rq) < rq->vlen)
-		return;
-	switch (rq->op) {
-	case KV_GET:
+	switch (op) {
+	case KV_GET: {
+		char *p;
+
 		if (!k->exists) {
-			reply(k, rq, KV_REP, 0, "$-1\r\n", 5);
+			out_put(o, "$-1\r\n", 5);
 			break;
 		}
-		if (k->len <= SMALL_REPLY - 32) {
-			char out[SMALL_REPLY];
-
-			n = snprintf(out, sizeof(out), "$%zu\r\n", k->len);
-			memcpy(out + n, k->val, k->len);
-			memcpy(out + n + k->len, "\r\n", 2);
-			reply(k, rq, KV_REP, 0, out, (size_t)n + k->len + 2);
-		} else {
-			char *out = malloc(k->len + 32);
-
-			if (!out)
-				break;
-			n = snprintf(out, 32, "$%zu\r\n", k->len);
-			memcpy(out + n, k->val, k->len);
-			memcpy(out + n + k->len, "\r\n", 2);
-			reply(k, rq, KV_REP, 0, out, (size_t)n + k->len + 2);
-			free(out);
-		}
+		buf[0] = '$';
+		n = 1 + fmt_i64(buf + 1, (int64_t)k->len);
+		p = out_room(o, n + k->len + 4);
+		if (!p)
+			break;
+		memcpy(p, buf, n);
+		memcpy(p + n, "\r\n", 2);
+		memcpy(p + n + 2, k->val, k->len);
+		memcpy(p + n + 2 + k->len, "\r\n", 2);
+		o->r->len += (uint32_t)(n + k->len + 4);
 		break;
+	}
 	case KV_SET:
-		if (set_value(k, rq->val, rq->vlen) != 0)
-			reply(k, rq, KV_REP, 0, "-ERR out of memory\r\n", 20);
+		if (set_value(k, val, vlen) != 0)
+			out_put(o, "-ERR out of memory\r\n", 20);
 		else
-			reply(k, rq, KV_REP, 0, "+OK\r\n", 5);
+			out_put(o, "+OK\r\n", 5);
 		break;
 	case KV_INCR:
 		if (value_ll(k, &v) != 0) {
 			static const char e[] = "-ERR value is not an integer "
 						"or out of range\r\n";
-			reply(k, rq, KV_REP, 0, e, sizeof(e) - 1);
+			out_put(o, e, sizeof(e) - 1);
 			break;
 		}
 		if (v == INT64_MAX) {
 			static const char e[] = "-ERR increment or decrement "
 						"would overflow\r\n";
-			reply(k, rq, KV_REP, 0, e, sizeof(e) - 1);
+			out_put(o, e, sizeof(e) - 1);
 			break;
 		}
 		v++;
 		buf[0] = ':';
-		n = (int)fmt_i64(buf + 1, v);
-		if (set_value(k, buf + 1, (size_t)n) != 0) {
-			reply(k, rq, KV_REP, 0, "-ERR out of memory\r\n", 20);
+		n = fmt_i64(buf + 1, v);
+		if (set_value(k, buf + 1, n) != 0) {
+			out_put(o, "-ERR out of memory\r\n", 20);
 			break;
 		}
 		memcpy(buf + 1 + n, "\r\n", 2);
-		n += 3;
-		reply(k, rq, KV_REP, 0, buf, (size_t)n);
+		out_put(o, buf, n + 3);
 		break;
-	case KV_DEL:
-		reply(k, rq, KV_PART, k->exists ? 1 : 0, NULL, 0);
+	default:
+		out_put(o, "-ERR unknown operation\r\n", 25);
+		break;
+	}
+}
+
+static void key_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	struct kv_key_state *k = state;
+	const struct kv_req *rq = msg->data;
+	struct out o;
+
+	(void)self;
+	if (msg->size < sizeof(*rq))
+		return;
+	if (msg->type == KV_BATCH) {
+		/* A burst of one connection's requests with consecutive
+		 * sequence numbers: one reply for all of them. */
+		const char *p = (const char *)msg->data + sizeof(*rq);
+		size_t left = msg->size - sizeof(*rq);
+
+		out_init(&o, rq, rq->vlen);
+		for (uint32_t i = 0; i < rq->vlen; i++) {
+			struct kv_item it;
+
+			if (left < sizeof(it))
+				return; /* malformed: never from the loop */
+			memcpy(&it, p, sizeof(it));
+			p += sizeof(it);
+			left -= sizeof(it);
+			if (left < it.vlen)
+				return;
+			run_op(k, it.op, p, it.vlen, &o);
+			p += it.vlen;
+			left -= it.vlen;
+		}
+		out_send(k, &o, KV_REP);
+		return;
+	}
+	if (msg->type != KV_REQ || msg->size - sizeof(*rq) < rq->vlen)
+		return;
+	if (rq->op == KV_DEL) {
+		out_init(&o, rq, 1);
+		o.r->ival = k->exists ? 1 : 0;
+		out_send(k, &o, KV_PART);
 		k->exists = 0;
 		k->len = 0;
 		if (k->cap > 4096) {
@@ -196,10 +278,11 @@ static void key_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 			k->val = NULL;
 			k->cap = 0;
 		}
-		break;
-	default:
-		break;
+		return;
 	}
+	out_init(&o, rq, 1);
+	run_op(k, rq->op, rq->val, rq->vlen, &o);
+	out_send(k, &o, KV_REP);
 }
 
 static void key_stop(trp_actor_t *self, void *state, trp_stop_reason_t why)

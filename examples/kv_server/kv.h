@@ -18,12 +18,16 @@
 #include <troupe/troupe.h>
 
 enum kv_msg_type {
-	KV_REQ = 1,  /* loop -> key actor: struct kv_req */
-	KV_REP = 2,  /* key actor -> port: struct kv_rep, a whole reply */
-	KV_PART = 3, /* key actor -> port: struct kv_rep, ival is one key's
+	KV_REQ = 1,   /* loop -> key actor: struct kv_req */
+	KV_REP = 2,   /* key actor -> port: struct kv_rep, a whole reply */
+	KV_PART = 3,  /* key actor -> port: struct kv_rep, ival is one key's
 			share of an integer reply (DEL of several keys) */
-	KV_PUSH = 4, /* exchange sink -> port: struct kv_rep, a pushed
+	KV_PUSH = 4,  /* exchange sink -> port: struct kv_rep, a pushed
 			pub/sub message (seq unused) */
+	KV_BATCH = 5, /* loop -> key actor: struct kv_req whose vlen is a
+			 count of struct kv_item that follow, for sequence
+			 numbers seq, seq + 1, ...; answered by one KV_REP
+			 with that count */
 };
 
 enum kv_op {
@@ -41,12 +45,19 @@ struct kv_req {
 	char val[];    /* SET: the value */
 };
 
+/* One request of a KV_BATCH: op, then vlen bytes of value. */
+struct kv_item {
+	uint32_t op;
+	uint32_t vlen;
+};
+
 struct kv_rep {
 	uint64_t conn;
 	uint64_t seq;
-	int64_t ival; /* KV_PART */
-	uint32_t len; /* bytes of RESP in data (KV_REP, KV_PUSH) */
-	uint32_t pad;
+	int64_t ival;	/* KV_PART */
+	uint32_t len;	/* bytes of RESP in data (KV_REP, KV_PUSH) */
+	uint32_t count; /* KV_REP: the replies in data, for seq, seq + 1,
+			   ... (a batch's); 0 means 1 */
 	char data[];
 };
 

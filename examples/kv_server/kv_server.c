@@ -195,8 +195,30 @@ struct conn_ctx {
 	uint32_t nsubs;
 };
 
+/*
+ * The burst being collected while one connection's input is parsed:
+ * consecutive requests of that connection for one key go to its actor as
+ * one KV_BATCH message (one send, one reply message for the burst, e.g.
+ * the 16 INCRs of a redis-benchmark -P 16 pipeline) instead of one each.
+ * Sent when a request breaks the run (another key, a reply the loop
+ * makes itself), at a size bound, and at the end of process_input(), so
+ * a batch never outlives the callback that built it.
+ */
+struct batch {
+	trp_actor_t *actor; /* NULL: no batch */
+	struct conn_ctx *conn;
+	uint64_t seq; /* the first request's */
+	uint32_t count;
+	char *buf; /* struct kv_req, then count struct kv_item + value */
+	size_t len, cap;
+};
+
+#define BATCH_MAX_COUNT 256u
+#define BATCH_MAX_BYTES ((size_t)64 << 10)
+
 struct server {
 	uv_loop_t loop;
+	struct batch batch;
 	uv_tcp_t listener;
 	uv_poll_t port_poll;
 	uv_signal_t sigint, sigterm;
@@ -754,30 +776,86 @@ static int key_send(trp_actor_t *a, uint64_t conn, uint64_t seq, uint32_t op,
 	return rc;
 }
 
+/* Sends the batch being collected, if any. */
+static void batch_flush(void)
+{
+	struct batch *b = &S.batch;
+	struct kv_req rq;
+	int rc;
+
+	if (!b->actor)
+		return;
+	memset(&rq, 0, sizeof(rq));
+	rq.conn = b->conn->id;
+	rq.seq = b->seq;
+	rq.vlen = b->count;
+	memcpy(b->buf, &rq, sizeof(rq));
+	rc = trp_send(b->actor, KV_BATCH, b->buf, b->len);
+	if (rc != 0) {
+		for (uint32_t i = 0; i < b->count; i++) {
+			struct conn_ctx *c = b->conn;
+
+			reply_fill(c,
+				   &c->ring[(b->seq + i) & (c->ring_cap - 1)],
+				   "-ERR key actor unavailable\r\n", 28);
+		}
+	}
+	b->actor = NULL;
+}
+
+/* Adds the request of slot @p seq to the batch for @p a. */
+static void batch_add(struct conn_ctx *c, trp_actor_t *a, uint64_t seq,
+		      uint32_t op, const char *v, size_t vlen)
+{
+	struct batch *b = &S.batch;
+	struct kv_item it = { op, (uint32_t)vlen };
+
+	if (b->actor &&
+	    (b->actor != a || b->conn != c || b->seq + b->count != seq ||
+	     b->count == BATCH_MAX_COUNT ||
+	     b->len + sizeof(it) + vlen > BATCH_MAX_BYTES))
+		batch_flush();
+	if (!b->actor) {
+		b->actor = a;
+		b->conn = c;
+		b->seq = seq;
+		b->count = 0;
+		b->len = sizeof(struct kv_req);
+	}
+	if (reserve(&b->buf, &b->cap, b->len + sizeof(it) + vlen) != 0) {
+		/* Out of memory: send what there is, then this one alone. */
+		batch_flush();
+		if (key_send(a, c->id, seq, op, v, vlen) != 0)
+			reply_fill(c, &c->ring[seq & (c->ring_cap - 1)],
+				   "-ERR key actor unavailable\r\n", 28);
+		return;
+	}
+	memcpy(b->buf + b->len, &it, sizeof(it));
+	if (vlen)
+		memcpy(b->buf + b->len + sizeof(it), v, vlen);
+	b->len += sizeof(it) + vlen;
+	b->count++;
+}
+
 static void cmd_key(struct conn_ctx *c, uint32_t op, const char *k, size_t klen,
 		    const char *v, size_t vlen)
 {
-	trp_actor_t *a = key_actor(k, klen, op != KV_GET && op != KV_DEL);
-	struct reply *r;
+	trp_actor_t *a = key_actor(k, klen, op != KV_GET);
 	uint64_t seq;
 
 	if (!a) {
 		if (op == KV_GET)
 			reply_str(c, "$-1\r\n");
-		else if (op == KV_DEL)
-			reply_str(c, ":0\r\n");
 		else
 			reply_str(c, "-ERR cannot start the key's actor\r\n");
 		return;
 	}
-	r = reply_slot(c, &seq);
-	if (!r) {
+	if (!reply_slot(c, &seq)) {
 		c->quit = 1;
 		mark_dirty(c);
 		return;
 	}
-	if (key_send(a, c->id, seq, op, v, vlen) != 0)
-		reply_fill(c, r, "-ERR key actor unavailable\r\n", 28);
+	batch_add(c, a, seq, op, v, vlen);
 }
 
 static void cmd_del(struct conn_ctx *c, const char *buf,
@@ -792,6 +870,9 @@ static void cmd_del(struct conn_ctx *c, const char *buf,
 		mark_dirty(c);
 		return;
 	}
+	/* DEL's parts go straight to the actors: send the batch first so
+	 * they cannot overtake the requests in it. */
+	batch_flush();
 	r->parts = 1; /* held until every key was sent */
 	for (uint32_t i = 1; i < n; i++) {
 		trp_actor_t *k = key_actor(buf + a[i].off, a[i].len, 0);
@@ -975,6 +1056,7 @@ static void process_input(struct conn_ctx *c)
 		off += c->parser.pos;
 		resp_parser_reset(&c->parser);
 	}
+	batch_flush();
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
@@ -1113,6 +1195,7 @@ static void port_handler(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	struct conn_ctx *c;
 	struct reply *slot;
 	uint64_t seq;
+	uint32_t n;
 
 	(void)self;
 	(void)state;
@@ -1124,11 +1207,20 @@ static void port_handler(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	switch (msg->type) {
 	case KV_REP:
 	case KV_PART:
-		if (r->seq < c->head || r->seq >= c->tail)
+		n = msg->type == KV_REP && r->count > 1 ? r->count : 1;
+		if (r->seq < c->head || r->seq >= c->tail ||
+		    c->tail - r->seq < n)
 			return;
 		slot = &c->ring[r->seq & (c->ring_cap - 1)];
 		if (msg->type == KV_REP) {
+			/* A batch's replies, back to back, fill its first
+			 * slot; the others are done and empty. */
 			reply_fill(c, slot, r->data, r->len);
+			for (uint32_t i = 1; i < n; i++)
+				reply_fill(c,
+					   &c->ring[(r->seq + i) &
+						    (c->ring_cap - 1)],
+					   "", 0);
 		} else {
 			slot->ival += r->ival;
 			if (--slot->parts == 0) {
@@ -1288,6 +1380,7 @@ int main(int argc, char **argv)
 	}
 	free(S.keys.e);
 	free(S.channels.e);
+	free(S.batch.buf);
 	trp_actor_release(S.port);
 	free(S.slots);
 	free(S.gens);

@@ -105,6 +105,24 @@ else
 	echo "ok: pipelined replies in order"
 fi
 
+# A burst to one key is one batch for its actor; DEL (sent on its own)
+# must not overtake the batched requests before it, nor the ones after.
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'SET bx 1\r\nINCR bx\r\nDEL bx other\r\nGET bx\r\nINCR bx\r\nINCR bx\r\nPING\r\n' >&3
+got=
+for _ in $(seq 1 7); do
+	IFS= read -r -t 5 line <&3 || break
+	got+="${line%$'\r'}|"
+done
+exec 3<&-
+want='+OK|:2|:1|$-1|:1|:2|+PONG|'
+if [[ "$got" != "$want" ]]; then
+	echo "FAIL: batch and DEL order: got $got want $want" >&2
+	fail=1
+else
+	echo "ok: batch and DEL in order"
+fi
+
 # PUBLISH/SUBSCRIBE: a subscriber with a timeout, then publish until it
 # has seen the message (the subscription may not be attached yet when the
 # first publish runs).
