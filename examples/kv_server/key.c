@@ -192,7 +192,8 @@ static void run_op(struct kv_key_state *k, uint32_t op, const char *val,
 			break;
 		memcpy(p, buf, n);
 		memcpy(p + n, "\r\n", 2);
-		memcpy(p + n + 2, k->val, k->len);
+		if (k->len)
+			memcpy(p + n + 2, k->val, k->len);
 		memcpy(p + n + 2 + k->len, "\r\n", 2);
 		o->r->len += (uint32_t)(n + k->len + 4);
 		break;

@@ -148,6 +148,41 @@ else
 fi
 expect 0 publish nobody-listens x
 
+# Subscribe mode on a raw socket: two channels, a publish from another
+# client, UNSUBSCRIBE of both, then ordinary commands again.
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'SUBSCRIBE c1 c2\r\nGET k\r\n' >&3
+got=
+for _ in $(seq 1 13); do
+	IFS= read -r -t 5 line <&3 || break
+	got+="${line%$'\r'}|"
+done
+n=$(rc publish c2 pushed)
+for _ in $(seq 1 7); do
+	IFS= read -r -t 5 line <&3 || break
+	got+="${line%$'\r'}|"
+done
+printf 'UNSUBSCRIBE\r\nPING\r\n' >&3
+for _ in $(seq 1 13); do
+	IFS= read -r -t 5 line <&3 || break
+	got+="${line%$'\r'}|"
+done
+exec 3<&-
+want='*3|$9|subscribe|$2|c1|:1|*3|$9|subscribe|$2|c2|:2|'
+want+='-ERR Can'"'"'t execute this command: only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context|'
+want+='*3|$7|message|$2|c2|$6|pushed|'
+# UNSUBSCRIBE with no channel: one reply per channel, newest first here.
+want+='*3|$11|unsubscribe|$2|c2|:1|*3|$11|unsubscribe|$2|c1|:0|+PONG|'
+if [[ "$got" != "$want" || "$n" != 1 ]]; then
+	echo "FAIL: subscribe mode: got $got (publish reached $n)" >&2
+	echo "                   want $want" >&2
+	fail=1
+else
+	echo "ok: subscribe, push, unsubscribe on a raw socket"
+fi
+expect OK set empty ""
+expect "" get empty
+
 # INFO carries troupe's metrics.
 info=$(rc info)
 for field in troupe_sent troupe_processed troupe_spawned \
