@@ -6,9 +6,10 @@
  *
  * --workers defaults to 1 (the loop thread is the other busy thread of a
  * 2-core machine); --idle-spins sets trp_config_t.idle_spins (the
- * runtime's default unless given). --port 0 (the default) picks a free port; the server prints
- * "kv_server: listening on port N" once it listens. SIGINT and SIGTERM
- * shut it down cleanly (exit 0).
+ * runtime's default unless given). --port 0 (the default) picks a free
+ * port; the server prints "kv_server: listening on port N" once it
+ * listens. SIGINT and SIGTERM shut it down cleanly (exit 0); a second
+ * signal during the shutdown ends it at once (the default action).
  *
  * Threads. One libuv loop thread owns every socket and a troupe port; the
  * runtime's workers run the key actors. The loop parses requests (resp.c)
@@ -19,6 +20,11 @@
  * the actor answers the port with both, and the port's handler - run on
  * the loop by trp_port_drain() when the port's eventfd, watched with
  * uv_poll, is readable - puts the reply in its slot.
+ *
+ * Bursts. Consecutive requests of one connection for one key parsed from
+ * one read (a pipeline) go to the key's actor as one KV_BATCH message and
+ * come back as one reply message holding all their replies: one send and
+ * one port message per burst (struct batch below).
  *
  * Order. Replies must leave in request order per connection even when a
  * pipeline's requests go to different actors and come back in any order.
@@ -43,7 +49,9 @@
  * callback sends it to the port with its connection id: subscribers get
  * their messages through the port like every other reply. The callbacks
  * run on the publishing thread - the loop - so PUBLISH counts its
- * receivers exactly.
+ * receivers exactly. Attach and detach wait for a grace period
+ * (exchange.h): SUBSCRIBE, UNSUBSCRIBE and the close of a subscribed
+ * connection block the loop that briefly; publishing never does.
  *
  * INFO returns trp_runtime_stats() in Redis's INFO format (# Troupe).
  */
