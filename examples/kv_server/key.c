@@ -253,12 +253,12 @@ static void key_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 			struct kv_item it;
 
 			if (left < sizeof(it))
-				return; /* malformed: never from the loop */
+				break; /* malformed: never from the loop */
 			memcpy(&it, p, sizeof(it));
 			p += sizeof(it);
 			left -= sizeof(it);
 			if (left < it.vlen)
-				return;
+				break;
 			run_op(k, it.op, p, it.vlen, &o);
 			p += it.vlen;
 			left -= it.vlen;

@@ -717,6 +717,10 @@ static void cmd_info(struct conn_ctx *c)
 		     st.processed, st.dead_lettered, st.rejected, st.spawned,
 		     st.stopped, st.steals, st.parks,
 		     trp_actor_mailbox_len(S.port));
+	if (n < 0)
+		n = 0;
+	else if ((size_t)n >= sizeof(body))
+		n = (int)sizeof(body) - 1; /* truncated: still one bulk */
 	out = malloc((size_t)n + 32);
 	if (!out) {
 		reply_str(c, "-ERR out of memory\r\n");
