@@ -38,8 +38,8 @@
  * spin_ns more: the window doubles (plus 2 us, up to SPIN_MAX_NS = 50 us)
  * each time work turned up while it polled, and halves (to SPIN_MIN_NS =
  * 5 us) each time it ran out. A worker back from a park that found
- * nothing (a watchdog's look, a bell someone else answered) only polls
- * idle_spins times. The CPU bound: at most 50 us of polling per worker per
+ * nothing (a watchdog's look, a bell someone else answered) parks again
+ * at once: the watchdog's looks must stay cheap. The CPU bound: at most 50 us of polling per worker per
  * time it runs out of work, 5 us once such polls stop finding work; an
  * idle runtime parks after idle_spins polls, so idle CPU stays ~0. While it polls the worker counts as a spinner (park.h), so an
  * outside send reaches it without a futex wake-up. With idle_spins = 0
@@ -240,7 +240,7 @@ void *trp__worker_main(void *arg)
 		 * oversubscribed machine it hands our time slice to other
 		 * processes for nothing. relaxed: a hint; a waiter that
 		 * arrives after our look finds us parked a little later. */
-		if (rt->cfg.idle_spins != 0 &&
+		if (rt->cfg.idle_spins != 0 && !w->woke &&
 		    atomic_load_explicit(&rt->idle_waiters,
 					 memory_order_relaxed) == 0) {
 			if (!spinning) {
@@ -254,20 +254,17 @@ void *trp__worker_main(void *arg)
 				trp__cpu_relax();
 				continue;
 			}
-			if (!w->woke) {
-				uint64_t now = trp__now_ns();
-				if (since == 0)
-					since = now;
-				if (now - since < w->spin_ns) {
-					trp__cpu_relax();
-					continue;
-				}
-				/* It did not pay off: a shorter one next
-				 * time. */
-				w->spin_ns /= 2;
-				if (w->spin_ns < SPIN_MIN_NS)
-					w->spin_ns = SPIN_MIN_NS;
+			uint64_t now = trp__now_ns();
+			if (since == 0)
+				since = now;
+			if (now - since < w->spin_ns) {
+				trp__cpu_relax();
+				continue;
 			}
+			/* It did not pay off: a shorter one next time. */
+			w->spin_ns /= 2;
+			if (w->spin_ns < SPIN_MIN_NS)
+				w->spin_ns = SPIN_MIN_NS;
 		}
 		/* Nothing keeps the receivers it chained to alive now. */
 		trp__outbox_release_refs(w);
