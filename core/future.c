@@ -206,11 +206,13 @@ bool trp_future_done(const trp_future_t *f)
  * Spinning before the futex wait: a waiter polls the state for up to
  * wait_spin_ns (per thread, adaptive) before it registers in `waiters` and
  * sleeps. A reply that comes meanwhile costs neither side a system call:
- * the completer sees no waiter and wakes nobody. The window doubles (plus
- * 1 us, up to WAIT_SPIN_MAX_NS = 20 us) when a spin ended in DONE, halves
- * when it did not (down to WAIT_SPIN_MIN_NS = 2 us, so that a thread whose
- * replies became fast again finds out): a thread whose replies take long
- * wastes at most 2 us per wait, one whose replies are fast at most 20 us.
+ * the completer sees no waiter and wakes nobody. The window is
+ * WAIT_SPIN_MAX_NS = 20 us after a spin that ended in DONE, and halves
+ * after one that did not (down to WAIT_SPIN_MIN_NS = 2 us); one wait in 16
+ * with a shrunk window spins the full 20 us (a probe), so that a thread
+ * whose replies became fast again finds out. A thread whose replies take
+ * long wastes ~3 us per wait on average, one whose replies are fast at
+ * most 20 us.
  * Spinning happens before the waiters increment, so the Dekker pair with
  * the completer is unchanged.
  */
@@ -219,6 +221,7 @@ bool trp_future_done(const trp_future_t *f)
 #define WAIT_SPIN_POLLS 8u /* polls between clock reads */
 
 static _Thread_local uint32_t wait_spin_ns = WAIT_SPIN_MAX_NS;
+static _Thread_local uint32_t wait_probe;
 
 /* Polls @f for up to the thread's spin window (and @timeout_ns): true if
  * it is DONE. */
@@ -227,6 +230,9 @@ static bool spin_for_done(trp_future_t *f, int64_t timeout_ns)
 	if (timeout_ns == 0)
 		return false;
 	uint64_t budget = wait_spin_ns;
+	/* A shrunk window is retried in full one wait in 16 (a probe). */
+	if (budget < WAIT_SPIN_MAX_NS && (++wait_probe & 15u) == 0)
+		budget = WAIT_SPIN_MAX_NS;
 	if (timeout_ns > 0 && (uint64_t)timeout_ns < budget)
 		budget = (uint64_t)timeout_ns;
 	uint64_t start = trp__now_ns();
@@ -236,10 +242,7 @@ static bool spin_for_done(trp_future_t *f, int64_t timeout_ns)
 			 * outcome is visible once we see DONE. */
 			if (atomic_load_explicit(
 				    &f->state, memory_order_acquire) == DONE) {
-				uint32_t next = wait_spin_ns * 2 + 1000u;
-				wait_spin_ns = next > WAIT_SPIN_MAX_NS ?
-						       WAIT_SPIN_MAX_NS :
-						       next;
+				wait_spin_ns = WAIT_SPIN_MAX_NS;
 				return true;
 			}
 			trp__cpu_relax();

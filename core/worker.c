@@ -35,12 +35,14 @@
  *
  * Idle polling: a worker that finds nothing polls idle_spins times before
  * it parks (a send usually follows soon), then, adaptively, for up to
- * spin_ns more: the window doubles (plus 2 us, up to SPIN_MAX_NS = 50 us)
- * each time work turned up while it polled, and halves (to SPIN_MIN_NS =
- * 5 us) each time it ran out. A worker back from a park that found
+ * spin_ns more: the window is SPIN_MAX_NS = 50 us after work turned up
+ * while it polled, and halves (to SPIN_MIN_NS = 5 us) each time it ran
+ * out; about one in 8 shrunk windows is tried at 50 us again (a probe), so
+ * that a round trip whose both sides went to sleep finds its way back. A worker back from a park that found
  * nothing (a watchdog's look, a bell someone else answered) parks again
  * at once: the watchdog's looks must stay cheap. The CPU bound: at most 50 us of polling per worker per
- * time it runs out of work, 5 us once such polls stop finding work; an
+ * time it runs out of work, ~11 us on average (5 us, and a 50 us probe one
+ * time in 8) once such polls stop finding work; an
  * idle runtime parks after idle_spins polls, so idle CPU stays ~0. While it polls the worker counts as a spinner (park.h), so an
  * outside send reaches it without a futex wake-up. With idle_spins = 0
  * there is no polling at all, and a thread that waits for the runtime to
@@ -68,8 +70,7 @@
 #define LIFO_SLICE 8192u   /* turns the LIFO may keep the rest waiting */
 #define STUCK_NS 200000u   /* no turn for 0.2 ms: victim looks stuck */
 #define SPIN_MAX_NS 50000u /* longest extra idle spin (see above) */
-#define SPIN_STEP_NS 2000u
-#define SPIN_MIN_NS 5000u /* the window never shrinks below */
+#define SPIN_MIN_NS 5000u  /* the window never shrinks below */
 
 _Thread_local struct trp__worker *trp__self_worker;
 
@@ -212,6 +213,7 @@ void *trp__worker_main(void *arg)
 		trp__thread_pin(w->index);
 	uint32_t idle = 0;
 	uint64_t since = 0;
+	uint32_t window = 0;
 	bool spinning = false;
 	for (;;) {
 		/* relaxed: the flag is sticky; a late look costs one turn. */
@@ -223,9 +225,7 @@ void *trp__worker_main(void *arg)
 				/* The spin paid off: a longer one next time. */
 				spinning = false;
 				trp__spin_end(w);
-				w->spin_ns = w->spin_ns * 2 + SPIN_STEP_NS;
-				if (w->spin_ns > SPIN_MAX_NS)
-					w->spin_ns = SPIN_MAX_NS;
+				w->spin_ns = SPIN_MAX_NS;
 			}
 			if (trp__unlikely(w->woke)) {
 				w->woke = false;
@@ -248,6 +248,14 @@ void *trp__worker_main(void *arg)
 				trp__spin_begin(w);
 				idle = 0;
 				since = 0;
+				/* A shrunk window is retried in full now and
+				 * then: once both sides of a round trip
+				 * sleep, only a long enough spin finds out
+				 * that they need not. */
+				window = w->spin_ns;
+				if (window < SPIN_MAX_NS &&
+				    (++w->spin_probe & 7u) == 0)
+					window = SPIN_MAX_NS;
 			}
 			if (idle < rt->cfg.idle_spins) {
 				idle++;
@@ -257,7 +265,7 @@ void *trp__worker_main(void *arg)
 			uint64_t now = trp__now_ns();
 			if (since == 0)
 				since = now;
-			if (now - since < w->spin_ns) {
+			if (now - since < window) {
 				trp__cpu_relax();
 				continue;
 			}
