@@ -58,7 +58,7 @@
 static inline bool trp__bell_wanted(struct trp_runtime *rt)
 {
 	uint32_t s = atomic_load_explicit(&rt->sleepers, memory_order_relaxed);
-	return s != 0 && s < TRP__SPINNER_ONE;
+	return trp__unlikely(s != 0) && s < TRP__SPINNER_ONE;
 }
 
 /* Wakes one parked worker if any sleeps and none spins (the waker's

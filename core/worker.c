@@ -201,6 +201,70 @@ static struct trp_actor *find_work(struct trp__worker *w)
 	return steal(w);
 }
 
+/*
+ * Found no work: polls (as a spinner, park.h) and then parks, off the
+ * turn loop so that it pays nothing for the spin state. Returns work found
+ * while polling, or NULL after a park or at shutdown (the caller loops).
+ */
+static struct trp_actor *idle_wait(struct trp__worker *w)
+{
+	struct trp_runtime *rt = w->rt;
+	/* Poll before parking (a send usually follows soon), unless someone
+	 * waits for idle (see above). No sched_yield: on an oversubscribed
+	 * machine it hands our time slice to other processes for nothing.
+	 * relaxed: a hint; a waiter that arrives after our look finds us
+	 * parked a little later. */
+	bool spinning = rt->cfg.idle_spins != 0 && !w->woke &&
+			atomic_load_explicit(&rt->idle_waiters,
+					     memory_order_relaxed) == 0;
+	if (spinning) {
+		trp__spin_begin(w);
+		/* A shrunk window is retried in full now and then: once both
+		 * sides of a round trip sleep, only a long enough spin finds
+		 * out that they need not. */
+		uint32_t window = w->spin_ns;
+		if (window < SPIN_MAX_NS && (++w->spin_probe & 7u) == 0)
+			window = SPIN_MAX_NS;
+		uint64_t since = 0;
+		for (uint32_t idle = 0;; idle++) {
+			trp__cpu_relax();
+			/* relaxed: as in trp__worker_main. */
+			if (atomic_load_explicit(&rt->shutdown,
+						 memory_order_relaxed)) {
+				trp__spin_quit(w);
+				return NULL;
+			}
+			struct trp_actor *a = find_work(w);
+			if (a != NULL) {
+				/* It paid off: the full window next time. */
+				trp__spin_end(w);
+				w->spin_ns = SPIN_MAX_NS;
+				return a;
+			}
+			/* relaxed: as above. */
+			if (atomic_load_explicit(&rt->idle_waiters,
+						 memory_order_relaxed) != 0)
+				break;
+			if (idle < rt->cfg.idle_spins)
+				continue;
+			uint64_t now = trp__now_ns();
+			if (since == 0)
+				since = now;
+			if (now - since >= window) {
+				/* It did not: a shorter one next time. */
+				w->spin_ns /= 2;
+				if (w->spin_ns < SPIN_MIN_NS)
+					w->spin_ns = SPIN_MIN_NS;
+				break;
+			}
+		}
+	}
+	/* Nothing keeps the receivers it chained to alive now. */
+	trp__outbox_release_refs(w);
+	trp__park(w, spinning);
+	return NULL;
+}
+
 void *trp__worker_main(void *arg)
 {
 	struct trp__worker *w = arg;
@@ -211,76 +275,20 @@ void *trp__worker_main(void *arg)
 	trp__thread_name(name);
 	if (rt->cfg.pin_workers)
 		trp__thread_pin(w->index);
-	uint32_t idle = 0;
-	uint64_t since = 0;
-	uint32_t window = 0;
-	bool spinning = false;
 	for (;;) {
 		/* relaxed: the flag is sticky; a late look costs one turn. */
 		if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
 			break;
 		struct trp_actor *a = find_work(w);
-		if (a != NULL) {
-			if (trp__unlikely(spinning)) {
-				/* The spin paid off: a longer one next time. */
-				spinning = false;
-				trp__spin_end(w);
-				w->spin_ns = SPIN_MAX_NS;
-			}
-			if (trp__unlikely(w->woke)) {
-				w->woke = false;
-				trp__kick_deep(rt);
-			}
-			trp__actor_run(w, a);
-			trp__stat_add(&w->turns, 1);
+		if (trp__unlikely(a == NULL) && (a = idle_wait(w)) == NULL)
 			continue;
+		if (trp__unlikely(w->woke)) {
+			w->woke = false;
+			trp__kick_deep(rt);
 		}
-		/* Poll before parking (a send usually follows soon), unless
-		 * someone waits for idle (see above). No sched_yield: on an
-		 * oversubscribed machine it hands our time slice to other
-		 * processes for nothing. relaxed: a hint; a waiter that
-		 * arrives after our look finds us parked a little later. */
-		if (rt->cfg.idle_spins != 0 && !w->woke &&
-		    atomic_load_explicit(&rt->idle_waiters,
-					 memory_order_relaxed) == 0) {
-			if (!spinning) {
-				spinning = true;
-				trp__spin_begin(w);
-				idle = 0;
-				since = 0;
-				/* A shrunk window is retried in full now and
-				 * then: once both sides of a round trip
-				 * sleep, only a long enough spin finds out
-				 * that they need not. */
-				window = w->spin_ns;
-				if (window < SPIN_MAX_NS &&
-				    (++w->spin_probe & 7u) == 0)
-					window = SPIN_MAX_NS;
-			}
-			if (idle < rt->cfg.idle_spins) {
-				idle++;
-				trp__cpu_relax();
-				continue;
-			}
-			uint64_t now = trp__now_ns();
-			if (since == 0)
-				since = now;
-			if (now - since < window) {
-				trp__cpu_relax();
-				continue;
-			}
-			/* It did not pay off: a shorter one next time. */
-			w->spin_ns /= 2;
-			if (w->spin_ns < SPIN_MIN_NS)
-				w->spin_ns = SPIN_MIN_NS;
-		}
-		/* Nothing keeps the receivers it chained to alive now. */
-		trp__outbox_release_refs(w);
-		trp__park(w, spinning);
-		spinning = false;
+		trp__actor_run(w, a);
+		trp__stat_add(&w->turns, 1);
 	}
-	if (spinning)
-		trp__spin_quit(w);
 	trp__outbox_release_refs(w);
 	(void)trp__activity_dec(rt);
 	trp__self_worker = NULL;
