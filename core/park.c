@@ -171,13 +171,13 @@ void trp__park(struct trp__worker *w, bool spinning)
 			timeout = WATCH_NS;
 		if (timeout < 0) {
 			/* ORDER: seq_cst, the other half of the pair in
-			 * trp__kick_deep: a worker that became active after
-			 * our activity decrement and did not see us here
-			 * is seen by the load below, and we park with the
-			 * watchdog's timeout instead (a rare race) (else it could block in a
-			 * behaviour while we sleep for good). A kick that
-			 * lands before our futex wait still bumps
-			 * park_seq, so we re-check. */
+			 * trp__kick_deep. A worker that became active after
+			 * our activity decrement and missed our increment
+			 * here is seen by the load below; then we park with
+			 * the watchdog's timeout (a rare race), else it
+			 * could block in a behaviour while we sleep for
+			 * good. A kick that lands before our futex wait
+			 * still bumps park_seq, so we re-check. */
 			atomic_fetch_add_explicit(&rt->deep_sleepers, 1,
 						  memory_order_seq_cst);
 			/* ORDER: seq_cst, see above. */

@@ -33,21 +33,22 @@
  * Parking: see park.h. A worker that parks while some victim holds a lone
  * actor parks with a timeout, so that the stuck check runs again.
  *
- * Idle polling: a worker that finds nothing polls idle_spins times before
- * it parks (a send usually follows soon), then, adaptively, for up to
- * spin_ns more: the window is SPIN_MAX_NS = 50 us after work turned up
- * while it polled, and halves (to SPIN_MIN_NS = 5 us) each time it ran
- * out; about one in 8 shrunk windows is tried at 50 us again (a probe), so
- * that a round trip whose both sides went to sleep finds its way back. A worker back from a park that found
- * nothing (a watchdog's look, a bell someone else answered) parks again
- * at once: the watchdog's looks must stay cheap. The CPU bound: at most 50 us of polling per worker per
- * time it runs out of work, ~11 us on average (5 us, and a 50 us probe one
- * time in 8) once such polls stop finding work; an
- * idle runtime parks after idle_spins polls, so idle CPU stays ~0. While it polls the worker counts as a spinner (park.h), so an
- * outside send reaches it without a futex wake-up. With idle_spins = 0
- * there is no polling at all, and a thread that waits for the runtime to
- * go idle (quiescence.h) makes workers park at once, so that the wait ends
- * when the work does, whatever idle_spins is.
+ * Idle polling (idle_wait): a worker that finds nothing polls idle_spins
+ * times before it parks (a send usually follows soon), then, adaptively,
+ * for up to spin_ns more: the window is SPIN_MAX_NS = 50 us after work
+ * turned up while it polled, and halves (to SPIN_MIN_NS = 5 us) each time
+ * it ran out; about one shrunk window in 8 is polled for 50 us again (a
+ * probe), so that a round trip whose two sides both went to sleep finds
+ * its way back. While it polls the worker counts as a spinner (park.h), so
+ * an outside send reaches it without a futex wake-up. A worker back from
+ * a park that found nothing (a watchdog's look, a bell someone else
+ * answered) parks again at once: the watchdog's looks must stay cheap.
+ * The CPU bound: at most 50 us of polling per worker per time it runs out
+ * of work, ~11 us on average (5 us, a 50 us probe one time in 8) once the
+ * polls stop finding work; an idle runtime parks for good, so idle CPU
+ * stays ~0. With idle_spins = 0 there is no polling at all, and while a
+ * thread waits for the runtime to go idle (quiescence.h) workers park at
+ * once, so that the wait ends when the work does, whatever idle_spins is.
  *
  * Who may call: trp__worker_main is a worker thread's entry; everything
  * here runs on that thread. Lock-free (stealing is CAS on the victim's
