@@ -11,6 +11,7 @@
 
 #define RECHECK_NS 2000000    /* timed park while a lone actor waits */
 #define BUSY_PEER_NS 50000000 /* timed park while other parties run */
+#define WATCH_NS 200000	      /* the watchdog's timed park (park.h) */
 #define WAKE_ANY 1u	      /* futex bits: every parked worker */
 #define WAKE_DEEP 2u	      /* futex bits: workers parked for good */
 
@@ -34,8 +35,11 @@ void trp__wake_one(struct trp_runtime *rt)
 	 * the work we published before it (our release), in its re-check.
 	 * One of the two always happens (modelled in park.pml). A fence
 	 * would do the same; ThreadSanitizer does not understand fences. */
-	if (atomic_fetch_add_explicit(&rt->sleepers, 0, memory_order_acq_rel) ==
-	    0)
+	uint32_t s = atomic_fetch_add_explicit(&rt->sleepers, 0,
+					       memory_order_acq_rel);
+	/* A spinner finds the work itself, or its park's RMW comes after
+	 * ours and its re-check sees the work (park.h, "Spinners"). */
+	if (s == 0 || s >= TRP__SPINNER_ONE)
 		return;
 	trp__ring_park_bell(rt);
 }
@@ -85,15 +89,51 @@ static int work_visible(struct trp__worker *w)
  * good meanwhile (see "Deep sleep" in scheduler.h). */
 void trp__kick_deep(struct trp_runtime *rt)
 {
-	/* relaxed: see trp__park. */
-	if (atomic_load_explicit(&rt->deep_sleepers, memory_order_relaxed) == 0)
+	/* ORDER: seq_cst; Dekker pair with trp__park's deep_sleepers
+	 * increment and activity load: our activity increment (seq_cst,
+	 * when we woke) comes first, so either we see its increment or it
+	 * sees us active and parks with a timeout. */
+	if (atomic_load_explicit(&rt->deep_sleepers, memory_order_seq_cst) == 0)
 		return;
 	/* ORDER: release, as in trp__wake_one (a doorbell). */
 	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
 	trp__futex_wake_bits(&rt->park_seq, 1, WAKE_DEEP);
 }
 
-void trp__park(struct trp__worker *w)
+void trp__spin_begin(struct trp__worker *w)
+{
+	/* relaxed: announcing a spinner publishes nothing; a waker that
+	 * reads it skips its wake, and our park's acq_rel RMW (or our polls)
+	 * then see its work (park.h, "Spinners"). */
+	atomic_fetch_add_explicit(&w->rt->sleepers, TRP__SPINNER_ONE,
+				  memory_order_relaxed);
+}
+
+void trp__spin_end(struct trp__worker *w)
+{
+	struct trp_runtime *rt = w->rt;
+	/* ORDER: acq_rel, like the park RMW: a waker that skipped its wake
+	 * because of us is ordered before this, so the injection queue
+	 * length read below includes its work. */
+	uint32_t s = atomic_fetch_sub_explicit(&rt->sleepers, TRP__SPINNER_ONE,
+					       memory_order_acq_rel) -
+		     TRP__SPINNER_ONE;
+	/* A waker that saw us spinning woke nobody; what we took is off the
+	 * count already (trp__inject_pop). relaxed: inject_len is a hint,
+	 * as in trp__inject_pop. */
+	if (s != 0 && s < TRP__SPINNER_ONE &&
+	    atomic_load_explicit(&rt->inject_len, memory_order_relaxed) > 0)
+		trp__ring_park_bell(rt);
+}
+
+void trp__spin_quit(struct trp__worker *w)
+{
+	/* relaxed: the runtime shuts down; only the count matters. */
+	atomic_fetch_sub_explicit(&w->rt->sleepers, TRP__SPINNER_ONE,
+				  memory_order_relaxed);
+}
+
+void trp__park(struct trp__worker *w, bool spinning)
 {
 	struct trp_runtime *rt = w->rt;
 	/* ORDER: acquire; pairs with wakers' release increments (we only
@@ -103,7 +143,9 @@ void trp__park(struct trp__worker *w)
 	/* ORDER: acq_rel read-modify-write: orders our announcement before
 	 * the re-check below, and pairs with the RMW in trp__wake_one (see
 	 * there). */
-	atomic_fetch_add_explicit(&rt->sleepers, 1, memory_order_acq_rel);
+	atomic_fetch_add_explicit(&rt->sleepers,
+				  spinning ? 1u - TRP__SPINNER_ONE : 1u,
+				  memory_order_acq_rel);
 	int seen = work_visible(w);
 	if (seen <= 0) {
 		trp__stat_add(&w->stats.parks, 1);
@@ -117,12 +159,33 @@ void trp__park(struct trp__worker *w)
 		int64_t timeout = seen < 0    ? RECHECK_NS :
 				  others != 0 ? BUSY_PEER_NS :
 						-1;
+		/* relaxed: the flag only picks which sleeper watches; two
+		 * watchdogs, or none for one period, are harmless. */
+		bool watch = timeout > 0 &&
+			     atomic_load_explicit(&rt->watchdog,
+						  memory_order_relaxed) == 0 &&
+			     atomic_exchange_explicit(&rt->watchdog, 1,
+						      memory_order_relaxed) ==
+				     0;
+		if (watch)
+			timeout = WATCH_NS;
 		if (timeout < 0) {
-			/* relaxed: a hint for kick_deep; a kick that misses
-			 * us still bumps park_seq, so we re-check. */
+			/* ORDER: seq_cst, the other half of the pair in
+			 * trp__kick_deep. A worker that became active after
+			 * our activity decrement and missed our increment
+			 * here is seen by the load below; then we park with
+			 * the watchdog's timeout (a rare race), else it
+			 * could block in a behaviour while we sleep for
+			 * good. A kick that lands before our futex wait
+			 * still bumps park_seq, so we re-check. */
 			atomic_fetch_add_explicit(&rt->deep_sleepers, 1,
-						  memory_order_relaxed);
-			trp__futex_wait_bits(&rt->park_seq, seq, -1,
+						  memory_order_seq_cst);
+			/* ORDER: seq_cst, see above. */
+			bool busy = TRP__ACT_COUNT(atomic_load_explicit(
+					    &rt->activity,
+					    memory_order_seq_cst)) != 0;
+			trp__futex_wait_bits(&rt->park_seq, seq,
+					     busy ? WATCH_NS : -1,
 					     WAKE_ANY | WAKE_DEEP);
 			atomic_fetch_sub_explicit(&rt->deep_sleepers, 1,
 						  memory_order_relaxed);
@@ -130,6 +193,9 @@ void trp__park(struct trp__worker *w)
 			trp__futex_wait_bits(&rt->park_seq, seq, timeout,
 					     WAKE_ANY);
 		}
+		if (watch)
+			atomic_store_explicit(&rt->watchdog, 0,
+					      memory_order_relaxed);
 		trp__activity_inc(rt);
 		TRP_PROBE1(unpark, w->index);
 		w->woke = true;

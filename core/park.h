@@ -20,15 +20,49 @@
  * up to run work therefore first kicks one deep sleeper (a futex wake
  * aimed at deep sleepers only), which goes back to a timed park.
  *
- * Who may call: trp__park and trp__kick_deep from workers; the bells from
- * any thread. Lock-free but for the futex wait itself.
+ * Spinners: a worker that has just run out of work polls for a while
+ * before it parks (worker.c, "Idle polling") and counts itself in the high
+ * half of the same `sleepers` word (TRP__SPINNER_ONE) meanwhile. A waker
+ * whose RMW sees a spinner does not wake anyone: the spinner finds the
+ * work in its polls, or, if it stops polling first, its park turns
+ * spinner into sleeper with one RMW (add 1 - TRP__SPINNER_ONE) that lands
+ * in the same modification order as the waker's, so the re-check after it
+ * sees the work (the argument above, unchanged; park.pml models it). This
+ * is what lets an outside send reach an idle runtime without a futex
+ * wake-up while a worker spins (Go's nmspinning). A spinner that finds
+ * work rings the bell if more is queued and somebody sleeps
+ * (trp__spin_end), so that parallelism is not lost to a skipped wake.
+ *
+ * Watchdog: while peers run, one parked worker at a time (rt->watchdog)
+ * parks with a short timeout (WATCH_NS) instead of BUSY_PEER_NS, so that a
+ * lone actor queued behind a behaviour that blocks is stolen within about
+ * a millisecond (worker.c, STUCK_NS); the others park as before. Only
+ * timeouts change: the wake protocol is the same.
+ *
+ * Who may call: trp__park, trp__spin_* and trp__kick_deep from workers;
+ * the bells from any thread. Lock-free but for the futex wait itself.
  */
 #ifndef TRP_CORE_PARK_H
 #define TRP_CORE_PARK_H
 
 #include "runtime.h"
 
-/* Wakes one parked worker if any sleeps (the waker's half). */
+/* `sleepers` counts parked workers in its low half, spinning workers in
+ * its high half (see "Spinners"). */
+#define TRP__SPINNER_ONE (1u << 16)
+#define TRP__SLEEPER_MASK (TRP__SPINNER_ONE - 1u)
+
+/* A hint for bells after a local push: true if some worker sleeps and
+ * none spins (a spinner would take surplus work itself). relaxed: a
+ * missed sleeper costs parallelism only (see trp__schedule). */
+static inline bool trp__bell_wanted(struct trp_runtime *rt)
+{
+	uint32_t s = atomic_load_explicit(&rt->sleepers, memory_order_relaxed);
+	return trp__unlikely(s != 0) && s < TRP__SPINNER_ONE;
+}
+
+/* Wakes one parked worker if any sleeps and none spins (the waker's
+ * half). */
 void trp__wake_one(struct trp_runtime *rt);
 
 /* Wakes one parked worker, sleeping or not (any kind of sleep): for a
@@ -38,8 +72,20 @@ void trp__ring_park_bell(struct trp_runtime *rt);
 /* Wakes every parked worker (shutdown). */
 void trp__ring_park_bell_all(struct trp_runtime *rt);
 
-/* The sleeper's half: parks worker @w unless work is visible. */
-void trp__park(struct trp__worker *w);
+/* Worker @w starts polling for work before it parks (counts as a
+ * spinner until trp__spin_end or trp__park(w, true)). */
+void trp__spin_begin(struct trp__worker *w);
+
+/* Worker @w, a spinner, found work: no longer a spinner; wakes a sleeper
+ * if the injection queue holds more. */
+void trp__spin_end(struct trp__worker *w);
+
+/* Worker @w, a spinner, stops without parking (it exits). */
+void trp__spin_quit(struct trp__worker *w);
+
+/* The sleeper's half: parks worker @w unless work is visible. @spinning:
+ * @w is counted as a spinner (trp__spin_begin) and stops being one. */
+void trp__park(struct trp__worker *w, bool spinning);
 
 /* @w woke up to run work that might block: no peer may sleep for good
  * meanwhile (see "Deep sleep"). */

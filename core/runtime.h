@@ -105,8 +105,9 @@ struct trp_runtime {
 
 	/* parking (park.c) */
 	alignas(64) _Atomic(uint32_t) park_seq;
-	_Atomic(uint32_t) sleepers;
+	_Atomic(uint32_t) sleepers;	 /* parked | spinning << 16 (park.h) */
 	_Atomic(uint32_t) deep_sleepers; /* parked without a timeout */
+	_Atomic(uint32_t) watchdog;	 /* a parked worker watches (park.h) */
 
 	/* quiescence (quiescence.c) */
 	alignas(64) _Atomic(uint64_t) activity;

@@ -56,8 +56,7 @@ void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 			 * worker runs it), only that bit of parallelism,
 			 * until our next push sees it. A fence here would
 			 * cost every scheduling. */
-			if (atomic_load_explicit(&rt->sleepers,
-						 memory_order_relaxed) != 0 &&
+			if (trp__bell_wanted(rt) &&
 			    trp__run_ring_size(&w->runq) +
 					    trp__chase_lev_size(&w->lifo) >=
 				    2)
@@ -115,8 +114,7 @@ struct trp_actor *trp__inject_pop(struct trp_runtime *rt, struct trp__worker *w)
 	/* Surplus on our queue: let a parked peer steal some. relaxed, as
 	 * in trp__schedule: a missed sleeper costs parallelism only, the
 	 * work is on our queue and we run it. */
-	if (share != 0 &&
-	    atomic_load_explicit(&rt->sleepers, memory_order_relaxed) != 0)
+	if (share != 0 && trp__bell_wanted(rt))
 		trp__ring_park_bell(rt);
 	return trp__actor_of_run_node(n);
 }

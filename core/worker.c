@@ -27,15 +27,28 @@
  * queued): a lone queued actor is most likely the partner of the one the
  * victim is running (ping-pong), and moving it costs more than it gains.
  * If the victim's turn counter has not moved for STUCK_NS, a lone actor is
- * taken too: a behaviour that blocks must not strand work behind it.
+ * taken too: a behaviour that blocks must not strand work behind it (the
+ * parked watchdog, park.h, looks every 0.2 ms while peers run).
  *
  * Parking: see park.h. A worker that parks while some victim holds a lone
  * actor parks with a timeout, so that the stuck check runs again.
  *
- * Idle polling: a worker that finds nothing polls idle_spins times before
- * it parks (a send usually follows soon), unless a thread waits for the
- * runtime to go idle (quiescence.h): then it parks at once, so that the
- * wait ends when the work does, whatever idle_spins is.
+ * Idle polling (idle_wait): a worker that finds nothing polls idle_spins
+ * times before it parks (a send usually follows soon), then, adaptively,
+ * for up to spin_ns more: the window is SPIN_MAX_NS = 50 us after work
+ * turned up while it polled, and halves (to SPIN_MIN_NS = 5 us) each time
+ * it ran out; about one shrunk window in 8 is polled for 50 us again (a
+ * probe), so that a round trip whose two sides both went to sleep finds
+ * its way back. While it polls the worker counts as a spinner (park.h), so
+ * an outside send reaches it without a futex wake-up. A worker back from
+ * a park that found nothing (a watchdog's look, a bell someone else
+ * answered) parks again at once: the watchdog's looks must stay cheap.
+ * The CPU bound: at most 50 us of polling per worker per time it runs out
+ * of work, ~11 us on average (5 us, a 50 us probe one time in 8) once the
+ * polls stop finding work; an idle runtime parks for good, so idle CPU
+ * stays ~0. With idle_spins = 0 there is no polling at all, and while a
+ * thread waits for the runtime to go idle (quiescence.h) workers park at
+ * once, so that the wait ends when the work does, whatever idle_spins is.
  *
  * Who may call: trp__worker_main is a worker thread's entry; everything
  * here runs on that thread. Lock-free (stealing is CAS on the victim's
@@ -55,8 +68,10 @@
 #include "turn.h"
 
 #define INJECT_EVERY 61u
-#define LIFO_SLICE 8192u  /* turns the LIFO may keep the rest waiting */
-#define STUCK_NS 1000000u /* 1 ms without a turn: victim looks stuck */
+#define LIFO_SLICE 8192u   /* turns the LIFO may keep the rest waiting */
+#define STUCK_NS 200000u   /* no turn for 0.2 ms: victim looks stuck */
+#define SPIN_MAX_NS 50000u /* longest extra idle spin (see above) */
+#define SPIN_MIN_NS 5000u  /* the window never shrinks below */
 
 _Thread_local struct trp__worker *trp__self_worker;
 
@@ -71,6 +86,22 @@ static uint64_t next_rand(struct trp__worker *w)
 	return x;
 }
 
+/* Notes victim @v's turn count and, if it moved, when we saw it move:
+ * true if it moved. */
+static bool note_turns(struct trp__worker *w, uint32_t v, uint64_t *now)
+{
+	/* relaxed: a heuristic. */
+	uint64_t turns = atomic_load_explicit(&w->rt->workers[v].turns,
+					      memory_order_relaxed);
+	if (*now == 0)
+		*now = trp__now_ns();
+	if (turns == w->last_seen[2 * v])
+		return false;
+	w->last_seen[2 * v] = turns;
+	w->last_seen[2 * v + 1] = *now;
+	return true;
+}
+
 /* Steals from one victim; NULL if it has nothing we may take. */
 static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
 				    uint64_t *now)
@@ -80,20 +111,19 @@ static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
 	uint64_t fifo = trp__run_ring_size(&victim->runq);
 	uint64_t lifo = trp__chase_lev_size(&victim->lifo);
 	uint64_t size = fifo + lifo;
-	if (size == 0)
+	if (size == 0) {
+		/* Just back from a (watchdog's) park: note the victim's turn
+		 * count anyway, so that a lone actor queued later behind a
+		 * turn that began before now is seen stuck sooner. Only then:
+		 * the turn counter's line is written every turn. */
+		if (trp__unlikely(w->woke))
+			note_turns(w, v, now);
 		return NULL;
+	}
 	uint32_t min = 2;
 	if (size == 1) {
-		/* relaxed: a heuristic. */
-		uint64_t turns = atomic_load_explicit(&victim->turns,
-						      memory_order_relaxed);
-		if (*now == 0)
-			*now = trp__now_ns();
-		if (turns != w->last_seen[2 * v]) {
-			w->last_seen[2 * v] = turns;
-			w->last_seen[2 * v + 1] = *now;
+		if (note_turns(w, v, now))
 			return NULL;
-		}
 		if (*now - w->last_seen[2 * v + 1] < STUCK_NS)
 			return NULL;
 		min = 1;
@@ -150,7 +180,10 @@ static struct trp_actor *slice_over(struct trp__worker *w)
 	return trp__run_ring_pop_owner(&w->runq);
 }
 
-static struct trp_actor *find_work(struct trp__worker *w)
+/* Inlined into both callers: the turn loop's copy is its hot path (a call
+ * there cost pingpong and ring ~4% of their instructions). */
+static inline __attribute__((always_inline)) struct trp_actor *
+find_work(struct trp__worker *w)
 {
 	struct trp_runtime *rt = w->rt;
 	struct trp_actor *a;
@@ -172,6 +205,71 @@ static struct trp_actor *find_work(struct trp__worker *w)
 	return steal(w);
 }
 
+/*
+ * Found no work: polls (as a spinner, park.h) and then parks, off the
+ * turn loop so that it pays nothing for the spin state. Returns work found
+ * while polling, or NULL after a park or at shutdown (the caller loops).
+ */
+static __attribute__((noinline)) struct trp_actor *
+idle_wait(struct trp__worker *w)
+{
+	struct trp_runtime *rt = w->rt;
+	/* Poll before parking (a send usually follows soon), unless someone
+	 * waits for idle (see above). No sched_yield: on an oversubscribed
+	 * machine it hands our time slice to other processes for nothing.
+	 * relaxed: a hint; a waiter that arrives after our look finds us
+	 * parked a little later. */
+	bool spinning = rt->cfg.idle_spins != 0 && !w->woke &&
+			atomic_load_explicit(&rt->idle_waiters,
+					     memory_order_relaxed) == 0;
+	if (spinning) {
+		trp__spin_begin(w);
+		/* A shrunk window is retried in full now and then: once both
+		 * sides of a round trip sleep, only a long enough spin finds
+		 * out that they need not. */
+		uint32_t window = w->spin_ns;
+		if (window < SPIN_MAX_NS && (++w->spin_probe & 7u) == 0)
+			window = SPIN_MAX_NS;
+		uint64_t since = 0;
+		for (uint32_t idle = 0;; idle++) {
+			trp__cpu_relax();
+			/* relaxed: as in trp__worker_main. */
+			if (atomic_load_explicit(&rt->shutdown,
+						 memory_order_relaxed)) {
+				trp__spin_quit(w);
+				return NULL;
+			}
+			struct trp_actor *a = find_work(w);
+			if (a != NULL) {
+				/* It paid off: the full window next time. */
+				trp__spin_end(w);
+				w->spin_ns = SPIN_MAX_NS;
+				return a;
+			}
+			/* relaxed: as above. */
+			if (atomic_load_explicit(&rt->idle_waiters,
+						 memory_order_relaxed) != 0)
+				break;
+			if (idle < rt->cfg.idle_spins)
+				continue;
+			uint64_t now = trp__now_ns();
+			if (since == 0)
+				since = now;
+			if (now - since >= window) {
+				/* It did not: a shorter one next time. */
+				w->spin_ns /= 2;
+				if (w->spin_ns < SPIN_MIN_NS)
+					w->spin_ns = SPIN_MIN_NS;
+				break;
+			}
+		}
+	}
+	/* Nothing keeps the receivers it chained to alive now. */
+	trp__outbox_release_refs(w);
+	trp__park(w, spinning);
+	return NULL;
+}
+
 void *trp__worker_main(void *arg)
 {
 	struct trp__worker *w = arg;
@@ -182,38 +280,19 @@ void *trp__worker_main(void *arg)
 	trp__thread_name(name);
 	if (rt->cfg.pin_workers)
 		trp__thread_pin(w->index);
-	uint32_t idle = 0;
 	for (;;) {
 		/* relaxed: the flag is sticky; a late look costs one turn. */
 		if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
 			break;
 		struct trp_actor *a = find_work(w);
-		if (a != NULL) {
-			if (trp__unlikely(w->woke)) {
-				w->woke = false;
-				trp__kick_deep(rt);
-			}
-			trp__actor_run(w, a);
-			trp__stat_add(&w->turns, 1);
-			idle = 0;
+		if (trp__unlikely(a == NULL) && (a = idle_wait(w)) == NULL)
 			continue;
+		if (trp__unlikely(w->woke)) {
+			w->woke = false;
+			trp__kick_deep(rt);
 		}
-		/* Poll a little before parking (a send usually follows
-		 * soon), unless someone waits for idle (see above). No
-		 * sched_yield: on an oversubscribed machine it hands our time
-		 * slice to other processes for nothing. relaxed: a hint; a
-		 * waiter that arrives after our look finds us parked a little
-		 * later. */
-		if (idle++ < rt->cfg.idle_spins &&
-		    atomic_load_explicit(&rt->idle_waiters,
-					 memory_order_relaxed) == 0) {
-			trp__cpu_relax();
-			continue;
-		}
-		/* Nothing keeps the receivers it chained to alive now. */
-		trp__outbox_release_refs(w);
-		trp__park(w);
-		idle = 0;
+		trp__actor_run(w, a);
+		trp__stat_add(&w->turns, 1);
 	}
 	trp__outbox_release_refs(w);
 	(void)trp__activity_dec(rt);

@@ -54,6 +54,8 @@ struct trp__worker {
 	uint8_t slice_flip;  /* which queue the next slice end serves */
 	uint32_t turn_sends; /* messages the running turn has sent */
 	bool woke;	     /* back from a park, no work run since */
+	uint32_t spin_ns;    /* adaptive idle spin window (worker.c) */
+	uint32_t spin_probe; /* idle spins begun, for the probes */
 	uint64_t rng;	     /* victim selection */
 	uint64_t *last_seen; /* per victim: turns seen, and when */
 	struct trp__thread thread;

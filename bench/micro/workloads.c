@@ -74,6 +74,7 @@ static const struct size sizes[] = {
 	{ "port", "n", 5000, 500 },
 	{ "port", "m", 3000000, 20000 },
 	{ "port", "fill", 100000, 5000 },
+	{ "blocked_wake", "rounds", 100, 20 },
 };
 
 /* One registered benchmark: a workload, a mode, its parameter values. */

@@ -11,9 +11,11 @@
 #include "workloads.h"
 
 const struct bench_workload *const bench_workloads[] = {
-	&bench_storm, &bench_storm_private, &bench_pingpong, &bench_ring,
-	&bench_fanin, &bench_spawn,	    &bench_pubsub,   &bench_skynet,
-	&bench_ask,   &bench_restart,	    &bench_down,     &bench_port,
+	&bench_storm,	     &bench_storm_private, &bench_pingpong,
+	&bench_ring,	     &bench_fanin,	   &bench_spawn,
+	&bench_pubsub,	     &bench_skynet,	   &bench_ask,
+	&bench_restart,	     &bench_down,	   &bench_port,
+	&bench_blocked_wake,
 };
 const size_t bench_nworkloads =
 	sizeof(bench_workloads) / sizeof(bench_workloads[0]);

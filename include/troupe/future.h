@@ -103,6 +103,9 @@ TRP_API int trp_reply(const trp_msg_t *request, const void *data, size_t len);
  * @p reply (may be NULL) receives the reply message (type of the request,
  * the reply's size and data; status 0) when the status is 0, valid until
  * the future is released.
+ * The calling thread polls the future for a short adaptive window (at most
+ * 20 us, 2 us once its replies are slow) before it sleeps, so a fast reply
+ * costs neither side a system call.
  */
 TRP_API int trp_future_wait(trp_future_t *f, int64_t timeout_ns,
 			    const trp_msg_t **reply);

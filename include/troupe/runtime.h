@@ -96,8 +96,11 @@ typedef struct trp_config {
 				   messaging itself yields its worker after
 				   64 sends or `batch` messages. */
 	uint32_t mailbox_limit; /**< default mailbox bound; 0 = unbounded */
-	uint32_t idle_spins;	/**< empty polls of all queues before parking;
-				   0 = park at once (tests) */
+	uint32_t idle_spins;	/**< empty polls of all queues before parking,
+				   followed by an adaptive window of polling
+				   (5-50 us after work ran, none on an idle
+				   runtime; docs/architecture.md, "Spinning");
+				   0 = park at once, no polling (tests) */
 	trp_dead_letter_fn dead_letter; /**< optional hook, see above */
 	void *dead_letter_ctx;		/**< passed to dead_letter */
 } trp_config_t;

@@ -31,9 +31,18 @@
  *   futex_wake(1) wakes one waiter (chosen nondeterministically), or none
  *   if nobody is in the wait queue; wake-all wakes every waiter. Spurious
  *   wake-ups are not modelled (they only add re-checks).
+ *   Spinners (park.h, "Spinners"): a worker with nothing to do may first
+ *           poll as a spinner: spinners++; if it finds work it takes it,
+ *           spinners-- and loops; else it parks, turning spinner into
+ *           sleeper with ONE read-modify-write of the shared word
+ *           (sleepers++, spinners-- together) before the re-check. A
+ *           waker reads both counts in one RMW: it wakes only if some
+ *           worker sleeps and none spins (a spinner finds the work in its
+ *           poll or in its park's re-check).
  * Semantics are sequentially consistent (Promela interleaving), which is
  * what the seq_cst fences / seq_cst RMWs on sleepers and seq provide.
- * BROKEN_LATE_SNAP / BROKEN_LATE_SLEEPERS select the broken variants.
+ * BROKEN_LATE_SNAP / BROKEN_LATE_SLEEPERS / BROKEN_SPIN_NO_RECHECK select
+ * the broken variants.
  */
 
 #define NWORKERS 2          /* futex_wake_one below is written for 2 */
@@ -45,6 +54,7 @@ byte work;                  /* items queued, any queue */
 byte consumed;
 byte seq;                   /* the event count / futex word */
 byte sleepers;
+byte spinners;              /* the high half of the same word */
 bit  shutdown;
 bit  waiting[NWORKERS];     /* in the kernel's futex wait queue */
 bit  early;                 /* destroyer did not wait for idle */
@@ -86,6 +96,7 @@ inline futex_wake_all()
 proctype Worker(byte me)
 {
 	byte snap;
+	bit spinning;
 loop:
 	if
 	:: shutdown -> goto out
@@ -95,10 +106,38 @@ loop:
 	:: atomic { work > 0 -> work--; consumed++ }; goto loop   /* run it */
 	:: else
 	fi;
+	/* spin first, or not (the late-snapshot/announce variants do not
+	 * spin: their bug needs no spinner) */
+#if !defined(BROKEN_LATE_SNAP) && !defined(BROKEN_LATE_SLEEPERS)
+	if
+	:: spinning = 1; spinners++
+	:: skip
+	fi;
+#endif
+	if
+	:: spinning ->
+		if
+		:: atomic { work > 0 -> work--; consumed++ };
+			spinners--; spinning = 0; goto loop
+		:: else
+		fi
+	:: else
+	fi;
 	/* park */
+#if defined(BROKEN_SPIN_NO_RECHECK)
+	if
+	:: spinning ->              /* BROKEN: "we just polled": no re-check */
+		snap = seq;
+		atomic { sleepers++; spinners-- };
+		spinning = 0;
+		goto sleep
+	:: else
+	fi;
+#endif
 #if !defined(BROKEN_LATE_SNAP) && !defined(BROKEN_LATE_SLEEPERS)
 	snap = seq;
-	sleepers++;
+	atomic { sleepers++; if :: spinning -> spinners-- :: else fi };
+	spinning = 0;
 #elif defined(BROKEN_LATE_SNAP)
 	sleepers++;
 #else
@@ -117,6 +156,9 @@ loop:
 #elif defined(BROKEN_LATE_SLEEPERS)
 	sleepers++;                 /* BROKEN: announce after the checks */
 #endif
+#if defined(BROKEN_SPIN_NO_RECHECK)
+sleep:
+#endif
 	futex_wait(snap);
 	sleepers--;
 	snap = 0;
@@ -132,8 +174,8 @@ proctype Waker()
 	do
 	:: i < NITEMS ->
 		work++;                     /* push work, then seq_cst fence */
-		if
-		:: sleepers > 0 ->
+		if                          /* one RMW reads both counts */
+		:: sleepers > 0 && spinners == 0 ->
 			seq++;
 			futex_wake_one()
 		:: else
@@ -177,5 +219,6 @@ init {
 	/* every other process has terminated */
 	_nr_pr == 1;
 	assert(shutdown && sleepers == 0 && !waiting[0] && !waiting[1]);
+	assert(spinners == 0);
 	assert(early || (consumed == NTOTAL && work == 0))
 }
