@@ -751,6 +751,7 @@ static void close_nats(struct trp_node *node)
 		 * it would leave us here for 5 s, then we leak the node
 		 * rather than free memory it may still write). */
 		uint64_t deadline = trp__deadline(5000000000);
+		/* acquire: pairs with on_closed's release store. */
 		while (atomic_load_explicit(&node->nats_closed,
 					    memory_order_acquire) == 0) {
 			int64_t left = trp__remaining(5000000000, deadline);

@@ -110,6 +110,8 @@ int trp_node_bridge(trp_node_t *node, const char *exchange)
 	memcpy(b->dst + 2, exchange, len);
 
 	trp__mutex_lock(&node->bridges.lock);
+	/* acquire: trp_node_stop's CAS; under the lock, so once stop has
+	 * emptied the table no bridge is added behind it. */
 	if (atomic_load_explicit(&node->stopping, memory_order_acquire) != 0)
 		rc = TRP_ESHUTDOWN;
 	else if (trp__node_table_get(&node->bridges, exchange, len) != NULL)
@@ -276,6 +278,7 @@ void trp__node_on_exchange(natsConnection *nc, natsSubscription *sub,
 	trp__mutex_lock(&node->bridges.lock);
 	struct bridge *b = trp__node_table_get(&node->bridges, name, len);
 	if (b != NULL)
+		/* relaxed: the table's reference keeps it above 0 here. */
 		atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
 	trp__mutex_unlock(&node->bridges.lock);
 	if (b == NULL)

@@ -360,6 +360,7 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 			 * again (a frame we sent before this answer came can
 			 * still make it do so: a window of about a round
 			 * trip). */
+			/* relaxed: a time stamp, a hint (on_reconnected). */
 			uint64_t since = atomic_load_explicit(
 				&node->reconnected_ns, memory_order_relaxed);
 			uint64_t window = node->hb_interval * node->hb_misses;
@@ -475,6 +476,7 @@ void trp__node_in_stop(struct trp_node *node, uint64_t deadline)
 		(void)natsSubscription_WaitForDrainCompletion(node->sub,
 							      ms > 0 ? ms : 1);
 	}
+	/* release: pairs with in_main's acquire load; it only ends the loop. */
 	atomic_store_explicit(&node->in_stop, 1, memory_order_release);
 	trp__thread_join(&node->in_thread);
 }

@@ -143,6 +143,8 @@ static bool restart_wanted(struct trp_node *node, struct peer *p)
 	trp__mutex_lock(&node->restarts.lock);
 	bool want = trp__node_table_del(&node->restarts, p->dst, p->dst_len) !=
 		    NULL;
+	/* relaxed: under the lock; a stale 1 only costs the next frame one
+	 * lock. */
 	atomic_store_explicit(&node->restarts_pending, node->restarts.n != 0,
 			      memory_order_relaxed);
 	trp__mutex_unlock(&node->restarts.lock);
@@ -155,6 +157,7 @@ void trp__node_out_restart(struct trp_node *node, const char *dst,
 	trp__mutex_lock(&node->restarts.lock);
 	if (trp__node_table_get(&node->restarts, dst, dst_len) == NULL)
 		(void)trp__node_table_put(&node->restarts, dst, dst_len, node);
+	/* release: pairs with restart_wanted's acquire peek. */
 	atomic_store_explicit(&node->restarts_pending, 1, memory_order_release);
 	trp__mutex_unlock(&node->restarts.lock);
 }

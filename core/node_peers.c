@@ -323,6 +323,7 @@ int trp__node_peers_start(struct trp_node *node)
 
 void trp__node_peers_stop(struct trp_node *node)
 {
+	/* release: pairs with hb_main's acquire load; the futex wakes it. */
 	atomic_store_explicit(&node->hb_stop, 1, memory_order_release);
 	trp__futex_wake(&node->hb_stop, 1);
 	trp__thread_join(&node->hb_thread);

@@ -64,6 +64,7 @@ static void proxy_watched(struct trp_actor *a)
 void trp__node_proxy_unwatched(struct trp_actor *a)
 {
 	struct proxy *p = a->state;
+	/* release: pairs with proxy_watched's acq_rel exchange. */
 	atomic_store_explicit(&p->watching, 0, memory_order_release);
 }
 
@@ -250,7 +251,9 @@ int trp_node_proxy(trp_node_t *node, const char *node_name,
 		goto unlock;
 	}
 	struct trp_actor *a = trp__node_table_get(&node->proxies, key, klen);
-	if (a != NULL && !stopped(a) &&
+	/* relaxed: a proxy closed or killed meanwhile is replaced by the
+	 * next call; its sends already return TRP_EDEAD. */
+	if (a != NULL &&
 	    atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
 		    TRP__ALIVE) {
 		*out = trp_actor_retain(a);

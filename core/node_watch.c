@@ -114,6 +114,7 @@ static void marker_walk(struct marker *m)
 			return;
 		}
 		/* that proxy is gone: it holds nothing of the target's */
+		/* relaxed: we still hold our own reference. */
 		atomic_fetch_sub_explicit(&m->refs, 1, memory_order_relaxed);
 	}
 	down_item(m->node, &m->w, m->reason, m->code);
@@ -134,6 +135,7 @@ bool trp__node_watch_marker(const trp_msg_t *msg)
 	/* Everything this proxy had before the marker has been handed to
 	 * the outbound thread: pass it on (with a reference of our own;
 	 * the message's is dropped after this behaviour). */
+	/* relaxed: the message's reference keeps it above 0 here. */
 	atomic_fetch_add_explicit(&mk->refs, 1, memory_order_relaxed);
 	marker_walk(mk);
 	return true;

@@ -47,7 +47,7 @@ extern "C" {
 	X(TRP_ECLOSED, -16, "mailbox is closed")                               \
 	X(TRP_ENOTREQUEST, -17, "message is not a request")                    \
 	X(TRP_EANSWERED, -18, "request was answered already")                  \
-	X(TRP_ENOREPLY, -19, "request was processed without a reply")         \
+	X(TRP_ENOREPLY, -19, "request was processed without a reply")          \
 	X(TRP_ENOTCONN, -20, "node not connected or peer node unreachable")
 
 /** Error codes returned (negated) by troupe functions. */
