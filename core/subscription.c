@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "epoch.h"
 #include "exchange.h"
+#include "outbox.h"
 
 /* Releases what an array's entries reference (the actors). */
 void trp__subs_release_entries(struct trp__sub_array *arr)
@@ -176,6 +177,7 @@ static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
 {
 	if (ex == NULL || sinks == NULL || n == 0)
 		return TRP_EINVAL;
+	trp__outbox_settle(); /* a turn's held publishes first */
 	if (trp__epoch_in_section())
 		return TRP_EDEADLK;
 	for (uint32_t i = 0; i < n; i++) {
@@ -232,6 +234,7 @@ int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub)
 {
 	if (ex == NULL || sub == 0)
 		return ex == NULL ? TRP_EINVAL : TRP_ENOENT;
+	trp__outbox_settle(); /* a turn's held publishes first */
 	if (trp__epoch_in_section())
 		return TRP_EDEADLK;
 	trp__mutex_lock(&ex->lock);
