@@ -72,17 +72,27 @@ static void tally_add(struct tally *t, int r, uint64_t k)
 		t->other += k;
 }
 
-/* Sends of a publish: pushed at once (outside a turn, or to the running
- * actor itself), or as the turn's sends (batched). */
+/* Sends of a publish pushed at once (outside a turn, or to the running
+ * actor itself); the others are the turn's plain sends. */
 static const struct trp__send_opts send_now = { .entered = true, .now = true };
-static const struct trp__send_opts send_batched = { .entered = true };
 
-/* Delivers one message to every sink of @arr (inside the read section);
- * @self is the actor whose turn publishes (NULL: not in a turn). */
+/* How the actor sinks of a publish are sent to. */
+struct route {
+	/* the actor whose turn publishes (NULL: not in a turn): deliveries
+	 * join its batches */
+	struct trp_actor *self;
+	/* an outside publisher: blocks from here, sends counted in `sent` */
+	struct trp__msg_stash *stash;
+	uint64_t sent;
+};
+
+/* Delivers one message to every sink of @arr (inside the read section),
+ * the actor sinks as @rt says. */
 static int publish_one(const struct trp__sub_array *arr, uint32_t type,
-		       const void *data, size_t len, struct trp_actor *self,
+		       const void *data, size_t len, struct route *ro,
 		       struct tally *t)
 {
+	struct trp_actor *self = ro->self;
 	struct shared_buf *shared = NULL;
 	if (len > TRP_EXCHANGE_SHARE_MIN) {
 		uint32_t actors = 0;
@@ -115,10 +125,18 @@ static int publish_one(const struct trp__sub_array *arr, uint32_t type,
 				if (r != 0)
 					shared_release(shared->data);
 			} else {
-				bool now = self == NULL || s->actor == self;
-				r = trp__actor_send(s->actor, type, data, len,
-						    now ? &send_now :
-							  &send_batched);
+				/* trp_send: a behaviour's plain send (its
+				 * options are constants there) */
+				if (ro->stash != NULL)
+					r = trp__actor_send_outside(
+						s->actor, type, data, len,
+						ro->stash, &ro->sent);
+				else if (self == NULL || s->actor == self)
+					r = trp__actor_send(s->actor, type,
+							    data, len,
+							    &send_now);
+				else
+					r = trp_send(s->actor, type, data, len);
 			}
 			break;
 		case TRP_SINK_CALLBACK:
@@ -181,6 +199,159 @@ static void publish_run(const struct trp__sub_array *arr, uint32_t type,
 		trp__shared_entries_release(shared); /* ours */
 }
 
+/* ------------------------------------------------------------------ */
+/* a turn's publishes, coalesced                                        */
+
+/*
+ * The publishes of one turn to one exchange are written once, as the
+ * entries of one shared block (message.h), and each actor sink gets one
+ * node referring to the block for all of them (trp__actor_send_shared),
+ * as publish_n does for the items of one call: the turn's pending
+ * deliveries (outbox.h, trp__outbox_pending; owner = the exchange, set =
+ * the subscriber array, block = the entries). The block is flushed when
+ * it is full, when the turn publishes to another exchange or finds
+ * another array (an attach or detach swapped it: the new array's sinks
+ * get what is published from then on, the old one's what was published
+ * before), before any other send of the turn leaves (send_checked), and
+ * before the turn's chains are pushed and its read section ends
+ * (trp__outbox_flush_held) - at the latest when the turn ends.
+ *
+ * Which sinks: actor sinks whose mailbox is unbounded and whose kind
+ * batches (every event actor); the others (callbacks, taps, bounded
+ * mailboxes, thread actors) are delivered at once, in the publish call,
+ * as before. A delivery counts as accepted (stats.delivered) in the
+ * publish call, where every coalesced sink's life cycle is looked at (the
+ * early TRP_EDEAD of a send): a publish that finds one stopped pushes the
+ * block first and then goes the one-by-one way of publish_one, which
+ * counts dropped_dead and detaches the sink, as before. A sink that stops
+ * after its deliveries were accepted gets them as dead letters (counted),
+ * as for any chain of a turn.
+ *
+ * Order: per publisher, the block's entries are in publish order, and a
+ * sink gets the block's node behind what the turn holds back for it
+ * (chains, self bundle) and ahead of anything the turn sends later. The
+ * array stays valid while the turn's read section holds it (outbox.h).
+ */
+
+/* Bytes of entries one block holds: 64 eight-byte messages. */
+#define COALESCE_BYTES 2048u
+
+/* Sinks that take the turn's coalesced deliveries. */
+static inline bool coalesces(const trp_sink_t *s)
+{
+	return s->kind == TRP_SINK_ACTOR && s->actor->limit == 0 &&
+	       s->actor->kind->batches;
+}
+
+/* The outbox's flush hook: sends the pending block to every coalescing
+ * sink of its array. */
+static void coalesced_flush(struct trp__worker *w)
+{
+	struct trp__outbox_pending *pd = &w->outbox.pending;
+	struct trp_exchange *ex = pd->owner;
+	const struct trp__sub_array *arr = pd->set;
+	struct trp__shared_entries *sh = pd->block;
+	uint32_t bytes = pd->used, n = pd->n;
+	pd->flush = NULL;
+	pd->owner = pd->set = pd->block = NULL;
+	pd->used = pd->n = 0;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < arr->n; i++)
+		k += coalesces(&arr->v[i].sink);
+	/* ours + one per node; set before any node can be taken */
+	atomic_init(&sh->refs, k + 1);
+	uint64_t lost = 0;
+	for (uint32_t i = 0; i < arr->n; i++)
+		if (coalesces(&arr->v[i].sink) &&
+		    !trp__actor_send_shared(w, arr->v[i].sink.actor, sh, bytes,
+					    n))
+			lost += n;
+	trp__shared_entries_release(sh);
+	if (trp__unlikely(lost != 0)) {
+		/* counted as delivered when published; relaxed: statistics */
+		atomic_fetch_sub_explicit(&ex->delivered, lost,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&ex->dropped_other, lost,
+					  memory_order_relaxed);
+	}
+}
+
+/*
+ * A publish of one small message from the turn running on @w: coalesced
+ * for the sinks that take it, at once for the others. Returns false, with
+ * nothing done, if a coalescing sink has stopped or no block could be
+ * allocated: the caller then delivers it one by one (publish_one).
+ */
+static bool publish_coalesced(struct trp__worker *w, struct trp_exchange *ex,
+			      struct trp__sub_array *arr, uint32_t type,
+			      const void *data, size_t len, struct tally *t)
+{
+	struct trp__outbox *o = &w->outbox;
+	if (o->pending.flush != NULL &&
+	    (o->pending.owner != ex || o->pending.set != arr))
+		trp__outbox_flush_pending(w, o);
+	uint32_t k = 0, others = 0;
+	for (uint32_t i = 0; i < arr->n; i++) {
+		const trp_sink_t *s = &arr->v[i].sink;
+		if (!coalesces(s)) {
+			others++;
+			continue;
+		}
+		/* relaxed: an early answer, as in send_checked */
+		if (atomic_load_explicit(&s->actor->lifecycle,
+					 memory_order_relaxed) != TRP__ALIVE) {
+			trp__outbox_flush_pending(w, o);
+			return false;
+		}
+		k++;
+	}
+	uint32_t need = trp__bundle_entry_size((uint32_t)len);
+	if (k != 0) {
+		if (o->pending.flush != NULL &&
+		    o->pending.used + need > COALESCE_BYTES)
+			trp__outbox_flush_pending(w, o);
+		if (o->pending.flush == NULL) {
+			struct trp__shared_entries *sh =
+				trp__shared_entries_alloc(COALESCE_BYTES);
+			if (sh == NULL)
+				return false;
+			o->pending.owner = ex;
+			o->pending.set = arr;
+			o->pending.block = sh;
+			o->pending.flush = coalesced_flush;
+		}
+		struct trp__shared_entries *sh = o->pending.block;
+		trp__bundle_put(sh->data + o->pending.used, type, 0, data, len);
+		o->pending.used += need;
+		o->pending.n++;
+		/* the turn's bound counts them now (turn.c) */
+		w->turn_sends += k;
+		t->ok += k;
+	}
+	if (others == 0)
+		return true;
+	/* The rest at once, in array order. Not a receiver of the block:
+	 * it need not leave first (beside_pending). */
+	static const struct trp__send_opts beside = { .entered = true,
+						      .now = true,
+						      .beside_pending = true };
+	trp_msg_t msg = { type, 0, len, len != 0 ? data : NULL };
+	for (uint32_t i = 0; i < arr->n; i++) {
+		const trp_sink_t *s = &arr->v[i].sink;
+		if (coalesces(s))
+			continue;
+		int r = 0;
+		if (s->kind == TRP_SINK_ACTOR)
+			r = trp__actor_send(s->actor, type, data, len, &beside);
+		else if (s->kind == TRP_SINK_CALLBACK)
+			s->fn(s->ctx, &msg);
+		else
+			trp__tap_print(s->tap, &msg);
+		tally_add(t, r, 1);
+	}
+	return true;
+}
+
 /* trp_exchange_publish (@n == 1) and trp_exchange_publish_n. */
 static int publish(trp_exchange_t *ex, uint32_t type, const void *items,
 		   size_t len, size_t n)
@@ -208,14 +379,33 @@ static int publish(trp_exchange_t *ex, uint32_t type, const void *items,
 	struct tally t = { 0 };
 	uint64_t published = 0;
 	const unsigned char *p = items;
+	/* An outside publisher takes its blocks (one per actor sink) a
+	 * batch at a time from what the workers freed (message.h), not one
+	 * allocation each, and counts its sends once. The stash is handed
+	 * back before the bracket ends: the runtime may be destroyed after. */
+	struct route route = { .self = self };
+	struct trp__msg_stash stash;
+	if (outside && len <= TRP__MSG_INLINE_SMALL) {
+		trp__msg_stash_init(&stash, rt->pools, rt->nworkers,
+				    (uint32_t)((uintptr_t)&stash >> 12));
+		route.stash = &stash;
+	}
 	if (arr == NULL) {
 		rc = TRP_ECLOSED;
+	} else if (n == 1 && self != NULL && len <= TRP__BUNDLE_PAYLOAD_MAX &&
+		   publish_coalesced(w, ex, arr, type, p, len, &t)) {
+		published = 1;
 	} else if (n > 1 && len <= TRP__BUNDLE_PAYLOAD_MAX) {
+		if (self != NULL) /* after the turn's earlier publishes */
+			trp__outbox_flush_pending(w, &w->outbox);
 		publish_run(arr, type, p, len, (uint32_t)n, &t);
 		published = n;
 	} else {
+		if (self != NULL)
+			trp__outbox_flush_pending(w, &w->outbox);
 		for (size_t k = 0; k < n && rc == 0; k++) {
-			rc = publish_one(arr, type, p + k * len, len, self, &t);
+			rc = publish_one(arr, type, p + k * len, len, &route,
+					 &t);
 			published += rc == 0;
 		}
 	}
@@ -228,6 +418,10 @@ static int publish(trp_exchange_t *ex, uint32_t type, const void *items,
 		w->outbox.epoch_held = 1;
 	else
 		trp__epoch_exit();
+	if (route.stash != NULL) {
+		trp__msg_stash_done(&stash);
+		trp__send_count_outside(rt, route.sent);
+	}
 	if (outside)
 		trp__outside_leave(rt);
 	/* relaxed: statistics; one update per counter per call. */

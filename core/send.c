@@ -74,7 +74,9 @@ make_msg(struct trp__worker *w, uint32_t type, const void *data, size_t len,
 		m->hold = TRP__HOLD_OWNED;
 		m->u.free_fn = opt->owned_free;
 	} else {
-		m = trp__msg_alloc(trp__pool_of(w), len);
+		m = w == NULL && opt->stash != NULL ?
+			    trp__msg_stash_alloc(opt->stash, len) :
+			    trp__msg_alloc(trp__pool_of(w), len);
 		if (m == NULL)
 			return NULL;
 		m->pub.data = len != 0 ? m->inline_data : NULL;
@@ -258,6 +260,11 @@ send_checked(struct trp_actor *to, uint32_t type, const void *data, size_t len,
 	struct trp__worker *w = trp__worker_of(rt);
 	if (w == NULL)
 		return send_outside(rt, to, type, data, len, opt);
+	/* What the turn holds back besides its chains (an exchange's
+	 * publishes) leaves first: per-sender order (outbox.h). */
+	if (trp__unlikely(w->outbox.pending.flush != NULL) &&
+	    !opt->beside_pending)
+		trp__outbox_flush_pending(w, &w->outbox);
 	if (to->limit != 0)
 		return send_bounded(rt, w, to, type, data, len, opt);
 	if (to == w->current)
@@ -289,6 +296,76 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 {
 	return send_checked(to, type, data, len,
 			    opt != NULL ? opt : &plain_send);
+}
+
+/* ------------------------------------------------------------------ */
+/* route: an outside publisher's deliveries                            */
+
+int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
+			    const void *data, size_t len,
+			    struct trp__msg_stash *st, uint64_t *nsent)
+{
+	/* relaxed: an early answer only, as in send_checked. */
+	if (atomic_load_explicit(&to->lifecycle, memory_order_relaxed) !=
+	    TRP__ALIVE)
+		return TRP_EDEAD;
+	struct trp_runtime *rt = to->rt;
+	if (trp__unlikely(to->limit != 0)) {
+		struct trp__send_opts o = { .stash = st,
+					    .entered = true,
+					    .now = true };
+		return send_bounded(rt, NULL, to, type, data, len, &o);
+	}
+	struct trp__msg *m = trp__msg_stash_alloc(st, len);
+	if (m == NULL)
+		return TRP_ENOMEM;
+	m->pub.data = len != 0 ? m->inline_data : NULL;
+	trp__copy_payload(m->inline_data, data, len);
+	m->pub.type = type;
+	m->pub.status = 0;
+	m->pub.size = len;
+	int rc = trp__deliver_counted(rt, NULL, to, m);
+	if (trp__likely(rc == 0)) {
+		TRP_PROBE2(send, to->id, len);
+		++*nsent;
+	} else {
+		trp__msg_free_block(NULL, m);
+	}
+	return rc;
+}
+
+void trp__send_count_outside(struct trp_runtime *rt, uint64_t n)
+{
+	if (n != 0)
+		trp__count(NULL, &trp__stats_of(rt, NULL)->sent, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* route: a turn's shared entries (an exchange's coalesced publishes)   */
+
+bool trp__actor_send_shared(struct trp__worker *w, struct trp_actor *to,
+			    struct trp__shared_entries *shared, uint32_t bytes,
+			    uint32_t n)
+{
+	trp__assert(w->current != NULL && to->limit == 0 && to->kind->batches);
+	struct trp_runtime *rt = w->rt;
+	struct trp__msg *m = trp__msg_alloc(&w->pool, 0);
+	if (trp__unlikely(m == NULL)) {
+		trp__shared_entries_release(shared);
+		return false;
+	}
+	m->hold = TRP__HOLD_SHARED; /* keeps the reference */
+	m->pub.data = shared->data;
+	m->pub.size = bytes;
+	/* What this turn holds back for @to goes first (per-sender order). */
+	trp__outbox_push_to(rt, w, to);
+	if (w->current == to)
+		trp__self_divert(rt, w, to);
+	for (uint32_t k = 0; k < n; k++)
+		TRP_PROBE2(send, to->id, 0);
+	trp__stat_add(&w->stats.sent, n);
+	(void)trp__push_chain(rt, w, to, &m->node, &m->node, n);
+	return true;
 }
 
 /* ------------------------------------------------------------------ */

@@ -16,6 +16,8 @@
 #include "actor.h"
 #include "message.h"
 
+struct trp__worker;
+
 /* Options of an internal send (NULL: a plain copy, as trp_send). */
 struct trp__send_opts {
 	/* != NULL: zero-copy, @data is handed over and freed with this after
@@ -28,11 +30,18 @@ struct trp__send_opts {
 	 * message owns one reference to it once the send succeeded); sent
 	 * with `now` */
 	struct trp__sys_msg *sys;
+	/* != NULL: an outside thread's stash to take the message's block
+	 * from (message.h) */
+	struct trp__msg_stash *stash;
 	/* msg->status of the delivered message */
 	int32_t status;
 	/* the caller is an outside thread that already did
 	 * trp__outside_enter (exchange publishes bracket their deliveries) */
 	bool entered;
+	/* the caller knows @to is not a receiver of the turn's pending
+	 * deliveries (outbox.h, trp__outbox_pending): they need not leave
+	 * first (an exchange's own deliveries to its other sinks) */
+	bool beside_pending;
 	/* push before returning, never into the turn's send batches
 	 * (outbox.h): exchange deliveries, which must all be in their
 	 * mailboxes once a detach's grace period is over */
@@ -61,5 +70,37 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 			     const void *items, size_t len, uint32_t n,
 			     struct trp__shared_entries *shared, int *rc);
+
+/*
+ * An outside publisher's delivery of a copy to @to (an exchange's publish
+ * from a thread that is not a worker of @to's runtime; it did
+ * trp__outside_enter and checked @data and @len once for all its sinks):
+ * as trp__actor_send with `entered` and `now`, the block taken from @st
+ * (message.h), and the `sent` count left to the caller: *@sent is raised
+ * by one per delivery accepted here, and the caller adds the sum with
+ * trp__send_count_outside before it leaves the runtime (one update per
+ * call instead of one atomic add per delivery; quiescence cannot be
+ * observed while it is inside). A bounded receiver takes the bounded
+ * route, which counts it itself. 0 or a trp_send error.
+ */
+int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
+			    const void *data, size_t len,
+			    struct trp__msg_stash *st, uint64_t *sent);
+
+/* Adds @n outside sends to @rt's counters (see trp__actor_send_outside). */
+void trp__send_count_outside(struct trp_runtime *rt, uint64_t n);
+
+/*
+ * From the turn running on @w: enqueues to @to one node referring to the
+ * @n entries (@bytes bytes) of @shared (message.h), behind what the turn
+ * holds back for @to, with one exchange; takes over one reference to
+ * @shared. @to's kind batches and its mailbox is unbounded. Counted as n
+ * sends; if @to stopped meanwhile they are dead letters (counted), as for
+ * a chain. Returns false only when the node cannot be allocated (the
+ * reference is dropped, nothing is sent).
+ */
+bool trp__actor_send_shared(struct trp__worker *w, struct trp_actor *to,
+			    struct trp__shared_entries *shared, uint32_t bytes,
+			    uint32_t n);
 
 #endif /* TRP_CORE_SEND_H */
