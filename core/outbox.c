@@ -51,8 +51,9 @@ void trp__outbox_release_refs(struct trp__worker *w)
 
 void trp__outbox_flush_held(struct trp__worker *w, struct trp__outbox *o)
 {
-	/* first: they may add to the chains (what the turn holds back for
-	 * a receiver leaves before them) */
+	/* First the feature's pending deliveries: each receiver's chain
+	 * leaves ahead of them (trp__actor_send_shared pushes it first), and
+	 * all of them before the read section ends, below. */
 	trp__outbox_flush_pending(w, o);
 	for (uint32_t i = 0; i < o->nheld; i++) {
 		struct trp__outbox_slot *s = &o->slot[o->held[i]];
@@ -98,15 +99,8 @@ int trp__outbox_send(struct trp_runtime *rt, struct trp__worker *w,
 	trp__assert(w->current != NULL && w->current != to &&
 		    to->kind->batches);
 	struct trp__outbox *o = &w->outbox;
-	uint32_t i = trp__outbox_index(to);
-	struct trp__outbox_slot *s = &o->slot[i];
+	struct trp__outbox_slot *s = &o->slot[trp__outbox_index(to)];
 	bool current = s->stamp == o->stamp;
-	if (current && s->to != to) {
-		/* The home serves another receiver this turn: the partner
-		 * (outbox.h), which this receiver may hold already. */
-		s = &o->slot[i ^ 1u];
-		current = s->stamp == o->stamp;
-	}
 	if (trp__likely(current && s->to == to)) {
 		trp__outbox_hold(o, s);
 		trp__outbox_link(s, &m->node);
@@ -116,9 +110,8 @@ int trp__outbox_send(struct trp_runtime *rt, struct trp__worker *w,
 		return 0;
 	}
 	if (current && s->held)
-		/* Another receiver's slot (home and partner both taken):
-		 * push its chain now (order per receiver is kept) and take
-		 * the slot over. */
+		/* Another receiver's slot: push its chain now (order per
+		 * receiver is kept) and take the slot over. */
 		outbox_unhold(rt, w, s);
 	if (s->to != to)
 		outbox_unref(o, s); /* kept if @to had the slot before */

@@ -104,12 +104,15 @@ struct trp__outbox_slot {
  * (send.c, send_checked: per-sender order with the turn's other messages
  * to those receivers), and trp__outbox_flush_held runs it before pushing
  * the chains; the turn's epoch read section (`epoch_held`) covers it.
- * The other fields are the feature's.
+ * The feature holds nothing back before the turn has sent (it counts its
+ * deliveries in turn_sends when it holds them), nor for a bounded
+ * receiver or the running actor itself: send_checked looks only where
+ * those cannot be. The other fields are the feature's.
  */
 struct trp__outbox_pending {
 	void (*flush)(struct trp__worker *w); /* NULL: nothing held */
 	void *owner, *set, *block;
-	uint32_t used, n;
+	uint32_t used, n, aux;
 };
 
 struct trp__outbox {
@@ -117,15 +120,23 @@ struct trp__outbox {
 	 * whose entries from offset self_rd on are not processed yet */
 	struct trp__msg *self;
 	uint32_t self_rd;
-	uint32_t self_n;    /* entries from self_rd on */
-	uint8_t self_off;   /* self bundle overflowed: the rest of the turn
+	uint32_t self_n;  /* entries from self_rd on */
+	uint8_t self_off; /* self bundle overflowed: the rest of the turn
 			      sends to itself through the mailbox */
-	uint8_t epoch_held; /* the turn keeps an epoch read section open for
-			       its exchange deliveries (see above); only
-			       while a turn runs */
-	uint32_t stamp;	    /* changes every turn */
-	uint32_t nheld;	    /* slots on the held list */
-	uint32_t nref;	    /* slots with a reference */
+	uint32_t stamp;	  /* changes every turn */
+	/* What trp__outbox_flush looks at when a turn ends, read as one
+	 * word (`busy`): most turns hold neither. */
+	union {
+		struct {
+			uint16_t nheld; /* slots on the held list */
+			/* the turn keeps an epoch read section open for
+			 * its exchange deliveries (see above); only while a
+			 * turn runs */
+			uint16_t epoch_held;
+		};
+		uint32_t busy;
+	};
+	uint32_t nref; /* slots with a reference */
 	struct trp__outbox_pending pending;
 	uint16_t held[TRP__OUTBOX_SLOTS]; /* slots with a chain this turn */
 	struct trp__outbox_slot slot[TRP__OUTBOX_SLOTS];
@@ -138,33 +149,12 @@ static inline uint32_t trp__outbox_index(const struct trp_actor *to)
 	       24;
 }
 
-/*
- * The table is two-way: a receiver's slot is its home (trp__outbox_index)
- * or, when the home already serves another receiver in this turn, the
- * home's partner (index ^ 1). With one way, two receivers of one turn
- * that hash to one slot took it from each other at every message (a
- * publisher's 100 subscribers: 1 in 6 of its deliveries went unbatched,
- * each with a block and an exchange of its own).
- *
- * Invariant: a slot stamped with this turn stays so until the turn ends
- * (a takeover restamps it), and a receiver is placed in its home's
- * partner only while its home is stamped with this turn. So a home not
- * stamped with this turn means "not in either slot": a miss costs one
- * compare, as with one way.
- */
-
 /* The slot of @to if this turn already sent it a message (a chain forms
  * from the second one on), else NULL. */
 static inline struct trp__outbox_slot *
 trp__outbox_find(struct trp__outbox *o, const struct trp_actor *to)
 {
-	uint32_t i = trp__outbox_index(to);
-	struct trp__outbox_slot *s = &o->slot[i];
-	if (s->stamp != o->stamp)
-		return NULL;
-	if (s->to == to)
-		return s;
-	s = &o->slot[i ^ 1u];
+	struct trp__outbox_slot *s = &o->slot[trp__outbox_index(to)];
 	return s->stamp == o->stamp && s->to == to ? s : NULL;
 }
 
@@ -254,7 +244,7 @@ void trp__outbox_flush_held(struct trp__worker *w, struct trp__outbox *o);
 static inline void trp__outbox_flush(struct trp__worker *w,
 				     struct trp__outbox *o)
 {
-	if (w != NULL && (o->nheld | o->epoch_held) != 0)
+	if (w != NULL && o->busy != 0)
 		trp__outbox_flush_held(w, o);
 }
 

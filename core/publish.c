@@ -8,23 +8,38 @@
  * Deliveries to actor sinks are in their mailboxes before the read section
  * that covered the array they came from ends, so once a detach returns
  * (after a grace period) nothing is in flight to the sink:
- *   - from an outside thread, or a worker outside a turn, each is pushed
- *     at once (`now`) and the section ends with the call;
- *   - from a behaviour, they are sends of the turn like any other: the
- *     first to each receiver is pushed at once, the next ones join the
- *     turn's chain to it (outbox.h), pushed with one exchange per
- *     TRP__OUTBOX_CHAIN messages and at the latest when the turn ends;
- *     and the first publish of the turn keeps its read section open as
- *     the turn's, until those chains are pushed (outbox.h, `epoch_held`).
- *     Per-publisher order holds as for trp_send: a turn's messages to one
- *     receiver, published or sent, take one path in order. A publish to
- *     the running actor itself (it subscribed) is pushed at once, as
- *     before: the self bundle is not for exchange deliveries.
+ *   - from an outside thread, each is pushed at once and the section ends
+ *     with the call (trp__actor_send_outside: the blocks from the workers'
+ *     spares, message.h; the sends counted once per call); so from a
+ *     worker outside a turn (trp__actor_send, `now`);
+ *   - from a behaviour, the turn's publishes to one exchange are coalesced
+ *     (below: one block of entries, one node per sink, flushed at the
+ *     latest when the turn ends), and the first publish of the turn keeps
+ *     its read section open as the turn's until the turn's held
+ *     deliveries are pushed (outbox.h, `epoch_held`). What cannot be
+ *     coalesced (a publish that found a stopped sink, a large payload)
+ *     goes one by one as the turn's plain sends (trp_send: the first to
+ *     each receiver at once, the next ones in the turn's chains), under
+ *     the same section. Per-publisher order holds as for trp_send: a
+ *     turn's messages to one receiver, published or sent, leave in order.
+ * ORDER, the membership argument in one place: a detach swaps the array
+ * (release) and waits for a grace period (epoch.c); every publish that
+ * read the old array did so inside a read section of its worker's epoch
+ * record, and for a behaviour that record stays active without a break
+ * until trp__outbox_flush_held has pushed the turn's pending block and
+ * chains (the pushes are sequenced before the section's release exit), so
+ * the grace period, and with it the detach, ends after those deliveries
+ * are in their mailboxes. A publish that starts after the detach returned
+ * loads the new array (acquire) and never sees the sink. Attach is as
+ * before: a publish loads the array at each call.
  * Rejected: pushing each delivery at once from a turn too (the old way: a
  * block and a contended exchange per delivery, 0.9x the Go peer's
- * per-message loop); making detach wait for the workers' batches instead
- * of holding the section (a second mechanism next to the grace period it
- * already waits for).
+ * per-message loop; 486 instructions per delivery at 1 worker, 93 now);
+ * making detach wait for the workers' batches instead of holding the
+ * section (a second mechanism next to the grace period it already waits
+ * for, and a detach would still wait for the turn); batching an outside
+ * thread's publishes across calls (a delivery would wait past the call's
+ * return for the thread's next publish).
  */
 #include <string.h>
 
@@ -236,13 +251,6 @@ static void publish_run(const struct trp__sub_array *arr, uint32_t type,
 /* Bytes of entries one block holds: 64 eight-byte messages. */
 #define COALESCE_BYTES 2048u
 
-/* Sinks that take the turn's coalesced deliveries. */
-static inline bool coalesces(const trp_sink_t *s)
-{
-	return s->kind == TRP_SINK_ACTOR && s->actor->limit == 0 &&
-	       s->actor->kind->batches;
-}
-
 /* The outbox's flush hook: sends the pending block to every coalescing
  * sink of its array. */
 static void coalesced_flush(struct trp__worker *w)
@@ -252,17 +260,18 @@ static void coalesced_flush(struct trp__worker *w)
 	const struct trp__sub_array *arr = pd->set;
 	struct trp__shared_entries *sh = pd->block;
 	uint32_t bytes = pd->used, n = pd->n;
+	/* aux: the running actor is one of the sinks; it got its copies at
+	 * once (outbox.h: nothing is held for it) */
+	uint32_t self_in = pd->aux;
+	struct trp_actor *skip = self_in ? w->current : NULL;
 	pd->flush = NULL;
 	pd->owner = pd->set = pd->block = NULL;
-	pd->used = pd->n = 0;
-	uint32_t k = 0;
-	for (uint32_t i = 0; i < arr->n; i++)
-		k += coalesces(&arr->v[i].sink);
+	pd->used = pd->n = pd->aux = 0;
 	/* ours + one per node; set before any node can be taken */
-	atomic_init(&sh->refs, k + 1);
+	atomic_init(&sh->refs, arr->ncoal - self_in + 1);
 	uint64_t lost = 0;
 	for (uint32_t i = 0; i < arr->n; i++)
-		if (coalesces(&arr->v[i].sink) &&
+		if (arr->v[i].coalesce && arr->v[i].sink.actor != skip &&
 		    !trp__actor_send_shared(w, arr->v[i].sink.actor, sh, bytes,
 					    n))
 			lost += n;
@@ -290,20 +299,25 @@ static bool publish_coalesced(struct trp__worker *w, struct trp_exchange *ex,
 	if (o->pending.flush != NULL &&
 	    (o->pending.owner != ex || o->pending.set != arr))
 		trp__outbox_flush_pending(w, o);
-	uint32_t k = 0, others = 0;
-	for (uint32_t i = 0; i < arr->n; i++) {
-		const trp_sink_t *s = &arr->v[i].sink;
-		if (!coalesces(s)) {
-			others++;
-			continue;
-		}
-		/* relaxed: an early answer, as in send_checked */
-		if (atomic_load_explicit(&s->actor->lifecycle,
-					 memory_order_relaxed) != TRP__ALIVE) {
-			trp__outbox_flush_pending(w, o);
-			return false;
-		}
-		k++;
+	uint32_t k = arr->ncoal, others = arr->n - k;
+	/* relaxed: an early answer, as in send_checked. The loop is the
+	 * publish's cost per sink: without the test of `coalesce` when
+	 * every sink coalesces (the common case). */
+	bool stopped = false;
+	if (others == 0)
+		for (uint32_t i = 0; i < arr->n; i++)
+			stopped |= atomic_load_explicit(
+					   &arr->v[i].sink.actor->lifecycle,
+					   memory_order_relaxed) != TRP__ALIVE;
+	else
+		for (uint32_t i = 0; i < arr->n; i++)
+			stopped |= arr->v[i].coalesce &&
+				   atomic_load_explicit(
+					   &arr->v[i].sink.actor->lifecycle,
+					   memory_order_relaxed) != TRP__ALIVE;
+	if (trp__unlikely(stopped)) {
+		trp__outbox_flush_pending(w, o);
+		return false;
 	}
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
 	if (k != 0) {
@@ -315,18 +329,34 @@ static bool publish_coalesced(struct trp__worker *w, struct trp_exchange *ex,
 				trp__shared_entries_alloc(COALESCE_BYTES);
 			if (sh == NULL)
 				return false;
+			/* Is the publisher one of the sinks? Looked up once
+			 * per block: it gets its copies at once instead,
+			 * as before (a self-send would otherwise overtake
+			 * them, outbox.h). */
+			uint32_t self_in = 0;
+			for (uint32_t i = 0; i < arr->n; i++)
+				self_in |= arr->v[i].coalesce &&
+					   arr->v[i].sink.actor == w->current;
 			o->pending.owner = ex;
 			o->pending.set = arr;
 			o->pending.block = sh;
+			o->pending.aux = self_in;
 			o->pending.flush = coalesced_flush;
 		}
 		struct trp__shared_entries *sh = o->pending.block;
 		trp__bundle_put(sh->data + o->pending.used, type, 0, data, len);
 		o->pending.used += need;
 		o->pending.n++;
-		/* the turn's bound counts them now (turn.c) */
-		w->turn_sends += k;
+		k -= o->pending.aux;
+		/* the turn's bound counts them now (turn.c), and nothing is
+		 * held before turn_sends says the turn sent (outbox.h) */
+		w->turn_sends += k != 0 ? k : 1;
 		t->ok += k;
+		if (o->pending.aux)
+			tally_add(t,
+				  trp__actor_send(w->current, type, data, len,
+						  &send_now),
+				  1);
 	}
 	if (others == 0)
 		return true;
@@ -338,7 +368,7 @@ static bool publish_coalesced(struct trp__worker *w, struct trp_exchange *ex,
 	trp_msg_t msg = { type, 0, len, len != 0 ? data : NULL };
 	for (uint32_t i = 0; i < arr->n; i++) {
 		const trp_sink_t *s = &arr->v[i].sink;
-		if (coalesces(s))
+		if (arr->v[i].coalesce)
 			continue;
 		int r = 0;
 		if (s->kind == TRP_SINK_ACTOR)

@@ -17,8 +17,13 @@
  *             (outbox.h), small copies packed into bundles
  *   direct    everything else: one message, one exchange, now
  *
- * and a sixth entry for exchanges, trp__actor_send_run (publish_n): n
- * messages to one receiver as one chain.
+ * and three more entries for exchanges (publish.c): trp__actor_send_run
+ * (publish_n: n messages to one receiver as one chain),
+ * trp__actor_send_shared (a turn's coalesced publishes: one node referring
+ * to entries shared by every sink) and trp__actor_send_outside (an outside
+ * publisher's deliveries, their blocks from a stash, counted per call).
+ * A turn's pending deliveries (outbox.h, trp__outbox_pending) leave before
+ * any other send of the turn.
  *
  * Every route ends in delivery.h (trp__deliver, trp__push_chain), which
  * wakes the receiver through its kind when the push found it idle. From
@@ -260,20 +265,23 @@ send_checked(struct trp_actor *to, uint32_t type, const void *data, size_t len,
 	struct trp__worker *w = trp__worker_of(rt);
 	if (w == NULL)
 		return send_outside(rt, to, type, data, len, opt);
-	/* What the turn holds back besides its chains (an exchange's
-	 * publishes) leaves first: per-sender order (outbox.h). */
-	if (trp__unlikely(w->outbox.pending.flush != NULL) &&
-	    !opt->beside_pending)
-		trp__outbox_flush_pending(w, &w->outbox);
 	if (to->limit != 0)
 		return send_bounded(rt, w, to, type, data, len, opt);
 	if (to == w->current)
 		return send_self(rt, w, to, type, data, len, opt);
 	/* Not the turn's first send (that one goes at once and skips the
 	 * table: most turns send just one). */
-	if (w->current != NULL && w->turn_sends != 0 && to->kind->batches &&
-	    !opt->now)
-		return send_chained(rt, w, to, type, data, len, opt);
+	if (w->current != NULL && w->turn_sends != 0) {
+		/* What the turn holds back besides its chains (an exchange's
+		 * publishes) leaves first: per-sender order (outbox.h). Only
+		 * here: it is held only after the turn sent, and never for
+		 * a bounded receiver or the running actor itself. */
+		if (trp__unlikely(w->outbox.pending.flush != NULL) &&
+		    !opt->beside_pending)
+			trp__outbox_flush_pending(w, &w->outbox);
+		if (to->kind->batches && !opt->now)
+			return send_chained(rt, w, to, type, data, len, opt);
+	}
 	return send_direct(rt, w, to, type, data, len, opt);
 }
 

@@ -43,8 +43,11 @@ struct trp__send_opts {
 	 * first (an exchange's own deliveries to its other sinks) */
 	bool beside_pending;
 	/* push before returning, never into the turn's send batches
-	 * (outbox.h): exchange deliveries, which must all be in their
-	 * mailboxes once a detach's grace period is over */
+	 * (outbox.h): system messages, and exchange deliveries that are
+	 * not the turn's (an outside publisher's, a publish to the running
+	 * actor itself, the one-by-one ones of publish_n); a turn's own
+	 * exchange deliveries wait in its batches under its epoch read
+	 * section instead (publish.c) */
 	bool now;
 };
 

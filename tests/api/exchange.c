@@ -1314,6 +1314,95 @@ static void test_detach_in_publishing_turn(void **unused)
 	assert_no_behaviour_errors();
 }
 
+static int publish_seq_n(trp_exchange_t *ex, uint32_t pub, uint64_t first,
+			 size_t n);
+
+/* A publisher subscribed to its own exchange, mixing publishes with
+ * plain sends and a self-send in one turn; it logs what it gets (MSG_SEQ:
+ * the seq, MSG_DATA: 100, the trigger MSG_CTL: not logged). */
+struct mix_pub {
+	trp_exchange_t *ex;
+	trp_actor_t *sink;
+	struct order_log log;
+};
+
+static void mix_pub_behavior(trp_actor_t *self, void *state,
+			     const trp_msg_t *msg)
+{
+	struct mix_pub *p = state;
+	unsigned i = atomic_load(&p->log.n);
+	if (msg->type != MSG_CTL) {
+		if (i < 16) {
+			struct seqmsg sm;
+			if (msg->type == MSG_SEQ && msg->size == sizeof sm)
+				memcpy(&sm, msg->data, sizeof sm);
+			else
+				sm.seq = 100;
+			p->log.what[i] = sm.seq;
+			atomic_store(&p->log.n, i + 1);
+		}
+		return;
+	}
+	int rc = trp_send(p->sink, MSG_CTL, NULL, 0); /* the turn's first */
+	rc |= publish_seq(p->ex, 0, 1);
+	rc |= publish_seq(p->ex, 0, 2);
+	rc |= trp_send(self, MSG_DATA, NULL, 0);
+	rc |= trp_send(p->sink, MSG_CTL, NULL, 0);
+	rc |= publish_seq(p->ex, 0, 3);
+	rc |= publish_seq_n(p->ex, 0, 4, 2);
+	rc |= publish_seq(p->ex, 0, 6);
+	if (rc != 0)
+		note_error(TRP_EINVAL);
+}
+
+/*
+ * A turn's publishes are held back and sent together (publish.c), yet
+ * every receiver gets the turn's messages in the order the behaviour made
+ * them, published or sent: the sink 0, 1, 2, 0, 3, 4, 5, 6 (0: a plain
+ * send); the publisher itself, subscribed, 1, 2, its self-send, 3 .. 6.
+ */
+static void test_publish_send_order(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	trp_exchange_t *ex = NULL;
+	static struct order_log log;
+	static struct mix_pub mp;
+	trp_actor_def_t sdef = { .behavior = order_behavior };
+	trp_actor_def_t pdef = { .behavior = mix_pub_behavior };
+	trp_actor_t *pub = NULL;
+	static const uint64_t want_sink[] = { 0, 1, 2, 0, 3, 4, 5, 6 };
+	static const uint64_t want_pub[] = { 1, 2, 100, 3, 4, 5, 6 };
+
+	memset(&log, 0, sizeof log);
+	memset(&mp, 0, sizeof mp);
+	CHECK_OK(trp_exchange_create(rt, &ex));
+	mp.ex = ex;
+	CHECK_OK(trp_actor_spawn(rt, &sdef, &log, &mp.sink));
+	CHECK_OK(trp_actor_spawn(rt, &pdef, &mp, &pub));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(mp.sink), NULL));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(pub), NULL));
+	for (int round = 0; round < 50; round++) {
+		memset(&log, 0, sizeof log);
+		memset(&mp.log, 0, sizeof mp.log);
+		CHECK_OK(trp_send(pub, MSG_CTL, NULL, 0));
+		settle(rt);
+		assert_int_equal(atomic_load(&log.n), 8);
+		for (unsigned i = 0; i < 8; i++)
+			assert_int_equal(log.what[i], want_sink[i]);
+		assert_int_equal(atomic_load(&mp.log.n), 7);
+		for (unsigned i = 0; i < 7; i++)
+			assert_int_equal(mp.log.what[i], want_pub[i]);
+	}
+
+	trp_exchange_release(ex);
+	trp_actor_release(mp.sink);
+	trp_actor_release(pub);
+	(void)api_assert_balanced(rt);
+	CHECK_OK(trp_runtime_destroy(rt));
+	assert_no_behaviour_errors();
+}
+
 /* ------------------------------------------------------------------ */
 /* refused deliveries are counted                                      */
 
@@ -2589,6 +2678,7 @@ int main(void)
 		cmocka_unit_test(test_detach_then_free_context),
 		cmocka_unit_test(test_detach_after_behaviour_publish),
 		cmocka_unit_test(test_detach_in_publishing_turn),
+		cmocka_unit_test(test_publish_send_order),
 		cmocka_unit_test(test_drops_full),
 		cmocka_unit_test(test_drops_dead),
 		cmocka_unit_test(test_auto_detach_closing),
