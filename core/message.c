@@ -81,6 +81,7 @@ void trp__msg_pool_destroy(struct trp__msg_pool *p)
 	atomic_store_explicit(&p->spare, NULL, memory_order_relaxed);
 }
 
+#if !defined(TRP_NO_POOL)
 /* Pushes batch @b onto @p's spare stack (the owner, or an outside thread
  * giving back). */
 static void spare_push(struct trp__msg_pool *p, struct trp__msg_batch *b)
@@ -99,6 +100,7 @@ static void spare_push(struct trp__msg_pool *p, struct trp__msg_batch *b)
 	/* relaxed: a bound, approximate by the racing pushers at most. */
 	atomic_fetch_add_explicit(&p->spare_n, 1, memory_order_relaxed);
 }
+#endif
 
 #if !defined(TRP_NO_POOL)
 /* Owner: refills the empty stack from one batch another worker gave us. */
@@ -327,6 +329,8 @@ struct trp__msg *trp__msg_stash_alloc(struct trp__msg_stash *st, size_t payload)
 			return m;
 		}
 	}
+#else
+	(void)st;
 #endif
 	return trp__msg_alloc(NULL, payload);
 }

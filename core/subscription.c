@@ -55,11 +55,12 @@ static bool sink_stopped(const trp_sink_t *s)
 				    memory_order_relaxed) != TRP__ALIVE;
 }
 
-/* Sets @arr->ncoal (before the array is published). */
-static void count_coalescing(struct trp__sub_array *arr)
+/* Sets @arr->ncoal from its first @n entries (before the array is
+ * published; the caller adds the entries it fills in later). */
+static void count_coalescing(struct trp__sub_array *arr, uint32_t n)
 {
 	uint32_t k = 0;
-	for (uint32_t i = 0; i < arr->n; i++)
+	for (uint32_t i = 0; i < n; i++)
 		k += arr->v[i].coalesce;
 	arr->ncoal = k;
 }
@@ -110,7 +111,7 @@ static int rebuild_locked(struct trp__sub_array *cur, trp_sub_t drop,
 	*left_out = gone;
 	*out = next;
 	if (next != &trp__subs_empty)
-		count_coalescing(next);
+		count_coalescing(next, n - extra); /* the kept ones */
 	return 0;
 }
 
@@ -224,12 +225,12 @@ static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
 		e->sink = sinks[i];
 		e->retired = false;
 		e->coalesce = trp__sink_coalesces(&e->sink);
+		next->ncoal += e->coalesce;
 		if (e->sink.kind == TRP_SINK_ACTOR)
 			trp_actor_retain(e->sink.actor);
 		if (subs != NULL)
 			subs[i] = e->id;
 	}
-	count_coalescing(next);
 	struct trp__sub_array *old = trp__subs_swap_locked(ex, next);
 	trp__mutex_unlock(&ex->lock);
 	/* The kept entries live on in the new array: the old one's retired
