@@ -184,7 +184,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			 * bundle holds at most TRP__BUNDLE_NEXT bytes: the
 			 * count stays close enough to watch a backlog). */
 			const unsigned char *base = trp__bundle_base(m);
-			uint32_t here = 0;
+			uint32_t n0 = n;
 			while (off < end) {
 				const struct trp__bundle_entry *e =
 					(const struct trp__bundle_entry
@@ -196,7 +196,6 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				trp_msg_t v = trp__bundle_view(e);
 				n++;
 				taken++;
-				here++;
 				/* trp__current_msg stays NULL: an entry is
 				 * never a request. */
 				a->behavior(a, a->state, &v);
@@ -211,7 +210,7 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				    turn_ends(w, rt, n, batch, past))
 					break;
 			}
-			trp__stat_add(&w->stats.processed, here);
+			trp__stat_add(&w->stats.processed, n - n0);
 			if (off < end) {
 				/* The rest of the bundle waits for the next
 				 * turn, or becomes dead letters (stop.c). */
