@@ -225,9 +225,9 @@ TRP_API int trp_exchange_publish(trp_exchange_t *ex, uint32_t type,
  * messages packed together and enqueued with one atomic operation,
  * instead of n separate messages, and two or more actor sinks share one
  * read-only copy of them (reference-counted). Callback and tap sinks are called once
- * per message. Like every publish, all deliveries are in their mailboxes
- * when the call returns (from a behaviour too: the turn's earlier
- * publishes leave first); n == 0 publishes nothing and returns 0.
+ * per message. All its deliveries are in their mailboxes when the call
+ * returns, also from a behaviour (the turn's earlier publishes leave
+ * first); n == 0 publishes nothing and returns 0.
  * Errors: as trp_exchange_publish(); TRP_EINVAL also for n > UINT32_MAX.
  * On TRP_ENOMEM for a shared copy (large payloads only) the messages
  * before the failing one were published.
