@@ -96,9 +96,8 @@ struct route {
 	/* the actor whose turn publishes (NULL: not in a turn): deliveries
 	 * join its batches */
 	struct trp_actor *self;
-	/* an outside publisher: blocks from here, sends counted in `sent` */
-	struct trp__msg_stash *stash;
-	uint64_t sent;
+	/* an outside publisher's run (send.h), or NULL */
+	struct trp__outside_run *outside;
 };
 
 /* Delivers one message to every sink of @arr (inside the read section),
@@ -142,10 +141,10 @@ static int publish_one(const struct trp__sub_array *arr, uint32_t type,
 			} else {
 				/* trp_send: a behaviour's plain send (its
 				 * options are constants there) */
-				if (ro->stash != NULL)
+				if (ro->outside != NULL)
 					r = trp__actor_send_outside(
 						s->actor, type, data, len,
-						ro->stash, &ro->sent);
+						ro->outside);
 				else if (self == NULL || s->actor == self)
 					r = trp__actor_send(s->actor, type,
 							    data, len,
@@ -409,16 +408,16 @@ static int publish(trp_exchange_t *ex, uint32_t type, const void *items,
 	struct tally t = { 0 };
 	uint64_t published = 0;
 	const unsigned char *p = items;
-	/* An outside publisher takes its blocks (one per actor sink) a
-	 * batch at a time from what the workers freed (message.h), not one
-	 * allocation each, and counts its sends once. The stash is handed
-	 * back before the bracket ends: the runtime may be destroyed after. */
+	/* An outside publisher's call is one run (send.h): its blocks (one
+	 * per actor sink) come a batch at a time from what the workers freed
+	 * (message.h), its sends are counted once and the receivers it found
+	 * idle scheduled together. The run ends before the bracket does:
+	 * the runtime may be destroyed after. */
 	struct route route = { .self = self };
-	struct trp__msg_stash stash;
+	struct trp__outside_run run;
 	if (outside && len <= TRP__MSG_INLINE_SMALL) {
-		trp__msg_stash_init(&stash, rt->pools, rt->nworkers,
-				    (uint32_t)((uintptr_t)&stash >> 12));
-		route.stash = &stash;
+		trp__outside_run_begin(rt, &run);
+		route.outside = &run;
 	}
 	if (arr == NULL) {
 		rc = TRP_ECLOSED;
@@ -448,10 +447,8 @@ static int publish(trp_exchange_t *ex, uint32_t type, const void *items,
 		w->outbox.epoch_held = 1;
 	else
 		trp__epoch_exit();
-	if (route.stash != NULL) {
-		trp__msg_stash_done(&stash);
-		trp__send_count_outside(rt, route.sent);
-	}
+	if (route.outside != NULL)
+		trp__outside_run_end(rt, &run);
 	if (outside)
 		trp__outside_leave(rt);
 	/* relaxed: statistics; one update per counter per call. */

@@ -47,6 +47,7 @@
 #include "outbox.h"
 #include "probes.h"
 #include "quiescence.h"
+#include "scheduler.h"
 #include "self_send.h"
 #include "worker.h"
 
@@ -317,7 +318,7 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 
 int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
 			    const void *data, size_t len,
-			    struct trp__msg_stash *st, uint64_t *nsent)
+			    struct trp__outside_run *run)
 {
 	/* relaxed: an early answer only, as in send_checked. */
 	if (atomic_load_explicit(&to->lifecycle, memory_order_relaxed) !=
@@ -325,12 +326,12 @@ int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
 		return TRP_EDEAD;
 	struct trp_runtime *rt = to->rt;
 	if (trp__unlikely(to->limit != 0)) {
-		struct trp__send_opts o = { .stash = st,
+		struct trp__send_opts o = { .stash = &run->stash,
 					    .entered = true,
 					    .now = true };
 		return send_bounded(rt, NULL, to, type, data, len, &o);
 	}
-	struct trp__msg *m = trp__msg_stash_alloc(st, len);
+	struct trp__msg *m = trp__msg_stash_alloc(&run->stash, len);
 	if (m == NULL)
 		return TRP_ENOMEM;
 	m->pub.data = len != 0 ? m->inline_data : NULL;
@@ -338,20 +339,58 @@ int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
 	m->pub.type = type;
 	m->pub.status = 0;
 	m->pub.size = len;
-	int rc = trp__deliver_counted(rt, NULL, to, m);
-	if (trp__likely(rc == 0)) {
-		TRP_PROBE2(send, to->id, len);
-		++*nsent;
-	} else {
+	/* trp__deliver_counted, but an event actor this push takes out of
+	 * the idle state is scheduled with the run's others at its end. */
+	uint32_t queued = trp__mailbox_count_add(&to->mailbox, 1);
+	run->overloaded |= queued >= TRP__MUTE_HIGH;
+	unsigned tag = trp__mailbox_push_mp(&to->mailbox, &m->node);
+	if (trp__unlikely(tag == TRP__MAILBOX_CLOSED) &&
+	    trp__drain_and_close(rt, NULL, to, m, TRP_DEAD_STOPPED)) {
 		trp__msg_free_block(NULL, m);
+		return TRP_EDEAD;
 	}
-	return rc;
+	if (tag == TRP__MAILBOX_IDLE) {
+		if (trp__likely(to->kind->wake == NULL)) {
+			/* relaxed: the chain is ours until the injection
+			 * queue's push publishes it. */
+			if (run->woken == 0)
+				run->woken_first = &to->run_node;
+			else
+				atomic_store_explicit(&run->woken_last->next,
+						      &to->run_node,
+						      memory_order_relaxed);
+			run->woken_last = &to->run_node;
+			run->woken++;
+		} else {
+			trp__wake(rt, to);
+		}
+	}
+	TRP_PROBE2(send, to->id, len);
+	run->sent++;
+	return 0;
 }
 
-void trp__send_count_outside(struct trp_runtime *rt, uint64_t n)
+void trp__outside_run_begin(struct trp_runtime *rt,
+			    struct trp__outside_run *run)
 {
-	if (n != 0)
-		trp__count(NULL, &trp__stats_of(rt, NULL)->sent, n);
+	trp__msg_stash_init(&run->stash, rt->pools, rt->nworkers,
+			    (uint32_t)((uintptr_t)run >> 12));
+	run->sent = 0;
+	run->overloaded = false;
+	run->woken = 0;
+	run->woken_first = run->woken_last = NULL;
+}
+
+void trp__outside_run_end(struct trp_runtime *rt, struct trp__outside_run *run)
+{
+	if (run->woken != 0)
+		trp__inject_chain(rt, run->woken_first, run->woken_last,
+				  run->woken);
+	if (run->sent != 0)
+		trp__count(NULL, &trp__stats_of(rt, NULL)->sent, run->sent);
+	trp__msg_stash_done(&run->stash);
+	if (run->overloaded)
+		trp__thread_yield();
 }
 
 /* ------------------------------------------------------------------ */

@@ -16,6 +16,7 @@
 #include "actor.h"
 #include "message.h"
 
+struct trp__outside_run;
 struct trp__worker;
 
 /* Options of an internal send (NULL: a plain copy, as trp_send). */
@@ -78,20 +79,38 @@ uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
  * An outside publisher's delivery of a copy to @to (an exchange's publish
  * from a thread that is not a worker of @to's runtime; it did
  * trp__outside_enter and checked @data and @len once for all its sinks):
- * as trp__actor_send with `entered` and `now`, the block taken from @st
- * (message.h), and the `sent` count left to the caller: *@sent is raised
- * by one per delivery accepted here, and the caller adds the sum with
- * trp__send_count_outside before it leaves the runtime (one update per
- * call instead of one atomic add per delivery; quiescence cannot be
- * observed while it is inside). A bounded receiver takes the bounded
- * route, which counts it itself. 0 or a trp_send error.
+ * as trp__actor_send with `entered` and `now`, with what is per call left
+ * to @run (below): the block comes from its stash, the `sent` count and
+ * the scheduling of an idle receiver wait for trp__outside_run_end
+ * (quiescence cannot be observed while the caller is inside the runtime,
+ * so counting late changes nothing). A bounded receiver takes the bounded
+ * route, which counts and wakes itself. 0 or a trp_send error.
  */
 int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
 			    const void *data, size_t len,
-			    struct trp__msg_stash *st, uint64_t *sent);
+			    struct trp__outside_run *run);
 
-/* Adds @n outside sends to @rt's counters (see trp__actor_send_outside). */
-void trp__send_count_outside(struct trp_runtime *rt, uint64_t n);
+/* What an outside publisher's call accumulates over its deliveries
+ * (trp__actor_send_outside), settled once by trp__outside_run_end before
+ * it leaves the runtime: the blocks (a stash, message.h), the `sent`
+ * count, and the event actors its pushes found idle, which are scheduled
+ * together (one push on the injection queue, one wake-up) instead of one
+ * injection and wake-up each. They are in their mailboxes already; only
+ * running them waits, until the call returns at the latest. */
+struct trp__outside_run {
+	struct trp__msg_stash stash;
+	uint64_t sent;
+	bool overloaded; /* a receiver held TRP__MUTE_HIGH messages or more */
+	struct trp__mpsc_node *woken_first, *woken_last;
+	uint32_t woken;
+};
+
+/* Starts a run for an outside publisher of @rt. */
+void trp__outside_run_begin(struct trp_runtime *rt,
+			    struct trp__outside_run *run);
+/* Counts the run's sends, schedules the actors it woke, hands its blocks
+ * back. */
+void trp__outside_run_end(struct trp_runtime *rt, struct trp__outside_run *run);
 
 /*
  * From the turn running on @w: enqueues to @to one node referring to the
