@@ -342,7 +342,7 @@ int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
 	/* trp__deliver_counted, but an event actor this push takes out of
 	 * the idle state is scheduled with the run's others at its end. */
 	uint32_t queued = trp__mailbox_count_add(&to->mailbox, 1);
-	run->overloaded |= queued >= TRP__MUTE_HIGH;
+	run->overloaded |= queued >= TRP__MUTE_LOW;
 	unsigned tag = trp__mailbox_push_mp(&to->mailbox, &m->node);
 	if (trp__unlikely(tag == TRP__MAILBOX_CLOSED) &&
 	    trp__drain_and_close(rt, NULL, to, m, TRP_DEAD_STOPPED)) {

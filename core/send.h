@@ -100,7 +100,7 @@ int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
 struct trp__outside_run {
 	struct trp__msg_stash stash;
 	uint64_t sent;
-	bool overloaded; /* a receiver held TRP__MUTE_HIGH messages or more */
+	bool overloaded; /* a receiver held TRP__MUTE_LOW messages or more */
 	struct trp__mpsc_node *woken_first, *woken_last;
 	uint32_t woken;
 };

@@ -208,7 +208,7 @@ TRP_API int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub);
  * that a publish which found a stopped actor sink detaches it before
  * returning (a lock and one grace period; not when called from a callback
  * sink, see "Stopped actors leave by themselves"). A publish from an
- * outside thread that finds an actor sink far behind (16384 messages or
+ * outside thread that finds an actor sink far behind (4096 messages or
  * more queued) yields the processor once before it returns, so that on a
  * busy machine the workers get to run: the mild form, for a thread, of
  * the muting of a behaviour that sends to an overloaded actor; it waits
