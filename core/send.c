@@ -342,7 +342,7 @@ int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
 	/* trp__deliver_counted, but an event actor this push takes out of
 	 * the idle state is scheduled with the run's others at its end. */
 	uint32_t queued = trp__mailbox_count_add(&to->mailbox, 1);
-	run->overloaded |= queued >= TRP__MUTE_LOW;
+	run->overloaded += queued >= TRP__MUTE_LOW;
 	unsigned tag = trp__mailbox_push_mp(&to->mailbox, &m->node);
 	if (trp__unlikely(tag == TRP__MAILBOX_CLOSED) &&
 	    trp__drain_and_close(rt, NULL, to, m, TRP_DEAD_STOPPED)) {
@@ -376,7 +376,7 @@ void trp__outside_run_begin(struct trp_runtime *rt,
 	trp__msg_stash_init(&run->stash, rt->pools, rt->nworkers,
 			    (uint32_t)((uintptr_t)run >> 12));
 	run->sent = 0;
-	run->overloaded = false;
+	run->overloaded = 0;
 	run->woken = 0;
 	run->woken_first = run->woken_last = NULL;
 }
@@ -389,7 +389,7 @@ void trp__outside_run_end(struct trp_runtime *rt, struct trp__outside_run *run)
 	if (run->sent != 0)
 		trp__count(NULL, &trp__stats_of(rt, NULL)->sent, run->sent);
 	trp__msg_stash_done(&run->stash);
-	if (run->overloaded)
+	for (uint32_t k = 0; k < run->overloaded; k++)
 		trp__thread_yield();
 }
 

@@ -96,11 +96,16 @@ int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
  * count, and the event actors its pushes found idle, which are scheduled
  * together (one push on the injection queue, one wake-up) instead of one
  * injection and wake-up each. They are in their mailboxes already; only
- * running them waits, until the call returns at the latest. */
+ * running them waits, until the call returns at the latest. At its end
+ * the thread yields the processor once per receiver it found holding
+ * TRP__MUTE_LOW messages or more (exchange.h): a thread that outruns the
+ * workers on a busy machine made their mailboxes grow without bound
+ * (90-240 MiB in the pubsub workload), and a behaviour would have been
+ * muted there (backpressure.h). */
 struct trp__outside_run {
 	struct trp__msg_stash stash;
 	uint64_t sent;
-	bool overloaded; /* a receiver held TRP__MUTE_LOW messages or more */
+	uint32_t overloaded; /* receivers that held TRP__MUTE_LOW or more */
 	struct trp__mpsc_node *woken_first, *woken_last;
 	uint32_t woken;
 };

@@ -208,11 +208,11 @@ TRP_API int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub);
  * that a publish which found a stopped actor sink detaches it before
  * returning (a lock and one grace period; not when called from a callback
  * sink, see "Stopped actors leave by themselves"). A publish from an
- * outside thread that finds an actor sink far behind (4096 messages or
- * more queued) yields the processor once before it returns, so that on a
- * busy machine the workers get to run: the mild form, for a thread, of
- * the muting of a behaviour that sends to an overloaded actor; it waits
- * for nothing.
+ * outside thread yields the processor once for each actor sink it finds
+ * far behind (4096 messages or more queued) before it returns, so that
+ * on a busy machine the workers get to run: the mild form, for a thread,
+ * of the muting of a behaviour that sends to an overloaded actor; it
+ * waits for nothing.
  * Errors: TRP_EINVAL, TRP_EMSGSIZE, TRP_ECLOSED, TRP_ENOMEM (the shared
  * copy, or the calling thread's first read section), TRP_ESHUTDOWN (from
  * a thread that is not a worker of the runtime, once its destroy began;
