@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "epoch.h"
 #include "exchange.h"
+#include "outbox.h"
 
 struct trp__sub_array trp__subs_empty = { 0 };
 
@@ -133,6 +134,7 @@ int trp_exchange_close(trp_exchange_t *ex)
 {
 	if (ex == NULL)
 		return TRP_EINVAL;
+	trp__outbox_settle(); /* a turn's held publishes first */
 	if (trp__epoch_in_section())
 		return TRP_EDEADLK;
 	trp__mutex_lock(&ex->lock);

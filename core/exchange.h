@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actor.h"
 #include "platform.h"
 #include "runtime.h"
 #include "troupe/exchange.h"
@@ -70,12 +71,23 @@ struct trp__sub_entry {
 	 * out, so the writer knows, after the grace period, whose references
 	 * to drop. Always false in the current array. */
 	bool retired;
+	/* trp__sink_coalesces(&sink), decided at attach (it never changes) */
+	bool coalesce;
 };
 
 struct trp__sub_array {
 	uint32_t n;
+	uint32_t ncoal; /* entries with `coalesce` set */
 	struct trp__sub_entry v[];
 };
+
+/* An actor sink that takes a turn's coalesced publishes (publish.c): its
+ * mailbox is unbounded and its kind batches (both fixed at spawn). */
+static inline bool trp__sink_coalesces(const trp_sink_t *s)
+{
+	return s->kind == TRP_SINK_ACTOR && s->actor->limit == 0 &&
+	       s->actor->kind->batches;
+}
 
 /* The subscriber set of an open exchange with no subscribers. */
 extern struct trp__sub_array trp__subs_empty;

@@ -33,6 +33,10 @@ int trp__msg_pool_init(struct trp__msg_pool *p, uint16_t index,
 	p->all = all;
 	atomic_init(&p->returned, NULL);
 	atomic_init(&p->given, 0);
+	atomic_init(&p->spare, NULL);
+	atomic_init(&p->spare_n, 0);
+	atomic_init(&p->spare_lock, 0);
+	atomic_init(&p->spare_want, 0);
 #if !defined(TRP_NO_POOL)
 	p->stack = trp__alloc(LOCAL_HIGH * sizeof *p->stack);
 	if (p->stack == NULL)
@@ -67,7 +71,36 @@ void trp__msg_pool_destroy(struct trp__msg_pool *p)
 		b = next;
 	}
 	atomic_store_explicit(&p->returned, NULL, memory_order_relaxed);
+	/* relaxed: no outside thread is inside the runtime any more. */
+	b = atomic_load_explicit(&p->spare, memory_order_relaxed);
+	while (b != NULL) {
+		struct trp__msg_batch *next = b->next;
+		free_batch(b);
+		b = next;
+	}
+	atomic_store_explicit(&p->spare, NULL, memory_order_relaxed);
 }
+
+#if !defined(TRP_NO_POOL)
+/* Pushes batch @b onto @p's spare stack (the owner, or an outside thread
+ * giving back). */
+static void spare_push(struct trp__msg_pool *p, struct trp__msg_batch *b)
+{
+	/* relaxed: validated by the CAS. */
+	struct trp__msg_batch *top =
+		atomic_load_explicit(&p->spare, memory_order_relaxed);
+	do {
+		b->next = top;
+		/* ORDER: release publishes the batch (its pointers, and the
+		 * blocks' last writes by whoever freed them) to the acquire
+		 * of spare_pop. */
+	} while (!atomic_compare_exchange_weak_explicit(&p->spare, &top, b,
+							memory_order_release,
+							memory_order_relaxed));
+	/* relaxed: a bound, approximate by the racing pushers at most. */
+	atomic_fetch_add_explicit(&p->spare_n, 1, memory_order_relaxed);
+}
+#endif
 
 #if !defined(TRP_NO_POOL)
 /* Owner: refills the empty stack from one batch another worker gave us. */
@@ -99,11 +132,57 @@ static bool take_batch(struct trp__msg_pool *p)
 	return true;
 }
 
-/* Owner: hands the full outgoing batch to the next other worker. */
+/* Pops a batch from @p's spare stack, or NULL (none, or another outside
+ * thread is popping). */
+static struct trp__msg_batch *spare_pop(struct trp__msg_pool *p)
+{
+	/* relaxed: a hint, checked again under the lock. */
+	if (atomic_load_explicit(&p->spare, memory_order_relaxed) == NULL)
+		return NULL;
+	/* ORDER: acquire/release: poppers take turns, so the one popping
+	 * sees b->next of a b no other thread can pop and push again
+	 * meanwhile (no ABA; pushers only add on top). */
+	if (atomic_exchange_explicit(&p->spare_lock, 1, memory_order_acquire) !=
+	    0)
+		return NULL;
+	/* ORDER: acquire pairs with spare_push's release CAS. */
+	struct trp__msg_batch *b =
+		atomic_load_explicit(&p->spare, memory_order_acquire);
+	while (b != NULL && !atomic_compare_exchange_weak_explicit(
+				    &p->spare, &b, b->next,
+				    memory_order_acquire, memory_order_acquire))
+		;
+	atomic_store_explicit(&p->spare_lock, 0, memory_order_release);
+	if (b != NULL)
+		/* relaxed: see spare_push. */
+		atomic_fetch_sub_explicit(&p->spare_n, 1, memory_order_relaxed);
+	return b;
+}
+
+/* Owner: outside threads asked for spares and there is room for one
+ * more batch. relaxed: both are hints; a late look sheds one batch
+ * elsewhere. */
+static bool spare_wanted(const struct trp__msg_pool *p)
+{
+	return atomic_load_explicit(&p->spare_want, memory_order_relaxed) &&
+	       atomic_load_explicit(&p->spare_n, memory_order_relaxed) <
+		       TRP__MSG_SPARE_MAX;
+}
+
+/* Owner: hands the full outgoing batch to outside threads (spare_wanted),
+ * else to the next other worker. */
 static void give_batch(struct trp__msg_pool *p)
 {
 	struct trp__msg_batch *b = p->out;
 	p->out = NULL;
+	if (spare_wanted(p)) {
+		spare_push(p, b);
+		return;
+	}
+	if (p->nworkers == 1) {
+		free_batch(b);
+		return;
+	}
 	p->give_to = (uint16_t)((p->give_to + 1) % p->nworkers);
 	if (p->give_to == p->index)
 		p->give_to = (uint16_t)((p->give_to + 1) % p->nworkers);
@@ -191,7 +270,7 @@ void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m)
 			pool->stack[pool->n_free++] = m;
 			return;
 		}
-		if (pool->nworkers > 1) {
+		if (pool->nworkers > 1 || spare_wanted(pool)) {
 			if (pool->out == NULL) {
 				pool->out = trp__alloc(sizeof *pool->out);
 				if (pool->out != NULL)
@@ -211,6 +290,66 @@ void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m)
 	trp__free(m, m->block);
 }
 
+struct trp__msg *trp__msg_stash_alloc(struct trp__msg_stash *st, size_t payload)
+{
+#if !defined(TRP_NO_POOL)
+	if (payload <= TRP__MSG_INLINE_SMALL) {
+		struct trp__msg_batch *b = st->b;
+		if ((b == NULL || b->n == 0) && !st->tried) {
+			struct trp__msg_batch *got = NULL;
+			for (uint32_t k = 0; k < st->nworkers && got == NULL;
+			     k++)
+				got = spare_pop(
+					st->all[(st->first + k) % st->nworkers]);
+			if (got != NULL) {
+				if (b != NULL) /* an empty descriptor */
+					trp__free(b, sizeof *b);
+				st->b = b = got;
+			} else {
+				/* None: ask every worker to keep some (they
+				 * free what we allocate below). relaxed: a
+				 * hint. */
+				for (uint32_t k = 0; k < st->nworkers; k++)
+					if (!atomic_load_explicit(
+						    &st->all[k]->spare_want,
+						    memory_order_relaxed))
+						atomic_store_explicit(
+							&st->all[k]->spare_want,
+							1,
+							memory_order_relaxed);
+				st->tried = true;
+			}
+		}
+		if (b != NULL && b->n != 0) {
+			struct trp__msg *m = b->blocks[--b->n];
+			m->pooled = 1;
+			m->block = TRP__MSG_POOL_BLOCK;
+			m->hold = TRP__HOLD_INLINE;
+			m->request = TRP__REQ_NONE;
+			return m;
+		}
+	}
+#else
+	(void)st;
+#endif
+	return trp__msg_alloc(NULL, payload);
+}
+
+void trp__msg_stash_done(struct trp__msg_stash *st)
+{
+	struct trp__msg_batch *b = st->b;
+	st->b = NULL;
+	if (b == NULL)
+		return;
+#if !defined(TRP_NO_POOL)
+	if (b->n != 0) {
+		spare_push(st->all[st->first], b);
+		return;
+	}
+#endif
+	trp__free(b, sizeof *b);
+}
+
 struct trp__shared_entries *trp__shared_entries_make(uint32_t type,
 						     const void *items,
 						     size_t len, uint32_t n,
@@ -227,6 +366,15 @@ struct trp__shared_entries *trp__shared_entries_make(uint32_t type,
 	for (uint32_t k = 0; k < n; k++)
 		trp__bundle_put(s->data + (size_t)k * need, type, 0,
 				p + (size_t)k * len, len);
+	return s;
+}
+
+struct trp__shared_entries *trp__shared_entries_alloc(uint32_t bytes)
+{
+	size_t block = sizeof(struct trp__shared_entries) + bytes;
+	struct trp__shared_entries *s = trp__alloc(block);
+	if (s != NULL)
+		s->block = (uint32_t)block;
 	return s;
 }
 

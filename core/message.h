@@ -156,6 +156,10 @@ struct trp__shared_entries *trp__shared_entries_make(uint32_t type,
 						     uint32_t refs);
 /* Drops a reference; the last one frees the block. */
 void trp__shared_entries_release(struct trp__shared_entries *s);
+/* Room for @bytes bytes of entries, written by the caller (bundle_put),
+ * which sets refs (atomic_init) before anyone else sees the block; NULL
+ * on allocation failure. */
+struct trp__shared_entries *trp__shared_entries_alloc(uint32_t bytes);
 
 /* True for both kinds of bundle. */
 static inline bool trp__msg_is_bundle(const struct trp__msg *m);
@@ -234,7 +238,15 @@ struct trp__msg_batch {
 	void *blocks[TRP__MSG_BATCH];
 };
 
-/* One per worker. Fields written by the owner only, except `returned`. */
+/* Batches a worker's pool keeps aside for outside threads, at most
+ * (struct trp__msg_stash): 64 x 64 blocks, 256 KiB, as many as it may
+ * hold from other workers (GIVEN_MAX, message.c). With 16, an outside
+ * publisher to 100 actors ran short between its subscribers' turns and
+ * went back to the allocator for ~40 % of its blocks (callgrind). */
+#define TRP__MSG_SPARE_MAX 64u
+
+/* One per worker. Fields written by the owner only, except `returned`
+ * and the spare group. */
 struct trp__msg_pool {
 	void **stack;	 /* owner only: free blocks, LIFO (hot on top) */
 	uint32_t n_free; /* owner only: blocks on the stack */
@@ -247,7 +259,56 @@ struct trp__msg_pool {
 	_Atomic(uint32_t) given; /* batches waiting on `returned` */
 	/* the pools of all workers of the runtime, indexed by worker */
 	struct trp__msg_pool **all;
+	/* Surplus kept for outside threads (struct trp__msg_stash): a stack
+	 * of batches the owner sheds to while `spare_want` is set (an
+	 * outside thread found none) and fewer than TRP__MSG_SPARE_MAX are
+	 * here, and outside threads return what they did not use to; popped
+	 * by outside threads, one at a time (`spare_lock`, so a pop never
+	 * meets ABA: other threads only push meanwhile). */
+	alignas(64) _Atomic(struct trp__msg_batch *) spare;
+	_Atomic(uint32_t) spare_n; /* batches on `spare` (approximate) */
+	_Atomic(uint32_t) spare_lock;
+	_Atomic(uint32_t) spare_want;
 };
+
+/*
+ * Pooled blocks for one call of an outside thread that sends many small
+ * messages at once (an exchange publish from a thread that is not a
+ * worker: one block per actor sink): taken a batch at a time from the
+ * workers' spare stacks (the blocks the subscribers' workers freed)
+ * instead of one allocation each, which the workers then free across
+ * threads; what is left goes back when the call ends. It lives on the
+ * caller's stack for one call, never longer: a thread may outlive the
+ * runtime, so no block stays with it between calls. With no spares (at
+ * first, and in TRP_NO_POOL builds) the blocks come from the allocator,
+ * as trp__msg_alloc(NULL, ...) would, and the workers are asked to keep
+ * some.
+ */
+struct trp__msg_stash {
+	struct trp__msg_pool **all;
+	uint32_t nworkers;
+	uint32_t first;		  /* worker whose spares are tried first */
+	bool tried;		  /* found none in this call: stop looking */
+	struct trp__msg_batch *b; /* blocks being handed out, or NULL */
+};
+
+/* An empty stash over the pools @all of @nworkers workers; @first picks
+ * where it looks first (spreads concurrent outside callers). */
+static inline void trp__msg_stash_init(struct trp__msg_stash *st,
+				       struct trp__msg_pool **all,
+				       uint32_t nworkers, uint32_t first)
+{
+	st->all = all;
+	st->nworkers = nworkers;
+	st->first = first % nworkers;
+	st->tried = false;
+	st->b = NULL;
+}
+/* As trp__msg_alloc(NULL, @payload), from the stash when it fits. */
+struct trp__msg *trp__msg_stash_alloc(struct trp__msg_stash *st,
+				      size_t payload);
+/* Returns the blocks not handed out. */
+void trp__msg_stash_done(struct trp__msg_stash *st);
 
 /* 0 or TRP_ENOMEM. */
 int trp__msg_pool_init(struct trp__msg_pool *p, uint16_t index,

@@ -8,6 +8,7 @@
 #include "outbox.h"
 
 #include "delivery.h"
+#include "epoch.h"
 #include "worker.h"
 
 void trp__outbox_push(struct trp_runtime *rt, struct trp__worker *w,
@@ -50,6 +51,10 @@ void trp__outbox_release_refs(struct trp__worker *w)
 
 void trp__outbox_flush_held(struct trp__worker *w, struct trp__outbox *o)
 {
+	/* First the feature's pending deliveries: each receiver's chain
+	 * leaves ahead of them (trp__actor_send_shared pushes it first), and
+	 * all of them before the read section ends, below. */
+	trp__outbox_flush_pending(w, o);
 	for (uint32_t i = 0; i < o->nheld; i++) {
 		struct trp__outbox_slot *s = &o->slot[o->held[i]];
 		if (s->held)
@@ -57,6 +62,27 @@ void trp__outbox_flush_held(struct trp__worker *w, struct trp__outbox *o)
 		s->listed = 0;
 	}
 	o->nheld = 0;
+	if (o->epoch_held) {
+		/* ORDER: the pushes above (the mailboxes' exchanges) are
+		 * sequenced before this exit's release (epoch.c); a grace
+		 * period ends only after it observes every record that was
+		 * active when it began inactive, so a detach whose grace
+		 * period covered one of this turn's publishes returns after
+		 * that publish's deliveries are in their mailboxes. Pushes
+		 * outside the held chains (the turn's first message to each
+		 * receiver, bounded receivers) were made before this too. */
+		o->epoch_held = 0;
+		trp__epoch_exit();
+	}
+}
+
+void trp__outbox_settle(void)
+{
+	struct trp__worker *w = trp__self_worker;
+	if (w != NULL && w->outbox.epoch_held) {
+		trp__assert(w->current != NULL);
+		trp__outbox_flush_held(w, &w->outbox);
+	}
 }
 
 void trp__outbox_push_to(struct trp_runtime *rt, struct trp__worker *w,

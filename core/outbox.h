@@ -34,6 +34,20 @@
  * read to its end is reused: an actor that messages itself to go on
  * allocates nothing and touches no shared line per step.
  *
+ * Exchange deliveries (publish.c) made in a turn join these batches like
+ * any send. The membership rule of troupe/exchange.h wants every delivery
+ * of a publish that read a subscriber array in its mailbox before a
+ * detach that replaced that array returns, and detach waits for a grace
+ * period (epoch.h). So the first publish of a turn does not leave its
+ * epoch read section: the section stays open as the turn's (`epoch_held`)
+ * and is left by trp__outbox_flush_held right after the turn's chains
+ * are pushed, at the turn's end or earlier (trp__outbox_settle, before
+ * this thread itself waits for a grace period). The worker's epoch
+ * record is thus active without a break from before any publish of the
+ * turn read an array until its deliveries are in their mailboxes, and a
+ * grace period that began meanwhile ends only after that (ORDER: in
+ * trp__outbox_flush_held).
+ *
  * Owner only: the table belongs to the worker thread and is used only
  * while it runs a turn (trp__worker.current != NULL). No atomics but the
  * pushes (delivery.h).
@@ -82,6 +96,25 @@ struct trp__outbox_slot {
 
 #define TRP__SELF_BUNDLE 2048u /* bytes of the self bundle */
 
+/*
+ * Deliveries a feature holds back for the running turn besides its chains:
+ * an exchange's publishes (publish.c), written once into a block of
+ * entries that every receiver of one subscriber set gets a node of. While
+ * `flush` is set, it runs before any other send of the turn leaves
+ * (send.c, send_checked: per-sender order with the turn's other messages
+ * to those receivers), and trp__outbox_flush_held runs it before pushing
+ * the chains; the turn's epoch read section (`epoch_held`) covers it.
+ * The feature holds nothing back before the turn has sent (it counts its
+ * deliveries in turn_sends when it holds them), nor for a bounded
+ * receiver or the running actor itself: send_checked looks only where
+ * those cannot be. The other fields are the feature's.
+ */
+struct trp__outbox_pending {
+	void (*flush)(struct trp__worker *w); /* NULL: nothing held */
+	void *owner, *set, *block;
+	uint32_t used, n, aux;
+};
+
 struct trp__outbox {
 	/* the running turn's messages to its own actor: a bundle (or NULL)
 	 * whose entries from offset self_rd on are not processed yet */
@@ -91,8 +124,20 @@ struct trp__outbox {
 	uint8_t self_off; /* self bundle overflowed: the rest of the turn
 			      sends to itself through the mailbox */
 	uint32_t stamp;	  /* changes every turn */
-	uint32_t nheld;	  /* slots on the held list */
-	uint32_t nref;	  /* slots with a reference */
+	/* What trp__outbox_flush looks at when a turn ends, read as one
+	 * word (`busy`): most turns hold neither. */
+	union {
+		struct {
+			uint16_t nheld; /* slots on the held list */
+			/* the turn keeps an epoch read section open for
+			 * its exchange deliveries (see above); only while a
+			 * turn runs */
+			uint16_t epoch_held;
+		};
+		uint32_t busy;
+	};
+	uint32_t nref; /* slots with a reference */
+	struct trp__outbox_pending pending;
 	uint16_t held[TRP__OUTBOX_SLOTS]; /* slots with a chain this turn */
 	struct trp__outbox_slot slot[TRP__OUTBOX_SLOTS];
 };
@@ -188,18 +233,38 @@ int trp__outbox_send(struct trp_runtime *rt, struct trp__worker *w,
 void trp__outbox_push_to(struct trp_runtime *rt, struct trp__worker *w,
 			 const struct trp_actor *to);
 
-/* Pushes every chain of the turn running on @w; the turn's slots stay
- * markers until it ends (the slow part of trp__outbox_flush). */
+/* Pushes every chain of the turn running on @w, then leaves the read
+ * section the turn holds for its exchange deliveries, if any; the turn's
+ * slots stay markers until it ends (the slow part of trp__outbox_flush). */
 void trp__outbox_flush_held(struct trp__worker *w, struct trp__outbox *o);
 
 /* Pushes every chain of the turn whose outbox is @o, on worker @w (NULL:
- * an outside thread, nothing); most turns hold none. */
+ * an outside thread, nothing), and ends its exchange read section; most
+ * turns hold neither. */
 static inline void trp__outbox_flush(struct trp__worker *w,
 				     struct trp__outbox *o)
 {
-	if (w != NULL && o->nheld != 0)
+	if (w != NULL && o->busy != 0)
 		trp__outbox_flush_held(w, o);
 }
+
+/* Runs the turn's pending feature deliveries, if any (see
+ * trp__outbox_pending). */
+static inline void trp__outbox_flush_pending(struct trp__worker *w,
+					     struct trp__outbox *o)
+{
+	void (*flush)(struct trp__worker *) = o->pending.flush;
+	if (flush != NULL)
+		flush(w);
+}
+
+/* Called on any thread before it waits for a grace period (attach, detach,
+ * close, the names' writers): if it is a worker whose turn holds exchange
+ * deliveries back, pushes the turn's chains and ends the read section the
+ * turn holds, so that the wait does not wait for this thread's own turn.
+ * trp__epoch_in_section() is then true only inside a publish (a callback
+ * sink) or another read section, as before batching. */
+void trp__outbox_settle(void);
 
 /* Drops the references @w's outbox keeps across turns; the worker calls it
  * before it parks and when it exits (no turn running). */

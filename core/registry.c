@@ -20,6 +20,7 @@
 #include "actor.h"
 #include "alloc.h"
 #include "epoch.h"
+#include "outbox.h"
 #include "platform.h"
 #include "quiescence.h"
 #include "runtime.h"
@@ -189,6 +190,7 @@ int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a)
 		return rc;
 	if (a == NULL || a->rt != rt)
 		return TRP_EINVAL;
+	trp__outbox_settle(); /* a turn's held publishes first */
 	/* A table growth waits for a grace period (hs_free). */
 	if (trp__epoch_in_section())
 		return TRP_EDEADLK;
@@ -242,6 +244,7 @@ int trp_unregister(trp_runtime_t *rt, const char *name)
 	int rc = make_key(name, &key);
 	if (rc != 0)
 		return rc;
+	trp__outbox_settle(); /* a turn's held publishes first */
 	if (trp__epoch_in_section())
 		return TRP_EDEADLK;
 	struct trp__worker *w;

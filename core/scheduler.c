@@ -23,6 +23,18 @@ static void inject(struct trp_runtime *rt, struct trp_actor *a)
 	trp__wake_one(rt);
 }
 
+void trp__inject_chain(struct trp_runtime *rt, struct trp__mpsc_node *first,
+		       struct trp__mpsc_node *last, uint32_t n)
+{
+	/* relaxed, then the push's release and wake_one's acq_rel RMW: as
+	 * in inject, for the whole chain at once. One wake-up: the worker
+	 * it wakes takes a fair share and rings for a peer when it has
+	 * surplus (trp__inject_pop). */
+	atomic_fetch_add_explicit(&rt->inject_len, n, memory_order_relaxed);
+	(void)trp__mailbox_push_chain_mp(&rt->inject, first, last);
+	trp__wake_one(rt);
+}
+
 void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 {
 	trp__assert(trp__kind_has_turns(a->kind));

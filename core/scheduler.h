@@ -22,6 +22,14 @@ struct trp_actor;
  * their kind (delivery.h, trp__wake). */
 void trp__schedule(struct trp_runtime *rt, struct trp_actor *a);
 
+/* From a thread that is not a worker of @rt: makes the @n event actors
+ * whose run nodes are linked @first .. @last runnable, each taken out of
+ * the idle state by this thread (exactly one scheduler per idle period),
+ * with one push on the injection queue and one wake-up (an outside
+ * publisher's receivers, send.h). */
+void trp__inject_chain(struct trp_runtime *rt, struct trp__mpsc_node *first,
+		       struct trp__mpsc_node *last, uint32_t n);
+
 /* Pops an actor from the injection queue (NULL if none / busy) and moves
  * a fair share of the rest onto worker @w's run queue. */
 struct trp_actor *trp__inject_pop(struct trp_runtime *rt,

@@ -13,18 +13,13 @@
  * there is one), and keeps the self bundle, emptied, for the next turns.
  * If the copy cannot be allocated, the bundle itself is pushed (and the
  * worker allocates another at its next self-send). */
-void trp__self_flush(struct trp_runtime *rt, struct trp__worker *w,
-		     struct trp_actor *a)
+void trp__self_flush_held(struct trp_runtime *rt, struct trp__worker *w,
+			  struct trp_actor *a)
 {
 	struct trp__outbox *o = &w->outbox;
 	struct trp__msg *b = o->self;
 	uint32_t n = o->self_n;
-	if (n == 0) {
-		if (b != NULL)
-			b->pub.size = 0;
-		o->self_rd = 0;
-		return;
-	}
+	trp__assert(n != 0);
 	const unsigned char *from = b->inline_data + o->self_rd;
 	uint32_t bytes = (uint32_t)b->pub.size - o->self_rd;
 	struct trp__msg *m = NULL;

@@ -31,10 +31,25 @@
 #include "message.h"
 #include "worker.h"
 
+/* The part of trp__self_flush with entries to push. */
+void trp__self_flush_held(struct trp_runtime *rt, struct trp__worker *w,
+			  struct trp_actor *a);
+
 /* Pushes the self-sends the turn of @a on @w has not processed into a's
- * mailbox and empties the self bundle (kept for the next turns). */
-void trp__self_flush(struct trp_runtime *rt, struct trp__worker *w,
-		     struct trp_actor *a);
+ * mailbox and empties the self bundle (kept for the next turns). Inline:
+ * every actor's stop calls it, and most have nothing there. */
+static inline void trp__self_flush(struct trp_runtime *rt,
+				   struct trp__worker *w, struct trp_actor *a)
+{
+	struct trp__outbox *o = &w->outbox;
+	if (trp__likely(o->self_n == 0)) {
+		if (o->self != NULL)
+			o->self->pub.size = 0;
+		o->self_rd = 0;
+		return;
+	}
+	trp__self_flush_held(rt, w, a);
+}
 
 /* The rest of the turn of @a on @w sends to itself through the mailbox;
  * what the self bundle holds goes first. */

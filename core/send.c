@@ -17,8 +17,13 @@
  *             (outbox.h), small copies packed into bundles
  *   direct    everything else: one message, one exchange, now
  *
- * and a sixth entry for exchanges, trp__actor_send_run (publish_n): n
- * messages to one receiver as one chain.
+ * and three more entries for exchanges (publish.c): trp__actor_send_run
+ * (publish_n: n messages to one receiver as one chain),
+ * trp__actor_send_shared (a turn's coalesced publishes: one node referring
+ * to entries shared by every sink) and trp__actor_send_outside (an outside
+ * publisher's deliveries, their blocks from a stash, counted per call).
+ * A turn's pending deliveries (outbox.h, trp__outbox_pending) leave before
+ * any other send of the turn.
  *
  * Every route ends in delivery.h (trp__deliver, trp__push_chain), which
  * wakes the receiver through its kind when the push found it idle. From
@@ -42,6 +47,7 @@
 #include "outbox.h"
 #include "probes.h"
 #include "quiescence.h"
+#include "scheduler.h"
 #include "self_send.h"
 #include "worker.h"
 
@@ -74,7 +80,9 @@ make_msg(struct trp__worker *w, uint32_t type, const void *data, size_t len,
 		m->hold = TRP__HOLD_OWNED;
 		m->u.free_fn = opt->owned_free;
 	} else {
-		m = trp__msg_alloc(trp__pool_of(w), len);
+		m = w == NULL && opt->stash != NULL ?
+			    trp__msg_stash_alloc(opt->stash, len) :
+			    trp__msg_alloc(trp__pool_of(w), len);
 		if (m == NULL)
 			return NULL;
 		m->pub.data = len != 0 ? m->inline_data : NULL;
@@ -247,6 +255,12 @@ send_outside(struct trp_runtime *rt, struct trp_actor *to, uint32_t type,
 /* ------------------------------------------------------------------ */
 /* choosing the route                                                  */
 
+/* Out of line: the hot path keeps one load and one branch for it. */
+static __attribute__((noinline, cold)) void flush_pending(struct trp__worker *w)
+{
+	trp__outbox_flush_pending(w, &w->outbox);
+}
+
 /* Inlined into trp_send with constant options: a plain send tests none
  * of them at run time. */
 static inline __attribute__((always_inline)) int
@@ -272,9 +286,17 @@ send_checked(struct trp_actor *to, uint32_t type, const void *data, size_t len,
 		return send_self(rt, w, to, type, data, len, opt);
 	/* Not the turn's first send (that one goes at once and skips the
 	 * table: most turns send just one). */
-	if (w->current != NULL && w->turn_sends != 0 && to->kind->batches &&
-	    !opt->now)
-		return send_chained(rt, w, to, type, data, len, opt);
+	if (w->current != NULL && w->turn_sends != 0) {
+		/* What the turn holds back besides its chains (an exchange's
+		 * publishes) leaves first: per-sender order (outbox.h). Only
+		 * here: it is held only after the turn sent, and never for
+		 * a bounded receiver or the running actor itself. */
+		if (trp__unlikely(w->outbox.pending.flush != NULL) &&
+		    !opt->beside_pending)
+			flush_pending(w);
+		if (to->kind->batches && !opt->now)
+			return send_chained(rt, w, to, type, data, len, opt);
+	}
 	return send_direct(rt, w, to, type, data, len, opt);
 }
 
@@ -297,6 +319,114 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 {
 	return send_checked(to, type, data, len,
 			    opt != NULL ? opt : &plain_send);
+}
+
+/* ------------------------------------------------------------------ */
+/* route: an outside publisher's deliveries                            */
+
+int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
+			    const void *data, size_t len,
+			    struct trp__outside_run *run)
+{
+	/* relaxed: an early answer only, as in send_checked. */
+	if (atomic_load_explicit(&to->lifecycle, memory_order_relaxed) !=
+	    TRP__ALIVE)
+		return TRP_EDEAD;
+	struct trp_runtime *rt = to->rt;
+	if (trp__unlikely(to->limit != 0)) {
+		struct trp__send_opts o = { .stash = &run->stash,
+					    .entered = true,
+					    .now = true };
+		return send_bounded(rt, NULL, to, type, data, len, &o);
+	}
+	struct trp__msg *m = trp__msg_stash_alloc(&run->stash, len);
+	if (m == NULL)
+		return TRP_ENOMEM;
+	m->pub.data = len != 0 ? m->inline_data : NULL;
+	trp__copy_payload(m->inline_data, data, len);
+	m->pub.type = type;
+	m->pub.status = 0;
+	m->pub.size = len;
+	/* trp__deliver_counted, but an event actor this push takes out of
+	 * the idle state is scheduled with the run's others at its end. */
+	uint32_t queued = trp__mailbox_count_add(&to->mailbox, 1);
+	run->overloaded += queued >= TRP__MUTE_LOW;
+	unsigned tag = trp__mailbox_push_mp(&to->mailbox, &m->node);
+	if (trp__unlikely(tag == TRP__MAILBOX_CLOSED) &&
+	    trp__drain_and_close(rt, NULL, to, m, TRP_DEAD_STOPPED)) {
+		trp__msg_free_block(NULL, m);
+		return TRP_EDEAD;
+	}
+	if (tag == TRP__MAILBOX_IDLE) {
+		if (trp__likely(to->kind->wake == NULL)) {
+			/* relaxed: the chain is ours until the injection
+			 * queue's push publishes it. */
+			if (run->woken == 0)
+				run->woken_first = &to->run_node;
+			else
+				atomic_store_explicit(&run->woken_last->next,
+						      &to->run_node,
+						      memory_order_relaxed);
+			run->woken_last = &to->run_node;
+			run->woken++;
+		} else {
+			trp__wake(rt, to);
+		}
+	}
+	TRP_PROBE2(send, to->id, len);
+	run->sent++;
+	return 0;
+}
+
+void trp__outside_run_begin(struct trp_runtime *rt,
+			    struct trp__outside_run *run)
+{
+	trp__msg_stash_init(&run->stash, rt->pools, rt->nworkers,
+			    (uint32_t)((uintptr_t)run >> 12));
+	run->sent = 0;
+	run->overloaded = 0;
+	run->woken = 0;
+	run->woken_first = run->woken_last = NULL;
+}
+
+void trp__outside_run_end(struct trp_runtime *rt, struct trp__outside_run *run)
+{
+	if (run->woken != 0)
+		trp__inject_chain(rt, run->woken_first, run->woken_last,
+				  run->woken);
+	if (run->sent != 0)
+		trp__count(NULL, &trp__stats_of(rt, NULL)->sent, run->sent);
+	trp__msg_stash_done(&run->stash);
+	for (uint32_t k = 0; k < run->overloaded; k++)
+		trp__thread_yield();
+}
+
+/* ------------------------------------------------------------------ */
+/* route: a turn's shared entries (an exchange's coalesced publishes)   */
+
+bool trp__actor_send_shared(struct trp__worker *w, struct trp_actor *to,
+			    struct trp__shared_entries *shared, uint32_t bytes,
+			    uint32_t n)
+{
+	trp__assert(w->current != NULL && to->limit == 0 && to->kind->batches);
+	struct trp_runtime *rt = w->rt;
+	struct trp__msg *m = trp__msg_alloc(&w->pool, 0);
+	if (trp__unlikely(m == NULL)) {
+		trp__shared_entries_release(shared);
+		return false;
+	}
+	m->hold = TRP__HOLD_SHARED; /* keeps the reference */
+	m->pub.data = shared->data;
+	m->pub.size = bytes;
+	/* What this turn holds back for @to goes first (per-sender order). */
+	trp__outbox_push_to(rt, w, to);
+	if (w->current == to)
+		trp__self_divert(rt, w, to);
+	for (uint32_t k = 0; k < n; k++)
+		TRP_PROBE2(send, to->id, 0);
+	trp__stat_add(&w->stats.sent, n);
+	(void)trp__push_chain(rt, w, to, &m->node, &m->node, n);
+	return true;
 }
 
 /* ------------------------------------------------------------------ */

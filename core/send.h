@@ -16,6 +16,9 @@
 #include "actor.h"
 #include "message.h"
 
+struct trp__outside_run;
+struct trp__worker;
+
 /* Options of an internal send (NULL: a plain copy, as trp_send). */
 struct trp__send_opts {
 	/* != NULL: zero-copy, @data is handed over and freed with this after
@@ -28,14 +31,24 @@ struct trp__send_opts {
 	 * message owns one reference to it once the send succeeded); sent
 	 * with `now` */
 	struct trp__sys_msg *sys;
+	/* != NULL: an outside thread's stash to take the message's block
+	 * from (message.h) */
+	struct trp__msg_stash *stash;
 	/* msg->status of the delivered message */
 	int32_t status;
 	/* the caller is an outside thread that already did
 	 * trp__outside_enter (exchange publishes bracket their deliveries) */
 	bool entered;
+	/* the caller knows @to is not a receiver of the turn's pending
+	 * deliveries (outbox.h, trp__outbox_pending): they need not leave
+	 * first (an exchange's own deliveries to its other sinks) */
+	bool beside_pending;
 	/* push before returning, never into the turn's send batches
-	 * (outbox.h): exchange deliveries, which must all be in their
-	 * mailboxes once a detach's grace period is over */
+	 * (outbox.h): system messages, and exchange deliveries that are
+	 * not the turn's (an outside publisher's, a publish to the running
+	 * actor itself, the one-by-one ones of publish_n); a turn's own
+	 * exchange deliveries wait in its batches under its epoch read
+	 * section instead (publish.c) */
 	bool now;
 };
 
@@ -61,5 +74,60 @@ int trp__actor_send(struct trp_actor *to, uint32_t type, const void *data,
 uint32_t trp__actor_send_run(struct trp_actor *to, uint32_t type,
 			     const void *items, size_t len, uint32_t n,
 			     struct trp__shared_entries *shared, int *rc);
+
+/*
+ * An outside publisher's delivery of a copy to @to (an exchange's publish
+ * from a thread that is not a worker of @to's runtime; it did
+ * trp__outside_enter and checked @data and @len once for all its sinks):
+ * as trp__actor_send with `entered` and `now`, with what is per call left
+ * to @run (below): the block comes from its stash, the `sent` count and
+ * the scheduling of an idle receiver wait for trp__outside_run_end
+ * (quiescence cannot be observed while the caller is inside the runtime,
+ * so counting late changes nothing). A bounded receiver takes the bounded
+ * route, which counts and wakes itself. 0 or a trp_send error.
+ */
+int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
+			    const void *data, size_t len,
+			    struct trp__outside_run *run);
+
+/* What an outside publisher's call accumulates over its deliveries
+ * (trp__actor_send_outside), settled once by trp__outside_run_end before
+ * it leaves the runtime: the blocks (a stash, message.h), the `sent`
+ * count, and the event actors its pushes found idle, which are scheduled
+ * together (one push on the injection queue, one wake-up) instead of one
+ * injection and wake-up each. They are in their mailboxes already; only
+ * running them waits, until the call returns at the latest. At its end
+ * the thread yields the processor once per receiver it found holding
+ * TRP__MUTE_LOW messages or more (exchange.h): a thread that outruns the
+ * workers on a busy machine made their mailboxes grow without bound
+ * (90-240 MiB in the pubsub workload), and a behaviour would have been
+ * muted there (backpressure.h). */
+struct trp__outside_run {
+	struct trp__msg_stash stash;
+	uint64_t sent;
+	uint32_t overloaded; /* receivers that held TRP__MUTE_LOW or more */
+	struct trp__mpsc_node *woken_first, *woken_last;
+	uint32_t woken;
+};
+
+/* Starts a run for an outside publisher of @rt. */
+void trp__outside_run_begin(struct trp_runtime *rt,
+			    struct trp__outside_run *run);
+/* Counts the run's sends, schedules the actors it woke, hands its blocks
+ * back. */
+void trp__outside_run_end(struct trp_runtime *rt, struct trp__outside_run *run);
+
+/*
+ * From the turn running on @w: enqueues to @to one node referring to the
+ * @n entries (@bytes bytes) of @shared (message.h), behind what the turn
+ * holds back for @to, with one exchange; takes over one reference to
+ * @shared. @to's kind batches and its mailbox is unbounded. Counted as n
+ * sends; if @to stopped meanwhile they are dead letters (counted), as for
+ * a chain. Returns false only when the node cannot be allocated (the
+ * reference is dropped, nothing is sent).
+ */
+bool trp__actor_send_shared(struct trp__worker *w, struct trp_actor *to,
+			    struct trp__shared_entries *shared, uint32_t bytes,
+			    uint32_t n);
 
 #endif /* TRP_CORE_SEND_H */

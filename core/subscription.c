@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "epoch.h"
 #include "exchange.h"
+#include "outbox.h"
 
 /* Releases what an array's entries reference (the actors). */
 void trp__subs_release_entries(struct trp__sub_array *arr)
@@ -52,6 +53,16 @@ static bool sink_stopped(const trp_sink_t *s)
 	return s->kind == TRP_SINK_ACTOR &&
 	       atomic_load_explicit(&s->actor->lifecycle,
 				    memory_order_relaxed) != TRP__ALIVE;
+}
+
+/* Sets @arr->ncoal from its first @n entries (before the array is
+ * published; the caller adds the entries it fills in later). */
+static void count_coalescing(struct trp__sub_array *arr, uint32_t n)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n; i++)
+		k += arr->v[i].coalesce;
+	arr->ncoal = k;
 }
 
 /*
@@ -99,6 +110,8 @@ static int rebuild_locked(struct trp__sub_array *cur, trp_sub_t drop,
 	}
 	*left_out = gone;
 	*out = next;
+	if (next != &trp__subs_empty)
+		count_coalescing(next, n - extra); /* the kept ones */
 	return 0;
 }
 
@@ -176,6 +189,7 @@ static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
 {
 	if (ex == NULL || sinks == NULL || n == 0)
 		return TRP_EINVAL;
+	trp__outbox_settle(); /* a turn's held publishes first */
 	if (trp__epoch_in_section())
 		return TRP_EDEADLK;
 	for (uint32_t i = 0; i < n; i++) {
@@ -210,6 +224,8 @@ static int attach_many(struct trp_exchange *ex, const trp_sink_t *sinks,
 		e->id = ++ex->next_id;
 		e->sink = sinks[i];
 		e->retired = false;
+		e->coalesce = trp__sink_coalesces(&e->sink);
+		next->ncoal += e->coalesce;
 		if (e->sink.kind == TRP_SINK_ACTOR)
 			trp_actor_retain(e->sink.actor);
 		if (subs != NULL)
@@ -232,6 +248,7 @@ int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub)
 {
 	if (ex == NULL || sub == 0)
 		return ex == NULL ? TRP_EINVAL : TRP_ENOENT;
+	trp__outbox_settle(); /* a turn's held publishes first */
 	if (trp__epoch_in_section())
 		return TRP_EDEADLK;
 	trp__mutex_lock(&ex->lock);

@@ -11,8 +11,15 @@
  * together, enqueued with one atomic operation); --per_call 1 publishes
  * them one trp_exchange_publish call each, --per_call K K at a time.
  *
+ * --outside 1: the publisher is not an actor but the calling (outside)
+ * thread, publishing 1..M in one loop, --per_call at a time; no turns, so
+ * every publish is its own entry into the runtime (the seeds' exc.send
+ * from a plain thread). The queues are unbounded: the subscribers may fall
+ * behind (peak_rss_kb shows by how much).
+ *
  * Timing: from the publisher's first message (after spawning and attaching
- * everything) to the return of trp_runtime_wait_idle().
+ * everything) to the return of trp_runtime_wait_idle(); --outside 1: from
+ * the first publish to the return of trp_runtime_wait_idle().
  *
  * Check: every subscriber got M messages summing to M(M+1)/2; the
  * publisher's publishes all returned 0; the exchange's stats show M
@@ -65,7 +72,8 @@ enum {
 	P_M,
 	P_CHURN,
 	P_CHURN_PAUSE,
-	P_PER_CALL
+	P_PER_CALL,
+	P_OUTSIDE
 };
 
 static const struct bench_param pubsub_params[] = {
@@ -83,6 +91,9 @@ static const struct bench_param pubsub_params[] = {
 			 "integers per publish call: 1 = trp_exchange_publish, "
 			 "more = trp_exchange_publish_n",
 			 CHUNK, 1, CHUNK },
+	[P_OUTSIDE] = { "outside",
+			"1: publish from the calling thread, not an actor", 0,
+			0, 1 },
 };
 
 struct subscriber {
@@ -125,17 +136,9 @@ static void subscriber_behavior(trp_actor_t *self, void *state,
 	s->sum += (uint64_t)n;
 }
 
-static void publisher_behavior(trp_actor_t *self, void *state,
-			       const trp_msg_t *msg)
+/* Publishes p->next..@end, p->per_call integers per call. */
+static void publish_upto(struct publisher *p, uint64_t end)
 {
-	struct publisher *p = state;
-	uint64_t end = p->next + CHUNK - 1, t0;
-
-	(void)msg;
-	if (end > p->m)
-		end = p->m;
-	p->turns++;
-	t0 = bench_now_ns();
 	while (p->next <= end) {
 		int64_t v[CHUNK];
 		uint64_t k = 0;
@@ -148,6 +151,20 @@ static void publisher_behavior(trp_actor_t *self, void *state,
 						     sizeof(v[0]), k)) != 0)
 			p->failed++;
 	}
+}
+
+static void publisher_behavior(trp_actor_t *self, void *state,
+			       const trp_msg_t *msg)
+{
+	struct publisher *p = state;
+	uint64_t end = p->next + CHUNK - 1, t0;
+
+	(void)msg;
+	if (end > p->m)
+		end = p->m;
+	p->turns++;
+	t0 = bench_now_ns();
+	publish_upto(p, end);
 	p->publish_ns += bench_now_ns() - t0;
 	if (p->next <= p->m && trp_send(self, MSG_GO, NULL, 0) != 0)
 		p->failed++;
@@ -278,6 +295,7 @@ static int pubsub_run(const trp_config_t *cfg, const uint64_t *values,
 {
 	uint64_t s = values[P_SUBSCRIBERS], m = values[P_M];
 	bool with_churn = values[P_CHURN] != 0;
+	bool outside = values[P_OUTSIDE] != 0;
 	trp_actor_def_t sub_def = { .behavior = subscriber_behavior };
 	trp_actor_def_t pub_def = { .behavior = publisher_behavior };
 	struct subscriber *subs = alloc_lines(s, sizeof(struct subscriber));
@@ -331,11 +349,13 @@ static int pubsub_run(const trp_config_t *cfg, const uint64_t *values,
 	pub->next = 1;
 	pub->m = m;
 	pub->per_call = values[P_PER_CALL];
-	rc = trp_actor_spawn(rt, &pub_def, pub, &pub_actor);
-	if (rc != 0) {
-		report("spawn publisher", rc);
-		pub_actor = NULL;
-		goto done;
+	if (!outside) {
+		rc = trp_actor_spawn(rt, &pub_def, pub, &pub_actor);
+		if (rc != 0) {
+			report("spawn publisher", rc);
+			pub_actor = NULL;
+			goto done;
+		}
 	}
 	rc = trp_runtime_wait_idle(rt, -1);
 	if (rc != 0) {
@@ -354,10 +374,15 @@ static int pubsub_run(const trp_config_t *cfg, const uint64_t *values,
 	}
 
 	t0 = bench_now_ns();
-	rc = trp_send(pub_actor, MSG_GO, NULL, 0);
-	if (rc != 0) {
-		report("send to the publisher", rc);
-		goto done;
+	if (outside) {
+		publish_upto(pub, m);
+		pub->publish_ns = bench_now_ns() - t0;
+	} else {
+		rc = trp_send(pub_actor, MSG_GO, NULL, 0);
+		if (rc != 0) {
+			report("send to the publisher", rc);
+			goto done;
+		}
 	}
 	rc = trp_runtime_wait_idle(rt, -1);
 	t1 = bench_now_ns();
@@ -381,7 +406,8 @@ static int pubsub_run(const trp_config_t *cfg, const uint64_t *values,
 	out->ok = pubsub_check(ex, subs, pub, s, m,
 			       atomic_load_explicit(&churn.delivered,
 						    memory_order_relaxed));
-	/* Each publisher turn is one message to itself. */
+	/* Each publisher turn is one message to itself (none from
+	 * outside). */
 	if (!bench_check_stats(rt, "pubsub", s * m + pub->turns, out))
 		out->ok = false;
 	if (with_churn)

@@ -25,9 +25,11 @@
  * forever; behaviours should not block at all. Small messages a behaviour
  * sends to its own actor are kept by the worker and processed later in
  * the same turn, after the messages that were in the mailbox when the turn
- * began; those left when the turn ends are enqueued then. Sends from other
- * threads, and exchange deliveries (see exchange.h), are always enqueued
- * before the call returns.
+ * began; those left when the turn ends are enqueued then. A behaviour's
+ * exchange publishes are sent with its turn's messages too, in order with
+ * them (see exchange.h, "When deliveries leave"). Sends from other
+ * threads, and their exchange publishes, are always enqueued before the
+ * call returns.
  */
 #ifndef TROUPE_ACTOR_H
 #define TROUPE_ACTOR_H

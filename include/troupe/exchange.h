@@ -18,7 +18,20 @@
  * Membership: a sink receives every message published after its attach
  * returned, and none published after its detach returned. When detach
  * returns, the exchange no longer touches the sink: a callback's context
- * may be freed at once. A sink is attached to one exchange at most once:
+ * may be freed at once, and every delivery to an actor sink is in its
+ * mailbox (a message sent to it after detach returned comes after them).
+ *
+ * When deliveries leave: from a behaviour, a publish's deliveries to actor
+ * sinks are sent with the turn's other messages - the turn's publishes to
+ * one exchange are written once and every sink gets them together, and
+ * they reach the mailboxes at the latest when the turn ends, in publish
+ * order and in order with the turn's other messages to the same actor.
+ * From any other thread they are in their mailboxes when the call
+ * returns. Callback and tap sinks are always called during the publish
+ * call. So a detach from another thread may wait for a publishing
+ * behaviour's turn to end (one more reason for behaviours not to block);
+ * attach and detach called by that behaviour itself first send what its
+ * turn held back, and do not wait for their own turn. A sink is attached to one exchange at most once:
  * attaching the same sink again (same kind and same target: the same
  * actor, the same callback fn with the same ctx, the same tap) is refused
  * with TRP_EEXIST rather than delivering every message to it twice. The
@@ -189,10 +202,17 @@ TRP_API int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub);
  * (over TRP_EXCHANGE_SHARE_MIN bytes) are copied once and shared by the
  * actor sinks (reference-counted). A delivery refused by its sink (mailbox
  * full, actor stopped) is counted in the exchange's stats, never silently
- * lost; publish still returns 0. Takes no lock and never waits, except
+ * lost; publish still returns 0. Deliveries to actor sinks leave as
+ * "When deliveries leave" says (at once from outside threads, with the
+ * turn's messages from a behaviour). Takes no lock and never waits, except
  * that a publish which found a stopped actor sink detaches it before
  * returning (a lock and one grace period; not when called from a callback
- * sink, see "Stopped actors leave by themselves").
+ * sink, see "Stopped actors leave by themselves"). A publish from an
+ * outside thread yields the processor once for each actor sink it finds
+ * far behind (4096 messages or more queued) before it returns, so that
+ * on a busy machine the workers get to run: the mild form, for a thread,
+ * of the muting of a behaviour that sends to an overloaded actor; it
+ * waits for nothing.
  * Errors: TRP_EINVAL, TRP_EMSGSIZE, TRP_ECLOSED, TRP_ENOMEM (the shared
  * copy, or the calling thread's first read section), TRP_ESHUTDOWN (from
  * a thread that is not a worker of the runtime, once its destroy began;
@@ -210,8 +230,9 @@ TRP_API int trp_exchange_publish(trp_exchange_t *ex, uint32_t type,
  * messages packed together and enqueued with one atomic operation,
  * instead of n separate messages, and two or more actor sinks share one
  * read-only copy of them (reference-counted). Callback and tap sinks are called once
- * per message. Like every publish, all deliveries are in their mailboxes
- * when the call returns; n == 0 publishes nothing and returns 0.
+ * per message. All its deliveries are in their mailboxes when the call
+ * returns, also from a behaviour (the turn's earlier publishes leave
+ * first); n == 0 publishes nothing and returns 0.
  * Errors: as trp_exchange_publish(); TRP_EINVAL also for n > UINT32_MAX.
  * On TRP_ENOMEM for a shared copy (large payloads only) the messages
  * before the failing one were published.

@@ -1166,7 +1166,9 @@ static void order_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	atomic_store(&l->n, i + 1);
 }
 
-/* Publishes 1..3 in one turn, then holds the turn until told to go. */
+/* Publishes 1..3 in one turn, then holds the turn until told to go or
+ * HELD_PUB_MS passed. */
+#define HELD_PUB_MS 200
 struct held_pub {
 	trp_exchange_t *ex;
 	atomic_int published;
@@ -1183,7 +1185,8 @@ static void held_pub_behavior(trp_actor_t *self, void *state,
 		if (publish_seq(h->ex, 0, seq) != 0)
 			note_error(TRP_EINVAL);
 	atomic_store(&h->published, 1);
-	while (atomic_load(&h->go) == 0)
+	int64_t until = now_ns() + (int64_t)HELD_PUB_MS * 1000000;
+	while (atomic_load(&h->go) == 0 && now_ns() < until)
 		sleep_us(100);
 }
 
@@ -1191,8 +1194,11 @@ static void held_pub_behavior(trp_actor_t *self, void *state,
  * A publish from a behaviour whose turn has not ended yet: once detach
  * returned, every delivery that publish made is in the sink's mailbox, so
  * a marker sent after detach arrives after them (the rule rt_exchange_churn
- * relies on for its FIN). Per-turn send batches must not hold exchange
- * deliveries back until the end of the turn.
+ * relies on for its FIN). A turn's exchange deliveries join its send
+ * batches (publish.c), so detach returns only once the publishing turn
+ * pushed them, at its end: the behaviour holds its turn for a bounded
+ * time (a behaviour must not block; one that blocked for good would hold
+ * the detach as long).
  */
 static void test_detach_after_behaviour_publish(void **unused)
 {
@@ -1228,6 +1234,169 @@ static void test_detach_after_behaviour_publish(void **unused)
 
 	trp_exchange_release(ex);
 	trp_actor_release(sink);
+	trp_actor_release(pub);
+	(void)api_assert_balanced(rt);
+	CHECK_OK(trp_runtime_destroy(rt));
+	assert_no_behaviour_errors();
+}
+
+/* Publishes 1..3, detaches the sink, sends it a marker, attaches and
+ * detaches a callback sink and publishes 4 (to nobody), all in one turn. */
+struct turn_detach {
+	trp_exchange_t *ex;
+	trp_actor_t *sink;
+	trp_sub_t sub;
+	atomic_int rc_detach, rc_attach, rc_detach2, done;
+};
+
+static void turn_detach_behavior(trp_actor_t *self, void *state,
+				 const trp_msg_t *msg)
+{
+	struct turn_detach *t = state;
+	trp_sub_t cb;
+	(void)self;
+	(void)msg;
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		if (publish_seq(t->ex, 0, seq) != 0)
+			note_error(TRP_EINVAL);
+	atomic_store(&t->rc_detach, trp_exchange_detach(t->ex, t->sub));
+	if (trp_send(t->sink, MSG_CTL, NULL, 0) != 0)
+		note_error(TRP_EINVAL);
+	atomic_store(&t->rc_attach,
+		     trp_exchange_attach(
+			     t->ex, trp_sink_callback(nop_callback, t), &cb));
+	if (publish_seq(t->ex, 0, 4) != 0)
+		note_error(TRP_EINVAL);
+	atomic_store(&t->rc_detach2, trp_exchange_detach(t->ex, cb));
+	atomic_store(&t->done, 1);
+}
+
+/*
+ * Attach and detach from a behaviour that published earlier in the same
+ * turn: they push the turn's held deliveries and end its read section
+ * before waiting for a grace period (no TRP_EDEADLK, no wait for the own
+ * turn), and the sink gets 1, 2, 3, then the marker, and not 4.
+ */
+static void test_detach_in_publishing_turn(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	trp_exchange_t *ex = NULL;
+	static struct order_log log;
+	static struct turn_detach td;
+	trp_actor_def_t sdef = { .behavior = order_behavior };
+	trp_actor_def_t pdef = { .behavior = turn_detach_behavior };
+	trp_actor_t *pub = NULL;
+
+	memset(&log, 0, sizeof log);
+	memset(&td, 0, sizeof td);
+	CHECK_OK(trp_exchange_create(rt, &ex));
+	td.ex = ex;
+	CHECK_OK(trp_actor_spawn(rt, &sdef, &log, &td.sink));
+	CHECK_OK(trp_actor_spawn(rt, &pdef, &td, &pub));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(td.sink), &td.sub));
+	CHECK_OK(trp_send(pub, MSG_CTL, NULL, 0));
+	settle(rt);
+	assert_int_equal(atomic_load(&td.done), 1);
+	assert_int_equal(atomic_load(&td.rc_detach), 0);
+	assert_int_equal(atomic_load(&td.rc_attach), 0);
+	assert_int_equal(atomic_load(&td.rc_detach2), 0);
+	assert_int_equal(atomic_load(&log.n), 4);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(log.what[i], i + 1);
+	assert_int_equal(log.what[3], 0);
+
+	trp_exchange_release(ex);
+	trp_actor_release(td.sink);
+	trp_actor_release(pub);
+	(void)api_assert_balanced(rt);
+	CHECK_OK(trp_runtime_destroy(rt));
+	assert_no_behaviour_errors();
+}
+
+static int publish_seq_n(trp_exchange_t *ex, uint32_t pub, uint64_t first,
+			 size_t n);
+
+/* A publisher subscribed to its own exchange, mixing publishes with
+ * plain sends and a self-send in one turn; it logs what it gets (MSG_SEQ:
+ * the seq, MSG_DATA: 100, the trigger MSG_CTL: not logged). */
+struct mix_pub {
+	trp_exchange_t *ex;
+	trp_actor_t *sink;
+	struct order_log log;
+};
+
+static void mix_pub_behavior(trp_actor_t *self, void *state,
+			     const trp_msg_t *msg)
+{
+	struct mix_pub *p = state;
+	unsigned i = atomic_load(&p->log.n);
+	if (msg->type != MSG_CTL) {
+		if (i < 16) {
+			struct seqmsg sm;
+			if (msg->type == MSG_SEQ && msg->size == sizeof sm)
+				memcpy(&sm, msg->data, sizeof sm);
+			else
+				sm.seq = 100;
+			p->log.what[i] = sm.seq;
+			atomic_store(&p->log.n, i + 1);
+		}
+		return;
+	}
+	int rc = trp_send(p->sink, MSG_CTL, NULL, 0); /* the turn's first */
+	rc |= publish_seq(p->ex, 0, 1);
+	rc |= publish_seq(p->ex, 0, 2);
+	rc |= trp_send(self, MSG_DATA, NULL, 0);
+	rc |= trp_send(p->sink, MSG_CTL, NULL, 0);
+	rc |= publish_seq(p->ex, 0, 3);
+	rc |= publish_seq_n(p->ex, 0, 4, 2);
+	rc |= publish_seq(p->ex, 0, 6);
+	if (rc != 0)
+		note_error(TRP_EINVAL);
+}
+
+/*
+ * A turn's publishes are held back and sent together (publish.c), yet
+ * every receiver gets the turn's messages in the order the behaviour made
+ * them, published or sent: the sink 0, 1, 2, 0, 3, 4, 5, 6 (0: a plain
+ * send); the publisher itself, subscribed, 1, 2, its self-send, 3 .. 6.
+ */
+static void test_publish_send_order(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	trp_exchange_t *ex = NULL;
+	static struct order_log log;
+	static struct mix_pub mp;
+	trp_actor_def_t sdef = { .behavior = order_behavior };
+	trp_actor_def_t pdef = { .behavior = mix_pub_behavior };
+	trp_actor_t *pub = NULL;
+	static const uint64_t want_sink[] = { 0, 1, 2, 0, 3, 4, 5, 6 };
+	static const uint64_t want_pub[] = { 1, 2, 100, 3, 4, 5, 6 };
+
+	memset(&log, 0, sizeof log);
+	memset(&mp, 0, sizeof mp);
+	CHECK_OK(trp_exchange_create(rt, &ex));
+	mp.ex = ex;
+	CHECK_OK(trp_actor_spawn(rt, &sdef, &log, &mp.sink));
+	CHECK_OK(trp_actor_spawn(rt, &pdef, &mp, &pub));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(mp.sink), NULL));
+	CHECK_OK(trp_exchange_attach(ex, trp_sink_actor(pub), NULL));
+	for (int round = 0; round < 50; round++) {
+		memset(&log, 0, sizeof log);
+		memset(&mp.log, 0, sizeof mp.log);
+		CHECK_OK(trp_send(pub, MSG_CTL, NULL, 0));
+		settle(rt);
+		assert_int_equal(atomic_load(&log.n), 8);
+		for (unsigned i = 0; i < 8; i++)
+			assert_int_equal(log.what[i], want_sink[i]);
+		assert_int_equal(atomic_load(&mp.log.n), 7);
+		for (unsigned i = 0; i < 7; i++)
+			assert_int_equal(mp.log.what[i], want_pub[i]);
+	}
+
+	trp_exchange_release(ex);
+	trp_actor_release(mp.sink);
 	trp_actor_release(pub);
 	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
@@ -2508,6 +2677,8 @@ int main(void)
 		cmocka_unit_test(test_membership_exact),
 		cmocka_unit_test(test_detach_then_free_context),
 		cmocka_unit_test(test_detach_after_behaviour_publish),
+		cmocka_unit_test(test_detach_in_publishing_turn),
+		cmocka_unit_test(test_publish_send_order),
 		cmocka_unit_test(test_drops_full),
 		cmocka_unit_test(test_drops_dead),
 		cmocka_unit_test(test_auto_detach_closing),
