@@ -21,6 +21,7 @@
 
 #include "actor.h"
 #include "backpressure.h"
+#include "dead_letter.h"
 #include "message.h"
 #include "platform.h"
 #include "runtime.h"
@@ -231,6 +232,15 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 		if (n != NULL) {
 			struct trp__msg *m = trp__msg_of(n);
 			trp__consumed(self, 1);
+			if (trp__unlikely(m->hold == TRP__HOLD_SYS) &&
+			    !m->u.sys->ops->admit(m->u.sys)) {
+				/* A DOWN voided by trp_demonitor: a dead
+				 * letter, as in a turn (turn.c). */
+				trp__dead_letter(self->rt, NULL, self, &m->pub,
+						 TRP_DEAD_DEMONITORED);
+				trp__msg_drop_payload(m);
+				continue;
+			}
 			trp__count(NULL, &self->rt->outside.processed, 1);
 			c->cur = m;
 			trp__current_msg = &m->pub;

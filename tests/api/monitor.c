@@ -523,6 +523,61 @@ static void test_thread_watcher(void **unused)
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
+/* A thread actor that demonitors while its DOWN is queued never gets it
+ * from trp_recv: the DOWN is a dead letter (DEMONITORED), as for a turn. */
+static atomic_int demon_gate;
+static atomic_long demon_downs, demon_work;
+
+static void demon_thread(trp_actor_t *self, void *arg)
+{
+	(void)self;
+	(void)arg;
+	const trp_msg_t *m;
+	/* the DOWN and a T_WORK behind it are queued before the gate opens */
+	while (!atomic_load(&demon_gate)) {
+		struct timespec p = { 0, 100000 };
+		nanosleep(&p, NULL);
+	}
+	while (trp_recv(self, SETTLE_NS, &m) == 0) {
+		if (m->type == T_DOWN)
+			atomic_fetch_add(&demon_downs, 1);
+		else if (m->type == T_WORK &&
+			 atomic_fetch_add(&demon_work, 1) == 0)
+			return;
+	}
+}
+
+static void test_thread_demonitor_voids_queued_down(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(2);
+	static struct seen t;
+	memset(&t, 0, sizeof t);
+	atomic_store(&demon_gate, 0);
+	atomic_store(&demon_downs, 0);
+	atomic_store(&demon_work, 0);
+	trp_actor_t *target = spawn(rt, &t), *w = NULL;
+	CHECK_OK(trp_thread_actor_spawn(rt, demon_thread, NULL, &w));
+	trp_ref_t ref;
+	CHECK_OK(trp_monitor(w, target, T_DOWN, &ref));
+	CHECK_OK(trp_actor_kill(target));
+	while (trp_actor_mailbox_len(w) < 1) {
+		struct timespec p = { 0, 100000 };
+		nanosleep(&p, NULL);
+	}
+	CHECK_OK(trp_send(w, T_WORK, NULL, 0)); /* behind the DOWN */
+	CHECK_OK(trp_demonitor(w, ref));
+	atomic_store(&demon_gate, 1);
+	CHECK_OK(trp_actor_join(w, SETTLE_NS));
+	assert_int_equal(atomic_load(&demon_downs), 0);
+	assert_int_equal(atomic_load(&demon_work), 1);
+	trp_stats_t st = api_assert_balanced(rt);
+	assert_int_equal(st.dead_by_reason[TRP_DEAD_DEMONITORED], 1);
+	trp_actor_release(w);
+	trp_actor_release(target);
+	CHECK_OK(trp_runtime_destroy(rt));
+}
+
 /* A killed thread actor: trp_recv returns TRP_ECLOSED, its queued mail
  * becomes dead letters (KILLED), reason KILLED. */
 static atomic_int recv_rc;
@@ -632,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_watch_future),
 		cmocka_unit_test(test_links),
 		cmocka_unit_test(test_thread_watcher),
+		cmocka_unit_test(test_thread_demonitor_voids_queued_down),
 		cmocka_unit_test(test_kill_thread_actor),
 		cmocka_unit_test(test_monitor_race),
 	};
