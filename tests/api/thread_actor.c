@@ -684,6 +684,7 @@ static void test_exchange(void **unused)
 
 struct block_arg {
 	atomic_int entered;
+	atomic_int got; /* messages trp_recv returned */
 	atomic_int returned;
 	int rc;
 };
@@ -695,7 +696,7 @@ static void blocker(trp_actor_t *self, void *arg)
 	atomic_store(&b->entered, 1);
 	int rc;
 	while ((rc = trp_recv(self, -1, &m)) == 0)
-		;
+		atomic_fetch_add(&b->got, 1);
 	b->rc = rc;
 	atomic_store(&b->returned, 1);
 }
@@ -713,7 +714,7 @@ static void test_destroy_while_blocked(void **unused)
 	for (int i = 0; i < 3; i++)
 		assert_true(wait_flag(&b[i].entered));
 	CHECK_OK(send_seq(a, 1, 1));
-	usleep(5000);
+	assert_true(wait_flag(&b[0].got)); /* taken: the counts balance */
 	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
 	for (int i = 0; i < 3; i++) {
