@@ -189,26 +189,33 @@ static void check_silent(struct trp_node *node)
 	uint64_t now = trp__now_ns();
 	char names[16][TRP_NODE_TOKEN_MAX];
 	uint8_t lens[16];
-	size_t n = 0;
-	trp__mutex_lock(&node->peer_tbl.lock);
-	for (size_t i = 0; i < node->peer_tbl.nb && n < 16; i++) {
-		for (struct trp__node_hash_entry *e = node->peer_tbl.b[i];
-		     e != NULL && n < 16; e = e->next) {
-			struct peer *p = e->value;
-			uint64_t iv = p->interval_ns != 0 ? p->interval_ns :
-							    node->hb_interval;
-			if (p->up && now - p->last_ns > iv * node->hb_misses) {
-				mark_down(node, p, TRP_NODE_DOWN_HEARTBEAT);
-				memcpy(names[n], p->name, p->len);
-				lens[n++] = p->len;
+	size_t n;
+	/* In batches of 16: a peer marked down is skipped by the next scan,
+	 * so the loop ends when a scan finds fewer than a full batch. */
+	do {
+		n = 0;
+		trp__mutex_lock(&node->peer_tbl.lock);
+		for (size_t i = 0; i < node->peer_tbl.nb && n < 16; i++) {
+			for (struct trp__node_hash_entry *e =
+				     node->peer_tbl.b[i];
+			     e != NULL && n < 16; e = e->next) {
+				struct peer *p = e->value;
+				uint64_t iv = p->interval_ns != 0 ?
+						      p->interval_ns :
+						      node->hb_interval;
+				if (p->up &&
+				    now - p->last_ns > iv * node->hb_misses) {
+					mark_down(node, p,
+						  TRP_NODE_DOWN_HEARTBEAT);
+					memcpy(names[n], p->name, p->len);
+					lens[n++] = p->len;
+				}
 			}
 		}
-	}
-	trp__mutex_unlock(&node->peer_tbl.lock);
-	for (size_t i = 0; i < n; i++)
-		down_effects(node, names[i], lens[i]);
-	if (n == 16)
-		check_silent(node); /* more than one batch went down */
+		trp__mutex_unlock(&node->peer_tbl.lock);
+		for (size_t i = 0; i < n; i++)
+			down_effects(node, names[i], lens[i]);
+	} while (n == 16);
 }
 
 /* Restarts every peer's silence window at @now (after our own stall). */
