@@ -36,6 +36,7 @@
 #include "dead_letter.h"
 #include "delivery.h"
 #include "message.h"
+#include "outbox.h"
 #include "runtime.h"
 #include "scheduler.h"
 #include "sim.h"
@@ -717,20 +718,28 @@ static int sim_wait_idle(struct trp_runtime *rt, int64_t timeout_ns)
 /* ------------------------------------------------------------------ */
 /* inspecting and steering                                             */
 
+/* Messages in @c's queue (start items are not messages). */
+static uint64_t chan_messages(const struct chan *c)
+{
+	uint64_t n = 0;
+	for (uint32_t j = 0; j < c->n; j++)
+		n += c->q[(c->head + j) & (c->cap - 1)].node != NULL;
+	return n;
+}
+
 uint64_t trp_sim_pending(trp_sim_t *s, const trp_actor_t *to)
 {
 	if (s == NULL || s->closed)
 		return 0;
 	collect(s, ID_OUTSIDE);
-	uint64_t n = s->forced ? 1 : 0;
-	if (to == NULL)
-		return s->npending + n;
-	if (s->forced && s->chans[s->forced_chan].to != to)
-		n = 0;
+	uint64_t n = 0;
+	if (s->forced && s->forced_item.node != NULL &&
+	    (to == NULL || s->chans[s->forced_chan].to == to))
+		n++;
 	for (uint32_t i = 0; i < s->nactive; i++) {
 		struct chan *c = &s->chans[s->active[i]];
-		if (c->to == to)
-			n += c->n;
+		if (to == NULL || c->to == to)
+			n += chan_messages(c);
 	}
 	return n;
 }
@@ -1044,6 +1053,9 @@ static void sim_quiesce(struct trp_runtime *rt, void *state)
 						   TRP_DEAD_STOPPED);
 		/* IDLE: left scheduled for no one; the shutdown drains it */
 	}
+	/* the references the worker struct's send slots keep (a worker
+	 * thread drops them when it parks or exits) */
+	trp__outbox_release_refs(s->w);
 	trp__self_worker = prev;
 	s->closed = true;
 	for (uint32_t i = 0; i < s->nfails; i++)
