@@ -53,6 +53,10 @@
 
 #define PCT_MAX_DEPTH 16u
 
+/* Sends are numbered from SEQ_BASE up, preponed messages from it down:
+ * "the oldest" is then the one preponed last. */
+#define SEQ_BASE (1ull << 63)
+
 /* What a step did (trace and signature). */
 enum ev {
 	EV_DELIVER = 0, /* processed by the behaviour */
@@ -106,10 +110,11 @@ struct trp_sim {
 	uint32_t nactive, capactive;
 	uint64_t npending;
 
-	/* trp_sim_prepone: delivered by the next step */
-	bool forced;
-	uint32_t forced_chan;
-	struct item forced_item;
+	/* trp_sim_prepone: channels whose head was moved to the front, the
+	 * latest last; a preponed item's seq is below SEQ_BASE */
+	uint32_t *forced;
+	uint32_t nforced, capforced;
+	uint64_t front; /* the last preponed seq */
 
 	struct fail_req *fails;
 	uint32_t nfails, capfails;
@@ -265,8 +270,9 @@ static uint32_t chan_index(struct trp_sim *s, struct chan *c)
 	return (uint32_t)(c - s->chans);
 }
 
-static int chan_push(struct trp_sim *s, struct chan *c,
-		     struct trp__mpsc_node *node)
+/* Makes room for one more item in @c and lists it active if it was
+ * empty. 0 or TRP_ENOMEM. */
+static int chan_room(struct trp_sim *s, struct chan *c)
 {
 	if (c->n == c->cap) {
 		uint32_t cap = c->cap ? c->cap * 2 : 4;
@@ -295,11 +301,33 @@ static int chan_push(struct trp_sim *s, struct chan *c,
 		c->active = (int32_t)s->nactive;
 		s->active[s->nactive++] = chan_index(s, c);
 	}
+	return 0;
+}
+
+/* Appends @node (NULL: a start item) to @c, as sent now. */
+static int chan_push(struct trp_sim *s, struct chan *c,
+		     struct trp__mpsc_node *node)
+{
+	int rc = chan_room(s, c);
+	if (rc != 0)
+		return rc;
 	c->q[(c->head + c->n) & (c->cap - 1)] =
 		(struct item){ .seq = s->seq++, .node = node };
 	c->n++;
 	s->npending++;
 	return 0;
+}
+
+/* Puts @it back as @c's head (room is there: it was just taken). */
+static void chan_push_front(struct trp_sim *s, struct chan *c, struct item it)
+{
+	int rc = chan_room(s, c);
+	trp__assert(rc == 0);
+	(void)rc;
+	c->head = (c->head - 1) & (c->cap - 1);
+	c->q[c->head] = it;
+	c->n++;
+	s->npending++;
 }
 
 static void deactivate(struct trp_sim *s, struct chan *c)
@@ -605,10 +633,12 @@ static int step(struct trp_sim *s)
 {
 	collect(s, ID_OUTSIDE);
 	for (;;) {
-		if (s->forced) {
-			s->forced = false;
-			if (deliver(s, &s->chans[s->forced_chan],
-				    s->forced_item))
+		if (s->nforced != 0) {
+			/* the latest prepone first, if its message is still
+			 * its channel's head (an expect may have taken it) */
+			struct chan *c = &s->chans[s->forced[--s->nforced]];
+			if (c->n != 0 && c->q[c->head].seq < SEQ_BASE &&
+			    deliver(s, c, chan_take(s, c, 0)))
 				return 1;
 			continue;
 		}
@@ -633,7 +663,7 @@ int trp_sim_run(trp_sim_t *s, uint64_t max_steps, uint64_t *steps)
 	while (rc == 0) {
 		if (max_steps != 0 && n == max_steps) {
 			collect(s, ID_OUTSIDE);
-			rc = s->npending != 0 || s->forced ? TRP_EBUSY : 0;
+			rc = s->npending != 0 ? TRP_EBUSY : 0;
 			break;
 		}
 		int r = step(s);
@@ -733,9 +763,6 @@ uint64_t trp_sim_pending(trp_sim_t *s, const trp_actor_t *to)
 		return 0;
 	collect(s, ID_OUTSIDE);
 	uint64_t n = 0;
-	if (s->forced && s->forced_item.node != NULL &&
-	    (to == NULL || s->chans[s->forced_chan].to == to))
-		n++;
 	for (uint32_t i = 0; i < s->nactive; i++) {
 		struct chan *c = &s->chans[s->active[i]];
 		if (to == NULL || c->to == to)
@@ -788,11 +815,6 @@ static int steer_checks(struct trp_sim *s, trp_actor_t *to)
 	if (to == NULL || to == TRP_SIM_OUTSIDE || to->rt != s->rt)
 		return TRP_EINVAL;
 	collect(s, ID_OUTSIDE);
-	if (s->forced) {
-		/* an earlier prepone not yet delivered goes first */
-		s->forced = false;
-		(void)deliver(s, &s->chans[s->forced_chan], s->forced_item);
-	}
 	return 0;
 }
 
@@ -809,9 +831,22 @@ int trp_sim_prepone(trp_sim_t *s, trp_actor_t *to, trp_actor_t *from,
 			 type, sid(s, to));
 		return TRP_ENOENT;
 	}
-	s->forced_item = chan_take(s, &s->chans[ci], k);
-	s->forced_chan = ci;
-	s->forced = true;
+	if (s->nforced == s->capforced) {
+		uint32_t cap = s->capforced ? s->capforced * 2 : 4;
+		uint32_t *v = trp__alloc(cap * sizeof *v);
+		if (v == NULL)
+			return TRP_ENOMEM;
+		if (s->nforced != 0)
+			memcpy(v, s->forced, s->nforced * sizeof *v);
+		trp__free(s->forced, 0);
+		s->forced = v;
+		s->capforced = cap;
+	}
+	struct chan *c = &s->chans[ci];
+	struct item it = chan_take(s, c, k);
+	it.seq = --s->front;
+	chan_push_front(s, c, it);
+	s->forced[s->nforced++] = ci;
 	return 0;
 }
 
@@ -995,6 +1030,8 @@ int trp_sim_create(const trp_sim_config_t *cfg, trp_runtime_t **rtp,
 	s->seed = cfg->seed;
 	s->trace = cfg->trace;
 	s->next_id = ID_FIRST;
+	s->seq = SEQ_BASE;
+	s->front = SEQ_BASE;
 	s->link.seed = cfg->seed;
 	s->link.wait_idle = sim_wait_idle;
 	uint64_t x = cfg->seed;
@@ -1030,20 +1067,12 @@ static void sim_quiesce(struct trp_runtime *rt, void *state)
 	struct trp__worker *prev = trp__self_worker;
 	trp__self_worker = s->w;
 	collect(s, ID_OUTSIDE);
-	/* FIFO: the order the messages were sent in (a preponed one
+	/* FIFO: the order the messages were sent in (preponed ones
 	 * first) */
 	s->policy = TRP_SIM_FIFO;
-	while (s->forced || s->nactive != 0) {
-		struct chan *c;
-		struct item it;
-		if (s->forced) {
-			s->forced = false;
-			c = &s->chans[s->forced_chan];
-			it = s->forced_item;
-		} else {
-			c = &s->chans[pick(s)];
-			it = chan_take(s, c, 0);
-		}
+	while (s->nactive != 0) {
+		struct chan *c = &s->chans[pick(s)];
+		struct item it = chan_take(s, c, 0);
 		if (it.node == NULL)
 			continue;
 		struct trp_actor *a = c->to;
@@ -1078,6 +1107,7 @@ static void sim_fini(struct trp_runtime *rt, void *state)
 	trp__free(s->map, 0);
 	trp__free(s->active, 0);
 	trp__free(s->fails, 0);
+	trp__free(s->forced, 0);
 	/* The link stays with the runtime struct's last reader: stats and
 	 * the clock may be read until it is freed. */
 	rt->sim = NULL;
