@@ -180,6 +180,25 @@ static uint64_t mix64(uint64_t z)
 	return z ^ (z >> 33);
 }
 
+/* Makes room for one more element in the array *@v of *@n used, *@cap
+ * allocated, @size bytes each (doubling, from @first). 0 or TRP_ENOMEM. */
+static int grow(void **v, uint32_t n, uint32_t *cap, size_t size,
+		uint32_t first)
+{
+	if (n < *cap)
+		return 0;
+	uint32_t c = *cap != 0 ? *cap * 2 : first;
+	void *w = trp__alloc((size_t)c * size);
+	if (w == NULL)
+		return TRP_ENOMEM;
+	if (n != 0)
+		memcpy(w, *v, (size_t)n * size);
+	trp__free(*v, 0);
+	*v = w;
+	*cap = c;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* ids and channels                                                    */
 
@@ -239,17 +258,9 @@ static struct chan *chan_get(struct trp_sim *s, uint32_t from,
 		return c;
 	if ((s->nchans + 1) * 2 > s->mapcap && map_grow(s) != 0)
 		return NULL;
-	if (s->nchans == s->capchans) {
-		uint32_t cap = s->capchans ? s->capchans * 2 : 16;
-		struct chan *v = trp__alloc(cap * sizeof *v);
-		if (v == NULL)
-			return NULL;
-		if (s->nchans != 0)
-			memcpy(v, s->chans, s->nchans * sizeof *v);
-		trp__free(s->chans, 0);
-		s->chans = v;
-		s->capchans = cap;
-	}
+	if (grow((void **)&s->chans, s->nchans, &s->capchans,
+		 sizeof s->chans[0], 16) != 0)
+		return NULL;
 	c = &s->chans[s->nchans];
 	memset(c, 0, sizeof *c);
 	c->from = from;
@@ -287,17 +298,9 @@ static int chan_room(struct trp_sim *s, struct chan *c)
 		c->head = 0;
 	}
 	if (c->n == 0) {
-		if (s->nactive == s->capactive) {
-			uint32_t cap = s->capactive ? s->capactive * 2 : 16;
-			uint32_t *v = trp__alloc(cap * sizeof *v);
-			if (v == NULL)
-				return TRP_ENOMEM;
-			if (s->nactive != 0)
-				memcpy(v, s->active, s->nactive * sizeof *v);
-			trp__free(s->active, 0);
-			s->active = v;
-			s->capactive = cap;
-		}
+		if (grow((void **)&s->active, s->nactive, &s->capactive,
+			 sizeof s->active[0], 16) != 0)
+			return TRP_ENOMEM;
 		c->active = (int32_t)s->nactive;
 		s->active[s->nactive++] = chan_index(s, c);
 	}
@@ -546,7 +549,13 @@ static void record(struct trp_sim *s, struct chan *c, uint32_t type,
 	h = mix64(h ^ (((uint64_t)c->to_id << 32) | c->from));
 	h = mix64(h ^ (((uint64_t)type << 32) | (uint32_t)size));
 	s->sig = mix64(h ^ (uint64_t)ev);
-	if (s->trace != NULL)
+	if (s->trace == NULL)
+		return;
+	if (type >= TYPE_START) /* not a message: no type */
+		fprintf(s->trace, "%llu %u<-%u - %s\n",
+			(unsigned long long)step, c->to_id, c->from,
+			ev_name[ev]);
+	else
 		fprintf(s->trace, "%llu %u<-%u type=%u size=%zu %s\n",
 			(unsigned long long)step, c->to_id, c->from, type, size,
 			ev_name[ev]);
@@ -831,17 +840,9 @@ int trp_sim_prepone(trp_sim_t *s, trp_actor_t *to, trp_actor_t *from,
 			 type, sid(s, to));
 		return TRP_ENOENT;
 	}
-	if (s->nforced == s->capforced) {
-		uint32_t cap = s->capforced ? s->capforced * 2 : 4;
-		uint32_t *v = trp__alloc(cap * sizeof *v);
-		if (v == NULL)
-			return TRP_ENOMEM;
-		if (s->nforced != 0)
-			memcpy(v, s->forced, s->nforced * sizeof *v);
-		trp__free(s->forced, 0);
-		s->forced = v;
-		s->capforced = cap;
-	}
+	if (grow((void **)&s->forced, s->nforced, &s->capforced,
+		 sizeof s->forced[0], 4) != 0)
+		return TRP_ENOMEM;
 	struct chan *c = &s->chans[ci];
 	struct item it = chan_take(s, c, k);
 	it.seq = --s->front;
@@ -891,17 +892,9 @@ int trp_sim_fail_next(trp_sim_t *s, trp_actor_t *a, int32_t code)
 {
 	if (s == NULL || a == NULL || a == TRP_SIM_OUTSIDE || a->rt != s->rt)
 		return TRP_EINVAL;
-	if (s->nfails == s->capfails) {
-		uint32_t cap = s->capfails ? s->capfails * 2 : 4;
-		struct fail_req *v = trp__alloc(cap * sizeof *v);
-		if (v == NULL)
-			return TRP_ENOMEM;
-		if (s->nfails != 0)
-			memcpy(v, s->fails, s->nfails * sizeof *v);
-		trp__free(s->fails, 0);
-		s->fails = v;
-		s->capfails = cap;
-	}
+	if (grow((void **)&s->fails, s->nfails, &s->capfails,
+		 sizeof s->fails[0], 4) != 0)
+		return TRP_ENOMEM;
 	s->fails[s->nfails++] = (struct fail_req){ trp_actor_retain(a), code };
 	return 0;
 }

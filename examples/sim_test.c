@@ -55,52 +55,61 @@ static void sink(trp_actor_t *self, void *state, const trp_msg_t *msg)
 		}                                                              \
 	} while (0)
 
-/* One randomized run: two typists (here: the test's thread) type 5 keys
- * in bursts while virtual time passes; every key must reach the sink. */
-static void randomized(uint64_t seed)
-{
-	trp_sim_config_t cfg = TRP_SIM_CONFIG_INIT;
-	cfg.policy = TRP_SIM_RANDOM;
-	cfg.seed = seed;
+/* A test's world: a simulated runtime, the debouncer and its sink. */
+struct world {
 	trp_runtime_t *rt;
 	trp_sim_t *sim;
-	if (trp_sim_create(&cfg, &rt, &sim) != 0)
+	trp_actor_t *sink, *debouncer;
+	uint32_t seen; /* the sink's state: keys flushed to it */
+};
+
+static void world_begin(struct world *w, trp_sim_policy_t policy, uint64_t seed)
+{
+	trp_sim_config_t cfg = TRP_SIM_CONFIG_INIT;
+	cfg.policy = policy;
+	cfg.seed = seed;
+	if (trp_sim_create(&cfg, &w->rt, &w->sim) != 0)
 		exit(1);
-	uint32_t seen = 0;
+	w->seen = 0;
 	trp_actor_def_t sdef = { sink, NULL, NULL, 0, 0 };
-	trp_actor_t *s, *d;
-	FAIL_IF(trp_actor_spawn(rt, &sdef, &seen, &s) != 0, sim);
-	struct debouncer init = { s, 0 };
+	FAIL_IF(trp_actor_spawn(w->rt, &sdef, &w->seen, &w->sink) != 0, w->sim);
+	struct debouncer init = { w->sink, 0 };
 	trp_actor_def_t ddef = { debouncer, NULL, NULL, sizeof init, 0 };
-	FAIL_IF(trp_actor_spawn(rt, &ddef, &init, &d) != 0, sim);
+	FAIL_IF(trp_actor_spawn(w->rt, &ddef, &init, &w->debouncer) != 0,
+		w->sim);
+}
+
+static void world_end(struct world *w)
+{
+	trp_actor_release(w->sink);
+	trp_actor_release(w->debouncer);
+	trp_runtime_destroy(w->rt);
+}
+
+/* One randomized run: keys typed in bursts while virtual time passes
+ * (the gaps depend on the seed); every key must reach the sink. */
+static void randomized(uint64_t seed)
+{
+	struct world w;
+	world_begin(&w, TRP_SIM_RANDOM, seed);
 	for (int k = 0; k < 5; k++) {
-		FAIL_IF(trp_send(d, KEY, NULL, 0) != 0, sim);
-		FAIL_IF(trp_sim_run(sim, 1000, NULL) != 0, sim);
-		(void)trp_sim_advance(sim, (int64_t)(seed % 4 + k) * 3000000);
+		FAIL_IF(trp_send(w.debouncer, KEY, NULL, 0) != 0, w.sim);
+		FAIL_IF(trp_sim_run(w.sim, 1000, NULL) != 0, w.sim);
+		(void)trp_sim_advance(w.sim, (int64_t)(seed % 4 + k) * 3000000);
 	}
-	(void)trp_sim_advance(sim, 20000000); /* the last burst's flush */
-	FAIL_IF(trp_sim_run(sim, 1000, NULL) != 0, sim);
-	FAIL_IF(seen != 5, sim);
-	trp_actor_release(s);
-	trp_actor_release(d);
-	trp_runtime_destroy(rt);
+	(void)trp_sim_advance(w.sim, 20000000); /* the last burst's flush */
+	FAIL_IF(trp_sim_run(w.sim, 1000, NULL) != 0, w.sim);
+	FAIL_IF(w.seen != 5, w.sim);
+	world_end(&w);
 }
 
 /* One case stepped by hand: nothing flushes before 10 ms. */
 static void by_hand(void)
 {
-	trp_sim_config_t cfg = TRP_SIM_CONFIG_INIT; /* FIFO */
-	trp_runtime_t *rt;
-	trp_sim_t *sim;
-	if (trp_sim_create(&cfg, &rt, &sim) != 0)
-		exit(1);
-	uint32_t seen = 0;
-	trp_actor_def_t sdef = { sink, NULL, NULL, 0, 0 };
-	trp_actor_t *s, *d;
-	FAIL_IF(trp_actor_spawn(rt, &sdef, &seen, &s) != 0, sim);
-	struct debouncer init = { s, 0 };
-	trp_actor_def_t ddef = { debouncer, NULL, NULL, sizeof init, 0 };
-	FAIL_IF(trp_actor_spawn(rt, &ddef, &init, &d) != 0, sim);
+	struct world w;
+	world_begin(&w, TRP_SIM_FIFO, 0);
+	trp_sim_t *sim = w.sim;
+	trp_actor_t *d = w.debouncer;
 	FAIL_IF(trp_send(d, KEY, NULL, 0) != 0, sim);
 	FAIL_IF(trp_send(d, KEY, NULL, 0) != 0, sim);
 	FAIL_IF(trp_sim_expect(sim, d, TRP_SIM_OUTSIDE, KEY) != 0, sim);
@@ -109,11 +118,9 @@ static void by_hand(void)
 	FAIL_IF(trp_sim_advance(sim, 9999999) != 0, sim); /* not yet */
 	FAIL_IF(trp_sim_advance(sim, 1) != 1, sim);	  /* the tick */
 	FAIL_IF(trp_sim_expect(sim, d, NULL, TICK) != 0, sim);
-	FAIL_IF(trp_sim_expect(sim, s, d, FLUSH) != 0, sim);
-	FAIL_IF(seen != 2, sim);
-	trp_actor_release(s);
-	trp_actor_release(d);
-	trp_runtime_destroy(rt);
+	FAIL_IF(trp_sim_expect(sim, w.sink, d, FLUSH) != 0, sim);
+	FAIL_IF(w.seen != 2, sim);
+	world_end(&w);
 }
 
 int main(void)

@@ -357,8 +357,8 @@ static void trace_identity(void)
 					 sizeof c0, 0 };
 		trp_actor_t *cons;
 		CHECK(trp_actor_spawn(rt, &cdef, &c0, &cons) == 0);
-		for (uint32_t i = 0; i < 3; i++) {
-			struct producer p = { cons, i, 5, 0 };
+		for (uint32_t i = 0; i < 4; i++) {
+			struct producer p = { cons, i, 12, 0 };
 			trp_actor_def_t pdef = { producer_behavior,
 						 producer_start, NULL, sizeof p,
 						 0 };
