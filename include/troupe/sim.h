@@ -42,8 +42,17 @@
  *     with TRP_ENOTSUP (they need threads of their own);
  *   - ports work, but their messages are not scheduled by the simulator
  *     (the application's loop drains them);
- *   - trp_future_wait and trp_runtime_wait_idle run the simulation (see
- *     there); called from a behaviour they return TRP_EDEADLK as usual;
+ *   - trp_future_wait runs the simulation until the future completes; when
+ *     nothing is pending it moves virtual time to the next timer due
+ *     within its timeout and goes on, else the future completes with
+ *     TRP_ETIMEDOUT (with no timeout and a periodic timer armed, a future
+ *     nobody completes keeps it waiting: give a timeout);
+ *   - trp_runtime_wait_idle runs the simulation until nothing is pending
+ *     (virtual time stands still; its timeout is not used); both return
+ *     TRP_EDEADLK from a behaviour, as usual;
+ *   - the dead-letter reason of a message another sender sent to an actor
+ *     that was killed is TRP_DEAD_STOPPED (delivered after the kill took
+ *     effect), where a real runtime may say TRP_DEAD_KILLED;
  *   - backpressure and mailbox bounds work as in a real runtime; keep a
  *     scenario's queues under 16384 messages per receiver (muting).
  *
