@@ -44,7 +44,7 @@ static void bm_sim_step(cbench_state *st, void *arg)
 			abort();
 	uint32_t token = 7;
 	for (int t = 0; t < TOKENS; t++)
-		if (trp_send(ring[t * (RING / TOKENS)], 1, &token,
+		if (trp_send(ring[(size_t)t * (RING / TOKENS)], 1, &token,
 			     sizeof token) != 0)
 			abort();
 	uint64_t steps = 0;
