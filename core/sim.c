@@ -578,8 +578,11 @@ static int deliver(struct trp_sim *s, struct chan *c, struct item it)
 	struct trp__worker *w = s->w;
 	struct trp__worker *prev = trp__self_worker;
 	if (it.node == NULL) { /* start */
-		if (a->started)
-			return 0;
+		/* relaxed: one thread runs the simulated runtime. */
+		if (a->started ||
+		    atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
+			    TRP__STOPPED)
+			return 0; /* a message, or its stop, came first */
 		record(s, c, TYPE_START, 0, EV_START);
 		trp__self_worker = w;
 		(void)trp__mailbox_reclaim_sc(&a->mailbox);

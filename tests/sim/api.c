@@ -34,6 +34,15 @@ static void logger(trp_actor_t *self, void *state, const trp_msg_t *msg)
 		CHECK(trp_reply(msg, &msg->type, sizeof msg->type) == 0);
 }
 
+static int starts;
+
+static void counting_start(trp_actor_t *self, void *state)
+{
+	(void)self;
+	(void)state;
+	starts++;
+}
+
 /* Takes every request and never answers (its stop answers TRP_EDEAD). */
 static void holder(trp_actor_t *self, void *state, const trp_msg_t *msg)
 {
@@ -183,6 +192,22 @@ static void injection(void)
 	CHECK(nlog == 1);
 	CHECK(trp_runtime_stats(rt, &st) == 0);
 	CHECK(st.sent == st.processed + st.dead_lettered);
+	/* stop before the start hook ever ran: it never runs */
+	trp_actor_def_t sdef = { logger, counting_start, NULL, 0, 0 };
+	trp_actor_t *c;
+	starts = 0;
+	CHECK(trp_actor_spawn(rt, &sdef, NULL, &c) == 0);
+	CHECK(trp_sim_stop(sim, c) == 0);
+	CHECK(trp_sim_run(sim, 0, NULL) == 0);
+	CHECK(!trp_actor_alive(c) && starts == 0);
+	trp_actor_release(c);
+	/* a message before the start item: the hook runs first anyway */
+	CHECK(trp_actor_spawn(rt, &sdef, NULL, &c) == 0);
+	CHECK(trp_send(c, 6, NULL, 0) == 0);
+	CHECK(trp_sim_expect(sim, c, NULL, 6) == 0);
+	CHECK(starts == 1 && log_[nlog - 1] == 6);
+	CHECK(trp_sim_run(sim, 0, NULL) == 0 && starts == 1);
+	trp_actor_release(c);
 	trp_actor_release(a);
 	trp_actor_release(b);
 	finish(rt);
