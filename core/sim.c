@@ -830,19 +830,37 @@ static int steer_checks(struct trp_sim *s, trp_actor_t *to)
 	return 0;
 }
 
-int trp_sim_prepone(trp_sim_t *s, trp_actor_t *to, trp_actor_t *from,
-		    uint32_t type)
+/* The checks of prepone and expect, and the message they act on: its
+ * channel *@ci and place *@k (see find); TRP_ENOENT with trp_sim_error()
+ * saying what was looked for. */
+static int locate(struct trp_sim *s, const char *what, trp_actor_t *to,
+		  trp_actor_t *from, uint32_t type, uint32_t want, uint32_t *ci,
+		  uint32_t *k)
 {
 	int rc = steer_checks(s, to);
 	if (rc != 0)
 		return rc;
+	if (find(s, to, from, type, ci, k))
+		return 0;
+	char t[16] = "any";
+	if (want != TRP_SIM_ANY_TYPE)
+		snprintf(t, sizeof t, "%u", want);
+	snprintf(s->err, sizeof s->err,
+		 "%s: no message pending for actor #%u%s at step %llu (wanted "
+		 "type %s%s)",
+		 what, sid(s, to), from != NULL ? " from that sender" : "",
+		 (unsigned long long)s->steps, t,
+		 type == want ? "" : ", found nothing at all");
+	return TRP_ENOENT;
+}
+
+int trp_sim_prepone(trp_sim_t *s, trp_actor_t *to, trp_actor_t *from,
+		    uint32_t type)
+{
 	uint32_t ci, k;
-	if (!find(s, to, from, type, &ci, &k)) {
-		snprintf(s->err, sizeof s->err,
-			 "prepone: no message of type %u for actor #%u pending",
-			 type, sid(s, to));
-		return TRP_ENOENT;
-	}
+	int rc = locate(s, "prepone", to, from, type, type, &ci, &k);
+	if (rc != 0)
+		return rc;
 	if (grow((void **)&s->forced, s->nforced, &s->capforced,
 		 sizeof s->forced[0], 4) != 0)
 		return TRP_ENOMEM;
@@ -857,19 +875,11 @@ int trp_sim_prepone(trp_sim_t *s, trp_actor_t *to, trp_actor_t *from,
 int trp_sim_expect(trp_sim_t *s, trp_actor_t *to, trp_actor_t *from,
 		   uint32_t type)
 {
-	int rc = steer_checks(s, to);
+	/* the next message of any type, then its type checked */
+	uint32_t ci, k;
+	int rc = locate(s, "expect", to, from, TRP_SIM_ANY_TYPE, type, &ci, &k);
 	if (rc != 0)
 		return rc;
-	uint32_t ci, k;
-	if (!find(s, to, from, TRP_SIM_ANY_TYPE, &ci, &k)) {
-		snprintf(s->err, sizeof s->err,
-			 "expect: nothing pending for actor #%u%s (wanted type "
-			 "%u from #%u) at step %llu",
-			 sid(s, to), from != NULL ? " from that sender" : "",
-			 type, from != NULL ? sid(s, from) : 0,
-			 (unsigned long long)s->steps);
-		return TRP_ENOENT;
-	}
 	struct chan *c = &s->chans[ci];
 	struct item *it = &c->q[(c->head + k) & (c->cap - 1)];
 	bool close = it->node == &to->close_node;
