@@ -163,6 +163,9 @@ struct trp_actor {
 	/* a feature attached itself (a name, a monitor, a link, ...): the
 	 * actor_stopped hooks run when it retires; under the actors lock */
 	uint8_t attached;
+	/* simulation mode: the actor's stable id in traces and signatures
+	 * (sim.c assigns it when it first meets the actor), else 0 */
+	uint32_t sim_id;
 	/* the names feature's entry (registry.c), or NULL: written under its
 	 * lock, peeked at without it when the actor stops */
 	_Atomic(void *) name;

@@ -29,7 +29,9 @@
 #include "message.h"
 #include "platform.h"
 #include "request.h"
+#include "runtime.h"
 #include "scheduler.h"
+#include "sim.h"
 #include "worker.h"
 #include "troupe/future.h"
 
@@ -256,6 +258,29 @@ static bool spin_for_done(trp_future_t *f, int64_t timeout_ns)
 	return false;
 }
 
+static bool future_done(void *arg)
+{
+	/* ORDER: acquire pairs with the DONE store (the simulation runs on
+	 * this thread anyway). */
+	return atomic_load_explicit(&((struct trp_future *)arg)->state,
+				    memory_order_acquire) == DONE;
+}
+
+/* Simulation mode: the waiting thread runs the simulation until the
+ * future completes; idle with no timer due within @timeout_ns (virtual
+ * time) is a timeout. */
+static __attribute__((noinline)) void sim_wait(trp_future_t *f,
+					       int64_t timeout_ns)
+{
+	uint64_t now = trp__clock_ns(f->to.rt);
+	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX :
+			    (uint64_t)timeout_ns > UINT64_MAX - now ?
+					     UINT64_MAX :
+					     now + (uint64_t)timeout_ns;
+	if (!trp__sim_wait(f->to.rt, future_done, f, deadline))
+		(void)trp__future_complete(f, TRP_ETIMEDOUT, NULL, 0);
+}
+
 int trp_future_wait(trp_future_t *f, int64_t timeout_ns,
 		    const trp_msg_t **reply)
 {
@@ -263,6 +288,10 @@ int trp_future_wait(trp_future_t *f, int64_t timeout_ns,
 		return TRP_EINVAL;
 	if (trp__self_worker != NULL)
 		return TRP_EDEADLK;
+	if (trp__unlikely(f->to.rt->sim != NULL)) {
+		sim_wait(f, timeout_ns);
+		goto done;
+	}
 	uint64_t deadline = trp__deadline(timeout_ns);
 	if (spin_for_done(f, timeout_ns))
 		goto done;

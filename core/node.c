@@ -779,6 +779,8 @@ int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 	rc = trp__runtime_blocking_call(rt);
 	if (rc != 0)
 		return rc;
+	if (rt->sim != NULL)
+		return TRP_ENOTSUP; /* threads and sockets of its own */
 	struct nodes_state *ns = nodes_of(rt);
 	trp__mutex_lock(&ns->lock);
 	bool taken = ns->claimed;

@@ -111,6 +111,8 @@ int trp_pool_create(trp_runtime_t *rt, uint32_t threads, trp_pool_t **out)
 {
 	if (rt == NULL || out == NULL || threads == 0 || threads > POOL_MAX)
 		return TRP_EINVAL;
+	if (rt->sim != NULL)
+		return TRP_ENOTSUP; /* built on thread actors */
 	struct trp_pool *p =
 		trp__calloc(1, sizeof *p + threads * sizeof p->threads[0]);
 	if (p == NULL)

@@ -95,5 +95,7 @@ int trp__wait_activity(struct trp_runtime *rt, int64_t timeout_ns, bool quiet)
 int trp_runtime_wait_idle(trp_runtime_t *rt, int64_t timeout_ns)
 {
 	int rc = trp__runtime_blocking_call(rt);
+	if (rc == 0 && trp__unlikely(rt->sim != NULL))
+		return rt->sim->wait_idle(rt, timeout_ns);
 	return rc != 0 ? rc : trp__wait_activity(rt, timeout_ns, true);
 }

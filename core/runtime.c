@@ -21,6 +21,7 @@
 
 /* The features, by id: the one place that knows them all. Declared here,
  * not in their headers, so nothing else includes a feature's header. */
+extern const struct trp__feature trp__feature_sim;
 extern const struct trp__feature trp__feature_names;
 extern const struct trp__feature trp__feature_exchanges;
 extern const struct trp__feature trp__feature_threads;
@@ -35,6 +36,7 @@ extern const struct trp__feature trp__feature_ports;
 extern const struct trp__feature trp__feature_nodes __attribute__((weak));
 
 static const struct trp__feature *const features[TRP__FEATURES] = {
+	[TRP__FEATURE_SIM] = &trp__feature_sim,
 	[TRP__FEATURE_NAMES] = &trp__feature_names,
 	[TRP__FEATURE_EXCHANGES] = &trp__feature_exchanges,
 	[TRP__FEATURE_THREADS] = &trp__feature_threads,
@@ -212,6 +214,12 @@ static void stop_threads(struct trp_runtime *rt, uint32_t started)
 
 int trp_runtime_create(const trp_config_t *cfg, trp_runtime_t **out)
 {
+	return trp__runtime_create(cfg, NULL, out);
+}
+
+int trp__runtime_create(const trp_config_t *cfg, struct trp__sim_link *sim,
+			trp_runtime_t **out)
+{
 	trp_config_t c = TRP_CONFIG_INIT;
 	if (out == NULL)
 		return TRP_EINVAL;
@@ -229,6 +237,12 @@ int trp_runtime_create(const trp_config_t *cfg, trp_runtime_t **out)
 	}
 	if (c.batch == 0)
 		c.batch = TRP_DEFAULT_BATCH;
+	if (sim != NULL) {
+		/* one worker struct for the test's thread; one message per
+		 * turn: one delivery per step */
+		c.workers = 1;
+		c.batch = 1;
+	}
 
 	struct trp_runtime *rt = trp__alloc_aligned(TRP_CACHELINE, sizeof *rt);
 	if (rt == NULL)
@@ -236,10 +250,11 @@ int trp_runtime_create(const trp_config_t *cfg, trp_runtime_t **out)
 	memset(rt, 0, sizeof *rt);
 	rt->cfg = c;
 	rt->nworkers = c.workers;
+	rt->sim = sim;
 	trp__mailbox_init(&rt->inject, false);
 	atomic_init(&rt->refs, 1);
 	/* every worker starts active; it parks when it finds nothing */
-	atomic_init(&rt->activity, (uint64_t)c.workers);
+	atomic_init(&rt->activity, sim != NULL ? 0 : (uint64_t)c.workers);
 	int rc = init_workers(rt);
 	if (rc != 0) {
 		trp__free(rt, sizeof *rt);
@@ -251,7 +266,7 @@ int trp_runtime_create(const trp_config_t *cfg, trp_runtime_t **out)
 		free_runtime(rt);
 		return rc;
 	}
-	for (uint32_t i = 0; i < rt->nworkers; i++) {
+	for (uint32_t i = 0; sim == NULL && i < rt->nworkers; i++) {
 		rc = trp__thread_start(&rt->workers[i].thread, trp__worker_main,
 				       &rt->workers[i]);
 		if (rc != 0) {
@@ -283,7 +298,7 @@ int trp_runtime_destroy_ex(trp_runtime_t *rt, trp_stats_t *final)
 	 * count when they exited. What remains are outside threads inside a
 	 * call that passed the shutdown check just before the flag was
 	 * set: let them finish. */
-	stop_threads(rt, rt->nworkers);
+	stop_threads(rt, rt->sim != NULL ? 0 : rt->nworkers);
 	(void)trp__wait_activity(rt, -1, false);
 	/* 3. Every actor still alive stops; its mail is dead-lettered. */
 	trp__actors_stop_at_shutdown(rt);

@@ -43,7 +43,11 @@
 
 /* The features, in the order they start (they stop in reverse). */
 enum trp__feature_id {
-	TRP__FEATURE_NAMES = 0, /* registry.c */
+	/* sim.c: first, so that it stops last (its quiesce hands what it
+	 * holds back to the mailboxes after every other feature stopped);
+	 * idle in a real runtime */
+	TRP__FEATURE_SIM = 0,
+	TRP__FEATURE_NAMES,	/* registry.c */
 	TRP__FEATURE_EXCHANGES, /* exchange.c */
 	TRP__FEATURE_THREADS,	/* thread_actor.c */
 	TRP__FEATURE_TIMERS,	/* timer.c */
@@ -79,6 +83,17 @@ struct trp__feature {
 			      struct trp_actor *a);
 };
 
+/* Simulation mode (sim.c, troupe/sim.h): what the runtime and its
+ * features need to know of it. NULL in a real runtime. A simulated runtime
+ * has one worker struct and no threads (no workers, no timer thread): the
+ * test's thread runs everything, one delivery at a time. */
+struct trp__sim_link {
+	uint64_t now_ns; /* the virtual clock (trp__runtime_now_ns) */
+	uint64_t seed;	 /* the run's seed, for features' own PRNGs */
+	/* trp_runtime_wait_idle: runs the simulation until idle */
+	int (*wait_idle)(struct trp_runtime *rt, int64_t timeout_ns);
+};
+
 /* activity deltas: count +-1 and generation +1 in one fetch_add */
 #define TRP__ACT_INC (((uint64_t)1 << 32) + 1)
 #define TRP__ACT_DEC (((uint64_t)1 << 32) - 1)
@@ -96,6 +111,7 @@ struct trp_runtime {
 	uint32_t nstopped_hooks;
 	uint8_t stopped_hook[TRP__FEATURES];
 	_Atomic(uint32_t) shutdown; /* sticky */
+	struct trp__sim_link *sim;  /* simulation mode, else NULL */
 
 	/* injection queue: outside producers, worker consumers (trylock);
 	 * scheduler.c */
@@ -156,6 +172,19 @@ static inline int trp__runtime_blocking_call(struct trp_runtime *rt)
 		return TRP_ESHUTDOWN;
 	return 0;
 }
+
+/* The runtime's clock: the virtual one in simulation mode, else the
+ * monotonic clock. For what a schedule may depend on (timers, supervisor
+ * backoff); the hot paths read no clock. */
+static inline uint64_t trp__runtime_now_ns(const struct trp_runtime *rt)
+{
+	return trp__unlikely(rt->sim != NULL) ? rt->sim->now_ns : trp__now_ns();
+}
+
+/* Creates a runtime as trp_runtime_create does, or with @sim a simulated
+ * one: one worker struct (cfg->workers ignored), batch 1, no threads. */
+int trp__runtime_create(const trp_config_t *cfg, struct trp__sim_link *sim,
+			trp_runtime_t **out);
 
 /* Tells every feature that @a stopped (trp__actor_retire). */
 void trp__runtime_actor_stopped(struct trp_runtime *rt, struct trp_actor *a);

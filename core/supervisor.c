@@ -64,6 +64,7 @@
  * Progress: the behaviour never blocks (no waiting for children: timers
  * and DOWN messages); the public calls take two cold mutexes briefly.
  */
+#include "sim.h"
 #include "supervisor.h"
 
 static void sup_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg);
@@ -184,7 +185,7 @@ static void start_child(struct sup *s, uint32_t i)
 
 	trp__assert(c->state == C_IDLE);
 	c->to_start = false;
-	c->started_ns = trp__now_ns();
+	c->started_ns = trp__clock_ns(s->rt);
 	if (c->started_once)
 		trp__sup_stat_add(&s->restarts);
 	c->started_once = true;
@@ -330,7 +331,7 @@ static void child_failed(struct sup *s, uint32_t i, trp_stop_reason_t why)
 	}
 	if (cs->restart == TRP_RESTART_TRANSIENT && !trp_stop_abnormal(why))
 		return;
-	uint64_t now = trp__now_ns();
+	uint64_t now = trp__clock_ns(s->rt);
 	if (intensity_trips(s, now)) {
 		stop_all(s, P_ESCALATE);
 		return;
@@ -397,7 +398,7 @@ static void run(struct sup *s)
 			return;
 		}
 		/* Start what is due, in spec order; wait for the rest. */
-		uint64_t now = trp__now_ns(), next = UINT64_MAX;
+		uint64_t now = trp__clock_ns(s->rt), next = UINT64_MAX;
 		bool started = false;
 		for (uint32_t i = 0; i < n; i++) {
 			struct sup_child *c = &s->child[i];
@@ -457,7 +458,11 @@ static void sup_start(trp_actor_t *self, void *state)
 		return;
 	}
 	s->self = self;
-	uint64_t seed = trp_actor_id(self) ^ trp__now_ns();
+	/* simulation mode: the run's seed, so that a replay backs off the
+	 * same way */
+	uint64_t seed;
+	if (!trp__sim_seed(s->rt, self, &seed))
+		seed = trp_actor_id(self) ^ trp__now_ns();
 	s->prng = prng_next(&seed);
 	for (uint32_t i = 0; i < s->spec->n; i++)
 		start_child(s, i);

@@ -147,6 +147,8 @@ int trp_thread_actor_spawn(trp_runtime_t *rt, trp_thread_fn fn, void *arg,
 {
 	if (rt == NULL || fn == NULL)
 		return TRP_EINVAL;
+	if (rt->sim != NULL)
+		return TRP_ENOTSUP; /* a thread of its own: not simulated */
 	struct thread_ctl init;
 	memset(&init, 0, sizeof init);
 	init.fn = fn;

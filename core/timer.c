@@ -34,6 +34,7 @@
 #include "dead_letter.h"
 #include "platform.h"
 #include "runtime.h"
+#include "sim.h"
 #include "troupe/timer.h"
 
 #define NOT_IN_HEAP SIZE_MAX
@@ -50,6 +51,7 @@ struct trp_timer {
 	_Atomic(uint32_t) state;
 	_Atomic(uint64_t) fired;
 	uint64_t deadline; /* under the timers' lock */
+	uint64_t seq;	   /* arm order: ties of deadlines (same lock) */
 	size_t slot;	   /* index in the heap, or NOT_IN_HEAP (same lock) */
 	uint64_t period;   /* 0: one-shot */
 	struct trp_actor *to; /* holds a reference */
@@ -63,6 +65,7 @@ struct trp_timer {
 struct timer_feature {
 	struct trp__mutex lock;
 	struct trp__timers *timers; /* started on first use */
+	uint64_t armed;		    /* timers armed so far (seq) */
 	bool closed;		    /* destroy began: no new timers */
 };
 
@@ -115,10 +118,16 @@ static void heap_swap(struct trp__timers *ts, size_t a, size_t b)
 	ts->heap[b]->slot = b;
 }
 
+/* Deadline order, ties in arm order (simulation replays depend on it). */
+static bool before(const struct trp_timer *a, const struct trp_timer *b)
+{
+	return a->deadline < b->deadline ||
+	       (a->deadline == b->deadline && a->seq < b->seq);
+}
+
 static void heap_up(struct trp__timers *ts, size_t i)
 {
-	while (i > 0 &&
-	       ts->heap[(i - 1) / 2]->deadline > ts->heap[i]->deadline) {
+	while (i > 0 && before(ts->heap[i], ts->heap[(i - 1) / 2])) {
 		heap_swap(ts, i, (i - 1) / 2);
 		i = (i - 1) / 2;
 	}
@@ -128,9 +137,9 @@ static void heap_down(struct trp__timers *ts, size_t i)
 {
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < ts->n && ts->heap[l]->deadline < ts->heap[m]->deadline)
+		if (l < ts->n && before(ts->heap[l], ts->heap[m]))
 			m = l;
-		if (r < ts->n && ts->heap[r]->deadline < ts->heap[m]->deadline)
+		if (r < ts->n && before(ts->heap[r], ts->heap[m]))
 			m = r;
 		if (m == i)
 			return;
@@ -199,6 +208,51 @@ static bool fire(struct trp_runtime *rt, struct trp_timer *t)
 	return true;
 }
 
+/* Fires every timer due at @now, earliest first; returns the clock as last
+ * read (the heap's first deadline is later). Called and returns with
+ * ts_of(rt)->lock held (dropped around each send). */
+static uint64_t fire_due_locked(struct trp_runtime *rt, struct trp__timers *ts,
+				uint64_t now)
+{
+	while (ts->n != 0 && ts->heap[0]->deadline <= now) {
+		struct trp_timer *t = heap_pop(ts);
+		uint32_t s = ARMED;
+		/* ORDER: acq_rel claim against trp_timer_cancel. */
+		if (!atomic_compare_exchange_strong_explicit(
+			    &t->state, &s, FIRING, memory_order_acq_rel,
+			    memory_order_acquire)) {
+			/* cancelled: drop the heap's reference */
+			trp__mutex_unlock(&ts_of(rt)->lock);
+			timer_release(t);
+			trp__mutex_lock(&ts_of(rt)->lock);
+			continue;
+		}
+		trp__mutex_unlock(&ts_of(rt)->lock);
+		bool target_stopped = fire(rt, t);
+		trp__mutex_lock(&ts_of(rt)->lock);
+		bool again = false;
+		if (t->period != 0 && !target_stopped) {
+			t->deadline += t->period;
+			if (t->deadline < now)
+				t->deadline = now + t->period;
+			t->seq = ts_of(rt)->armed++;
+			bool first;
+			again = heap_push(ts, t, &first) == 0;
+		}
+		/* ORDER: release; a cancel waiting on FIRING retries
+		 * (acquire) once it sees the outcome. */
+		atomic_store_explicit(&t->state, again ? ARMED : FIRED,
+				      memory_order_release);
+		if (!again) {
+			trp__mutex_unlock(&ts_of(rt)->lock);
+			timer_release(t);
+			trp__mutex_lock(&ts_of(rt)->lock);
+		}
+		now = trp__runtime_now_ns(rt);
+	}
+	return now;
+}
+
 static void *timer_main(void *arg)
 {
 	/* Our own block, not ts_of(rt)->timers: destroy clears that before
@@ -216,48 +270,32 @@ static void *timer_main(void *arg)
 			atomic_load_explicit(&ts->bell, memory_order_acquire);
 		int64_t wait = -1;
 		trp__mutex_lock(&ts_of(rt)->lock);
-		uint64_t now = trp__now_ns();
-		while (ts->n != 0 && ts->heap[0]->deadline <= now) {
-			struct trp_timer *t = heap_pop(ts);
-			uint32_t s = ARMED;
-			/* ORDER: acq_rel claim against trp_timer_cancel. */
-			if (!atomic_compare_exchange_strong_explicit(
-				    &t->state, &s, FIRING, memory_order_acq_rel,
-				    memory_order_acquire)) {
-				/* cancelled: drop the heap's reference */
-				trp__mutex_unlock(&ts_of(rt)->lock);
-				timer_release(t);
-				trp__mutex_lock(&ts_of(rt)->lock);
-				continue;
-			}
-			trp__mutex_unlock(&ts_of(rt)->lock);
-			bool target_stopped = fire(rt, t);
-			trp__mutex_lock(&ts_of(rt)->lock);
-			bool again = false;
-			if (t->period != 0 && !target_stopped) {
-				t->deadline += t->period;
-				if (t->deadline < now)
-					t->deadline = now + t->period;
-				bool first;
-				again = heap_push(ts, t, &first) == 0;
-			}
-			/* ORDER: release; a cancel waiting on FIRING retries
-			 * (acquire) once it sees the outcome. */
-			atomic_store_explicit(&t->state, again ? ARMED : FIRED,
-					      memory_order_release);
-			if (!again) {
-				trp__mutex_unlock(&ts_of(rt)->lock);
-				timer_release(t);
-				trp__mutex_lock(&ts_of(rt)->lock);
-			}
-			now = trp__now_ns();
-		}
+		uint64_t now = fire_due_locked(rt, ts, trp__now_ns());
 		if (ts->n != 0)
 			wait = (int64_t)(ts->heap[0]->deadline - now);
 		trp__mutex_unlock(&ts_of(rt)->lock);
 		trp__futex_wait(&ts->bell, bell, wait);
 	}
 	return NULL;
+}
+
+uint64_t trp__timers_next(struct trp_runtime *rt)
+{
+	trp__mutex_lock(&ts_of(rt)->lock);
+	struct trp__timers *ts = ts_of(rt)->timers;
+	uint64_t next = ts != NULL && ts->n != 0 ? ts->heap[0]->deadline :
+						   UINT64_MAX;
+	trp__mutex_unlock(&ts_of(rt)->lock);
+	return next;
+}
+
+void trp__timers_fire_due(struct trp_runtime *rt)
+{
+	trp__mutex_lock(&ts_of(rt)->lock);
+	struct trp__timers *ts = ts_of(rt)->timers;
+	if (ts != NULL)
+		(void)fire_due_locked(rt, ts, trp__runtime_now_ns(rt));
+	trp__mutex_unlock(&ts_of(rt)->lock);
 }
 
 /* ---- public calls ---- */
@@ -277,7 +315,12 @@ static int timers_of_locked(struct trp_runtime *rt, struct trp__timers **out)
 			atomic_init(&ts->stop, 0);
 			ts->rt = rt;
 			ts_of(rt)->timers = ts;
-			rc = trp__thread_start(&ts->thread, timer_main, ts);
+			/* simulation mode: no thread, the simulator fires
+			 * (trp__timers_fire_due) */
+			rc = rt->sim != NULL ?
+				     0 :
+				     trp__thread_start(&ts->thread, timer_main,
+						       ts);
 			if (rc != 0) {
 				ts_of(rt)->timers = NULL;
 				trp__free(ts, sizeof *ts);
@@ -297,7 +340,7 @@ int trp_send_after(trp_runtime_t *rt, trp_actor_t *to, int64_t delay_ns,
 		return TRP_EINVAL;
 	if (len > TRP_MSG_MAX)
 		return TRP_EMSGSIZE;
-	uint64_t now = trp__now_ns();
+	uint64_t now = trp__runtime_now_ns(rt);
 	if ((uint64_t)delay_ns > UINT64_MAX / 2 - now)
 		return TRP_EINVAL;
 	/* relaxed: destroy stops the timer thread under the same lock. */
@@ -321,8 +364,10 @@ int trp_send_after(trp_runtime_t *rt, trp_actor_t *to, int64_t delay_ns,
 	struct trp__timers *ts;
 	trp__mutex_lock(&ts_of(rt)->lock);
 	int rc = timers_of_locked(rt, &ts);
-	if (rc == 0)
+	if (rc == 0) {
+		t->seq = ts_of(rt)->armed++;
 		rc = heap_push(ts, t, &first);
+	}
 	if (rc == 0 && first) {
 		/* ORDER: release; the timer thread re-reads the heap. */
 		atomic_fetch_add_explicit(&ts->bell, 1, memory_order_release);
@@ -405,7 +450,8 @@ static void timers_quiesce(struct trp_runtime *rt, void *state)
 	atomic_store_explicit(&ts->stop, 1, memory_order_release);
 	atomic_fetch_add_explicit(&ts->bell, 1, memory_order_release);
 	trp__futex_wake(&ts->bell, 1);
-	trp__thread_join(&ts->thread);
+	if (rt->sim == NULL)
+		trp__thread_join(&ts->thread);
 	/* Pending timers never fire: cancel and drop the heap's references. */
 	for (size_t i = 0; i < ts->n; i++) {
 		struct trp_timer *t = ts->heap[i];

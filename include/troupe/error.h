@@ -48,7 +48,8 @@ extern "C" {
 	X(TRP_ENOTREQUEST, -17, "message is not a request")                    \
 	X(TRP_EANSWERED, -18, "request was answered already")                  \
 	X(TRP_ENOREPLY, -19, "request was processed without a reply")          \
-	X(TRP_ENOTCONN, -20, "node not connected or peer node unreachable")
+	X(TRP_ENOTCONN, -20, "node not connected or peer node unreachable")    \
+	X(TRP_ENOTSUP, -21, "not supported in simulation mode (troupe/sim.h)")
 
 /** Error codes returned (negated) by troupe functions. */
 typedef enum trp_errno {

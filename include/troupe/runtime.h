@@ -56,6 +56,8 @@ typedef enum trp_dead_reason {
 	TRP_DEAD_DEMONITORED = 6, /**< a DOWN message voided by
 				       trp_demonitor() before it was
 				       handled (monitor.h) */
+	TRP_DEAD_DROPPED = 7,	  /**< dropped on its way by the simulator
+				       (trp_sim_drop_next, troupe/sim.h) */
 } trp_dead_reason_t;
 
 /** Size of trp_stats_t.dead_by_reason (room for reasons to come). */
