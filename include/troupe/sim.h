@@ -115,7 +115,7 @@ TRP_API int trp_sim_create(const trp_sim_config_t *cfg, trp_runtime_t **rt,
 			   trp_sim_t **sim);
 
 /** The simulator of @rt, or NULL if @rt is not simulated. */
-trp_sim_t *trp_sim_of(trp_runtime_t *rt);
+TRP_API trp_sim_t *trp_sim_of(trp_runtime_t *rt);
 
 /**
  * One step: delivers the message the policy picks and runs its receiver on
@@ -213,7 +213,7 @@ TRP_API uint64_t trp_sim_seed(const trp_sim_t *sim);
 TRP_API uint32_t trp_sim_actor_id(trp_sim_t *sim, trp_actor_t *a);
 
 /** What the last failed trp_sim_expect/prepone found, or "". */
-const char *trp_sim_error(const trp_sim_t *sim);
+TRP_API const char *trp_sim_error(const trp_sim_t *sim);
 
 /**
  * The seed to use: TRP_SIM_SEED from the environment if it is set (a
