@@ -129,6 +129,8 @@ int main(void)
 	uint64_t seed = trp_sim_seed_env(0, &replay);
 	if (replay) {
 		randomized(seed);
+		printf("seed %llu (TRP_SIM_SEED): ok\n",
+		       (unsigned long long)seed);
 		return 0;
 	}
 	by_hand();
