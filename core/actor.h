@@ -80,6 +80,14 @@ struct trp__actor_kind {
 	 * made on @a: a remote proxy asks its node to watch the real
 	 * target (monitor.c calls it). */
 	void (*watched)(struct trp_actor *a);
+	/* NULL, or a linked actor (id @from) stopped with @why/@code and
+	 * @a is to hear of it (monitor.c calls it instead of the local
+	 * rule, for every reason: a trapper there hears of normal stops
+	 * too): a remote proxy passes the exit signal on to the real
+	 * target, behind what it holds (node_watch.c). Any thread, no lock
+	 * held. */
+	void (*link_exit)(struct trp_actor *a, uint64_t from,
+			  trp_stop_reason_t why, int32_t code);
 	/* NULL, or a send to an actor of this kind whose mailbox is idle
 	 * (everything sent to it before was handled: see
 	 * trp__mailbox_idle_acquire) may be handled at once in the sender's

@@ -362,9 +362,20 @@ static bool link_remove(struct link **p, struct trp_actor *peer)
 }
 
 /* @peer hears that @from stopped with @why/@code: an exit message if it
- * traps exits, else it stops too if @why is abnormal. */
+ * traps exits, else it stops too if @why is abnormal. A remote proxy
+ * passes it on to its node (actor.h: link_exit), for every reason. */
 static void exit_signal(struct trp_actor *peer, uint64_t from_id,
 			trp_stop_reason_t why, int32_t code)
+{
+	if (peer->kind->link_exit != NULL) {
+		peer->kind->link_exit(peer, from_id, why, code);
+		return;
+	}
+	trp__link_signal(peer, from_id, why, code);
+}
+
+void trp__link_signal(struct trp_actor *peer, uint64_t from_id,
+		      trp_stop_reason_t why, int32_t code)
 {
 	/* relaxed: set only under the lock, or by the actor itself; a
 	 * stale value is a race the caller cannot tell from an earlier
@@ -385,6 +396,18 @@ static void exit_signal(struct trp_actor *peer, uint64_t from_id,
 	}
 }
 
+/* A remote proxy still alive: its node watches the real target. */
+static void watch_remote(struct trp_actor *a)
+{
+	/* relaxed: a courtesy (a proxy stopping meanwhile sends a WATCH
+	 * whose DOWN finds nobody), as for a monitor made just before the
+	 * target stops. */
+	if (a->kind->watched != NULL &&
+	    atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
+		    TRP__ALIVE)
+		a->kind->watched(a);
+}
+
 int trp_link(trp_actor_t *a, trp_actor_t *b)
 {
 	if (a == NULL || b == NULL || a == b || a->rt != b->rt)
@@ -401,6 +424,12 @@ int trp_link(trp_actor_t *a, trp_actor_t *b)
 		rc = TRP_ENOMEM;
 		goto out;
 	}
+	/* A remote proxy: its node watches the real target. Before the link
+	 * exists, so that the WATCH reaches the target's node before any
+	 * exit signal this link can send there (node_watch.c: the node
+	 * honours an EXIT only for a target it watches). */
+	watch_remote(a);
+	watch_remote(b);
 	trp__mutex_lock(&rt->actors_lock);
 	if (a->retired || b->retired) {
 		/* the one still running hears of the other at once */
@@ -429,12 +458,6 @@ int trp_link(trp_actor_t *a, trp_actor_t *b)
 	if (other != NULL) {
 		exit_signal(other, gone->id, TRP_STOP_NOPROC, 0);
 		trp_actor_release(other);
-	} else if (rc == 0) {
-		/* a remote proxy: its node watches the real target */
-		if (a->kind->watched != NULL)
-			a->kind->watched(a);
-		if (b->kind->watched != NULL)
-			b->kind->watched(b);
 	}
 out:
 	trp__free(la, sizeof *la);

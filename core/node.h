@@ -346,10 +346,22 @@ void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
 			const struct trp__wire_item *it);
 void trp__node_on_down(struct trp_node *node, const char *src, size_t src_len,
 		       const struct trp__wire_item *it);
+/* A linked actor (@from) of @proxy's stopped (A side, the proxy kind's
+ * link_exit): an EXIT item to the target's node, behind what @proxy
+ * holds. */
+void trp__node_proxy_exit(struct trp_node *node, struct trp_actor *proxy,
+			  const char *dst, size_t dst_len, const char *name,
+			  size_t name_len, uint64_t from, trp_stop_reason_t why,
+			  int32_t code);
+/* The inbound thread got an EXIT from @src (B side): the watched target
+ * hears it as from a linked actor. */
+void trp__node_on_exit(struct trp_node *node, const char *src, size_t src_len,
+		       const struct trp__wire_item *it);
 /* Drops the records of watchers on node @peer (NULL: all). */
 void trp__node_watches_drop(struct trp_node *node, const char *peer,
 			    size_t peer_len);
-/* In a proxy's behaviour: true if @msg is a DOWN's marker (handled). */
+/* In a proxy's behaviour: true if @msg is a DOWN's marker or an EXIT
+ * (handled). */
 bool trp__node_watch_marker(const trp_msg_t *msg);
 
 /* ---- bridged exchanges (node_bridge.c) ---- */

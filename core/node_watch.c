@@ -41,7 +41,8 @@
 struct watch {
 	uint8_t peer_len;
 	uint16_t name_len;
-	uint64_t proxy_id; /* on the watching node */
+	uint64_t proxy_id;	  /* on the watching node */
+	struct trp_actor *target; /* one reference (exit signals) */
 	char peer[TRP_NODE_TOKEN_MAX];
 	char name[TRP_NAME_MAX];
 };
@@ -72,6 +73,14 @@ static bool marker_admit(struct trp__sys_msg *s)
 {
 	(void)s;
 	return true;
+}
+
+/* Frees a record (B side). */
+static void watch_free(struct watch *w)
+{
+	if (w->target != NULL)
+		trp_actor_release(w->target);
+	trp__free(w, sizeof *w);
 }
 
 static void marker_release(struct trp__sys_msg *s)
@@ -121,6 +130,75 @@ static void marker_walk(struct marker *m)
 	marker_unref(m);
 }
 
+/* A local actor linked to a proxy stopped: its exit signal on the way
+ * through the proxy (A side), so that it follows what the proxy holds. */
+struct exit_sig {
+	struct trp__sys_msg sys; /* first: the message points here */
+	struct trp_node *node;	 /* one reference */
+	uint64_t proxy_id, from;
+	int32_t reason, code;
+	uint8_t dst_len;
+	uint16_t name_len;
+	char dst[TRP_NODE_TOKEN_MAX];
+	char name[TRP_NAME_MAX];
+};
+
+static void exit_release(struct trp__sys_msg *s)
+{
+	struct exit_sig *x = (struct exit_sig *)(void *)s;
+	trp__node_unref(x->node);
+	trp__free(x, sizeof *x);
+}
+
+static const struct trp__sys_ops exit_ops = {
+	.admit = marker_admit,
+	.release = exit_release,
+};
+
+void trp__node_proxy_exit(struct trp_node *node, struct trp_actor *proxy,
+			  const char *dst, size_t dst_len, const char *name,
+			  size_t name_len, uint64_t from, trp_stop_reason_t why,
+			  int32_t code)
+{
+	struct exit_sig *x = trp__alloc(sizeof *x);
+	if (x == NULL)
+		return; /* as a link that could not be told (no memory) */
+	x->sys.ops = &exit_ops;
+	/* relaxed: the proxy's reference keeps the node above 0 here. */
+	atomic_fetch_add_explicit(&node->refs, 1, memory_order_relaxed);
+	x->node = node;
+	x->proxy_id = proxy->id;
+	x->from = from;
+	x->reason = (int32_t)why;
+	x->code = code;
+	x->dst_len = (uint8_t)dst_len;
+	x->name_len = (uint16_t)name_len;
+	memcpy(x->dst, dst, dst_len);
+	memcpy(x->name, name, name_len);
+	struct trp__send_opts o = { .sys = &x->sys, .now = true };
+	/* A proxy that stopped meanwhile (its node went down, the node
+	 * stops) reaches nobody: the signal goes with it. */
+	if (trp__actor_send(proxy, 0, NULL, 0, &o) != 0)
+		exit_release(&x->sys);
+}
+
+/* On the proxy's turn: everything it had before the signal has been
+ * handed to the outbound thread; the EXIT item follows. */
+static void exit_item(const struct exit_sig *x)
+{
+	struct trp__node_out h = {
+		.op = TRP__WIRE_EXIT,
+		.name_len = x->name_len,
+		.type = (uint32_t)x->code,
+		.status = x->reason,
+		.ref = x->proxy_id,
+		.corr = x->from,
+	};
+	if (trp__node_out_item(x->node, x->dst, x->dst_len, &h, x->name,
+			       NULL) == 0)
+		trp__node_count(x->node, sent, 1);
+}
+
 bool trp__node_watch_marker(const trp_msg_t *msg)
 {
 	if (msg != trp__current_msg)
@@ -128,8 +206,13 @@ bool trp__node_watch_marker(const trp_msg_t *msg)
 	struct trp__msg *m =
 		(struct trp__msg *)(void *)((char *)msg -
 					    offsetof(struct trp__msg, pub));
-	if (m->hold != TRP__HOLD_SYS || m->u.sys == NULL ||
-	    m->u.sys->ops != &marker_ops)
+	if (m->hold != TRP__HOLD_SYS || m->u.sys == NULL)
+		return false;
+	if (m->u.sys->ops == &exit_ops) {
+		exit_item((const struct exit_sig *)(const void *)m->u.sys);
+		return true;
+	}
+	if (m->u.sys->ops != &marker_ops)
 		return false;
 	struct marker *mk = (struct marker *)(void *)m->u.sys;
 	/* Everything this proxy had before the marker has been handed to
@@ -172,7 +255,7 @@ static void agent_down(struct trp_node *node, const trp_down_t *d)
 	if (m == NULL) {
 		/* no memory for the walk: the DOWN goes without it */
 		down_item(node, w, d->reason, d->code);
-		trp__free(w, sizeof *w);
+		watch_free(w);
 		return;
 	}
 	m->sys.ops = &marker_ops;
@@ -181,11 +264,12 @@ static void agent_down(struct trp_node *node, const trp_down_t *d)
 	atomic_fetch_add_explicit(&node->refs, 1, memory_order_relaxed);
 	m->node = node;
 	m->w = *w;
+	m->w.target = NULL; /* the marker needs names only */
 	m->reason = d->reason;
 	m->code = d->code;
 	m->n = n;
 	m->next = 0;
-	trp__free(w, sizeof *w);
+	watch_free(w);
 	marker_walk(m);
 }
 
@@ -237,6 +321,7 @@ void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
 		return;
 	}
 	*rec = w;
+	rec->target = trp_actor_retain(target);
 	/* The record is filed before the monitor can fire: the agent's
 	 * DOWN finds it (the table's lock orders the two). */
 	trp__mutex_lock(&node->watches.lock);
@@ -248,9 +333,36 @@ void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
 	if (rc != 0) {
 		if (ref != 0)
 			(void)trp_demonitor(node->agent, ref);
-		trp__free(rec, sizeof *rec);
+		watch_free(rec);
 		down_item(node, &w, TRP_STOP_NOPROC, 0);
 	}
+}
+
+/* An EXIT for the target proxy @it->ref of node @src watches: it hears
+ * it as from a linked actor. Nothing if there is no such record: the
+ * target stopped (its DOWN is on its way back) or the WATCH failed. */
+void trp__node_on_exit(struct trp_node *node, const char *src, size_t src_len,
+		       const struct trp__wire_item *it)
+{
+	struct trp_actor *target = NULL;
+	trp__mutex_lock(&node->watches.lock);
+	/* a scan: exit signals are as rare as stops of linked actors */
+	for (size_t i = 0; i < node->watches.nb && target == NULL; i++)
+		for (struct trp__node_hash_entry *e = node->watches.b[i];
+		     e != NULL; e = e->next) {
+			struct watch *w = e->value;
+			if (w->proxy_id == it->ref && w->peer_len == src_len &&
+			    memcmp(w->peer, src, src_len) == 0) {
+				target = trp_actor_retain(w->target);
+				break;
+			}
+		}
+	trp__mutex_unlock(&node->watches.lock);
+	if (target == NULL)
+		return;
+	trp__link_signal(target, it->corr, (trp_stop_reason_t)it->status,
+			 (int32_t)it->type);
+	trp_actor_release(target);
 }
 
 void trp__node_watches_drop(struct trp_node *node, const char *peer,
@@ -281,7 +393,7 @@ void trp__node_watches_drop(struct trp_node *node, const char *peer,
 		for (size_t i = 0; i < n; i++) {
 			if (node->agent != NULL)
 				(void)trp_demonitor(node->agent, refs[i]);
-			trp__free(batch[i], sizeof(struct watch));
+			watch_free(batch[i]);
 		}
 		if (n < 64)
 			return;

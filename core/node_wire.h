@@ -34,8 +34,11 @@
  *    16  u64 ref          ASK: the asker's proxy id on the sending node;
  *                         REPLY: that proxy id (echoed); SEND: 0;
  *                         WATCH: the watching proxy's id (never 0);
- *                         DOWN: that id (echoed)
- *    24  u64 corr         ASK and REPLY: the correlation id; SEND: 0
+ *                         DOWN: that id (echoed); EXIT: the id of the
+ *                         proxy its WATCH came from (never 0)
+ *    24  u64 corr         ASK and REPLY: the correlation id; SEND: 0;
+ *                         EXIT: the id of the stopped actor on the
+ *                         sending node (any value)
  *    32  name bytes (no NUL), then payload bytes, then zero padding
  *
  * Rules a decoder enforces (anything else is malformed): the magic, the
@@ -87,6 +90,11 @@ enum trp__wire_op {
 	TRP__WIRE_DOWN = 5,  /* the actor `name` the proxy `ref` watched
 				stopped: status = trp_stop_reason_t (> 0),
 				type = its failure code (no payload) */
+	TRP__WIRE_EXIT = 6,  /* an actor linked to the sender's proxy `ref`
+				(which watches `name`) stopped: the exit
+				signal, status = its trp_stop_reason_t (> 0),
+				type = its failure code, corr = its id on
+				the sender (no payload) */
 };
 
 /* Decoder results (negative: malformed, why). Fewer bytes than the next
