@@ -25,7 +25,16 @@ enum {
 	NET_T_TICK = 6,	      /* test-local: a sender's "go on" */
 	NET_T_OUTCOME = 7,    /* test-local: a future's outcome */
 	NET_T_NODE_EVENT = 8, /* test-local: trp_node_event_t */
+	NET_T_FAIL = 9,	      /* linked roles: fail with the int32 code */
+	NET_T_STOPME = 10,    /* linked roles: stop normally */
+	NET_T_EXIT = 11,      /* exit messages (trp_down_t) of trappers */
 };
+
+/* Actor names of the linked roles on the peer (test_node.c, "linked"):
+ * "victim" and "keeper" do not trap exits, "trapper" does. */
+#define NET_VICTIM "victim"
+#define NET_KEEPER "keeper"
+#define NET_TRAPPER "trapper"
 
 /* Actor names of the roles on the peer. */
 #define NET_ECHO "echo"

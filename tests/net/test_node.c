@@ -26,6 +26,12 @@
  *   hold      "hold": takes every request it is asked and holds it
  *             unanswered (at most 64); a one-way NET_T_RELEASE answers
  *             all of them with "late" (late replies, for timeout tests).
+ *   linked    "victim", "keeper" and "trapper" (net_proto.h), for links
+ *             across nodes: NET_T_FAIL (int32 code) makes one fail with
+ *             that code, NET_T_STOPME stop normally; NET_T_SEQ messages
+ *             are counted; "trapper" traps exits (NET_T_EXIT) and counts
+ *             them, with the last one's reason, code and sender id, and
+ *             how many NET_T_SEQ it had taken when the first came.
  *   exported  "exp": exported with trp_node_export(), not registered;
  *             answers asks with "exp:" + payload. And "shadow": an actor
  *             registered under that name answers "registered", another
@@ -40,6 +46,11 @@
  *                         stats_asks=A unexpected=U"
  *   in   "echo"     out "echo asks=A oneway=O last_size=L last_sum=S"
  *   in   "unexport" out "unexport rc=<TRP_E...>" (trp_node_unexport "exp")
+ *   in   "linked"   out "linked v_reason=R v_code=C k_reason=R k_seqs=N
+ *                         t_reason=R
+ *                         t_exits=N t_exit_reason=R t_exit_code=C
+ *                         t_exit_from=I t_seqs=N t_seqs_at_exit=N"
+ *                   (a reason 0: still running)
  *   in   "stop"     waits until the runtime is idle (at most 10 s), then
  *                   out the final "stats", "sink" and "echo" lines (the
  *                   node's counters before trp_node_stop(), which frees
@@ -230,6 +241,71 @@ static void hold_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
 		fprintf(stderr, "test_node: hold take: %s\n", trp_errname(rc));
 }
 
+/* ----------------------------------------------------------- linked -- */
+
+/* What the linked roles saw (relaxed: each has one writer, the actor;
+ * the main thread reads snapshots). */
+struct linked_counts {
+	atomic_uint_least64_t reason, code, seqs, exits, exit_reason, exit_code,
+		exit_from, seqs_at_exit;
+};
+static struct linked_counts linked_c[3]; /* victim, keeper, trapper */
+
+static void linked_start(trp_actor_t *self, void *state)
+{
+	if (*(int *)state == 2) {
+		int rc = trp_actor_trap_exits(self, NET_T_EXIT);
+		if (rc != 0)
+			fprintf(stderr, "test_node: trap_exits: %s\n",
+				trp_errname(rc));
+	}
+}
+
+static void linked_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
+{
+	struct linked_counts *c = &linked_c[*(int *)state];
+	if (m->type == NET_T_FAIL && m->size == sizeof(int32_t)) {
+		int32_t code;
+		memcpy(&code, m->data, sizeof code);
+		(void)trp_actor_fail(self, code);
+	} else if (m->type == NET_T_STOPME) {
+		(void)trp_actor_stop(self);
+	} else if (m->type == NET_T_SEQ) {
+		add(&c->seqs, 1);
+	} else if (m->type == NET_T_EXIT && m->size == sizeof(trp_down_t)) {
+		trp_down_t d;
+		memcpy(&d, m->data, sizeof d);
+		if (ld(&c->exits) == 0)
+			st(&c->seqs_at_exit, ld(&c->seqs));
+		st(&c->exit_reason, (uint64_t)d.reason);
+		st(&c->exit_code, (uint64_t)(uint32_t)d.code);
+		st(&c->exit_from, d.actor_id);
+		add(&c->exits, 1);
+	}
+}
+
+static void linked_stop(trp_actor_t *self, void *state, trp_stop_reason_t why)
+{
+	struct linked_counts *c = &linked_c[*(int *)state];
+	st(&c->code, (uint64_t)(uint32_t)trp_actor_exit_code(self));
+	st(&c->reason, (uint64_t)why);
+}
+
+static void print_linked(void)
+{
+	printf("linked v_reason=%" PRIu64 " v_code=%" PRIu64
+	       " k_reason=%" PRIu64 " k_seqs=%" PRIu64 " t_reason=%" PRIu64
+	       " t_exits=%" PRIu64 " t_exit_reason=%" PRIu64
+	       " t_exit_code=%" PRIu64 " t_exit_from=%" PRIu64
+	       " t_seqs=%" PRIu64 " t_seqs_at_exit=%" PRIu64 "\n",
+	       ld(&linked_c[0].reason), ld(&linked_c[0].code),
+	       ld(&linked_c[1].reason), ld(&linked_c[1].seqs),
+	       ld(&linked_c[2].reason), ld(&linked_c[2].exits),
+	       ld(&linked_c[2].exit_reason), ld(&linked_c[2].exit_code),
+	       ld(&linked_c[2].exit_from), ld(&linked_c[2].seqs),
+	       ld(&linked_c[2].seqs_at_exit));
+}
+
 /* --------------------------------------------------------- exported -- */
 
 static void tag_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
@@ -316,7 +392,7 @@ int main(int argc, char **argv)
 {
 	const char *url = NULL, *cluster = NULL, *name = NULL;
 	bool echo = false, sink = false, slow = false, hold = false,
-	     exported = false;
+	     exported = false, linked = false;
 	long pending = 0, max_frame = 0, slow_us = 50, workers = 2;
 	long sink_limit = 0, hb_misses = 0;
 
@@ -355,6 +431,8 @@ int main(int argc, char **argv)
 			hold = true;
 		else if (strcmp(a, "--role") == 0 && strcmp(v, "exported") == 0)
 			exported = true;
+		else if (strcmp(a, "--role") == 0 && strcmp(v, "linked") == 0)
+			linked = true;
 		else
 			die_usage("unknown option or role");
 	}
@@ -395,7 +473,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	trp_actor_t *actors[8];
+	trp_actor_t *actors[12];
 	int nactors = 0;
 	if (echo)
 		actors[nactors++] =
@@ -428,6 +506,29 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (linked) {
+		static int idx[3] = { 0, 1, 2 };
+		static const char *const names[3] = { NET_VICTIM, NET_KEEPER,
+						      NET_TRAPPER };
+		for (int i = 0; i < 3; i++) {
+			trp_actor_def_t def = { 0 };
+			trp_actor_t *a = NULL;
+			def.behavior = linked_behavior;
+			def.start = linked_start;
+			def.stop = linked_stop;
+			def.state_size = sizeof(int);
+			def.mailbox_limit = TRP_MAILBOX_UNBOUNDED;
+			rc = trp_actor_spawn(rt, &def, &idx[i], &a);
+			if (rc == 0)
+				rc = trp_register(rt, names[i], a);
+			if (rc != 0) {
+				printf("error spawn-%s %s\n", names[i],
+				       trp_errname(rc));
+				return 2;
+			}
+			actors[nactors++] = a;
+		}
+	}
 	printf("ready name=%s inc=%" PRIu64 " max_payload=%zu\n",
 	       trp_node_name(node), trp_node_incarnation(node),
 	       trp_node_max_payload(node, strlen(NET_ECHO)));
@@ -446,6 +547,8 @@ int main(int argc, char **argv)
 			print_sink();
 		} else if (strcmp(line, "echo") == 0) {
 			print_echo();
+		} else if (strcmp(line, "linked") == 0) {
+			print_linked();
 		} else if (strcmp(line, "unexport") == 0) {
 			printf("unexport rc=%s\n",
 			       trp_errname(
