@@ -117,7 +117,10 @@ static const char *const net_loss_keys[TRP_LOSS_CAUSES] = {
 	X(peers_up, s->peers_up)                                               \
 	X(peer_downs, s->peer_downs)                                           \
 	X(disconnects, s->disconnects)                                         \
-	X(reconnects, s->reconnects)
+	X(reconnects, s->reconnects)                                           \
+	X(xsent, s->xsent)                                                     \
+	X(xreceived, s->xreceived)                                             \
+	X(xlost, s->xlost)
 
 /* The sum of lost[] over every cause. */
 static inline uint64_t net_lost_total(const trp_node_stats_t *s)

@@ -32,6 +32,10 @@
  *             are counted; "trapper" traps exits (NET_T_EXIT) and counts
  *             them, with the last one's reason, code and sender id, and
  *             how many NET_T_SEQ it had taken when the first came.
+ *   xchg      bridges the exchange NET_XCHG (net_xchg.h), attaches a
+ *             checker to it at once and publishes numbered messages as
+ *             publisher --xpub-id N (0..2) from a thread, pausing
+ *             --xpub-us microseconds (default 100) after each.
  *   exported  "exp": exported with trp_node_export(), not registered;
  *             answers asks with "exp:" + payload. And "shadow": an actor
  *             registered under that name answers "registered", another
@@ -46,6 +50,12 @@
  *                         stats_asks=A unexpected=U"
  *   in   "echo"     out "echo asks=A oneway=O last_size=L last_sum=S"
  *   in   "unexport" out "unexport rc=<TRP_E...>" (trp_node_unexport "exp")
+ *   in   "xstart"   starts publishing, out "xstart rc=<TRP_E...>"
+ *   in   "xmark"    publishes a marker now, out "xmark seq=S"
+ *   in   "xstop"    stops publishing, out "xstop seq=S err=<TRP_E...>"
+ *   in   "xsub"     out "xsub bad=B" and for each publisher i
+ *                   " p<i>_first=F p<i>_last=L p<i>_count=C p<i>_holes=H
+ *                   p<i>_violations=V" (its checker's records)
  *   in   "linked"   out "linked v_reason=R v_code=C k_reason=R k_seqs=N
  *                         t_reason=R
  *                         t_exits=N t_exit_reason=R t_exit_code=C
@@ -76,6 +86,7 @@
 
 #include "../common/balance.h"
 #include "net_proto.h"
+#include "net_xchg.h"
 
 #define SEC 1000000000LL
 #define HOLD_MAX 64
@@ -306,6 +317,30 @@ static void print_linked(void)
 	       ld(&linked_c[2].seqs_at_exit));
 }
 
+/* ------------------------------------------------------------- xchg -- */
+
+static struct net_xcheck xcheck;
+static struct net_xpub xpub;
+
+static void print_xsub(void)
+{
+	char line[1024];
+	int n = snprintf(line, sizeof line, "xsub bad=%" PRIu64,
+			 net_xld(&xcheck.bad));
+	for (int i = 0; i < NET_XPUBS && n > 0 && (size_t)n < sizeof line;
+	     i++) {
+		struct net_xrec *r = &xcheck.from[i];
+		n += snprintf(line + n, sizeof line - (size_t)n,
+			      " p%d_first=%" PRIu64 " p%d_last=%" PRIu64
+			      " p%d_count=%" PRIu64 " p%d_holes=%" PRIu64
+			      " p%d_violations=%" PRIu64,
+			      i, net_xld(&r->first), i, net_xld(&r->last), i,
+			      net_xld(&r->count), i, net_xld(&r->holes), i,
+			      net_xld(&r->violations));
+	}
+	printf("%s\n", line);
+}
+
 /* --------------------------------------------------------- exported -- */
 
 static void tag_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
@@ -392,7 +427,8 @@ int main(int argc, char **argv)
 {
 	const char *url = NULL, *cluster = NULL, *name = NULL;
 	bool echo = false, sink = false, slow = false, hold = false,
-	     exported = false, linked = false;
+	     exported = false, linked = false, xchg = false;
+	long xpub_id = 0, xpub_us = 100;
 	long pending = 0, max_frame = 0, slow_us = 50, workers = 2;
 	long sink_limit = 0, hb_misses = 0;
 
@@ -433,6 +469,12 @@ int main(int argc, char **argv)
 			exported = true;
 		else if (strcmp(a, "--role") == 0 && strcmp(v, "linked") == 0)
 			linked = true;
+		else if (strcmp(a, "--role") == 0 && strcmp(v, "xchg") == 0)
+			xchg = true;
+		else if (strcmp(a, "--xpub-id") == 0)
+			xpub_id = strtol(v, NULL, 10);
+		else if (strcmp(a, "--xpub-us") == 0)
+			xpub_us = strtol(v, NULL, 10);
 		else
 			die_usage("unknown option or role");
 	}
@@ -443,7 +485,8 @@ int main(int argc, char **argv)
 	if (slow_us < 0 || slow_us > 100000 || pending < 0 ||
 	    pending > 1000000 || max_frame < 0 || workers < 1 || workers > 8 ||
 	    sink_limit < 0 || sink_limit > 1000000 || hb_misses < 0 ||
-	    hb_misses > 1000)
+	    hb_misses > 1000 || xpub_id < 0 || xpub_id >= NET_XPUBS ||
+	    xpub_us < 0 || xpub_us > 100000)
 		die_usage("a value out of range");
 	if (slow)
 		slow_ns = slow_us * 1000;
@@ -529,6 +572,25 @@ int main(int argc, char **argv)
 			actors[nactors++] = a;
 		}
 	}
+	trp_exchange_t *xex = NULL;
+	trp_sub_t xsub;
+	if (xchg) {
+		/* bridged and watched before "ready": the test publishes
+		 * only once every node is ready */
+		rc = trp_node_bridge(node, NET_XCHG);
+		if (rc == 0)
+			rc = trp_exchange_get(rt, NET_XCHG, &xex);
+		if (rc == 0)
+			rc = trp_exchange_attach(
+				xex,
+				trp_sink_callback(net_xcheck_sink, &xcheck),
+				&xsub);
+		if (rc != 0) {
+			printf("error xchg %s\n", trp_errname(rc));
+			return 2;
+		}
+		net_xpub_init(&xpub, xex, (uint32_t)xpub_id, (unsigned)xpub_us);
+	}
 	printf("ready name=%s inc=%" PRIu64 " max_payload=%zu\n",
 	       trp_node_name(node), trp_node_incarnation(node),
 	       trp_node_max_payload(node, strlen(NET_ECHO)));
@@ -547,6 +609,19 @@ int main(int argc, char **argv)
 			print_sink();
 		} else if (strcmp(line, "echo") == 0) {
 			print_echo();
+		} else if (xchg && strcmp(line, "xstart") == 0) {
+			printf("xstart rc=%s\n",
+			       trp_errname(net_xpub_start(&xpub) == 0 ?
+						   0 :
+						   TRP_ENOMEM));
+		} else if (xchg && strcmp(line, "xmark") == 0) {
+			printf("xmark seq=%" PRIu64 "\n", net_xpub_mark(&xpub));
+		} else if (xchg && strcmp(line, "xstop") == 0) {
+			uint64_t last = net_xpub_stop(&xpub);
+			printf("xstop seq=%" PRIu64 " err=%s\n", last,
+			       trp_errname(xpub.err));
+		} else if (xchg && strcmp(line, "xsub") == 0) {
+			print_xsub();
 		} else if (strcmp(line, "linked") == 0) {
 			print_linked();
 		} else if (strcmp(line, "unexport") == 0) {
@@ -558,6 +633,10 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (xchg) {
+		(void)net_xpub_stop(&xpub);
+		(void)trp_exchange_detach(xex, xsub);
+	}
 	rc = trp_runtime_wait_idle(rt, 10 * SEC);
 	if (rc != 0)
 		fprintf(stderr, "test_node %s: wait_idle: %s\n", name,
@@ -572,6 +651,8 @@ int main(int argc, char **argv)
 		printf("stopped rc=%s\n", trp_errname(rc));
 	for (int i = 0; i < nactors; i++)
 		trp_actor_release(actors[i]);
+	if (xex != NULL)
+		trp_exchange_release(xex);
 	trp_stats_t fin;
 	rc = trp_runtime_destroy_ex(rt, &fin);
 	char why[256] = "";
