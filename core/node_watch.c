@@ -1,6 +1,7 @@
 /*
- * core/node_watch.c - remote monitors: a monitor (or link) on a proxy is a
- * monitor of the remote actor (troupe/node.h, "Remote monitors").
+ * core/node_watch.c - remote monitors and links: a monitor (or link) on a
+ * proxy is one on the remote actor (troupe/node.h, "Monitors and links on
+ * proxies").
  *
  * On node A, the first monitor or link made on the proxy P for (B, "t")
  * (the proxy kind's `watched` hook) sends a WATCH item for "t" with P's id
@@ -22,9 +23,19 @@
  * everything it had before the marker first, and the last one hands the
  * DOWN item to the outbound thread, behind all of them.
  *
- * Records (B side: monitor ref -> who watches) live in node->watches under
- * its lock; a watcher node that goes down, and the node's stop, drop its
- * records (demonitor).
+ * Records (B side: monitor ref -> who watches, and a reference to the
+ * target) live in node->watches under its lock; a watcher node that goes
+ * down, and the node's stop, drop its records (demonitor).
+ *
+ * Links: a link of a local actor L with P is a link of the two on A (the
+ * DOWN fires it like P's monitors). When L stops, monitor.c hands the
+ * exit signal for P to the proxy kind's link_exit hook: an exit_sig system
+ * message goes through P's mailbox (behind what L sent through P), and
+ * P's turn turns it into an EXIT item for "t" with P's id. B finds the
+ * watch record of (A, P's id) and gives its target the exit signal by the
+ * local rule (monitor.h: trp__link_signal); without a record (the target
+ * stopped meanwhile, or the WATCH failed) the EXIT changes nothing, so a
+ * new actor under the same name is never killed for the old one's link.
  */
 #include <string.h>
 

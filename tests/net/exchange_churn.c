@@ -151,7 +151,7 @@ static void check_full(const char *who, const struct xrec *r,
 static void test_churn(void **state)
 {
 	struct net_fixture *fx = *state;
-	char us[16], id[NET_XPUBS][8];
+	char us[16], id[NET_XPUBS][16];
 	snprintf(us, sizeof us, "%d", PAUSE_US);
 	static const char *const names[NET_XPUBS] = { "main", "p1", "p2" };
 	for (int i = 1; i < NET_XPUBS; i++) {
