@@ -54,12 +54,8 @@ static void local_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
 {
 	struct local_state *s = state;
 	struct local_counts *c = &lc[s->idx];
-	if (m->type == NET_T_FAIL && m->size == sizeof(int32_t)) {
-		int32_t code;
-		memcpy(&code, m->data, sizeof code);
-		(void)trp_actor_fail(self, code);
-	} else if (m->type == NET_T_STOPME) {
-		(void)trp_actor_stop(self);
+	if (net_stop_control(self, m)) {
+		return;
 	} else if (m->type == NET_T_TICK && m->size == sizeof(uint32_t)) {
 		uint32_t n;
 		memcpy(&n, m->data, sizeof n);
@@ -191,16 +187,10 @@ static struct net_peer *start(struct net_fixture *fx)
 	return peer;
 }
 
-/* Stops both nodes and checks the cluster-wide identity. */
+/* Stops both nodes, checks the cluster-wide identity, destroys ours. */
 static void finish(struct net_fixture *fx, struct net_peer *peer)
 {
-	struct net_peer_final pf;
-	trp_node_stats_t local = net_local_stop(fx);
-	net_peer_stop(peer, &pf);
-	const trp_node_stats_t *all[2] = { &local, &pf.node };
-	net_print_stats("main", &local);
-	net_print_stats(peer->name, &pf.node);
-	net_assert_conserved(all, 2);
+	(void)net_finish_pair(fx, peer);
 	net_local_destroy(fx);
 }
 

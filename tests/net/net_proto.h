@@ -9,9 +9,11 @@
 #ifndef TRP_TESTS_NET_PROTO_H
 #define TRP_TESTS_NET_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <troupe/node.h>
 
@@ -45,6 +47,23 @@ enum {
 
 /* Senders a sink tells apart (sender ids 0 .. NET_SENDERS_MAX-1). */
 #define NET_SENDERS_MAX 64
+
+/* The linked roles' and the links test's actors: NET_T_FAIL fails @self
+ * with the int32 code, NET_T_STOPME stops it; true if @m was one. */
+static inline bool net_stop_control(trp_actor_t *self, const trp_msg_t *m)
+{
+	if (m->type == NET_T_FAIL && m->size == sizeof(int32_t)) {
+		int32_t code;
+		memcpy(&code, m->data, sizeof code);
+		(void)trp_actor_fail(self, code);
+		return true;
+	}
+	if (m->type == NET_T_STOPME) {
+		(void)trp_actor_stop(self);
+		return true;
+	}
+	return false;
+}
 
 /* One message of a per-sender sequence: seq counts from 0. */
 struct net_seq {

@@ -275,12 +275,8 @@ static void linked_start(trp_actor_t *self, void *state)
 static void linked_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
 {
 	struct linked_counts *c = &linked_c[*(int *)state];
-	if (m->type == NET_T_FAIL && m->size == sizeof(int32_t)) {
-		int32_t code;
-		memcpy(&code, m->data, sizeof code);
-		(void)trp_actor_fail(self, code);
-	} else if (m->type == NET_T_STOPME) {
-		(void)trp_actor_stop(self);
+	if (net_stop_control(self, m)) {
+		return;
 	} else if (m->type == NET_T_SEQ) {
 		add(&c->seqs, 1);
 	} else if (m->type == NET_T_EXIT && m->size == sizeof(trp_down_t)) {
