@@ -88,6 +88,12 @@ struct trp__actor_kind {
 	 * held. */
 	void (*link_exit)(struct trp_actor *a, uint64_t from,
 			  trp_stop_reason_t why, int32_t code);
+	/* NULL, or told (outside every lock) that a link of @a with the
+	 * actor @peer is being made (@on: before it exists, so a remote
+	 * proxy's node learns of it before any exit signal of it) or was
+	 * removed by trp_unlink (!@on): a remote proxy mirrors its links on
+	 * the target's node, which signals them if this node goes down. */
+	void (*linked)(struct trp_actor *a, uint64_t peer, bool on);
 	/* NULL, or a send to an actor of this kind whose mailbox is idle
 	 * (everything sent to it before was handled: see
 	 * trp__mailbox_idle_acquire) may be handled at once in the sender's

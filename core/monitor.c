@@ -396,16 +396,17 @@ void trp__link_signal(struct trp_actor *peer, uint64_t from_id,
 	}
 }
 
-/* A remote proxy still alive: its node watches the real target. */
-static void watch_remote(struct trp_actor *a)
+/* A remote proxy still alive: its node watches the real target and
+ * mirrors the link with @peer (@on), or forgets it. */
+static void link_remote(struct trp_actor *a, struct trp_actor *peer, bool on)
 {
 	/* relaxed: a courtesy (a proxy stopping meanwhile sends a WATCH
 	 * whose DOWN finds nobody), as for a monitor made just before the
 	 * target stops. */
-	if (a->kind->watched != NULL &&
+	if (a->kind->linked != NULL &&
 	    atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
 		    TRP__ALIVE)
-		a->kind->watched(a);
+		a->kind->linked(a, peer->id, on);
 }
 
 int trp_link(trp_actor_t *a, trp_actor_t *b)
@@ -428,8 +429,8 @@ int trp_link(trp_actor_t *a, trp_actor_t *b)
 	 * exists, so that the WATCH reaches the target's node before any
 	 * exit signal this link can send there (node_watch.c: the node
 	 * honours an EXIT only for a target it watches). */
-	watch_remote(a);
-	watch_remote(b);
+	link_remote(a, b, true);
+	link_remote(b, a, true);
 	trp__mutex_lock(&rt->actors_lock);
 	if (a->retired || b->retired) {
 		/* the one still running hears of the other at once */
@@ -479,7 +480,11 @@ int trp_unlink(trp_actor_t *a, trp_actor_t *b)
 	if (found)
 		(void)link_remove(&eb->links, a);
 	trp__mutex_unlock(&rt->actors_lock);
-	return found ? 0 : TRP_ENOENT;
+	if (!found)
+		return TRP_ENOENT;
+	link_remote(a, b, false);
+	link_remote(b, a, false);
+	return 0;
 }
 
 int trp_actor_trap_exits(trp_actor_t *self, uint32_t exit_type)

@@ -78,6 +78,19 @@ static void proxy_link_exit(struct trp_actor *a, uint64_t from,
 			     p->name_len, from, why, code);
 }
 
+/* A link with @peer is made (@on) or removed: mirrored on the target's
+ * node (node_watch.c); a link's WATCH serves the monitors too. */
+static void proxy_linked(struct trp_actor *a, uint64_t peer, bool on)
+{
+	struct proxy *p = a->state;
+	if (on)
+		/* acq_rel: as proxy_watched's exchange. */
+		(void)atomic_exchange_explicit(&p->watching, 1,
+					       memory_order_acq_rel);
+	trp__node_proxy_link(p->node, p->dst, p->dst_len, p->name, p->name_len,
+			     a->id, peer, on);
+}
+
 /* Remote proxies: event actors (turns on the workers), bounded, with a
  * size check at the send; monitors and links on them watch the remote
  * actor, and links pass exit signals on to it. */
@@ -88,6 +101,7 @@ static const struct trp__actor_kind kind_proxy = {
 	.admit = proxy_admit,
 	.watched = proxy_watched,
 	.link_exit = proxy_link_exit,
+	.linked = proxy_linked,
 	.forward = proxy_forward,
 };
 

@@ -54,6 +54,9 @@ struct watch {
 	uint16_t name_len;
 	uint64_t proxy_id;	  /* on the watching node */
 	struct trp_actor *target; /* one reference (exit signals) */
+	uint64_t *links;	  /* the watching node's actors linked to the
+				     proxy (their ids), a set */
+	uint32_t nlinks, clinks;
 	char peer[TRP_NODE_TOKEN_MAX];
 	char name[TRP_NAME_MAX];
 };
@@ -91,7 +94,58 @@ static void watch_free(struct watch *w)
 {
 	if (w->target != NULL)
 		trp_actor_release(w->target);
+	trp__free(w->links, w->clinks * sizeof w->links[0]);
 	trp__free(w, sizeof *w);
+}
+
+/* Adds @id to @w's links (a set); false: no memory. Under the lock. */
+static bool watch_link(struct watch *w, uint64_t id)
+{
+	for (uint32_t i = 0; i < w->nlinks; i++)
+		if (w->links[i] == id)
+			return true;
+	if (w->nlinks == w->clinks) {
+		uint32_t c = w->clinks != 0 ? 2 * w->clinks : 2;
+		uint64_t *v = trp__alloc(c * sizeof *v);
+		if (v == NULL)
+			return false;
+		if (w->nlinks != 0)
+			memcpy(v, w->links, w->nlinks * sizeof *v);
+		trp__free(w->links, w->clinks * sizeof *v);
+		w->links = v;
+		w->clinks = c;
+	}
+	w->links[w->nlinks++] = id;
+	return true;
+}
+
+/* Removes @id from @w's links; false if it was not there. Under the
+ * lock. */
+static bool watch_unlink(struct watch *w, uint64_t id)
+{
+	for (uint32_t i = 0; i < w->nlinks; i++)
+		if (w->links[i] == id) {
+			w->links[i] = w->links[--w->nlinks];
+			return true;
+		}
+	return false;
+}
+
+/* The record of proxy @proxy_id of node @src, or NULL. Under the lock; a
+ * scan: links and exit signals are as rare as the stops of linked
+ * actors. */
+static struct watch *watch_find(struct trp_node *node, const char *src,
+				size_t src_len, uint64_t proxy_id)
+{
+	for (size_t i = 0; i < node->watches.nb; i++)
+		for (struct trp__node_hash_entry *e = node->watches.b[i];
+		     e != NULL; e = e->next) {
+			struct watch *w = e->value;
+			if (w->proxy_id == proxy_id && w->peer_len == src_len &&
+			    memcmp(w->peer, src, src_len) == 0)
+				return w;
+		}
+	return NULL;
 }
 
 static void marker_release(struct trp__sys_msg *s)
@@ -276,6 +330,8 @@ static void agent_down(struct trp_node *node, const trp_down_t *d)
 	m->node = node;
 	m->w = *w;
 	m->w.target = NULL; /* the marker needs names only */
+	m->w.links = NULL;
+	m->w.nlinks = m->w.clinks = 0;
 	m->reason = d->reason;
 	m->code = d->code;
 	m->n = n;
@@ -319,6 +375,20 @@ void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
 	};
 	memcpy(w.peer, src, src_len);
 	memcpy(w.name, it->name, it->name_len);
+	if (it->corr != 0) {
+		/* a link: the proxy's record, if it has one, mirrors it (WATCH
+		 * items come from this thread only: no other can file one
+		 * meanwhile) */
+		trp__mutex_lock(&node->watches.lock);
+		struct watch *rec = watch_find(node, src, src_len, it->ref);
+		if (rec != NULL)
+			(void)watch_link(rec, it->corr);
+		trp__mutex_unlock(&node->watches.lock);
+		if (rec != NULL)
+			/* mirrored; without memory for it, the link is
+			 * not signalled if this node goes down */
+			return;
+	}
 	if (target == NULL) {
 		/* nobody of that name: DOWN(noproc) at once */
 		down_item(node, &w, TRP_STOP_NOPROC, 0);
@@ -333,6 +403,11 @@ void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
 	}
 	*rec = w;
 	rec->target = trp_actor_retain(target);
+	if (it->corr != 0 && !watch_link(rec, it->corr)) {
+		watch_free(rec);
+		down_item(node, &w, TRP_STOP_NOPROC, 0);
+		return;
+	}
 	/* The record is filed before the monitor can fire: the agent's
 	 * DOWN finds it (the table's lock orders the two). */
 	trp__mutex_lock(&node->watches.lock);
@@ -349,25 +424,18 @@ void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
 	}
 }
 
-/* An EXIT for the target proxy @it->ref of node @src watches: it hears
- * it as from a linked actor. Nothing if there is no such record: the
- * target stopped (its DOWN is on its way back) or the WATCH failed. */
-void trp__node_on_exit(struct trp_node *node, const char *src, size_t src_len,
-		       const struct trp__wire_item *it)
+/* An EXIT or UNLINK for the link of the proxy @it->ref of node @src with
+ * its actor it->corr. EXIT: the target hears the exit signal. Nothing if
+ * the record or the link is not there: the target stopped (its DOWN is on
+ * its way back), the WATCH failed, or the link was gone. */
+static void on_link_item(struct trp_node *node, const char *src, size_t src_len,
+			 const struct trp__wire_item *it)
 {
 	struct trp_actor *target = NULL;
 	trp__mutex_lock(&node->watches.lock);
-	/* a scan: exit signals are as rare as stops of linked actors */
-	for (size_t i = 0; i < node->watches.nb && target == NULL; i++)
-		for (struct trp__node_hash_entry *e = node->watches.b[i];
-		     e != NULL; e = e->next) {
-			struct watch *w = e->value;
-			if (w->proxy_id == it->ref && w->peer_len == src_len &&
-			    memcmp(w->peer, src, src_len) == 0) {
-				target = trp_actor_retain(w->target);
-				break;
-			}
-		}
+	struct watch *w = watch_find(node, src, src_len, it->ref);
+	if (w != NULL && watch_unlink(w, it->corr) && it->op == TRP__WIRE_EXIT)
+		target = trp_actor_retain(w->target);
 	trp__mutex_unlock(&node->watches.lock);
 	if (target == NULL)
 		return;
@@ -402,9 +470,16 @@ void trp__node_watches_drop(struct trp_node *node, const char *peer,
 						       sizeof refs[i]);
 		trp__mutex_unlock(&node->watches.lock);
 		for (size_t i = 0; i < n; i++) {
+			struct watch *w = batch[i];
 			if (node->agent != NULL)
 				(void)trp_demonitor(node->agent, refs[i]);
-			watch_free(batch[i]);
+			/* the watching node went down (not we stop): its
+			 * links break, each signalled once (the record left
+			 * the table under the lock) */
+			for (uint32_t k = 0; peer != NULL && k < w->nlinks; k++)
+				trp__link_signal(w->target, w->links[k],
+						 TRP_STOP_NOCONNECTION, 0);
+			watch_free(w);
 		}
 		if (n < 64)
 			return;
@@ -434,8 +509,22 @@ void trp__node_proxy_watch(struct trp_node *node, const char *dst,
 		trp__node_count(node, sent, 1);
 }
 
-void trp__node_on_down(struct trp_node *node, const char *src, size_t src_len,
-		       const struct trp__wire_item *it)
+void trp__node_proxy_link(struct trp_node *node, const char *dst,
+			  size_t dst_len, const char *name, size_t name_len,
+			  uint64_t proxy_id, uint64_t peer, bool on)
+{
+	struct trp__node_out h = {
+		.op = on ? TRP__WIRE_WATCH : TRP__WIRE_UNLINK,
+		.name_len = (uint16_t)name_len,
+		.ref = proxy_id,
+		.corr = peer,
+	};
+	if (trp__node_out_item(node, dst, dst_len, &h, name, NULL) == 0)
+		trp__node_count(node, sent, 1);
+}
+
+static void on_down(struct trp_node *node, const char *src, size_t src_len,
+		    const struct trp__wire_item *it)
 {
 	char key[TRP_NODE_TOKEN_MAX + 1 + TRP_NAME_MAX];
 	memcpy(key, src, src_len);
@@ -455,4 +544,13 @@ void trp__node_on_down(struct trp_node *node, const char *src, size_t src_len,
 		return;
 	trp__monitors_fire(p, (trp_stop_reason_t)it->status, (int32_t)it->type);
 	trp_actor_release(p);
+}
+
+void trp__node_on_watch_item(struct trp_node *node, const char *src,
+			     size_t src_len, const struct trp__wire_item *it)
+{
+	if (it->op == TRP__WIRE_DOWN)
+		on_down(node, src, src_len, it);
+	else
+		on_link_item(node, src, src_len, it);
 }

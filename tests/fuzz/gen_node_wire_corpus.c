@@ -227,13 +227,16 @@ static void m_reply_status_payload(unsigned char *p, size_t len)
 	put32(p + 128 + 12, (uint32_t)TRP_ENOENT);
 }
 
-/* The watch frame: WATCH at 40, DOWN at 80, EXIT at 120 (names "tgt"). */
+/* The watch frame: WATCH at 40, DOWN at 80, EXIT at 120, UNLINK at 160,
+ * WATCH of a link at 200 (names "tgt"). */
 static void watch_frame(void)
 {
 	trp__wire_begin(&b, TRP__WIRE_DATA, 3, 4, 10);
 	add_watchlike(TRP__WIRE_WATCH, "tgt", 0, 0, 5, 0);
 	add_watchlike(TRP__WIRE_DOWN, "tgt", 4, 9, 5, 0);
 	add_watchlike(TRP__WIRE_EXIT, "tgt", 6, 0, 5, 77);
+	add_watchlike(TRP__WIRE_UNLINK, "tgt", 0, 0, 5, 78);
+	add_watchlike(TRP__WIRE_WATCH, "tgt", 0, 0, 5, 79);
 	trp__wire_finish(&b);
 }
 
@@ -265,9 +268,19 @@ static void m_exit_payload(unsigned char *p)
 	put32(p + 120 + 8, 1); /* len 1: 3 + 1 bytes still fit the padding */
 }
 
-static void m_watch_corr(unsigned char *p)
+static void m_watch_payload(unsigned char *p)
 {
-	put64(p + 40 + 24, 1);
+	put32(p + 40 + 8, 1);
+}
+
+static void m_exit_no_actor(unsigned char *p)
+{
+	put64(p + 120 + 24, 0);
+}
+
+static void m_unlink_status(unsigned char *p)
+{
+	put32(p + 160 + 12, 6);
 }
 
 static void m_seq_overflow(unsigned char *p, size_t len)
@@ -403,9 +416,10 @@ int main(int argc, char **argv)
 	valid("valid-watch-down-exit");
 
 	trp__wire_begin(&b, TRP__WIRE_DATA, 8, 9, 1);
-	add_watchlike(TRP__WIRE_EXIT, longest, 8, UINT32_MAX, UINT64_MAX, 0);
+	add_watchlike(TRP__WIRE_EXIT, longest, 8, UINT32_MAX, UINT64_MAX, 1);
 	add_send("after", 1, "x", 1);
 	add_watchlike(TRP__WIRE_EXIT, "e", 1, 0, 1, UINT64_MAX);
+	add_watchlike(TRP__WIRE_UNLINK, longest, 0, 0, UINT64_MAX, 1);
 	valid("valid-exits");
 
 	/* malformed: the base frame with one rule broken */
@@ -424,7 +438,9 @@ int main(int argc, char **argv)
 	bad_watch("bad-exit-no-reason", m_exit_no_reason);
 	bad_watch("bad-exit-no-proxy", m_exit_no_proxy);
 	bad_watch("bad-exit-payload", m_exit_payload);
-	bad_watch("bad-watch-corr", m_watch_corr);
+	bad_watch("bad-watch-payload", m_watch_payload);
+	bad_watch("bad-exit-no-actor", m_exit_no_actor);
+	bad_watch("bad-unlink-status", m_unlink_status);
 
 	trp__wire_buf_free(&b);
 	return failures != 0;

@@ -12,6 +12,9 @@
  *                    sent it (checked on the peer process)
  *   node_down        kill -9 of the peer: each link of a local actor to
  *                    it fires exactly once with TRP_STOP_NOCONNECTION
+ *   our_node_down    the test's node stops: on the peer, each actor
+ *                    linked to one of ours hears TRP_STOP_NOCONNECTION
+ *                    once per link (a link removed before: not at all)
  *   unlink           trp_unlink() cancels both directions
  *   normal           normal stops do not propagate either way; trappers
  *                    still hear of them
@@ -311,6 +314,63 @@ static void test_node_down(void **state)
 	net_local_destroy(fx);
 }
 
+static bool trapper_seqs_1(const struct linked *l)
+{
+	return l->t_seqs >= 1;
+}
+
+static bool keeper_and_trapper(const struct linked *l)
+{
+	return l->k_reason != 0 && l->t_exits >= 2;
+}
+
+static void test_our_node_down(void **state)
+{
+	struct net_fixture *fx = *state;
+	struct net_peer *peer = start(fx);
+	trp_actor_t *pk = net_proxy(fx, peer->name, NET_KEEPER);
+	trp_actor_t *pt = net_proxy(fx, peer->name, NET_TRAPPER);
+	trp_actor_t *l0 = local(fx, 0, 0, NULL);
+	trp_actor_t *l1 = local(fx, 1, 0, NULL);
+	trp_actor_t *l2 = local(fx, 2, 0, NULL);
+	trp_actor_t *l3 = local(fx, 3, 0, NULL);
+	trp_actor_t *l4 = local(fx, 4, 0, pt);
+	NET_OK(trp_link(l0, pk));
+	NET_OK(trp_link(l1, pt));
+	NET_OK(trp_link(pt, l2));
+	NET_OK(trp_link(l3, pt));
+	NET_OK(trp_link(l3, pt)); /* one link */
+	NET_OK(trp_unlink(l3, pt));
+	/* l4's message through the trapper's proxy comes after the links
+	 * and the unlink in our stream: once it is there, so are they */
+	send_tick(l4, 1);
+	struct linked l = peer_wait(peer, trapper_seqs_1);
+	assert_int_equal(l.t_seqs, 1);
+
+	/* our node leaves (its goodbye): the peer takes it down and breaks
+	 * the links of its actors with ours */
+	trp_node_stats_t local_fin = net_local_stop(fx);
+	l = peer_wait(peer, keeper_and_trapper);
+	printf("  keeper stopped with %llu; trapper: %llu exits, the last "
+	       "with %llu\n",
+	       (unsigned long long)l.k_reason, (unsigned long long)l.t_exits,
+	       (unsigned long long)l.t_exit_reason);
+	assert_int_equal(l.k_reason, TRP_STOP_LINKED);
+	assert_int_equal(l.t_exits, 2); /* l1 and l2; not l3 */
+	assert_int_equal(l.t_exit_reason, TRP_STOP_NOCONNECTION);
+	assert_true(l.t_exit_from == trp_actor_id(l1) ||
+		    l.t_exit_from == trp_actor_id(l2));
+	net_sleep_ms(100);
+	assert_int_equal(peer_linked(peer).t_exits, 2); /* exactly once */
+	/* our actors heard their proxies close (normal): they go on */
+	assert_true(trp_actor_alive(l0) && trp_actor_alive(l1));
+	struct net_peer_final pf;
+	net_peer_stop(peer, &pf);
+	const trp_node_stats_t *all[2] = { &local_fin, &pf.node };
+	net_assert_conserved(all, 2);
+	net_local_destroy(fx);
+}
+
 static bool trapper_seqs_10(const struct linked *l)
 {
 	return l->t_seqs >= 10;
@@ -419,6 +479,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_local_fail, net_setup,
 						net_teardown),
 		cmocka_unit_test_setup_teardown(test_node_down, net_setup,
+						net_teardown),
+		cmocka_unit_test_setup_teardown(test_our_node_down, net_setup,
 						net_teardown),
 		cmocka_unit_test_setup_teardown(test_unlink, net_setup,
 						net_teardown),
