@@ -28,14 +28,20 @@
  * down, and the node's stop, drop its records (demonitor).
  *
  * Links: a link of a local actor L with P is a link of the two on A (the
- * DOWN fires it like P's monitors). When L stops, monitor.c hands the
- * exit signal for P to the proxy kind's link_exit hook: an exit_sig system
- * message goes through P's mailbox (behind what L sent through P), and
- * P's turn turns it into an EXIT item for "t" with P's id. B finds the
- * watch record of (A, P's id) and gives its target the exit signal by the
- * local rule (monitor.h: trp__link_signal); without a record (the target
- * stopped meanwhile, or the WATCH failed) the EXIT changes nothing, so a
- * new actor under the same name is never killed for the old one's link.
+ * DOWN fires it like P's monitors), mirrored on B: the link's WATCH
+ * carries L's id, which B files in the record's set of links (a WATCH for
+ * a proxy that has a record adds to it), and trp_unlink's UNLINK takes it
+ * out. If A goes down, B signals each link still filed with
+ * TRP_STOP_NOCONNECTION (trp__node_watches_drop). When L stops, monitor.c
+ * hands the exit signal for P to the proxy kind's link_exit hook: an
+ * exit_sig system message goes through P's mailbox (behind what L sent
+ * through P), and P's turn turns it into an EXIT item for "t" with P's
+ * id. B finds the record of (A, P's id), takes L out of its links and
+ * gives the target the exit signal by the local rule (monitor.h:
+ * trp__link_signal); without the record or the link (the target stopped
+ * meanwhile, the WATCH failed, or the link is gone) the EXIT changes
+ * nothing, so a new actor under the same name is never killed for the old
+ * one's link.
  */
 #include <string.h>
 

@@ -40,10 +40,12 @@
  * own node); normal stops reach trappers only, as locally. trp_unlink()
  * cancels both directions. When the remote node goes down, every monitor
  * and link on its proxies fires once with TRP_STOP_NOCONNECTION (a DOWN
- * racing the node's loss is not delivered twice). A proxy is an address
- * by name: after its actor stopped, the next monitor or link watches
- * whoever holds the name then. Not (yet): when our node goes down, the
- * remote node does not signal the actors linked to ours.
+ * racing the node's loss is not delivered twice); the other way, when our
+ * node goes down as the remote node sees it (our trp_node_stop()
+ * included), each of its actors linked to one of ours hears
+ * TRP_STOP_NOCONNECTION once per link. A proxy is an address by name:
+ * after its actor stopped, the next monitor or link watches whoever holds
+ * the name then.
  *
  * Payloads cross as bytes: their byte order and layout are the
  * application's (both ends of a cluster on one architecture can share
