@@ -74,6 +74,12 @@ static void proxy_link_exit(struct trp_actor *a, uint64_t from,
 			    trp_stop_reason_t why, int32_t code)
 {
 	struct proxy *p = a->state;
+	/* relaxed: a proxy that stopped forwards nothing (its stop hook
+	 * may have let go of the node); one stopping meanwhile refuses the
+	 * signal's send. */
+	if (atomic_load_explicit(&a->lifecycle, memory_order_relaxed) !=
+	    TRP__ALIVE)
+		return;
 	trp__node_proxy_exit(p->node, a, p->dst, p->dst_len, p->name,
 			     p->name_len, from, why, code);
 }
