@@ -76,9 +76,9 @@ struct trp__actor_kind {
 	 * bounded route only (send.c), so actors of a kind with this hook
 	 * must have a mailbox bound; it costs unbounded sends nothing. */
 	int (*admit)(const struct trp_actor *to, size_t len);
-	/* NULL, or told (outside every lock) that a monitor or a link was
-	 * made on @a: a remote proxy asks its node to watch the real
-	 * target (monitor.c calls it). */
+	/* NULL, or told (outside every lock) that a monitor was made on
+	 * @a: a remote proxy asks its node to watch the real target
+	 * (monitor.c calls it; links tell `linked`). */
 	void (*watched)(struct trp_actor *a);
 	/* NULL, or a linked actor (id @from) stopped with @why/@code and
 	 * @a is to hear of it (monitor.c calls it instead of the local
