@@ -137,18 +137,25 @@ static bool watch_unlink(struct watch *w, uint64_t id)
 	return false;
 }
 
-/* The record of proxy @proxy_id of node @src, or NULL. Under the lock; a
- * scan: links and exit signals are as rare as the stops of linked
- * actors. */
+/* A record of proxy @proxy_id of node @src holding the link of @link (0:
+ * any record), or NULL. Under the lock; a scan: links and exit signals
+ * are as rare as the stops of linked actors. (A monitor's WATCH racing a
+ * link's may file two records for one proxy.) */
 static struct watch *watch_find(struct trp_node *node, const char *src,
-				size_t src_len, uint64_t proxy_id)
+				size_t src_len, uint64_t proxy_id,
+				uint64_t link)
 {
 	for (size_t i = 0; i < node->watches.nb; i++)
 		for (struct trp__node_hash_entry *e = node->watches.b[i];
 		     e != NULL; e = e->next) {
 			struct watch *w = e->value;
-			if (w->proxy_id == proxy_id && w->peer_len == src_len &&
-			    memcmp(w->peer, src, src_len) == 0)
+			if (w->proxy_id != proxy_id || w->peer_len != src_len ||
+			    memcmp(w->peer, src, src_len) != 0)
+				continue;
+			for (uint32_t k = 0; link != 0 && k < w->nlinks; k++)
+				if (w->links[k] == link)
+					return w;
+			if (link == 0)
 				return w;
 		}
 	return NULL;
@@ -386,7 +393,7 @@ void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
 		 * items come from this thread only: no other can file one
 		 * meanwhile) */
 		trp__mutex_lock(&node->watches.lock);
-		struct watch *rec = watch_find(node, src, src_len, it->ref);
+		struct watch *rec = watch_find(node, src, src_len, it->ref, 0);
 		if (rec != NULL)
 			(void)watch_link(rec, it->corr);
 		trp__mutex_unlock(&node->watches.lock);
@@ -439,7 +446,7 @@ static void on_link_item(struct trp_node *node, const char *src, size_t src_len,
 {
 	struct trp_actor *target = NULL;
 	trp__mutex_lock(&node->watches.lock);
-	struct watch *w = watch_find(node, src, src_len, it->ref);
+	struct watch *w = watch_find(node, src, src_len, it->ref, it->corr);
 	if (w != NULL && watch_unlink(w, it->corr) && it->op == TRP__WIRE_EXIT)
 		target = trp_actor_retain(w->target);
 	trp__mutex_unlock(&node->watches.lock);
