@@ -8,11 +8,12 @@
  * Nodes: this process ("main", publisher 0) and two net_test_node peers
  * ("p1", "p2", role xchg, publishers 1 and 2). Each bridges NET_XCHG, has
  * a checker attached for the whole run, and publishes numbered messages
- * from a thread (net_xchg.h). Meanwhile subscribers on main attach and
- * detach, two at a time, overlapping.
+ * from a thread (net_xchg.h). Meanwhile subscribers attach and detach,
+ * two at a time, overlapping, in turn on each of the three nodes (a
+ * peer's through its "xattach"/"xdetach" commands).
  *
  * What "exactly its window" means with an asynchronous attach. A remote
- * message reaches main's subscribers when the bridge republishes it, so
+ * message reaches a node's subscribers when its bridge republishes it, so
  * the window of subscriber S for publisher P is defined on P's ordered
  * stream by markers (publishes whose numbers the test learns):
  *   - open[P], published by P after S's attach returned: every message
@@ -22,10 +23,11 @@
  *   - after[P], published after the detach returned: S cannot have it nor
  *     anything after it.
  * So S's numbers from P must be one contiguous run [first, last] (holes
- * only where main's bridge counted a gap: xlost), in order, without
+ * only where the subscriber's node counted a gap: xlost), in order, without
  * duplicates, with first <= open[P], close[P] <= last < after[P]. For
- * main's own publisher the start is exact too: first > the number it had
- * published before the attach (a local publish is synchronous).
+ * the publisher of the subscriber's own node the start is exact too:
+ * first > the number it had published before the attach (a local publish
+ * is synchronous), and there are no holes.
  *
  * Conservation at the end, exactly: on each node, xreceived + xlost ==
  * the sum of the other nodes' xsent; the full-time checkers got every
@@ -41,16 +43,18 @@
 #define ROUNDS 10
 #define PAUSE_US 200
 
-struct sub {
-	struct net_xcheck c;
-	trp_sub_t id;
-	bool attached;
-	uint64_t pre0; /* main's number before the attach */
-	uint64_t open[NET_XPUBS], close[NET_XPUBS], after[NET_XPUBS];
-};
-
 struct xrec {
 	uint64_t first, last, count, holes, violations;
+};
+
+/* Subscriber r lives on node r % NET_XPUBS (main: here; a peer: its slot
+ * r, test_node.c "xattach"). */
+struct sub {
+	int node;
+	struct net_xcheck c; /* main's */
+	trp_sub_t id;	     /* main's */
+	uint64_t pre;	     /* its node's own number before the attach */
+	uint64_t open[NET_XPUBS], close[NET_XPUBS], after[NET_XPUBS];
 };
 
 static struct sub subs[ROUNDS];
@@ -80,27 +84,27 @@ static uint64_t pub0_seq(void)
 	return s;
 }
 
-static void attach(trp_exchange_t *ex, struct sub *s)
+/* Sends @cmd with slot @k to peer @n, returns the answer in @line. */
+static void slot_cmd(int n, const char *cmd, int k, char *line, size_t cap)
 {
-	memset(&s->c, 0, sizeof s->c);
-	s->pre0 = pub0_seq();
-	NET_OK(trp_exchange_attach(
-		ex, trp_sink_callback(net_xcheck_sink, &s->c), &s->id));
-	s->attached = true;
+	char c[32];
+	snprintf(c, sizeof c, "%s %d", cmd, k);
+	net_peer_cmd(peers[n], c, cmd, line, cap);
 }
 
-/* Waits (bounded) until @s got close[P] of every P, detaches it, and
- * marks after[]. */
-static void detach(trp_exchange_t *ex, struct sub *s)
+static void attach(trp_exchange_t *ex, struct sub *s, int r)
 {
-	int64_t deadline = net_now() + 10 * NET_SEC;
-	for (int p = 0; p < NET_XPUBS; p++)
-		while (net_xld(&s->c.from[p].last) < s->close[p] &&
-		       net_now() < deadline)
-			net_sleep_ms(1);
-	NET_OK(trp_exchange_detach(ex, s->id));
-	s->attached = false;
-	marks(s->after);
+	if (s->node == 0) {
+		memset(&s->c, 0, sizeof s->c);
+		s->pre = pub0_seq();
+		NET_OK(trp_exchange_attach(
+			ex, trp_sink_callback(net_xcheck_sink, &s->c), &s->id));
+		return;
+	}
+	char line[256];
+	slot_cmd(s->node, "xattach", r, line, sizeof line);
+	if (strstr(line, "rc=TRP_OK") == NULL || !net_kv(line, "pre", &s->pre))
+		fail_msg("peer %s: %s", peers[s->node]->name, line);
 }
 
 static struct xrec rec_of(struct net_xrec *r)
@@ -109,6 +113,52 @@ static struct xrec rec_of(struct net_xrec *r)
 			  net_xld(&r->count), net_xld(&r->holes),
 			  net_xld(&r->violations) };
 	return x;
+}
+
+static struct xrec peer_rec(const char *line, int p);
+
+/* Subscriber @r's records, per publisher, now. */
+static void records(struct sub *s, int r, struct xrec out[NET_XPUBS])
+{
+	if (s->node == 0) {
+		assert_int_equal(net_xld(&s->c.bad), 0);
+		for (int p = 0; p < NET_XPUBS; p++)
+			out[p] = rec_of(&s->c.from[p]);
+		return;
+	}
+	char line[1024];
+	uint64_t bad = 1;
+	slot_cmd(s->node, "xslot", r, line, sizeof line);
+	if (!net_kv(line, "bad", &bad) || bad != 0)
+		fail_msg("peer %s: %s", peers[s->node]->name, line);
+	for (int p = 0; p < NET_XPUBS; p++)
+		out[p] = peer_rec(line, p);
+}
+
+/* Waits (bounded) until @s got close[P] of every P, detaches it, and
+ * marks after[]. */
+static void detach(trp_exchange_t *ex, struct sub *s, int r)
+{
+	int64_t deadline = net_now() + 10 * NET_SEC;
+	for (;;) {
+		struct xrec x[NET_XPUBS];
+		bool all = true;
+		records(s, r, x);
+		for (int p = 0; p < NET_XPUBS; p++)
+			all = all && x[p].last >= s->close[p];
+		if (all || net_now() >= deadline)
+			break;
+		net_sleep_ms(1);
+	}
+	if (s->node == 0) {
+		NET_OK(trp_exchange_detach(ex, s->id));
+	} else {
+		char line[256];
+		slot_cmd(s->node, "xdetach", r, line, sizeof line);
+		if (strstr(line, "rc=TRP_OK") == NULL)
+			fail_msg("peer %s: %s", peers[s->node]->name, line);
+	}
+	marks(s->after);
 }
 
 static struct xrec peer_rec(const char *line, int p)
@@ -193,14 +243,16 @@ static void test_churn(void **state)
 	/* subscriber r attaches in round r and leaves in round r + 2 */
 	for (int r = 0; r < ROUNDS + 2; r++) {
 		uint64_t m[NET_XPUBS];
-		if (r < ROUNDS)
-			attach(ex, &subs[r]);
+		if (r < ROUNDS) {
+			subs[r].node = r % NET_XPUBS;
+			attach(ex, &subs[r], r);
+		}
 		marks(m);
 		if (r < ROUNDS)
 			memcpy(subs[r].open, m, sizeof m);
 		if (r >= 2) {
 			memcpy(subs[r - 2].close, m, sizeof m);
-			detach(ex, &subs[r - 2]);
+			detach(ex, &subs[r - 2], r - 2);
 		}
 		net_sleep_ms(20);
 	}
@@ -244,18 +296,23 @@ static void test_churn(void **state)
 	/* the windows */
 	for (int r = 0; r < ROUNDS; r++) {
 		struct sub *s = &subs[r];
-		assert_int_equal(net_xld(&s->c.bad), 0);
+		struct xrec xs[NET_XPUBS];
+		records(s, r, xs);
 		for (int p = 0; p < NET_XPUBS; p++) {
-			struct xrec x = rec_of(&s->c.from[p]);
+			struct xrec x = xs[p];
+			/* its own node's publisher: exact at both ends */
+			bool own = p == s->node;
 			if (x.first > s->open[p] || x.last < s->close[p] ||
 			    x.last >= s->after[p] || x.violations != 0 ||
-			    (p == 0 && x.first <= s->pre0) ||
-			    (p == 0 && x.holes != 0) || x.holes > st[0].xlost)
-				fail_msg("subscriber %d, publisher %d: got "
-					 "%llu..%llu (%llu, holes %llu, "
-					 "violations %llu), window %llu..%llu, "
-					 "after %llu, before %llu",
-					 r, p, (unsigned long long)x.first,
+			    (own && x.first <= s->pre) ||
+			    (own && x.holes != 0) ||
+			    x.holes > st[s->node].xlost)
+				fail_msg("subscriber %d (node %d), publisher "
+					 "%d: got %llu..%llu (%llu, holes "
+					 "%llu, violations %llu), window "
+					 "%llu..%llu, after %llu, before %llu",
+					 r, s->node, p,
+					 (unsigned long long)x.first,
 					 (unsigned long long)x.last,
 					 (unsigned long long)x.count,
 					 (unsigned long long)x.holes,
@@ -263,15 +320,15 @@ static void test_churn(void **state)
 					 (unsigned long long)s->open[p],
 					 (unsigned long long)s->close[p],
 					 (unsigned long long)s->after[p],
-					 (unsigned long long)s->pre0);
+					 (unsigned long long)s->pre);
 			assert_int_equal(x.count + x.holes,
 					 x.last - x.first + 1);
 		}
 	}
-	printf("  %d subscribers: windows exact; subscriber 5 got %llu..%llu "
-	       "of p1\n",
-	       ROUNDS, (unsigned long long)net_xld(&subs[5].c.from[1].first),
-	       (unsigned long long)net_xld(&subs[5].c.from[1].last));
+	printf("  %d subscribers on 3 nodes: windows exact (subscriber 3, "
+	       "on main: %llu..%llu of p1)\n",
+	       ROUNDS, (unsigned long long)net_xld(&subs[3].c.from[1].first),
+	       (unsigned long long)net_xld(&subs[3].c.from[1].last));
 
 	/* the checkers that were there all along, on every node */
 	struct xrec fr[NET_XPUBS];

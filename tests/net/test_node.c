@@ -56,6 +56,11 @@
  *   in   "xsub"     out "xsub bad=B" and for each publisher i
  *                   " p<i>_first=F p<i>_last=L p<i>_count=C p<i>_holes=H
  *                   p<i>_violations=V" (its checker's records)
+ *   in   "xattach K" attaches a fresh checker in slot K (0..15), out
+ *                   "xattach rc=<TRP_E...> pre=S" (S: the number this
+ *                   node's publisher had published before the attach)
+ *   in   "xdetach K" detaches it, out "xdetach rc=<TRP_E...>"
+ *   in   "xslot K"  out "xslot bad=B ..." as "xsub", for slot K
  *   in   "linked"   out "linked v_reason=R v_code=C k_reason=R k_seqs=N
  *                         t_reason=R
  *                         t_exits=N t_exit_reason=R t_exit_code=C
@@ -315,17 +320,21 @@ static void print_linked(void)
 
 /* ------------------------------------------------------------- xchg -- */
 
+#define XSLOTS 16
+
 static struct net_xcheck xcheck;
+static struct net_xcheck xslot[XSLOTS];
+static trp_sub_t xslot_id[XSLOTS];
 static struct net_xpub xpub;
 
-static void print_xsub(void)
+static void print_xsub(const char *what, struct net_xcheck *c)
 {
 	char line[1024];
-	int n = snprintf(line, sizeof line, "xsub bad=%" PRIu64,
-			 net_xld(&xcheck.bad));
+	int n = snprintf(line, sizeof line, "%s bad=%" PRIu64, what,
+			 net_xld(&c->bad));
 	for (int i = 0; i < NET_XPUBS && n > 0 && (size_t)n < sizeof line;
 	     i++) {
-		struct net_xrec *r = &xcheck.from[i];
+		struct net_xrec *r = &c->from[i];
 		n += snprintf(line + n, sizeof line - (size_t)n,
 			      " p%d_first=%" PRIu64 " p%d_last=%" PRIu64
 			      " p%d_count=%" PRIu64 " p%d_holes=%" PRIu64
@@ -617,7 +626,37 @@ int main(int argc, char **argv)
 			printf("xstop seq=%" PRIu64 " err=%s\n", last,
 			       trp_errname(xpub.err));
 		} else if (xchg && strcmp(line, "xsub") == 0) {
-			print_xsub();
+			print_xsub("xsub", &xcheck);
+		} else if (xchg && strncmp(line, "xattach ", 8) == 0) {
+			long k = strtol(line + 8, NULL, 10);
+			int arc = TRP_EINVAL;
+			uint64_t pre = 0;
+			if (k >= 0 && k < XSLOTS) {
+				memset(&xslot[k], 0, sizeof xslot[k]);
+				pthread_mutex_lock(&xpub.mu);
+				pre = xpub.seq;
+				pthread_mutex_unlock(&xpub.mu);
+				arc = trp_exchange_attach(
+					xex,
+					trp_sink_callback(net_xcheck_sink,
+							  &xslot[k]),
+					&xslot_id[k]);
+			}
+			printf("xattach rc=%s pre=%" PRIu64 "\n",
+			       trp_errname(arc), pre);
+		} else if (xchg && strncmp(line, "xdetach ", 8) == 0) {
+			long k = strtol(line + 8, NULL, 10);
+			printf("xdetach rc=%s\n",
+			       trp_errname(k >= 0 && k < XSLOTS ?
+						   trp_exchange_detach(
+							   xex, xslot_id[k]) :
+						   TRP_EINVAL));
+		} else if (xchg && strncmp(line, "xslot ", 6) == 0) {
+			long k = strtol(line + 6, NULL, 10);
+			if (k >= 0 && k < XSLOTS)
+				print_xsub("xslot", &xslot[k]);
+			else
+				printf("error xslot\n");
 		} else if (strcmp(line, "linked") == 0) {
 			print_linked();
 		} else if (strcmp(line, "unexport") == 0) {
