@@ -76,10 +76,24 @@ struct trp__actor_kind {
 	 * bounded route only (send.c), so actors of a kind with this hook
 	 * must have a mailbox bound; it costs unbounded sends nothing. */
 	int (*admit)(const struct trp_actor *to, size_t len);
-	/* NULL, or told (outside every lock) that a monitor or a link was
-	 * made on @a: a remote proxy asks its node to watch the real
-	 * target (monitor.c calls it). */
+	/* NULL, or told (outside every lock) that a monitor was made on
+	 * @a: a remote proxy asks its node to watch the real target
+	 * (monitor.c calls it; links tell `linked`). */
 	void (*watched)(struct trp_actor *a);
+	/* NULL, or a linked actor (id @from) stopped with @why/@code and
+	 * @a is to hear of it (monitor.c calls it instead of the local
+	 * rule, for every reason: a trapper there hears of normal stops
+	 * too): a remote proxy passes the exit signal on to the real
+	 * target, behind what it holds (node_watch.c). Any thread, no lock
+	 * held. */
+	void (*link_exit)(struct trp_actor *a, uint64_t from,
+			  trp_stop_reason_t why, int32_t code);
+	/* NULL, or told (outside every lock) that a link of @a with the
+	 * actor @peer is being made (@on: before it exists, so a remote
+	 * proxy's node learns of it before any exit signal of it) or was
+	 * removed by trp_unlink (!@on): a remote proxy mirrors its links on
+	 * the target's node, which signals them if this node goes down. */
+	void (*linked)(struct trp_actor *a, uint64_t peer, bool on);
 	/* NULL, or a send to an actor of this kind whose mailbox is idle
 	 * (everything sent to it before was handled: see
 	 * trp__mailbox_idle_acquire) may be handled at once in the sender's

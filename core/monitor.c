@@ -362,9 +362,20 @@ static bool link_remove(struct link **p, struct trp_actor *peer)
 }
 
 /* @peer hears that @from stopped with @why/@code: an exit message if it
- * traps exits, else it stops too if @why is abnormal. */
+ * traps exits, else it stops too if @why is abnormal. A remote proxy
+ * passes it on to its node (actor.h: link_exit), for every reason. */
 static void exit_signal(struct trp_actor *peer, uint64_t from_id,
 			trp_stop_reason_t why, int32_t code)
+{
+	if (peer->kind->link_exit != NULL) {
+		peer->kind->link_exit(peer, from_id, why, code);
+		return;
+	}
+	trp__link_signal(peer, from_id, why, code);
+}
+
+void trp__link_signal(struct trp_actor *peer, uint64_t from_id,
+		      trp_stop_reason_t why, int32_t code)
 {
 	/* relaxed: set only under the lock, or by the actor itself; a
 	 * stale value is a race the caller cannot tell from an earlier
@@ -385,6 +396,19 @@ static void exit_signal(struct trp_actor *peer, uint64_t from_id,
 	}
 }
 
+/* A remote proxy still alive: its node watches the real target and
+ * mirrors the link with @peer (@on), or forgets it. */
+static void link_remote(struct trp_actor *a, struct trp_actor *peer, bool on)
+{
+	/* relaxed: a courtesy (a proxy stopping meanwhile sends a WATCH
+	 * whose DOWN finds nobody), as for a monitor made just before the
+	 * target stops. */
+	if (a->kind->linked != NULL &&
+	    atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
+		    TRP__ALIVE)
+		a->kind->linked(a, peer->id, on);
+}
+
 int trp_link(trp_actor_t *a, trp_actor_t *b)
 {
 	if (a == NULL || b == NULL || a == b || a->rt != b->rt)
@@ -401,6 +425,12 @@ int trp_link(trp_actor_t *a, trp_actor_t *b)
 		rc = TRP_ENOMEM;
 		goto out;
 	}
+	/* A remote proxy: its node watches the real target. Before the link
+	 * exists, so that the WATCH reaches the target's node before any
+	 * exit signal this link can send there (node_watch.c: the node
+	 * honours an EXIT only for a target it watches). */
+	link_remote(a, b, true);
+	link_remote(b, a, true);
 	trp__mutex_lock(&rt->actors_lock);
 	if (a->retired || b->retired) {
 		/* the one still running hears of the other at once */
@@ -429,12 +459,6 @@ int trp_link(trp_actor_t *a, trp_actor_t *b)
 	if (other != NULL) {
 		exit_signal(other, gone->id, TRP_STOP_NOPROC, 0);
 		trp_actor_release(other);
-	} else if (rc == 0) {
-		/* a remote proxy: its node watches the real target */
-		if (a->kind->watched != NULL)
-			a->kind->watched(a);
-		if (b->kind->watched != NULL)
-			b->kind->watched(b);
 	}
 out:
 	trp__free(la, sizeof *la);
@@ -456,7 +480,11 @@ int trp_unlink(trp_actor_t *a, trp_actor_t *b)
 	if (found)
 		(void)link_remove(&eb->links, a);
 	trp__mutex_unlock(&rt->actors_lock);
-	return found ? 0 : TRP_ENOENT;
+	if (!found)
+		return TRP_ENOENT;
+	link_remote(a, b, false);
+	link_remote(b, a, false);
+	return 0;
 }
 
 int trp_actor_trap_exits(trp_actor_t *self, uint32_t exit_type)

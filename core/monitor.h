@@ -22,4 +22,14 @@
 void trp__monitors_fire(struct trp_actor *a, trp_stop_reason_t why,
 			int32_t code);
 
+/*
+ * The local rule of a link: @peer hears that the actor @from_id (of this
+ * node or another) stopped with @why/@code: an exit message if it traps
+ * exits, else it stops with TRP_STOP_LINKED if @why is abnormal. For a
+ * node that received an exit signal for @peer (node_watch.c). The caller
+ * holds a reference to @peer; no lock held.
+ */
+void trp__link_signal(struct trp_actor *peer, uint64_t from_id,
+		      trp_stop_reason_t why, int32_t code);
+
 #endif /* TRP_CORE_MONITOR_H */

@@ -340,16 +340,32 @@ void trp__node_proxy_watch(struct trp_node *node, const char *dst,
 /* Clears a proxy's "WATCH outstanding" flag (node_proxy.c). */
 void trp__node_proxy_unwatched(struct trp_actor *proxy);
 /* The inbound thread got a WATCH for @target (NULL: no such name) from
- * @src (B side), or a DOWN (A side). */
+ * @src (B side). */
 void trp__node_on_watch(struct trp_node *node, const char *src, size_t src_len,
 			struct trp_actor *target,
 			const struct trp__wire_item *it);
-void trp__node_on_down(struct trp_node *node, const char *src, size_t src_len,
-		       const struct trp__wire_item *it);
-/* Drops the records of watchers on node @peer (NULL: all). */
+/* A linked actor (@from) of @proxy's stopped (A side, the proxy kind's
+ * link_exit): an EXIT item to the target's node, behind what @proxy
+ * holds. */
+void trp__node_proxy_exit(struct trp_node *node, struct trp_actor *proxy,
+			  const char *dst, size_t dst_len, const char *name,
+			  size_t name_len, uint64_t from, trp_stop_reason_t why,
+			  int32_t code);
+/* A link of a proxy with the local actor @peer is made (@on: a WATCH
+ * with corr = @peer, before the link exists) or removed (UNLINK). */
+void trp__node_proxy_link(struct trp_node *node, const char *dst,
+			  size_t dst_len, const char *name, size_t name_len,
+			  uint64_t proxy_id, uint64_t peer, bool on);
+/* The inbound thread got a DOWN (A side), an EXIT or an UNLINK (B side)
+ * from @src. */
+void trp__node_on_watch_item(struct trp_node *node, const char *src,
+			     size_t src_len, const struct trp__wire_item *it);
+/* Drops the records of watchers on node @peer, which went down: the
+ * actors they hold links of are signalled TRP_STOP_NOCONNECTION. */
 void trp__node_watches_drop(struct trp_node *node, const char *peer,
 			    size_t peer_len);
-/* In a proxy's behaviour: true if @msg is a DOWN's marker (handled). */
+/* In a proxy's behaviour: true if @msg is a DOWN's marker or an EXIT
+ * (handled). */
 bool trp__node_watch_marker(const trp_msg_t *msg);
 
 /* ---- bridged exchanges (node_bridge.c) ---- */

@@ -185,8 +185,9 @@ static void deliver(struct in *s, const char *src, size_t src_len,
 			trp__node_count(node, undeliverable, 1);
 		return;
 	}
-	if (it->op == TRP__WIRE_DOWN) {
-		trp__node_on_down(node, src, src_len, it);
+	if (it->op == TRP__WIRE_DOWN || it->op == TRP__WIRE_EXIT ||
+	    it->op == TRP__WIRE_UNLINK) {
+		trp__node_on_watch_item(node, src, src_len, it);
 		trp__node_count(node, delivered, 1);
 		return;
 	}

@@ -68,15 +68,46 @@ void trp__node_proxy_unwatched(struct trp_actor *a)
 	atomic_store_explicit(&p->watching, 0, memory_order_release);
 }
 
+/* A linked actor stopped: the exit signal goes to the real target, behind
+ * what this proxy holds (node_watch.c). */
+static void proxy_link_exit(struct trp_actor *a, uint64_t from,
+			    trp_stop_reason_t why, int32_t code)
+{
+	struct proxy *p = a->state;
+	/* relaxed: a proxy that stopped forwards nothing (its stop hook
+	 * may have let go of the node); one stopping meanwhile refuses the
+	 * signal's send. */
+	if (atomic_load_explicit(&a->lifecycle, memory_order_relaxed) !=
+	    TRP__ALIVE)
+		return;
+	trp__node_proxy_exit(p->node, a, p->dst, p->dst_len, p->name,
+			     p->name_len, from, why, code);
+}
+
+/* A link with @peer is made (@on) or removed: mirrored on the target's
+ * node (node_watch.c); a link's WATCH serves the monitors too. */
+static void proxy_linked(struct trp_actor *a, uint64_t peer, bool on)
+{
+	struct proxy *p = a->state;
+	if (on)
+		/* acq_rel: as proxy_watched's exchange. */
+		(void)atomic_exchange_explicit(&p->watching, 1,
+					       memory_order_acq_rel);
+	trp__node_proxy_link(p->node, p->dst, p->dst_len, p->name, p->name_len,
+			     a->id, peer, on);
+}
+
 /* Remote proxies: event actors (turns on the workers), bounded, with a
  * size check at the send; monitors and links on them watch the remote
- * actor. */
+ * actor, and links pass exit signals on to it. */
 static const struct trp__actor_kind kind_proxy = {
 	.name = "proxy",
 	.wake = NULL,
 	.batches = true,
 	.admit = proxy_admit,
 	.watched = proxy_watched,
+	.link_exit = proxy_link_exit,
+	.linked = proxy_linked,
 	.forward = proxy_forward,
 };
 
@@ -105,7 +136,7 @@ static void proxy_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	struct proxy *p = state;
 	struct trp_node *node = p->node;
 	if (trp__node_watch_marker(msg))
-		return; /* a remote DOWN passing through (node_watch.c) */
+		return; /* a remote DOWN or an EXIT passing through */
 	struct trp__node_out h = {
 		.op = TRP__WIRE_SEND,
 		.name_len = p->name_len,

@@ -194,10 +194,16 @@ static bool item_fields_ok(uint8_t op, size_t name_len, uint32_t len,
 		       (status == 0 || len == 0);
 	case TRP__WIRE_WATCH:
 		return name_len >= 1 && name_len <= TRP_NAME_MAX &&
-		       status == 0 && len == 0 && ref != 0 && corr == 0;
+		       status == 0 && len == 0 && ref != 0;
 	case TRP__WIRE_DOWN:
 		return name_len >= 1 && name_len <= TRP_NAME_MAX &&
 		       status > 0 && len == 0 && ref != 0 && corr == 0;
+	case TRP__WIRE_EXIT:
+		return name_len >= 1 && name_len <= TRP_NAME_MAX &&
+		       status > 0 && len == 0 && ref != 0 && corr != 0;
+	case TRP__WIRE_UNLINK:
+		return name_len >= 1 && name_len <= TRP_NAME_MAX &&
+		       status == 0 && len == 0 && ref != 0 && corr != 0;
 	default:
 		return false;
 	}

@@ -34,8 +34,12 @@
  *    16  u64 ref          ASK: the asker's proxy id on the sending node;
  *                         REPLY: that proxy id (echoed); SEND: 0;
  *                         WATCH: the watching proxy's id (never 0);
- *                         DOWN: that id (echoed)
- *    24  u64 corr         ASK and REPLY: the correlation id; SEND: 0
+ *                         DOWN: that id (echoed); EXIT and UNLINK: the
+ *                         id of the proxy the WATCH came from (never 0)
+ *    24  u64 corr         ASK and REPLY: the correlation id; SEND: 0;
+ *                         WATCH: 0 for a monitor, else the id of the
+ *                         actor linked to the proxy (on the sender);
+ *                         EXIT and UNLINK: that actor's id (never 0)
  *    32  name bytes (no NUL), then payload bytes, then zero padding
  *
  * Rules a decoder enforces (anything else is malformed): the magic, the
@@ -79,14 +83,23 @@ enum trp__wire_kind {
 #define TRP__WIRE_F_RESTART 1u
 
 enum trp__wire_op {
-	TRP__WIRE_SEND = 1,  /* one-way message to name */
-	TRP__WIRE_ASK = 2,   /* request to name, answer to (ref, corr) */
-	TRP__WIRE_REPLY = 3, /* answer (payload or status) to (ref, corr) */
-	TRP__WIRE_WATCH = 4, /* monitor the actor `name` on behalf of the
-				sender's proxy `ref` (no payload) */
-	TRP__WIRE_DOWN = 5,  /* the actor `name` the proxy `ref` watched
+	TRP__WIRE_SEND = 1,   /* one-way message to name */
+	TRP__WIRE_ASK = 2,    /* request to name, answer to (ref, corr) */
+	TRP__WIRE_REPLY = 3,  /* answer (payload or status) to (ref, corr) */
+	TRP__WIRE_WATCH = 4,  /* monitor the actor `name` on behalf of the
+				sender's proxy `ref`, and with corr != 0
+				mirror the link of that proxy with the
+				sender's actor corr (no payload) */
+	TRP__WIRE_DOWN = 5,   /* the actor `name` the proxy `ref` watched
 				stopped: status = trp_stop_reason_t (> 0),
 				type = its failure code (no payload) */
+	TRP__WIRE_EXIT = 6,   /* an actor linked to the sender's proxy `ref`
+				(which watches `name`) stopped: the exit
+				signal, status = its trp_stop_reason_t (> 0),
+				type = its failure code, corr = its id on
+				the sender (no payload) */
+	TRP__WIRE_UNLINK = 7, /* the link of the proxy `ref` with the actor
+				 corr is gone (no status, no payload) */
 };
 
 /* Decoder results (negative: malformed, why). Fewer bytes than the next

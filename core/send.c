@@ -164,7 +164,10 @@ send_bounded(struct trp_runtime *rt, struct trp__worker *w,
 	 * the number of senders racing at that moment, at most. */
 	uint32_t queued = trp__mailbox_count_add(&to->mailbox, 1);
 	int rc;
-	if (queued >= to->limit) {
+	/* A system message (a DOWN, a remote DOWN's marker or exit signal
+	 * on its way through a proxy) is never refused for the bound: it
+	 * may not be lost, nor overtake what the mailbox holds. */
+	if (queued >= to->limit && opt->sys == NULL) {
 		trp__count(w, &trp__stats_of(rt, w)->rejected, 1);
 		rc = TRP_EFULL;
 	} else {

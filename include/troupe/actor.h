@@ -60,8 +60,9 @@ typedef enum trp_stop_reason {
 	TRP_STOP_LINKED = 6,   /**< a linked actor stopped abnormally */
 	TRP_STOP_NOPROC = 7,   /**< DOWN only: the target had stopped already
 				    when it was monitored */
-	TRP_STOP_NOCONNECTION = 8, /**< DOWN only: the target's node became
-					unreachable (nodes) */
+	TRP_STOP_NOCONNECTION = 8, /**< DOWN and exit messages only: the
+					target's node became unreachable
+					(nodes) */
 } trp_stop_reason_t;
 
 /** True for the reasons links propagate (not NORMAL, CLOSED, SHUTDOWN). */

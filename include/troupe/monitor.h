@@ -13,6 +13,11 @@
  * sent to the watcher (per-pair FIFO, as in Erlang): the target's stopping
  * thread sends it after the target's last sends were pushed.
  *
+ * Across nodes (troupe/node.h): a monitor or link on a remote proxy is
+ * one on the remote actor, in both directions for links; the DOWN or exit
+ * follows the remote actor's last messages, and a lost node gives
+ * TRP_STOP_NOCONNECTION exactly once per monitor and link.
+ *
  * After trp_demonitor() returns, the watcher's behaviour never sees that
  * monitor's DOWN: a DOWN already queued is voided (counted as a dead letter,
  * TRP_DEAD_DEMONITORED).

@@ -27,6 +27,26 @@
  * does; to know that a remote actor has processed something, ask it (its
  * answer comes after everything sent to it before the ask).
  *
+ * Monitors and links on proxies (troupe/monitor.h) watch the remote actor:
+ * the remote node monitors it on our behalf, and its stop comes back in
+ * its node's ordered stream, after its last messages to us, with the real
+ * reason and code: each trp_monitor() on the proxy gets one DOWN, each
+ * actor linked to the proxy its exit signal (trp_down_t.actor_id is the
+ * proxy's id). The other way, when an actor linked to a proxy stops, its
+ * exit signal travels in our stream to the remote node, after everything
+ * it sent through that proxy: the remote actor stops with TRP_STOP_LINKED
+ * if the reason is abnormal, or, if it traps exits, gets the exit message
+ * with the real reason and code (actor_id: the stopped actor's id on its
+ * own node); normal stops reach trappers only, as locally. trp_unlink()
+ * cancels both directions. When the remote node goes down, every monitor
+ * and link on its proxies fires once with TRP_STOP_NOCONNECTION (a DOWN
+ * racing the node's loss is not delivered twice); the other way, when our
+ * node goes down as the remote node sees it (our trp_node_stop()
+ * included), each of its actors linked to one of ours hears
+ * TRP_STOP_NOCONNECTION once per link. A proxy is an address by name:
+ * after its actor stopped, the next monitor or link watches whoever holds
+ * the name then.
+ *
  * Payloads cross as bytes: their byte order and layout are the
  * application's (both ends of a cluster on one architecture can share
  * structs; otherwise encode them, in the payload).
@@ -296,7 +316,9 @@ TRP_API uint64_t trp_node_incarnation(const trp_node_t *node);
  * period:
  *   - every proxy to it is killed with TRP_STOP_NOCONNECTION, so each
  *     monitor on a proxy gets DOWN(TRP_STOP_NOCONNECTION) exactly once,
- *     links propagate it, and its queued messages are dead letters
+ *     each link one exit signal with that reason (a linked actor stops
+ *     with TRP_STOP_LINKED, a trapper gets one exit message), and its
+ *     queued messages are dead letters
  *     (TRP_DEAD_KILLED); trp_node_proxy() gives fresh proxies later;
  *   - every ask pending at it fails with TRP_ENOTCONN;
  *   - node monitors get a down event.

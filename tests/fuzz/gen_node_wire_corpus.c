@@ -126,6 +126,22 @@ static void add_reply(int32_t status, uint32_t type, const void *payload,
 	add(&it);
 }
 
+/* WATCH, DOWN and EXIT (remote monitors and links, node_watch.c). */
+static void add_watchlike(uint8_t op, const char *name, int32_t status,
+			  uint32_t code, uint64_t ref, uint64_t corr)
+{
+	struct trp__wire_item it = {
+		.op = op,
+		.name_len = (uint16_t)strlen(name),
+		.type = code,
+		.status = status,
+		.ref = ref,
+		.corr = corr,
+		.name = name,
+	};
+	add(&it);
+}
+
 /* Finishes the frame in b and emits it as a valid seed. */
 static void valid(const char *name)
 {
@@ -209,6 +225,62 @@ static void m_reply_status_payload(unsigned char *p, size_t len)
 {
 	(void)len;
 	put32(p + 128 + 12, (uint32_t)TRP_ENOENT);
+}
+
+/* The watch frame: WATCH at 40, DOWN at 80, EXIT at 120, UNLINK at 160,
+ * WATCH of a link at 200 (names "tgt"). */
+static void watch_frame(void)
+{
+	trp__wire_begin(&b, TRP__WIRE_DATA, 3, 4, 10);
+	add_watchlike(TRP__WIRE_WATCH, "tgt", 0, 0, 5, 0);
+	add_watchlike(TRP__WIRE_DOWN, "tgt", 4, 9, 5, 0);
+	add_watchlike(TRP__WIRE_EXIT, "tgt", 6, 0, 5, 77);
+	add_watchlike(TRP__WIRE_UNLINK, "tgt", 0, 0, 5, 78);
+	add_watchlike(TRP__WIRE_WATCH, "tgt", 0, 0, 5, 79);
+	trp__wire_finish(&b);
+}
+
+/* Emits the watch frame with @mutate applied as a malformed seed. */
+static void bad_watch(const char *name, void (*mutate)(unsigned char *p))
+{
+	watch_frame();
+	unsigned char *p = malloc(b.len);
+	if (p == NULL)
+		exit(1);
+	memcpy(p, b.data, b.len);
+	mutate(p);
+	emit(name, p, b.len, TRP__WIRE_EITEM);
+	free(p);
+}
+
+static void m_exit_no_reason(unsigned char *p)
+{
+	put32(p + 120 + 12, 0);
+}
+
+static void m_exit_no_proxy(unsigned char *p)
+{
+	put64(p + 120 + 16, 0);
+}
+
+static void m_exit_payload(unsigned char *p)
+{
+	put32(p + 120 + 8, 1); /* len 1: 3 + 1 bytes still fit the padding */
+}
+
+static void m_watch_payload(unsigned char *p)
+{
+	put32(p + 40 + 8, 1);
+}
+
+static void m_exit_no_actor(unsigned char *p)
+{
+	put64(p + 120 + 24, 0);
+}
+
+static void m_unlink_status(unsigned char *p)
+{
+	put32(p + 160 + 12, 6);
 }
 
 static void m_seq_overflow(unsigned char *p, size_t len)
@@ -340,6 +412,16 @@ int main(int argc, char **argv)
 		add_ask("echo", 1, &i, sizeof(i), 77, 1 + i);
 	valid("valid-asks-20");
 
+	watch_frame();
+	valid("valid-watch-down-exit");
+
+	trp__wire_begin(&b, TRP__WIRE_DATA, 8, 9, 1);
+	add_watchlike(TRP__WIRE_EXIT, longest, 8, UINT32_MAX, UINT64_MAX, 1);
+	add_send("after", 1, "x", 1);
+	add_watchlike(TRP__WIRE_EXIT, "e", 1, 0, 1, UINT64_MAX);
+	add_watchlike(TRP__WIRE_UNLINK, longest, 0, 0, UINT64_MAX, 1);
+	valid("valid-exits");
+
 	/* malformed: the base frame with one rule broken */
 	bad("bad-magic", 200, TRP__WIRE_EMAGIC, m_magic);
 	bad("bad-truncated", 150, TRP__WIRE_EHEADER, m_nothing);
@@ -353,6 +435,12 @@ int main(int argc, char **argv)
 	bad("bad-reply-status-payload", 200, TRP__WIRE_EITEM,
 	    m_reply_status_payload);
 	bad("bad-seq-overflow", 200, TRP__WIRE_EHEADER, m_seq_overflow);
+	bad_watch("bad-exit-no-reason", m_exit_no_reason);
+	bad_watch("bad-exit-no-proxy", m_exit_no_proxy);
+	bad_watch("bad-exit-payload", m_exit_payload);
+	bad_watch("bad-watch-payload", m_watch_payload);
+	bad_watch("bad-exit-no-actor", m_exit_no_actor);
+	bad_watch("bad-unlink-status", m_unlink_status);
 
 	trp__wire_buf_free(&b);
 	return failures != 0;

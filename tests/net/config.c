@@ -363,6 +363,18 @@ static void test_destroy_running(void **state)
 	net_keep(fx, p);
 	for (int i = 0; i < 100; i++)
 		NET_OK(trp_send(p, 1, &i, sizeof i));
+	/* A cluster of one: everything sent is lost, every loss counted
+	 * (no responders), exactly: sent == received + lost. */
+	trp_node_stats_t s;
+	int64_t deadline = net_now() + 10 * NET_SEC;
+	do {
+		net_sleep_ms(1);
+		NET_OK(trp_node_stats(node, &s));
+	} while ((s.sent < 100 || net_lost_total(&s) < s.sent) &&
+		 net_now() < deadline);
+	const trp_node_stats_t *all[1] = { &s };
+	assert_int_equal(s.sent, 100);
+	net_assert_conserved(all, 1);
 	int64_t t0 = net_now();
 	trp_stats_t fin;
 	fx->rt = NULL;

@@ -9,9 +9,11 @@
 #ifndef TRP_TESTS_NET_PROTO_H
 #define TRP_TESTS_NET_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <troupe/node.h>
 
@@ -25,7 +27,16 @@ enum {
 	NET_T_TICK = 6,	      /* test-local: a sender's "go on" */
 	NET_T_OUTCOME = 7,    /* test-local: a future's outcome */
 	NET_T_NODE_EVENT = 8, /* test-local: trp_node_event_t */
+	NET_T_FAIL = 9,	      /* linked roles: fail with the int32 code */
+	NET_T_STOPME = 10,    /* linked roles: stop normally */
+	NET_T_EXIT = 11,      /* exit messages (trp_down_t) of trappers */
 };
+
+/* Actor names of the linked roles on the peer (test_node.c, "linked"):
+ * "victim" and "keeper" do not trap exits, "trapper" does. */
+#define NET_VICTIM "victim"
+#define NET_KEEPER "keeper"
+#define NET_TRAPPER "trapper"
 
 /* Actor names of the roles on the peer. */
 #define NET_ECHO "echo"
@@ -36,6 +47,23 @@ enum {
 
 /* Senders a sink tells apart (sender ids 0 .. NET_SENDERS_MAX-1). */
 #define NET_SENDERS_MAX 64
+
+/* The linked roles' and the links test's actors: NET_T_FAIL fails @self
+ * with the int32 code, NET_T_STOPME stops it; true if @m was one. */
+static inline bool net_stop_control(trp_actor_t *self, const trp_msg_t *m)
+{
+	if (m->type == NET_T_FAIL && m->size == sizeof(int32_t)) {
+		int32_t code;
+		memcpy(&code, m->data, sizeof code);
+		(void)trp_actor_fail(self, code);
+		return true;
+	}
+	if (m->type == NET_T_STOPME) {
+		(void)trp_actor_stop(self);
+		return true;
+	}
+	return false;
+}
 
 /* One message of a per-sender sequence: seq counts from 0. */
 struct net_seq {
@@ -108,7 +136,10 @@ static const char *const net_loss_keys[TRP_LOSS_CAUSES] = {
 	X(peers_up, s->peers_up)                                               \
 	X(peer_downs, s->peer_downs)                                           \
 	X(disconnects, s->disconnects)                                         \
-	X(reconnects, s->reconnects)
+	X(reconnects, s->reconnects)                                           \
+	X(xsent, s->xsent)                                                     \
+	X(xreceived, s->xreceived)                                             \
+	X(xlost, s->xlost)
 
 /* The sum of lost[] over every cause. */
 static inline uint64_t net_lost_total(const trp_node_stats_t *s)

@@ -817,4 +817,21 @@ static inline void net_assert_conserved(const trp_node_stats_t *const *s, int n)
 	}
 }
 
+/* Stops the test node and then @peer (the test's first, so the peer
+ * counts the end of its stream) and checks the cluster-wide identity over
+ * the two. Returns the peer's final counters; the test runtime stays for
+ * the test to destroy. */
+static inline struct net_peer_final net_finish_pair(struct net_fixture *fx,
+						    struct net_peer *peer)
+{
+	struct net_peer_final pf;
+	trp_node_stats_t local = net_local_stop(fx);
+	net_peer_stop(peer, &pf);
+	const trp_node_stats_t *all[2] = { &local, &pf.node };
+	net_print_stats("main", &local);
+	net_print_stats(peer->name, &pf.node);
+	net_assert_conserved(all, 2);
+	return pf;
+}
+
 #endif /* TRP_TESTS_NET_UTIL_H */

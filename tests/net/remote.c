@@ -19,22 +19,6 @@ static unsigned char *pattern(size_t len, unsigned salt)
 	return b;
 }
 
-/* Stops both nodes (the test's first, so the peer counts the end of its
- * stream) and checks the cluster-wide identity. Returns the peer's final
- * counters. The test runtime stays for the test to destroy. */
-static struct net_peer_final finish(struct net_fixture *fx,
-				    struct net_peer *peer)
-{
-	struct net_peer_final pf;
-	trp_node_stats_t local = net_local_stop(fx);
-	net_peer_stop(peer, &pf);
-	const trp_node_stats_t *all[2] = { &local, &pf.node };
-	net_print_stats("main", &local);
-	net_print_stats(peer->name, &pf.node);
-	net_assert_conserved(all, 2);
-	return pf;
-}
-
 /* ------------------------------------------------ send and ask by name -- */
 
 /* Outcome of a future delivered to an actor (trp_future_then). */
@@ -161,7 +145,7 @@ static void test_send_and_ask_by_name(void **state)
 	assert_true(ls.replies_in >= asks + 2);
 	assert_int_equal(ls.peers, 1);
 
-	struct net_peer_final pf = finish(fx, peer);
+	struct net_peer_final pf = net_finish_pair(fx, peer);
 	assert_int_equal(pf.echo.asks, asks);
 	assert_int_equal(pf.echo.oneway, oneway);
 	assert_int_equal(pf.node.undeliverable, 0);
@@ -211,7 +195,7 @@ static void test_registered_proxy(void **state)
 	assert_int_equal(trp_actor_id(h), id);
 	trp_actor_release(h);
 
-	finish(fx, peer);
+	net_finish_pair(fx, peer);
 	/* Closed by the stop: the name went with it. */
 	int rc = trp_send_named(fx->rt, "remote-echo", NET_T_BLOB, "x", 1);
 	if (rc != TRP_ENOENT && rc != TRP_EDEAD)
@@ -252,7 +236,7 @@ static void test_exported(void **state)
 	net_peer_cmd(peer, "unexport", "unexport", line, sizeof line);
 	assert_non_null(strstr(line, "rc=TRP_ENOENT"));
 
-	struct net_peer_final pf = finish(fx, peer);
+	struct net_peer_final pf = net_finish_pair(fx, peer);
 	assert_int_equal(pf.node.undeliverable, 1);
 	net_local_destroy(fx);
 }
@@ -282,7 +266,7 @@ static void test_unknown_name(void **state)
 	trp_node_stats_t ps = net_peer_stats(peer);
 	assert_int_equal(ps.undeliverable, 2);
 
-	struct net_peer_final pf = finish(fx, peer);
+	struct net_peer_final pf = net_finish_pair(fx, peer);
 	assert_int_equal(pf.node.undeliverable, 2);
 	assert_int_equal(pf.echo.oneway, 0);
 	net_local_destroy(fx);
@@ -339,7 +323,7 @@ static void test_ask_timeout_late_reply(void **state)
 	NET_OK(trp_runtime_stats(fx->rt, &rs));
 	assert_int_equal(rs.dead_by_reason[TRP_DEAD_LATE_REPLY], 2);
 
-	finish(fx, peer);
+	net_finish_pair(fx, peer);
 	trp_stats_t fin = net_local_destroy(fx);
 	assert_int_equal(fin.dead_by_reason[TRP_DEAD_LATE_REPLY], 2);
 }

@@ -26,6 +26,16 @@
  *   hold      "hold": takes every request it is asked and holds it
  *             unanswered (at most 64); a one-way NET_T_RELEASE answers
  *             all of them with "late" (late replies, for timeout tests).
+ *   linked    "victim", "keeper" and "trapper" (net_proto.h), for links
+ *             across nodes: NET_T_FAIL (int32 code) makes one fail with
+ *             that code, NET_T_STOPME stop normally; NET_T_SEQ messages
+ *             are counted; "trapper" traps exits (NET_T_EXIT) and counts
+ *             them, with the last one's reason, code and sender id, and
+ *             how many NET_T_SEQ it had taken when the first came.
+ *   xchg      bridges the exchange NET_XCHG (net_xchg.h), attaches a
+ *             checker to it at once and publishes numbered messages as
+ *             publisher --xpub-id N (0..2) from a thread, pausing
+ *             --xpub-us microseconds (default 100) after each.
  *   exported  "exp": exported with trp_node_export(), not registered;
  *             answers asks with "exp:" + payload. And "shadow": an actor
  *             registered under that name answers "registered", another
@@ -40,6 +50,22 @@
  *                         stats_asks=A unexpected=U"
  *   in   "echo"     out "echo asks=A oneway=O last_size=L last_sum=S"
  *   in   "unexport" out "unexport rc=<TRP_E...>" (trp_node_unexport "exp")
+ *   in   "xstart"   starts publishing, out "xstart rc=<TRP_E...>"
+ *   in   "xmark"    publishes a marker now, out "xmark seq=S"
+ *   in   "xstop"    stops publishing, out "xstop seq=S err=<TRP_E...>"
+ *   in   "xsub"     out "xsub bad=B" and for each publisher i
+ *                   " p<i>_first=F p<i>_last=L p<i>_count=C p<i>_holes=H
+ *                   p<i>_violations=V" (its checker's records)
+ *   in   "xattach K" attaches a fresh checker in slot K (0..15), out
+ *                   "xattach rc=<TRP_E...> pre=S" (S: the number this
+ *                   node's publisher had published before the attach)
+ *   in   "xdetach K" detaches it, out "xdetach rc=<TRP_E...>"
+ *   in   "xslot K"  out "xslot bad=B ..." as "xsub", for slot K
+ *   in   "linked"   out "linked v_reason=R v_code=C k_reason=R k_seqs=N
+ *                         t_reason=R
+ *                         t_exits=N t_exit_reason=R t_exit_code=C
+ *                         t_exit_from=I t_seqs=N t_seqs_at_exit=N"
+ *                   (a reason 0: still running)
  *   in   "stop"     waits until the runtime is idle (at most 10 s), then
  *                   out the final "stats", "sink" and "echo" lines (the
  *                   node's counters before trp_node_stop(), which frees
@@ -65,6 +91,7 @@
 
 #include "../common/balance.h"
 #include "net_proto.h"
+#include "net_xchg.h"
 
 #define SEC 1000000000LL
 #define HOLD_MAX 64
@@ -230,6 +257,95 @@ static void hold_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
 		fprintf(stderr, "test_node: hold take: %s\n", trp_errname(rc));
 }
 
+/* ----------------------------------------------------------- linked -- */
+
+/* What the linked roles saw (relaxed: each has one writer, the actor;
+ * the main thread reads snapshots). */
+struct linked_counts {
+	atomic_uint_least64_t reason, code, seqs, exits, exit_reason, exit_code,
+		exit_from, seqs_at_exit;
+};
+static struct linked_counts linked_c[3]; /* victim, keeper, trapper */
+
+static void linked_start(trp_actor_t *self, void *state)
+{
+	if (*(int *)state == 2) {
+		int rc = trp_actor_trap_exits(self, NET_T_EXIT);
+		if (rc != 0)
+			fprintf(stderr, "test_node: trap_exits: %s\n",
+				trp_errname(rc));
+	}
+}
+
+static void linked_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
+{
+	struct linked_counts *c = &linked_c[*(int *)state];
+	if (net_stop_control(self, m)) {
+		return;
+	} else if (m->type == NET_T_SEQ) {
+		add(&c->seqs, 1);
+	} else if (m->type == NET_T_EXIT && m->size == sizeof(trp_down_t)) {
+		trp_down_t d;
+		memcpy(&d, m->data, sizeof d);
+		if (ld(&c->exits) == 0)
+			st(&c->seqs_at_exit, ld(&c->seqs));
+		st(&c->exit_reason, (uint64_t)d.reason);
+		st(&c->exit_code, (uint64_t)(uint32_t)d.code);
+		st(&c->exit_from, d.actor_id);
+		add(&c->exits, 1);
+	}
+}
+
+static void linked_stop(trp_actor_t *self, void *state, trp_stop_reason_t why)
+{
+	struct linked_counts *c = &linked_c[*(int *)state];
+	st(&c->code, (uint64_t)(uint32_t)trp_actor_exit_code(self));
+	st(&c->reason, (uint64_t)why);
+}
+
+static void print_linked(void)
+{
+	printf("linked v_reason=%" PRIu64 " v_code=%" PRIu64
+	       " k_reason=%" PRIu64 " k_seqs=%" PRIu64 " t_reason=%" PRIu64
+	       " t_exits=%" PRIu64 " t_exit_reason=%" PRIu64
+	       " t_exit_code=%" PRIu64 " t_exit_from=%" PRIu64
+	       " t_seqs=%" PRIu64 " t_seqs_at_exit=%" PRIu64 "\n",
+	       ld(&linked_c[0].reason), ld(&linked_c[0].code),
+	       ld(&linked_c[1].reason), ld(&linked_c[1].seqs),
+	       ld(&linked_c[2].reason), ld(&linked_c[2].exits),
+	       ld(&linked_c[2].exit_reason), ld(&linked_c[2].exit_code),
+	       ld(&linked_c[2].exit_from), ld(&linked_c[2].seqs),
+	       ld(&linked_c[2].seqs_at_exit));
+}
+
+/* ------------------------------------------------------------- xchg -- */
+
+#define XSLOTS 16
+
+static struct net_xcheck xcheck;
+static struct net_xcheck xslot[XSLOTS];
+static trp_sub_t xslot_id[XSLOTS];
+static struct net_xpub xpub;
+
+static void print_xsub(const char *what, struct net_xcheck *c)
+{
+	char line[1024];
+	int n = snprintf(line, sizeof line, "%s bad=%" PRIu64, what,
+			 net_xld(&c->bad));
+	for (int i = 0; i < NET_XPUBS && n > 0 && (size_t)n < sizeof line;
+	     i++) {
+		struct net_xrec *r = &c->from[i];
+		n += snprintf(line + n, sizeof line - (size_t)n,
+			      " p%d_first=%" PRIu64 " p%d_last=%" PRIu64
+			      " p%d_count=%" PRIu64 " p%d_holes=%" PRIu64
+			      " p%d_violations=%" PRIu64,
+			      i, net_xld(&r->first), i, net_xld(&r->last), i,
+			      net_xld(&r->count), i, net_xld(&r->holes), i,
+			      net_xld(&r->violations));
+	}
+	printf("%s\n", line);
+}
+
 /* --------------------------------------------------------- exported -- */
 
 static void tag_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
@@ -316,7 +432,8 @@ int main(int argc, char **argv)
 {
 	const char *url = NULL, *cluster = NULL, *name = NULL;
 	bool echo = false, sink = false, slow = false, hold = false,
-	     exported = false;
+	     exported = false, linked = false, xchg = false;
+	long xpub_id = 0, xpub_us = 100;
 	long pending = 0, max_frame = 0, slow_us = 50, workers = 2;
 	long sink_limit = 0, hb_misses = 0;
 
@@ -355,6 +472,14 @@ int main(int argc, char **argv)
 			hold = true;
 		else if (strcmp(a, "--role") == 0 && strcmp(v, "exported") == 0)
 			exported = true;
+		else if (strcmp(a, "--role") == 0 && strcmp(v, "linked") == 0)
+			linked = true;
+		else if (strcmp(a, "--role") == 0 && strcmp(v, "xchg") == 0)
+			xchg = true;
+		else if (strcmp(a, "--xpub-id") == 0)
+			xpub_id = strtol(v, NULL, 10);
+		else if (strcmp(a, "--xpub-us") == 0)
+			xpub_us = strtol(v, NULL, 10);
 		else
 			die_usage("unknown option or role");
 	}
@@ -365,7 +490,8 @@ int main(int argc, char **argv)
 	if (slow_us < 0 || slow_us > 100000 || pending < 0 ||
 	    pending > 1000000 || max_frame < 0 || workers < 1 || workers > 8 ||
 	    sink_limit < 0 || sink_limit > 1000000 || hb_misses < 0 ||
-	    hb_misses > 1000)
+	    hb_misses > 1000 || xpub_id < 0 || xpub_id >= NET_XPUBS ||
+	    xpub_us < 0 || xpub_us > 100000)
 		die_usage("a value out of range");
 	if (slow)
 		slow_ns = slow_us * 1000;
@@ -395,7 +521,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	trp_actor_t *actors[8];
+	trp_actor_t *actors[12];
 	int nactors = 0;
 	if (echo)
 		actors[nactors++] =
@@ -428,6 +554,48 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (linked) {
+		static int idx[3] = { 0, 1, 2 };
+		static const char *const names[3] = { NET_VICTIM, NET_KEEPER,
+						      NET_TRAPPER };
+		for (int i = 0; i < 3; i++) {
+			trp_actor_def_t def = { 0 };
+			trp_actor_t *a = NULL;
+			def.behavior = linked_behavior;
+			def.start = linked_start;
+			def.stop = linked_stop;
+			def.state_size = sizeof(int);
+			def.mailbox_limit = TRP_MAILBOX_UNBOUNDED;
+			rc = trp_actor_spawn(rt, &def, &idx[i], &a);
+			if (rc == 0)
+				rc = trp_register(rt, names[i], a);
+			if (rc != 0) {
+				printf("error spawn-%s %s\n", names[i],
+				       trp_errname(rc));
+				return 2;
+			}
+			actors[nactors++] = a;
+		}
+	}
+	trp_exchange_t *xex = NULL;
+	trp_sub_t xsub;
+	if (xchg) {
+		/* bridged and watched before "ready": the test publishes
+		 * only once every node is ready */
+		rc = trp_node_bridge(node, NET_XCHG);
+		if (rc == 0)
+			rc = trp_exchange_get(rt, NET_XCHG, &xex);
+		if (rc == 0)
+			rc = trp_exchange_attach(
+				xex,
+				trp_sink_callback(net_xcheck_sink, &xcheck),
+				&xsub);
+		if (rc != 0) {
+			printf("error xchg %s\n", trp_errname(rc));
+			return 2;
+		}
+		net_xpub_init(&xpub, xex, (uint32_t)xpub_id, (unsigned)xpub_us);
+	}
 	printf("ready name=%s inc=%" PRIu64 " max_payload=%zu\n",
 	       trp_node_name(node), trp_node_incarnation(node),
 	       trp_node_max_payload(node, strlen(NET_ECHO)));
@@ -446,6 +614,51 @@ int main(int argc, char **argv)
 			print_sink();
 		} else if (strcmp(line, "echo") == 0) {
 			print_echo();
+		} else if (xchg && strcmp(line, "xstart") == 0) {
+			printf("xstart rc=%s\n",
+			       trp_errname(net_xpub_start(&xpub) == 0 ?
+						   0 :
+						   TRP_ENOMEM));
+		} else if (xchg && strcmp(line, "xmark") == 0) {
+			printf("xmark seq=%" PRIu64 "\n", net_xpub_mark(&xpub));
+		} else if (xchg && strcmp(line, "xstop") == 0) {
+			uint64_t last = net_xpub_stop(&xpub);
+			printf("xstop seq=%" PRIu64 " err=%s\n", last,
+			       trp_errname(xpub.err));
+		} else if (xchg && strcmp(line, "xsub") == 0) {
+			print_xsub("xsub", &xcheck);
+		} else if (xchg && strncmp(line, "xattach ", 8) == 0) {
+			long k = strtol(line + 8, NULL, 10);
+			int arc = TRP_EINVAL;
+			uint64_t pre = 0;
+			if (k >= 0 && k < XSLOTS) {
+				memset(&xslot[k], 0, sizeof xslot[k]);
+				pthread_mutex_lock(&xpub.mu);
+				pre = xpub.seq;
+				pthread_mutex_unlock(&xpub.mu);
+				arc = trp_exchange_attach(
+					xex,
+					trp_sink_callback(net_xcheck_sink,
+							  &xslot[k]),
+					&xslot_id[k]);
+			}
+			printf("xattach rc=%s pre=%" PRIu64 "\n",
+			       trp_errname(arc), pre);
+		} else if (xchg && strncmp(line, "xdetach ", 8) == 0) {
+			long k = strtol(line + 8, NULL, 10);
+			printf("xdetach rc=%s\n",
+			       trp_errname(k >= 0 && k < XSLOTS ?
+						   trp_exchange_detach(
+							   xex, xslot_id[k]) :
+						   TRP_EINVAL));
+		} else if (xchg && strncmp(line, "xslot ", 6) == 0) {
+			long k = strtol(line + 6, NULL, 10);
+			if (k >= 0 && k < XSLOTS)
+				print_xsub("xslot", &xslot[k]);
+			else
+				printf("error xslot\n");
+		} else if (strcmp(line, "linked") == 0) {
+			print_linked();
 		} else if (strcmp(line, "unexport") == 0) {
 			printf("unexport rc=%s\n",
 			       trp_errname(
@@ -455,6 +668,10 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (xchg) {
+		(void)net_xpub_stop(&xpub);
+		(void)trp_exchange_detach(xex, xsub);
+	}
 	rc = trp_runtime_wait_idle(rt, 10 * SEC);
 	if (rc != 0)
 		fprintf(stderr, "test_node %s: wait_idle: %s\n", name,
@@ -469,6 +686,8 @@ int main(int argc, char **argv)
 		printf("stopped rc=%s\n", trp_errname(rc));
 	for (int i = 0; i < nactors; i++)
 		trp_actor_release(actors[i]);
+	if (xex != NULL)
+		trp_exchange_release(xex);
 	trp_stats_t fin;
 	rc = trp_runtime_destroy_ex(rt, &fin);
 	char why[256] = "";

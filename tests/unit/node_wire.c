@@ -250,8 +250,10 @@ static void test_one_item_of_each_op(void **state)
 	free(f.p);
 }
 
-/* WATCH and DOWN: a name, a nonzero ref, no payload; DOWN's status is a
- * stop reason (> 0), its type the failure code. */
+/* WATCH, DOWN, EXIT and UNLINK: a name, a nonzero ref, no payload; DOWN's
+ * and EXIT's status is a stop reason (> 0), their type the failure code;
+ * a WATCH's corr is 0 (a monitor) or the linked actor's id, EXIT's and
+ * UNLINK's that id (never 0). */
 static void test_watch_and_down(void **state)
 {
 	(void)state;
@@ -266,21 +268,47 @@ static void test_watch_and_down(void **state)
 		  .ref = 7,
 		  .status = 4,
 		  .type = 42 },
+		{ .op = TRP__WIRE_EXIT,
+		  .name_len = 3,
+		  .name = "abc",
+		  .ref = 7,
+		  .corr = UINT64_MAX,
+		  .status = 6,
+		  .type = 0xffffffffu },
+		{ .op = TRP__WIRE_WATCH,
+		  .name_len = 1,
+		  .name = "t",
+		  .ref = 1,
+		  .corr = 5 },
+		{ .op = TRP__WIRE_UNLINK,
+		  .name_len = 1,
+		  .name = "t",
+		  .ref = 1,
+		  .corr = 5 },
 	};
-	struct frame f = build(TRP__WIRE_DATA, 1, 2, 100, ok, 2);
-	expect_frame(&f, TRP__WIRE_DATA, 1, 2, 100, ok, 2);
+	struct frame f = build(TRP__WIRE_DATA, 1, 2, 100, ok, 5);
+	expect_frame(&f, TRP__WIRE_DATA, 1, 2, 100, ok, 5);
 	free(f.p);
 	struct trp__wire_item bad[] = {
 		ok[0], ok[0], ok[0], ok[0], ok[1], ok[1], ok[1], ok[1],
+		ok[2], ok[2], ok[2], ok[2], ok[2], ok[4], ok[4], ok[4],
 	};
-	bad[0].ref = 0;		    /* WATCH without a proxy */
-	bad[1].status = 1;	    /* WATCH with a status */
-	bad[2].name_len = 0;	    /* WATCH without a name */
-	bad[3].corr = 1;	    /* WATCH with a corr */
-	bad[4].status = 0;	    /* DOWN without a reason */
+	bad[0].ref = 0;			      /* WATCH without a proxy */
+	bad[1].status = 1;		      /* WATCH with a status */
+	bad[2].name_len = 0;		      /* WATCH without a name */
+	bad[3].len = 1, bad[3].payload = "x"; /* WATCH with a payload */
+	bad[4].status = 0;		      /* DOWN without a reason */
 	bad[5].status = TRP_ENOENT; /* DOWN with a code, not a reason */
 	bad[6].ref = 0;		    /* DOWN to no proxy */
 	bad[7].len = 1, bad[7].payload = "x"; /* DOWN with a payload */
+	bad[8].status = 0;		      /* EXIT without a reason */
+	bad[9].status = TRP_EDEAD;	      /* EXIT with a code */
+	bad[10].ref = 0;		      /* EXIT to no proxy */
+	bad[11].name_len = 0;		      /* EXIT without a name */
+	bad[12].corr = 0;		      /* EXIT of no actor */
+	bad[13].corr = 0;		      /* UNLINK of no actor */
+	bad[14].status = 6;		      /* UNLINK with a reason */
+	bad[15].ref = 0;		      /* UNLINK of no proxy */
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct trp__wire_buf b = { 0 };
 		trp__wire_begin(&b, TRP__WIRE_DATA, 1, 2, 100);
