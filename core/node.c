@@ -453,6 +453,18 @@ int trp_node_wait_peer(trp_node_t *node, const char *node_name,
 		natsMsg *reply = NULL;
 		natsStatus s = natsConnection_Request(&reply, node->nc, subject,
 						      NULL, 0, ms);
+		if (s == NATS_OK && natsMsg_GetDataLength(reply) == 8) {
+			/* The answer names the peer's incarnation: it is up
+			 * from now on, and watched by heartbeats like any
+			 * peer (a peer that dies before its first beat goes
+			 * down too). */
+			const unsigned char *b =
+				(const unsigned char *)natsMsg_GetData(reply);
+			uint64_t inc = 0;
+			for (int i = 0; i < 8; i++)
+				inc |= (uint64_t)b[i] << (8 * i);
+			trp__node_peer_seen(node, node_name, n, inc, 0, false);
+		}
 		natsMsg_Destroy(reply);
 		if (s == NATS_OK)
 			return 0;

@@ -397,11 +397,16 @@ static void on_msg(struct in *s, natsMsg *msg)
 	if (strncmp(rest, "f.", 2) == 0) {
 		on_frame(s, msg, rest + 2, strlen(rest + 2));
 	} else if (strncmp(rest, "p.", 2) == 0) {
-		/* trp_node_wait_peer's ping: not a frame, only answered (it
+		/* trp_node_wait_peer's ping: not a frame, only answered with
+		 * our incarnation, so the pinger counts us up at once (it
 		 * waits behind the frames before it, which is fine) */
 		const char *reply = natsMsg_GetReply(msg);
+		unsigned char inc[8];
+		for (int i = 0; i < 8; i++)
+			inc[i] = (unsigned char)(node->incarnation >> (8 * i));
 		if (reply != NULL)
-			(void)natsConnection_Publish(node->nc, reply, NULL, 0);
+			(void)natsConnection_Publish(node->nc, reply, inc,
+						     sizeof inc);
 	} else {
 		trp__node_count(node, malformed_frames, 1);
 	}
