@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "actor.h"
+#include "metrics.h"
 #include "worker.h"
 
 /* Backpressure thresholds (messages queued). A fan-in receiver fed by many
@@ -79,6 +80,13 @@ static inline void trp__consumed(struct trp_actor *a, uint32_t n)
 	/* ORDER: seq_cst, the receiver's half of the unmute Dekker pair
 	 * (see above). */
 	uint32_t left = trp__mailbox_count_sub(&a->mailbox, n);
+	/* The count only grows between the consumer's decrements, so its
+	 * value before each one is where the high-water mark can be.
+	 * ORDER: acquire, as in turn.c: the block's contents. */
+	struct trp__actor_metrics *am =
+		atomic_load_explicit(&a->metrics, memory_order_acquire);
+	if (trp__unlikely(am != NULL))
+		trp__actor_metrics_backlog(am, (uint64_t)left + n);
 	if (left < TRP__MUTE_LOW)
 		trp__unmute_all(a->rt, a);
 }

@@ -73,6 +73,7 @@
 #include "delivery.h"
 #include "message.h"
 #include "platform.h"
+#include "probes.h"
 #include "runtime.h"
 #include "worker.h"
 #include "troupe/port.h"
@@ -147,6 +148,7 @@ static void no_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 static void port_wake(struct trp_runtime *rt, struct trp_actor *a)
 {
 	(void)rt;
+	TRP_PROBE1(port_wake, a->id);
 	/* The push linked its message before this write; a drain whose
 	 * eventfd read returns it sees the message (see the file comment). */
 	trp__eventfd_signal(port_of(a)->fd);

@@ -9,6 +9,7 @@
 #include "backpressure.h"
 #include "dead_letter.h"
 #include "delivery.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "probes.h"
 #include "self_send.h"
@@ -87,6 +88,32 @@ static __attribute__((noinline, cold)) bool sys_voided(struct trp_runtime *rt,
 	return true;
 }
 
+/* A sampled schedule stamped @a (scheduler.c): the delay until now. */
+static __attribute__((noinline, cold)) void sched_latency(struct trp__worker *w,
+							  struct trp_actor *a)
+{
+	uint64_t now = trp__now_ns();
+	uint64_t at = a->sched_at;
+	a->sched_at = 0;
+	trp__hist_record(&w->metrics.sched_latency, now > at ? now - at : 0);
+}
+
+/* Per-actor metrics (metrics.h): the start of a timed behaviour call, or
+ * 0 when @am is NULL (off: one predictable branch). */
+static inline uint64_t timed_begin(const struct trp__actor_metrics *am)
+{
+	return trp__unlikely(am != NULL) ? trp__now_ns() : 0;
+}
+
+static inline void timed_end(struct trp__actor_metrics *am, uint64_t t0)
+{
+	if (trp__unlikely(am != NULL)) {
+		uint64_t now = trp__now_ns();
+		trp__hist_record(&am->processing, now > t0 ? now - t0 : 0);
+		trp__metric_add(&am->processed, 1);
+	}
+}
+
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 {
 	struct trp_runtime *rt = a->rt;
@@ -94,6 +121,12 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	w->current = a;
 	w->turn_sends = 0;
 	TRP_PROBE2(run_start, a->id, w->index);
+	if (trp__unlikely(a->sched_at != 0))
+		sched_latency(w, a);
+	/* ORDER: acquire pairs with trp_actor_metrics_enable's release CAS:
+	 * the block's zeroed contents are visible before we write it. */
+	struct trp__actor_metrics *am =
+		atomic_load_explicit(&a->metrics, memory_order_acquire);
 	if (trp__unlikely(!a->started)) {
 		if (killed(a)) { /* before it ever ran */
 			trp__actor_finish(w, a, kill_reason(a));
@@ -140,7 +173,9 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			if (!past || o->self_n == 0)
 				break;
 			n++;
+			uint64_t t0 = timed_begin(am);
 			trp__self_run_next(w, a);
+			timed_end(am, t0);
 			if (trp__unlikely(a->stop_request)) {
 				stop = a->stop_request;
 				break;
@@ -191,7 +226,9 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 				taken++;
 				/* trp__current_msg stays NULL: an entry is
 				 * never a request. */
+				uint64_t t0 = timed_begin(am);
 				a->behavior(a, a->state, &v);
+				timed_end(am, t0);
 				trp__stat_add(&w->stats.processed, 1);
 				consumed_so_far(a, taken, &counted);
 				if (trp__unlikely(a->stop_request)) {
@@ -221,7 +258,9 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			if (trp__likely(m->hold != TRP__HOLD_SYS) ||
 			    !sys_voided(rt, w, a, m)) {
 				trp__current_msg = &m->pub;
+				uint64_t t0 = timed_begin(am);
 				a->behavior(a, a->state, &m->pub);
+				timed_end(am, t0);
 				trp__current_msg = NULL;
 				/* Per message, not per turn: a turn may be
 				 * long, and sent - processed is how users
