@@ -91,13 +91,10 @@ static inline struct trp__msg_pool *trp__pool_of(struct trp__worker *w)
 	return w != NULL ? &w->pool : NULL;
 }
 
-/* Relaxed increment of a counter only its owner writes. */
+/* Relaxed increment of a counter only its owner writes (metrics.h). */
 static inline void trp__stat_add(_Atomic(uint64_t) *c, uint64_t n)
 {
-	/* relaxed load + store: single writer, readers only sum. */
-	atomic_store_explicit(c,
-			      atomic_load_explicit(c, memory_order_relaxed) + n,
-			      memory_order_relaxed);
+	trp__metric_add(c, n);
 }
 
 /* Thread entry of a worker. */
