@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "troupe/actor.h"
 #include "troupe/metrics.h"
 
 struct trp_runtime;
@@ -48,6 +49,9 @@ struct trp__actor_metrics {
 	_Atomic(uint64_t) hwm;	     /* consumer writes (max), any reads */
 	_Atomic(uint64_t) processed; /* consumer writes */
 	struct trp__hist processing;
+	/* consumer only: the actor's own behaviour, called by the timing
+	 * one that turn.c installs in its place at its first turn */
+	trp_behavior_fn inner;
 };
 
 /* The bucket of @ns: its bit length, capped at the last bucket. */
