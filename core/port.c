@@ -402,12 +402,12 @@ int trp_port_drain(trp_actor_t *port, uint32_t budget)
 		taken++;
 		handled += handle(a, p, trp__msg_of(n));
 		if (trp__unlikely(taken - counted >= CONSUMED_EVERY)) {
-			trp__consumed(a, taken - counted);
+			trp__consumed_noted(a, taken - counted);
 			counted = taken;
 		}
 	}
 	trp__current_msg = outer;
-	trp__consumed(a, taken - counted);
+	trp__consumed_noted(a, taken - counted);
 	/* One update per drain, not per message: the outside counters are
 	 * shared with every outside sender. */
 	if (handled != 0)

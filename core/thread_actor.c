@@ -230,7 +230,7 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 		}
 		if (n != NULL) {
 			struct trp__msg *m = trp__msg_of(n);
-			trp__consumed(self, 1);
+			trp__consumed_noted(self, 1);
 			trp__count(NULL, &self->rt->outside.processed, 1);
 			c->cur = m;
 			trp__current_msg = &m->pub;

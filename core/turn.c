@@ -111,6 +111,11 @@ static void timed_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	uint64_t t1 = trp__now_ns();
 	trp__hist_record(&am->processing, t1 > t0 ? t1 - t0 : 0);
 	trp__metric_add(&am->processed, 1);
+	/* The count is lowered only at the turn's end (and every 256
+	 * messages): read after each call, its maximum is the high-water
+	 * mark but for arrivals in the instants between the last call and
+	 * a decrement. */
+	trp__actor_metrics_backlog(am, trp__mailbox_count_hint(&self->mailbox));
 }
 
 /* @a has a metrics block: its behaviour calls go through timed_behavior
@@ -121,6 +126,7 @@ static void timed_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 static __attribute__((noinline, cold)) void
 metered(struct trp_actor *a, struct trp__actor_metrics *am)
 {
+	trp__actor_metrics_backlog(am, trp__mailbox_count_hint(&a->mailbox));
 	if (a->behavior == timed_behavior)
 		return;
 	am->inner = a->behavior;
