@@ -115,10 +115,11 @@ TRP_API int trp_runtime_worker_metrics(trp_runtime_t *rt, uint32_t worker,
 /** Per-actor metrics (trp_actor_metrics_enable()). */
 typedef struct trp_actor_metrics {
 	uint64_t backlog; /**< messages queued now (trp_actor_mailbox_len) */
-	uint64_t backlog_hwm; /**< the most ever queued since enabling: the
-				 mailbox's count (which includes a message
-				 being processed) before each time its
-				 consumer lowers it, and now */
+	uint64_t backlog_hwm; /**< the most queued since enabling: the
+				 mailbox's count (which includes the message
+				 being processed) after each behaviour call
+				 (event actors), before each drain lowers it
+				 (ports, thread actors), and now */
 	uint64_t processed;   /**< messages timed since enabling */
 	/** behaviour time per message (event actors only) */
 	trp_histogram_t processing;
