@@ -21,7 +21,12 @@
 
 #include "micro.h"
 
-enum { MODE_IDLE, MODE_BUSY, MODE_PROM, MODE_JSON };
+enum {
+	MODE_IDLE,
+	MODE_BUSY,
+	MODE_PROM,
+	MODE_JSON
+};
 
 static atomic_int stop_loop;
 

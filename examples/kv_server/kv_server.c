@@ -683,8 +683,7 @@ static void cmd_publish(struct conn_ctx *c, const char *ch, size_t len,
 
 /* ------------------------------------------------------------- INFO -- */
 
-static int is_cmd(const char *buf, const struct resp_arg *a,
-		  const char *name);
+static int is_cmd(const char *buf, const struct resp_arg *a, const char *name);
 
 /* Replies @p body (@p n bytes) as one bulk string. */
 static void reply_bulk(struct conn_ctx *c, const char *body, size_t n)
