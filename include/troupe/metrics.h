@@ -129,8 +129,9 @@ typedef struct trp_actor_metrics {
  * Turns on @p a's per-actor metrics (off by default; they stay on until
  * the actor is freed). The processing-time histogram is kept for event
  * actors (turns on the workers); the backlog high-water mark for event
- * actors and ports. Idempotent. Threads: any; metrics start with the
- * actor's next turn. Errors: TRP_EINVAL (NULL), TRP_ENOMEM, TRP_EDEAD
+ * actors, ports and thread actors. Idempotent. Threads: any; metrics
+ * start with the actor's next turn (a port's or thread actor's next
+ * drain or receive). Errors: TRP_EINVAL (NULL), TRP_ENOMEM, TRP_EDEAD
  * (stopped).
  */
 TRP_API int trp_actor_metrics_enable(trp_actor_t *a);
