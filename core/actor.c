@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "metrics.h"
 #include "platform.h"
+#include "probes.h"
 #include "quiescence.h"
 #include "runtime.h"
 #include "scheduler.h"
@@ -71,6 +73,11 @@ void trp_actor_release(trp_actor_t *a)
 		trp__free(ext, 0);
 	if (a->kind->free_state != NULL)
 		a->kind->free_state(a);
+	/* relaxed: no thread uses the actor any more (last reference). */
+	struct trp__actor_metrics *am =
+		atomic_load_explicit(&a->metrics, memory_order_relaxed);
+	if (am != NULL)
+		trp__free(am, sizeof *am);
 	trp__free(a, a->alloc_size);
 	trp__runtime_unref(rt);
 }
@@ -221,7 +228,10 @@ void trp__actor_retire(struct trp_runtime *rt, struct trp_actor *a)
 	/* Most actors never had a feature attached: no hook walk. */
 	if (attached)
 		trp__runtime_actor_stopped(rt, a);
-	/* relaxed: a statistic; shared by all threads, so a real RMW. */
+	TRP_PROBE2(stop, a->id, a->exit_reason);
+	/* relaxed: statistics; shared by all threads, so real RMWs. */
+	if (a->exit_reason == TRP_STOP_FAILED)
+		atomic_fetch_add_explicit(&rt->failed, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&rt->stopped, 1, memory_order_relaxed);
 	trp_actor_release(a);
 }

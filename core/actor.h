@@ -59,6 +59,7 @@
 
 struct trp_runtime;
 struct trp__send_opts;
+struct trp__actor_metrics;
 
 /* How an actor of some kind is woken and fed; one static row per kind. */
 struct trp__actor_kind {
@@ -167,6 +168,13 @@ struct trp_actor {
 	 * processed (see turn.c), or NULL */
 	struct trp__mpsc_node *carry;
 	struct trp__mpsc_node close_node; /* the close marker, pushed once */
+	/* when a sampled schedule made it runnable (metrics.h), else 0:
+	 * written by the thread that schedules it, read and cleared by the
+	 * worker that runs it (the run queue orders the two) */
+	uint64_t sched_at;
+	/* the opt-in metrics block (trp_actor_metrics_enable), or NULL:
+	 * installed once (release), read by its consumer (acquire) */
+	_Atomic(struct trp__actor_metrics *) metrics;
 
 	/* cold: under the runtime's actors lock / a feature's own lock */
 	struct trp_actor *live_prev, *live_next;

@@ -27,9 +27,11 @@
 #define TRP_CORE_BACKPRESSURE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "actor.h"
+#include "metrics.h"
 #include "worker.h"
 
 /* Backpressure thresholds (messages queued). A fan-in receiver fed by many
@@ -71,16 +73,41 @@ static inline void trp__note_overloaded(struct trp__worker *w,
 }
 
 /* The consumer of @a took @n messages: lowers the count, unmutes when
- * low. */
-static inline void trp__consumed(struct trp_actor *a, uint32_t n)
+ * low; @note: also feeds @a's backlog high-water mark, if it has one. */
+static inline void trp__consumed_note(struct trp_actor *a, uint32_t n,
+				      bool note)
 {
 	if (n == 0)
 		return;
 	/* ORDER: seq_cst, the receiver's half of the unmute Dekker pair
 	 * (see above). */
 	uint32_t left = trp__mailbox_count_sub(&a->mailbox, n);
+	if (note) {
+		/* The count only grows between the consumer's decrements,
+		 * so its value before each one is where the high-water mark
+		 * can be. ORDER: acquire, pairs with the enabler's release
+		 * CAS: the block's contents. */
+		struct trp__actor_metrics *am =
+			atomic_load_explicit(&a->metrics, memory_order_acquire);
+		if (trp__unlikely(am != NULL))
+			trp__actor_metrics_backlog(am, (uint64_t)left + n);
+	}
 	if (left < TRP__MUTE_LOW)
 		trp__unmute_all(a->rt, a);
+}
+
+/* For turns: no metrics here (a metered actor's timing behaviour samples
+ * its backlog after every call, turn.c), so a turn pays nothing. */
+static inline void trp__consumed(struct trp_actor *a, uint32_t n)
+{
+	trp__consumed_note(a, n, false);
+}
+
+/* For the other consumers (a port's drain, a thread actor's receive):
+ * also feeds the per-actor backlog high-water mark (metrics.h). */
+static inline void trp__consumed_noted(struct trp_actor *a, uint32_t n)
+{
+	trp__consumed_note(a, n, true);
 }
 
 /* End of @a's turn on @w, which noted an overloaded receiver (w->mute_on):

@@ -4,7 +4,9 @@
  */
 #include "dead_letter.h"
 
+#include "actor.h"
 #include "invariant.h"
+#include "probes.h"
 #include "scheduler.h"
 
 void trp__dead_letter(struct trp_runtime *rt, struct trp__worker *w,
@@ -15,6 +17,7 @@ void trp__dead_letter(struct trp_runtime *rt, struct trp__worker *w,
 	if (rt->cfg.dead_letter != NULL)
 		rt->cfg.dead_letter(rt->cfg.dead_letter_ctx, to, msg, why);
 	trp__count(w, &trp__stats_of(rt, w)->dead[why], 1);
+	TRP_PROBE2(dead_letter, to != NULL ? to->id : 0, why);
 }
 
 void trp__dead_letter_unsent(struct trp_runtime *rt, struct trp__worker *w,

@@ -73,6 +73,7 @@
 #include "delivery.h"
 #include "message.h"
 #include "platform.h"
+#include "probes.h"
 #include "runtime.h"
 #include "worker.h"
 #include "troupe/port.h"
@@ -147,6 +148,7 @@ static void no_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 static void port_wake(struct trp_runtime *rt, struct trp_actor *a)
 {
 	(void)rt;
+	TRP_PROBE1(port_wake, a->id);
 	/* The push linked its message before this write; a drain whose
 	 * eventfd read returns it sees the message (see the file comment). */
 	trp__eventfd_signal(port_of(a)->fd);
@@ -400,12 +402,12 @@ int trp_port_drain(trp_actor_t *port, uint32_t budget)
 		taken++;
 		handled += handle(a, p, trp__msg_of(n));
 		if (trp__unlikely(taken - counted >= CONSUMED_EVERY)) {
-			trp__consumed(a, taken - counted);
+			trp__consumed_noted(a, taken - counted);
 			counted = taken;
 		}
 	}
 	trp__current_msg = outer;
-	trp__consumed(a, taken - counted);
+	trp__consumed_noted(a, taken - counted);
 	/* One update per drain, not per message: the outside counters are
 	 * shared with every outside sender. */
 	if (handled != 0)

@@ -10,6 +10,11 @@
  *   run_end(actor_id, processed)  a turn ends, with messages processed
  *   steal(victim, moved)          a worker stole from @victim
  *   park(worker), unpark(worker)  a worker sleeps / wakes up
+ *   dead_letter(actor_id, reason) a message became a dead letter (actor_id
+ *                                 0: a late reply); trp_dead_reason_t
+ *   stop(actor_id, reason)        an actor stopped; trp_stop_reason_t
+ *   port_wake(port_id)            a port's eventfd is signalled (idle ->
+ *                                 busy: one per burst of messages)
  */
 #ifndef TRP_CORE_PROBES_H
 #define TRP_CORE_PROBES_H

@@ -134,6 +134,8 @@ struct trp_runtime {
 	alignas(64) struct trp__worker_stats outside;
 	_Atomic(uint64_t) spawned;
 	_Atomic(uint64_t) stopped;
+	_Atomic(uint64_t) failed;    /* stopped with TRP_STOP_FAILED */
+	_Atomic(uint64_t) restarted; /* supervisors' restarts (metrics.h) */
 
 	/* live actors (cold: spawn and stop; actor.c) */
 	alignas(64) struct trp__mutex actors_lock;

@@ -5,8 +5,23 @@
 #include "scheduler.h"
 
 #include "actor.h"
+#include "metrics.h"
 #include "park.h"
 #include "worker.h"
+
+/* Schedules by this thread when it is not a worker (metrics.h). */
+static _Thread_local uint32_t outside_tick;
+
+static_assert((TRP_SCHED_SAMPLE & (TRP_SCHED_SAMPLE - 1)) == 0,
+	      "the sampling period is a power of two");
+
+/* Every TRP_SCHED_SAMPLE-th schedule by a thread stamps @a: the worker
+ * that runs it records the delay (turn.c). @tick is the thread's own. */
+static inline void sample(struct trp_actor *a, uint32_t *tick)
+{
+	if (trp__unlikely((++*tick & (TRP_SCHED_SAMPLE - 1)) == 0))
+		a->sched_at = trp__now_ns();
+}
 
 /* ------------------------------------------------------------------ */
 /* scheduling                                                          */
@@ -39,6 +54,7 @@ void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 {
 	trp__assert(trp__kind_has_turns(a->kind));
 	struct trp__worker *w = trp__worker_of(rt);
+	sample(a, w != NULL ? &w->sched_tick : &outside_tick);
 	if (trp__likely(w != NULL)) {
 		/* The LIFO (deque.h) takes an actor a turn spawns with a
 		 * start hook (its first schedule: !started, which its

@@ -67,6 +67,8 @@
 #include "sim.h"
 #include "supervisor.h"
 
+#include "metrics.h"
+
 static void sup_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg);
 static void sup_start(trp_actor_t *self, void *state);
 static void sup_stop(trp_actor_t *self, void *state, trp_stop_reason_t why);
@@ -186,8 +188,10 @@ static void start_child(struct sup *s, uint32_t i)
 	trp__assert(c->state == C_IDLE);
 	c->to_start = false;
 	c->started_ns = trp__clock_ns(s->rt);
-	if (c->started_once)
+	if (c->started_once) {
 		trp__sup_stat_add(&s->restarts);
+		trp__metrics_restarted(s->rt);
+	}
 	c->started_once = true;
 	if (trp__sup_is_def(&cs->def))
 		rc = sup_spawn(s->rt, cs->arg, &a);

@@ -233,7 +233,7 @@ int trp_recv(trp_actor_t *self, int64_t timeout_ns, const trp_msg_t **msg)
 		}
 		if (n != NULL) {
 			struct trp__msg *m = trp__msg_of(n);
-			trp__consumed(self, 1);
+			trp__consumed_noted(self, 1);
 			if (trp__unlikely(m->hold == TRP__HOLD_SYS) &&
 			    !m->u.sys->ops->admit(m->u.sys)) {
 				/* A DOWN voided by trp_demonitor: a dead

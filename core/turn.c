@@ -9,6 +9,7 @@
 #include "backpressure.h"
 #include "dead_letter.h"
 #include "delivery.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "probes.h"
 #include "self_send.h"
@@ -87,8 +88,61 @@ static __attribute__((noinline, cold)) bool sys_voided(struct trp_runtime *rt,
 	return true;
 }
 
+/* A sampled schedule stamped @a (scheduler.c): the delay until now. */
+static __attribute__((noinline, cold)) void sched_latency(struct trp__worker *w,
+							  struct trp_actor *a)
+{
+	uint64_t now = trp__now_ns();
+	uint64_t at = a->sched_at;
+	a->sched_at = 0;
+	trp__hist_record(&w->metrics.sched_latency, now > at ? now - at : 0);
+}
+
+/* The behaviour of an actor with metrics on (installed by metered): times
+ * the actor's own behaviour into its block. Runs on its consumer. */
+static void timed_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
+{
+	/* relaxed: metered() loaded it with acquire on this thread (or on
+	 * an earlier consumer, ordered before us by the run queue). */
+	struct trp__actor_metrics *am =
+		atomic_load_explicit(&self->metrics, memory_order_relaxed);
+	uint64_t t0 = trp__now_ns();
+	am->inner(self, state, msg);
+	uint64_t t1 = trp__now_ns();
+	trp__hist_record(&am->processing, t1 > t0 ? t1 - t0 : 0);
+	trp__metric_add(&am->processed, 1);
+	/* The count is lowered only at the turn's end (and every 256
+	 * messages): read after each call, its maximum is the high-water
+	 * mark but for arrivals in the instants between the last call and
+	 * a decrement. */
+	trp__actor_metrics_backlog(am, trp__mailbox_count_hint(&self->mailbox));
+}
+
+/* @a has a metrics block: its behaviour calls go through timed_behavior
+ * from now on. Swapping the behaviour, rather than testing for metrics
+ * in the message loop, keeps the loop exactly as it is without them: one
+ * test per turn instead of one per message. Only consumers call
+ * a->behavior, one at a time: a plain store. */
+static __attribute__((noinline, cold)) void
+metered(struct trp_actor *a, struct trp__actor_metrics *am)
+{
+	trp__actor_metrics_backlog(am, trp__mailbox_count_hint(&a->mailbox));
+	if (a->behavior == timed_behavior)
+		return;
+	am->inner = a->behavior;
+	a->behavior = timed_behavior;
+}
+
 void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 {
+	if (trp__unlikely(a->sched_at != 0))
+		sched_latency(w, a);
+	/* ORDER: acquire pairs with trp_actor_metrics_enable's release CAS:
+	 * the block's zeroed contents are visible before we write it. */
+	struct trp__actor_metrics *am =
+		atomic_load_explicit(&a->metrics, memory_order_acquire);
+	if (trp__unlikely(am != NULL))
+		metered(a, am);
 	struct trp_runtime *rt = a->rt;
 	trp__assert(trp__kind_has_turns(a->kind) && w->current == NULL);
 	w->current = a;

@@ -214,6 +214,11 @@ static __attribute__((noinline)) struct trp_actor *
 idle_wait(struct trp__worker *w)
 {
 	struct trp_runtime *rt = w->rt;
+	/* Metrics (metrics.h): the busy period ends here; a worker back from
+	 * a park that finds nothing woke for nothing. */
+	trp__metric_add(&w->metrics.busy_ns, trp__now_ns() - w->busy_since);
+	if (w->woke)
+		trp__metric_add(&w->metrics.idle_wakeups, 1);
 	/* Poll before parking (a send usually follows soon), unless someone
 	 * waits for idle (see above). No sched_yield: on an oversubscribed
 	 * machine it hands our time slice to other processes for nothing.
@@ -244,6 +249,7 @@ idle_wait(struct trp__worker *w)
 				/* It paid off: the full window next time. */
 				trp__spin_end(w);
 				w->spin_ns = SPIN_MAX_NS;
+				w->busy_since = trp__now_ns();
 				return a;
 			}
 			/* relaxed: as above. */
@@ -267,6 +273,7 @@ idle_wait(struct trp__worker *w)
 	/* Nothing keeps the receivers it chained to alive now. */
 	trp__outbox_release_refs(w);
 	trp__park(w, spinning);
+	w->busy_since = trp__now_ns();
 	return NULL;
 }
 
@@ -280,6 +287,7 @@ void *trp__worker_main(void *arg)
 	trp__thread_name(name);
 	if (rt->cfg.pin_workers)
 		trp__thread_pin(w->index);
+	w->busy_since = trp__now_ns();
 	for (;;) {
 		/* relaxed: the flag is sticky; a late look costs one turn. */
 		if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))

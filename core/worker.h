@@ -19,6 +19,7 @@
 #include "invariant.h"
 #include "run_ring.h"
 #include "message.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "platform.h"
 
@@ -57,12 +58,15 @@ struct trp__worker {
 	uint32_t spin_ns;    /* adaptive idle spin window (worker.c) */
 	uint32_t spin_probe; /* idle spins begun, for the probes */
 	uint64_t rng;	     /* victim selection */
+	uint64_t busy_since; /* start of the busy period (metrics.h) */
+	uint32_t sched_tick; /* schedules, for the latency sampling */
 	uint64_t *last_seen; /* per victim: turns seen, and when */
 	struct trp__thread thread;
 	struct trp__outbox outbox; /* the running turn's send batches */
 	/* written by the owner, read by others (stats, stuck detection) */
 	alignas(64) struct trp__worker_stats stats;
-	_Atomic(uint64_t) turns; /* turns run (read by thieves) */
+	_Atomic(uint64_t) turns;	    /* turns run (read by thieves) */
+	struct trp__worker_metrics metrics; /* metrics.h */
 };
 
 /* Thieves read the run queues; the owner's fields, and the counters other
@@ -87,13 +91,10 @@ static inline struct trp__msg_pool *trp__pool_of(struct trp__worker *w)
 	return w != NULL ? &w->pool : NULL;
 }
 
-/* Relaxed increment of a counter only its owner writes. */
+/* Relaxed increment of a counter only its owner writes (metrics.h). */
 static inline void trp__stat_add(_Atomic(uint64_t) *c, uint64_t n)
 {
-	/* relaxed load + store: single writer, readers only sum. */
-	atomic_store_explicit(c,
-			      atomic_load_explicit(c, memory_order_relaxed) + n,
-			      memory_order_relaxed);
+	trp__metric_add(c, n);
 }
 
 /* Thread entry of a worker. */

@@ -81,6 +81,7 @@ int main(int argc, char **argv)
 	micro_register_names();
 	micro_register_exchange();
 	micro_register_sim();
+	micro_register_metrics();
 	micro_register_workloads(smoke);
 	return cbench_main(argc, argv);
 }

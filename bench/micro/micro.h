@@ -21,6 +21,7 @@ void micro_register_send(void);
 void micro_register_names(void);
 void micro_register_exchange(void);
 void micro_register_sim(void);
+void micro_register_metrics(void);
 /* The WORKLOADS.md programs (workloads.c); @smoke: tiny sizes, 1 iteration. */
 void micro_register_workloads(bool smoke);
 

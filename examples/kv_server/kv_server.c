@@ -53,7 +53,10 @@
  * (exchange.h): SUBSCRIBE, UNSUBSCRIBE and the close of a subscribed
  * connection block the loop that briefly; publishing never does.
  *
- * INFO returns trp_runtime_stats() in Redis's INFO format (# Troupe).
+ * INFO returns troupe's metrics (troupe/metrics.h) in Redis's INFO format
+ * (# Troupe: counters, actors, the scheduling-latency percentiles); INFO
+ * PROMETHEUS and INFO JSON return trp_stats_write()'s text instead (a
+ * scraper's sidecar can serve it: the library opens no port).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -680,57 +683,126 @@ static void cmd_publish(struct conn_ctx *c, const char *ch, size_t len,
 
 /* ------------------------------------------------------------- INFO -- */
 
-static void cmd_info(struct conn_ctx *c)
-{
-	trp_stats_t st;
-	char body[2048];
-	char *out;
-	int n;
+static int is_cmd(const char *buf, const struct resp_arg *a, const char *name);
 
-	trp_runtime_stats(S.rt, &st);
-	n = snprintf(body, sizeof(body),
-		     "# Server\r\n"
-		     "redis_version:7.0.0\r\n"
-		     "server_name:troupe_kv_server\r\n"
-		     "process_id:%ld\r\n"
-		     "\r\n# Clients\r\n"
-		     "connected_clients:%u\r\n"
-		     "\r\n# Stats\r\n"
-		     "total_connections_received:%" PRIu64 "\r\n"
-		     "total_commands_processed:%" PRIu64 "\r\n"
-		     "\r\n# Keyspace\r\n"
-		     "key_actors:%zu\r\n"
-		     "channels:%zu\r\n"
-		     "\r\n# Troupe\r\n"
-		     "troupe_workers:%u\r\n"
-		     "troupe_sent:%" PRIu64 "\r\n"
-		     "troupe_processed:%" PRIu64 "\r\n"
-		     "troupe_dead_lettered:%" PRIu64 "\r\n"
-		     "troupe_rejected:%" PRIu64 "\r\n"
-		     "troupe_spawned:%" PRIu64 "\r\n"
-		     "troupe_stopped:%" PRIu64 "\r\n"
-		     "troupe_steals:%" PRIu64 "\r\n"
-		     "troupe_parks:%" PRIu64 "\r\n"
-		     "troupe_port_mailbox:%u\r\n",
-		     (long)uv_os_getpid(), S.nconns, S.connections, S.commands,
-		     S.keys.n, S.channels.n, trp_runtime_workers(S.rt), st.sent,
-		     st.processed, st.dead_lettered, st.rejected, st.spawned,
-		     st.stopped, st.steals, st.parks,
-		     trp_actor_mailbox_len(S.port));
-	if (n < 0)
-		n = 0;
-	else if ((size_t)n >= sizeof(body))
-		n = (int)sizeof(body) - 1; /* truncated: still one bulk */
-	out = malloc((size_t)n + 32);
+/* Replies @p body (@p n bytes) as one bulk string. */
+static void reply_bulk(struct conn_ctx *c, const char *body, size_t n)
+{
+	char *out = malloc(n + 32);
+
 	if (!out) {
 		reply_str(c, "-ERR out of memory\r\n");
 		return;
 	}
-	int h = sprintf(out, "$%d\r\n", n);
-	memcpy(out + h, body, (size_t)n);
+	int h = sprintf(out, "$%zu\r\n", n);
+	memcpy(out + h, body, n);
 	memcpy(out + h + n, "\r\n", 2);
-	reply_now(c, out, (size_t)(h + n + 2));
+	reply_now(c, out, (size_t)h + n + 2);
 	free(out);
+}
+
+/* The smallest bucket bound (in us) under which @p q of @p h's samples
+ * fall: a percentile, rounded up to its log2 bucket. 0 with no samples. */
+static double hist_quantile_us(const trp_histogram_t *h, double q)
+{
+	uint64_t want = (uint64_t)(q * (double)h->count + 0.999999), seen = 0;
+
+	if (h->count == 0)
+		return 0;
+	for (unsigned b = 0; b < TRP_HIST_BUCKETS; b++) {
+		seen += h->bucket[b];
+		if (seen >= want && b + 1 < TRP_HIST_BUCKETS)
+			return (double)trp_hist_upper_ns(b) / 1e3;
+	}
+	return (double)trp_hist_upper_ns(TRP_HIST_BUCKETS - 2) / 1e3;
+}
+
+/* INFO PROMETHEUS / INFO JSON: trp_stats_write() into a memory stream. */
+static void cmd_info_format(struct conn_ctx *c, int format)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc;
+
+	if (!f) {
+		reply_str(c, "-ERR out of memory\r\n");
+		return;
+	}
+	rc = trp_stats_write(S.rt, f, format);
+	if (fclose(f) != 0 || rc != 0)
+		reply_str(c, "-ERR metrics could not be written\r\n");
+	else
+		reply_bulk(c, buf, len);
+	free(buf);
+}
+
+static void cmd_info(struct conn_ctx *c, const char *buf,
+		     const struct resp_arg *a, uint32_t n)
+{
+	trp_metrics_t m = TRP_METRICS_INIT;
+	const trp_stats_t *st = &m.totals;
+	char body[4096];
+	int len;
+
+	if (n >= 2 && is_cmd(buf, &a[1], "prometheus")) {
+		cmd_info_format(c, TRP_STATS_PROMETHEUS);
+		return;
+	}
+	if (n >= 2 && is_cmd(buf, &a[1], "json")) {
+		cmd_info_format(c, TRP_STATS_JSON);
+		return;
+	}
+	trp_runtime_metrics(S.rt, &m);
+	len = snprintf(body, sizeof(body),
+		       "# Server\r\n"
+		       "redis_version:7.0.0\r\n"
+		       "server_name:troupe_kv_server\r\n"
+		       "process_id:%ld\r\n"
+		       "\r\n# Clients\r\n"
+		       "connected_clients:%u\r\n"
+		       "\r\n# Stats\r\n"
+		       "total_connections_received:%" PRIu64 "\r\n"
+		       "total_commands_processed:%" PRIu64 "\r\n"
+		       "\r\n# Keyspace\r\n"
+		       "key_actors:%zu\r\n"
+		       "channels:%zu\r\n"
+		       "\r\n# Troupe\r\n"
+		       "troupe_workers:%u\r\n"
+		       "troupe_sent:%" PRIu64 "\r\n"
+		       "troupe_processed:%" PRIu64 "\r\n"
+		       "troupe_dead_lettered:%" PRIu64 "\r\n"
+		       "troupe_rejected:%" PRIu64 "\r\n"
+		       "troupe_spawned:%" PRIu64 "\r\n"
+		       "troupe_stopped:%" PRIu64 "\r\n"
+		       "troupe_actors_alive:%" PRIu64 "\r\n"
+		       "troupe_actors_failed:%" PRIu64 "\r\n"
+		       "troupe_actors_restarted:%" PRIu64 "\r\n"
+		       "troupe_turns:%" PRIu64 "\r\n"
+		       "troupe_busy_seconds:%.6f\r\n"
+		       "troupe_steals:%" PRIu64 "\r\n"
+		       "troupe_parks:%" PRIu64 "\r\n"
+		       "troupe_idle_wakeups:%" PRIu64 "\r\n"
+		       "troupe_inject_queue_depth:%" PRIu64 "\r\n"
+		       "troupe_sched_latency_samples:%" PRIu64 "\r\n"
+		       "troupe_sched_latency_p50_us:%.3f\r\n"
+		       "troupe_sched_latency_p99_us:%.3f\r\n"
+		       "troupe_port_mailbox:%u\r\n",
+		       (long)uv_os_getpid(), S.nconns, S.connections,
+		       S.commands, S.keys.n, S.channels.n, m.workers, st->sent,
+		       st->processed, st->dead_lettered, st->rejected,
+		       st->spawned, st->stopped, m.actors_alive,
+		       m.actors_failed, m.actors_restarted, m.turns,
+		       (double)m.busy_ns / 1e9, st->steals, st->parks,
+		       m.idle_wakeups, m.inject_depth, m.sched_latency.count,
+		       hist_quantile_us(&m.sched_latency, 0.5),
+		       hist_quantile_us(&m.sched_latency, 0.99),
+		       trp_actor_mailbox_len(S.port));
+	if (len < 0)
+		len = 0;
+	else if ((size_t)len >= sizeof(body))
+		len = (int)sizeof(body) - 1; /* truncated: still one bulk */
+	reply_bulk(c, body, (size_t)len);
 }
 
 /* --------------------------------------------------------- commands -- */
@@ -1001,7 +1073,7 @@ static void dispatch(struct conn_ctx *c, const char *buf,
 	} else if (is_cmd(buf, a, "unsubscribe")) {
 		cmd_unsubscribe(c, buf, a, n);
 	} else if (is_cmd(buf, a, "info")) {
-		cmd_info(c);
+		cmd_info(c, buf, a, n);
 	} else if (is_cmd(buf, a, "config") && n == 3 &&
 		   is_cmd(buf, &a[1], "get") && a[2].len <= 64) {
 		/* redis-benchmark asks CONFIG GET save and appendonly at

@@ -183,16 +183,61 @@ fi
 expect OK set empty ""
 expect "" get empty
 
-# INFO carries troupe's metrics.
+# INFO carries troupe's metrics (troupe/metrics.h).
 info=$(rc info)
 for field in troupe_sent troupe_processed troupe_spawned \
-	troupe_dead_lettered troupe_workers:2 connected_clients; do
+	troupe_dead_lettered troupe_workers:2 connected_clients \
+	troupe_actors_alive troupe_busy_seconds troupe_idle_wakeups \
+	troupe_inject_queue_depth troupe_sched_latency_samples \
+	troupe_sched_latency_p99_us; do
 	if ! grep -q "^$field" <<<"$info"; then
 		echo "FAIL: INFO lacks $field" >&2
 		fail=1
 	fi
 done
+# the key actors of the commands above are alive and have run
+alive=$(tr -d '\r' <<<"$info" | sed -n 's/^troupe_actors_alive://p')
+processed=$(tr -d '\r' <<<"$info" | sed -n 's/^troupe_processed://p')
+if ! [ "${alive:-0}" -ge 1 ] || ! [ "${processed:-0}" -ge 1 ]; then
+	echo "FAIL: INFO: actors_alive=$alive processed=$processed" >&2
+	fail=1
+fi
 echo "ok: INFO has troupe fields"
+
+# INFO PROMETHEUS: trp_stats_write()'s text exposition.
+prom=$(rc info prometheus)
+for line in "# TYPE troupe_sched_latency_seconds histogram" \
+	'troupe_sched_latency_seconds_bucket{le="+Inf"} ' \
+	'troupe_worker_turns_total{worker="1"} ' \
+	"# TYPE troupe_messages_processed_total counter"; do
+	if ! grep -qF -- "$line" <<<"$prom"; then
+		echo "FAIL: INFO PROMETHEUS lacks [$line]" >&2
+		fail=1
+	fi
+done
+# every line a comment or "name[{labels}] value"
+bad=$(grep -vE '^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[a-z_]+="[^"]*"\})? [0-9.e+-]+)$' <<<"$prom" | head -3)
+if [ -n "$bad" ]; then
+	echo "FAIL: INFO PROMETHEUS: malformed lines: $bad" >&2
+	fail=1
+fi
+echo "ok: INFO PROMETHEUS is text exposition"
+
+# INFO JSON: trp_stats_write()'s JSON, parsed by python3 where there is one.
+json=$(rc info json)
+if command -v python3 >/dev/null; then
+	if ! python3 -c 'import json, sys
+d = json.loads(sys.stdin.read())
+assert len(d["workers"]) == 2 and d["processed"] >= 1, d
+assert d["actors"]["alive"] >= 1' <<<"$json"; then
+		echo "FAIL: INFO JSON does not parse or lacks values" >&2
+		fail=1
+	fi
+elif ! grep -q '^{"version":1,"workers":\[' <<<"$json"; then
+	echo "FAIL: INFO JSON: $json" >&2
+	fail=1
+fi
+echo "ok: INFO JSON parses"
 
 # Malformed requests get -ERR and the server keeps serving.
 raw_error() { # raw_error BYTES: send them, read the first reply line

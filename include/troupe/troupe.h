@@ -4,7 +4,7 @@
  * troupe is a lock-free actor runtime: per-core workers with work-stealing
  * run queues, lock-free multi-producer mailboxes, named actors, exchanges.
  * See runtime.h, actor.h, names.h, exchange.h, future.h, monitor.h,
- * supervisor.h, thread_actor.h, port.h and error.h.
+ * supervisor.h, thread_actor.h, port.h, metrics.h and error.h.
  */
 #ifndef TROUPE_TROUPE_H
 #define TROUPE_TROUPE_H
@@ -21,6 +21,7 @@
 #include "timer.h"
 #include "monitor.h"
 #include "supervisor.h"
+#include "metrics.h"
 
 #define TROUPE_VERSION_MAJOR 0
 #define TROUPE_VERSION_MINOR 1
