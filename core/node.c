@@ -704,6 +704,7 @@ static void node_free(struct trp_node *node)
 		trp_actor_release(node->agent);
 	if (node->out != NULL)
 		trp_actor_release(node->out);
+	trp__node_out_free(node);
 	trp__node_table_free(&node->proxies);
 	trp__node_table_free(&node->exports);
 	trp__node_table_free(&node->asks);

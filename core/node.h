@@ -370,6 +370,8 @@ int trp__node_out_start(struct trp_node *node);
 /* Closes it: it sends what it holds, says goodbye to each peer (waiting
  * until @deadline for acknowledgements), and is joined. */
 void trp__node_out_stop(struct trp_node *node, uint64_t deadline);
+/* Frees the outbound state (node_free, after the stop). */
+void trp__node_out_free(struct trp_node *node);
 /* The next frame to @dst tells its receiver to start counting afresh
  * (this node counted the messages of a frame that reached nobody). */
 void trp__node_out_restart(struct trp_node *node, const char *dst,

@@ -12,9 +12,12 @@
  *
  * Why a thread and not the proxies' workers: a publish may block on the
  * connection (its socket buffer full, a reconnect in progress); a worker
- * blocked there would stall every actor queued behind it. This thread is
- * the only writer of the node's streams, so a stream's sequence numbers
- * are assigned in publishing order without any synchronisation.
+ * blocked there would stall every actor queued behind it. Except at low
+ * load: a message to a node whose outbound traffic is sparse and idle is
+ * published by its sender's thread (direct(), below), which saves the
+ * hand-off to this thread. The streams are written under one lock (struct
+ * out), held by this thread for a whole batch or by one direct publisher,
+ * so a stream's sequence numbers are assigned in publishing order.
  *
  * Sequence numbers: a frame takes the stream's next `count` numbers only
  * once it was handed to the connection; a frame the connection refused
@@ -22,6 +25,7 @@
  * its numbers are used again by the next frame, so the receiver does not
  * count the same messages once more as a gap.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,8 +50,23 @@ struct peer {
 
 struct out {
 	struct trp_node *node;
-	struct trp__node_table peers; /* no lock needed: this thread only */
-	struct peer *dirty;
+	/* The streams (peers: their numbers and buffers) are written under
+	 * this lock: by the thread for a whole batch (its first take to its
+	 * last flush), or by a sender publishing directly (trylock only). */
+	struct trp__mutex lock;
+	struct trp__node_table peers; /* under lock */
+	struct peer *dirty;	      /* under lock */
+	/* Items handed to the thread (trp__node_out_item) and not yet
+	 * published: a sender publishes directly only when it is 0, so that
+	 * nothing sent before (by itself, or by whoever it heard from) is
+	 * overtaken. Incremented before the hand-off, decremented under the
+	 * lock after the batch that took them was published. */
+	_Atomic(uint64_t) queued;
+	uint64_t taken;	      /* this thread: items of the current batch */
+	uint64_t last_pub_ns; /* under lock: the last publish's end */
+	bool sparse; /* under lock: the gap before the last item was wide */
+	bool closed; /* under lock: the thread ended */
+	struct trp__wire_buf dbuf; /* under lock: a direct publish's frame */
 	uint64_t deadline; /* of the goodbyes, set by trp__node_out_stop */
 };
 
@@ -82,20 +101,19 @@ static struct peer *peer_get(struct out *o, const char *dst, size_t dst_len)
 	return p;
 }
 
-/* Publishes @p's open frame. */
-static void flush(struct out *o, struct peer *p)
+/* Publishes the finished frame @b of stream @p (under o->lock). */
+static void publish(struct out *o, struct peer *p, struct trp__wire_buf *b)
 {
 	struct trp_node *node = o->node;
-	trp__wire_finish(&p->buf);
-	uint32_t count = p->buf.count;
+	uint32_t count = b->count;
 	if (p->exchange) {
 		/* To every node that bridged it, or to nobody (not a loss:
 		 * a local exchange without subscribers). */
-		if (natsConnection_Publish(node->nc, p->subject, p->buf.data,
-					   (int)p->buf.len) == NATS_OK) {
+		if (natsConnection_Publish(node->nc, p->subject, b->data,
+					   (int)b->len) == NATS_OK) {
 			p->next_seq += count;
 			trp__node_count(node, frames_out, 1);
-			trp__node_count(node, bytes_out, p->buf.len);
+			trp__node_count(node, bytes_out, b->len);
 		} else {
 			trp__node_count(node, xlost, count);
 		}
@@ -107,17 +125,24 @@ static void flush(struct out *o, struct peer *p)
 	snprintf(reply, sizeof reply, "trp.%s.r.%s.%s.%llu.%u", node->cluster,
 		 node->name, p->dst, (unsigned long long)p->next_seq, count);
 	natsStatus s = natsConnection_PublishRequest(
-		node->nc, p->subject, reply, p->buf.data, (int)p->buf.len);
+		node->nc, p->subject, reply, b->data, (int)b->len);
 	if (s == NATS_OK) {
 		p->next_seq += count;
 		trp__node_count(node, frames_out, 1);
-		trp__node_count(node, bytes_out, p->buf.len);
+		trp__node_count(node, bytes_out, b->len);
 	} else {
 		trp__node_lost(node, TRP_LOSS_UNSENT, p->dst, p->dst_len,
 			       count);
 		/* Its asks will not be answered. */
 		trp__node_asks_fail(node, p->dst, p->dst_len, TRP_ENOTCONN);
 	}
+}
+
+/* Publishes @p's open frame. */
+static void flush(struct out *o, struct peer *p)
+{
+	trp__wire_finish(&p->buf);
+	publish(o, p, &p->buf);
 }
 
 static void flush_all(struct out *o)
@@ -257,28 +282,145 @@ static void goodbye_each(void *value, void *ctx)
 	free_peer(p, NULL);
 }
 
+/* Takes o->lock for a batch. It is held at most for one direct publish (a
+ * small write): spin for it rather than sleep on it, which would make this
+ * thread wait for the scheduler to wake it on a busy machine, while
+ * senders queue behind it. */
+static void lock_spinning(struct out *o)
+{
+	for (uint32_t i = 1; !trp__mutex_trylock(&o->lock); i++) {
+		if ((i & 63u) == 0)
+			sched_yield();
+		else
+			trp__cpu_relax();
+	}
+}
+
+/* End of a batch: everything it took was published. */
+static void batch_end(struct out *o)
+{
+	/* relaxed: read under o->lock by direct publishers (the unlock
+	 * below orders it before their reads); a sender's own increment
+	 * precedes it in the modification order (coherence). */
+	atomic_fetch_sub_explicit(&o->queued, o->taken, memory_order_relaxed);
+	if (o->taken > 1)
+		o->sparse = false; /* a burst */
+	o->taken = 0;
+	o->last_pub_ns = trp__now_ns();
+	trp__mutex_unlock(&o->lock);
+}
+
 static void out_main(trp_actor_t *self, void *arg)
 {
 	struct out *o = arg;
 	trp__thread_name("trp-node-out");
 	int64_t wait = -1;
+	bool locked = false;
 	for (;;) {
 		const trp_msg_t *m;
 		int rc = trp_recv(self, wait, &m);
 		if (rc == TRP_ETIMEDOUT) {
 			/* the mailbox ran dry: everything taken leaves */
 			flush_all(o);
+			batch_end(o);
+			locked = false;
 			wait = -1;
 			continue;
 		}
 		if (rc != 0)
 			break; /* closed, and everything before it taken */
+		if (!locked) {
+			lock_spinning(o);
+			locked = true;
+		}
 		take(o, m);
+		o->taken++;
 		wait = 0;
 	}
+	if (!locked)
+		trp__mutex_lock(&o->lock);
+	o->closed = true; /* no direct publish from now on */
 	flush_all(o);
 	trp__node_table_clear(&o->peers, goodbye_each, o);
 	trp__node_table_free(&o->peers);
+	batch_end(o);
+}
+
+/*
+ * Publishing from the sender's thread. A message whose stream has nothing
+ * waiting is framed and published by the thread that sends it (a proxy's
+ * sender, an answer's): one thread hand-off less each way, which is most
+ * of a round trip's cost at low load (BENCHMARKS.md). Only when:
+ *   - nothing handed to the outbound thread is still unpublished (queued
+ *     is 0: so nothing sent before is overtaken, and the outbound thread
+ *     is idle, so the connection is not busy with a batch of ours),
+ *   - the lock is free at once (the outbound thread is not framing, no
+ *     other sender is publishing: trylock, never a wait),
+ *   - and the traffic is sparse: the last two items each came
+ *     DIRECT_GAP_NS or more after the node's previous publish, and no
+ *     batch of more than one item came between. A sender that sends fast
+ *     (a producer's burst, 64 asks in flight) hands its messages to the
+ *     thread, which packs them into frames, instead of writing one frame
+ *     per message itself (one wide gap alone is not enough: remote_ask
+ *     has ~10 k of them in 2 * 10^5 messages, and publishing those
+ *     directly halved its rate).
+ * The lock makes the publisher the streams' only writer for the while,
+ * so sequence numbers still follow publishing order. With SendAsap the
+ * client writes the frame to the socket at once, under its own lock: a
+ * worker waits for one small write (a few us), never behind a batch.
+ */
+#define DIRECT_GAP_NS 50000u
+
+static int direct(struct out *o, const char *dst, size_t dst_len,
+		  const struct trp__node_out *h, const char *name,
+		  const void *payload)
+{
+	struct trp_node *node = o->node;
+	/* relaxed: a peek; decided again under the lock. */
+	if (atomic_load_explicit(&o->queued, memory_order_relaxed) != 0 ||
+	    (dst_len > 2 && dst[0] == 'x' && dst[1] == '.'))
+		return TRP__FORWARD_DECLINED; /* exchanges: always batched */
+	uint64_t now = trp__now_ns();
+	if (!trp__mutex_trylock(&o->lock))
+		return TRP__FORWARD_DECLINED;
+	int rc = TRP__FORWARD_DECLINED;
+	/* relaxed: under the lock (see batch_end). */
+	if (o->closed ||
+	    atomic_load_explicit(&o->queued, memory_order_relaxed) != 0)
+		goto unlock;
+	bool was_sparse = o->sparse;
+	o->sparse = now - o->last_pub_ns >= DIRECT_GAP_NS;
+	if (!o->sparse || !was_sparse)
+		goto unlock;
+	struct peer *p = peer_get(o, dst, dst_len);
+	if (p == NULL ||
+	    TRP__WIRE_HEADER + trp__wire_item_size(h->name_len, h->len) >
+		    node->max_frame)
+		goto unlock;
+	struct trp__wire_item it = {
+		.op = h->op,
+		.name_len = h->name_len,
+		.type = h->type,
+		.len = h->len,
+		.status = h->status,
+		.ref = h->ref,
+		.corr = h->corr,
+		.name = name,
+		.payload = h->len != 0 ? payload : NULL,
+	};
+	trp__wire_begin(&o->dbuf, TRP__WIRE_DATA, node->incarnation, 0,
+			p->next_seq);
+	if (restart_wanted(node, p))
+		trp__wire_set_flags(&o->dbuf, TRP__WIRE_F_RESTART);
+	if (trp__wire_add(&o->dbuf, &it) != 0)
+		goto unlock; /* no memory: the thread tries */
+	trp__wire_finish(&o->dbuf);
+	publish(o, p, &o->dbuf);
+	o->last_pub_ns = trp__now_ns();
+	rc = 0;
+unlock:
+	trp__mutex_unlock(&o->lock);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -295,13 +437,18 @@ int trp__node_out_start(struct trp_node *node)
 	if (o == NULL)
 		return TRP_ENOMEM;
 	o->node = node;
+	o->closed = true; /* until the thread runs */
 	node->out_state = o;
 	int rc = trp_thread_actor_spawn(node->rt, out_main, o, &node->out);
 	if (rc != 0) {
 		trp__free(o, sizeof *o);
 		node->out_state = NULL;
+		return rc;
 	}
-	return rc;
+	trp__mutex_lock(&o->lock);
+	o->closed = false;
+	trp__mutex_unlock(&o->lock);
+	return 0;
 }
 
 void trp__node_out_stop(struct trp_node *node, uint64_t deadline)
@@ -314,9 +461,17 @@ void trp__node_out_stop(struct trp_node *node, uint64_t deadline)
 	o->deadline = deadline;
 	(void)trp_actor_close(node->out);
 	(void)trp_actor_join(node->out, -1);
-	/* The handle stays until the node is freed: the inbound thread and
-	 * the answer targets of remote asks may still send to it (and get
-	 * TRP_EDEAD). */
+	/* The handle and the state stay until the node is freed: the
+	 * inbound thread and the answer targets of remote asks may still
+	 * send to it (and get TRP_EDEAD) or look at o->closed. */
+}
+
+void trp__node_out_free(struct trp_node *node)
+{
+	struct out *o = out_of(node);
+	if (o == NULL)
+		return;
+	trp__wire_buf_free(&o->dbuf);
 	trp__free(o, sizeof *o);
 	node->out_state = NULL;
 }
@@ -326,11 +481,35 @@ static void out_free(void *buf)
 	trp__free(buf, 0);
 }
 
+static int queue_item(struct trp_node *node, const char *dst, size_t dst_len,
+		      const struct trp__node_out *h, const char *name,
+		      const void *payload);
+
 int trp__node_out_item(struct trp_node *node, const char *dst, size_t dst_len,
 		       const struct trp__node_out *h, const char *name,
 		       const void *payload)
 {
 	trp__assert(dst_len <= TRP__NODE_DST_MAX);
+	struct out *o = out_of(node);
+	if (o == NULL)
+		return TRP_EDEAD;
+	int drc = direct(o, dst, dst_len, h, name, payload);
+	if (drc != TRP__FORWARD_DECLINED)
+		return drc;
+	/* relaxed: see struct out (queued); the hand-off below publishes
+	 * it to the thread. */
+	atomic_fetch_add_explicit(&o->queued, 1, memory_order_relaxed);
+	int rc = queue_item(node, dst, dst_len, h, name, payload);
+	if (rc != 0)
+		/* relaxed: as above. */
+		atomic_fetch_sub_explicit(&o->queued, 1, memory_order_relaxed);
+	return rc;
+}
+
+static int queue_item(struct trp_node *node, const char *dst, size_t dst_len,
+		      const struct trp__node_out *h, const char *name,
+		      const void *payload)
+{
 	struct trp__node_out hd = *h;
 	hd.dst_len = (uint8_t)dst_len;
 	size_t size = sizeof hd + dst_len + hd.name_len + hd.len;
