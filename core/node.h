@@ -33,9 +33,15 @@
  *      exported or registered actor; an ask is sent with a reply target
  *      whose answer goes back as a REPLY item in B's stream to A.
  *   5. A's inbound thread answers the pending ask's reply target.
+ * At low load step 3 is done by the sender's thread itself (node_out.c,
+ * direct()). Flow control: A may have credit_window messages on their
+ * way to B; B returns credit (CREDIT frames on trp.<cluster>.r.<A>.<B>)
+ * as it delivers; past the window A holds messages back and mutes the
+ * senders to its proxies for B on the stream's gate (node_out.c).
  *
- * Threads: the outbound thread owns the outbound streams (struct
- * trp__node_peer) and the frame buffers; the inbound thread owns the
+ * Threads: the outbound streams and frame buffers are written under the
+ * outbound state's lock (the outbound thread for a batch, or one sender
+ * publishing directly: node_out.c); the inbound thread owns the
  * inbound streams; both read the node's immutable fields. The tables
  * shared with user threads (proxies, exports, pending asks) each have a
  * mutex (cold: lookups per frame, not per message, and per ask). Counters

@@ -23,6 +23,9 @@
  * A message on ...p.<S> with a reply subject is trp_node_wait_peer's ping
  * from S: answered, nothing else.
  *
+ * A CREDIT frame on trp.<cluster>.r.<us>.<D> (same subscription) is D's
+ * credit for our stream to it (flow control, node_out.c).
+ *
  * A "no responders" status on trp.<cluster>.r.<us>.<D>.<first>.<count>
  * says one of our frames to D reached nobody: its messages are lost
  * (counted here, on the sending node) and the asks pending at D fail at
@@ -151,10 +154,13 @@ static struct trp_actor *resolve(struct in *s, const char *name, size_t n)
  * Sends @it to @to; while @to's bounded mailbox is full, waits (sleeping
  * from 20 us up to 1 ms between tries) until it has room, @to stops or
  * the node stops. So a receiver that cannot keep up holds the inbound
- * thread, frames wait in the subscription's pending queue, and beyond its
- * limit NATS drops them: a slow consumer, counted exactly as a sequence
- * gap. The cost is head-of-line blocking of everything else sent to this
- * node meanwhile; per-peer credit (flow control) is what lifts it.
+ * thread, frames wait in the subscription's pending queue, and credit
+ * (below) is not returned: a flow-controlled sender stops at its window,
+ * and NATS drops nothing while the pending limits exceed the windows. A
+ * sender without flow control (TRP_NODE_CREDIT_OFF) goes on, and beyond
+ * the limits NATS drops frames: a slow consumer, counted exactly as a
+ * sequence gap. The cost either way is head-of-line blocking of
+ * everything else sent to this node meanwhile (one inbound thread).
  */
 static int send_waiting(struct trp_node *node, struct trp_actor *to,
 			const struct trp__wire_item *it,

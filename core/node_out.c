@@ -523,6 +523,11 @@ static void take(struct out *o, const trp_msg_t *m)
 	struct peer *p = peer_get(o, dst, h.dst_len);
 	if (p == NULL) {
 		trp__node_lost(o->node, TRP_LOSS_UNSENT, dst, h.dst_len, 1);
+		struct peer none = { .gate = h.gated ? trp__node_gate_get(
+							       o->node, dst,
+							       h.dst_len) :
+						       NULL };
+		framed(&none, &h); /* out of its gate's backlog */
 		return;
 	}
 	if (p->gate != NULL && (p->held != NULL || window_full(o, p))) {
