@@ -241,13 +241,11 @@ static void begin(struct out *o, struct peer *p)
 			   0;
 }
 
-/* The item in @data (an OUT_ITEM message's bytes) and its destination. */
-static const char *parse(const void *data, struct trp__node_out *h,
-			 struct trp__wire_item *it)
+/* The wire item for header @h with its @name and @payload. */
+static struct trp__wire_item item_of(const struct trp__node_out *h,
+				     const char *name, const void *payload)
 {
-	memcpy(h, data, sizeof *h);
-	const char *dst = (const char *)data + sizeof *h;
-	*it = (struct trp__wire_item){
+	return (struct trp__wire_item){
 		.op = h->op,
 		.name_len = h->name_len,
 		.type = h->type,
@@ -255,9 +253,18 @@ static const char *parse(const void *data, struct trp__node_out *h,
 		.status = h->status,
 		.ref = h->ref,
 		.corr = h->corr,
-		.name = dst + h->dst_len,
-		.payload = h->len != 0 ? dst + h->dst_len + h->name_len : NULL,
+		.name = name,
+		.payload = h->len != 0 ? payload : NULL,
 	};
+}
+
+/* The item in @data (an OUT_ITEM message's bytes) and its destination. */
+static const char *parse(const void *data, struct trp__node_out *h,
+			 struct trp__wire_item *it)
+{
+	memcpy(h, data, sizeof *h);
+	const char *dst = (const char *)data + sizeof *h;
+	*it = item_of(h, dst + h->dst_len, dst + h->dst_len + h->name_len);
 	return dst;
 }
 
@@ -314,10 +321,10 @@ static void frame_item(struct out *o, struct peer *p,
 
 static bool window_full(struct out *o, struct peer *p)
 {
-	/* acquire: pairs with trp__node_on_credit's CAS (nothing else is
-	 * read through it; a stale value only holds an item longer). */
+	/* ORDER: seq_cst, the Dekker pair with trp__node_on_credit (see
+	 * hold()); otherwise a stale value only holds an item longer. */
 	uint64_t acked =
-		atomic_load_explicit(&p->gate->acked, memory_order_acquire);
+		atomic_load_explicit(&p->gate->acked, memory_order_seq_cst);
 	uint64_t end = p->next_seq + (p->dirty ? p->buf.count : 0);
 	return end > acked && end - acked >= o->node->credit_window;
 }
@@ -361,8 +368,9 @@ static void set_held(struct out *o, struct peer *p, uint64_t n)
 		atomic_store_explicit(&node->st.held_max, now,
 				      memory_order_relaxed);
 	p->nheld = n;
-	/* relaxed: a bound admit reads (statistics-like). */
-	atomic_store_explicit(&p->gate->held, n, memory_order_relaxed);
+	/* ORDER: seq_cst, the Dekker pair with trp__node_on_credit (see
+	 * hold()). */
+	atomic_store_explicit(&p->gate->held, n, memory_order_seq_cst);
 }
 
 static void release(struct out *o, struct peer *p);
@@ -399,10 +407,11 @@ static void hold(struct out *o, struct peer *p, const void *data, size_t size)
 	p->held_tail = &h->next;
 	set_held(o, p, p->nheld + 1);
 	gate_close(o->node, p->gate);
-	/* ORDER: seq_cst, with set_held's store: a credit that came after
-	 * window_full's look either sees `held` (and wakes this thread) or
-	 * is seen here. */
-	atomic_thread_fence(memory_order_seq_cst);
+	/* ORDER: set_held's seq_cst store, then window_full's seq_cst load
+	 * of acked; trp__node_on_credit does the mirror (seq_cst CAS of
+	 * acked, then a seq_cst load of held): a credit that came after
+	 * the first look either sees `held` (and wakes this thread) or is
+	 * seen here. */
 	if (!window_full(o, p))
 		release(o, p);
 }
@@ -715,17 +724,7 @@ static int direct(struct out *o, const char *dst, size_t dst_len,
 		    node->max_frame ||
 	    (p->gate != NULL && (p->held != NULL || window_full(o, p))))
 		goto unlock;
-	struct trp__wire_item it = {
-		.op = h->op,
-		.name_len = h->name_len,
-		.type = h->type,
-		.len = h->len,
-		.status = h->status,
-		.ref = h->ref,
-		.corr = h->corr,
-		.name = name,
-		.payload = h->len != 0 ? payload : NULL,
-	};
+	struct trp__wire_item it = item_of(h, name, payload);
 	trp__wire_begin(&o->dbuf, TRP__WIRE_DATA, node->incarnation, 0,
 			p->next_seq);
 	if (trp__wire_add(&o->dbuf, &it) != 0)
@@ -869,19 +868,19 @@ void trp__node_on_credit(struct trp_node *node, const char *src, size_t len,
 	trp__mutex_unlock(&node->gates.lock);
 	if (g == NULL)
 		return;
-	/* release: pairs with window_full's acquire; the largest wins
-	 * (credits may arrive out of order after a reconnect). */
+	/* ORDER: seq_cst CAS, then the seq_cst load of held below: the
+	 * Dekker pair with hold() (we see the item held, or hold() sees
+	 * this credit); the largest wins (credits may arrive out of order
+	 * after a reconnect). */
 	uint64_t cur = atomic_load_explicit(&g->acked, memory_order_relaxed);
 	while (cur < f->first_seq &&
 	       !atomic_compare_exchange_weak_explicit(
-		       &g->acked, &cur, f->first_seq, memory_order_release,
+		       &g->acked, &cur, f->first_seq, memory_order_seq_cst,
 		       memory_order_relaxed))
 		;
-	/* ORDER: seq_cst, the other half of hold()'s fence: we see the
-	 * item held, or hold() sees this credit. */
-	atomic_thread_fence(memory_order_seq_cst);
-	/* relaxed: after the fence; one wake-up at a time. */
-	if (atomic_load_explicit(&g->held, memory_order_relaxed) != 0 &&
+	/* ORDER: seq_cst (see above); the wake flag is relaxed: one
+	 * wake-up at a time, re-armed by release(). */
+	if (atomic_load_explicit(&g->held, memory_order_seq_cst) != 0 &&
 	    atomic_exchange_explicit(&g->wake, 1, memory_order_relaxed) == 0 &&
 	    trp_send(node->out, OUT_CREDIT, NULL, 0) != 0)
 		atomic_store_explicit(&g->wake, 0, memory_order_relaxed);

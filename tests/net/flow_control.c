@@ -23,7 +23,7 @@
  *     credit, checked by the same zero-loss count).
  * Senders that get TRP_EFULL retry in their next turn (not an error).
  */
-#include "net_util.h"
+#include "net_senders.h"
 
 #define SENDERS 4
 #define CHUNK 128
@@ -33,54 +33,6 @@
  * a window may travel in a frame of its own) and the odd frame that only
  * asks for credit; far below what the senders push in one 50 ms stop. */
 #define PENDING_STR "320"
-
-struct run {
-	trp_actor_t *proxy;
-	uint64_t per_sender;
-	atomic_int done;
-	atomic_int errors;
-	atomic_int first_error;
-	atomic_uint_least64_t sent;
-	atomic_uint_least64_t efull;
-};
-
-struct sender {
-	struct run *run;
-	uint32_t id;
-	uint64_t next;
-};
-
-static void sender_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
-{
-	struct sender *s = state;
-	struct run *r = s->run;
-	(void)m;
-	if (s->next >= r->per_sender)
-		return;
-	for (int i = 0; i < CHUNK && s->next < r->per_sender; i++) {
-		struct net_seq q = { s->id, NET_SEQ_MAGIC, s->next };
-		int rc = trp_send(r->proxy, NET_T_SEQ, &q, sizeof q);
-		if (rc == TRP_EFULL) {
-			atomic_fetch_add_explicit(&r->efull, 1,
-						  memory_order_relaxed);
-			break;
-		}
-		if (rc != 0) {
-			if (atomic_fetch_add(&r->errors, 1) == 0)
-				atomic_store(&r->first_error, rc);
-			return;
-		}
-		s->next++;
-		atomic_fetch_add_explicit(&r->sent, 1, memory_order_relaxed);
-	}
-	if (s->next == r->per_sender) {
-		atomic_fetch_add(&r->done, 1);
-		return;
-	}
-	int rc = trp_send(self, NET_T_TICK, NULL, 0);
-	if (rc != 0 && atomic_fetch_add(&r->errors, 1) == 0)
-		atomic_store(&r->first_error, rc);
-}
 
 static void slow_receiver(void **state, bool bounded_sink)
 {
@@ -115,9 +67,10 @@ static void slow_receiver(void **state, bool bounded_sink)
 	cfg.proxy_mailbox = PROXY_MAILBOX;
 	net_local_start(fx, "main", &cfg);
 
-	static struct run run;
+	static struct net_run run;
 	memset(&run, 0, sizeof run);
 	run.proxy = net_proxy(fx, "peer", NET_SINK);
+	run.chunk = CHUNK;
 	run.per_sender = bounded_sink ? net_scaled(25000, 2000) :
 					net_scaled(10000, 1000);
 	const uint64_t total = run.per_sender * SENDERS;
@@ -125,40 +78,9 @@ static void slow_receiver(void **state, bool bounded_sink)
 	       "window %d\n",
 	       SENDERS, run.per_sender, bounded_sink ? "bounded" : "unbounded",
 	       WINDOW);
-
-	trp_actor_t *senders[SENDERS];
-	trp_actor_def_t def = { 0 };
-	def.behavior = sender_behavior;
-	def.state_size = sizeof(struct sender);
-	def.mailbox_limit = TRP_MAILBOX_UNBOUNDED;
-	for (uint32_t i = 0; i < SENDERS; i++) {
-		struct sender init = { &run, i, 0 };
-		NET_OK(trp_actor_spawn(fx->rt, &def, &init, &senders[i]));
-		net_keep(fx, senders[i]);
-	}
-	for (int i = 0; i < SENDERS; i++)
-		NET_OK(trp_send(senders[i], NET_T_TICK, NULL, 0));
-
-	/* Pulses while the senders run (bounded in count and time); the
-	 * peer is always continued before any check can fail. */
-	int pulses = 0;
-	int64_t hard = net_now() + 120 * NET_SEC;
-	while (atomic_load(&run.done) + atomic_load(&run.errors) < SENDERS &&
-	       net_now() < hard && pulses < 2000) {
-		kill(peer->pid, SIGSTOP);
-		net_sleep_ms(50);
-		kill(peer->pid, SIGCONT);
-		pulses++;
-		net_sleep_ms(20);
-	}
-	kill(peer->pid, SIGCONT);
-	if (atomic_load(&run.errors) != 0)
-		fail_msg("a sender's trp_send failed: %s",
-			 trp_errname(atomic_load(&run.first_error)));
-	if (atomic_load(&run.done) != SENDERS)
-		fail_msg("senders did not finish: %" PRIu64 " of %" PRIu64
-			 " sent",
-			 (uint64_t)atomic_load(&run.sent), total);
+	net_senders_start(fx, &run, SENDERS);
+	int pulses = net_senders_pulse(peer, &run, SENDERS);
+	net_senders_check(&run, SENDERS);
 	printf("  senders done after %d pulses, %" PRIu64 " EFULL retries\n",
 	       pulses, (uint64_t)atomic_load(&run.efull));
 
