@@ -83,10 +83,12 @@ struct out {
 	 * overtaken. Incremented before the hand-off, decremented under the
 	 * lock after the batch that took them was published. */
 	_Atomic(uint64_t) queued;
-	uint64_t taken;	      /* this thread: items of the current batch */
-	uint64_t last_pub_ns; /* under lock: the last publish's end */
-	bool sparse; /* under lock: the gap before the last item was wide */
-	bool closed; /* under lock: the thread ended */
+	uint64_t taken; /* this thread: items of the current batch */
+	/* the sparse rule (direct()): heuristics, relaxed atomics, written
+	 * under the lock except the early "not sparse" of a narrow gap */
+	_Atomic(uint64_t) last_pub_ns; /* the last publish's end */
+	_Atomic(bool) sparse;	   /* the gap before the last item was wide */
+	bool closed;		   /* under lock: the thread ended */
 	struct trp__wire_buf dbuf; /* under lock: a direct publish's frame */
 	struct peer *holding;	   /* under lock: streams holding items */
 	uint64_t deadline; /* of the goodbyes, set by trp__node_out_stop */
@@ -617,10 +619,12 @@ static void batch_end(struct out *o)
 	 * below orders it before their reads); a sender's own increment
 	 * precedes it in the modification order (coherence). */
 	atomic_fetch_sub_explicit(&o->queued, o->taken, memory_order_relaxed);
+	/* relaxed: heuristics (struct out). */
 	if (o->taken > 1)
-		o->sparse = false; /* a burst */
+		atomic_store_explicit(&o->sparse, false, memory_order_relaxed);
 	o->taken = 0;
-	o->last_pub_ns = trp__now_ns();
+	atomic_store_explicit(&o->last_pub_ns, trp__now_ns(),
+			      memory_order_relaxed);
 	trp__mutex_unlock(&o->lock);
 }
 
@@ -707,6 +711,13 @@ static int direct(struct out *o, const char *dst, size_t dst_len,
 	    (dst_len > 2 && dst[0] == 'x' && dst[1] == '.'))
 		return TRP__FORWARD_DECLINED; /* exchanges: always batched */
 	uint64_t now = trp__now_ns();
+	/* relaxed: heuristics (struct out); a narrow gap declines without
+	 * touching the lock (dense traffic must not contend for it). */
+	if (now - atomic_load_explicit(&o->last_pub_ns, memory_order_relaxed) <
+	    DIRECT_GAP_NS) {
+		atomic_store_explicit(&o->sparse, false, memory_order_relaxed);
+		return TRP__FORWARD_DECLINED;
+	}
 	if (!trp__mutex_trylock(&o->lock))
 		return TRP__FORWARD_DECLINED;
 	int rc = TRP__FORWARD_DECLINED;
@@ -714,9 +725,14 @@ static int direct(struct out *o, const char *dst, size_t dst_len,
 	if (o->closed ||
 	    atomic_load_explicit(&o->queued, memory_order_relaxed) != 0)
 		goto unlock;
-	bool was_sparse = o->sparse;
-	o->sparse = now - o->last_pub_ns >= DIRECT_GAP_NS;
-	if (!o->sparse || !was_sparse)
+	/* relaxed: heuristics, as above; a batch may have ended since. */
+	uint64_t last =
+		atomic_load_explicit(&o->last_pub_ns, memory_order_relaxed);
+	if (last > now || now - last < DIRECT_GAP_NS)
+		goto unlock;
+	bool was_sparse = atomic_exchange_explicit(&o->sparse, true,
+						   memory_order_relaxed);
+	if (!was_sparse)
 		goto unlock;
 	struct peer *p = peer_get(o, dst, dst_len);
 	if (p == NULL ||
@@ -733,7 +749,9 @@ static int direct(struct out *o, const char *dst, size_t dst_len,
 	frame_flags(o, p, &o->dbuf,
 		    restart_wanted(node, p) ? TRP__WIRE_F_RESTART : 0, false);
 	publish(o, p, &o->dbuf);
-	o->last_pub_ns = trp__now_ns();
+	/* relaxed: heuristics (struct out). */
+	atomic_store_explicit(&o->last_pub_ns, trp__now_ns(),
+			      memory_order_relaxed);
 	rc = 0;
 unlock:
 	trp__mutex_unlock(&o->lock);
