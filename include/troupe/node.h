@@ -157,9 +157,14 @@ typedef struct trp_node_config {
 	 *  node holds messages back and mutes the actors that send to its
 	 *  proxies to that node, as a sender to an overloaded mailbox is
 	 *  muted; once a window's worth is held, sends to those proxies
-	 *  return TRP_EFULL. So a slow receiver never makes NATS drop (keep
-	 *  the receiver's pending limits above the sum of its senders'
-	 *  windows, in frames and in bytes). 0: 16384;
+	 *  return TRP_EFULL (a message may travel as a frame of its own,
+	 *  and a window waits in the receiver's NATS pending queue at
+	 *  most). So a slow receiver never makes NATS drop while the
+	 *  receiver's pending limits (pending_frames, pending_bytes) exceed
+	 *  the sum of its senders' windows, in frames and in bytes. What is
+	 *  held when the receiver is found down, or at trp_node_stop(), is
+	 *  lost and counted (TRP_LOSS_UNSENT). 0: 65536 (the client's default
+	 *  pending_frames);
 	 *  TRP_NODE_CREDIT_OFF: no flow control (the receiver's pending
 	 *  limits are then the only bound: beyond them NATS drops, counted
 	 *  as gaps). */
@@ -263,7 +268,10 @@ TRP_API int trp_node_stop(trp_node_t *node, int64_t timeout_ns);
 /**
  * A handle for the actor registered (or exported) as @p actor_name on the
  * node @p node_name of this cluster. The same (node, name) gives the same
- * proxy while it lives; *out receives a new reference.
+ * proxy while it lives; *out receives a new reference. Sends to it return
+ * TRP_EFULL when its bounded mailbox (proxy_mailbox) is full or a window
+ * of messages to @p node_name is waiting (credit_window), and mute an
+ * actor sender while that node's window is exhausted.
  * Threads: any. Errors: TRP_EINVAL (not a node token, empty name),
  * TRP_ENAMETOOLONG (> TRP_NAME_MAX), TRP_ENOMEM, TRP_ESHUTDOWN (the node
  * stopped).
