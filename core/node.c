@@ -16,6 +16,7 @@
 
 #define DEFAULT_SERVER "nats://127.0.0.1:4222"
 #define DEFAULT_PROXY_MAILBOX 65536u
+#define DEFAULT_CREDIT_WINDOW 65536u
 #define DEFAULT_CONNECT_NS ((int64_t)2000000000)
 #define DEFAULT_STOP_NS ((int64_t)5000000000)
 #define DEFAULT_HEARTBEAT_NS ((uint64_t)250000000)
@@ -400,6 +401,10 @@ int trp_node_stats(const trp_node_t *node, trp_node_stats_t *out)
 	out->xsent = LOAD(xsent);
 	out->xreceived = LOAD(xreceived);
 	out->xlost = LOAD(xlost);
+	out->held = LOAD(held);
+	out->held_max = LOAD(held_max);
+	out->windows_full = LOAD(windows_full);
+	out->credits_in = LOAD(credits_in);
 #undef LOAD
 	return 0;
 }
@@ -716,6 +721,7 @@ static void node_free(struct trp_node *node)
 		trp_actor_release(node->agent);
 	if (node->out != NULL)
 		trp_actor_release(node->out);
+	trp__node_out_free(node);
 	trp__node_table_free(&node->proxies);
 	trp__node_table_free(&node->exports);
 	trp__node_table_free(&node->asks);
@@ -818,6 +824,9 @@ int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 	node->incarnation = fresh_incarnation();
 	node->proxy_mailbox = cfg->proxy_mailbox != 0 ? cfg->proxy_mailbox :
 							DEFAULT_PROXY_MAILBOX;
+	node->credit_window = cfg->credit_window == TRP_NODE_CREDIT_OFF ? 0 :
+			      cfg->credit_window != 0 ? cfg->credit_window :
+							DEFAULT_CREDIT_WINDOW;
 	node->on_loss = cfg->on_loss;
 	node->loss_ctx = cfg->loss_ctx;
 	atomic_init(&node->refs, 1);

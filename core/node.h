@@ -33,9 +33,15 @@
  *      exported or registered actor; an ask is sent with a reply target
  *      whose answer goes back as a REPLY item in B's stream to A.
  *   5. A's inbound thread answers the pending ask's reply target.
+ * At low load step 3 is done by the sender's thread itself (node_out.c,
+ * direct()). Flow control: A may have credit_window messages on their
+ * way to B; B returns credit (CREDIT frames on trp.<cluster>.r.<A>.<B>)
+ * as it delivers; past the window A holds messages back and mutes the
+ * senders to its proxies for B on the stream's gate (node_out.c).
  *
- * Threads: the outbound thread owns the outbound streams (struct
- * trp__node_peer) and the frame buffers; the inbound thread owns the
+ * Threads: the outbound streams and frame buffers are written under the
+ * outbound state's lock (the outbound thread for a batch, or one sender
+ * publishing directly: node_out.c); the inbound thread owns the
  * inbound streams; both read the node's immutable fields. The tables
  * shared with user threads (proxies, exports, pending asks) each have a
  * mutex (cold: lookups per frame, not per message, and per ask). Counters
@@ -74,6 +80,7 @@ struct trp__node_out {
 	uint8_t op; /* enum trp__wire_op */
 	uint8_t dst_len;
 	uint16_t name_len;
+	uint8_t gated; /* counted in its gate's backlog (node_out.c) */
 	uint32_t type;
 	uint32_t len;
 	int32_t status;
@@ -161,6 +168,13 @@ struct trp_node {
 	struct trp__node_table restarts;
 	_Atomic(uint32_t) restarts_pending;
 
+	/* flow control (node_out.c): the window in items per stream to
+	 * another node (0: off), and one gate per such node (dst -> struct
+	 * trp__node_gate), under its lock; gates live until the node is
+	 * freed */
+	uint32_t credit_window;
+	struct trp__node_table gates;
+
 	/* tables shared with user threads */
 	struct trp__node_table proxies; /* (node, name) -> proxy actor */
 	struct trp__node_table exports; /* name -> actor */
@@ -181,6 +195,7 @@ struct trp_node {
 		_Atomic(uint64_t) asks_out, replies_in, peers;
 		_Atomic(uint64_t) peers_up, peer_downs, disconnects, reconnects;
 		_Atomic(uint64_t) xsent, xreceived, xlost;
+		_Atomic(uint64_t) held, held_max, windows_full, credits_in;
 	} st;
 };
 
@@ -378,6 +393,45 @@ void trp__node_bridges_stop(struct trp_node *node);
 /* Frees the receiving streams (after x_sub is drained). */
 void trp__node_xstreams_free(struct trp_node *node);
 
+/* ---- flow control (node_out.c) ---- */
+
+/*
+ * A stream's window, as the threads that need it share it: the outbound
+ * thread (holds items past the window, closes and opens the gate), the
+ * proxies to the node (their admit hook mutes senders while the gate is
+ * closed) and the thread that receives the node's CREDIT frames (moves
+ * `acked` forward and wakes the outbound thread).
+ */
+struct trp__node_gate {
+	/* muted senders wait on this actor (it never gets a message): its
+	 * mailbox count holds TRP__MUTE_HIGH while the gate is closed, so
+	 * the backpressure protocol (backpressure.h) mutes and unmutes them
+	 * exactly as for an overloaded mailbox */
+	struct trp_actor *actor;
+	_Atomic(uint64_t) acked;  /* the receiver delivered everything
+				     before this sequence number */
+	_Atomic(uint32_t) closed; /* the window is exhausted */
+	_Atomic(uint32_t) wake;	  /* a credit wake-up is on its way */
+	_Atomic(uint64_t) held;	  /* items the outbound thread holds */
+	/* items proxies handed to the outbound thread and it has not framed
+	 * yet (held ones included): what admit bounds */
+	_Atomic(uint64_t) backlog;
+	uint8_t dst_len;
+	char dst[TRP_NODE_TOKEN_MAX];
+};
+
+/* The gate of the stream to @dst (made on first use), or NULL when flow
+ * control is off or memory is short (then nothing is gated). Any thread. */
+struct trp__node_gate *trp__node_gate_get(struct trp_node *node,
+					  const char *dst, size_t dst_len);
+/* The admit hook's part (a proxy's sender thread): 0, or TRP_EFULL when
+ * the gate is closed and holds a window's worth already; a sender that is
+ * an actor is muted on the gate at the end of its turn. */
+int trp__node_gate_admit(struct trp_node *node, struct trp__node_gate *g);
+/* A CREDIT frame @f from @src (the client's delivery thread). */
+void trp__node_on_credit(struct trp_node *node, const char *src, size_t len,
+			 const struct trp__wire_frame *f);
+
 /* ---- outbound (node_out.c) ---- */
 
 /* Spawns the outbound thread actor. 0 or an error of trp_thread_actor_spawn.
@@ -386,6 +440,8 @@ int trp__node_out_start(struct trp_node *node);
 /* Closes it: it sends what it holds, says goodbye to each peer (waiting
  * until @deadline for acknowledgements), and is joined. */
 void trp__node_out_stop(struct trp_node *node, uint64_t deadline);
+/* Frees the outbound state (node_free, after the stop). */
+void trp__node_out_free(struct trp_node *node);
 /* The next frame to @dst tells its receiver to start counting afresh
  * (this node counted the messages of a frame that reached nobody). */
 void trp__node_out_restart(struct trp_node *node, const char *dst,
@@ -395,6 +451,12 @@ void trp__node_out_restart(struct trp_node *node, const char *dst,
 int trp__node_out_item(struct trp_node *node, const char *dst, size_t dst_len,
 		       const struct trp__node_out *h, const char *name,
 		       const void *payload);
+/* The same from a proxy whose stream has the gate @g (NULL: none): the
+ * item counts in the gate's backlog until it is framed. */
+int trp__node_out_item_gated(struct trp_node *node, struct trp__node_gate *g,
+			     const char *dst, size_t dst_len,
+			     const struct trp__node_out *h, const char *name,
+			     const void *payload);
 
 /* ---- inbound (node_in.c) ---- */
 

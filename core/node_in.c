@@ -23,17 +23,23 @@
  * A message on ...p.<S> with a reply subject is trp_node_wait_peer's ping
  * from S: answered, nothing else.
  *
+ * A CREDIT frame on trp.<cluster>.r.<us>.<D> (same subscription) is D's
+ * credit for our stream to it (flow control, node_out.c).
+ *
  * A "no responders" status on trp.<cluster>.r.<us>.<D>.<first>.<count>
  * says one of our frames to D reached nobody: its messages are lost
  * (counted here, on the sending node) and the asks pending at D fail at
  * once (TRP_ENOTCONN). It comes on its own asynchronous subscription
  * (trp__node_on_no_responders, on the client's delivery thread).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "backpressure.h"
+#include "mailbox.h"
 #include "node.h"
 #include "quiescence.h"
 #include "send.h"
@@ -43,6 +49,7 @@
 struct in {
 	struct trp_node *node;
 	struct trp__node_table streams; /* this thread only */
+	struct trp__wire_buf credit;	/* a CREDIT frame being sent */
 	/* the target of the frame's previous item (a frame's items mostly
 	 * go to one actor): looked up once */
 	struct trp_actor *last;
@@ -147,10 +154,13 @@ static struct trp_actor *resolve(struct in *s, const char *name, size_t n)
  * Sends @it to @to; while @to's bounded mailbox is full, waits (sleeping
  * from 20 us up to 1 ms between tries) until it has room, @to stops or
  * the node stops. So a receiver that cannot keep up holds the inbound
- * thread, frames wait in the subscription's pending queue, and beyond its
- * limit NATS drops them: a slow consumer, counted exactly as a sequence
- * gap. The cost is head-of-line blocking of everything else sent to this
- * node meanwhile; per-peer credit (flow control) is what lifts it.
+ * thread, frames wait in the subscription's pending queue, and credit
+ * (below) is not returned: a flow-controlled sender stops at its window,
+ * and NATS drops nothing while the pending limits exceed the windows. A
+ * sender without flow control (TRP_NODE_CREDIT_OFF) goes on, and beyond
+ * the limits NATS drops frames: a slow consumer, counted exactly as a
+ * sequence gap. The cost either way is head-of-line blocking of
+ * everything else sent to this node meanwhile (one inbound thread).
  */
 static int send_waiting(struct trp_node *node, struct trp_actor *to,
 			const struct trp__wire_item *it,
@@ -238,6 +248,60 @@ static void deliver(struct in *s, const char *src, size_t src_len,
 }
 
 /* ------------------------------------------------------------------ */
+/* flow control: the receiver's side                                   */
+
+/*
+ * Credit is returned as this thread delivers: a frame that asks for it
+ * (TRP__WIRE_F_CREDIT, once per quarter of the sender's window) is
+ * answered, after its items went into their actors' mailboxes, with a
+ * CREDIT frame on trp.<cluster>.r.<sender>.<us> (the sender's "no
+ * responders" subscription, so credit never waits behind data) saying
+ * how far the stream was delivered (every message before `expected`;
+ * cumulative, so a lost CREDIT is made good by the next). Delivered
+ * rather than processed: a bounded receiver holds this thread while it
+ * is full (send_waiting), and an unbounded one that holds TRP__MUTE_HIGH
+ * messages or more holds it too, until it is below TRP__MUTE_LOW, as a
+ * muted sender would wait (wait_overloaded): either way the credit waits
+ * with it. So at most a window per sender waits in NATS's pending queue,
+ * and nothing is dropped while the pending limits exceed the windows.
+ * A frame that shows a gap is answered too (a request may be what was
+ * lost).
+ */
+static void wait_overloaded(struct trp_node *node, struct trp_actor *to)
+{
+	long pause_ns = 20000;
+	/* ORDER: seq_cst reads of the count (mailbox.h); relaxed flags:
+	 * they only end the wait. */
+	if (trp__mailbox_count(&to->mailbox) < TRP__MUTE_HIGH)
+		return;
+	while (trp__mailbox_count(&to->mailbox) >= TRP__MUTE_LOW &&
+	       atomic_load_explicit(&to->lifecycle, memory_order_relaxed) ==
+		       TRP__ALIVE &&
+	       atomic_load_explicit(&node->in_stop, memory_order_relaxed) ==
+		       0) {
+		struct timespec ts = { 0, pause_ns };
+		nanosleep(&ts, NULL);
+		if (pause_ns < 1000000)
+			pause_ns *= 2;
+	}
+}
+
+static void credit(struct in *s, const char *src, size_t n, uint64_t src_inc,
+		   uint64_t expected)
+{
+	struct trp_node *node = s->node;
+	char subject[TRP__NODE_SUBJECT_MAX];
+	snprintf(subject, sizeof subject, "trp.%s.r.%.*s.%s", node->cluster,
+		 (int)n, src, node->name);
+	trp__wire_begin(&s->credit, TRP__WIRE_CREDIT, node->incarnation,
+			src_inc, expected);
+	trp__wire_finish(&s->credit);
+	if (s->credit.len != 0)
+		(void)natsConnection_Publish(node->nc, subject, s->credit.data,
+					     (int)s->credit.len);
+}
+
+/* ------------------------------------------------------------------ */
 /* streams                                                             */
 
 static struct trp__node_stream *stream_get(struct in *s, const char *src,
@@ -313,6 +377,12 @@ static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
 			trp__node_count(node, undeliverable, 1);
 		}
 	}
+	if ((f.flags & TRP__WIRE_F_CREDIT) != 0 || q.gap != 0) {
+		/* the sender is flow controlled: credit once delivered */
+		if (s->last != NULL)
+			wait_overloaded(node, s->last);
+		credit(s, src, n, f.src_inc, st->expected);
+	}
 	if (s->last != NULL) {
 		trp_actor_release(s->last);
 		s->last = NULL;
@@ -331,8 +401,24 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 	const char *subj = natsMsg_GetSubject(msg);
 	/* our prefix: the subscription's subject without its ">" */
 	size_t plen = strlen(node->nr_subject) - 1;
-	if (natsMsg_IsNoResponders(msg) &&
-	    strncmp(subj, node->nr_subject, plen) == 0) {
+	if (!natsMsg_IsNoResponders(msg) &&
+	    strncmp(subj, node->nr_subject, plen) == 0 &&
+	    strchr(subj + plen, '.') == NULL) {
+		/* trp.<cluster>.r.<us>.<src>: a CREDIT (one token after us;
+		 * a reply subject has three) */
+		const char *src = subj + plen;
+		size_t n = strlen(src);
+		struct trp__wire_frame f;
+		int len = natsMsg_GetDataLength(msg);
+		if (trp__node_token_ok(src, n) && len > 0 &&
+		    trp__wire_header(natsMsg_GetData(msg), (size_t)len, &f) ==
+			    TRP__WIRE_OK &&
+		    f.kind == TRP__WIRE_CREDIT)
+			trp__node_on_credit(node, src, n, &f);
+		else
+			trp__node_count(node, malformed_frames, 1);
+	} else if (natsMsg_IsNoResponders(msg) &&
+		   strncmp(subj, node->nr_subject, plen) == 0) {
 		const char *rest = subj + plen;
 		const char *dot = strchr(rest, '.');
 		char *end = NULL;
@@ -457,6 +543,9 @@ static void *in_main(void *arg)
 		}
 	}
 	check_dropped(node);
+	trp__wire_buf_free(&s.credit);
+	if (s.last != NULL)
+		trp_actor_release(s.last);
 	trp__node_table_clear(&s.streams, free_stream, NULL);
 	trp__node_table_free(&s.streams);
 	return NULL;

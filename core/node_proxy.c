@@ -31,6 +31,7 @@
 
 struct proxy {
 	struct trp_node *node;
+	struct trp__node_gate *gate; /* flow control (NULL: off) */
 	/* a WATCH is outstanding (node_watch.c): set by the first monitor or
 	 * link, cleared when the DOWN comes back */
 	_Atomic(uint32_t) watching;
@@ -47,7 +48,9 @@ static int proxy_forward(struct trp_actor *to, uint32_t type, const void *data,
 static int proxy_admit(const struct trp_actor *to, size_t len)
 {
 	const struct proxy *p = to->state;
-	return len > p->max_payload ? TRP_EMSGSIZE : 0;
+	if (len > p->max_payload)
+		return TRP_EMSGSIZE;
+	return p->gate != NULL ? trp__node_gate_admit(p->node, p->gate) : 0;
 }
 
 static void proxy_watched(struct trp_actor *a)
@@ -157,8 +160,8 @@ static void proxy_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 		h.ref = trp_actor_id(self);
 		trp__node_count(node, asks_out, 1);
 	}
-	int rc = trp__node_out_item(node, p->dst, p->dst_len, &h, p->name,
-				    msg->data);
+	int rc = trp__node_out_item_gated(node, p->gate, p->dst, p->dst_len, &h,
+					  p->name, msg->data);
 	if (rc == 0) {
 		trp__node_count(node, sent, 1);
 		return;
@@ -199,8 +202,8 @@ static int proxy_forward(struct trp_actor *to, uint32_t type, const void *data,
 		h.status = 0;
 		h.ref = to->id;
 	}
-	int rc =
-		trp__node_out_item(node, p->dst, p->dst_len, &h, p->name, data);
+	int rc = trp__node_out_item_gated(node, p->gate, p->dst, p->dst_len, &h,
+					  p->name, data);
 	if (rc != 0) {
 		if (opt->reply != NULL)
 			/* a failed send keeps nothing: the caller keeps its
@@ -260,6 +263,7 @@ int trp_node_proxy(trp_node_t *node, const char *node_name,
 
 	struct proxy init = {
 		.node = node,
+		.gate = trp__node_gate_get(node, node_name, dst_len),
 		.max_payload = trp_node_max_payload(node, name_len),
 		.dst_len = (uint8_t)dst_len,
 		.name_len = (uint16_t)name_len,

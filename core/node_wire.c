@@ -132,10 +132,12 @@ int trp__wire_header(const void *buf, size_t len, struct trp__wire_frame *f)
 	uint64_t src_inc = get64(p + H_SRC_INC);
 	uint64_t first_seq = get64(p + H_FIRST_SEQ);
 	uint32_t length = get32(p + H_LENGTH);
-	if (kind != TRP__WIRE_DATA && kind != TRP__WIRE_GOODBYE)
+	if (kind != TRP__WIRE_DATA && kind != TRP__WIRE_GOODBYE &&
+	    kind != TRP__WIRE_CREDIT)
 		return TRP__WIRE_EHEADER;
 	uint32_t flags = get32(p + H_FLAGS);
-	if ((flags & ~(uint32_t)TRP__WIRE_F_RESTART) != 0 ||
+	if ((flags & ~(uint32_t)(TRP__WIRE_F_RESTART | TRP__WIRE_F_CREDIT)) !=
+		    0 ||
 	    (flags != 0 && kind != TRP__WIRE_DATA))
 		return TRP__WIRE_EHEADER;
 	/* A length that disagrees with what NATS delivered: a frame cut or
@@ -145,7 +147,9 @@ int trp__wire_header(const void *buf, size_t len, struct trp__wire_frame *f)
 		return TRP__WIRE_EHEADER;
 	if (src_inc == 0 || first_seq == 0 || first_seq > UINT64_MAX - count)
 		return TRP__WIRE_EHEADER;
-	if (kind == TRP__WIRE_GOODBYE && count != 0)
+	if (kind != TRP__WIRE_DATA && count != 0)
+		return TRP__WIRE_EHEADER;
+	if (kind == TRP__WIRE_CREDIT && get64(p + H_DST_INC) == 0)
 		return TRP__WIRE_EHEADER;
 	/* Every item takes at least TRP__WIRE_ITEM bytes: a count no frame
 	 * of this length can hold is refused here, so a receiver that

@@ -15,11 +15,15 @@
  *    24  u64 first_seq    sequence number of the first item (>= 1); the
  *                         k-th item has first_seq + k. A frame without
  *                         items (GOODBYE) carries the next number the
- *                         sender would have used.
+ *                         sender would have used; a CREDIT carries the
+ *                         next number its sender (the stream's receiver)
+ *                         expects: every message before it was delivered
+ *                         or counted lost.
  *    32  u32 length       the whole frame's length in bytes, header
  *                         included; must equal the NATS payload length
- *    36  u32 flags        DATA: 0 or TRP__WIRE_F_RESTART; GOODBYE: 0
- *                         (a decoder refuses other bits)
+ *    36  u32 flags        DATA: 0, TRP__WIRE_F_RESTART, TRP__WIRE_F_CREDIT
+ *                         or both; GOODBYE and CREDIT: 0 (a decoder
+ *                         refuses other bits)
  *   items, each (32 bytes + name + payload, padded with zeros to 8)
  *     0  u8  op           enum trp__wire_op
  *     1  u8  flags        0 (reserved)
@@ -47,7 +51,8 @@
  * the header, count items exactly filling the rest (no trailing bytes),
  * each item's op known, its name_len within TRP_NAME_MAX and as the op
  * requires, its payload within the frame, padding inside the frame, a
- * REPLY with a nonzero status has len 0, a GOODBYE has count 0, src_inc
+ * REPLY with a nonzero status has len 0, a GOODBYE or CREDIT has count 0,
+ * a CREDIT has dst_inc != 0, src_inc
  * != 0, first_seq >= 1 and first_seq + count does not overflow.
  * Checked as well, so that an accepted frame has one encoding (the encoder
  * writes these bytes and no others; tests/fuzz checks the round trip):
@@ -74,6 +79,10 @@
 enum trp__wire_kind {
 	TRP__WIRE_DATA = 1,    /* items */
 	TRP__WIRE_GOODBYE = 2, /* the sender leaves; no items */
+	TRP__WIRE_CREDIT = 3,  /* flow control, receiver to sender (the
+				  reverse direction of a stream): the sender
+				  dst_inc's stream to the CREDIT's sender was
+				  delivered up to first_seq; no items */
 };
 
 /* Header flag: the sender counted every message of this stream before
@@ -81,6 +90,10 @@ enum trp__wire_kind {
  * that reached nobody: "no responders"), so the receiver starts counting
  * afresh at first_seq instead of counting the hole as a gap. */
 #define TRP__WIRE_F_RESTART 1u
+
+/* Header flag: the sender wants credit for its stream once this frame is
+ * delivered (a CREDIT frame back; node_out.c, flow control). */
+#define TRP__WIRE_F_CREDIT 2u
 
 enum trp__wire_op {
 	TRP__WIRE_SEND = 1,   /* one-way message to name */

@@ -122,6 +122,15 @@ struct trp__mutex {
 void trp__mutex_lock(struct trp__mutex *m);
 void trp__mutex_unlock(struct trp__mutex *m);
 
+/* Takes @m if it is free: true, or false at once (never waits). */
+static inline bool trp__mutex_trylock(struct trp__mutex *m)
+{
+	uint32_t c = 0;
+	/* ORDER: acquire pairs with the release in trp__mutex_unlock. */
+	return atomic_compare_exchange_strong_explicit(
+		&m->state, &c, 1, memory_order_acquire, memory_order_relaxed);
+}
+
 /* ThreadSanitizer annotations (no-ops in other builds). */
 #if defined(TRP_SANITIZE_THREAD)
 void __tsan_acquire(void *addr);

@@ -36,7 +36,7 @@ static int report(const char *workload, const char *what, int rc)
 }
 
 static int node_start(trp_runtime_t *rt, const char *url, const char *cluster,
-		      const char *name, trp_node_t **out)
+		      const char *name, uint32_t window, trp_node_t **out)
 {
 	trp_node_config_t ncfg = TRP_NODE_CONFIG_INIT;
 	const char *servers[1] = { url };
@@ -45,7 +45,19 @@ static int node_start(trp_runtime_t *rt, const char *url, const char *cluster,
 	ncfg.name = name;
 	ncfg.servers = servers;
 	ncfg.nservers = 1;
+	ncfg.credit_window = window;
 	return trp_node_start(rt, &ncfg, out);
+}
+
+/* The workload's "window" parameter (flow control: the node's
+ * credit_window; 0 the default, 4294967295 TRP_NODE_CREDIT_OFF), or 0. */
+static uint32_t window_of(const struct bench_workload *w,
+			  const uint64_t *values)
+{
+	for (size_t i = 0; i < w->nparams; i++)
+		if (strcmp(w->params[i].name, "window") == 0)
+			return (uint32_t)values[i];
+	return 0;
 }
 
 static uint64_t lost_sum(const trp_node_stats_t *st)
@@ -135,7 +147,8 @@ int remote_begin(struct remote_run *r, const struct bench_workload *w,
 		goto fail;
 	}
 	out->workers = trp_runtime_workers(r->rt);
-	rc = node_start(r->rt, r->url, r->cluster, REMOTE_NEAR, &r->node);
+	rc = node_start(r->rt, r->url, r->cluster, REMOTE_NEAR,
+			window_of(w, values), &r->node);
 	if (rc != 0) {
 		r->node = NULL;
 		report(w->name, "trp_node_start", rc);
@@ -293,7 +306,7 @@ int remote_far_main(const trp_config_t *cfg, const struct bench_remote_args *ra,
 	rc = trp_runtime_create(cfg, &rt);
 	if (rc != 0)
 		return report(workload, "far: trp_runtime_create", rc);
-	rc = node_start(rt, ra->nats, ra->cluster, REMOTE_FAR, &node);
+	rc = node_start(rt, ra->nats, ra->cluster, REMOTE_FAR, 0, &node);
 	if (rc != 0) {
 		report(workload, "far: trp_node_start", rc);
 		goto done;

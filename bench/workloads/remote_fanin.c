@@ -52,7 +52,8 @@ enum {
 
 enum {
 	P_M,
-	P_PRODUCERS
+	P_PRODUCERS,
+	P_WINDOW
 };
 
 static const struct bench_param rfi_params[] = {
@@ -60,6 +61,10 @@ static const struct bench_param rfi_params[] = {
 		  10000000000ull },
 	[P_PRODUCERS] = { "producers", "producer actors on the near node", 1, 1,
 			  MAX_PRODUCERS },
+	[P_WINDOW] = { "window",
+		       "near's flow-control window (credit_window: 0 the "
+		       "default, 4294967295 off)",
+		       0, 0, UINT32_MAX },
 };
 
 /* What the sink answers to MSG_STATS. */

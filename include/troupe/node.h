@@ -169,7 +169,30 @@ typedef struct trp_node_config {
 	/** A peer is down after this many of its intervals without a beat
 	 *  or a frame; 0: 4. */
 	uint32_t heartbeat_misses;
+	/** Flow control: how many messages this node may have on their way
+	 *  to one other node before that node reports them delivered into
+	 *  its actors' mailboxes (it returns credit as its inbound side
+	 *  delivers, and withholds it while the receiving actor holds
+	 *  TRP__MUTE_HIGH = 16384 messages or more). Past the window, the
+	 *  node holds messages back and mutes the actors that send to its
+	 *  proxies to that node, as a sender to an overloaded mailbox is
+	 *  muted; once a window's worth is held, sends to those proxies
+	 *  return TRP_EFULL (a message may travel as a frame of its own,
+	 *  and a window waits in the receiver's NATS pending queue at
+	 *  most). So a slow receiver never makes NATS drop while the
+	 *  receiver's pending limits (pending_frames, pending_bytes) exceed
+	 *  the sum of its senders' windows, in frames and in bytes. What is
+	 *  held when the receiver is found down, or at trp_node_stop(), is
+	 *  lost and counted (TRP_LOSS_UNSENT). 0: 65536 (the client's default
+	 *  pending_frames);
+	 *  TRP_NODE_CREDIT_OFF: no flow control (the receiver's pending
+	 *  limits are then the only bound: beyond them NATS drops, counted
+	 *  as gaps). */
+	uint32_t credit_window;
 } trp_node_config_t;
+
+/** trp_node_config_t.credit_window: no flow control. */
+#define TRP_NODE_CREDIT_OFF UINT32_MAX
 
 #define TRP_NODE_CONFIG_INIT                                                   \
 	{                                                                      \
@@ -177,7 +200,7 @@ typedef struct trp_node_config {
 		.name = NULL, .servers = NULL, .nservers = 0, .max_frame = 0,  \
 		.pending_frames = 0, .pending_bytes = 0, .proxy_mailbox = 0,   \
 		.connect_timeout_ns = 0, .on_loss = NULL, .loss_ctx = NULL,    \
-		.heartbeat_ns = 0, .heartbeat_misses = 0                       \
+		.heartbeat_ns = 0, .heartbeat_misses = 0, .credit_window = 0   \
 	}
 
 /** Counters of one node (monotonic from its start; relaxed reads). */
@@ -208,6 +231,11 @@ typedef struct trp_node_counters {
 	uint64_t xlost;	    /**< publishes lost between nodes: gaps in a
 			       publisher's stream (counted by the receiver),
 			       or too big / unsent (by the publisher) */
+	/* flow control (trp_node_config_t.credit_window) */
+	uint64_t held;	       /**< messages held back now (windows full) */
+	uint64_t held_max;     /**< the most ever held back at once */
+	uint64_t windows_full; /**< times a window ran out (senders muted) */
+	uint64_t credits_in;   /**< CREDIT frames received */
 } trp_node_stats_t;
 
 /** Why a node was reported down (trp_node_event_t.reason). */
@@ -260,7 +288,10 @@ TRP_API int trp_node_stop(trp_node_t *node, int64_t timeout_ns);
 /**
  * A handle for the actor registered (or exported) as @p actor_name on the
  * node @p node_name of this cluster. The same (node, name) gives the same
- * proxy while it lives; *out receives a new reference.
+ * proxy while it lives; *out receives a new reference. Sends to it return
+ * TRP_EFULL when its bounded mailbox (proxy_mailbox) is full or a window
+ * of messages to @p node_name is waiting (credit_window), and mute an
+ * actor sender while that node's window is exhausted.
  * Threads: any. Errors: TRP_EINVAL (not a node token, empty name),
  * TRP_ENAMETOOLONG (> TRP_NAME_MAX), TRP_ENOMEM, TRP_ESHUTDOWN (the node
  * stopped).

@@ -289,6 +289,20 @@ static void m_seq_overflow(unsigned char *p, size_t len)
 	put64(p + 24, UINT64_MAX - 3);
 }
 
+/* A CREDIT kind on the base frame: a CREDIT carries no items. */
+static void m_kind_credit(unsigned char *p, size_t len)
+{
+	(void)len;
+	p[3] = TRP__WIRE_CREDIT;
+}
+
+/* Finishes the frame in b and emits it as a malformed seed (@want). */
+static void invalid(const char *name, int want)
+{
+	trp__wire_finish(&b);
+	emit(name, b.data, b.len, want);
+}
+
 /* -------------------------------------------------------------- seeds -- */
 
 int main(int argc, char **argv)
@@ -319,6 +333,22 @@ int main(int argc, char **argv)
 
 	trp__wire_begin(&b, TRP__WIRE_GOODBYE, UINT64_MAX, 0, UINT64_MAX);
 	valid("valid-goodbye-last-seq");
+
+	/* flow control (node_out.c): a CREDIT, a DATA frame asking for one */
+	trp__wire_begin(&b, TRP__WIRE_CREDIT, 0xc0ffee, 0xbeef, 16385);
+	valid("valid-credit");
+	trp__wire_begin(&b, TRP__WIRE_DATA, 7, 0, 4097);
+	trp__wire_set_flags(&b, TRP__WIRE_F_CREDIT | TRP__WIRE_F_RESTART);
+	add_send("sink", 1, "abcdefgh", 8);
+	valid("valid-data-credit-restart");
+	trp__wire_begin(&b, TRP__WIRE_CREDIT, 5, 0, 1);
+	invalid("bad-credit-no-dst", TRP__WIRE_EHEADER);
+	trp__wire_begin(&b, TRP__WIRE_CREDIT, 5, 6, 1);
+	trp__wire_set_flags(&b, TRP__WIRE_F_CREDIT);
+	invalid("bad-credit-flags", TRP__WIRE_EHEADER);
+	trp__wire_begin(&b, TRP__WIRE_GOODBYE, 5, 6, 1);
+	trp__wire_set_flags(&b, TRP__WIRE_F_CREDIT);
+	invalid("bad-goodbye-flags", TRP__WIRE_EHEADER);
 
 	trp__wire_begin(&b, TRP__WIRE_DATA, 7, 8, 1);
 	add_send("a", 0, NULL, 0);
@@ -441,6 +471,7 @@ int main(int argc, char **argv)
 	bad_watch("bad-watch-payload", m_watch_payload);
 	bad_watch("bad-exit-no-actor", m_exit_no_actor);
 	bad_watch("bad-unlink-status", m_unlink_status);
+	bad("bad-credit-items", 200, TRP__WIRE_EHEADER, m_kind_credit);
 
 	trp__wire_buf_free(&b);
 	return failures != 0;

@@ -18,58 +18,10 @@
  * turn; muting (a proxy is an actor mailbox) slows senders down before
  * that happens.
  */
-#include "net_util.h"
+#include "net_senders.h"
 
 #define SENDERS 4
 #define CHUNK 256
-
-struct run {
-	trp_actor_t *proxy;
-	uint64_t per_sender;
-	atomic_int done;
-	atomic_int errors;
-	atomic_int first_error;
-	atomic_uint_least64_t efull;
-	atomic_uint_least64_t sent;
-};
-
-struct sender {
-	struct run *run;
-	uint32_t id;
-	uint64_t next;
-};
-
-static void sender_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
-{
-	struct sender *s = state;
-	struct run *r = s->run;
-	(void)m;
-	if (s->next >= r->per_sender)
-		return;
-	for (int i = 0; i < CHUNK && s->next < r->per_sender; i++) {
-		struct net_seq q = { s->id, NET_SEQ_MAGIC, s->next };
-		int rc = trp_send(r->proxy, NET_T_SEQ, &q, sizeof q);
-		if (rc == TRP_EFULL) {
-			atomic_fetch_add_explicit(&r->efull, 1,
-						  memory_order_relaxed);
-			break; /* retry on a later turn */
-		}
-		if (rc != 0) {
-			if (atomic_fetch_add(&r->errors, 1) == 0)
-				atomic_store(&r->first_error, rc);
-			return;
-		}
-		s->next++;
-		atomic_fetch_add_explicit(&r->sent, 1, memory_order_relaxed);
-	}
-	if (s->next == r->per_sender) {
-		atomic_fetch_add(&r->done, 1);
-		return;
-	}
-	int rc = trp_send(self, NET_T_TICK, NULL, 0);
-	if (rc != 0 && atomic_fetch_add(&r->errors, 1) == 0)
-		atomic_store(&r->first_error, rc);
-}
 
 /* One run; frames of at most @max_frame bytes (0: the server's 1 MiB). */
 static void run_fifo(struct net_fixture *fx, size_t max_frame)
@@ -82,27 +34,16 @@ static void run_fifo(struct net_fixture *fx, size_t max_frame)
 	cfg.heartbeat_misses = NET_LOAD_MISSES;
 	net_local_start(fx, "main", &cfg);
 
-	static struct run run;
+	static struct net_run run;
 	memset(&run, 0, sizeof run);
 	run.proxy = net_proxy(fx, "peer", NET_SINK);
+	run.chunk = CHUNK;
 	run.per_sender = net_scaled(100000, 1000);
 	const uint64_t total = run.per_sender * SENDERS;
 	printf("  %d senders x %" PRIu64 " messages, max_frame %zu\n", SENDERS,
 	       run.per_sender, max_frame);
-
-	trp_actor_t *senders[SENDERS];
-	trp_actor_def_t def = { 0 };
-	def.behavior = sender_behavior;
-	def.state_size = sizeof(struct sender);
-	def.mailbox_limit = TRP_MAILBOX_UNBOUNDED;
-	for (uint32_t i = 0; i < SENDERS; i++) {
-		struct sender init = { &run, i, 0 };
-		NET_OK(trp_actor_spawn(fx->rt, &def, &init, &senders[i]));
-		net_keep(fx, senders[i]);
-	}
 	int64_t t0 = net_now();
-	for (int i = 0; i < SENDERS; i++)
-		NET_OK(trp_send(senders[i], NET_T_TICK, NULL, 0));
+	net_senders_start(fx, &run, SENDERS);
 
 	/* Bounded: progress must not stop for 20 s, and 240 s in all. */
 	int64_t last_move = net_now(), hard = net_now() + 240 * NET_SEC;

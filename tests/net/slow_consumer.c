@@ -21,54 +21,10 @@
  * the senders run, so frames pile up in the server and arrive in bursts
  * far larger than 8 frames when it continues (SIGCONT).
  */
-#include "net_util.h"
+#include "net_senders.h"
 
 #define SENDERS 4
 #define CHUNK 128
-
-struct run {
-	trp_actor_t *proxy;
-	uint64_t per_sender;
-	atomic_int done;
-	atomic_int errors;
-	atomic_int first_error;
-	atomic_uint_least64_t sent;
-};
-
-struct sender {
-	struct run *run;
-	uint32_t id;
-	uint64_t next;
-};
-
-static void sender_behavior(trp_actor_t *self, void *state, const trp_msg_t *m)
-{
-	struct sender *s = state;
-	struct run *r = s->run;
-	(void)m;
-	if (s->next >= r->per_sender)
-		return;
-	for (int i = 0; i < CHUNK && s->next < r->per_sender; i++) {
-		struct net_seq q = { s->id, NET_SEQ_MAGIC, s->next };
-		int rc = trp_send(r->proxy, NET_T_SEQ, &q, sizeof q);
-		if (rc == TRP_EFULL)
-			break;
-		if (rc != 0) {
-			if (atomic_fetch_add(&r->errors, 1) == 0)
-				atomic_store(&r->first_error, rc);
-			return;
-		}
-		s->next++;
-		atomic_fetch_add_explicit(&r->sent, 1, memory_order_relaxed);
-	}
-	if (s->next == r->per_sender) {
-		atomic_fetch_add(&r->done, 1);
-		return;
-	}
-	int rc = trp_send(self, NET_T_TICK, NULL, 0);
-	if (rc != 0 && atomic_fetch_add(&r->errors, 1) == 0)
-		atomic_store(&r->first_error, rc);
-}
 
 /* The peer's received + its gap count (what it has accounted for). */
 static uint64_t accounted(const trp_node_stats_t *s)
@@ -95,54 +51,28 @@ static void test_slow_consumer(void **state)
 	trp_node_config_t cfg = TRP_NODE_CONFIG_INIT;
 	cfg.max_frame = 4096;
 	cfg.heartbeat_misses = NET_LOAD_MISSES;
+	/* no flow control: the overload must reach NATS (flow_control.c
+	 * tests the same load with it) */
+	cfg.credit_window = TRP_NODE_CREDIT_OFF;
 	net_local_start(fx, "main", &cfg);
 
-	static struct run run;
+	static struct net_run run;
 	memset(&run, 0, sizeof run);
 	run.proxy = net_proxy(fx, "peer", NET_SINK);
+	run.chunk = CHUNK;
 	run.per_sender = net_scaled(25000, 2000);
 	const uint64_t total = run.per_sender * SENDERS;
 	printf("  %d senders x %" PRIu64 " messages to a slow sink\n", SENDERS,
 	       run.per_sender);
-
-	trp_actor_t *senders[SENDERS];
-	trp_actor_def_t def = { 0 };
-	def.behavior = sender_behavior;
-	def.state_size = sizeof(struct sender);
-	def.mailbox_limit = TRP_MAILBOX_UNBOUNDED;
-	for (uint32_t i = 0; i < SENDERS; i++) {
-		struct sender init = { &run, i, 0 };
-		NET_OK(trp_actor_spawn(fx->rt, &def, &init, &senders[i]));
-		net_keep(fx, senders[i]);
-	}
-	for (int i = 0; i < SENDERS; i++)
-		NET_OK(trp_send(senders[i], NET_T_TICK, NULL, 0));
-
-	/* Pulses while the senders run; bounded in count and time. The
-	 * peer is always continued before any check can fail. */
-	int pulses = 0;
-	int64_t hard = net_now() + 120 * NET_SEC;
-	while (atomic_load(&run.done) + atomic_load(&run.errors) < SENDERS &&
-	       net_now() < hard && pulses < 2000) {
-		kill(peer->pid, SIGSTOP);
-		net_sleep_ms(50);
-		kill(peer->pid, SIGCONT);
-		pulses++;
-		net_sleep_ms(20);
-	}
-	kill(peer->pid, SIGCONT);
+	net_senders_start(fx, &run, SENDERS);
+	/* Pulses while the senders run. */
+	int pulses = net_senders_pulse(peer, &run, SENDERS);
 	/* A last burst after the senders finished: the tail of the
 	 * streams is overloaded as well. */
 	kill(peer->pid, SIGSTOP);
 	net_sleep_ms(50);
 	kill(peer->pid, SIGCONT);
-	if (atomic_load(&run.errors) != 0)
-		fail_msg("a sender's trp_send failed: %s",
-			 trp_errname(atomic_load(&run.first_error)));
-	if (atomic_load(&run.done) != SENDERS)
-		fail_msg("senders did not finish: %" PRIu64 " of %" PRIu64
-			 " sent",
-			 (uint64_t)atomic_load(&run.sent), total);
+	net_senders_check(&run, SENDERS);
 	printf("  senders done after %d pulses\n", pulses);
 
 	/* Let the test node publish everything and the peer drain: the

@@ -726,7 +726,7 @@ static void test_bad_version(void **state)
 static void test_bad_kind(void **state)
 {
 	(void)state;
-	static const unsigned char kinds[] = { 0, 3, 0x81, 255 };
+	static const unsigned char kinds[] = { 0, 4, 0x81, 255 };
 	for (size_t i = 0; i < sizeof(kinds); i++) {
 		struct frame f = valid();
 		f.p[H_KIND] = kinds[i];
@@ -736,6 +736,10 @@ static void test_bad_kind(void **state)
 	struct frame f = valid();
 	f.p[H_KIND] = TRP__WIRE_GOODBYE;
 	expect_rc(f, TRP__WIRE_EHEADER, "goodbye with items");
+	/* CREDIT with items */
+	f = valid();
+	f.p[H_KIND] = TRP__WIRE_CREDIT;
+	expect_rc(f, TRP__WIRE_EHEADER, "credit with items");
 }
 
 static void test_bad_header_flags(void **state)
@@ -744,8 +748,9 @@ static void test_bad_header_flags(void **state)
 	for (int bit = 0; bit < 32; bit++) {
 		struct frame f = valid();
 		put32(f.p + H_FLAGS, 1u << bit);
-		/* bit 0 is TRP__WIRE_F_RESTART, valid on a DATA frame */
-		expect_rc(f, bit == 0 ? TRP__WIRE_OK : TRP__WIRE_EHEADER,
+		/* bit 0 is TRP__WIRE_F_RESTART, bit 1 TRP__WIRE_F_CREDIT,
+		 * both valid on a DATA frame */
+		expect_rc(f, bit <= 1 ? TRP__WIRE_OK : TRP__WIRE_EHEADER,
 			  "header flags");
 	}
 }
