@@ -82,21 +82,27 @@ void trp__msg_pool_destroy(struct trp__msg_pool *p)
 }
 
 #if !defined(TRP_NO_POOL)
-/* Pushes batch @b onto @p's spare stack (the owner, or an outside thread
- * giving back). */
-static void spare_push(struct trp__msg_pool *p, struct trp__msg_batch *b)
+/* Pushes batch @b onto the Treiber stack @head (any thread). */
+static void batch_push(_Atomic(struct trp__msg_batch *) *head,
+		       struct trp__msg_batch *b)
 {
 	/* relaxed: validated by the CAS. */
 	struct trp__msg_batch *top =
-		atomic_load_explicit(&p->spare, memory_order_relaxed);
+		atomic_load_explicit(head, memory_order_relaxed);
 	do {
 		b->next = top;
 		/* ORDER: release publishes the batch (its pointers, and the
 		 * blocks' last writes by whoever freed them) to the acquire
-		 * of spare_pop. */
-	} while (!atomic_compare_exchange_weak_explicit(&p->spare, &top, b,
-							memory_order_release,
-							memory_order_relaxed));
+		 * of the stack's popper (spare_pop, take_batch). */
+	} while (!atomic_compare_exchange_weak_explicit(
+		head, &top, b, memory_order_release, memory_order_relaxed));
+}
+
+/* Pushes batch @b onto @p's spare stack (the owner, or an outside thread
+ * giving back). */
+static void spare_push(struct trp__msg_pool *p, struct trp__msg_batch *b)
+{
+	batch_push(&p->spare, b);
 	/* relaxed: a bound, approximate by the racing pushers at most. */
 	atomic_fetch_add_explicit(&p->spare_n, 1, memory_order_relaxed);
 }
@@ -197,16 +203,7 @@ static void give_batch(struct trp__msg_pool *p)
 		free_batch(b);
 		return;
 	}
-	/* relaxed: validated by the CAS. */
-	struct trp__msg_batch *top =
-		atomic_load_explicit(&to->returned, memory_order_relaxed);
-	do {
-		b->next = top;
-		/* ORDER: release publishes the batch to the owner's acquire
-		 * in take_batch. */
-	} while (!atomic_compare_exchange_weak_explicit(&to->returned, &top, b,
-							memory_order_release,
-							memory_order_relaxed));
+	batch_push(&to->returned, b);
 }
 #endif
 
