@@ -95,12 +95,13 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 	w->turn_sends = 0;
 	TRP_PROBE2(run_start, a->id, w->index);
 	if (trp__unlikely(!a->started)) {
+		/* the hook leaves the start / carry union (actor.h) */
+		trp_start_fn start = trp__actor_take_start(a);
 		if (killed(a)) { /* before it ever ran */
 			trp__actor_finish(w, a, kill_reason(a));
 			return;
 		}
-		a->started = 1;
-		a->start(a, a->state);
+		start(a, a->state);
 		if (a->stop_request) {
 			trp__actor_finish(w, a, a->stop_request);
 			return;
