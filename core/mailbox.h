@@ -169,8 +169,20 @@ struct trp__mpsc_node *trp__mailbox_take_sc(struct trp__mailbox *mb,
 /*
  * Keep-last: the most recently pushed node (the turn bound: nodes up to and
  * including it were present now), or NULL if every pushed node was taken.
+ * Inline: once per turn, a call for three instructions.
  */
-struct trp__mpsc_node *trp__mailbox_snapshot_sc(struct trp__mailbox *mb);
+static inline struct trp__mpsc_node *
+trp__mailbox_snapshot_sc(struct trp__mailbox *mb)
+{
+	/* relaxed: the pointer is only compared with nodes later taken,
+	 * whose contents are acquired through their links. */
+	uintptr_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
+	struct trp__mpsc_node *h =
+		(struct trp__mpsc_node *)(head &
+					  ~(uintptr_t)(TRP__MAILBOX_IDLE |
+						       TRP__MAILBOX_CLOSED));
+	return h != mb->tail ? h : NULL;
+}
 
 /*
  * Keep-last: sets the idle tag if every pushed node was taken. Returns true
