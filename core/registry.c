@@ -287,8 +287,8 @@ static void names_actor_stopped(struct trp_runtime *rt, void *state,
 	 * under the lock before our STOPPED store may have stored the name
 	 * without our seeing it; the lock orders the two. */
 	trp__mutex_lock(&r->lock);
-	/* relaxed: under the lock */
 	struct trp__actor_ext *x = trp__actor_ext(a);
+	/* relaxed: under the lock */
 	struct trp__reg_entry *e =
 		x != NULL ?
 			atomic_load_explicit(&x->name, memory_order_relaxed) :
