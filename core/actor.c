@@ -68,17 +68,22 @@ void trp_actor_release(trp_actor_t *a)
 	/* Every reference is gone: the actor stopped (the runtime's
 	 * reference is dropped only then) and its mailbox is closed and
 	 * empty, since each push that found it closed drained it. */
-	void *ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
-	if (ext != NULL)
-		trp__free(ext, 0);
+	/* relaxed: our acquire above ordered every use of the block. */
+	struct trp__actor_ext *x =
+		atomic_load_explicit(&a->ext, memory_order_relaxed);
+	if (x != NULL) {
+		trp__free(atomic_load_explicit(&x->monitors,
+					       memory_order_relaxed),
+			  0);
+		struct trp__actor_metrics *am =
+			atomic_load_explicit(&x->metrics, memory_order_relaxed);
+		if (am != NULL)
+			trp__free(am, sizeof *am);
+		trp__free(x, sizeof *x);
+	}
 	if (a->kind->free_state != NULL)
 		a->kind->free_state(a);
-	/* relaxed: no thread uses the actor any more (last reference). */
-	struct trp__actor_metrics *am =
-		atomic_load_explicit(&a->metrics, memory_order_relaxed);
-	if (am != NULL)
-		trp__free(am, sizeof *am);
-	trp__free(a, a->alloc_size);
+	trp__free(a, 0);
 	trp__runtime_unref(rt);
 }
 
@@ -141,16 +146,18 @@ int trp__actor_create(struct trp_runtime *rt, const trp_actor_def_t *def,
 		if (rc != 0)
 			return rc;
 	}
+	/* Only a turn runs the start hook (the start / carry union,
+	 * actor.h); the internal kinds without turns have none. */
+	trp__assert(def->start == NULL || trp__kind_has_turns(kind));
 	size_t state = (def->state_size + 15) & ~(size_t)15;
-	size_t size = sizeof(struct trp_actor) + state;
-	struct trp_actor *a = trp__alloc_aligned(TRP_CACHELINE, size);
+	struct trp_actor *a = trp__alloc_aligned(
+		TRP_CACHELINE, trp__actor_size(def->state_size));
 	if (a == NULL) {
 		if (w == NULL)
 			trp__outside_leave(rt);
 		return TRP_ENOMEM;
 	}
-	memset(a, 0, sizeof *a);
-	a->alloc_size = size;
+	memset(a, 0, offsetof(struct trp_actor, inline_state));
 	/* An actor with a start hook begins scheduled (its first turn runs
 	 * the hook); otherwise it begins idle and the first send schedules
 	 * it. A thread actor's thread owns its mailbox from the start. */
@@ -202,6 +209,26 @@ int trp__actor_create(struct trp_runtime *rt, const trp_actor_def_t *def,
 	if (w == NULL)
 		trp__outside_leave(rt);
 	return 0;
+}
+
+struct trp__actor_ext *trp__actor_ext_make(struct trp_actor *a)
+{
+	struct trp__actor_ext *x = trp__actor_ext(a);
+	if (x != NULL)
+		return x;
+	x = trp__calloc(1, sizeof *x);
+	if (x == NULL)
+		return NULL;
+	struct trp__actor_ext *had = NULL;
+	/* ORDER: release publishes the zeroed block to trp__actor_ext's
+	 * acquire loads; acquire on failure, for the same reason, on the
+	 * block another thread installed first. */
+	if (atomic_compare_exchange_strong_explicit(&a->ext, &had, x,
+						    memory_order_acq_rel,
+						    memory_order_acquire))
+		return x;
+	trp__free(x, sizeof *x);
+	return had;
 }
 
 /* ------------------------------------------------------------------ */

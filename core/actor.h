@@ -133,10 +133,51 @@ enum trp__actor_state {
 	TRP__KILLED = 3, /* kill requested: stops at its next look */
 };
 
-struct trp_actor {
-	/* producers: head line; consumer: tail + stub line */
-	struct trp__mailbox mailbox;
+/*
+ * Cold per-actor data, made on first use (trp__actor_ext_make) and freed
+ * with the actor: what most actors never have. A field whose actors are
+ * few belongs here, not in struct trp_actor (whose size every idle actor
+ * pays: see its budget below).
+ */
+struct trp__actor_ext {
+	/* the monitors feature's record of this actor (its monitors, links,
+	 * exit trapping: monitor.c), or NULL; written under the actors
+	 * lock, freed with the actor */
+	_Atomic(void *) monitors;
+	/* the names feature's entry (registry.c), or NULL: written under
+	 * its lock */
+	_Atomic(void *) name;
+	/* the opt-in metrics block (trp_actor_metrics_enable), or NULL:
+	 * installed once (release CAS, metrics.c) before metrics_on is set,
+	 * read by the consumer after it sees metrics_on (acquire) */
+	_Atomic(struct trp__actor_metrics *) metrics;
+	/* simulation mode: the actor's stable id in traces and signatures
+	 * (sim.c assigns it when it first meets the actor), else 0; only
+	 * the simulation's one thread touches it */
+	uint32_t sim_id;
+};
 
+/*
+ * The layout: three cache lines, grouped by who writes them, then the
+ * inline state. Budget (issue 16): an idle actor with 16 bytes of state
+ * is one 192-byte block (jemalloc's 192 class: 176 bytes of fields + 16
+ * of state, a multiple of the 64-byte alignment), about 195 bytes of
+ * resident memory each with the allocator's metadata (troupe-bench idle).
+ * The next block is 256 bytes, over the budget of 256 resident bytes per
+ * idle actor: a new field must fit the 2 spare bytes of the consumer's
+ * line, or go behind ext (struct trp__actor_ext) if most actors never
+ * use it, or be paid for by moving another field there.
+ *
+ *   0..63    read-mostly: written at spawn (lifecycle at close and stop,
+ *            ext once); read by every sender and by the consumer
+ *   64..127  written by other threads: references, muting, the run-queue
+ *            link, the close marker, the live list; then the mailbox's
+ *            head and count (producers)
+ *   128..175 the consumer's: the mailbox's tail and stub, then the turn's
+ *            and the stop's fields
+ *   176..    inline state (written by the behaviour, i.e. the consumer)
+ */
+struct trp_actor {
 	/* read-mostly: read by every sender and by the consumer; written
 	 * at spawn, lifecycle only at close and stop. Nothing written per
 	 * message or per turn shares this line, so senders on other cores
@@ -147,12 +188,43 @@ struct trp_actor {
 	uint64_t id;
 	trp_behavior_fn behavior;
 	void *state;
-	trp_start_fn start;
 	trp_stop_fn stop;
 	const struct trp__actor_kind *kind;
+	/* cold data (struct trp__actor_ext), or NULL: installed once
+	 * (trp__actor_ext_make), freed with the actor */
+	_Atomic(struct trp__actor_ext *) ext;
 
-	/* the consumer (the running worker) */
-	alignas(64) uint8_t started; /* start hook ran */
+	/* written by other threads */
+	alignas(64) _Atomic(uint64_t) refs;
+	_Atomic(struct trp_actor *) muted; /* senders muted on this actor */
+	struct trp__mpsc_node run_node;	   /* injection queue link */
+	/* the close marker, pushed once (by the closer; the next producer
+	 * links behind it) */
+	struct trp__mpsc_node close_node;
+	/* the live list: under the runtime's actors lock */
+	struct trp_actor *live_prev, *live_next;
+	/* head and count end this line (producers); tail and stub begin
+	 * the consumer's (mailbox.h, "Placement") */
+	struct trp__mailbox mailbox;
+
+	/* the consumer (the running worker), after the mailbox's tail and
+	 * stub */
+	union {
+		/* Before the first turn (started == 0): the start hook,
+		 * which that turn runs (turn.c: trp__actor_take_start).
+		 * Only actors with turns have one (trp__actor_create), and
+		 * nothing reads carry before started is set, so the two
+		 * never meet: an actor stopped before its first turn takes
+		 * the hook out first (turn.c, stop.c). */
+		trp_start_fn start;
+		/* After: taken from the mailbox at the end of the last
+		 * turn, not yet processed (see turn.c), or NULL */
+		struct trp__mpsc_node *carry;
+	};
+	/* if carry is a bundle: offset of its first entry not yet processed
+	 * (a turn may end, or the actor stop, in the middle of a bundle) */
+	uint32_t carry_off;
+	uint8_t started; /* start hook ran (or there was none) */
 	/* trp_actor_stop() (TRP_STOP_NORMAL) or trp_actor_fail()
 	 * (TRP_STOP_FAILED) during this turn, else 0 */
 	uint8_t stop_request;
@@ -161,60 +233,105 @@ struct trp_actor {
 	uint8_t exit_reason;
 	uint8_t retired; /* left the live list (under the actors lock) */
 	int32_t exit_code;
-	/* if carry is a bundle: offset of its first entry not yet processed
-	 * (a turn may end, or the actor stop, in the middle of a bundle) */
-	uint32_t carry_off;
-	/* taken from the mailbox at the end of the last turn, not yet
-	 * processed (see turn.c), or NULL */
-	struct trp__mpsc_node *carry;
-	struct trp__mpsc_node close_node; /* the close marker, pushed once */
-	/* when a sampled schedule made it runnable (metrics.h), else 0:
-	 * written by the thread that schedules it, read and cleared by the
-	 * worker that runs it (the run queue orders the two) */
-	uint64_t sched_at;
-	/* the opt-in metrics block (trp_actor_metrics_enable), or NULL:
-	 * installed once (release), read by its consumer (acquire) */
-	_Atomic(struct trp__actor_metrics *) metrics;
-
-	/* cold: under the runtime's actors lock / a feature's own lock */
-	struct trp_actor *live_prev, *live_next;
-	/* the monitors feature's record of this actor (its monitors, links,
-	 * exit trapping: monitor.c), or NULL; installed under the actors
-	 * lock, freed with the actor */
-	_Atomic(void *) ext;
+	/* the reason of a kill (TRP_STOP_KILLED or TRP_STOP_LINKED), written
+	 * by the killer before the KILLED lifecycle store that publishes it
+	 * (a rare write from another thread: no need for a line of its own) */
+	_Atomic(uint8_t) kill_reason;
 	/* a feature attached itself (a name, a monitor, a link, ...): the
 	 * actor_stopped hooks run when it retires; under the actors lock */
 	uint8_t attached;
-	/* simulation mode: the actor's stable id in traces and signatures
-	 * (sim.c assigns it when it first meets the actor), else 0 */
-	uint32_t sim_id;
-	/* the names feature's entry (registry.c), or NULL: written under its
-	 * lock, peeked at without it when the actor stops */
-	_Atomic(void *) name;
-	size_t alloc_size;
-
-	/* written by other threads */
-	alignas(64) _Atomic(uint64_t) refs;
-	/* the reason of a kill (TRP_STOP_KILLED or TRP_STOP_LINKED), written
-	 * before the KILLED lifecycle store that publishes it */
-	_Atomic(uint32_t) kill_reason;
-	_Atomic(struct trp_actor *) muted; /* senders muted on this actor */
-	struct trp_actor *mute_next;	   /* link while muted elsewhere */
-	struct trp__mpsc_node run_node;	   /* injection queue link */
+	/* per-actor metrics are on (ext->metrics is set): written once by
+	 * trp_actor_metrics_enable after installing the block (release),
+	 * tested by the consumer at each turn's start (acquire, turn.c) */
+	_Atomic(uint8_t) metrics_on;
+	uint8_t spare; /* free: see the budget above */
+	/* Two fields whose lifetimes never overlap share 8 bytes:
+	 * - mute_next: link while muted on another actor: written by this
+	 *   actor's own worker when its turn ends muted, read by the unmuter
+	 *   (after the muted list's seq_cst CAS and exchange:
+	 *   backpressure.c), which clears it before it schedules the actor;
+	 * - sched_at: when a sampled schedule made it runnable (metrics.h),
+	 *   else 0: written by the thread that schedules it, read and
+	 *   cleared by the worker that runs it (the run queue orders the
+	 *   two).
+	 * A muted actor is not schedulable (its mailbox is not idle, and
+	 * muting replaced its reschedule) until the unmuter has read and
+	 * cleared mute_next; sched_at is cleared at the start of the turn
+	 * that may end muted. */
+	union {
+		struct trp_actor *mute_next;
+		uint64_t sched_at;
+	};
+	/* the state when def->state_size > 0 (then state points here) */
 	alignas(16) unsigned char inline_state[];
 };
 
 /* Senders on other cores read the read-mostly line; the consumer's and the
  * other threads' writes must not land on it. */
-static_assert(offsetof(struct trp_actor, rt) % 64 == 0,
-	      "read-mostly group starts a cache line");
-static_assert(offsetof(struct trp_actor, kind) + sizeof(void *) <=
-		      offsetof(struct trp_actor, rt) + 64,
-	      "read-mostly group fits one cache line");
-static_assert(offsetof(struct trp_actor, started) % 64 == 0,
-	      "consumer group starts a cache line");
-static_assert(offsetof(struct trp_actor, refs) % 64 == 0,
-	      "other threads' group starts a cache line");
+static_assert(offsetof(struct trp_actor, rt) == 0 &&
+		      offsetof(struct trp_actor, ext) + sizeof(void *) <= 64,
+	      "read-mostly group is the first cache line");
+static_assert(offsetof(struct trp_actor, refs) == 64,
+	      "other threads' group starts the second cache line");
+TRP__MAILBOX_PLACED(struct trp_actor, mailbox);
+static_assert(offsetof(struct trp_actor, mailbox) +
+			      offsetof(struct trp__mailbox, tail) ==
+		      128,
+	      "the consumer's group starts the third cache line");
+/* The budget (see above): 16 bytes of state and an actor fill 192 bytes. */
+static_assert(offsetof(struct trp_actor, inline_state) + 16 <= 192,
+	      "struct trp_actor: an idle actor with 16 bytes of state must "
+	      "stay one 192-byte block (issue 16)");
+
+/* Bytes to allocate for an actor with @state_size bytes of inline state:
+ * the fields and the state, rounded to the cache line (the block's
+ * alignment; trp__alloc_aligned rounds the same way). */
+static inline size_t trp__actor_size(size_t state_size)
+{
+	size_t size = offsetof(struct trp_actor, inline_state) +
+		      ((state_size + 15) & ~(size_t)15);
+	return (size + 63) & ~(size_t)63;
+}
+
+/* @a's cold data, or NULL if it has none yet. Any thread. */
+static inline struct trp__actor_ext *trp__actor_ext(const struct trp_actor *a)
+{
+	/* ORDER: acquire pairs with the installing CAS (release) in
+	 * trp__actor_ext_make: the block's zeroed fields are visible. */
+	return atomic_load_explicit(&((struct trp_actor *)a)->ext,
+				    memory_order_acquire);
+}
+
+/* @a's opt-in metrics block, or NULL if metrics were never enabled. Any
+ * thread. */
+static inline struct trp__actor_metrics *
+trp__actor_metrics_of(const struct trp_actor *a)
+{
+	struct trp__actor_ext *x = trp__actor_ext(a);
+	/* ORDER: acquire pairs with trp_actor_metrics_enable's release CAS:
+	 * the block's zeroed contents are visible. */
+	return x != NULL ?
+		       atomic_load_explicit(&x->metrics, memory_order_acquire) :
+		       NULL;
+}
+
+/* @a's cold data, made (zeroed) if it has none; NULL: out of memory.
+ * Lock-free, any thread; the block lives as long as @a. */
+struct trp__actor_ext *trp__actor_ext_make(struct trp_actor *a);
+
+/* The start hook of @a, whose first turn is about to run (or which stops
+ * before it): NULL if it has none or took it already. The first call
+ * clears the start / carry union and marks the hook run. The consumer
+ * only. */
+static inline trp_start_fn trp__actor_take_start(struct trp_actor *a)
+{
+	if (a->started)
+		return NULL; /* carry is carry now */
+	trp_start_fn f = a->start;
+	a->carry = NULL;
+	a->started = 1;
+	return f;
+}
 
 /* Creates an actor of @kind (trp_actor_spawn without the behaviour check;
  * thread actors have none). 0, TRP_EINVAL, TRP_ENOMEM, TRP_ESHUTDOWN. */

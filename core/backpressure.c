@@ -14,6 +14,9 @@ void trp__unmute_slow(struct trp_runtime *rt, struct trp_actor *r)
 		atomic_exchange_explicit(&r->muted, NULL, memory_order_seq_cst);
 	while (x != NULL) {
 		struct trp_actor *next = x->mute_next;
+		/* the link shares its bytes with sched_at (actor.h): cleared
+		 * before the schedule that may stamp it */
+		x->mute_next = NULL;
 		/* muted actors are event actors: a turn ended in muting */
 		trp__assert(trp__kind_has_turns(x->kind));
 		trp__schedule(rt, x);

@@ -85,12 +85,12 @@ static inline void trp__consumed_note(struct trp_actor *a, uint32_t n,
 	if (note) {
 		/* The count only grows between the consumer's decrements,
 		 * so its value before each one is where the high-water mark
-		 * can be. ORDER: acquire, pairs with the enabler's release
-		 * CAS: the block's contents. */
-		struct trp__actor_metrics *am =
-			atomic_load_explicit(&a->metrics, memory_order_acquire);
-		if (trp__unlikely(am != NULL))
-			trp__actor_metrics_backlog(am, (uint64_t)left + n);
+		 * can be. relaxed flag: the block itself is loaded with
+		 * acquire (trp__actor_metrics_of). */
+		if (trp__unlikely(atomic_load_explicit(&a->metrics_on,
+						       memory_order_relaxed)))
+			trp__actor_metrics_backlog(trp__actor_metrics_of(a),
+						   (uint64_t)left + n);
 	}
 	if (left < TRP__MUTE_LOW)
 		trp__unmute_all(a->rt, a);

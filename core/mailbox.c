@@ -116,15 +116,6 @@ struct trp__mpsc_node *trp__mailbox_take_sc(struct trp__mailbox *mb,
 	return next;
 }
 
-struct trp__mpsc_node *trp__mailbox_snapshot_sc(struct trp__mailbox *mb)
-{
-	/* relaxed: the pointer is only compared with nodes later taken,
-	 * whose contents are acquired through their links. */
-	uintptr_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
-	struct trp__mpsc_node *h = (struct trp__mpsc_node *)(head & ~TAGS);
-	return h != mb->tail ? h : NULL;
-}
-
 static bool tag_if_empty(struct trp__mailbox *mb, uintptr_t tag,
 			 struct trp__mpsc_node **done)
 {

@@ -55,23 +55,47 @@ struct trp__mpsc_node {
 	_Atomic(struct trp__mpsc_node *) next;
 };
 
+/*
+ * Placement: producers write head (and count), the consumer tail (and
+ * reads stub.next), so the two pairs must sit on different cache lines,
+ * or every push would steal the consumer's line. The queue is compact
+ * (32 bytes: head and count, then tail and stub at offset 16) and leaves
+ * the lines to its embedder: embed it at an offset of 48 modulo 64 in a
+ * cache-aligned struct, so that head and count end one line and tail and
+ * stub begin the next (TRP__MAILBOX_PLACED checks it). The rest of those
+ * two lines is the embedder's: an actor puts its other fields written by
+ * other threads before head, and its consumer's fields after stub
+ * (actor.h). A queue on its own takes TRP__MAILBOX_ROOM bytes of room
+ * before it at the start of a cache-aligned struct.
+ */
 struct trp__mailbox {
 	/* written by producers (exchange) and by the consumer (mark idle) */
-	alignas(64) _Atomic(uintptr_t) head;
+	_Atomic(uintptr_t) head;
 	/* The users' count of queued messages (trp__mailbox_count_*). */
 	_Atomic(uint32_t) count;
 	/* consumer only. tail: keep-last, the node last taken (or the
 	 * stub); detaching, the next node to pop (or the stub). */
-	alignas(64) struct trp__mpsc_node *tail;
+	alignas(16) struct trp__mpsc_node *tail;
 	struct trp__mpsc_node stub;
 };
 
-/* Producers write head's line; the consumer keeps tail and stub on its
- * own, so taking never contends with pushing. */
-static_assert(offsetof(struct trp__mailbox, head) == 0 &&
-		      offsetof(struct trp__mailbox, count) < 64 &&
-		      offsetof(struct trp__mailbox, tail) == 64,
-	      "mailbox: producers' line, then the consumer's");
+static_assert(offsetof(struct trp__mailbox, tail) == 16 &&
+		      sizeof(struct trp__mailbox) == 32,
+	      "mailbox: head and count in 16 bytes, then tail and stub");
+
+/* Room before a queue placed alone at the start of a cache-aligned struct:
+ * `alignas(64) unsigned char room[TRP__MAILBOX_ROOM]; struct trp__mailbox
+ * q;` */
+#define TRP__MAILBOX_ROOM 48
+
+/* Checks that @member, a struct trp__mailbox in @type, has head's line to
+ * itself and its producers and tail's to its consumer (see above). */
+#define TRP__MAILBOX_PLACED(type, member)                                      \
+	static_assert(alignof(type) % 64 == 0 &&                               \
+			      offsetof(type, member) % 64 ==                   \
+				      TRP__MAILBOX_ROOM,                       \
+		      #type "." #member ": head ends a cache line, tail "      \
+			    "begins the next")
 
 /*
  * The count: how many messages the queue's users say are queued (a node
@@ -145,8 +169,20 @@ struct trp__mpsc_node *trp__mailbox_take_sc(struct trp__mailbox *mb,
 /*
  * Keep-last: the most recently pushed node (the turn bound: nodes up to and
  * including it were present now), or NULL if every pushed node was taken.
+ * Inline: once per turn, a call for three instructions.
  */
-struct trp__mpsc_node *trp__mailbox_snapshot_sc(struct trp__mailbox *mb);
+static inline struct trp__mpsc_node *
+trp__mailbox_snapshot_sc(struct trp__mailbox *mb)
+{
+	/* relaxed: the pointer is only compared with nodes later taken,
+	 * whose contents are acquired through their links. */
+	uintptr_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
+	struct trp__mpsc_node *h =
+		(struct trp__mpsc_node *)(head &
+					  ~(uintptr_t)(TRP__MAILBOX_IDLE |
+						       TRP__MAILBOX_CLOSED));
+	return h != mb->tail ? h : NULL;
+}
 
 /*
  * Keep-last: sets the idle tag if every pushed node was taken. Returns true

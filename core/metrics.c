@@ -103,22 +103,27 @@ int trp_actor_metrics_enable(trp_actor_t *a)
 	if (atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
 	    TRP__STOPPED)
 		return TRP_EDEAD;
-	/* ORDER: acquire, as the consumer's load: another enabler's block. */
-	if (atomic_load_explicit(&a->metrics, memory_order_acquire) != NULL)
+	if (trp__actor_metrics_of(a) != NULL)
 		return 0;
+	struct trp__actor_ext *x = trp__actor_ext_make(a);
+	if (x == NULL)
+		return TRP_ENOMEM;
 	struct trp__actor_metrics *m =
 		trp__alloc_aligned(TRP_CACHELINE, sizeof *m);
 	if (m == NULL)
 		return TRP_ENOMEM;
 	memset(m, 0, sizeof *m);
 	struct trp__actor_metrics *none = NULL;
-	/* ORDER: release publishes the zeroed block to the consumer's
-	 * acquire load (turn.c, backpressure.h); acquire on failure, as
-	 * above. */
-	if (!atomic_compare_exchange_strong_explicit(&a->metrics, &none, m,
+	/* ORDER: release publishes the zeroed block to the acquire loads of
+	 * trp__actor_metrics_of (turn.c, backpressure.h, here); acquire on
+	 * failure, as above. */
+	if (!atomic_compare_exchange_strong_explicit(&x->metrics, &none, m,
 						     memory_order_release,
 						     memory_order_acquire))
 		trp__free(m, sizeof *m); /* another thread was first */
+	/* ORDER: release, after the block is installed: a consumer that
+	 * sees the flag (acquire, turn.c) finds the block. */
+	atomic_store_explicit(&a->metrics_on, 1, memory_order_release);
 	return 0;
 }
 
@@ -126,9 +131,7 @@ int trp_actor_metrics_get(trp_actor_t *a, trp_actor_metrics_t *out)
 {
 	if (a == NULL || out == NULL)
 		return TRP_EINVAL;
-	/* ORDER: acquire: the block's initial contents. */
-	struct trp__actor_metrics *m =
-		atomic_load_explicit(&a->metrics, memory_order_acquire);
+	struct trp__actor_metrics *m = trp__actor_metrics_of(a);
 	if (m == NULL)
 		return TRP_ENOENT;
 	memset(out, 0, sizeof *out);

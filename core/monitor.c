@@ -5,7 +5,9 @@
  * (targets_of) until the target stops or the monitor is removed, and in
  * its watcher's list (watching) until its DOWN is delivered or the monitor
  * is removed. A link is two 16-byte nodes, one in each actor's list. The
- * lists hang off the actor's `ext` block (actor.h), made on first use.
+ * lists hang off the actor's record (struct ext), whose pointer is in the
+ * actor's cold block (actor.h: struct trp__actor_ext, monitors); both are
+ * made on first use.
  *
  * Locking: every list and state change is made under the runtime's actors
  * lock, the lock under which an actor is retired. So a monitor or link
@@ -29,11 +31,13 @@
  * flushes the turn's batches before it drains and retires), so it comes
  * after them in the watcher's mailbox (per-pair FIFO).
  *
- * Atomics: every access to an actor's `ext` pointer is relaxed. It is
- * written only under the actors lock, and every read but two is under it
- * too (the lock orders them); the two lock-free reads (the stop hook's
- * NULL peek, exit_signal's trap type) say why relaxed suffices where they
- * are. The shutdown checks are courtesies: destroy refuses sends anyway.
+ * Atomics: every access to an actor's record pointer (the monitors slot
+ * of its cold block) is relaxed. It is written only under the actors
+ * lock, and every read but two is under it too (the lock orders them);
+ * the two lock-free reads (the stop hook's NULL peek, exit_signal's trap
+ * type) say why relaxed suffices where they are. The cold block itself is
+ * made before the lock (ext_blocks: a lock-free install, never replaced)
+ * and its pointer loaded with acquire (trp__actor_ext, actor.h). The shutdown checks are courtesies: destroy refuses sends anyway.
  *
  * References: a record holds one reference to its watcher (or its future)
  * while it is in the watcher's list; each list a record is in and each
@@ -110,6 +114,24 @@ static void mon_unref(struct mon *m, uint32_t n)
 	trp__free(m, sizeof *m);
 }
 
+/* @a's record, or NULL. */
+static struct ext *ext_get(struct trp_actor *a)
+{
+	struct trp__actor_ext *x = trp__actor_ext(a);
+	/* relaxed: see the file comment ("Atomics"). */
+	return x != NULL ? atomic_load_explicit(&x->monitors,
+						memory_order_relaxed) :
+			   NULL;
+}
+
+/* Makes the cold blocks (actor.h) of @a and @b (NULL: none) that hold
+ * their records; false: no memory. Before the actors lock. */
+static bool ext_blocks(struct trp_actor *a, struct trp_actor *b)
+{
+	return (a == NULL || trp__actor_ext_make(a) != NULL) &&
+	       (b == NULL || trp__actor_ext_make(b) != NULL);
+}
+
 /* The DOWN's consumer admits it (see the file comment). */
 static bool mon_admit(struct trp__sys_msg *s)
 {
@@ -124,8 +146,7 @@ static bool mon_admit(struct trp__sys_msg *s)
 	}
 	if (m->in_watcher) {
 		/* unlink from the watcher's list (its own record) */
-		struct ext *e = atomic_load_explicit(&m->to.actor->ext,
-						     memory_order_relaxed);
+		struct ext *e = ext_get(m->to.actor);
 		for (struct mon **p = &e->watching; *p != NULL;
 		     p = &(*p)->wnext)
 			if (*p == m) {
@@ -151,16 +172,20 @@ static const struct trp__sys_ops mon_ops = {
 	.release = mon_release,
 };
 
-/* @a's ext, made if it has none. Under the actors lock; NULL: no memory. */
+/* @a's record, made if it has none. Under the actors lock, after
+ * ext_blocks(@a); NULL: no memory. */
 static struct ext *ext_of_locked(struct trp_actor *a, struct ext **spare)
 {
+	struct trp__actor_ext *x = trp__actor_ext(a);
+	trp__assert(x != NULL); /* ext_blocks */
 	/* relaxed: written only under the lock we hold. */
-	struct ext *e = atomic_load_explicit(&a->ext, memory_order_relaxed);
+	struct ext *e =
+		atomic_load_explicit(&x->monitors, memory_order_relaxed);
 	if (e == NULL && *spare != NULL) {
 		e = *spare;
 		*spare = NULL;
 		memset(e, 0, sizeof *e);
-		atomic_store_explicit(&a->ext, e, memory_order_relaxed);
+		atomic_store_explicit(&x->monitors, e, memory_order_relaxed);
 		/* callers checked `retired` under this lock */
 		(void)trp__actor_attach_locked(a);
 	}
@@ -172,8 +197,7 @@ static struct ext *ext_of_locked(struct trp_actor *a, struct ext **spare)
 static void target_unlink_locked(struct mon *m)
 {
 	/* relaxed: the ext pointer is written only under the lock we hold. */
-	struct ext *te =
-		atomic_load_explicit(&m->target->ext, memory_order_relaxed);
+	struct ext *te = ext_get(m->target);
 	for (struct mon **p = &te->targets_of; *p != NULL; p = &(*p)->tnext)
 		if (*p == m) {
 			*p = m->tnext;
@@ -215,7 +239,8 @@ static int monitor(struct trp_actor *watcher, struct trp_future *future,
 	struct mon *m = trp__alloc(sizeof *m);
 	struct ext *spare[2] = { trp__alloc(sizeof(struct ext)),
 				 trp__alloc(sizeof(struct ext)) };
-	if (m == NULL || spare[0] == NULL || spare[1] == NULL) {
+	if (m == NULL || spare[0] == NULL || spare[1] == NULL ||
+	    !ext_blocks(target, watcher)) {
 		trp__free(m, sizeof *m);
 		trp__free(spare[0], sizeof(struct ext));
 		trp__free(spare[1], sizeof(struct ext));
@@ -318,8 +343,7 @@ int trp_demonitor(trp_actor_t *watcher, trp_ref_t ref)
 	uint32_t drop = 0;
 	struct mon *m = NULL;
 	trp__mutex_lock(&rt->actors_lock);
-	struct ext *we =
-		atomic_load_explicit(&watcher->ext, memory_order_relaxed);
+	struct ext *we = ext_get(watcher);
 	for (struct mon **p = we != NULL ? &we->watching : NULL;
 	     p != NULL && *p != NULL; p = &(*p)->wnext) {
 		if ((*p)->ref != ref)
@@ -380,7 +404,7 @@ void trp__link_signal(struct trp_actor *peer, uint64_t from_id,
 	/* relaxed: set only under the lock, or by the actor itself; a
 	 * stale value is a race the caller cannot tell from an earlier
 	 * call. */
-	struct ext *e = atomic_load_explicit(&peer->ext, memory_order_relaxed);
+	struct ext *e = ext_get(peer);
 	uint32_t trap = e != NULL ? atomic_load_explicit(&e->trap_type,
 							 memory_order_relaxed) :
 				    0;
@@ -421,7 +445,8 @@ int trp_link(trp_actor_t *a, trp_actor_t *b)
 				 trp__alloc(sizeof(struct ext)) };
 	int rc = 0;
 	struct trp_actor *gone = NULL, *other = NULL;
-	if (la == NULL || lb == NULL || spare[0] == NULL || spare[1] == NULL) {
+	if (la == NULL || lb == NULL || spare[0] == NULL || spare[1] == NULL ||
+	    !ext_blocks(a, b)) {
 		rc = TRP_ENOMEM;
 		goto out;
 	}
@@ -474,8 +499,8 @@ int trp_unlink(trp_actor_t *a, trp_actor_t *b)
 		return TRP_EINVAL;
 	struct trp_runtime *rt = a->rt;
 	trp__mutex_lock(&rt->actors_lock);
-	struct ext *ea = atomic_load_explicit(&a->ext, memory_order_relaxed);
-	struct ext *eb = atomic_load_explicit(&b->ext, memory_order_relaxed);
+	struct ext *ea = ext_get(a);
+	struct ext *eb = ext_get(b);
 	bool found = ea != NULL && eb != NULL && link_remove(&ea->links, b);
 	if (found)
 		(void)link_remove(&eb->links, a);
@@ -500,8 +525,10 @@ int trp_actor_trap_exits(trp_actor_t *self, uint32_t exit_type)
 			return TRP_EPERM;
 	}
 	struct ext *spare = trp__alloc(sizeof *spare);
-	if (spare == NULL)
+	if (spare == NULL || !ext_blocks(self, NULL)) {
+		trp__free(spare, sizeof *spare);
 		return TRP_ENOMEM;
+	}
 	trp__mutex_lock(&rt->actors_lock);
 	struct ext *e = ext_of_locked(self, &spare);
 	/* relaxed: read by a stopping peer (exit_signal), which may see
@@ -557,8 +584,7 @@ static void take_locked(struct trp_actor *a, struct ext *e, bool stopped,
 	f->links = e->links;
 	e->links = NULL;
 	for (struct link *l = f->links; l != NULL; l = l->next) {
-		struct ext *pe = atomic_load_explicit(&l->peer->ext,
-						      memory_order_relaxed);
+		struct ext *pe = ext_get(l->peer);
 		(void)link_remove(&pe->links, a);
 		if (l->peer->retired || !trp__actor_try_retain(l->peer))
 			l->peer = NULL;
@@ -597,12 +623,11 @@ static void monitors_actor_stopped(struct trp_runtime *rt, void *state,
 	(void)state;
 	/* relaxed: installed under the actors lock, which the retirement
 	 * took after; most actors never get one. */
-	if (atomic_load_explicit(&a->ext, memory_order_relaxed) == NULL)
+	if (ext_get(a) == NULL)
 		return;
 	struct fired f;
 	trp__mutex_lock(&rt->actors_lock);
-	take_locked(a, atomic_load_explicit(&a->ext, memory_order_relaxed),
-		    true, &f);
+	take_locked(a, ext_get(a), true, &f);
 	trp__mutex_unlock(&rt->actors_lock);
 	deliver_fired(&f, a->id, (trp_stop_reason_t)a->exit_reason,
 		      a->exit_code);
@@ -616,7 +641,7 @@ void trp__monitors_fire(struct trp_actor *a, trp_stop_reason_t why,
 	trp__mutex_lock(&rt->actors_lock);
 	/* relaxed: under the lock, as every write of it. A retired actor's
 	 * monitors fired with its stop. */
-	struct ext *e = atomic_load_explicit(&a->ext, memory_order_relaxed);
+	struct ext *e = ext_get(a);
 	if (e != NULL && !a->retired)
 		take_locked(a, e, false, &f);
 	trp__mutex_unlock(&rt->actors_lock);

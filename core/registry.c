@@ -101,6 +101,15 @@ static int names_init(struct trp_runtime *rt, void *state)
 	return 0;
 }
 
+/* The name slot of @a, a named actor or one being named (trp_register
+ * made its cold block first: actor.h, struct trp__actor_ext). */
+static _Atomic(void *) *name_slot(struct trp_actor *a)
+{
+	struct trp__actor_ext *x = trp__actor_ext(a);
+	trp__assert(x != NULL);
+	return &x->name;
+}
+
 static void names_fini(struct trp_runtime *rt, void *state)
 {
 	(void)rt;
@@ -116,7 +125,7 @@ static void names_fini(struct trp_runtime *rt, void *state)
 	while (ck_hs_next(&r->hs, &it, &obj)) {
 		struct trp__reg_entry *e = obj;
 		/* relaxed: under the lock (see names_actor_stopped) */
-		atomic_store_explicit(&e->actor->name, NULL,
+		atomic_store_explicit(name_slot(e->actor), NULL,
 				      memory_order_relaxed);
 		trp_actor_release(e->actor);
 		trp__free(e, sizeof *e);
@@ -171,7 +180,7 @@ static void remove_locked(struct trp__registry *r, struct trp__reg_entry *e)
 	unsigned long h = CK_HS_HASH(&r->hs, name_hash, e);
 	(void)ck_hs_remove(&r->hs, h, e);
 	/* relaxed: under the lock (see names_actor_stopped) */
-	atomic_store_explicit(&e->actor->name, NULL, memory_order_relaxed);
+	atomic_store_explicit(name_slot(e->actor), NULL, memory_order_relaxed);
 }
 
 static void retire_entry(struct trp__reg_entry *e)
@@ -199,7 +208,9 @@ int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a)
 		return rc;
 	struct trp__registry *r = reg_of(rt);
 	struct trp__reg_entry *e = trp__alloc(sizeof *e);
-	if (e == NULL) {
+	/* the name's slot: in the actor's cold block (actor.h) */
+	if (e == NULL || trp__actor_ext_make(a) == NULL) {
+		trp__free(e, sizeof *e);
 		leave(rt, w);
 		return TRP_ENOMEM;
 	}
@@ -212,7 +223,8 @@ int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a)
 	if (atomic_load_explicit(&a->lifecycle, memory_order_relaxed) ==
 	    TRP__STOPPED)
 		rc = TRP_EDEAD;
-	else if (atomic_load_explicit(&a->name, memory_order_relaxed) != NULL)
+	else if (atomic_load_explicit(name_slot(a), memory_order_relaxed) !=
+		 NULL)
 		rc = TRP_EBUSY;
 	else if (ck_hs_get(&r->hs, h, e) != NULL)
 		rc = TRP_EEXIST;
@@ -227,7 +239,7 @@ int trp_register(trp_runtime_t *rt, const char *name, trp_actor_t *a)
 			rc = TRP_ENOMEM;
 		} else {
 			/* relaxed: under the lock */
-			atomic_store_explicit(&a->name, e,
+			atomic_store_explicit(name_slot(a), e,
 					      memory_order_relaxed);
 		}
 	}
@@ -275,9 +287,12 @@ static void names_actor_stopped(struct trp_runtime *rt, void *state,
 	 * under the lock before our STOPPED store may have stored the name
 	 * without our seeing it; the lock orders the two. */
 	trp__mutex_lock(&r->lock);
+	struct trp__actor_ext *x = trp__actor_ext(a);
 	/* relaxed: under the lock */
 	struct trp__reg_entry *e =
-		atomic_load_explicit(&a->name, memory_order_relaxed);
+		x != NULL ?
+			atomic_load_explicit(&x->name, memory_order_relaxed) :
+			NULL;
 	if (e != NULL)
 		remove_locked(r, e);
 	trp__mutex_unlock(&r->lock);

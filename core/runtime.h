@@ -115,7 +115,8 @@ struct trp_runtime {
 
 	/* injection queue: outside producers, worker consumers (trylock);
 	 * scheduler.c */
-	alignas(64) struct trp__mailbox inject;
+	alignas(64) unsigned char inject_room[TRP__MAILBOX_ROOM];
+	struct trp__mailbox inject;
 	alignas(64) _Atomic(uint32_t) inject_lock;
 	_Atomic(int64_t) inject_len;
 
@@ -145,8 +146,8 @@ struct trp_runtime {
 	_Atomic(uint64_t) refs;
 };
 
-static_assert(offsetof(struct trp_runtime, inject) % 64 == 0 &&
-		      offsetof(struct trp_runtime, park_seq) % 64 == 0 &&
+TRP__MAILBOX_PLACED(struct trp_runtime, inject);
+static_assert(offsetof(struct trp_runtime, park_seq) % 64 == 0 &&
 		      offsetof(struct trp_runtime, activity) % 64 == 0,
 	      "the runtime's write-shared groups start cache lines");
 

@@ -206,9 +206,12 @@ static uint32_t sid(struct trp_sim *s, struct trp_actor *a)
 {
 	if (a == NULL || a == TRP_SIM_OUTSIDE)
 		return ID_OUTSIDE;
-	if (a->sim_id == 0)
-		a->sim_id = s->next_id++;
-	return a->sim_id;
+	struct trp__actor_ext *x = trp__actor_ext_make(a);
+	if (x == NULL)
+		return 0; /* out of memory: replays may differ */
+	if (x->sim_id == 0)
+		x->sim_id = s->next_id++;
+	return x->sim_id;
 }
 
 static uint32_t key_hash(uint32_t from, uint32_t to)
@@ -424,7 +427,9 @@ static void take_all(struct trp_sim *s, struct trp_actor *a)
 	if (!a->started && chan_push(s, c, NULL) != 0)
 		oom();
 	enum held tail = HELD_NONE; /* what the mailbox's tail node is */
-	if (a->carry != NULL) {
+	/* before the first turn the carry slot holds the start hook
+	 * (actor.h) */
+	if (a->started && a->carry != NULL) {
 		struct trp__mpsc_node *n = a->carry;
 		uint32_t off = a->carry_off;
 		a->carry = NULL;

@@ -76,7 +76,7 @@ int trp__actor_kill(struct trp_actor *a, trp_stop_reason_t why)
 			break; /* killed twice: the first reason stands */
 		/* relaxed: published by the release half of the CAS below;
 		 * a racing killer may overwrite it (then its reason wins). */
-		atomic_store_explicit(&a->kill_reason, why,
+		atomic_store_explicit(&a->kill_reason, (uint8_t)why,
 				      memory_order_relaxed);
 		/* ORDER: acq_rel: releases kill_reason to the consumer's
 		 * acquire load of the lifecycle (turn.c, stop.c); acquire on
@@ -205,6 +205,9 @@ void trp__actors_stop_at_shutdown(struct trp_runtime *rt)
 		 * scheduled, and no worker runs it. */
 		if (s == TRP__ALIVE)
 			(void)trp__mailbox_push_mp(&a->mailbox, &a->close_node);
+		/* The start hook never runs now: out of the start / carry
+		 * union before the drain reads carry (actor.h). */
+		(void)trp__actor_take_start(a);
 		/* Also when the start hook never ran: the stop hook is
 		 * where the actor's resources are released. */
 		if (a->stop != NULL)

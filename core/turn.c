@@ -104,8 +104,7 @@ static void timed_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 {
 	/* relaxed: metered() loaded it with acquire on this thread (or on
 	 * an earlier consumer, ordered before us by the run queue). */
-	struct trp__actor_metrics *am =
-		atomic_load_explicit(&self->metrics, memory_order_relaxed);
+	struct trp__actor_metrics *am = trp__actor_metrics_of(self);
 	uint64_t t0 = trp__now_ns();
 	am->inner(self, state, msg);
 	uint64_t t1 = trp__now_ns();
@@ -137,24 +136,24 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 {
 	if (trp__unlikely(a->sched_at != 0))
 		sched_latency(w, a);
-	/* ORDER: acquire pairs with trp_actor_metrics_enable's release CAS:
-	 * the block's zeroed contents are visible before we write it. */
-	struct trp__actor_metrics *am =
-		atomic_load_explicit(&a->metrics, memory_order_acquire);
-	if (trp__unlikely(am != NULL))
-		metered(a, am);
+	/* ORDER: acquire pairs with trp_actor_metrics_enable's release
+	 * store of the flag, made after it installed the block. */
+	if (trp__unlikely(
+		    atomic_load_explicit(&a->metrics_on, memory_order_acquire)))
+		metered(a, trp__actor_metrics_of(a));
 	struct trp_runtime *rt = a->rt;
 	trp__assert(trp__kind_has_turns(a->kind) && w->current == NULL);
 	w->current = a;
 	w->turn_sends = 0;
 	TRP_PROBE2(run_start, a->id, w->index);
 	if (trp__unlikely(!a->started)) {
+		/* the hook leaves the start / carry union (actor.h) */
+		trp_start_fn start = trp__actor_take_start(a);
 		if (killed(a)) { /* before it ever ran */
 			trp__actor_finish(w, a, kill_reason(a));
 			return;
 		}
-		a->started = 1;
-		a->start(a, a->state);
+		start(a, a->state);
 		if (a->stop_request) {
 			trp__actor_finish(w, a, a->stop_request);
 			return;

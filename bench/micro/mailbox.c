@@ -36,6 +36,8 @@ struct producer_ring {
 };
 
 static struct {
+	/* head's line, then tail's (mailbox.h, "Placement") */
+	alignas(64) unsigned char room[TRP__MAILBOX_ROOM];
 	struct trp__mailbox mb;
 	struct producer_ring *rings;
 } g;

@@ -75,6 +75,8 @@ static const struct size sizes[] = {
 	{ "port", "m", 3000000, 20000 },
 	{ "port", "fill", 100000, 5000 },
 	{ "blocked_wake", "rounds", 100, 20 },
+	{ "idle", "n", 1000000, 20000 },
+	{ "idle", "max_bytes", 0, 0 }, /* later iterations reuse memory */
 };
 
 /* One registered benchmark: a workload, a mode, its parameter values. */

@@ -15,7 +15,7 @@ const struct bench_workload *const bench_workloads[] = {
 	&bench_ring,	     &bench_fanin,	   &bench_spawn,
 	&bench_pubsub,	     &bench_skynet,	   &bench_ask,
 	&bench_restart,	     &bench_down,	   &bench_port,
-	&bench_blocked_wake,
+	&bench_blocked_wake, &bench_idle,
 };
 const size_t bench_nworkloads =
 	sizeof(bench_workloads) / sizeof(bench_workloads[0]);

@@ -116,6 +116,7 @@ extern const struct bench_workload bench_restart;
 extern const struct bench_workload bench_down;
 extern const struct bench_workload bench_port;
 extern const struct bench_workload bench_blocked_wake;
+extern const struct bench_workload bench_idle;
 
 /* Every workload, in --help order; bench_nworkloads entries. */
 extern const struct bench_workload *const bench_workloads[];

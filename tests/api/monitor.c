@@ -273,6 +273,58 @@ static void test_kill(void **unused)
 	CHECK_OK(trp_runtime_destroy(rt));
 }
 
+static atomic_int starts;
+
+static void count_start(trp_actor_t *self, void *state)
+{
+	(void)self;
+	(void)state;
+	atomic_fetch_add(&starts, 1);
+}
+
+/* A kill before the first turn: the start hook never runs, the stop hook
+ * does (KILLED), the queued mail is dead-lettered. (The start hook shares
+ * its word with the turn's carried node until that turn: actor.h.) */
+static void test_kill_before_start(void **unused)
+{
+	(void)unused;
+	trp_runtime_t *rt = make_rt(1);
+	static struct seen b, k;
+	memset(&b, 0, sizeof b);
+	memset(&k, 0, sizeof k);
+	atomic_store(&starts, 0);
+	trp_actor_t *blocker = spawn(rt, &b);
+	atomic_store(&gate, 0);
+	CHECK_OK(trp_send(blocker, T_BLOCK, NULL, 0));
+	while (!atomic_load(&b.in_block)) {
+		struct timespec p = { 0, 100000 };
+		nanosleep(&p, NULL);
+	}
+	/* the only worker is blocked: the new actor waits for its turn */
+	struct seen *kp = &k;
+	trp_actor_def_t def = { .behavior = behavior,
+				.start = count_start,
+				.stop = on_stop,
+				.state_size = sizeof kp };
+	trp_actor_t *a = NULL;
+	CHECK_OK(trp_actor_spawn(rt, &def, &kp, &a));
+	for (int i = 0; i < 5; i++)
+		CHECK_OK(trp_send(a, T_WORK, NULL, 0));
+	CHECK_OK(trp_actor_kill(a));
+	atomic_store(&gate, 1);
+	trp_stats_t st = api_assert_balanced(rt);
+	assert_int_equal(atomic_load(&starts), 0);
+	assert_int_equal(atomic_load(&k.work), 0);
+	assert_int_equal(atomic_load(&k.stops), 1);
+	assert_int_equal(atomic_load(&k.stop_reason), TRP_STOP_KILLED);
+	assert_int_equal(st.dead_by_reason[TRP_DEAD_KILLED], 5);
+	assert_false(trp_actor_alive(a));
+	assert_no_behaviour_errors();
+	trp_actor_release(a);
+	trp_actor_release(blocker);
+	CHECK_OK(trp_runtime_destroy(rt));
+}
+
 /* The DOWN comes after every message the target sent the watcher. */
 static void test_down_after_messages(void **unused)
 {
@@ -681,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_fail),
 		cmocka_unit_test(test_fail_on_request),
 		cmocka_unit_test(test_kill),
+		cmocka_unit_test(test_kill_before_start),
 		cmocka_unit_test(test_down_after_messages),
 		cmocka_unit_test(test_noproc_demonitor_many),
 		cmocka_unit_test(test_demonitor_voids_queued_down),

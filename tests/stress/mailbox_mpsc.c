@@ -170,6 +170,8 @@ enum consumer_state {
 };
 
 static struct {
+	/* head's line, then tail's (mailbox.h, "Placement") */
+	alignas(64) unsigned char room[TRP__MAILBOX_ROOM];
 	struct trp__mailbox mb;
 	/* TOKEN_*: who may consume */
 	alignas(64) _Atomic(uint32_t) token;
