@@ -51,6 +51,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -455,6 +456,10 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (quiet && ferror(stdin))
+		/* not an EOF: the test still waits for answers */
+		fprintf(stderr, "test_node %s: reading commands: %s\n", name,
+			strerror(errno));
 	rc = trp_runtime_wait_idle(rt, 10 * SEC);
 	if (rc != 0)
 		fprintf(stderr, "test_node %s: wait_idle: %s\n", name,
