@@ -51,7 +51,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -456,14 +455,15 @@ int main(int argc, char **argv)
 		}
 	}
 
-	if (quiet && ferror(stdin))
-		/* not an EOF: the test still waits for answers */
-		fprintf(stderr, "test_node %s: reading commands: %s\n", name,
-			strerror(errno));
 	rc = trp_runtime_wait_idle(rt, 10 * SEC);
 	if (rc != 0)
 		fprintf(stderr, "test_node %s: wait_idle: %s\n", name,
 			trp_errname(rc));
+	if (quiet && ferror(stdin))
+		/* not an EOF: a test that still waits for answers says how
+		 * we ended (net_util.h), this says why */
+		fprintf(stderr, "test_node %s: reading commands failed\n",
+			name);
 	if (!quiet) {
 		print_stats(node);
 		print_sink();
