@@ -314,13 +314,42 @@ static inline int net_peer_expect(struct net_peer *p, const char *prefix,
 	return -ETIMEDOUT;
 }
 
+/* Says how peer @p ended, if it did (within 1 s): a failed command then
+ * tells a crash or a signal from a clean exit. */
+static inline void net_peer_why(struct net_peer *p)
+{
+	for (int i = 0; i < 500 && p->pid > 0; i++) {
+		int st = 0;
+		pid_t r = waitpid(p->pid, &st, WNOHANG);
+		if (r == p->pid) {
+			p->exit_status = st;
+			p->pid = 0;
+			if (WIFSIGNALED(st))
+				fprintf(stderr,
+					"peer %s: killed by signal %d (%s)\n",
+					p->name, WTERMSIG(st),
+					strsignal(WTERMSIG(st)));
+			else
+				fprintf(stderr, "peer %s: exited with %d\n",
+					p->name, WEXITSTATUS(st));
+			return;
+		}
+		if (r < 0)
+			return;
+		net_sleep_ms(2);
+	}
+}
+
 static inline void net_peer_send(struct net_peer *p, const char *cmd)
 {
 	char line[128];
 	int n = snprintf(line, sizeof line, "%s\n", cmd);
-	if (write(p->in_fd, line, (size_t)n) != n)
+	if (write(p->in_fd, line, (size_t)n) != n) {
+		int e = errno;
+		net_peer_why(p);
 		fail_msg("peer %s: writing \"%s\": %s", p->name, cmd,
-			 strerror(errno));
+			 strerror(e));
+	}
 }
 
 /* Sends @cmd and returns the answer line starting with @prefix. */
@@ -329,6 +358,8 @@ static inline void net_peer_cmd(struct net_peer *p, const char *cmd,
 {
 	net_peer_send(p, cmd);
 	int rc = net_peer_expect(p, prefix, out, cap, NET_PEER_REPLY_MS);
+	if (rc == -EPIPE)
+		net_peer_why(p);
 	if (rc != 0)
 		fail_msg("peer %s: no \"%s\" answer to \"%s\": %s", p->name,
 			 prefix, cmd, strerror(-rc));

@@ -75,23 +75,31 @@ static void test_slow_consumer(void **state)
 	net_senders_check(&run, SENDERS);
 	printf("  senders done after %d pulses\n", pulses);
 
-	/* Let the test node publish everything and the peer drain: the
-	 * peer's count stops moving for 500 ms (bounded). */
+	/* Let the test node publish everything and the peer's NATS client
+	 * take or drop every frame, so that the goodbye below finds an
+	 * empty queue. Awaited, not guessed from a quiet spell: each frame
+	 * we published (frames_out) is either taken by the peer's inbound
+	 * thread (frames_in) or dropped by its client (slow_consumer_frames,
+	 * which the inbound thread refreshes every 50 ms while it waits).
+	 * The last frame may still be on its way when this holds; the
+	 * goodbye is published behind it. Bounded. */
 	NET_OK(trp_runtime_wait_idle(fx->rt, NET_SETTLE_NS));
-	uint64_t last = UINT64_MAX;
-	int64_t still_since = net_now();
 	int64_t deadline = net_now() + 60 * NET_SEC;
 	for (;;) {
+		trp_node_stats_t ls = net_local_stats(fx);
 		trp_node_stats_t ps = net_peer_stats(peer);
-		if (accounted(&ps) != last) {
-			last = accounted(&ps);
-			still_since = net_now();
-		} else if (net_now() - still_since > 500 * NET_MS) {
+		if (ls.sent == total &&
+		    ps.frames_in + ps.slow_consumer_frames >= ls.frames_out)
 			break;
-		}
 		if (net_now() > deadline)
-			fail_msg("the peer did not settle");
-		net_sleep_ms(50);
+			fail_msg("the peer did not take or drop every frame: "
+				 "sent %" PRIu64 " of %" PRIu64
+				 ", frames out %" PRIu64 ", peer frames in "
+				 "%" PRIu64 " + dropped %" PRIu64
+				 ", peer disconnects %" PRIu64,
+				 ls.sent, total, ls.frames_out, ps.frames_in,
+				 ps.slow_consumer_frames, ps.disconnects);
+		net_sleep_ms(20);
 	}
 
 	/* Goodbye: the peer counts the gap at the end of our stream. */

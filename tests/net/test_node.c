@@ -676,6 +676,11 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		fprintf(stderr, "test_node %s: wait_idle: %s\n", name,
 			trp_errname(rc));
+	if (quiet && ferror(stdin))
+		/* not an EOF: a test that still waits for answers says how
+		 * we ended (net_util.h), this says why */
+		fprintf(stderr, "test_node %s: reading commands failed\n",
+			name);
 	if (!quiet) {
 		print_stats(node);
 		print_sink();

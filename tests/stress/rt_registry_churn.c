@@ -517,10 +517,17 @@ int main(void)
 		stress_barrier_wait(&g.start);
 		for (uint32_t i = 0; i < NACT; i++) {
 			struct churner *c = &g.ch[NOUT + i];
+			/* Counted before the send (a refused one fails the
+			 * test anyway): the tick starts the churner, whose
+			 * turns add to the same counter with a plain
+			 * load + store (stress_progress, one writer at a
+			 * time). Counted after it, our add could overlap
+			 * the churner's first and lose one of the two; the
+			 * send orders our add before every turn of it. */
+			stress_progress(&c->ticks_accepted, 1);
 			RT_MUST("trp_send(tick)",
 				rt_send(g.act_h[i], MSG_TICK, c->idx, 0,
 					c->tick_seq++));
-			stress_progress(&c->ticks_accepted, 1);
 		}
 		for (uint32_t i = 0; i < NOUT; i++)
 			pthread_join(th[i], NULL);
