@@ -446,6 +446,12 @@ void trp__node_out_free(struct trp_node *node);
  * (this node counted the messages of a frame that reached nobody). */
 void trp__node_out_restart(struct trp_node *node, const char *dst,
 			   size_t dst_len);
+/* Node @dst said goodbye (@gone; call before acknowledging it) or is up
+ * again (!@gone): while gone, frames to it are counted as lost (unsent)
+ * instead of being published. Takes the streams' lock; call with no other
+ * node lock held. */
+void trp__node_out_gone(struct trp_node *node, const char *dst, size_t dst_len,
+			bool gone);
 /* Queues an item for node @dst (a REPLY from an answer target, or any
  * item): 0 or a send error (the outbound thread is gone: TRP_EDEAD). */
 int trp__node_out_item(struct trp_node *node, const char *dst, size_t dst_len,

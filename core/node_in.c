@@ -340,6 +340,9 @@ static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
 	if (f.kind == TRP__WIRE_GOODBYE) {
 		trp__node_lost(node, TRP_LOSS_GAP, src, n,
 			       trp__node_stream_goodbye(st, &f));
+		/* Before the acknowledgement: nothing we send it after the
+		 * acknowledgement goes uncounted. */
+		trp__node_out_gone(node, src, n, true);
 		const char *reply = natsMsg_GetReply(msg);
 		if (reply != NULL)
 			(void)natsConnection_Publish(node->nc, reply, NULL, 0);

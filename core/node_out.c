@@ -45,6 +45,9 @@ struct peer {
 	struct peer *next_dirty;
 	bool dirty;    /* a frame is open and on the dirty list */
 	bool exchange; /* "x.<name>": a bridged exchange's stream */
+	/* the receiver said goodbye (trp__node_out_gone): its frames are
+	 * lost, counted, not published, until it is seen up again */
+	bool gone;
 	uint8_t dst_len;
 	char dst[TRP__NODE_DST_MAX + 1];
 	char subject[TRP__NODE_SUBJECT_MAX];
@@ -161,6 +164,14 @@ static void publish(struct out *o, struct peer *p, struct trp__wire_buf *b)
 		} else {
 			trp__node_count(node, xlost, count);
 		}
+		return;
+	}
+	if (p->gone) {
+		/* Published after the receiver's goodbye was acknowledged,
+		 * it might reach nobody and nobody would count it. */
+		trp__node_lost(node, TRP_LOSS_UNSENT, p->dst, p->dst_len,
+			       count);
+		trp__node_asks_fail(node, p->dst, p->dst_len, TRP_ENOTCONN);
 		return;
 	}
 	char reply[TRP__NODE_SUBJECT_MAX];
@@ -766,6 +777,23 @@ static void gate_stop(void *value, void *ctx);
 static struct out *out_of(struct trp_node *node)
 {
 	return node->out_state;
+}
+
+void trp__node_out_gone(struct trp_node *node, const char *dst, size_t dst_len,
+			bool gone)
+{
+	struct out *o = out_of(node);
+	if (o == NULL)
+		return;
+	/* Under the streams' lock: a frame to @dst is published before this
+	 * (so before the caller's acknowledgement of the goodbye, on the
+	 * same connection: the leaving node receives it before it stops
+	 * reading) or sees the mark and is counted instead. */
+	trp__mutex_lock(&o->lock);
+	struct peer *p = trp__node_table_get(&o->peers, dst, dst_len);
+	if (p != NULL)
+		p->gone = gone;
+	trp__mutex_unlock(&o->lock);
 }
 
 int trp__node_out_start(struct trp_node *node)

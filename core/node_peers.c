@@ -154,6 +154,7 @@ void trp__node_peer_seen(struct trp_node *node, const char *name, size_t len,
 	p->last_ns = now;
 	if (interval_ns != 0)
 		p->interval_ns = interval_ns;
+	bool came_up = !p->up;
 	if (!p->up) {
 		p->up = true;
 		p->incarnation = incarnation;
@@ -165,6 +166,8 @@ void trp__node_peer_seen(struct trp_node *node, const char *name, size_t len,
 		tell(node, &ev);
 	}
 	trp__mutex_unlock(&node->peer_tbl.lock);
+	if (came_up)
+		trp__node_out_gone(node, name, len, false);
 	if (down_old)
 		down_effects(node, name, len);
 }
