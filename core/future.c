@@ -54,6 +54,10 @@ struct trp_future {
 	uint32_t then_type;
 	_Atomic(uint32_t) then_claimed; /* a continuation was set */
 	_Atomic(uint32_t) then_fired;
+	/* made by a simulated runtime: waits run the simulation. Kept here
+	 * because a future may outlive its runtime (to.rt is not read once
+	 * the future is done) */
+	bool sim;
 	alignas(16) unsigned char inline_reply[INLINE_REPLY];
 };
 
@@ -87,6 +91,7 @@ struct trp_future *trp__future_new(struct trp_runtime *rt, uint32_t type)
 	memset(f, 0, sizeof *f);
 	f->to.ops = &future_reply_ops;
 	f->to.rt = rt;
+	f->sim = rt->sim != NULL;
 	atomic_init(&f->state, PENDING);
 	atomic_init(&f->refs, 1);
 	atomic_init(&f->then_actor, NULL);
@@ -288,8 +293,11 @@ int trp_future_wait(trp_future_t *f, int64_t timeout_ns,
 		return TRP_EINVAL;
 	if (trp__self_worker != NULL)
 		return TRP_EDEADLK;
-	if (trp__unlikely(f->to.rt->sim != NULL)) {
-		sim_wait(f, timeout_ns);
+	if (trp__unlikely(f->sim)) {
+		/* a pending future's runtime is alive: destroy completes
+		 * them all */
+		if (!future_done(f))
+			sim_wait(f, timeout_ns);
 		goto done;
 	}
 	uint64_t deadline = trp__deadline(timeout_ns);
