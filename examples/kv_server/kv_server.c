@@ -29,7 +29,10 @@
  * Bursts. Consecutive requests of one connection for one key parsed from
  * one read (a pipeline) go to the key's actor as one KV_BATCH message and
  * come back as one reply message holding all their replies: one send and
- * one port message per burst (struct batch below).
+ * one port message per burst (struct batch below). Batching one key's
+ * requests from all connections per loop iteration (uv_check) was tried
+ * and is not faster: the loop stops overlapping its reads with the
+ * worker's turn (BENCHMARKS.md, "Batching across connections").
  *
  * Order. Replies must leave in request order per connection even when a
  * pipeline's requests go to different actors and come back in any order.
