@@ -133,7 +133,9 @@ struct trp_node {
 	/* the outbound thread actor (node_out.c) and its state; the handle
 	 * lives until the node is freed */
 	struct trp_actor *out;
-	void *out_state;
+	/* the outbound state: set by trp__node_out_start (release) while
+	 * the heartbeat subscription may already read it (acquire) */
+	_Atomic(void *) out_state;
 	/* the inbound thread (node_in.c) and its stop flag */
 	struct trp__thread in_thread;
 	_Atomic(uint32_t) in_stop;

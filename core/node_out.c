@@ -776,7 +776,9 @@ static void gate_stop(void *value, void *ctx);
 
 static struct out *out_of(struct trp_node *node)
 {
-	return node->out_state;
+	/* ORDER: acquire pairs with the release store in
+	 * trp__node_out_start: the state's fields are visible. */
+	return atomic_load_explicit(&node->out_state, memory_order_acquire);
 }
 
 void trp__node_out_gone(struct trp_node *node, const char *dst, size_t dst_len,
@@ -803,11 +805,13 @@ int trp__node_out_start(struct trp_node *node)
 		return TRP_ENOMEM;
 	o->node = node;
 	o->closed = true; /* until the thread runs */
-	node->out_state = o;
+	/* ORDER: release publishes the zeroed state to out_of. */
+	atomic_store_explicit(&node->out_state, o, memory_order_release);
 	int rc = trp_thread_actor_spawn(node->rt, out_main, o, &node->out);
 	if (rc != 0) {
 		trp__free(o, sizeof *o);
-		node->out_state = NULL;
+		atomic_store_explicit(&node->out_state, NULL,
+				      memory_order_relaxed);
 		return rc;
 	}
 	trp__mutex_lock(&o->lock);
@@ -958,7 +962,7 @@ void trp__node_out_free(struct trp_node *node)
 		return;
 	trp__wire_buf_free(&o->dbuf);
 	trp__free(o, sizeof *o);
-	node->out_state = NULL;
+	atomic_store_explicit(&node->out_state, NULL, memory_order_relaxed);
 }
 
 static void out_free(void *buf)
