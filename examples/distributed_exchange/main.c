@@ -93,6 +93,7 @@
 #include <troupe/troupe.h>
 
 #include "nats_server.h"
+#include "node_args.h"
 
 #define PROGRAM "distributed_exchange"
 #define EXCHANGE "name" /* get_exchange('name') */
@@ -896,56 +897,6 @@ static void die_usage(const char *fmt, ...)
 	exit(2);
 }
 
-/* "nats://" or "tls://", an optional "user[:password]@", a host of
- * [A-Za-z0-9.-] or a bracketed IPv6 address, an optional ":PORT". */
-static bool url_ok(const char *url)
-{
-	const char *p, *at, *host, *end;
-
-	if (strncmp(url, "nats://", 7) == 0)
-		p = url + 7;
-	else if (strncmp(url, "tls://", 6) == 0)
-		p = url + 6;
-	else
-		return false;
-	at = strrchr(p, '@');
-	host = at != NULL ? at + 1 : p;
-	if (*host == '[') {
-		end = strchr(host, ']');
-		if (end == NULL || end == host + 1)
-			return false;
-		end++;
-	} else {
-		end = host;
-		while (isalnum((unsigned char)*end) || *end == '.' ||
-		       *end == '-')
-			end++;
-		if (end == host)
-			return false;
-	}
-	if (*end == '\0')
-		return true;
-	if (*end != ':' || !isdigit((unsigned char)end[1]))
-		return false;
-	char *stop;
-	errno = 0;
-	long port = strtol(end + 1, &stop, 10);
-	return errno == 0 && *stop == '\0' && port >= 1 && port <= 65535;
-}
-
-/* A cluster name is a NATS subject token (troupe/node.h). */
-static bool token_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > TRP_NODE_TOKEN_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
-			return false;
-	return true;
-}
-
 int main(int argc, char **argv)
 {
 	const char *url = NULL, *role = NULL, *cluster = NULL;
@@ -976,10 +927,10 @@ int main(int argc, char **argv)
 		else
 			cluster = v;
 	}
-	if (url != NULL && !url_ok(url))
+	if (url != NULL && !ex_nats_url_ok(url))
 		die_usage("bad NATS URL '%s' (expected nats://HOST[:PORT])",
 			  url);
-	if (cluster != NULL && !token_ok(cluster))
+	if (cluster != NULL && !ex_cluster_ok(cluster))
 		die_usage("bad cluster name '%s' (1 to 32 of A-Z a-z 0-9 _ -)",
 			  cluster);
 	if (role != NULL && strcmp(role, node_names[0]) != 0 &&
