@@ -809,9 +809,12 @@ int trp__node_out_start(struct trp_node *node)
 	atomic_store_explicit(&node->out_state, o, memory_order_release);
 	int rc = trp_thread_actor_spawn(node->rt, out_main, o, &node->out);
 	if (rc != 0) {
-		trp__free(o, sizeof *o);
+		/* relaxed: unpublished before it is freed; a heartbeat that
+		 * came in between start and here may still hold it (the
+		 * thread could not be spawned: the start fails anyway). */
 		atomic_store_explicit(&node->out_state, NULL,
 				      memory_order_relaxed);
+		trp__free(o, sizeof *o);
 		return rc;
 	}
 	trp__mutex_lock(&o->lock);
@@ -960,9 +963,11 @@ void trp__node_out_free(struct trp_node *node)
 	struct out *o = out_of(node);
 	if (o == NULL)
 		return;
+	/* relaxed: nobody reads it any more (the node's subscriptions are
+	 * closed before it is freed). */
+	atomic_store_explicit(&node->out_state, NULL, memory_order_relaxed);
 	trp__wire_buf_free(&o->dbuf);
 	trp__free(o, sizeof *o);
-	atomic_store_explicit(&node->out_state, NULL, memory_order_relaxed);
 }
 
 static void out_free(void *buf)
