@@ -163,6 +163,21 @@ static void stream(struct fixture *fx, int64_t until, uint64_t *sent)
 			       TRP_EFULL &&
 		       now_ns() < give_up)
 			sleep_ms(1);
+		if (rc != 0) {
+			/* what A saw (TRP_EDEAD: B was judged down and the
+			 * proxy killed; say why) */
+			trp_node_stats_t sa;
+			if (trp_node_stats(fx->a, &sa) == 0)
+				printf("  send %llu: %s; A: peer_downs %llu, "
+				       "disconnects %llu, reconnects %llu, "
+				       "lost_no_responders %llu\n",
+				       (unsigned long long)v, trp_strerror(rc),
+				       (unsigned long long)sa.peer_downs,
+				       (unsigned long long)sa.disconnects,
+				       (unsigned long long)sa.reconnects,
+				       (unsigned long long)
+					       sa.lost_no_responders);
+		}
 		assert_int_equal(rc, 0);
 		*sent = v;
 		if ((v & 255) == 0)
