@@ -176,7 +176,7 @@ static void stream(struct fixture *fx, int64_t until, uint64_t *sent)
 				       (unsigned long long)sa.disconnects,
 				       (unsigned long long)sa.reconnects,
 				       (unsigned long long)
-					       sa.lost_no_responders);
+					       sa.lost[TRP_LOSS_NO_RESPONDERS]);
 		}
 		assert_int_equal(rc, 0);
 		*sent = v;
