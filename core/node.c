@@ -883,6 +883,12 @@ unclaim:
 
 int trp_node_stop(trp_node_t *node, int64_t timeout_ns)
 {
+	return trp_node_stop_ex(node, timeout_ns, NULL);
+}
+
+int trp_node_stop_ex(trp_node_t *node, int64_t timeout_ns,
+		     trp_node_stats_t *final)
+{
 	if (node == NULL)
 		return TRP_EINVAL;
 	if (trp__worker_of(node->rt) != NULL)
@@ -910,6 +916,8 @@ int trp_node_stop(trp_node_t *node, int64_t timeout_ns)
 	close_nats(node);
 	/* Asks whose answer can no longer come. */
 	trp__node_asks_fail(node, NULL, 0, TRP_ENOTCONN);
+	if (final != NULL)
+		(void)trp_node_stats(node, final);
 
 	trp__mutex_lock(&node->exports.lock);
 	trp__node_table_clear(&node->exports, release_actor, NULL);

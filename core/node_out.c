@@ -793,6 +793,14 @@ void trp__node_out_gone(struct trp_node *node, const char *dst, size_t dst_len,
 	 * reading) or sees the mark and is counted instead. */
 	trp__mutex_lock(&o->lock);
 	struct peer *p = trp__node_table_get(&o->peers, dst, dst_len);
+	/* A node we have not sent to yet gets its stream now, marked: a
+	 * first frame to it published after the acknowledgement would
+	 * otherwise go to a subscription being drained, and its "no
+	 * responders" could come after we stop reading (net.links once
+	 * lost a DOWN that way under ASan). Not after the outbound thread
+	 * closed: the table is freed then, and nothing is published. */
+	if (p == NULL && gone && !o->closed)
+		p = peer_get(o, dst, dst_len);
 	if (p != NULL)
 		p->gone = gone;
 	trp__mutex_unlock(&o->lock);

@@ -185,15 +185,13 @@ int remote_end(struct remote_run *r, struct bench_result *out)
 
 	memset(&st, 0, sizeof(st));
 	if (r->node != NULL) {
-		int src = trp_node_stats(r->node, &st);
+		/* the final counters: what the stop counts is in them */
+		int src = trp_node_stop_ex(r->node, NODE_STOP_NS, &st);
 
 		if (src != 0) {
-			rc = report(r->w->name, "trp_node_stats", src);
+			rc = report(r->w->name, "trp_node_stop_ex", src);
 			out->ok = false;
 		}
-		src = trp_node_stop(r->node, NODE_STOP_NS);
-		if (src != 0 && rc == 0)
-			rc = report(r->w->name, "trp_node_stop", src);
 		r->node = NULL;
 	}
 	frc = bench_far_stop(&r->far, r->far_line, sizeof(r->far_line),

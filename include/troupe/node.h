@@ -286,6 +286,18 @@ TRP_API int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 TRP_API int trp_node_stop(trp_node_t *node, int64_t timeout_ns);
 
 /**
+ * trp_node_stop(), and the node's final counters into @p final (may be
+ * NULL): taken after its threads stopped, so they include what the stop
+ * itself counted (frames delivered while the subscription drained, the gap
+ * at the end of a stream whose sender said goodbye, messages held back
+ * and never sent). trp_node_stats() just before a stop misses those: use
+ * these to check the conservation identity above.
+ * Errors: those of trp_node_stop() (@p final is then untouched).
+ */
+TRP_API int trp_node_stop_ex(trp_node_t *node, int64_t timeout_ns,
+			     trp_node_stats_t *final);
+
+/**
  * A handle for the actor registered (or exported) as @p actor_name on the
  * node @p node_name of this cluster. The same (node, name) gives the same
  * proxy while it lives; *out receives a new reference. Sends to it return

@@ -509,7 +509,7 @@ static inline int net_peer_try_start(struct net_peer *p, const char *url,
 
 /* Final counters of a peer that was told to stop. */
 struct net_peer_final {
-	trp_node_stats_t node; /* before its trp_node_stop() */
+	trp_node_stats_t node; /* after its stop (trp_node_stop_ex) */
 	struct net_sink_stats sink;
 	uint64_t sink_stats_asks, sink_unexpected;
 	struct net_echo_stats echo;
@@ -734,13 +734,12 @@ static inline trp_node_stats_t net_local_stats(struct net_fixture *fx)
 	return s;
 }
 
-/* Captures the test node's counters, then stops it (goodbyes). */
+/* Stops the test node (goodbyes) and returns its final counters. */
 static inline trp_node_stats_t net_local_stop(struct net_fixture *fx)
 {
 	trp_node_stats_t s;
 	NET_OK(trp_runtime_wait_idle(fx->rt, NET_SETTLE_NS));
-	NET_OK(trp_node_stats(fx->node, &s));
-	NET_OK(trp_node_stop(fx->node, 5 * NET_SEC));
+	NET_OK(trp_node_stop_ex(fx->node, 5 * NET_SEC, &s));
 	fx->node = NULL;
 	return s;
 }

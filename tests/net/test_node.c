@@ -66,10 +66,10 @@
  *                         t_exits=N t_exit_reason=R t_exit_code=C
  *                         t_exit_from=I t_seqs=N t_seqs_at_exit=N"
  *                   (a reason 0: still running)
- *   in   "stop"     waits until the runtime is idle (at most 10 s), then
- *                   out the final "stats", "sink" and "echo" lines (the
- *                   node's counters before trp_node_stop(), which frees
- *                   it), stops the node, out "stopped rc=<TRP_E...>",
+ *   in   "stop"     waits until the runtime is idle (at most 10 s), stops
+ *                   the node, then out the final "stats" (the node's
+ *                   counters after its stop: trp_node_stop_ex), "sink"
+ *                   and "echo" lines, out "stopped rc=<TRP_E...>",
  *                   destroys the runtime, out "runtime sent=S
  *                   processed=P dead=D balanced=0|1", out "bye", exit 0.
  *   EOF on stdin (the parent died) is a quiet "stop".
@@ -681,14 +681,22 @@ int main(int argc, char **argv)
 		 * we ended (net_util.h), this says why */
 		fprintf(stderr, "test_node %s: reading commands failed\n",
 			name);
+	/* The final counters, taken after the node's threads stopped: what
+	 * the stop itself counts is in them (trp_node_stop_ex). */
+	trp_node_stats_t final;
+	rc = trp_node_stop_ex(node, 5 * SEC, &final);
 	if (!quiet) {
-		print_stats(node);
+		char sline[1024];
+		if (rc == 0) {
+			net_format_stats(&final, sline, sizeof sline);
+			printf("%s\n", sline);
+		} else {
+			printf("error stats %s\n", trp_errname(rc));
+		}
 		print_sink();
 		print_echo();
-	}
-	rc = trp_node_stop(node, 5 * SEC);
-	if (!quiet)
 		printf("stopped rc=%s\n", trp_errname(rc));
+	}
 	for (int i = 0; i < nactors; i++)
 		trp_actor_release(actors[i]);
 	if (xex != NULL)
