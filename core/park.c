@@ -133,6 +133,59 @@ void trp__spin_quit(struct trp__worker *w)
 				  memory_order_relaxed);
 }
 
+/*
+ * One sleep of a parking worker that is no longer counted active: with a
+ * timeout while a lone actor waits (@seen < 0) or other parties run
+ * (@others != 0; one sleeper keeps the watchdog's shorter period), for
+ * good otherwise. Returns true when a timed sleep ran out with no bell
+ * (park_seq still @seq): the caller looks again.
+ */
+static bool park_once(struct trp_runtime *rt, uint32_t seq, int seen,
+		      uint32_t others)
+{
+	int64_t timeout = seen < 0    ? RECHECK_NS :
+			  others != 0 ? BUSY_PEER_NS :
+					-1;
+	/* relaxed: the flag only picks which sleeper watches; two
+	 * watchdogs, or none for one period, are harmless. */
+	bool watch = timeout > 0 &&
+		     atomic_load_explicit(&rt->watchdog,
+					  memory_order_relaxed) == 0 &&
+		     atomic_exchange_explicit(&rt->watchdog, 1,
+					      memory_order_relaxed) == 0;
+	if (watch)
+		timeout = WATCH_NS;
+	if (timeout < 0) {
+		/* ORDER: seq_cst, the other half of the pair in
+		 * trp__kick_deep. A worker that became active after our
+		 * activity decrement and missed our increment here is seen
+		 * by the load below; then we park with the watchdog's
+		 * timeout (a rare race), else it could block in a behaviour
+		 * while we sleep for good. A kick that lands before our
+		 * futex wait still bumps park_seq, so we re-check. */
+		atomic_fetch_add_explicit(&rt->deep_sleepers, 1,
+					  memory_order_seq_cst);
+		/* ORDER: seq_cst, see above. */
+		bool busy = TRP__ACT_COUNT(atomic_load_explicit(
+				    &rt->activity, memory_order_seq_cst)) != 0;
+		if (busy)
+			timeout = WATCH_NS;
+		trp__futex_wait_bits(&rt->park_seq, seq, timeout,
+				     WAKE_ANY | WAKE_DEEP);
+		atomic_fetch_sub_explicit(&rt->deep_sleepers, 1,
+					  memory_order_relaxed);
+	} else {
+		trp__futex_wait_bits(&rt->park_seq, seq, timeout, WAKE_ANY);
+	}
+	if (watch)
+		atomic_store_explicit(&rt->watchdog, 0, memory_order_relaxed);
+	/* ORDER: acquire, as the load in trp__park: a bell's release
+	 * increment, and the work published before it, are seen by the
+	 * caller's re-check either way. */
+	return timeout > 0 &&
+	       atomic_load_explicit(&rt->park_seq, memory_order_acquire) == seq;
+}
+
 void trp__park(struct trp__worker *w, bool spinning)
 {
 	struct trp_runtime *rt = w->rt;
@@ -156,46 +209,21 @@ void trp__park(struct trp__worker *w, bool spinning)
 		 * costs nothing measurable). */
 		uint32_t others = trp__activity_dec(rt);
 		TRP_PROBE1(park, w->index);
-		int64_t timeout = seen < 0    ? RECHECK_NS :
-				  others != 0 ? BUSY_PEER_NS :
-						-1;
-		/* relaxed: the flag only picks which sleeper watches; two
-		 * watchdogs, or none for one period, are harmless. */
-		bool watch = timeout > 0 &&
-			     atomic_load_explicit(&rt->watchdog,
-						  memory_order_relaxed) == 0 &&
-			     atomic_exchange_explicit(&rt->watchdog, 1,
-						      memory_order_relaxed) ==
-				     0;
-		if (watch)
-			timeout = WATCH_NS;
-		if (timeout < 0) {
-			/* ORDER: seq_cst, the other half of the pair in
-			 * trp__kick_deep. A worker that became active after
-			 * our activity decrement and missed our increment
-			 * here is seen by the load below; then we park with
-			 * the watchdog's timeout (a rare race), else it
-			 * could block in a behaviour while we sleep for
-			 * good. A kick that lands before our futex wait
-			 * still bumps park_seq, so we re-check. */
-			atomic_fetch_add_explicit(&rt->deep_sleepers, 1,
-						  memory_order_seq_cst);
-			/* ORDER: seq_cst, see above. */
-			bool busy = TRP__ACT_COUNT(atomic_load_explicit(
-					    &rt->activity,
-					    memory_order_seq_cst)) != 0;
-			trp__futex_wait_bits(&rt->park_seq, seq,
-					     busy ? WATCH_NS : -1,
-					     WAKE_ANY | WAKE_DEEP);
-			atomic_fetch_sub_explicit(&rt->deep_sleepers, 1,
-						  memory_order_relaxed);
-		} else {
-			trp__futex_wait_bits(&rt->park_seq, seq, timeout,
-					     WAKE_ANY);
+		/* A timed park that ran out with no bell looks again without
+		 * counting as active: nothing can be visible to us here that
+		 * trp_runtime_wait_idle() does not see (the injection queue's
+		 * length, or a peer that is active while its queue holds an
+		 * actor), so a wait_idle poll keeps seeing an idle runtime
+		 * idle. A bell, or anything to do, ends the loop. */
+		while (park_once(rt, seq, seen, others)) {
+			seen = work_visible(w);
+			if (seen != 0)
+				break;
+			/* ORDER: seq_cst, as trp__activity_dec's update
+			 * (the value only picks the next timeout). */
+			others = TRP__ACT_COUNT(atomic_load_explicit(
+				&rt->activity, memory_order_seq_cst));
 		}
-		if (watch)
-			atomic_store_explicit(&rt->watchdog, 0,
-					      memory_order_relaxed);
 		trp__activity_inc(rt);
 		TRP_PROBE1(unpark, w->index);
 		w->woke = true;
