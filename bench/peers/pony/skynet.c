@@ -4,9 +4,9 @@
  * code drives it (issue 16).
  *
  *     troupe-peer-pony skynet [--depth D] [--workers W] [--runs R]
- *     workload=skynet runtime=pony messages=1111110 seconds=0.231 rate=4810000
- *     check=ok workers=2 depth=6 actors=1111111 total=499999500000
- *     quiesce_s=0.012 peak_rss_kb=180000
+ *     workload=skynet runtime=pony messages=1111110 seconds=0.811240
+ *     rate=1369645 check=ok workers=2 depth=6 actors=1111111
+ *     total=499999500000 quiesce_s=0.477918 peak_rss_kb=521840
  *
  * (one line; wrapped here). Same CLI shape, parameter, defaults and
  * messages=/rate= semantics as troupe-bench skynet and the Go peer; a failed
