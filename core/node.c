@@ -605,6 +605,14 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	(void)nc;
 	struct trp_node *node = closure;
 	trp__node_count(node, disconnects, 1);
+	/* relaxed: a time stamp read as a hint (node_in.c). Stamped here
+	 * too, not only on the reconnect: the client flushes what it
+	 * buffered meanwhile as soon as it is back, and a "no responders"
+	 * for it can come (on another client thread) before it runs our
+	 * reconnected callback; net.cluster's restarts once saw a live peer
+	 * taken down that way under ASan. */
+	atomic_store_explicit(&node->conn_change_ns, trp__now_ns(),
+			      memory_order_relaxed);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -612,8 +620,8 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	(void)nc;
 	struct trp_node *node = closure;
 	trp__node_count(node, reconnects, 1);
-	/* relaxed: a time stamp read as a hint (node_in.c). */
-	atomic_store_explicit(&node->reconnected_ns, trp__now_ns(),
+	/* relaxed: as in on_disconnected. */
+	atomic_store_explicit(&node->conn_change_ns, trp__now_ns(),
 			      memory_order_relaxed);
 }
 

@@ -123,9 +123,11 @@ struct trp_node {
 	trp_node_loss_fn on_loss;
 	void *loss_ctx;
 	natsConnection *nc;
-	_Atomic(uint32_t) nats_closed;	  /* the closed callback ran */
-	_Atomic(uint64_t) reconnected_ns; /* our last reconnect, or 0 */
-	natsSubscription *sub;		  /* frames: trp.<cluster>.n.<name>.> */
+	_Atomic(uint32_t) nats_closed; /* the closed callback ran */
+	/* our last disconnect or reconnect, or 0 (node_in.c: "no responders"
+	 * right after one says nothing about the peer) */
+	_Atomic(uint64_t) conn_change_ns;
+	natsSubscription *sub;	  /* frames: trp.<cluster>.n.<name>.> */
 	natsSubscription *nr_sub; /* no responders: trp.<cluster>.r.<name>.> */
 	char sub_subject[TRP__NODE_SUBJECT_MAX];
 	char nr_subject[TRP__NODE_SUBJECT_MAX];
@@ -335,6 +337,9 @@ void trp__node_peer_seen(struct trp_node *node, const char *name, size_t len,
  * pending asks fail, node monitors are told. Any thread, no lock held. */
 void trp__node_peer_down(struct trp_node *node, const char *name, size_t len,
 			 uint64_t incarnation, uint32_t reason);
+/* How this node sees @name: 1 up, 0 down (seen, then lost), -1 never
+ * seen (it may still be starting). Any thread. */
+int trp__node_peer_state(struct trp_node *node, const char *name, size_t len);
 /* The callback of node->hb_sub. */
 void trp__node_on_beat(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 		       void *closure);

@@ -437,7 +437,8 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 		    trp__node_token_ok(rest, dst_len)) {
 			memcpy(rest_z, rest, dst_len);
 			rest_z[dst_len] = '\0';
-			/* Right after our own reconnect, the server we found
+			/* Right after our own disconnect or reconnect, the
+			 * server we found
 			 * may not know the peer's subscription yet (interest
 			 * travels between a cluster's servers): "no
 			 * responders" then says nothing about a peer that is
@@ -450,9 +451,9 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 			 * again (a frame we sent before this answer came can
 			 * still make it do so: a window of about a round
 			 * trip). */
-			/* relaxed: a time stamp, a hint (on_reconnected). */
+			/* relaxed: a time stamp, a hint (on_disconnected). */
 			uint64_t since = atomic_load_explicit(
-				&node->reconnected_ns, memory_order_relaxed);
+				&node->conn_change_ns, memory_order_relaxed);
 			uint64_t window = node->hb_interval * node->hb_misses;
 			bool grace = since != 0 &&
 				     trp__now_ns() - since <= window;

@@ -62,7 +62,8 @@ struct peer {
 	uint64_t nheld;		   /* how many */
 	struct peer *next_holding; /* on out.holding while held != NULL */
 	uint64_t acked_seen;	   /* gate->acked at the last progress */
-	uint64_t stalled_ns;	   /* when it last made progress */
+	uint64_t stalled_ns;	   /* when it last made progress or asked */
+	uint64_t progress_ns;	   /* when it last made progress */
 };
 
 /* An item held back: the OUT_ITEM message's bytes. */
@@ -414,7 +415,7 @@ static void hold(struct out *o, struct peer *p, const void *data, size_t size)
 		/* relaxed: see window_full. */
 		p->acked_seen = atomic_load_explicit(&p->gate->acked,
 						     memory_order_relaxed);
-		p->stalled_ns = trp__now_ns();
+		p->stalled_ns = p->progress_ns = trp__now_ns();
 	}
 	*p->held_tail = h;
 	p->held_tail = &h->next;
@@ -500,17 +501,23 @@ static void tick(struct out *o)
 			/* credit came (its wake-up may have missed the hold:
 			 * the tick makes up for it) */
 			p->acked_seen = acked;
-			p->stalled_ns = now;
+			p->stalled_ns = p->progress_ns = now;
 			release(o, p);
 			continue;
 		}
 		if (now - p->stalled_ns < STALL_NS)
 			continue;
 		p->stalled_ns = now;
-		char z[TRP_NODE_TOKEN_MAX + 1];
-		memcpy(z, p->dst, p->dst_len);
-		z[p->dst_len] = '\0';
-		if (trp_node_peer_up(node, z, NULL) != 1) {
+		/* Down: what is held is lost. Never seen: it may be starting
+		 * (its first beat not here yet, a slow machine), so it gets
+		 * the time heartbeats would take to judge it down, asked
+		 * meanwhile; net.flow_control once lost a window to a peer
+		 * whose frames were arriving while its first beat was late. */
+		int state = trp__node_peer_state(node, p->dst, p->dst_len);
+		if (state == 0 ||
+		    (state < 0 &&
+		     now - p->progress_ns >
+			     node->hb_interval * node->hb_misses)) {
 			/* relaxed: this thread's own window. */
 			atomic_store_explicit(&p->gate->acked, p->next_seq,
 					      memory_order_relaxed);

@@ -433,6 +433,15 @@ int trp_node_demonitor_nodes(trp_node_t *node, trp_actor_t *watcher)
 	return rc;
 }
 
+int trp__node_peer_state(struct trp_node *node, const char *name, size_t len)
+{
+	trp__mutex_lock(&node->peer_tbl.lock);
+	struct peer *p = trp__node_table_get(&node->peer_tbl, name, len);
+	int state = p == NULL ? -1 : p->up ? 1 : 0;
+	trp__mutex_unlock(&node->peer_tbl.lock);
+	return state;
+}
+
 int trp_node_peer_up(const trp_node_t *node, const char *node_name,
 		     uint64_t *incarnation)
 {
