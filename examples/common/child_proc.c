@@ -152,3 +152,20 @@ int ex_child_start(struct ex_child *c)
 	c->status = 0;
 	return 0;
 }
+
+int ex_server_start(const char *program, struct nats_server *srv,
+		    const char **url)
+{
+	memset(srv, 0, sizeof *srv);
+	if (*url != NULL)
+		return 0;
+	if (nats_server_start(srv, NULL) != 0) {
+		fprintf(stderr,
+			"%s: could not start a nats-server (set "
+			"TROUPE_NATS_SERVER, or use --nats URL)\n",
+			program);
+		return -1;
+	}
+	*url = srv->url;
+	return 0;
+}

@@ -9,6 +9,10 @@
  * terminal: every call below then does nothing (ex_child_running says
  * true), so the code that waits for a node reads the same either way.
  *
+ * The one-command mode's third kind of process, the nats-server, is
+ * started by ex_server_start (through the tests' harness,
+ * tests/common/nats_server.h).
+ *
  * Errors are printed as one line on stderr, "PROGRAM: what".
  */
 #ifndef TRP_EXAMPLES_CHILD_PROC_H
@@ -18,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "nats_server.h"
 
 struct ex_child {
 	const char *program; /* for messages: "distributed_exchange" */
@@ -52,5 +58,13 @@ int ex_child_wait(struct ex_child *c, int64_t timeout_ns);
 /* Ends @c: @sig, then SIGKILL if it has not exited within 2 s; reaps it.
  * Nothing for one already reaped. */
 void ex_child_kill(struct ex_child *c, int sig);
+
+/* Unless *@url is set already, starts a private nats-server on a free
+ * loopback port (the binary: $TROUPE_NATS_SERVER, else PATH, else
+ * /usr/sbin) into @srv and points *@url at it. @srv is zeroed first, so
+ * nats_server_stop(@srv) is right on every path. 0, or prints why and
+ * -1. */
+int ex_server_start(const char *program, struct nats_server *srv,
+		    const char **url);
 
 #endif /* TRP_EXAMPLES_CHILD_PROC_H */

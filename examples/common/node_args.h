@@ -1,6 +1,9 @@
 /*
- * examples/common/node_args.h - command-line checks shared by the
- * distributed examples (distributed_scheduler, distributed_exchange).
+ * examples/common/node_args.h - the command line shared by the
+ * distributed examples (distributed_scheduler, distributed_exchange):
+ *
+ *     PROGRAM [--nats URL] [--role ROLE] [--cluster NAME]   (any order)
+ *     PROGRAM -h | --help
  */
 #ifndef TRP_EXAMPLES_NODE_ARGS_H
 #define TRP_EXAMPLES_NODE_ARGS_H
@@ -15,5 +18,20 @@ bool ex_nats_url_ok(const char *url);
 /* A cluster name is a NATS subject token (troupe/node.h): 1 to
  * TRP_NODE_TOKEN_MAX characters of [A-Za-z0-9_-]. */
 bool ex_cluster_ok(const char *s);
+
+struct ex_node_args {
+	const char *url;     /* --nats, or NULL */
+	const char *role;    /* --role, or NULL */
+	const char *cluster; /* --cluster, or NULL */
+	bool help;	     /* -h or --help: print the usage, exit 0 */
+};
+
+/* Parses argv into @a (parsing stops at -h/--help) and checks it: the URL
+ * (ex_nats_url_ok), the cluster (ex_cluster_ok), the role (one of the
+ * @nroles @roles) and that a role comes with a URL. On bad usage prints
+ * "PROGRAM: what (see --help)" on stderr and exits with status 2. */
+void ex_node_args_parse(const char *program, int argc, char **argv,
+			const char *const *roles, int nroles,
+			struct ex_node_args *a);
 
 #endif /* TRP_EXAMPLES_NODE_ARGS_H */

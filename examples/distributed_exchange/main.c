@@ -746,24 +746,10 @@ static void usage(FILE *out)
 		"is given.\n");
 }
 
-static void die_usage(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void die_usage(const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	error_line(NULL, "%s (see --help)", line);
-	exit(2);
-}
-
 int main(int argc, char **argv)
 {
-	const char *url = NULL, *role = NULL, *cluster = NULL;
+	const char *url, *role, *cluster;
+	struct ex_node_args args;
 	char own_cluster[TRP_NODE_TOKEN_MAX + 1];
 	struct nats_server srv;
 	int status;
@@ -771,39 +757,14 @@ int main(int argc, char **argv)
 	/* One write per line, whoever shares our stdout (see above). */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strcmp(a, "--nats") != 0 && strcmp(a, "--role") != 0 &&
-		    strcmp(a, "--cluster") != 0)
-			die_usage("unknown option '%s'", a);
-		if (i + 1 >= argc)
-			die_usage("%s needs a value", a);
-		const char *v = argv[++i];
-		if (strcmp(a, "--nats") == 0)
-			url = v;
-		else if (strcmp(a, "--role") == 0)
-			role = v;
-		else
-			cluster = v;
+	ex_node_args_parse(PROGRAM, argc, argv, node_names, NNODES, &args);
+	if (args.help) {
+		usage(stdout);
+		return 0;
 	}
-	if (url != NULL && !ex_nats_url_ok(url))
-		die_usage("bad NATS URL '%s' (expected nats://HOST[:PORT])",
-			  url);
-	if (cluster != NULL && !ex_cluster_ok(cluster))
-		die_usage("bad cluster name '%s' (1 to 32 of A-Z a-z 0-9 _ -)",
-			  cluster);
-	if (role != NULL && strcmp(role, node_names[0]) != 0 &&
-	    strcmp(role, node_names[1]) != 0 &&
-	    strcmp(role, node_names[2]) != 0)
-		die_usage("unknown role '%s' (alpha, beta or gamma)", role);
-	if (role != NULL && url == NULL)
-		die_usage("--role %s needs --nats URL (a server you started)",
-			  role);
+	url = args.url;
+	role = args.role;
+	cluster = args.cluster;
 
 	if (role != NULL) {
 		if (cluster == NULL)
@@ -820,16 +781,8 @@ int main(int argc, char **argv)
 			 DEFAULT_CLUSTER "-%ld", (long)getpid());
 		cluster = own_cluster;
 	}
-	memset(&srv, 0, sizeof srv);
-	if (url == NULL) {
-		if (nats_server_start(&srv, NULL) != 0) {
-			error_line(NULL, "could not start a nats-server (set "
-					 "TROUPE_NATS_SERVER, or use --nats "
-					 "URL)");
-			return 1;
-		}
-		url = srv.url;
-	}
+	if (ex_server_start(PROGRAM, &srv, &url) != 0)
+		return 1;
 	status = alpha_main(argv[0], url, cluster, true);
 	if (nats_server_stop(&srv) != 0)
 		status = 1;
