@@ -191,4 +191,18 @@ static inline void api_dead_letters_install(trp_config_t *cfg,
 	cfg->dead_letter_ctx = d;
 }
 
+/* A runtime of @workers workers whose dead letters @d records (zeroed
+ * first). */
+static inline trp_runtime_t *api_runtime_new(uint32_t workers,
+					     struct api_dead_letters *d)
+{
+	trp_config_t cfg = TRP_CONFIG_INIT;
+	trp_runtime_t *rt = NULL;
+	cfg.workers = workers;
+	api_dead_letters_install(&cfg, d);
+	CHECK_OK(trp_runtime_create(&cfg, &rt));
+	assert_non_null(rt);
+	return rt;
+}
+
 #endif /* TRP_TESTS_API_UTIL_H */

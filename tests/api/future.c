@@ -39,14 +39,8 @@ static struct api_dead_letters dead_letters;
 
 static trp_runtime_t *make_rt(uint32_t workers)
 {
-	trp_config_t cfg = TRP_CONFIG_INIT;
-	trp_runtime_t *rt = NULL;
-	cfg.workers = workers;
-	api_dead_letters_install(&cfg, &dead_letters);
 	api_gate_reset(&gate);
-	CHECK_OK(trp_runtime_create(&cfg, &rt));
-	assert_non_null(rt);
-	return rt;
+	return api_runtime_new(workers, &dead_letters);
 }
 
 static trp_stats_t stats(trp_runtime_t *rt)

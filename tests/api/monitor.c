@@ -49,12 +49,7 @@ static struct api_dead_letters dead;
 
 static trp_runtime_t *make_rt(uint32_t workers)
 {
-	trp_config_t cfg = TRP_CONFIG_INIT;
-	trp_runtime_t *rt = NULL;
-	cfg.workers = workers;
-	api_dead_letters_install(&cfg, &dead);
-	CHECK_OK(trp_runtime_create(&cfg, &rt));
-	return rt;
+	return api_runtime_new(workers, &dead);
 }
 
 static void behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)

@@ -58,13 +58,7 @@ static struct api_dead_letters dead_letters;
 
 static trp_runtime_t *make_rt(uint32_t workers)
 {
-	trp_config_t cfg = TRP_CONFIG_INIT;
-	trp_runtime_t *rt = NULL;
-	cfg.workers = workers;
-	api_dead_letters_install(&cfg, &dead_letters);
-	CHECK_OK(trp_runtime_create(&cfg, &rt));
-	assert_non_null(rt);
-	return rt;
+	return api_runtime_new(workers, &dead_letters);
 }
 
 /* ------------------------------------------------------------------ */

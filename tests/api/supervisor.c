@@ -75,16 +75,11 @@ static struct api_dead_letters dead;
 
 static trp_runtime_t *make_rt(uint32_t workers)
 {
-	trp_config_t cfg = TRP_CONFIG_INIT;
-	trp_runtime_t *rt = NULL;
-	cfg.workers = workers;
-	api_dead_letters_install(&cfg, &dead);
 	memset(events, 0, sizeof events);
 	atomic_store(&nevents, 0);
 	for (int i = 0; i < 128; i++)
 		atomic_store(&work_done[i], 0);
-	CHECK_OK(trp_runtime_create(&cfg, &rt));
-	return rt;
+	return api_runtime_new(workers, &dead);
 }
 
 static void kid_start(trp_actor_t *self, void *state)
