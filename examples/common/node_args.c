@@ -77,15 +77,15 @@ static void die_usage(const char *program, const char *fmt, ...)
 
 void ex_node_args_parse(const char *program, int argc, char **argv,
 			const char *const *roles, int nroles,
-			struct ex_node_args *a)
+			void (*usage)(FILE *out), struct ex_node_args *a)
 {
-	*a = (struct ex_node_args){ NULL, NULL, NULL, false };
+	*a = (struct ex_node_args){ NULL, NULL, NULL };
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
 
 		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
-			a->help = true;
-			return;
+			usage(stdout);
+			exit(0);
 		}
 		if (strcmp(o, "--nats") != 0 && strcmp(o, "--role") != 0 &&
 		    strcmp(o, "--cluster") != 0)

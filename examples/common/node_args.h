@@ -9,6 +9,7 @@
 #define TRP_EXAMPLES_NODE_ARGS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 /* "nats://" or "tls://", an optional "user[:password]@", a host of
  * [A-Za-z0-9.-] or a bracketed IPv6 address, an optional ":PORT" of
@@ -23,15 +24,15 @@ struct ex_node_args {
 	const char *url;     /* --nats, or NULL */
 	const char *role;    /* --role, or NULL */
 	const char *cluster; /* --cluster, or NULL */
-	bool help;	     /* -h or --help: print the usage, exit 0 */
 };
 
-/* Parses argv into @a (parsing stops at -h/--help) and checks it: the URL
- * (ex_nats_url_ok), the cluster (ex_cluster_ok), the role (one of the
- * @nroles @roles) and that a role comes with a URL. On bad usage prints
- * "PROGRAM: what (see --help)" on stderr and exits with status 2. */
+/* Parses argv into @a and checks it: the URL (ex_nats_url_ok), the
+ * cluster (ex_cluster_ok), the role (one of the @nroles @roles) and that a
+ * role comes with a URL. -h or --help: @usage(stdout), exit status 0. On
+ * bad usage prints "PROGRAM: what (see --help)" on stderr and exits with
+ * status 2. */
 void ex_node_args_parse(const char *program, int argc, char **argv,
 			const char *const *roles, int nroles,
-			struct ex_node_args *a);
+			void (*usage)(FILE *out), struct ex_node_args *a);
 
 #endif /* TRP_EXAMPLES_NODE_ARGS_H */

@@ -757,11 +757,8 @@ int main(int argc, char **argv)
 	/* One write per line, whoever shares our stdout (see above). */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	ex_node_args_parse(PROGRAM, argc, argv, node_names, NNODES, &args);
-	if (args.help) {
-		usage(stdout);
-		return 0;
-	}
+	ex_node_args_parse(PROGRAM, argc, argv, node_names, NNODES, usage,
+			   &args);
 	url = args.url;
 	role = args.role;
 	cluster = args.cluster;

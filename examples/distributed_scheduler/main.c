@@ -168,11 +168,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	ex_node_args_parse(DS_PROGRAM, argc, argv, roles,
-			   (int)(sizeof roles / sizeof roles[0]), &args);
-	if (args.help) {
-		usage(stdout);
-		return 0;
-	}
+			   (int)(sizeof roles / sizeof roles[0]), usage, &args);
 	url = args.url;
 	role = args.role;
 	cluster = args.cluster;
