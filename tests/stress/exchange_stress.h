@@ -301,6 +301,17 @@ static inline bool xs_backlogged(void)
 	return s.sent > s.processed + s.dead_lettered + XS_BACKLOG;
 }
 
+/* An outside publisher's backpressure: sleeps while xs_backlogged(),
+ * counting each pause in *@throttled (NULL: not counted). */
+static inline void xs_wait_backlog(_Atomic(uint64_t) *throttled)
+{
+	while (xs_backlogged()) {
+		if (throttled != NULL)
+			rt_add(throttled, 1);
+		stress_sleep_ms(1);
+	}
+}
+
 /*
  * Publishes seqs seq..seq+k-1 of publisher p: one trp_exchange_publish
  * (k == 1) or one trp_exchange_publish_n. A publish_n is one membership

@@ -145,12 +145,8 @@ static void *publisher_thread(void *arg)
 		uint32_t k = batch_len(seq);
 		xs_publish(p, seq, k);
 		seq += k;
-		if ((seq & 255) < k) {
-			while (xs_backlogged()) {
-				rt_add(&g.throttled, 1);
-				stress_sleep_ms(1);
-			}
-		}
+		if ((seq & 255) < k)
+			xs_wait_backlog(&g.throttled);
 	}
 	xs_publisher_finished(p);
 	stress_watchdog_thread_exit(&wd);

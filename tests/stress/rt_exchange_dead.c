@@ -219,12 +219,8 @@ static void *publisher_thread(void *arg)
 	stress_barrier_wait(&g.start);
 	for (uint64_t seq = 1; seq <= xs.n; seq++) {
 		publish_one(p, seq);
-		if ((seq & 255) == 0) {
-			while (xs_backlogged()) {
-				rt_add(&g.throttled, 1);
-				stress_sleep_ms(1);
-			}
-		}
+		if ((seq & 255) == 0)
+			xs_wait_backlog(&g.throttled);
 	}
 	xs_publisher_finished(p);
 	stress_watchdog_thread_exit(&wd);

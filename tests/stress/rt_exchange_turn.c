@@ -146,8 +146,7 @@ static void *publisher_thread(void *arg)
 	stress_barrier_wait(&g.start);
 	while (publish_next(p, &next, &calls)) {
 		if (calls % 256 == 0)
-			while (xs_backlogged())
-				stress_sleep_ms(1);
+			xs_wait_backlog(NULL);
 	}
 	xs_publisher_finished(p);
 	stress_watchdog_thread_exit(&wd);
