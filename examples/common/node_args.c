@@ -5,6 +5,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,4 +57,81 @@ bool ex_cluster_ok(const char *s)
 		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
 			return false;
 	return true;
+}
+
+/* Bad usage: one line, exit 2. */
+static void die_usage(const char *program, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+static void die_usage(const char *program, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s (see --help)\n", program, line);
+	exit(2);
+}
+
+void ex_node_args_parse(const char *program, int argc, char **argv,
+			const char *const *roles, int nroles,
+			void (*usage)(FILE *out), struct ex_node_args *a)
+{
+	*a = (struct ex_node_args){ NULL, NULL, NULL };
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+
+		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (strcmp(o, "--nats") != 0 && strcmp(o, "--role") != 0 &&
+		    strcmp(o, "--cluster") != 0)
+			die_usage(program, "unknown option '%s'", o);
+		if (i + 1 >= argc)
+			die_usage(program, "%s needs a value", o);
+		const char *v = argv[++i];
+		if (strcmp(o, "--nats") == 0)
+			a->url = v;
+		else if (strcmp(o, "--role") == 0)
+			a->role = v;
+		else
+			a->cluster = v;
+	}
+	if (a->url != NULL && !ex_nats_url_ok(a->url))
+		die_usage(program,
+			  "bad NATS URL '%s' (expected nats://HOST[:PORT])",
+			  a->url);
+	if (a->cluster != NULL && !ex_cluster_ok(a->cluster))
+		die_usage(program,
+			  "bad cluster name '%s' (1 to 32 of A-Z a-z 0-9 _ -)",
+			  a->cluster);
+	if (a->role != NULL) {
+		char known[128] = "";
+		int i;
+
+		for (i = 0; i < nroles && strcmp(a->role, roles[i]) != 0; i++)
+			;
+		if (i == nroles) {
+			/* "(alpha, beta or gamma)" */
+			for (int k = 0; k < nroles; k++) {
+				const char *sep = k == 0	  ? "" :
+						  k == nroles - 1 ? " or " :
+								    ", ";
+				size_t used = strlen(known);
+
+				snprintf(known + used, sizeof known - used,
+					 "%s%s", sep, roles[k]);
+			}
+			die_usage(program, "unknown role '%s' (%s)", a->role,
+				  known);
+		}
+		if (a->url == NULL)
+			die_usage(program,
+				  "--role %s needs --nats URL (a server you "
+				  "started)",
+				  a->role);
+	}
 }

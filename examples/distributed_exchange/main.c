@@ -70,9 +70,10 @@
  * Errors: one line on stderr, "distributed_exchange[ (role)]: what", and
  * exit status 1 (2 for bad usage). No process outlives the run: on every
  * path the children and the server are stopped by PID, and should this
- * process die, the kernel kills them (PR_SET_PDEATHSIG).
+ * process die, the kernel kills them (PR_SET_PDEATHSIG; the child
+ * processes are examples/common/child_proc.c).
  */
-#define _GNU_SOURCE /* prctl, syscall, kill, fork, execv under -std=gnu11 */
+#define _GNU_SOURCE /* clock_gettime, nanosleep under -std=gnu11 */
 
 #include <ctype.h>
 #include <errno.h>
@@ -83,15 +84,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <troupe/node.h>
 #include <troupe/troupe.h>
 
+#include "child_proc.h"
 #include "nats_server.h"
 #include "node_args.h"
 
@@ -506,146 +505,6 @@ out:
 	return status;
 }
 
-/* ---------------------------------------------- child processes -- */
-
-/* A child process running one follower (one-command mode). */
-struct child {
-	const char *role;
-	pid_t pid;  /* > 0 while it runs and is not reaped */
-	int status; /* its waitpid status once reaped */
-};
-
-static const char *child_why(const struct child *c, char *buf, size_t len)
-{
-	int st = c->status;
-
-	if (c->pid > 0)
-		snprintf(buf, len, "is running");
-	else if (WIFEXITED(st))
-		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "was killed by signal %d", WTERMSIG(st));
-	else
-		snprintf(buf, len, "ended (wait status %d)", st);
-	return buf;
-}
-
-/* True while @c has not exited; reaps it when it has. A NULL @c (the
- * three-terminal mode) is always running. */
-static bool child_running(struct child *c)
-{
-	int st;
-	pid_t r;
-
-	if (c == NULL)
-		return true;
-	if (c->pid <= 0)
-		return false;
-	r = waitpid(c->pid, &st, WNOHANG);
-	if (r == 0)
-		return true;
-	c->pid = 0;
-	c->status = r > 0 ? st : -1;
-	return false;
-}
-
-static bool child_exited_within(struct child *c, long ms)
-{
-	for (long waited = 0; child_running(c); waited += 10) {
-		if (waited >= ms)
-			return false;
-		sleep_ms(10);
-	}
-	return true;
-}
-
-/* Ends @c: @sig, then SIGKILL if it has not exited within 2 s. */
-static void child_kill(struct child *c, int sig)
-{
-	if (c == NULL || c->pid <= 0)
-		return;
-	(void)kill(c->pid, sig);
-	if (child_exited_within(c, 2000))
-		return;
-	(void)kill(c->pid, SIGKILL);
-	if (!child_exited_within(c, 5000))
-		error_line(NULL, "the %s process %d did not die", c->role,
-			   (int)c->pid);
-}
-
-/* Waits up to EXIT_NS for @c to exit: 0 if it exited with status 0. */
-static int child_wait(struct child *c)
-{
-	char why[64];
-
-	if (c == NULL)
-		return 0;
-	if (!child_exited_within(c, (long)(EXIT_NS / MS))) {
-		error_line(NULL, "the %s process did not exit within %lld s",
-			   c->role, (long long)(EXIT_NS / SEC));
-		child_kill(c, SIGKILL);
-		return -1;
-	}
-	if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0) {
-		error_line(NULL, "the %s process %s", c->role,
-			   child_why(c, why, sizeof why));
-		return -1;
-	}
-	return 0;
-}
-
-/* Closes every descriptor above stderr (between fork and exec: async-
- * signal-safe calls only). */
-static void close_inherited(void)
-{
-#if defined(SYS_close_range)
-	if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0)
-		return;
-#endif
-	for (int fd = 3; fd < 1024; fd++)
-		(void)close(fd);
-}
-
-/*
- * fork + exec of this program as "--role ROLE --nats URL --cluster C".
- * Called before this process starts its runtime or connects anything, yet
- * the child still makes only async-signal-safe calls before exec and
- * inherits no descriptor but the standard three.
- */
-static int child_start(struct child *c, const char *self, const char *url,
-		       const char *cluster)
-{
-	static const char fail_msg[] = PROGRAM ": cannot exec a follower\n";
-	pid_t parent = getpid();
-	pid_t pid;
-	char *argv[] = { (char *)self, "--role",    (char *)c->role, "--nats",
-			 (char *)url,  "--cluster", (char *)cluster, NULL };
-
-	fflush(NULL); /* no buffered output duplicated into the child */
-	pid = fork();
-	if (pid < 0) {
-		error_line(NULL, "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		/* If we die, the child goes too (checked after the call: we
-		 * may have died before it). */
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		close_inherited();
-		execv("/proc/self/exe", argv);
-		execv(self, argv);
-		ssize_t ignored =
-			write(STDERR_FILENO, fail_msg, sizeof fail_msg - 1);
-		(void)ignored;
-		_exit(127);
-	}
-	c->pid = pid;
-	c->status = 0;
-	return 0;
-}
-
 /* ---------------------------------------------------------- alpha -- */
 
 /* Asks @ctl @type; its answer within @timeout_ns into @r (may be NULL):
@@ -673,8 +532,9 @@ static int ask_control(trp_actor_t *ctl, uint32_t type, int64_t timeout_ns,
 
 /* Waits for the follower @peer (trp_node_wait_peer, then pings until its
  * control answers), READY_NS at most. */
-static int wait_follower(struct dx_node *n, trp_actor_t *ctl, struct child *c,
-			 const char *peer, const char *url, const char *cluster)
+static int wait_follower(struct dx_node *n, trp_actor_t *ctl,
+			 struct ex_child *c, const char *peer, const char *url,
+			 const char *cluster)
 {
 	int64_t deadline = now_ns() + READY_NS;
 	bool told = false;
@@ -692,13 +552,13 @@ static int wait_follower(struct dx_node *n, trp_actor_t *ctl, struct child *c,
 				   trp_strerror(rc));
 			return rc;
 		}
-		if (!child_running(c)) {
+		if (!ex_child_running(c)) {
 			char why[64];
 
 			error_line(n->role,
 				   "the %s process %s before it "
 				   "answered",
-				   peer, child_why(c, why, sizeof why));
+				   peer, ex_child_why(c, why, sizeof why));
 			return TRP_ENOTCONN;
 		}
 		if (now_ns() > deadline) {
@@ -738,7 +598,7 @@ static int alpha_main(const char *self, const char *url, const char *cluster,
 		      bool spawn)
 {
 	struct dx_node n;
-	struct child kids[NNODES - 1];
+	struct ex_child kids[NNODES - 1];
 	trp_actor_t *ctl[NNODES - 1] = { NULL };
 	struct report rep[NNODES - 1];
 	trp_node_stats_t ns;
@@ -750,8 +610,12 @@ static int alpha_main(const char *self, const char *url, const char *cluster,
 	n.role = node_names[0];
 	/* The children first, before this process opens any socket. */
 	for (int i = 0; spawn && i < NNODES - 1; i++) {
-		kids[i].role = node_names[i + 1];
-		if (child_start(&kids[i], self, url, cluster) != 0) {
+		kids[i] = (struct ex_child){ .program = PROGRAM,
+					     .self = self,
+					     .role = node_names[i + 1],
+					     .url = url,
+					     .cluster = cluster };
+		if (ex_child_start(&kids[i]) != 0) {
 			status = 1;
 			goto out;
 		}
@@ -821,7 +685,7 @@ static int alpha_main(const char *self, const char *url, const char *cluster,
 		}
 	}
 	for (int i = 0; spawn && i < NNODES - 1; i++) {
-		if (child_wait(&kids[i]) != 0)
+		if (ex_child_wait(&kids[i], EXIT_NS) != 0)
 			status = 1;
 	}
 	/* Our own subscribers: two each, nothing after the block. */
@@ -859,7 +723,7 @@ out:
 	}
 	/* After a failure, end the children (reaped on success). */
 	for (int i = 0; spawn && i < NNODES - 1; i++)
-		child_kill(&kids[i], SIGTERM);
+		ex_child_kill(&kids[i], SIGTERM);
 	if (node_down(&n) != 0)
 		status = 1;
 	return status;
@@ -882,24 +746,10 @@ static void usage(FILE *out)
 		"is given.\n");
 }
 
-static void die_usage(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void die_usage(const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	error_line(NULL, "%s (see --help)", line);
-	exit(2);
-}
-
 int main(int argc, char **argv)
 {
-	const char *url = NULL, *role = NULL, *cluster = NULL;
+	const char *url, *role, *cluster;
+	struct ex_node_args args;
 	char own_cluster[TRP_NODE_TOKEN_MAX + 1];
 	struct nats_server srv;
 	int status;
@@ -907,39 +757,11 @@ int main(int argc, char **argv)
 	/* One write per line, whoever shares our stdout (see above). */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strcmp(a, "--nats") != 0 && strcmp(a, "--role") != 0 &&
-		    strcmp(a, "--cluster") != 0)
-			die_usage("unknown option '%s'", a);
-		if (i + 1 >= argc)
-			die_usage("%s needs a value", a);
-		const char *v = argv[++i];
-		if (strcmp(a, "--nats") == 0)
-			url = v;
-		else if (strcmp(a, "--role") == 0)
-			role = v;
-		else
-			cluster = v;
-	}
-	if (url != NULL && !ex_nats_url_ok(url))
-		die_usage("bad NATS URL '%s' (expected nats://HOST[:PORT])",
-			  url);
-	if (cluster != NULL && !ex_cluster_ok(cluster))
-		die_usage("bad cluster name '%s' (1 to 32 of A-Z a-z 0-9 _ -)",
-			  cluster);
-	if (role != NULL && strcmp(role, node_names[0]) != 0 &&
-	    strcmp(role, node_names[1]) != 0 &&
-	    strcmp(role, node_names[2]) != 0)
-		die_usage("unknown role '%s' (alpha, beta or gamma)", role);
-	if (role != NULL && url == NULL)
-		die_usage("--role %s needs --nats URL (a server you started)",
-			  role);
+	ex_node_args_parse(PROGRAM, argc, argv, node_names, NNODES, usage,
+			   &args);
+	url = args.url;
+	role = args.role;
+	cluster = args.cluster;
 
 	if (role != NULL) {
 		if (cluster == NULL)
@@ -956,16 +778,8 @@ int main(int argc, char **argv)
 			 DEFAULT_CLUSTER "-%ld", (long)getpid());
 		cluster = own_cluster;
 	}
-	memset(&srv, 0, sizeof srv);
-	if (url == NULL) {
-		if (nats_server_start(&srv, NULL) != 0) {
-			error_line(NULL, "could not start a nats-server (set "
-					 "TROUPE_NATS_SERVER, or use --nats "
-					 "URL)");
-			return 1;
-		}
-		url = srv.url;
-	}
+	if (ex_server_start(PROGRAM, &srv, &url) != 0)
+		return 1;
 	status = alpha_main(argv[0], url, cluster, true);
 	if (nats_server_stop(&srv) != 0)
 		status = 1;

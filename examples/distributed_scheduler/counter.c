@@ -107,7 +107,7 @@ static int64_t now_ns(void)
 
 /* Pings until the greeter answers, DS_READY_NS at most (each round
  * sleeps, so the rounds are bounded too). */
-static int wait_for_greeter(trp_actor_t *ctl, struct ds_peer *peer,
+static int wait_for_greeter(trp_actor_t *ctl, struct ex_child *greeter,
 			    const char *url, const char *cluster)
 {
 	const struct timespec pause = { 0, 50 * DS_MS };
@@ -125,12 +125,12 @@ static int wait_for_greeter(trp_actor_t *ctl, struct ds_peer *peer,
 				 trp_strerror(rc));
 			return rc;
 		}
-		if (!ds_peer_running(peer)) {
+		if (!ex_child_running(greeter)) {
 			char why[64];
 
 			ds_error(ROLE,
 				 "the greeter process %s before it answered",
-				 ds_peer_why(peer, why, sizeof why));
+				 ex_child_why(greeter, why, sizeof why));
 			return TRP_ENOTCONN;
 		}
 		if (now_ns() > deadline) {
@@ -142,7 +142,7 @@ static int wait_for_greeter(trp_actor_t *ctl, struct ds_peer *peer,
 				 trp_strerror(rc));
 			return rc;
 		}
-		if (peer == NULL && !told) {
+		if (greeter == NULL && !told) {
 			fprintf(stderr,
 				DS_PROGRAM " (" ROLE "): waiting for the "
 					   "greeter: run --role greeter --nats "
@@ -166,7 +166,7 @@ static uint64_t lost_sum(trp_node_t *node)
 	return sum;
 }
 
-int counter_main(const char *url, const char *cluster, struct ds_peer *peer)
+int counter_main(const char *url, const char *cluster, struct ex_child *greeter)
 {
 	trp_actor_def_t def = { .behavior = counter };
 	trp_runtime_t *rt;
@@ -179,7 +179,7 @@ int counter_main(const char *url, const char *cluster, struct ds_peer *peer)
 
 	if (ds_node_start(ROLE, url, cluster, DS_COUNTER_NODE, &rt, &node))
 		return 1;
-	if (ds_peer_start(peer) != 0)
+	if (ex_child_start(greeter) != 0)
 		goto out;
 
 	/* The seed's scheduler: say_hello and say_hi are names here too. */
@@ -192,7 +192,7 @@ int counter_main(const char *url, const char *cluster, struct ds_peer *peer)
 			 trp_strerror(rc));
 		goto out;
 	}
-	if (wait_for_greeter(ctl, peer, url, cluster) != 0)
+	if (wait_for_greeter(ctl, greeter, url, cluster) != 0)
 		goto out;
 	/* Pings before the greeter was there were lost (no responders);
 	 * from here on nothing may be. */
@@ -221,7 +221,7 @@ int counter_main(const char *url, const char *cluster, struct ds_peer *peer)
 	if (rc != 0) {
 		char why[64];
 
-		if (ds_peer_running(peer))
+		if (ex_child_running(greeter))
 			ds_error(ROLE, "telling the greeter to quit: %s",
 				 trp_strerror(rc));
 		else
@@ -229,10 +229,10 @@ int counter_main(const char *url, const char *cluster, struct ds_peer *peer)
 				 "telling the greeter to quit: %s (the "
 				 "greeter process %s)",
 				 trp_strerror(rc),
-				 ds_peer_why(peer, why, sizeof why));
+				 ex_child_why(greeter, why, sizeof why));
 		goto out;
 	}
-	if (ds_peer_wait(peer, DS_EXIT_NS) != 0)
+	if (ex_child_wait(greeter, DS_EXIT_NS) != 0)
 		goto out;
 	if (lost_sum(node) != lost_before) {
 		ds_error(ROLE, "%llu message(s) to the greeter were lost",

@@ -40,9 +40,10 @@
  * Errors: one line on stderr, "distributed_scheduler[ (role)]: what", and
  * exit status 1 (2 for bad usage). No process outlives the run: on every
  * path the child and the server are stopped by PID, and should this
- * process die, the kernel kills both (PR_SET_PDEATHSIG).
+ * process die, the kernel kills both (PR_SET_PDEATHSIG; the child
+ * process is examples/common/child_proc.c).
  */
-#define _GNU_SOURCE /* prctl, syscall, kill, fork, execv under -std=gnu11 */
+#define _GNU_SOURCE /* getpid under -std=gnu11 */
 
 #include <ctype.h>
 #include <errno.h>
@@ -52,10 +53,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <troupe/node.h>
@@ -138,153 +135,6 @@ int ds_node_start(const char *role, const char *url, const char *cluster,
 	return rc;
 }
 
-/* --------------------------------------------------- the child process -- */
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * DS_MS };
-
-	nanosleep(&ts, NULL);
-}
-
-const char *ds_peer_why(const struct ds_peer *peer, char *buf, size_t len)
-{
-	int st = peer != NULL ? peer->status : 0;
-
-	if (peer == NULL || peer->pid > 0)
-		snprintf(buf, len, "%s", "");
-	else if (WIFEXITED(st))
-		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "was killed by signal %d", WTERMSIG(st));
-	else
-		snprintf(buf, len, "ended (wait status %d)", st);
-	return buf;
-}
-
-bool ds_peer_running(struct ds_peer *peer)
-{
-	int st;
-	pid_t r;
-
-	if (peer == NULL)
-		return true;
-	if (peer->pid <= 0)
-		return false;
-	r = waitpid(peer->pid, &st, WNOHANG);
-	if (r == 0)
-		return true;
-	peer->pid = 0;
-	peer->status = r > 0 ? st : -1;
-	return false;
-}
-
-/* Polls for @peer's exit for up to @ms; true once it exited (reaped). */
-static bool peer_exited_within(struct ds_peer *peer, long ms)
-{
-	for (long waited = 0; ds_peer_running(peer); waited += 10) {
-		if (waited >= ms)
-			return false;
-		sleep_ms(10);
-	}
-	return true;
-}
-
-/* Ends @peer: @sig, then SIGKILL if it has not exited within 2 s. */
-static void peer_kill(struct ds_peer *peer, int sig)
-{
-	if (peer == NULL || peer->pid <= 0)
-		return;
-	(void)kill(peer->pid, sig);
-	if (peer_exited_within(peer, 2000))
-		return;
-	(void)kill(peer->pid, SIGKILL);
-	if (!peer_exited_within(peer, 5000))
-		ds_error(NULL, "the greeter process %d did not die",
-			 (int)peer->pid);
-}
-
-int ds_peer_wait(struct ds_peer *peer, int64_t timeout_ns)
-{
-	if (peer == NULL)
-		return 0;
-	if (!peer_exited_within(peer, (long)(timeout_ns / DS_MS))) {
-		ds_error(NULL, "the greeter process did not exit within %lld s",
-			 (long long)(timeout_ns / DS_SEC));
-		peer_kill(peer, SIGKILL);
-		return -1;
-	}
-	if (!WIFEXITED(peer->status) || WEXITSTATUS(peer->status) != 0) {
-		char why[64];
-
-		ds_error(NULL, "the greeter process %s",
-			 ds_peer_why(peer, why, sizeof why));
-		return -1;
-	}
-	return 0;
-}
-
-/* Closes every descriptor above stderr (the NATS connection's socket, the
- * runtime's): between fork and exec, so async-signal-safe calls only. */
-static void close_inherited(void)
-{
-#if defined(SYS_close_range)
-	if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0)
-		return;
-#endif
-	for (int fd = 3; fd < 1024; fd++)
-		(void)close(fd);
-}
-
-/*
- * fork + exec of this program as "--role greeter --nats URL --cluster C".
- * This process runs threads by now (the runtime's, the NATS client's), so
- * the child makes only async-signal-safe calls before exec, and inherits
- * no descriptor (a copy of our NATS socket would keep our connection open
- * after we close it).
- */
-int ds_peer_start(struct ds_peer *peer)
-{
-	static const char fail_msg[] = DS_PROGRAM
-		": cannot exec the greeter process\n";
-	pid_t parent = getpid();
-	pid_t pid;
-
-	if (peer == NULL)
-		return 0;
-	char *argv[] = { (char *)peer->self,
-			 "--role",
-			 "greeter",
-			 "--nats",
-			 (char *)peer->url,
-			 "--cluster",
-			 (char *)peer->cluster,
-			 NULL };
-	fflush(NULL); /* no buffered output duplicated into the child */
-	pid = fork();
-	if (pid < 0) {
-		ds_error(NULL, "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		/* If we die, the greeter goes too (checked after the call:
-		 * we may have died before it). */
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		close_inherited();
-		execv("/proc/self/exe", argv);
-		execv(peer->self, argv);
-		ssize_t ignored =
-			write(STDERR_FILENO, fail_msg, sizeof fail_msg - 1);
-		(void)ignored;
-		_exit(127);
-	}
-	peer->pid = pid;
-	peer->status = 0;
-	return 0;
-}
-
 /* ------------------------------------------------------ the command line -- */
 
 static void usage(FILE *out)
@@ -301,65 +151,27 @@ static void usage(FILE *out)
 		"process, on a private nats-server unless --nats is given.\n");
 }
 
-/* Bad usage: one line, exit 2. */
-static void die_usage(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void die_usage(const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	ds_error(NULL, "%s (see --help)", line);
-	exit(2);
-}
+static const char *const roles[] = { "greeter", "counter" };
 
 int main(int argc, char **argv)
 {
-	const char *url = NULL, *role = NULL, *cluster = NULL;
+	const char *url, *role, *cluster;
+	struct ex_node_args args;
 	char own_cluster[TRP_NODE_TOKEN_MAX + 1];
 	struct nats_server srv;
-	struct ds_peer peer = { argv[0], NULL, NULL, 0, 0 };
+	struct ex_child greeter = { .program = DS_PROGRAM,
+				    .self = argv[0],
+				    .role = "greeter" };
 	int status;
 
 	/* One write per line, whoever shares our stdout (see above). */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strcmp(a, "--nats") != 0 && strcmp(a, "--role") != 0 &&
-		    strcmp(a, "--cluster") != 0)
-			die_usage("unknown option '%s'", a);
-		if (i + 1 >= argc)
-			die_usage("%s needs a value", a);
-		const char *v = argv[++i];
-		if (strcmp(a, "--nats") == 0)
-			url = v;
-		else if (strcmp(a, "--role") == 0)
-			role = v;
-		else
-			cluster = v;
-	}
-	if (url != NULL && !ex_nats_url_ok(url))
-		die_usage("bad NATS URL '%s' (expected nats://HOST[:PORT])",
-			  url);
-	if (cluster != NULL && !ex_cluster_ok(cluster))
-		die_usage("bad cluster name '%s' (1 to 32 of A-Z a-z 0-9 _ -)",
-			  cluster);
-	if (role != NULL && strcmp(role, "greeter") != 0 &&
-	    strcmp(role, "counter") != 0)
-		die_usage("unknown role '%s' (greeter or counter)", role);
-	if (role != NULL && url == NULL)
-		die_usage("--role %s needs --nats URL (a server you started)",
-			  role);
+	ex_node_args_parse(DS_PROGRAM, argc, argv, roles,
+			   (int)(sizeof roles / sizeof roles[0]), usage, &args);
+	url = args.url;
+	role = args.role;
+	cluster = args.cluster;
 
 	if (role != NULL) {
 		if (cluster == NULL)
@@ -376,21 +188,13 @@ int main(int argc, char **argv)
 			 (long)getpid());
 		cluster = own_cluster;
 	}
-	memset(&srv, 0, sizeof srv);
-	if (url == NULL) {
-		if (nats_server_start(&srv, NULL) != 0) {
-			ds_error(NULL,
-				 "could not start a nats-server (set "
-				 "TROUPE_NATS_SERVER, or use --nats URL)");
-			return 1;
-		}
-		url = srv.url;
-	}
-	peer.url = url;
-	peer.cluster = cluster;
-	status = counter_main(url, cluster, &peer);
+	if (ex_server_start(DS_PROGRAM, &srv, &url) != 0)
+		return 1;
+	greeter.url = url;
+	greeter.cluster = cluster;
+	status = counter_main(url, cluster, &greeter);
 	/* Reaped on success; after a failure, end it. */
-	peer_kill(&peer, SIGTERM);
+	ex_child_kill(&greeter, SIGTERM);
 	if (nats_server_stop(&srv) != 0)
 		status = 1;
 	return status;

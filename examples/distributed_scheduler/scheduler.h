@@ -14,6 +14,8 @@
 
 #include <troupe/troupe.h>
 
+#include "child_proc.h"
+
 #define DS_PROGRAM "distributed_scheduler"
 
 /* Node names (tokens of the cluster, troupe/node.h). */
@@ -49,17 +51,6 @@ enum {
 #define DS_LIFETIME_NS (300 * DS_SEC) /* a greeter waits for "quit" */
 #define DS_EXIT_NS (15 * DS_SEC)      /* a greeter process exits */
 
-/* The greeter's process as the counter role sees it: in the one-command
- * mode the child main.c starts (ds_peer_start), in the two-terminal mode
- * none (a NULL struct ds_peer *: every ds_peer_* call is then a no-op). */
-struct ds_peer {
-	const char *self; /* this program, to exec as the greeter */
-	const char *url;
-	const char *cluster;
-	pid_t pid;  /* > 0 while the child runs and is not reaped */
-	int status; /* its waitpid status once reaped */
-};
-
 /* Prints "distributed_scheduler (ROLE): MESSAGE" on stderr, one line. */
 void ds_error(const char *role, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -74,27 +65,13 @@ int ds_node_start(const char *role, const char *url, const char *cluster,
  * else as a failure of @role. */
 int64_t ds_msg_int(const char *role, const trp_msg_t *msg);
 
-/* Starts the greeter process: fork + exec of this program with "--role
- * greeter". The counter calls it once its own node runs, so that a bad
- * server is reported once, by the counter. 0, or prints why and -1. */
-int ds_peer_start(struct ds_peer *peer);
-
-/* True while @peer (NULL: none, always true) has not exited; reaps it
- * when it has. */
-bool ds_peer_running(struct ds_peer *peer);
-
-/* How a reaped @peer ended ("exited with status 1", "was killed by
- * signal 9") into @buf; "" for NULL or a running one. Returns @buf. */
-const char *ds_peer_why(const struct ds_peer *peer, char *buf, size_t len);
-
-/* Waits up to @timeout_ns for @peer to exit (NULL: returns 0 at once).
- * 0 if it exited with status 0; otherwise prints why and returns -1 (a
- * child that outlived the bound is killed). */
-int ds_peer_wait(struct ds_peer *peer, int64_t timeout_ns);
-
 /* The roles: each returns the process's exit status. */
 int greeter_main(const char *url, const char *cluster);
-int counter_main(const char *url, const char *cluster, struct ds_peer *peer);
+/* @greeter: the greeter's process in the one-command mode (the counter
+ * starts it once its own node runs, so that a bad server is reported
+ * once, by the counter), NULL in the two-terminal mode. */
+int counter_main(const char *url, const char *cluster,
+		 struct ex_child *greeter);
 
 /* Failures inside behaviours (a count the roles turn into status 1). */
 void ds_fail(const char *role, const char *what, int rc);

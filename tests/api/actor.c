@@ -27,31 +27,6 @@
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
 
-/* A gate a behaviour blocks on until the test opens it (10 s at most). */
-struct gate {
-	atomic_long entered;
-	atomic_int open;
-};
-
-static void gate_block(struct gate *g)
-{
-	atomic_fetch_add(&g->entered, 1);
-	int64_t deadline = now_ns() + SETTLE_NS;
-	while (!atomic_load(&g->open)) {
-		if (now_ns() > deadline) {
-			note_error(TRP_ETIMEDOUT);
-			return;
-		}
-		usleep(50);
-	}
-}
-
-static void gate_reset(struct gate *g)
-{
-	atomic_store(&g->entered, 0);
-	atomic_store(&g->open, 0);
-}
-
 /* Dead letters, recorded by the runtime's hook. */
 #define DL_MAX 64
 struct dead_log {
@@ -125,7 +100,7 @@ static trp_stats_t stats(trp_runtime_t *rt)
  */
 #define REC_MAX 256
 struct rec {
-	struct gate *gate;
+	struct api_gate *gate;
 	uint32_t gate_seq, stop_seq, close_seq;
 	int stop_rc, close_rc;
 	/* behaviour log */
@@ -159,7 +134,7 @@ static void rec_behavior(trp_actor_t *self, void *state, const trp_msg_t *msg)
 		r->seen[i] = msg->type;
 	atomic_store(&r->n_seen, i + 1);
 	if (r->gate != NULL && msg->type == r->gate_seq)
-		gate_block(r->gate);
+		api_gate_block(r->gate);
 	if (msg->type == r->stop_seq)
 		r->stop_rc = trp_actor_stop(self);
 	if (msg->type == r->close_seq)
@@ -369,7 +344,7 @@ static void test_stop_normal(void **unused)
 {
 	(void)unused;
 	trp_runtime_t *rt = make_rt(2);
-	struct gate g = { 0 };
+	struct api_gate g = { 0 };
 	struct rec *r = rec_new();
 	r->gate = &g;
 	r->gate_seq = 1;
@@ -531,7 +506,7 @@ static void test_close(void **unused)
 {
 	(void)unused;
 	trp_runtime_t *rt = make_rt(2);
-	struct gate g = { 0 };
+	struct api_gate g = { 0 };
 	struct rec *r = rec_new();
 	/* Message 1 holds the actor until both closes are done, so the
 	 * second close finds it closing, not stopped. */
@@ -592,7 +567,7 @@ static void test_close_self(void **unused)
 {
 	(void)unused;
 	trp_runtime_t *rt = make_rt(2);
-	struct gate g = { 0 };
+	struct api_gate g = { 0 };
 	struct rec *r = rec_new();
 	r->gate = &g;
 	r->gate_seq = 1;
@@ -640,7 +615,7 @@ static void *destroy_thread(void *arg)
  * opens the gate so the blocked turn can finish. The dead-letter log
  * expects that thread from then on. Returns the (joined) thread.
  */
-static pthread_t destroy_while_blocked(trp_runtime_t *rt, struct gate *g,
+static pthread_t destroy_while_blocked(trp_runtime_t *rt, struct api_gate *g,
 				       trp_stats_t *final)
 {
 	struct destroyer d = { rt, 1, { 0 } };
@@ -676,7 +651,7 @@ static void test_shutdown(void **unused)
 {
 	(void)unused;
 	trp_runtime_t *rt = make_rt(1);
-	struct gate g = { 0 };
+	struct api_gate g = { 0 };
 	struct rec *ra = rec_new(), *rb = rec_new(), *rc = rec_new();
 	ra->gate = &g;
 	ra->gate_seq = 1;
@@ -994,7 +969,7 @@ static void test_send_owned_dead_letters(void **unused)
 {
 	(void)unused;
 	trp_runtime_t *rt = make_rt(1);
-	struct gate g = { 0 };
+	struct api_gate g = { 0 };
 	struct rec *r = rec_new();
 	r->gate = &g;
 	r->gate_seq = 1;
@@ -1024,7 +999,7 @@ static void test_send_owned_dead_letters(void **unused)
 
 	/* At shutdown: B's messages wait behind A's blocked turn on the only
 	 * worker, and are dead letters when the runtime goes. */
-	gate_reset(&g);
+	api_gate_reset(&g);
 	struct rec *rb = rec_new();
 	r->stop_seq = UINT32_MAX;
 	a = rec_spawn(rt, r, false);
@@ -1374,7 +1349,7 @@ static void test_burst_shutdown_midway(void **unused)
 {
 	(void)unused;
 	trp_runtime_t *rt = make_rt_batch(1, 5);
-	struct gate g = { 0 };
+	struct api_gate g = { 0 };
 	struct rec *r = rec_new();
 	r->gate = &g;
 	r->gate_seq = 3;
@@ -1573,7 +1548,7 @@ static void test_self_sends_stop_close(void **unused)
  * before the actor stops (TRP_STOP_CLOSED), none is a dead letter.
  */
 struct closing_self {
-	struct gate *gate;
+	struct api_gate *gate;
 	atomic_long got;
 	trp_stop_reason_t why;
 	atomic_int stops;
@@ -1589,7 +1564,7 @@ static void closing_self_behavior(trp_actor_t *self, void *state,
 			if (rc != 0)
 				note_error(rc);
 		}
-		gate_block(c->gate); /* the test closes us meanwhile */
+		api_gate_block(c->gate); /* the test closes us meanwhile */
 		return;
 	}
 	atomic_fetch_add(&c->got, 1);
@@ -1608,7 +1583,7 @@ static void test_self_sends_then_close(void **unused)
 {
 	(void)unused;
 	trp_runtime_t *rt = make_rt(2);
-	struct gate g = { 0 };
+	struct api_gate g = { 0 };
 	struct closing_self c = { .gate = &g };
 	trp_actor_def_t def = { .behavior = closing_self_behavior,
 				.stop = closing_self_stop };
@@ -1641,7 +1616,7 @@ static void test_bounded_mailbox(void **unused)
 	cfg.workers = 2;
 	cfg.mailbox_limit = 2; /* the runtime default */
 	CHECK_OK(trp_runtime_create(&cfg, &rt));
-	struct gate g = { 0 };
+	struct api_gate g = { 0 };
 
 	/* def.mailbox_limit = 4: the message in progress still counts. */
 	struct rec *r = rec_new();
@@ -1685,7 +1660,7 @@ static void test_bounded_mailbox(void **unused)
 	struct rec *r1 = r; /* stop hooks run at destroy: keep the states */
 
 	/* def.mailbox_limit = 0: the runtime's default of 2. */
-	gate_reset(&g);
+	api_gate_reset(&g);
 	r = rec_new();
 	r->gate = &g;
 	r->gate_seq = 1;
@@ -1702,7 +1677,7 @@ static void test_bounded_mailbox(void **unused)
 	struct rec *r2 = r;
 
 	/* TRP_MAILBOX_UNBOUNDED overrides the default. */
-	gate_reset(&g);
+	api_gate_reset(&g);
 	r = rec_new();
 	r->gate = &g;
 	r->gate_seq = 1;

@@ -31,76 +31,16 @@
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
 
-/* A gate a behaviour blocks on until the test opens it (10 s at most). */
-struct gate {
-	atomic_long entered;
-	atomic_int open;
-};
-
-static struct gate gate;
-
-static void gate_block(struct gate *g)
-{
-	atomic_fetch_add(&g->entered, 1);
-	int64_t deadline = now_ns() + SETTLE_NS;
-	while (!atomic_load(&g->open)) {
-		if (now_ns() > deadline) {
-			note_error(TRP_ETIMEDOUT);
-			return;
-		}
-		usleep(50);
-	}
-}
-
-static void gate_reset(struct gate *g)
-{
-	atomic_store(&g->entered, 0);
-	atomic_store(&g->open, 0);
-}
+/* The gate behaviours block on (api_util.h). */
+static struct api_gate gate;
 
 /* Dead letters seen by the runtime's hook, and the last one's details. */
-static atomic_long dead_letters;
-static atomic_long dead_letters_shutdown;
-static struct {
-	atomic_int why;
-	_Atomic(trp_actor_t *) to;
-	atomic_uint type;
-	atomic_int status;
-	atomic_ulong size;
-	atomic_uint x; /* the payload, if it was a uint32_t */
-} last_dead;
-
-static void dead_letter_hook(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
-			     trp_dead_reason_t why)
-{
-	uint32_t x = 0;
-	(void)ctx;
-	if (msg->size == sizeof x && msg->data != NULL)
-		memcpy(&x, msg->data, sizeof x);
-	atomic_store(&last_dead.why, (int)why);
-	atomic_store(&last_dead.to, to);
-	atomic_store(&last_dead.type, msg->type);
-	atomic_store(&last_dead.status, msg->status);
-	atomic_store(&last_dead.size, msg->size);
-	atomic_store(&last_dead.x, x);
-	atomic_fetch_add(&dead_letters, 1);
-	if (why == TRP_DEAD_SHUTDOWN)
-		atomic_fetch_add(&dead_letters_shutdown, 1);
-}
+static struct api_dead_letters dead_letters;
 
 static trp_runtime_t *make_rt(uint32_t workers)
 {
-	trp_config_t cfg = TRP_CONFIG_INIT;
-	trp_runtime_t *rt = NULL;
-	cfg.workers = workers;
-	cfg.dead_letter = dead_letter_hook;
-	atomic_store(&dead_letters, 0);
-	atomic_store(&dead_letters_shutdown, 0);
-	memset(&last_dead, 0, sizeof last_dead);
-	gate_reset(&gate);
-	CHECK_OK(trp_runtime_create(&cfg, &rt));
-	assert_non_null(rt);
-	return rt;
+	api_gate_reset(&gate);
+	return api_runtime_new(workers, &dead_letters);
 }
 
 static trp_stats_t stats(trp_runtime_t *rt)
@@ -182,11 +122,11 @@ static void server(trp_actor_t *self, void *state, const trp_msg_t *msg)
 	case T_NOREPLY:
 		break;
 	case T_GATE_REPLY:
-		gate_block(&gate);
+		api_gate_block(&gate);
 		atomic_store(&obs.reply_rc[0], reply_x(msg, payload_x(msg)));
 		break;
 	case T_GATE_STOP:
-		gate_block(&gate);
+		api_gate_block(&gate);
 		atomic_store(&obs.reply_rc[0], trp_actor_stop(self));
 		break;
 	case T_PLAIN:
@@ -424,7 +364,7 @@ static void test_receiver_stops(void **unused)
 	settle(rt);
 	assert_int_equal(atomic_load(&obs.reply_rc[0]), 0); /* the stop */
 	assert_int_equal(atomic_load(&obs.replies_ok), 0);
-	assert_int_equal(atomic_load(&dead_letters), 2);
+	assert_int_equal(atomic_load(&dead_letters.count), 2);
 	trp_stats_t st = stats(rt);
 	assert_int_equal(st.dead_lettered, 2);
 	assert_false(trp_actor_alive(s));
@@ -475,7 +415,7 @@ static void test_timeout_late_reply(void **unused)
 	trp_future_release(f);
 
 	/* A poll of a pending future expires it too (timeout 0). */
-	gate_reset(&gate);
+	api_gate_reset(&gate);
 	f = ask_x(s, T_GATE_REPLY, 12);
 	assert_true(wait_for(&gate.entered, 1));
 	assert_int_equal(trp_future_wait(f, 0, NULL), TRP_ETIMEDOUT);
@@ -486,7 +426,7 @@ static void test_timeout_late_reply(void **unused)
 	trp_future_release(f);
 
 	/* A huge timeout does not overflow into the past. */
-	gate_reset(&gate);
+	api_gate_reset(&gate);
 	atomic_store(&gate.open, 1);
 	f = ask_x(s, T_GATE_REPLY, 13);
 	assert_int_equal(trp_future_wait(f, INT64_MAX, &r), 0);
@@ -521,13 +461,13 @@ static void test_late_reply_dead_letter(void **unused)
 	atomic_store(&gate.open, 1);
 	trp_stats_t st = api_assert_balanced(rt);
 	assert_int_equal(atomic_load(&obs.reply_rc[0]), 0);
-	assert_int_equal(atomic_load(&dead_letters), 1);
-	assert_int_equal(atomic_load(&last_dead.why), TRP_DEAD_LATE_REPLY);
-	assert_null(atomic_load(&last_dead.to));
-	assert_int_equal(atomic_load(&last_dead.type), T_GATE_REPLY);
-	assert_int_equal(atomic_load(&last_dead.status), 0);
-	assert_int_equal(atomic_load(&last_dead.size), sizeof(uint32_t));
-	assert_int_equal(atomic_load(&last_dead.x), 1011);
+	assert_int_equal(atomic_load(&dead_letters.count), 1);
+	assert_int_equal(atomic_load(&dead_letters.why), TRP_DEAD_LATE_REPLY);
+	assert_null(atomic_load(&dead_letters.to));
+	assert_int_equal(atomic_load(&dead_letters.type), T_GATE_REPLY);
+	assert_int_equal(atomic_load(&dead_letters.status), 0);
+	assert_int_equal(atomic_load(&dead_letters.size), sizeof(uint32_t));
+	assert_int_equal(atomic_load(&dead_letters.x), 1011);
 	/* the request (processed) and the reply (dead) */
 	assert_int_equal(st.sent, 2);
 	assert_int_equal(st.processed, 1);
@@ -676,7 +616,7 @@ static void test_wait_in_behaviour_and_then(void **unused)
 	trp_future_release(f);
 
 	/* Set before a failure (timed out by a poll): error as message. */
-	gate_reset(&gate);
+	api_gate_reset(&gate);
 	f = ask_x(s, T_GATE_REPLY, 2);
 	assert_true(wait_for(&gate.entered, 1));
 	CHECK_OK(trp_future_then(f, a, A_ERR));
@@ -772,12 +712,12 @@ static void test_then_actor_stopped(void **unused)
 	assert_reply(f, T_GATE_REPLY, 6);
 	assert_int_equal(atomic_load(&obs.reply_rc[0]), 0);
 	assert_int_equal(atomic_load(&act.replies), 0);
-	assert_int_equal(atomic_load(&dead_letters), 1);
-	assert_int_equal(atomic_load(&last_dead.why), TRP_DEAD_STOPPED);
-	assert_ptr_equal(atomic_load(&last_dead.to), a);
-	assert_int_equal(atomic_load(&last_dead.type), A_REPLY);
-	assert_int_equal(atomic_load(&last_dead.status), 0);
-	assert_int_equal(atomic_load(&last_dead.x), 1006);
+	assert_int_equal(atomic_load(&dead_letters.count), 1);
+	assert_int_equal(atomic_load(&dead_letters.why), TRP_DEAD_STOPPED);
+	assert_ptr_equal(atomic_load(&dead_letters.to), a);
+	assert_int_equal(atomic_load(&dead_letters.type), A_REPLY);
+	assert_int_equal(atomic_load(&dead_letters.status), 0);
+	assert_int_equal(atomic_load(&dead_letters.x), 1006);
 	/* the request (processed) and the outcome (dead) */
 	assert_int_equal(st.sent, 2);
 	assert_int_equal(st.processed, 1);
@@ -871,7 +811,7 @@ static void test_outlive_runtime(void **unused)
 	 * attempt got TRP_ENOTREQUEST). */
 	assert_int_equal(atomic_load(&obs.replies_ok),
 			 1 + (rc1 == 0) + (rc2 == 0));
-	assert_int_equal(atomic_load(&dead_letters_shutdown),
+	assert_int_equal(atomic_load(&dead_letters.by[TRP_DEAD_SHUTDOWN]),
 			 (rc1 != 0) + (rc2 != 0));
 	assert_true(trp_future_done(q1));
 
@@ -919,7 +859,7 @@ static void test_destroy_pending(void **unused)
 		trp_future_release(fs[i]);
 	}
 	assert_int_equal(atomic_load(&obs.replies_ok), 0);
-	assert_int_equal(atomic_load(&dead_letters), N);
+	assert_int_equal(atomic_load(&dead_letters.count), N);
 	trp_actor_release(s);
 	assert_no_behaviour_errors();
 }

@@ -53,32 +53,12 @@ enum {
 	T_PUB,
 };
 
-static atomic_long dead_letters;
-static atomic_long dead_by[TRP_DEAD_REASONS];
-
-static void dead_letter_hook(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
-			     trp_dead_reason_t why)
-{
-	(void)ctx;
-	(void)to;
-	(void)msg;
-	atomic_fetch_add(&dead_letters, 1);
-	if ((int)why >= 0 && why < TRP_DEAD_REASONS)
-		atomic_fetch_add(&dead_by[why], 1);
-}
+/* Dead letters, and by reason (api_util.h). */
+static struct api_dead_letters dead_letters;
 
 static trp_runtime_t *make_rt(uint32_t workers)
 {
-	trp_config_t cfg = TRP_CONFIG_INIT;
-	trp_runtime_t *rt = NULL;
-	cfg.workers = workers;
-	cfg.dead_letter = dead_letter_hook;
-	atomic_store(&dead_letters, 0);
-	for (int i = 0; i < TRP_DEAD_REASONS; i++)
-		atomic_store(&dead_by[i], 0);
-	CHECK_OK(trp_runtime_create(&cfg, &rt));
-	assert_non_null(rt);
-	return rt;
+	return api_runtime_new(workers, &dead_letters);
 }
 
 /* ------------------------------------------------------------------ */
@@ -656,7 +636,7 @@ static void test_close_with_mail(void **unused)
 	assert_true(readable(fd));
 	assert_int_equal(trp_port_fd(p), fd);
 	assert_int_equal(send_item(p, T_DATA, 0, 100), TRP_EDEAD);
-	assert_int_equal(atomic_load(&dead_letters), 0);
+	assert_int_equal(atomic_load(&dead_letters.count), 0);
 
 	assert_no_behaviour_errors();
 	(void)api_assert_balanced(rt);
@@ -690,7 +670,7 @@ static void test_kill_with_mail(void **unused)
 	memcpy(&d, m->data, sizeof d);
 	assert_int_equal(d.reason, TRP_STOP_KILLED);
 	trp_future_release(watch);
-	assert_int_equal(atomic_load(&dead_by[TRP_DEAD_KILLED]), 5);
+	assert_int_equal(atomic_load(&dead_letters.by[TRP_DEAD_KILLED]), 5);
 	assert_int_equal(trp_port_drain(p, 8), TRP_ECLOSED);
 	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));
@@ -726,7 +706,8 @@ static void test_port_watches(void **unused)
 	assert_int_equal(r->down.ref, ref);
 	assert_int_equal(r->down.reason, TRP_STOP_NORMAL);
 	assert_int_equal(r->down.actor_id, trp_actor_id(t));
-	assert_int_equal(atomic_load(&dead_by[TRP_DEAD_DEMONITORED]), 1);
+	assert_int_equal(atomic_load(&dead_letters.by[TRP_DEAD_DEMONITORED]),
+			 1);
 	assert_int_equal(r->bad, 0);
 	(void)api_assert_balanced(rt);
 	CHECK_OK(trp_runtime_destroy(rt));

@@ -74,64 +74,17 @@ static void assert_log(const int *want, int n)
 		assert_log(want_, (int)(sizeof want_ / sizeof want_[0]));      \
 	} while (0)
 
-/* Dead letters the hook saw, and the last one. */
-static atomic_long dead_letters;
-static struct {
-	atomic_int why;
-	_Atomic(trp_actor_t *) to;
-	atomic_uint type;
-	atomic_int status;
-	atomic_ulong size;
-	atomic_uint x;
-} last_dead;
+/* Dead letters the hook saw, and the last one (api_util.h). */
+static struct api_dead_letters dead_letters;
 
-static void dead_letter_hook(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
-			     trp_dead_reason_t why)
-{
-	uint32_t x = 0;
-	(void)ctx;
-	if (msg->size == sizeof x && msg->data != NULL)
-		memcpy(&x, msg->data, sizeof x);
-	atomic_store(&last_dead.why, (int)why);
-	atomic_store(&last_dead.to, to);
-	atomic_store(&last_dead.type, msg->type);
-	atomic_store(&last_dead.status, msg->status);
-	atomic_store(&last_dead.size, msg->size);
-	atomic_store(&last_dead.x, x);
-	atomic_fetch_add(&dead_letters, 1);
-}
-
-/* A gate a behaviour blocks on until the test opens it (10 s at most). */
-static atomic_long gate_entered;
-static atomic_int gate_open;
-
-static void gate_block(void)
-{
-	atomic_fetch_add(&gate_entered, 1);
-	int64_t deadline = now_ns() + SETTLE_NS;
-	while (!atomic_load(&gate_open)) {
-		if (now_ns() > deadline) {
-			note_error(TRP_ETIMEDOUT);
-			return;
-		}
-		usleep(50);
-	}
-}
+/* The gate behaviours block on (api_util.h). */
+static struct api_gate gate;
 
 static trp_runtime_t *make_rt(uint32_t workers)
 {
-	trp_config_t cfg = TRP_CONFIG_INIT;
-	trp_runtime_t *rt = NULL;
-	cfg.workers = workers;
-	cfg.dead_letter = dead_letter_hook;
-	atomic_store(&dead_letters, 0);
-	memset(&last_dead, 0, sizeof last_dead);
-	atomic_store(&gate_entered, 0);
-	atomic_store(&gate_open, 0);
+	api_gate_reset(&gate);
 	log_reset();
-	CHECK_OK(trp_runtime_create(&cfg, &rt));
-	assert_non_null(rt);
-	return rt;
+	return api_runtime_new(workers, &dead_letters);
 }
 
 static trp_stats_t stats(trp_runtime_t *rt)
@@ -328,7 +281,7 @@ static void holder_behavior(trp_actor_t *self, void *state,
 		hold(s, r, payload_u32(msg));
 		atomic_store(&pub_req, r);
 		atomic_store(&pub_msg, msg);
-		gate_block();
+		api_gate_block(&gate);
 		atomic_store(&pub_msg, NULL);
 		break;
 	}
@@ -549,12 +502,12 @@ static void test_late_answers(void **unused)
 	send_plain(h, T_REPLY_ALL);
 	settle(rt);
 	ASSERT_LOG(0, 0); /* take, then the late reply returns 0 */
-	assert_int_equal(atomic_load(&dead_letters), 1);
-	assert_int_equal(atomic_load(&last_dead.why), TRP_DEAD_LATE_REPLY);
-	assert_null(atomic_load(&last_dead.to));
-	assert_int_equal(atomic_load(&last_dead.type), T_TAKE);
-	assert_int_equal(atomic_load(&last_dead.status), 0);
-	assert_int_equal(atomic_load(&last_dead.x), 1007);
+	assert_int_equal(atomic_load(&dead_letters.count), 1);
+	assert_int_equal(atomic_load(&dead_letters.why), TRP_DEAD_LATE_REPLY);
+	assert_null(atomic_load(&dead_letters.to));
+	assert_int_equal(atomic_load(&dead_letters.type), T_TAKE);
+	assert_int_equal(atomic_load(&dead_letters.status), 0);
+	assert_int_equal(atomic_load(&dead_letters.x), 1007);
 	assert_int_equal(trp_future_wait(f, 0, NULL), TRP_ETIMEDOUT);
 	trp_future_release(f);
 
@@ -565,10 +518,10 @@ static void test_late_answers(void **unused)
 	CHECK_OK(trp_send(h, T_FAIL_ALL, &status, sizeof status));
 	settle(rt);
 	ASSERT_LOG(0, 0);
-	assert_int_equal(atomic_load(&dead_letters), 2);
-	assert_int_equal(atomic_load(&last_dead.why), TRP_DEAD_LATE_REPLY);
-	assert_int_equal(atomic_load(&last_dead.status), -77);
-	assert_int_equal(atomic_load(&last_dead.size), 0);
+	assert_int_equal(atomic_load(&dead_letters.count), 2);
+	assert_int_equal(atomic_load(&dead_letters.why), TRP_DEAD_LATE_REPLY);
+	assert_int_equal(atomic_load(&dead_letters.status), -77);
+	assert_int_equal(atomic_load(&dead_letters.size), 0);
 	trp_future_release(f);
 
 	f = ask_x(h, T_TAKE, 9);
@@ -577,7 +530,7 @@ static void test_late_answers(void **unused)
 	send_plain(h, T_RELEASE_ALL);
 	settle(rt);
 	ASSERT_LOG(0);
-	assert_int_equal(atomic_load(&dead_letters), 2);
+	assert_int_equal(atomic_load(&dead_letters.count), 2);
 	trp_future_release(f);
 
 	trp_stats_t st = api_assert_balanced(rt);
@@ -678,7 +631,7 @@ static void test_forward(void **unused)
 	settle(rt);
 	ASSERT_LOG(0, 0, 0);
 
-	assert_int_equal(atomic_load(&dead_letters), 0);
+	assert_int_equal(atomic_load(&dead_letters.count), 0);
 	assert_no_behaviour_errors();
 	trp_actor_release(a);
 	trp_actor_release(b);
@@ -830,7 +783,7 @@ static void test_take_errors(void **unused)
 	atomic_store(&pub_msg, NULL);
 	atomic_store(&pub_req, NULL);
 	f = ask_x(h, T_PUBLISH, 4);
-	assert_true(wait_for(&gate_entered, 1));
+	assert_true(wait_for(&gate.entered, 1));
 	const trp_msg_t *m = atomic_load(&pub_msg);
 	r = atomic_load(&pub_req);
 	assert_non_null(m);
@@ -848,7 +801,7 @@ static void test_take_errors(void **unused)
 	for (int64_t end = now_ns() + SETTLE_NS;
 	     atomic_load(&logn) < 5 && now_ns() < end;)
 		usleep(100);
-	atomic_store(&gate_open, 1);
+	atomic_store(&gate.open, 1);
 	settle(rt);
 	ASSERT_LOG(0, TRP_EPERM, TRP_EPERM, TRP_EPERM, TRP_EPERM);
 	assert_false(trp_future_done(f));
@@ -858,7 +811,7 @@ static void test_take_errors(void **unused)
 	settle(rt);
 	ASSERT_LOG(0);
 
-	assert_int_equal(atomic_load(&dead_letters), 0);
+	assert_int_equal(atomic_load(&dead_letters.count), 0);
 	assert_no_behaviour_errors();
 	trp_actor_release(h);
 	trp_actor_release(other);

@@ -70,32 +70,16 @@ static void log_ev(int kind, char tag, int reason, trp_actor_t *a)
 	 * wait_events, and at quiescence). */
 }
 
-static struct dead_count {
-	atomic_long by[TRP_DEAD_REASONS];
-} dead;
-
-static void dead_hook(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
-		      trp_dead_reason_t why)
-{
-	(void)ctx;
-	(void)to;
-	(void)msg;
-	atomic_fetch_add(&dead.by[why], 1);
-}
+/* Dead letters by reason (api_util.h). */
+static struct api_dead_letters dead;
 
 static trp_runtime_t *make_rt(uint32_t workers)
 {
-	trp_config_t cfg = TRP_CONFIG_INIT;
-	trp_runtime_t *rt = NULL;
-	cfg.workers = workers;
-	cfg.dead_letter = dead_hook;
-	memset(&dead, 0, sizeof dead);
 	memset(events, 0, sizeof events);
 	atomic_store(&nevents, 0);
 	for (int i = 0; i < 128; i++)
 		atomic_store(&work_done[i], 0);
-	CHECK_OK(trp_runtime_create(&cfg, &rt));
-	return rt;
+	return api_runtime_new(workers, &dead);
 }
 
 static void kid_start(trp_actor_t *self, void *state)

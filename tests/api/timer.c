@@ -38,31 +38,12 @@
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
 
-static atomic_long dead_letters;
-static atomic_long dead_letters_stopped;
-
-static void dead_letter_hook(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
-			     trp_dead_reason_t why)
-{
-	(void)ctx;
-	(void)to;
-	(void)msg;
-	atomic_fetch_add(&dead_letters, 1);
-	if (why == TRP_DEAD_STOPPED)
-		atomic_fetch_add(&dead_letters_stopped, 1);
-}
+/* Dead letters, and by reason (api_util.h). */
+static struct api_dead_letters dead_letters;
 
 static trp_runtime_t *make_rt(uint32_t workers)
 {
-	trp_config_t cfg = TRP_CONFIG_INIT;
-	trp_runtime_t *rt = NULL;
-	cfg.workers = workers;
-	cfg.dead_letter = dead_letter_hook;
-	atomic_store(&dead_letters, 0);
-	atomic_store(&dead_letters_stopped, 0);
-	CHECK_OK(trp_runtime_create(&cfg, &rt));
-	assert_non_null(rt);
-	return rt;
+	return api_runtime_new(workers, &dead_letters);
 }
 
 static void sleep_ns(int64_t ns)
@@ -447,14 +428,14 @@ static void test_stopped_actor_one_shot(void **unused)
 	CHECK_OK(trp_actor_close(a));
 	settle(rt);
 	assert_false(trp_actor_alive(a));
-	assert_true(wait_for_within(&dead_letters, 1, FIRE_BOUND_NS));
+	assert_true(wait_for_within(&dead_letters.count, 1, FIRE_BOUND_NS));
 	/* It has fired (into dead letters): nothing to cancel. (A cancel
 	 * that meets the firing still in progress waits for its outcome.) */
 	assert_int_equal(trp_timer_cancel(t), TRP_ENOENT);
 	assert_int_equal(trp_timer_fired(t), 1);
 	assert_int_equal(atomic_load(&seen.got), 0);
-	assert_int_equal(atomic_load(&dead_letters), 1);
-	assert_int_equal(atomic_load(&dead_letters_stopped), 1);
+	assert_int_equal(atomic_load(&dead_letters.count), 1);
+	assert_int_equal(atomic_load(&dead_letters.by[TRP_DEAD_STOPPED]), 1);
 	trp_stats_t st = api_assert_balanced(rt);
 	assert_int_equal(st.dead_lettered, 1);
 	assert_int_equal(st.dead_by_reason[TRP_DEAD_STOPPED], 1);
@@ -462,7 +443,7 @@ static void test_stopped_actor_one_shot(void **unused)
 	trp_timer_release(t);
 	trp_actor_release(a);
 	CHECK_OK(trp_runtime_destroy(rt));
-	assert_int_equal(atomic_load(&dead_letters), 1);
+	assert_int_equal(atomic_load(&dead_letters.count), 1);
 }
 
 /* A periodic timer whose actor stops ends at the first firing that finds
@@ -482,13 +463,13 @@ static void test_stopped_actor_periodic(void **unused)
 	/* Firings accepted before the close are processed; the first one
 	 * after it is a dead letter. */
 	CHECK_OK(trp_actor_close(a));
-	assert_true(wait_for_within(&dead_letters, 1, FIRE_BOUND_NS));
+	assert_true(wait_for_within(&dead_letters.count, 1, FIRE_BOUND_NS));
 	/* Many periods: a timer still armed would fire again and again. */
 	sleep_ns(20 * period);
 	settle(rt);
 	assert_false(trp_actor_alive(a));
-	assert_int_equal(atomic_load(&dead_letters), 1);
-	assert_int_equal(atomic_load(&dead_letters_stopped), 1);
+	assert_int_equal(atomic_load(&dead_letters.count), 1);
+	assert_int_equal(atomic_load(&dead_letters.by[TRP_DEAD_STOPPED]), 1);
 	long got = atomic_load(&seen.got);
 	assert_true(got >= 3);
 	/* Every firing was processed, but the last: the dead letter. */
@@ -502,11 +483,11 @@ static void test_stopped_actor_periodic(void **unused)
 	/* And it stays ended. */
 	sleep_ns(10 * period);
 	assert_int_equal(trp_timer_fired(p), (uint64_t)got + 1);
-	assert_int_equal(atomic_load(&dead_letters), 1);
+	assert_int_equal(atomic_load(&dead_letters.count), 1);
 	trp_timer_release(p);
 	trp_actor_release(a);
 	CHECK_OK(trp_runtime_destroy(rt));
-	assert_int_equal(atomic_load(&dead_letters), 1);
+	assert_int_equal(atomic_load(&dead_letters.count), 1);
 }
 
 /* The runtime holds its own reference: released or never taken, the

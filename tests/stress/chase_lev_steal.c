@@ -49,54 +49,21 @@ static struct {
 	alignas(64) _Atomic(uint64_t) pushed;
 	_Atomic(uint64_t) popped;
 	_Atomic(uint64_t) lost_last; /* pops that lost the last item */
-	_Atomic(uint64_t) rounds;
-	_Atomic(uint32_t) round_done;
-	_Atomic(uint32_t) finished;
 	uint64_t max_size;
 	uint64_t *mirror; /* owner only */
 	/* shared */
-	alignas(64) _Atomic(uint8_t) *taken_by;
-	uint32_t *payload;
+	alignas(64) struct stress_items items;
+	struct stress_rounds r;
 	alignas(64) uint64_t n;
 	uint64_t seed;
 	struct thief thieves[NTHIEVES];
-	struct stress_barrier start, round_end, round_start;
+	struct stress_barrier start;
 	struct stress_watchdog wd;
 } g;
 
-static void work(uint64_t *rng)
-{
-	unsigned spin = (unsigned)(stress_rand(rng) & 15);
-	for (unsigned i = 0; i < spin; i++)
-		stress_cpu_relax();
-}
-
-#define POISON 0xdeadbeefu
-
-static uint32_t payload_of(uint64_t seq)
-{
-	uint32_t v = (uint32_t)(seq * 0x9e3779b1u) ^ 0x5bd1e995u;
-	return v == POISON ? 1 : v;
-}
-
 static uint64_t take(void *item, const char *who)
 {
-	uintptr_t a = (uintptr_t)item, base = (uintptr_t)g.payload;
-	if (a < base || a >= base + g.n * sizeof *g.payload ||
-	    (a - base) % sizeof *g.payload != 0)
-		stress_fail("%s took %p, which was never pushed", who, item);
-	uint64_t seq = (a - base) / sizeof *g.payload;
-	/* relaxed: scanned after the join. */
-	if (atomic_fetch_add_explicit(&g.taken_by[seq], 1,
-				      memory_order_relaxed) != 0)
-		stress_fail("%s took item %" PRIu64 " twice", who, seq);
-	uint32_t v = g.payload[seq];
-	if (v != payload_of(seq))
-		stress_fail("%s took item %" PRIu64 " with payload %#x, not "
-			    "%#x: not published",
-			    who, seq, v, payload_of(seq));
-	g.payload[seq] = POISON;
-	return seq;
+	return stress_item_take(&g.items, item, who);
 }
 
 /* ------------------------------------------------------------- owner -- */
@@ -118,13 +85,21 @@ static void owner_pop(uint64_t *depth, uint64_t *rng)
 			    *depth == 0 ? UINT64_MAX : g.mirror[*depth - 1]);
 	(*depth)--;
 	stress_progress(&g.popped, 1);
-	work(rng);
+	stress_work(rng);
 }
 
 static void owner_drain(uint64_t limit, uint64_t *depth, uint64_t *rng)
 {
 	while (*depth > limit)
 		owner_pop(depth, rng);
+}
+
+/* A fresh queue for the next round (the owner, alone). */
+static void renew_queue(void)
+{
+	trp__chase_lev_destroy(&g.q);
+	if (trp__chase_lev_init(&g.q, 1) != 0)
+		stress_fail("owner: trp__chase_lev_init failed");
 }
 
 static void *owner_main(void *arg)
@@ -140,12 +115,10 @@ static void *owner_main(void *arg)
 		uint64_t end = seq + round_len < g.n ? seq + round_len : g.n;
 		while (seq < end) {
 			uint64_t r = stress_rand(&rng);
-			uint64_t len = (r & 15) == 0 ? 1 + ((r >> 4) & 4095) :
-						       1 + ((r >> 4) & 7);
+			uint64_t len = stress_burst_len(r);
 			for (uint64_t i = 0; i < len && seq < end; i++) {
-				g.payload[seq] = payload_of(seq);
 				int rc = trp__chase_lev_push_owner(
-					&g.q, &g.payload[seq]);
+					&g.q, stress_item_make(&g.items, seq));
 				if (rc != 0)
 					stress_fail("owner: push(%" PRIu64
 						    ") returned %d",
@@ -166,19 +139,7 @@ static void *owner_main(void *arg)
 		owner_drain(0, &depth, &rng);
 		STRESS_CHECK(trp__chase_lev_pop_owner(&g.q) == NULL,
 			     "owner: pop returned an item after the drain");
-		/* ORDER: release: a thief that sees round_done sees the
-		 * queue empty (it rechecks the size anyway). */
-		atomic_store_explicit(&g.round_done, 1, memory_order_release);
-		stress_barrier_wait(&g.round_end);
-		trp__chase_lev_destroy(&g.q);
-		if (trp__chase_lev_init(&g.q, 1) != 0)
-			stress_fail("owner: trp__chase_lev_init failed");
-		/* relaxed: published by the barrier below. */
-		atomic_store_explicit(&g.round_done, 0, memory_order_relaxed);
-		atomic_store_explicit(&g.finished, seq == g.n,
-				      memory_order_relaxed);
-		stress_progress(&g.rounds, 1);
-		stress_barrier_wait(&g.round_start);
+		stress_round_end_owner(&g.r, seq == g.n, renew_queue);
 	}
 	stress_watchdog_thread_exit(&g.wd);
 	return NULL;
@@ -198,15 +159,9 @@ static void *thief_main(void *arg)
 		void *it = trp__chase_lev_steal(&g.q);
 		if (it == NULL) {
 			stress_progress(&t->empty_steals, 1);
-			/* ORDER: acquire pairs with the owner's release. */
-			if (atomic_load_explicit(&g.round_done,
-						 memory_order_acquire) != 0 &&
+			if (stress_round_done(&g.r) &&
 			    trp__chase_lev_size(&g.q) == 0) {
-				stress_barrier_wait(&g.round_end);
-				stress_barrier_wait(&g.round_start);
-				/* relaxed: published by the barrier. */
-				if (atomic_load_explicit(&g.finished,
-							 memory_order_relaxed))
+				if (stress_round_end_thief(&g.r))
 					break;
 				any = false; /* a new queue */
 				continue;
@@ -226,7 +181,7 @@ static void *thief_main(void *arg)
 				    t->name, x, last);
 		last = x;
 		any = true;
-		work(&t->rng);
+		stress_work(&t->rng);
 	}
 	stress_watchdog_thread_exit(&g.wd);
 	return NULL;
@@ -239,34 +194,26 @@ static void dump_state(void *arg)
 	(void)arg;
 	fprintf(stderr, "  queue size %" PRIu64 ", round_done %u\n",
 		trp__chase_lev_size(&g.q),
-		atomic_load_explicit(&g.round_done, memory_order_relaxed));
-}
-
-static uint64_t load(_Atomic(uint64_t) *c)
-{
-	/* relaxed: read after every thread was joined. */
-	return atomic_load_explicit(c, memory_order_relaxed);
+		atomic_load_explicit(&g.r.round_done, memory_order_relaxed));
 }
 
 int main(void)
 {
 	g.seed = stress_init("stress.lifo_steal");
 	g.n = stress_scaled(N_BASE, 10000);
-	g.taken_by = calloc(g.n, sizeof *g.taken_by);
-	g.payload = calloc(g.n, sizeof *g.payload);
+	stress_items_init(&g.items, g.n);
 	g.mirror = calloc(g.n, sizeof *g.mirror);
-	if (g.taken_by == NULL || g.payload == NULL || g.mirror == NULL)
+	if (g.mirror == NULL)
 		stress_fail("out of memory");
 	if (trp__chase_lev_init(&g.q, 1) != 0)
 		stress_fail("trp__chase_lev_init failed");
 	stress_barrier_init(&g.start, NTHIEVES + 2);
-	stress_barrier_init(&g.round_end, NTHIEVES + 1);
-	stress_barrier_init(&g.round_start, NTHIEVES + 1);
+	stress_rounds_init(&g.r, NTHIEVES);
 	stress_watchdog_init(&g.wd, LIMIT_S);
 	g.wd.dump = dump_state;
 	stress_watchdog_counter(&g.wd, "owner.pushed", &g.pushed);
 	stress_watchdog_counter(&g.wd, "owner.popped", &g.popped);
-	stress_watchdog_info(&g.wd, "owner.rounds", &g.rounds);
+	stress_watchdog_info(&g.wd, "owner.rounds", &g.r.rounds);
 	static const char *const names[NTHIEVES][2] = {
 		{ "thief0.taken", "thief0.empty_steals" },
 		{ "thief1.taken", "thief1.empty_steals" },
@@ -284,30 +231,29 @@ int main(void)
 					       g.thieves, sizeof g.thieves[0],
 					       NTHIEVES, &g.start, &g.wd);
 
-	uint64_t total = load(&g.popped);
+	uint64_t total = stress_load(&g.popped);
 	for (unsigned i = 0; i < NTHIEVES; i++)
-		total += load(&g.thieves[i].taken);
-	stress_check_taken_once(g.taken_by, g.n);
+		total += stress_load(&g.thieves[i].taken);
+	stress_check_taken_once(g.items.taken_by, g.n);
 	STRESS_CHECK(total == g.n,
 		     "%" PRIu64 " takes counted for %" PRIu64 " items", total,
 		     g.n);
 	printf("%s: %" PRIu64 " items in %.2f s, %" PRIu64
 	       " rounds; owner popped %" PRIu64 " (lost the last item %" PRIu64
 	       " times), peak size %" PRIu64 "\n",
-	       stress_name, g.n, secs, load(&g.rounds), load(&g.popped),
-	       load(&g.lost_last), g.max_size);
+	       stress_name, g.n, secs, stress_load(&g.r.rounds),
+	       stress_load(&g.popped), stress_load(&g.lost_last), g.max_size);
 	for (unsigned i = 0; i < NTHIEVES; i++)
 		printf("  %s: took %" PRIu64 ", %" PRIu64 " empty steals\n",
-		       g.thieves[i].name, load(&g.thieves[i].taken),
-		       load(&g.thieves[i].empty_steals));
+		       g.thieves[i].name, stress_load(&g.thieves[i].taken),
+		       stress_load(&g.thieves[i].empty_steals));
 	fflush(stdout);
 	STRESS_CHECK(g.max_size > 2, "the queue never grew");
 	for (unsigned i = 0; i < NTHIEVES && g.n >= SANITY_MIN_ITEMS; i++)
-		STRESS_CHECK(load(&g.thieves[i].taken) > 0,
+		STRESS_CHECK(stress_load(&g.thieves[i].taken) > 0,
 			     "thief%u never stole", i);
 	trp__chase_lev_destroy(&g.q);
-	free(g.taken_by);
-	free(g.payload);
+	stress_items_free(&g.items);
 	free(g.mirror);
 	printf("%s: OK\n", stress_name);
 	return 0;

@@ -99,16 +99,6 @@ static struct {
 	_Atomic(uint64_t) unsettled;
 } g;
 
-static void on_dead_letter(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
-			   trp_dead_reason_t why)
-{
-	(void)ctx;
-	(void)to;
-	(void)msg;
-	(void)why;
-	rt_add(&g_dead, 1);
-}
-
 static uint64_t sent_of(struct producer *p)
 {
 	/* ORDER: acquire pairs with the producer's release store: the
@@ -411,7 +401,8 @@ int main(void)
 
 	trp_config_t cfg = TRP_CONFIG_INIT;
 	cfg.workers = 2;
-	cfg.dead_letter = on_dead_letter;
+	cfg.dead_letter = rt_count_dead_letter;
+	cfg.dead_letter_ctx = &g_dead;
 	RT_MUST("trp_runtime_create", trp_runtime_create(&cfg, &g.rt));
 	RT_MUST("trp_port_open",
 		trp_port_open(g.rt, port_handler, NULL, &g.port));

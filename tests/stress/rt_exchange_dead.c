@@ -38,13 +38,16 @@
  * Sizes: N = 1 M x scale per publisher (at least 2000). No timing is
  * asserted; the number of deaths and the rates are printed.
  */
-#include "rt_util.h"
-
 #define NPUB_THR 2u
 #define NPUB_ACT 1u
 #define NPUB (NPUB_THR + NPUB_ACT)
 #define NCHURN 2u
 #define NSRC (NPUB + NCHURN) /* publishers + the churn threads' probes */
+/* xs.done[] counts per source; this test records without windows or
+ * gaps (its own struct srec) and leaves xs.started unused. */
+#define XS_NPUB NSRC
+#include "exchange_stress.h"
+
 #define PARTIES (NPUB + NCHURN)
 #define MAXLIVE 8u /* mortal sinks one churn thread holds at most */
 #define MAXCB 3u   /* callback sinks one churn thread holds at most */
@@ -52,7 +55,6 @@
 #define N_BASE 1000000u
 #define N_MIN 2000u
 #define CHUNK 64u
-#define BACKLOG 100000u
 #define LIMIT_S 300.0
 
 enum {
@@ -103,8 +105,7 @@ struct churner {
 	uint32_t nm;
 	struct cbsink cb[MAXCB];
 	uint32_t ncb;
-	trp_sub_t *ids;
-	size_t nids, capids;
+	struct xs_ids ids;
 	_Atomic(uint64_t) ops;	  /* progress: attaches, detaches, probes */
 	_Atomic(uint64_t) deaths; /* progress: mortal sinks finished */
 	uint64_t by_fate[3];
@@ -112,16 +113,12 @@ struct churner {
 	uint64_t explicit_enoent; /* ... or found it auto-detached */
 };
 
+/* The exchange, xs.done (last seq published, per source), xs.finished
+ * and xs.rx_total (deliveries recorded) are in xs (exchange_stress.h). */
 static struct {
-	trp_runtime_t *rt;
-	trp_exchange_t *ex;
-	uint64_t n;
-	_Atomic(uint64_t) done[NSRC]; /* last seq published, per source */
-	_Atomic(uint32_t) pub_finished[NPUB];
 	_Atomic(uint32_t) stop_churn;
 	struct churner ch[NCHURN];
 	struct stress_barrier start;
-	_Atomic(uint64_t) rx_total;	/* deliveries recorded */
 	_Atomic(uint64_t) dead_letters; /* exchange messages dead-lettered */
 	_Atomic(uint64_t) mortals;	/* mortal sinks attached */
 	_Atomic(uint64_t) throttled;	/* info */
@@ -162,7 +159,7 @@ static void mortal_behavior(trp_actor_t *self, void *state,
 {
 	struct srec *r = *(struct srec **)state;
 	record(r, msg, "mortal sink");
-	rt_add(&g.rx_total, 1);
+	rt_add(&xs.rx_total, 1);
 	if (++r->got == r->ttl)
 		RT_MUST("trp_actor_stop", trp_actor_stop(self));
 }
@@ -180,7 +177,7 @@ static void mortal_stop(trp_actor_t *self, void *state, trp_stop_reason_t why)
 static void callback_sink(void *ctx, const trp_msg_t *msg)
 {
 	record(ctx, msg, "callback sink");
-	rt_add(&g.rx_total, 1);
+	rt_add(&xs.rx_total, 1);
 }
 
 static void on_dead_letter(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
@@ -200,25 +197,18 @@ static void pre_fill(struct srec *r)
 		/* ORDER: acquire pairs with publish_one's release store:
 		 * every publish <= pre completed before attach is called. */
 		r->pre[p] =
-			atomic_load_explicit(&g.done[p], memory_order_acquire);
+			atomic_load_explicit(&xs.done[p], memory_order_acquire);
 }
 
 /* ------------------------------------------------------ publishers -- */
-
-static bool backlogged(void)
-{
-	trp_stats_t s;
-	RT_MUST("trp_runtime_stats", trp_runtime_stats(g.rt, &s));
-	return s.sent > s.processed + s.dead_lettered + BACKLOG;
-}
 
 static void publish_one(uint32_t src, uint64_t seq)
 {
 	struct rt_payload pl = { src, 0, seq };
 	RT_MUST("trp_exchange_publish",
-		trp_exchange_publish(g.ex, MSG_DATA, &pl, sizeof pl));
+		trp_exchange_publish(xs.ex, MSG_DATA, &pl, sizeof pl));
 	/* ORDER: release: see pre_fill. */
-	atomic_store_explicit(&g.done[src], seq, memory_order_release);
+	atomic_store_explicit(&xs.done[src], seq, memory_order_release);
 }
 
 static void *publisher_thread(void *arg)
@@ -227,17 +217,12 @@ static void *publisher_thread(void *arg)
 	static const char *const names[] = { "publisher-0", "publisher-1" };
 	stress_watchdog_thread(&wd, names[p]);
 	stress_barrier_wait(&g.start);
-	for (uint64_t seq = 1; seq <= g.n; seq++) {
+	for (uint64_t seq = 1; seq <= xs.n; seq++) {
 		publish_one(p, seq);
-		if ((seq & 255) == 0) {
-			while (backlogged()) {
-				rt_add(&g.throttled, 1);
-				stress_sleep_ms(1);
-			}
-		}
+		if ((seq & 255) == 0)
+			xs_wait_backlog(&g.throttled);
 	}
-	/* ORDER: release: main's acquire load sees the publishes done. */
-	atomic_store_explicit(&g.pub_finished[p], 1, memory_order_release);
+	xs_publisher_finished(p);
 	stress_watchdog_thread_exit(&wd);
 	return NULL;
 }
@@ -248,18 +233,17 @@ static void pubactor_behavior(trp_actor_t *self, void *state,
 	struct rt_pubactor *pa = state;
 	STRESS_CHECK(msg->type == MSG_GO, "publisher actor: type %u",
 		     msg->type);
-	if (!backlogged()) {
-		for (uint32_t i = 0; i < CHUNK && pa->next <= g.n; i++)
+	if (!xs_backlogged()) {
+		for (uint32_t i = 0; i < CHUNK && pa->next <= xs.n; i++)
 			publish_one(pa->p, pa->next++);
 	} else {
 		rt_add(&g.throttled, 1);
 	}
-	if (pa->next <= g.n) {
+	if (pa->next <= xs.n) {
 		RT_MUST("trp_send GO", trp_send(self, MSG_GO, NULL, 0));
 		return;
 	}
-	/* ORDER: release: main's acquire load sees the publishes done. */
-	atomic_store_explicit(&g.pub_finished[pa->p], 1, memory_order_release);
+	xs_publisher_finished(pa->p);
 }
 
 /* ---------------------------------------------------------- churn -- */
@@ -269,16 +253,6 @@ static void nap_us(long us)
 	struct timespec ts = { 0, us * 1000 };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-static void note_id(struct churner *c, trp_sub_t id)
-{
-	if (c->nids == c->capids) {
-		c->capids = c->capids != 0 ? 2 * c->capids : 4096;
-		c->ids = realloc(c->ids, c->capids * sizeof *c->ids);
-		STRESS_CHECK(c->ids != NULL, "out of memory (ids)");
-	}
-	c->ids[c->nids++] = id;
 }
 
 /* The churn thread's own publish: a probe (source NPUB + idx). */
@@ -306,11 +280,11 @@ static void mortal_attach(struct churner *c, struct mortal *m)
 	trp_actor_def_t def = { mortal_behavior, NULL, mortal_stop,
 				sizeof m->rec, TRP_MAILBOX_UNBOUNDED };
 	RT_MUST("trp_actor_spawn",
-		trp_actor_spawn(g.rt, &def, &m->rec, &m->actor));
+		trp_actor_spawn(xs.rt, &def, &m->rec, &m->actor));
 	pre_fill(m->rec);
 	RT_MUST("trp_exchange_attach",
-		trp_exchange_attach(g.ex, trp_sink_actor(m->actor), &m->sub));
-	note_id(c, m->sub);
+		trp_exchange_attach(xs.ex, trp_sink_actor(m->actor), &m->sub));
+	xs_ids_add(&c->ids, m->sub);
 	rt_add(&g.mortals, 1);
 }
 
@@ -328,14 +302,14 @@ static void mortal_act(struct churner *c, struct mortal *m)
 		      RT_OK | RT_E(TRP_EDEAD));
 	if (m->fate == F_DETACH) {
 		int rc = rt_rc("trp_exchange_detach (explicit)",
-			       trp_exchange_detach(g.ex, m->sub),
+			       trp_exchange_detach(xs.ex, m->sub),
 			       RT_OK | RT_E(TRP_ENOENT));
 		if (rc == 0)
 			c->explicit_ok++;
 		else
 			c->explicit_enoent++;
 		rt_rc("trp_exchange_detach (explicit, again)",
-		      trp_exchange_detach(g.ex, m->sub), RT_E(TRP_ENOENT));
+		      trp_exchange_detach(xs.ex, m->sub), RT_E(TRP_ENOENT));
 	}
 	/* TRP_EDEAD: it reached its ttl first */
 	if (!close_first)
@@ -354,7 +328,7 @@ static bool mortal_reap(struct churner *c, struct mortal *m)
 	 * removed it (or found it removed) when it returns. */
 	probe(c);
 	rt_rc("trp_exchange_detach (after it stopped)",
-	      trp_exchange_detach(g.ex, m->sub), RT_E(TRP_ENOENT));
+	      trp_exchange_detach(xs.ex, m->sub), RT_E(TRP_ENOENT));
 	trp_actor_release(m->actor);
 	free(m->rec);
 	m->actor = NULL;
@@ -368,16 +342,16 @@ static void callback_attach(struct churner *c, struct cbsink *s)
 	s->rec = new_rec();
 	pre_fill(s->rec);
 	RT_MUST("trp_exchange_attach (callback)",
-		trp_exchange_attach(g.ex,
+		trp_exchange_attach(xs.ex,
 				    trp_sink_callback(callback_sink, s->rec),
 				    &s->sub));
-	note_id(c, s->sub);
+	xs_ids_add(&c->ids, s->sub);
 }
 
 static void callback_detach(struct cbsink *s)
 {
 	RT_MUST("trp_exchange_detach (callback)",
-		trp_exchange_detach(g.ex, s->sub));
+		trp_exchange_detach(xs.ex, s->sub));
 	/* Freed at once: the exchange must not touch it any more. */
 	memset(s->rec, 0x6b, sizeof *s->rec);
 	free(s->rec);
@@ -448,7 +422,7 @@ static void anchor_behavior(trp_actor_t *self, void *state,
 {
 	(void)self;
 	record(state, msg, "anchor actor");
-	rt_add(&g.rx_total, 1);
+	rt_add(&xs.rx_total, 1);
 }
 
 static void dump(void *arg)
@@ -456,34 +430,21 @@ static void dump(void *arg)
 	(void)arg;
 	for (uint32_t p = 0; p < NSRC; p++)
 		fprintf(stderr, "  source %u: done %" PRIu64 "\n", p,
-			rt_get(&g.done[p]));
+			rt_get(&xs.done[p]));
 	for (uint32_t i = 0; i < NCHURN; i++)
 		fprintf(stderr,
 			"  churn %u: ops %" PRIu64 " deaths %" PRIu64
 			" mortal %u callbacks %u\n",
 			i, rt_get(&g.ch[i].ops), rt_get(&g.ch[i].deaths),
 			g.ch[i].nm, g.ch[i].ncb);
-	trp_exchange_stats_t st;
-	if (trp_exchange_stats(g.ex, &st) == 0)
-		fprintf(stderr,
-			"  exchange: published %" PRIu64 " delivered %" PRIu64
-			" full %" PRIu64 " dead %" PRIu64 " other %" PRIu64
-			" subscribers %u\n",
-			st.published, st.delivered, st.dropped_full,
-			st.dropped_dead, st.dropped_other, st.subscribers);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	xs_dump_exchange();
 }
 
 static void check_anchor(const struct srec *r, uint64_t probes[NCHURN],
 			 const char *what)
 {
 	for (uint32_t p = 0; p < NSRC; p++) {
-		uint64_t want = p < NPUB ? g.n : probes[p - NPUB];
+		uint64_t want = p < NPUB ? xs.n : probes[p - NPUB];
 		STRESS_CHECK(r->t[p].count == want &&
 				     (want == 0 || (r->t[p].first == 1 &&
 						    r->t[p].last == want)),
@@ -497,23 +458,23 @@ static void check_anchor(const struct srec *r, uint64_t probes[NCHURN],
 int main(void)
 {
 	uint64_t seed = stress_init("rt_exchange_dead");
-	g.n = stress_scaled(N_BASE, N_MIN);
+	xs.n = stress_scaled(N_BASE, N_MIN);
 	printf("  %u publishers (%u threads, %u actors) x %" PRIu64
 	       " publishes, %u churn threads x %u mortal sinks, %s\n",
-	       NPUB, NPUB_THR, NPUB_ACT, g.n, NCHURN, MAXLIVE,
+	       NPUB, NPUB_THR, NPUB_ACT, xs.n, NCHURN, MAXLIVE,
 	       RT_SANITIZED ? "sanitized" : "not sanitized");
 	fflush(stdout);
 
 	trp_config_t cfg = TRP_CONFIG_INIT;
 	cfg.workers = 2;
 	cfg.dead_letter = on_dead_letter;
-	RT_MUST("trp_runtime_create", trp_runtime_create(&cfg, &g.rt));
-	RT_MUST("trp_exchange_get", trp_exchange_get(g.rt, "dead", &g.ex));
+	RT_MUST("trp_runtime_create", trp_runtime_create(&cfg, &xs.rt));
+	RT_MUST("trp_exchange_get", trp_exchange_get(xs.rt, "dead", &xs.ex));
 
 	stress_watchdog_init(&wd, LIMIT_S);
 	wd.dump = dump;
 	for (uint32_t p = 0; p < NSRC; p++)
-		stress_watchdog_counter(&wd, "published", &g.done[p]);
+		stress_watchdog_counter(&wd, "published", &xs.done[p]);
 	for (uint32_t i = 0; i < NCHURN; i++) {
 		stress_watchdog_counter(&wd, "churn ops", &g.ch[i].ops);
 		stress_watchdog_counter(&wd, "deaths", &g.ch[i].deaths);
@@ -526,13 +487,14 @@ int main(void)
 	trp_actor_def_t adef = { anchor_behavior, NULL, NULL, 0,
 				 TRP_MAILBOX_UNBOUNDED };
 	RT_MUST("trp_actor_spawn (anchor)",
-		trp_actor_spawn(g.rt, &adef, anchor_rec, &anchor));
+		trp_actor_spawn(xs.rt, &adef, anchor_rec, &anchor));
 	trp_sub_t anchor_subs[2];
+	struct xs_ids anchor_ids = { 0 };
 	RT_MUST("trp_exchange_attach (anchor)",
-		trp_exchange_attach(g.ex, trp_sink_actor(anchor),
+		trp_exchange_attach(xs.ex, trp_sink_actor(anchor),
 				    &anchor_subs[0]));
 	RT_MUST("trp_exchange_attach (anchor callback)",
-		trp_exchange_attach(g.ex,
+		trp_exchange_attach(xs.ex,
 				    trp_sink_callback(callback_sink, anchor_cb),
 				    &anchor_subs[1]));
 
@@ -541,7 +503,7 @@ int main(void)
 		g.ch[i].rng = stress_rand_init(seed, i + 1);
 	}
 	const struct rt_pub_phase phase = {
-		.rt = g.rt,
+		.rt = xs.rt,
 		.nthreads = NPUB_THR,
 		.nactors = NPUB_ACT,
 		.nchurn = NCHURN,
@@ -553,17 +515,17 @@ int main(void)
 		.churn_args = g.ch,
 		.churn_size = sizeof g.ch[0],
 		.start = &g.start,
-		.finished = g.pub_finished,
+		.finished = xs.finished,
 		.stop_churn = &g.stop_churn,
 		.wd = &wd,
 	};
 	double pub_s = rt_pub_phase_run(&phase);
-	rt_wait_idle(g.rt);
+	rt_wait_idle(xs.rt);
 	stress_watchdog_stop(&wd);
 
 	/* ------------------------------------------------ final checks -- */
 	trp_exchange_stats_t st;
-	RT_MUST("trp_exchange_stats", trp_exchange_stats(g.ex, &st));
+	RT_MUST("trp_exchange_stats", trp_exchange_stats(xs.ex, &st));
 	uint64_t probes[NCHURN], nprobes = 0, deaths = 0, fates[3] = { 0 },
 				 ex_ok = 0, ex_enoent = 0;
 	for (uint32_t i = 0; i < NCHURN; i++) {
@@ -575,7 +537,7 @@ int main(void)
 		for (int k = 0; k < 3; k++)
 			fates[k] += g.ch[i].by_fate[k];
 	}
-	uint64_t mortals = rt_get(&g.mortals), rx = rt_get(&g.rx_total),
+	uint64_t mortals = rt_get(&g.mortals), rx = rt_get(&xs.rx_total),
 		 dl = rt_get(&g.dead_letters);
 	printf("  %.2f s publishing; %" PRIu64 " mortal sinks (%" PRIu64
 	       " ttl, %" PRIu64 " closed, %" PRIu64 " detached: %" PRIu64
@@ -593,9 +555,9 @@ int main(void)
 	STRESS_CHECK(deaths == mortals,
 		     "%" PRIu64 " mortal sinks attached, %" PRIu64 " finished",
 		     mortals, deaths);
-	STRESS_CHECK(st.published == NPUB * g.n + nprobes,
+	STRESS_CHECK(st.published == NPUB * xs.n + nprobes,
 		     "exchange published %" PRIu64 ", expected %" PRIu64,
-		     st.published, NPUB * g.n + nprobes);
+		     st.published, NPUB * xs.n + nprobes);
 	STRESS_CHECK(st.dropped_full == 0 && st.dropped_other == 0,
 		     "deliveries dropped: full %" PRIu64 " other %" PRIu64,
 		     st.dropped_full, st.dropped_other);
@@ -613,43 +575,30 @@ int main(void)
 		     st.subscribers);
 	for (int i = 0; i < 2; i++)
 		RT_MUST("trp_exchange_detach (anchor)",
-			trp_exchange_detach(g.ex, anchor_subs[i]));
-	RT_MUST("trp_exchange_stats", trp_exchange_stats(g.ex, &st));
+			trp_exchange_detach(xs.ex, anchor_subs[i]));
+	RT_MUST("trp_exchange_stats", trp_exchange_stats(xs.ex, &st));
 	STRESS_CHECK(st.subscribers == 0, "%u subscribers left",
 		     st.subscribers);
-	rt_wait_idle(g.rt);
+	rt_wait_idle(xs.rt);
 	check_anchor(anchor_cb, probes, "anchor callback");
 	/* the anchor actor's records are read after quiescence */
 	check_anchor(anchor_rec, probes, "anchor actor");
 	STRESS_CHECK(mortals >= 20, "only %" PRIu64 " mortal sinks", mortals);
 
 	/* subscription ids: never reused */
-	size_t nids = 2;
+	struct xs_ids *lists[NCHURN + 1] = { &anchor_ids };
+	xs_ids_add(&anchor_ids, anchor_subs[0]);
+	xs_ids_add(&anchor_ids, anchor_subs[1]);
 	for (uint32_t i = 0; i < NCHURN; i++)
-		nids += g.ch[i].nids;
-	trp_sub_t *all = malloc(nids * sizeof *all);
-	STRESS_CHECK(all != NULL, "out of memory");
-	size_t k = 2;
-	all[0] = anchor_subs[0];
-	all[1] = anchor_subs[1];
-	for (uint32_t i = 0; i < NCHURN; i++) {
-		memcpy(all + k, g.ch[i].ids, g.ch[i].nids * sizeof *all);
-		k += g.ch[i].nids;
-		free(g.ch[i].ids);
-	}
-	qsort(all, nids, sizeof *all, cmp_u64);
-	for (size_t i = 1; i < nids; i++)
-		STRESS_CHECK(all[i] != all[i - 1],
-			     "subscription id %" PRIu64 " handed out twice",
-			     all[i]);
-	free(all);
+		lists[i + 1] = &g.ch[i].ids;
+	xs_ids_check_unique(lists, NCHURN + 1);
 
 	for (uint32_t i = 0; i < NPUB_ACT; i++)
 		trp_actor_release(g.pub_actors[i]);
 	trp_actor_release(anchor);
-	trp_exchange_release(g.ex);
-	(void)rt_assert_balanced(g.rt, "end");
-	RT_MUST("trp_runtime_destroy", trp_runtime_destroy(g.rt));
+	trp_exchange_release(xs.ex);
+	(void)rt_assert_balanced(xs.rt, "end");
+	RT_MUST("trp_runtime_destroy", trp_runtime_destroy(xs.rt));
 	free(anchor_rec);
 	free(anchor_cb);
 	printf("  peak rss %ld KiB\nOK rt_exchange_dead\n", rt_rss_kb());

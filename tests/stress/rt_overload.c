@@ -75,22 +75,13 @@ static struct stress_watchdog wd;
 static uint64_t g_seed;
 static _Atomic(uint64_t) g_dead;
 
-static void on_dead_letter(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
-			   trp_dead_reason_t why)
-{
-	(void)ctx;
-	(void)to;
-	(void)msg;
-	(void)why;
-	rt_add(&g_dead, 1);
-}
-
 static trp_runtime_t *make_runtime(uint32_t batch)
 {
 	trp_config_t cfg = TRP_CONFIG_INIT;
 	cfg.workers = 2;
 	cfg.batch = batch;
-	cfg.dead_letter = on_dead_letter;
+	cfg.dead_letter = rt_count_dead_letter;
+	cfg.dead_letter_ctx = &g_dead;
 	trp_runtime_t *rt = NULL;
 	RT_MUST("trp_runtime_create", trp_runtime_create(&cfg, &rt));
 	atomic_store(&g_dead, 0);

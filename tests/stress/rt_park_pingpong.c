@@ -60,22 +60,13 @@ static _Atomic(uint64_t) g_dead;
 static _Atomic(uint32_t) g_noise_stop;
 static uint64_t g_seed;
 
-static void on_dead_letter(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
-			   trp_dead_reason_t why)
-{
-	(void)ctx;
-	(void)to;
-	(void)msg;
-	(void)why;
-	rt_add(&g_dead, 1);
-}
-
 static trp_runtime_t *make_runtime(uint32_t workers)
 {
 	trp_config_t cfg = TRP_CONFIG_INIT;
 	cfg.workers = workers;
 	cfg.idle_spins = 0;
-	cfg.dead_letter = on_dead_letter;
+	cfg.dead_letter = rt_count_dead_letter;
+	cfg.dead_letter_ctx = &g_dead;
 	trp_runtime_t *rt = NULL;
 	RT_MUST("trp_runtime_create", trp_runtime_create(&cfg, &rt));
 	return rt;

@@ -55,16 +55,6 @@ static struct stress_watchdog wd;
 static _Atomic(uint64_t) g_dead;	 /* dead-letter hook calls */
 static _Atomic(uint64_t) g_outside_sent; /* accepted sends of threads */
 
-static void on_dead_letter(void *ctx, trp_actor_t *to, const trp_msg_t *msg,
-			   trp_dead_reason_t why)
-{
-	(void)ctx;
-	(void)to;
-	(void)msg;
-	(void)why;
-	rt_add(&g_dead, 1);
-}
-
 /* Stop hooks: each actor has a counter of its own; exactly one call. */
 struct stops {
 	_Atomic(uint32_t) calls;
@@ -98,7 +88,8 @@ static trp_runtime_t *make_runtime(uint32_t batch)
 	trp_config_t cfg = TRP_CONFIG_INIT;
 	cfg.workers = 2;
 	cfg.batch = batch;
-	cfg.dead_letter = on_dead_letter;
+	cfg.dead_letter = rt_count_dead_letter;
+	cfg.dead_letter_ctx = &g_dead;
 	trp_runtime_t *rt = NULL;
 	RT_MUST("trp_runtime_create", trp_runtime_create(&cfg, &rt));
 	return rt;

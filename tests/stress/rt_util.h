@@ -271,6 +271,19 @@ static inline uint64_t rt_get(_Atomic(uint64_t) *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
+/* A dead-letter hook that only counts them: cfg.dead_letter =
+ * rt_count_dead_letter, cfg.dead_letter_ctx = the _Atomic(uint64_t)
+ * counter (rt_add). */
+static inline void rt_count_dead_letter(void *ctx, trp_actor_t *to,
+					const trp_msg_t *msg,
+					trp_dead_reason_t why)
+{
+	(void)to;
+	(void)msg;
+	(void)why;
+	rt_add(ctx, 1);
+}
+
 /* ------------------------------------------- exchange publish phase -- */
 
 /* A publisher actor's state in the exchange stress tests. */

@@ -76,75 +76,21 @@ static struct {
 	/* written by the owner */
 	alignas(64) _Atomic(uint64_t) pushed;
 	_Atomic(uint64_t) popped;
-	_Atomic(uint64_t) rounds;
-	/* 1: the owner pushed this round's items and its deque is empty */
-	_Atomic(uint32_t) round_done;
-	/* 1: that was the last round (written between the two barriers) */
-	_Atomic(uint32_t) finished;
 	uint64_t max_size;
 	/* shared */
-	alignas(64) _Atomic(uint8_t) *taken_by; /* per item: times taken */
-	uint32_t *payload; /* per item: written by owner, read by taker */
+	alignas(64) struct stress_items items;
+	struct stress_rounds r;
 	/* set up before the start barrier */
 	alignas(64) uint64_t n;
 	uint64_t seed;
 	struct thief thieves[NTHIEVES];
 	struct stress_barrier start;
-	struct stress_barrier round_end;   /* nobody touches owner_dq now */
-	struct stress_barrier round_start; /* owner_dq is fresh again */
 	struct stress_watchdog wd;
 } g;
 
-/* Simulated work on an item (an actor's turn), so that the thieves get a
- * real share of the items on two cores. */
-static void work(uint64_t *rng)
-{
-	unsigned spin = (unsigned)(stress_rand(rng) & 15);
-	for (unsigned i = 0; i < spin; i++)
-		stress_cpu_relax();
-}
-
-#define POISON 0xdeadbeefu
-
-static uint32_t payload_of(uint64_t seq)
-{
-	uint32_t v = (uint32_t)(seq * 0x9e3779b1u) ^ 0x5bd1e995u;
-	return v == POISON ? 1 : v;
-}
-
-/* Owner: fills item seq's payload and returns the item to push. */
-static void *enc(uint64_t seq)
-{
-	g.payload[seq] = payload_of(seq);
-	return &g.payload[seq];
-}
-
-/* Decodes and records one take; fails on garbage or a second take. */
 static uint64_t take(void *item, const char *who)
 {
-	uintptr_t a = (uintptr_t)item, base = (uintptr_t)g.payload;
-	if (a < base || a >= base + g.n * sizeof *g.payload ||
-	    (a - base) % sizeof *g.payload != 0)
-		stress_fail("%s took %p, which was never pushed (stale or "
-			    "torn slot)",
-			    who, item);
-	uint64_t seq = (a - base) / sizeof *g.payload;
-	/* relaxed: the count is read after the join; the payload's
-	 * visibility is the deque's business (TSan checks it). */
-	uint8_t before = atomic_fetch_add_explicit(&g.taken_by[seq], 1,
-						   memory_order_relaxed);
-	if (before != 0)
-		stress_fail("%s took item %" PRIu64
-			    ", which was already taken: duplicated",
-			    who, seq);
-	uint32_t v = g.payload[seq];
-	if (v != payload_of(seq))
-		stress_fail("%s took item %" PRIu64 " but its payload is "
-			    "%#x, not %#x%s: the item was not published",
-			    who, seq, v, payload_of(seq),
-			    v == POISON ? " (poison: taken before)" : "");
-	g.payload[seq] = POISON;
-	return seq;
+	return stress_item_take(&g.items, item, who);
 }
 
 /* ------------------------------------------------------------- owner -- */
@@ -162,7 +108,7 @@ static void owner_pop(uint64_t *last, bool *any, uint64_t *rng)
 	*last = seq;
 	*any = true;
 	stress_progress(&g.popped, 1);
-	work(rng);
+	stress_work(rng);
 }
 
 static void owner_drain(uint64_t limit, uint64_t *last, bool *any,
@@ -172,11 +118,15 @@ static void owner_drain(uint64_t limit, uint64_t *last, bool *any,
 		owner_pop(last, any, rng);
 }
 
-/*
- * Rounds: each one starts from a fresh deque of capacity 4, so growth
- * (a new ring published while thieves read the old one) happens all
- * through the run, not only in its first milliseconds.
- */
+/* Rounds (stress_rounds): each one starts from a fresh deque of
+ * capacity 4, made here by the owner, alone. */
+static void renew_deque(void)
+{
+	trp__run_ring_destroy(&g.owner_dq);
+	if (trp__run_ring_init(&g.owner_dq, 2) != 0)
+		stress_fail("owner: trp__run_ring_init failed");
+}
+
 static void *owner_main(void *arg)
 {
 	(void)arg;
@@ -191,13 +141,11 @@ static void *owner_main(void *arg)
 		uint64_t end = seq + round_len < g.n ? seq + round_len : g.n;
 		while (seq < end) {
 			uint64_t r = stress_rand(&rng);
-			/* mostly short bursts; one in 16 long enough to
-			 * grow the ring */
-			uint64_t len = (r & 15) == 0 ? 1 + ((r >> 4) & 4095) :
-						       1 + ((r >> 4) & 7);
+			uint64_t len = stress_burst_len(r);
 			for (uint64_t i = 0; i < len && seq < end; i++) {
-				int rc = trp__run_ring_push_owner(&g.owner_dq,
-								  enc(seq));
+				int rc = trp__run_ring_push_owner(
+					&g.owner_dq,
+					stress_item_make(&g.items, seq));
 				if (rc != 0)
 					stress_fail("owner: push_owner(%" PRIu64
 						    ") returned %d",
@@ -221,21 +169,7 @@ static void *owner_main(void *arg)
 		STRESS_CHECK(trp__run_ring_pop_owner(&g.owner_dq) == NULL,
 			     "owner: pop_owner returned an item with "
 			     "size() == 0");
-		/* ORDER: release: a thief that sees round_done sees the
-		 * deque empty (it rechecks size anyway). */
-		atomic_store_explicit(&g.round_done, 1, memory_order_release);
-		stress_barrier_wait(&g.round_end);
-		/* Alone now (the barrier orders the thieves' last accesses
-		 * before this). */
-		trp__run_ring_destroy(&g.owner_dq);
-		if (trp__run_ring_init(&g.owner_dq, 2) != 0)
-			stress_fail("owner: trp__run_ring_init failed");
-		atomic_store_explicit(&g.round_done, 0, memory_order_relaxed);
-		/* relaxed: published by the barrier below. */
-		atomic_store_explicit(&g.finished, seq == g.n,
-				      memory_order_relaxed);
-		stress_progress(&g.rounds, 1);
-		stress_barrier_wait(&g.round_start);
+		stress_round_end_owner(&g.r, seq == g.n, renew_deque);
 	}
 	stress_watchdog_thread_exit(&g.wd);
 	return NULL;
@@ -268,19 +202,13 @@ static void *thief_main(void *arg)
 				     "%s: steal returned NULL with moved %u",
 				     t->name, moved);
 			stress_progress(&t->empty_steals, 1);
-			/* ORDER: acquire pairs with the owner's release. */
-			if (atomic_load_explicit(&g.round_done,
-						 memory_order_acquire) != 0 &&
+			if (stress_round_done(&g.r) &&
 			    trp__run_ring_size(&g.owner_dq) == 0) {
 				STRESS_CHECK(trp__run_ring_size(&t->own) == 0,
 					     "%s: its deque is not empty at "
 					     "the end of a round",
 					     t->name);
-				stress_barrier_wait(&g.round_end);
-				stress_barrier_wait(&g.round_start);
-				/* relaxed: published by the barrier. */
-				if (atomic_load_explicit(&g.finished,
-							 memory_order_relaxed))
+				if (stress_round_end_thief(&g.r))
 					break;
 				continue;
 			}
@@ -296,7 +224,7 @@ static void *thief_main(void *arg)
 			stress_progress(&t->stolen_from_peer, 1);
 		uint64_t x = take(it, t->name);
 		stress_progress(&t->taken, 1);
-		work(&t->rng);
+		stress_work(&t->rng);
 		if (moved >= STEAL_MAX_ITEMS)
 			stress_fail("%s: one steal moved %u items (max %u)",
 				    t->name, moved, STEAL_MAX_ITEMS - 1);
@@ -330,12 +258,12 @@ static void *thief_main(void *arg)
 					    from_peer ? "thief2" : "owner", x,
 					    moved);
 			prev = s;
-			work(&t->rng);
+			stress_work(&t->rng);
 			if (t->id == 2) {
 				last = s;
 				/* slower, so thief1 finds items to steal */
-				work(&t->rng);
-				work(&t->rng);
+				stress_work(&t->rng);
+				stress_work(&t->rng);
 			}
 		}
 		if (t->id != 2 ? got != moved : got > moved)
@@ -358,7 +286,7 @@ static void dump_state(void *arg)
 		"  owner deque size %" PRIu64 ", round_done %u; pushed %" PRIu64
 		" of %" PRIu64 "\n",
 		trp__run_ring_size(&g.owner_dq),
-		atomic_load_explicit(&g.round_done, memory_order_relaxed),
+		atomic_load_explicit(&g.r.round_done, memory_order_relaxed),
 		atomic_load_explicit(&g.pushed, memory_order_relaxed), g.n);
 	for (unsigned i = 0; i < NTHIEVES; i++)
 		fprintf(stderr, "  %s deque size %" PRIu64 "\n",
@@ -366,30 +294,20 @@ static void dump_state(void *arg)
 			trp__run_ring_size(&g.thieves[i].own));
 }
 
-static uint64_t load(_Atomic(uint64_t) *c)
-{
-	/* relaxed: read after every thread was joined. */
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
-
 int main(void)
 {
 	g.seed = stress_init("stress.deque_steal");
 	g.n = stress_scaled(N_BASE, 10000);
-	g.taken_by = calloc(g.n, sizeof *g.taken_by);
-	g.payload = calloc(g.n, sizeof *g.payload);
-	if (g.taken_by == NULL || g.payload == NULL)
-		stress_fail("out of memory");
+	stress_items_init(&g.items, g.n);
 	if (trp__run_ring_init(&g.owner_dq, 2) != 0)
 		stress_fail("trp__run_ring_init failed");
 	stress_barrier_init(&g.start, NTHIEVES + 2);
-	stress_barrier_init(&g.round_end, NTHIEVES + 1);
-	stress_barrier_init(&g.round_start, NTHIEVES + 1);
+	stress_rounds_init(&g.r, NTHIEVES);
 	stress_watchdog_init(&g.wd, LIMIT_S);
 	g.wd.dump = dump_state;
 	stress_watchdog_counter(&g.wd, "owner.pushed", &g.pushed);
 	stress_watchdog_counter(&g.wd, "owner.popped", &g.popped);
-	stress_watchdog_info(&g.wd, "owner.rounds", &g.rounds);
+	stress_watchdog_info(&g.wd, "owner.rounds", &g.r.rounds);
 	static const char *const names[NTHIEVES][3] = {
 		{ "thief0.taken", "thief0.steals", "thief0.empty_steals" },
 		{ "thief1.taken", "thief1.steals", "thief1.empty_steals" },
@@ -416,29 +334,29 @@ int main(void)
 					       g.thieves, sizeof g.thieves[0],
 					       NTHIEVES, &g.start, &g.wd);
 
-	uint64_t total = load(&g.popped);
+	uint64_t total = stress_load(&g.popped);
 	for (unsigned i = 0; i < NTHIEVES; i++)
-		total += load(&g.thieves[i].taken);
-	stress_check_taken_once(g.taken_by, g.n);
+		total += stress_load(&g.thieves[i].taken);
+	stress_check_taken_once(g.items.taken_by, g.n);
 	STRESS_CHECK(total == g.n,
 		     "%" PRIu64 " takes counted for %" PRIu64 " items", total,
 		     g.n);
-	STRESS_CHECK(load(&g.pushed) == g.n, "owner pushed %" PRIu64,
-		     load(&g.pushed));
+	STRESS_CHECK(stress_load(&g.pushed) == g.n, "owner pushed %" PRIu64,
+		     stress_load(&g.pushed));
 
 	printf("%s: %" PRIu64 " items in %.2f s, %" PRIu64
 	       " rounds; owner popped %" PRIu64 ", peak owner size %" PRIu64
 	       "\n",
-	       stress_name, g.n, secs, load(&g.rounds), load(&g.popped),
-	       g.max_size);
+	       stress_name, g.n, secs, stress_load(&g.r.rounds),
+	       stress_load(&g.popped), g.max_size);
 	for (unsigned i = 0; i < NTHIEVES; i++) {
 		struct thief *t = &g.thieves[i];
 		printf("  %s: took %" PRIu64 " in %" PRIu64 " steals (%" PRIu64
 		       " from thief2), %" PRIu64
 		       " empty, largest batch moved %" PRIu64 "\n",
-		       t->name, load(&t->taken), load(&t->steals),
-		       load(&t->stolen_from_peer), load(&t->empty_steals),
-		       t->max_moved);
+		       t->name, stress_load(&t->taken), stress_load(&t->steals),
+		       stress_load(&t->stolen_from_peer),
+		       stress_load(&t->empty_steals), t->max_moved);
 	}
 	fflush(stdout);
 	/* At CI sizes the run must have exercised what it claims to (tiny
@@ -446,14 +364,13 @@ int main(void)
 	STRESS_CHECK(g.max_size > 4,
 		     "the owner's deque never grew past its initial ring");
 	for (unsigned i = 0; i < NTHIEVES && g.n >= SANITY_MIN_ITEMS; i++)
-		STRESS_CHECK(load(&g.thieves[i].steals) > 0,
+		STRESS_CHECK(stress_load(&g.thieves[i].steals) > 0,
 			     "thief%u never stole", i);
 
 	for (unsigned i = 0; i < NTHIEVES; i++)
 		trp__run_ring_destroy(&g.thieves[i].own);
 	trp__run_ring_destroy(&g.owner_dq);
-	free(g.taken_by);
-	free(g.payload);
+	stress_items_free(&g.items);
 	printf("%s: OK\n", stress_name);
 	return 0;
 }

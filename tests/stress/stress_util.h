@@ -655,4 +655,161 @@ static inline void stress_check_taken_once(_Atomic(uint8_t) *taken_by,
 	}
 }
 
+/* Relaxed load of a counter read after every thread was joined. */
+static inline uint64_t stress_load(_Atomic(uint64_t) *c)
+{
+	/* relaxed: the joins published every write. */
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Simulated work on an item (an actor's turn), so that the thieves get a
+ * real share of the items on two cores. */
+static inline void stress_work(uint64_t *rng)
+{
+	unsigned spin = (unsigned)(stress_rand(rng) & 15);
+	for (unsigned i = 0; i < spin; i++)
+		stress_cpu_relax();
+}
+
+/*
+ * The items of a queue test: item seq is a pointer to payload[seq], a
+ * plain (non-atomic) word the owner writes just before pushing it and the
+ * taker reads and poisons, so ThreadSanitizer checks that the queue
+ * publishes what an item points to; taken_by[seq] counts its takes
+ * (checked as it is taken, scanned at the end: stress_check_taken_once).
+ */
+struct stress_items {
+	_Atomic(uint8_t) *taken_by; /* per item: times taken */
+	uint32_t *payload; /* per item: written by owner, read by taker */
+	uint64_t n;
+};
+
+#define STRESS_POISON 0xdeadbeefu
+
+static inline uint32_t stress_payload_of(uint64_t seq)
+{
+	uint32_t v = (uint32_t)(seq * 0x9e3779b1u) ^ 0x5bd1e995u;
+	return v == STRESS_POISON ? 1 : v;
+}
+
+static inline void stress_items_init(struct stress_items *it, uint64_t n)
+{
+	it->n = n;
+	it->taken_by = calloc(n, sizeof *it->taken_by);
+	it->payload = calloc(n, sizeof *it->payload);
+	if (it->taken_by == NULL || it->payload == NULL)
+		stress_fail("out of memory");
+}
+
+static inline void stress_items_free(struct stress_items *it)
+{
+	free(it->taken_by);
+	free(it->payload);
+}
+
+/* Owner: fills item seq's payload and returns the item to push. */
+static inline void *stress_item_make(struct stress_items *it, uint64_t seq)
+{
+	it->payload[seq] = stress_payload_of(seq);
+	return &it->payload[seq];
+}
+
+/* Decodes and records one take by @who; returns its seq. Fails on
+ * garbage, a second take or a payload the taker does not see. */
+static inline uint64_t stress_item_take(struct stress_items *it, void *item,
+					const char *who)
+{
+	uintptr_t a = (uintptr_t)item, base = (uintptr_t)it->payload;
+	if (a < base || a >= base + it->n * sizeof *it->payload ||
+	    (a - base) % sizeof *it->payload != 0)
+		stress_fail("%s took %p, which was never pushed (stale or "
+			    "torn slot)",
+			    who, item);
+	uint64_t seq = (a - base) / sizeof *it->payload;
+	/* relaxed: the count is read after the join; the payload's
+	 * visibility is the queue's business (TSan checks it). */
+	uint8_t before = atomic_fetch_add_explicit(&it->taken_by[seq], 1,
+						   memory_order_relaxed);
+	if (before != 0)
+		stress_fail("%s took item %" PRIu64
+			    ", which was already taken: duplicated",
+			    who, seq);
+	uint32_t v = it->payload[seq];
+	if (v != stress_payload_of(seq))
+		stress_fail("%s took item %" PRIu64 " but its payload is "
+			    "%#x, not %#x%s: the item was not published",
+			    who, seq, v, stress_payload_of(seq),
+			    v == STRESS_POISON ? " (poison: taken before)" :
+						 "");
+	it->payload[seq] = STRESS_POISON;
+	return seq;
+}
+
+/* How many items the owner pushes next, from a random @r: mostly short
+ * bursts (1..8), one in 16 long (1..4096) enough to grow the ring. */
+static inline uint64_t stress_burst_len(uint64_t r)
+{
+	return (r & 15) == 0 ? 1 + ((r >> 4) & 4095) : 1 + ((r >> 4) & 7);
+}
+
+/*
+ * Rounds of a queue test: each starts from a fresh owner queue, so growth
+ * (a new ring published while thieves read the old one) happens all
+ * through the run. The owner, its queue drained, calls
+ * stress_round_end_owner; a thief that finds the queue empty checks
+ * stress_round_done() && size == 0 (in that order), then calls
+ * stress_round_end_thief.
+ */
+struct stress_rounds {
+	/* 1: the owner pushed this round's items and its queue is empty */
+	_Atomic(uint32_t) round_done;
+	/* 1: that was the last round (written between the two barriers) */
+	_Atomic(uint32_t) finished;
+	_Atomic(uint64_t) rounds;    /* progress: rounds done */
+	struct stress_barrier end;   /* nobody touches the owner queue now */
+	struct stress_barrier start; /* the owner queue is fresh again */
+};
+
+static inline void stress_rounds_init(struct stress_rounds *r,
+				      unsigned nthieves)
+{
+	stress_barrier_init(&r->end, nthieves + 1);
+	stress_barrier_init(&r->start, nthieves + 1);
+}
+
+/* Owner: ends the round; @renew (alone: no thief touches the queue)
+ * replaces the queue with a fresh one. */
+static inline void stress_round_end_owner(struct stress_rounds *r, bool last,
+					  void (*renew)(void))
+{
+	/* ORDER: release: a thief that sees round_done sees the queue empty
+	 * (it rechecks the size anyway). */
+	atomic_store_explicit(&r->round_done, 1, memory_order_release);
+	stress_barrier_wait(&r->end);
+	/* Alone now (the barrier orders the thieves' last accesses before
+	 * this). */
+	renew();
+	/* relaxed: published by the barrier below. */
+	atomic_store_explicit(&r->round_done, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->finished, last, memory_order_relaxed);
+	stress_progress(&r->rounds, 1);
+	stress_barrier_wait(&r->start);
+}
+
+/* Thief: true once the owner ended the round (then check the size). */
+static inline bool stress_round_done(struct stress_rounds *r)
+{
+	/* ORDER: acquire pairs with stress_round_end_owner's release. */
+	return atomic_load_explicit(&r->round_done, memory_order_acquire) != 0;
+}
+
+/* Thief: waits out the switch to the next round; true if there is none. */
+static inline bool stress_round_end_thief(struct stress_rounds *r)
+{
+	stress_barrier_wait(&r->end);
+	stress_barrier_wait(&r->start);
+	/* relaxed: published by the barrier. */
+	return atomic_load_explicit(&r->finished, memory_order_relaxed) != 0;
+}
+
 #endif /* TRP_TESTS_STRESS_UTIL_H */
