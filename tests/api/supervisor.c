@@ -19,6 +19,7 @@
 #include "api_util.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #define MS 1000000LL
@@ -769,7 +770,8 @@ static void test_close_and_kill(void **unused)
 struct reader {
 	trp_actor_t *sup;
 	atomic_int stop;
-	long ok, noent, dead, other;
+	atomic_long ok; /* read by the test before it starts the restarts */
+	long noent, dead, other;
 };
 
 static void *reader_main(void *arg)
@@ -784,7 +786,7 @@ static void *reader_main(void *arg)
 				r->other++;
 			(void)trp_actor_alive(a);
 			trp_actor_release(a);
-			r->ok++;
+			atomic_fetch_add(&r->ok, 1);
 		} else if (rc == TRP_ENOENT) {
 			r->noent++;
 		} else if (rc == TRP_EDEAD) {
@@ -814,6 +816,12 @@ static void test_child_during_restarts(void **unused)
 	struct reader r = { .sup = sup };
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
+	/* The reader runs before the restarts start (on a busy machine it
+	 * might otherwise not be scheduled until they are over). */
+	int64_t until = now_ns() + 10 * SEC;
+	while (atomic_load(&r.ok) == 0 && now_ns() < until)
+		sched_yield();
+	assert_true(atomic_load(&r.ok) > 0);
 	uint64_t id = 0;
 	for (int i = 0; i < 200; i++) {
 		trp_actor_t *a = child_of(sup, 0, id);
@@ -836,7 +844,6 @@ static void test_child_during_restarts(void **unused)
 	atomic_store(&r.stop, 1);
 	pthread_join(th, NULL);
 	assert_int_equal(r.other, 0);
-	assert_true(r.ok > 0);
 	trp_actor_release(sup);
 	end_test(rt, NULL);
 }
