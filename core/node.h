@@ -338,8 +338,11 @@ void trp__node_peer_seen(struct trp_node *node, const char *name, size_t len,
 void trp__node_peer_down(struct trp_node *node, const char *name, size_t len,
 			 uint64_t incarnation, uint32_t reason);
 /* How this node sees @name: 1 up, 0 down (seen, then lost), -1 never
- * seen (it may still be starting). Any thread. */
-int trp__node_peer_state(struct trp_node *node, const char *name, size_t len);
+ * seen (it may still be starting); *@incarnation (if not NULL): the one
+ * last seen, 0 if none. Any thread; takes the peer table's lock (after the
+ * streams' lock, if the caller holds that). */
+int trp__node_peer_state(struct trp_node *node, const char *name, size_t len,
+			 uint64_t *incarnation);
 /* The callback of node->hb_sub. */
 void trp__node_on_beat(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 		       void *closure);
@@ -454,11 +457,12 @@ void trp__node_out_free(struct trp_node *node);
 void trp__node_out_restart(struct trp_node *node, const char *dst,
 			   size_t dst_len);
 /* Node @dst said goodbye (@gone; call before acknowledging it) or is up
- * again (!@gone): while gone, frames to it are counted as lost (unsent)
- * instead of being published. Takes the streams' lock; call with no other
- * node lock held. */
+ * again as @incarnation (!@gone): while gone, frames to it are counted as
+ * lost (unsent) instead of being published; once up, its frames name
+ * @incarnation in their reply subject. Takes the streams' lock; call with
+ * no other node lock held. */
 void trp__node_out_gone(struct trp_node *node, const char *dst, size_t dst_len,
-			bool gone);
+			bool gone, uint64_t incarnation);
 /* Queues an item for node @dst (a REPLY from an answer target, or any
  * item): 0 or a send error (the outbound thread is gone: TRP_EDEAD). */
 int trp__node_out_item(struct trp_node *node, const char *dst, size_t dst_len,

@@ -26,8 +26,10 @@
  * A CREDIT frame on trp.<cluster>.r.<us>.<D> (same subscription) is D's
  * credit for our stream to it (flow control, node_out.c).
  *
- * A "no responders" status on trp.<cluster>.r.<us>.<D>.<first>.<count>
- * says one of our frames to D reached nobody: its messages are lost
+ * A "no responders" status on
+ * trp.<cluster>.r.<us>.<D>.<incarnation>.<first>.<count> says one of our
+ * frames to D (as we last saw it up: that incarnation, 16 hex digits, 0
+ * if not yet) reached nobody: its messages are lost
  * (counted here, on the sending node) and the asks pending at D fail at
  * once (TRP_ENOTCONN). It comes on its own asynchronous subscription
  * (trp__node_on_no_responders, on the client's delivery thread).
@@ -342,7 +344,7 @@ static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
 			       trp__node_stream_goodbye(st, &f));
 		/* Before the acknowledgement: nothing we send it after the
 		 * acknowledgement goes uncounted. */
-		trp__node_out_gone(node, src, n, true);
+		trp__node_out_gone(node, src, n, true, 0);
 		const char *reply = natsMsg_GetReply(msg);
 		if (reply != NULL)
 			(void)natsConnection_Publish(node->nc, reply, NULL, 0);
@@ -394,7 +396,7 @@ static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
 		trp__outside_leave(node->rt);
 }
 
-/* "No responders" for trp.<cluster>.r.<us>.<dst>.<first>.<count>. */
+/* "No responders" for trp.<cluster>.r.<us>.<dst>.<inc>.<first>.<count>. */
 void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 				natsMsg *msg, void *closure)
 {
@@ -425,11 +427,15 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 		const char *rest = subj + plen;
 		const char *dot = strchr(rest, '.');
 		char *end = NULL;
-		unsigned long long count = 0;
+		unsigned long long inc = 0, count = 0;
 		if (dot != NULL) {
-			(void)strtoull(dot + 1, &end, 10); /* first number */
+			inc = strtoull(dot + 1, &end, 16);
+			if (*end == '.')
+				(void)strtoull(end + 1, &end, 10); /* first */
 			if (*end == '.')
 				count = strtoull(end + 1, &end, 10);
+			else
+				end = NULL;
 		}
 		size_t dst_len = dot != NULL ? (size_t)(dot - rest) : 0;
 		char rest_z[TRP_NODE_TOKEN_MAX + 1];
@@ -466,9 +472,13 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 			/* Its asks will not be answered (counted first: an
 			 * asker that sees the failure sees the count). */
 			trp__node_asks_fail(node, rest, dst_len, TRP_ENOTCONN);
-			if (!grace)
+			/* Down only the incarnation the frame was sent to:
+			 * one that came up (or restarted) since is not what
+			 * this answer is about (a frame sent before we saw
+			 * it names 0), and its beats decide. */
+			if (!grace && inc != 0)
 				trp__node_peer_down(
-					node, rest, dst_len, 0,
+					node, rest, dst_len, inc,
 					TRP_NODE_DOWN_NO_RESPONDERS);
 		}
 	}

@@ -48,6 +48,10 @@ struct peer {
 	/* the receiver said goodbye (trp__node_out_gone): its frames are
 	 * lost, counted, not published, until it is seen up again */
 	bool gone;
+	/* the receiver's incarnation when it was last seen up (0: not
+	 * yet), named in each frame's reply subject so that a "no
+	 * responders" says which incarnation it is about */
+	uint64_t dst_inc;
 	uint8_t dst_len;
 	char dst[TRP__NODE_DST_MAX + 1];
 	char subject[TRP__NODE_SUBJECT_MAX];
@@ -128,6 +132,10 @@ static struct peer *peer_get(struct out *o, const char *dst, size_t dst_len)
 	if (!p->exchange) {
 		trp__node_count(o->node, peers, 1);
 		p->gate = trp__node_gate_get(o->node, dst, dst_len);
+		/* up already: trp__node_out_gone found no stream to tell */
+		if (trp__node_peer_state(o->node, dst, dst_len, &p->dst_inc) !=
+		    1)
+			p->dst_inc = 0;
 	}
 	return p;
 }
@@ -178,8 +186,10 @@ static void publish(struct out *o, struct peer *p, struct trp__wire_buf *b)
 	char reply[TRP__NODE_SUBJECT_MAX];
 	/* "No responders" comes back on this subject, naming the frame's
 	 * messages exactly (node_in.c). */
-	snprintf(reply, sizeof reply, "trp.%s.r.%s.%s.%llu.%u", node->cluster,
-		 node->name, p->dst, (unsigned long long)p->next_seq, count);
+	snprintf(reply, sizeof reply, "trp.%s.r.%s.%s.%016llx.%llu.%u",
+		 node->cluster, node->name, p->dst,
+		 (unsigned long long)p->dst_inc,
+		 (unsigned long long)p->next_seq, count);
 	natsStatus s = natsConnection_PublishRequest(
 		node->nc, p->subject, reply, b->data, (int)b->len);
 	if (s == NATS_OK) {
@@ -513,7 +523,8 @@ static void tick(struct out *o)
 		 * the time heartbeats would take to judge it down, asked
 		 * meanwhile; net.flow_control once lost a window to a peer
 		 * whose frames were arriving while its first beat was late. */
-		int state = trp__node_peer_state(node, p->dst, p->dst_len);
+		int state =
+			trp__node_peer_state(node, p->dst, p->dst_len, NULL);
 		if (state == 0 ||
 		    (state < 0 &&
 		     now - p->progress_ns >
@@ -789,7 +800,7 @@ static struct out *out_of(struct trp_node *node)
 }
 
 void trp__node_out_gone(struct trp_node *node, const char *dst, size_t dst_len,
-			bool gone)
+			bool gone, uint64_t incarnation)
 {
 	struct out *o = out_of(node);
 	if (o == NULL)
@@ -808,8 +819,11 @@ void trp__node_out_gone(struct trp_node *node, const char *dst, size_t dst_len,
 	 * closed: the table is freed then, and nothing is published. */
 	if (p == NULL && gone && !o->closed)
 		p = peer_get(o, dst, dst_len);
-	if (p != NULL)
+	if (p != NULL) {
 		p->gone = gone;
+		if (!gone)
+			p->dst_inc = incarnation;
+	}
 	trp__mutex_unlock(&o->lock);
 }
 

@@ -38,7 +38,6 @@ struct peer {
 	uint64_t incarnation;
 	uint64_t last_ns;     /* last beat or frame */
 	uint64_t interval_ns; /* its announced beat interval */
-	uint64_t up_ns;	      /* when it last came up */
 	bool up;
 	uint8_t len;
 	char name[TRP_NODE_TOKEN_MAX + 1];
@@ -158,7 +157,6 @@ void trp__node_peer_seen(struct trp_node *node, const char *name, size_t len,
 	bool came_up = !p->up;
 	if (!p->up) {
 		p->up = true;
-		p->up_ns = now;
 		p->incarnation = incarnation;
 		/* relaxed: a gauge. */
 		atomic_fetch_add_explicit(&node->st.peers_up, 1,
@@ -169,7 +167,7 @@ void trp__node_peer_seen(struct trp_node *node, const char *name, size_t len,
 	}
 	trp__mutex_unlock(&node->peer_tbl.lock);
 	if (came_up)
-		trp__node_out_gone(node, name, len, false);
+		trp__node_out_gone(node, name, len, false, incarnation);
 	if (down_old)
 		down_effects(node, name, len);
 }
@@ -179,13 +177,7 @@ void trp__node_peer_down(struct trp_node *node, const char *name, size_t len,
 {
 	trp__mutex_lock(&node->peer_tbl.lock);
 	struct peer *p = trp__node_table_get(&node->peer_tbl, name, len);
-	/* A "no responders" names no incarnation: within one beat interval
-	 * of the peer coming up it may answer a frame sent before (to
-	 * nobody); the heartbeats decide then. */
-	bool fresh = p != NULL && incarnation == 0 &&
-		     reason == TRP_NODE_DOWN_NO_RESPONDERS &&
-		     trp__now_ns() - p->up_ns < node->hb_interval;
-	bool down = p != NULL && p->up && !fresh &&
+	bool down = p != NULL && p->up &&
 		    (incarnation == 0 || p->incarnation == incarnation);
 	if (down)
 		mark_down(node, p, reason);
@@ -433,11 +425,14 @@ int trp_node_demonitor_nodes(trp_node_t *node, trp_actor_t *watcher)
 	return rc;
 }
 
-int trp__node_peer_state(struct trp_node *node, const char *name, size_t len)
+int trp__node_peer_state(struct trp_node *node, const char *name, size_t len,
+			 uint64_t *incarnation)
 {
 	trp__mutex_lock(&node->peer_tbl.lock);
 	struct peer *p = trp__node_table_get(&node->peer_tbl, name, len);
 	int state = p == NULL ? -1 : p->up ? 1 : 0;
+	if (incarnation != NULL)
+		*incarnation = p != NULL ? p->incarnation : 0;
 	trp__mutex_unlock(&node->peer_tbl.lock);
 	return state;
 }
