@@ -172,7 +172,8 @@ static struct {
 	_Atomic(uint32_t) quit;	    /* threads exit at the next go */
 	_Atomic(uint64_t) thr_done; /* threads finished with their round */
 	_Atomic(uint64_t) rounds, main_steps;
-	uint64_t backlog_max; /* main's samples of sent - processed - dead */
+	uint64_t backlog_max;	/* main's samples of sent - processed - dead */
+	uint64_t round_backlog; /* the same, this round */
 } g;
 
 static struct stress_watchdog wd;
@@ -710,6 +711,7 @@ static struct tally run_round(uint32_t r, const trp_stats_t *before,
 	atomic_store(&g.x_actor_rx, 0);
 	atomic_store(&g.anchor_rx, 0);
 	atomic_store(&g.x_actor_sinks, 0);
+	g.round_backlog = 0;
 	for (uint32_t i = 0; i < NREG; i++) {
 		atomic_store(&g.reg[i].data_acc, 0);
 		atomic_store(&g.reg[i].stop_acc, 0);
@@ -753,8 +755,8 @@ static struct tally run_round(uint32_t r, const trp_stats_t *before,
 		trp_stats_t now = rt_stats(g.rt);
 		uint64_t q = now.sent - now.processed - now.dead_lettered;
 		if (now.sent > now.processed + now.dead_lettered &&
-		    q > g.backlog_max)
-			g.backlog_max = q;
+		    q > g.round_backlog)
+			g.round_backlog = q;
 	}
 	rt_wait_idle(g.rt);
 	step();
@@ -875,12 +877,19 @@ static long max_of(const long *v, uint32_t from, uint32_t to)
 	return m;
 }
 
-static void print_series(FILE *f, const long *rss, uint32_t n, uint32_t step_)
+/* Per round: RSS KiB; with @more, also /backlog max (thousands of
+ * messages)/round ms. */
+static void print_series(FILE *f, const long *rss, const uint32_t *blog,
+			 const uint32_t *ms, uint32_t n, uint32_t step_,
+			 bool more)
 {
-	fprintf(f, "  RSS KiB by round:");
-	for (uint32_t i = 0; i < n; i += step_)
+	fprintf(f, "  RSS KiB by round%s:", more ? " (/backlog k/ms)" : "");
+	for (uint32_t i = 0; i < n; i += step_) {
 		fprintf(f, "%s %u:%ld", i % (10 * step_) ? "" : "\n   ", i,
 			rss[i]);
+		if (more)
+			fprintf(f, "/%u/%u", blog[i], ms[i]);
+	}
 	fprintf(f, "\n");
 }
 
@@ -911,7 +920,10 @@ int main(void)
 	g.h_counters = calloc(g.k, sizeof *g.h_counters);
 	uint32_t cap = 1024;
 	long *rss = malloc(cap * sizeof *rss);
-	STRESS_CHECK(g.sinks && g.counters && g.h_sinks && g.h_counters && rss,
+	uint32_t *blog = malloc(cap * sizeof *blog);
+	uint32_t *ms = malloc(cap * sizeof *ms);
+	STRESS_CHECK(g.sinks && g.counters && g.h_sinks && g.h_counters &&
+			     rss && blog && ms,
 		     "out of memory");
 	for (uint32_t n = 0; n < NAMES; n++)
 		snprintf(g.names[n], sizeof g.names[n], "soak.name%u", n);
@@ -965,6 +977,7 @@ int main(void)
 	trp_stats_t before = rt_stats(g.rt);
 	trp_exchange_stats_t xbefore = xstats();
 	for (; r < MIN_ROUNDS || stress_seconds_since(t0) < seconds; r++) {
+		uint64_t r0 = stress_now_ns();
 		struct tally t = run_round(r, &before, &xbefore, baseline);
 		before = rt_stats(g.rt);
 		xbefore = xstats();
@@ -972,9 +985,15 @@ int main(void)
 		if (r == cap) {
 			cap *= 2;
 			rss = realloc(rss, cap * sizeof *rss);
-			STRESS_CHECK(rss != NULL, "out of memory");
+			blog = realloc(blog, cap * sizeof *blog);
+			ms = realloc(ms, cap * sizeof *ms);
+			STRESS_CHECK(rss && blog && ms, "out of memory");
 		}
 		rss[r] = rt_rss_now_kb();
+		blog[r] = (uint32_t)(g.round_backlog / 1000);
+		ms[r] = (uint32_t)((stress_now_ns() - r0) / 1000000);
+		if (g.round_backlog > g.backlog_max)
+			g.backlog_max = g.round_backlog;
 		stress_progress(&g.rounds, 1);
 		uint64_t now = stress_now_ns();
 		if (r == 0 || (double)(now - last_print) / 1e9 >= PRINT_S) {
@@ -1015,14 +1034,14 @@ int main(void)
 		       bound, tail_max);
 	if (enforce && tail_max > bound) {
 		fflush(stdout);
-		print_series(stderr, rss, r, 1);
+		print_series(stderr, rss, blog, ms, r, 1, true);
 		stress_fail("RSS not flat: max of rounds %u..%u is %ld KiB, "
 			    "above the warm-up's (rounds 0..%u) max %ld KiB + "
 			    "%u %% + %ld KiB = %ld KiB",
 			    tail, r - 1, tail_max, warm - 1, warm_max,
 			    RSS_SLACK_PCT, slack_kb, bound);
 	}
-	print_series(stdout, rss, r, r > 40 ? r / 40 : 1);
+	print_series(stdout, rss, blog, ms, r, r > 40 ? r / 40 : 1, false);
 
 	/* ---- the end: destroy with the anchor still attached ---- */
 	RT_MUST("trp_exchange_detach(anchor)",
@@ -1051,6 +1070,8 @@ int main(void)
 	       r, secs, total, (double)total / secs / 1e6, fin.spawned, rss[0],
 	       warm_max, tail_max, bound, rss[r - 1], g.seed);
 	free(rss);
+	free(blog);
+	free(ms);
 	free(g.sinks);
 	free(g.counters);
 	free(g.h_sinks);
