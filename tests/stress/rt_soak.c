@@ -618,36 +618,33 @@ static bool wait_round(uint32_t *seen)
 	}
 }
 
-static void round_done(void)
+static void reg_round(void *arg)
 {
-	/* ORDER: release publishes this thread's round to main. */
-	atomic_fetch_add_explicit(&g.thr_done, 1, memory_order_release);
+	for (uint64_t i = 0; i < g.reg_ops; i++)
+		reg_op(arg);
 }
 
-static void *reg_thread(void *arg)
+static void ex_round(void *arg)
 {
-	struct regthr *t = arg;
-	static const char *names[NREG] = { "registry-0", "registry-1" };
-	stress_watchdog_thread(&wd, names[t->idx]);
-	uint32_t seen = 0;
-	while (wait_round(&seen)) {
-		for (uint64_t i = 0; i < g.reg_ops; i++)
-			reg_op(t);
-		round_done();
-	}
-	stress_watchdog_thread_exit(&wd);
-	return NULL;
+	x_round(arg);
 }
 
-static void *ex_thread(void *arg)
+/* An outside thread: runs its part of every round. */
+struct outside {
+	const char *name;
+	void (*round)(void *arg);
+	void *arg;
+};
+
+static void *outside_main(void *arg)
 {
-	struct exthr *t = arg;
-	static const char *names[NEXC] = { "exchange-0", "exchange-1" };
-	stress_watchdog_thread(&wd, names[t->idx]);
+	const struct outside *o = arg;
+	stress_watchdog_thread(&wd, o->name);
 	uint32_t seen = 0;
 	while (wait_round(&seen)) {
-		x_round(t);
-		round_done();
+		o->round(o->arg);
+		/* ORDER: release publishes this thread's round to main. */
+		atomic_fetch_add_explicit(&g.thr_done, 1, memory_order_release);
 	}
 	stress_watchdog_thread_exit(&wd);
 	return NULL;
@@ -988,16 +985,23 @@ int main(void)
 	stress_watchdog_thread(&wd, "main");
 
 	pthread_t th[NREG + NEXC];
+	static const char *const names[NREG + NEXC] = {
+		"registry-0", "registry-1", "exchange-0", "exchange-1"
+	};
+	struct outside out[NREG + NEXC];
 	for (uint32_t i = 0; i < NREG; i++) {
 		g.reg[i].idx = i;
 		g.reg[i].rng = stress_rand_init(g.seed, 1 + i);
-		th[i] = stress_thread_start(reg_thread, &g.reg[i]);
+		out[i] = (struct outside){ names[i], reg_round, &g.reg[i] };
 	}
 	for (uint32_t i = 0; i < NEXC; i++) {
 		g.exc[i].idx = i;
 		g.exc[i].rng = stress_rand_init(g.seed, 100 + i);
-		th[NREG + i] = stress_thread_start(ex_thread, &g.exc[i]);
+		out[NREG + i] = (struct outside){ names[NREG + i], ex_round,
+						  &g.exc[i] };
 	}
+	for (uint32_t i = 0; i < NREG + NEXC; i++)
+		th[i] = stress_thread_start(outside_main, &out[i]);
 	stress_watchdog_start(&wd);
 
 	uint64_t t0 = stress_now_ns(), last_print = 0, total = 0;
