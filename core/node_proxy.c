@@ -385,5 +385,7 @@ void trp__node_proxies_close(struct trp_node *node, uint64_t deadline)
 		trp_actor_release(c.v[i]);
 	}
 	trp__free(c.v, c.cap * sizeof *c.v);
-	trp__node_table_free(&node->proxies);
+	/* The table stays (empty) until the node is freed (node_free): the
+	 * inbound thread still looks names up in it until it stops (TSan
+	 * saw a DOWN's lookup race a free here). */
 }
