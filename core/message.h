@@ -189,6 +189,42 @@ static inline void trp__copy_payload(void *dst, const void *src, size_t len)
 		memcpy(dst, src, len);
 }
 
+/* Copies a payload of at most 16 bytes without a call: two overlapping
+ * loads and stores of 8 (or 4) bytes, bytes below 4. */
+static inline void trp__copy_small(void *dst, const void *src, size_t len)
+{
+	unsigned char *d = dst;
+	const unsigned char *p = src;
+	trp__assert(len <= 16);
+	if (len >= 8) {
+		uint64_t x, y;
+		memcpy(&x, p, 8);
+		memcpy(&y, p + len - 8, 8);
+		memcpy(d, &x, 8);
+		memcpy(d + len - 8, &y, 8);
+	} else if (len >= 4) {
+		uint32_t x, y;
+		memcpy(&x, p, 4);
+		memcpy(&y, p + len - 4, 4);
+		memcpy(d, &x, 4);
+		memcpy(d + len - 4, &y, 4);
+	} else {
+		for (size_t i = 0; i < len; i++)
+			d[i] = p[i];
+	}
+}
+
+/* trp__bundle_put for a payload of at most 16 bytes, without a call. */
+static inline void trp__bundle_put_small(unsigned char *at, uint32_t type,
+					 const void *data, size_t len)
+{
+	struct trp__bundle_entry *e = (struct trp__bundle_entry *)(void *)at;
+	e->type = type;
+	e->status = 0;
+	e->size = (uint32_t)len;
+	trp__copy_small(e->data, data, len);
+}
+
 /* Writes a bundle entry (header, then a copy of the payload) at @at, a
  * 16-byte aligned place with trp__bundle_entry_size(len) bytes of room. */
 static inline void trp__bundle_put(unsigned char *at, uint32_t type,

@@ -223,6 +223,24 @@ static inline int trp__outbox_append(struct trp_runtime *rt,
 	return 0;
 }
 
+/* The slot of @to if this turn holds a chain to it whose open bundle has
+ * room for an entry of @need bytes, else NULL: the case of trp_send's fast
+ * path (send.c), where trp__outbox_append would only append. A slot with
+ * an open bundle is held (the bundle is set only by an append to a held
+ * slot and cleared by every push, and a slot is unheld only by a push). */
+static inline struct trp__outbox_slot *
+trp__outbox_room(struct trp__outbox *o, const struct trp_actor *to,
+		 uint32_t need)
+{
+	struct trp__outbox_slot *s = &o->slot[trp__outbox_index(to)];
+	struct trp__msg *b = s->bundle;
+	if (s->stamp != o->stamp || s->to != to || b == NULL ||
+	    b->pub.size + need > b->block - sizeof(*b))
+		return NULL;
+	trp__assert(s->held && s->n != 0);
+	return s;
+}
+
 /* A message (not bundled) from the turn running on @w to another actor
  * whose kind batches: into @to's chain if the turn already sent to it,
  * else at once. 0, or TRP_EDEAD with @m handed back. */

@@ -85,6 +85,16 @@ static inline int trp__self_append(struct trp_runtime *rt,
 	return 0;
 }
 
+/* True if the self bundle can take an entry of @need bytes as it is (no
+ * allocation, no divert): the case of trp_send's fast path (send.c),
+ * where trp__self_append would only append. */
+static inline bool trp__self_room(const struct trp__outbox *o, uint32_t need)
+{
+	const struct trp__msg *b = o->self;
+	return b != NULL && !o->self_off &&
+	       b->pub.size + need <= TRP__SELF_BUNDLE - sizeof(*b);
+}
+
 /* Runs the behaviour of @a, whose turn runs on @w, on its oldest waiting
  * self-send (o->self_n != 0). */
 static inline void trp__self_run_next(struct trp__worker *w,
