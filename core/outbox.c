@@ -18,7 +18,7 @@ void trp__outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 	if (n == 0)
 		return;
 	s->n = 0;
-	s->bundle = NULL;
+	trp__outbox_close_bundle(s);
 	(void)trp__push_chain(rt, w, s->to, s->first, s->last, n);
 }
 
@@ -104,7 +104,8 @@ int trp__outbox_send(struct trp_runtime *rt, struct trp__worker *w,
 	if (trp__likely(current && s->to == to)) {
 		trp__outbox_hold(o, s);
 		trp__outbox_link(s, &m->node);
-		s->bundle = NULL; /* later small copies go after @m */
+		/* later small copies go after @m */
+		trp__outbox_close_bundle(s);
 		if (++s->n == TRP__OUTBOX_CHAIN)
 			trp__outbox_push(rt, w, s);
 		return 0;

@@ -59,6 +59,8 @@
 #ifndef TRP_CORE_OUTBOX_H
 #define TRP_CORE_OUTBOX_H
 
+#include <assert.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mailbox.h"
@@ -79,8 +81,12 @@ struct trp__outbox_slot {
 	struct trp_actor *to;
 	struct trp__mpsc_node *first, *last;
 	/* the bundle at the chain's end that small copies are appended to,
-	 * or NULL (struct trp__msg, hold == TRP__HOLD_BUNDLE) */
+	 * or NULL (struct trp__msg, hold == TRP__HOLD_BUNDLE); its entries
+	 * end at `wp` and it has room up to `wend` (both NULL without a
+	 * bundle). Its pub.size is written when it is closed
+	 * (trp__outbox_close_bundle), before any push publishes it. */
 	struct trp__msg *bundle;
+	unsigned char *wp, *wend;
 	uint32_t stamp;
 	uint16_t n;	/* messages in the chain */
 	uint8_t held;	/* a chain of this turn (pushed at its end) */
@@ -93,6 +99,11 @@ struct trp__outbox_slot {
 	 * before the worker parks or exits (trp__outbox_release_refs). */
 	uint8_t ref;
 };
+
+/* One line per slot: the fast path's fields (to, bundle, wp, wend, stamp,
+ * n) are read together. */
+static_assert(sizeof(struct trp__outbox_slot) == 64,
+	      "an outbox slot is one cache line");
 
 #define TRP__SELF_BUNDLE 2048u /* bytes of the self bundle */
 
@@ -158,6 +169,18 @@ trp__outbox_find(struct trp__outbox *o, const struct trp_actor *to)
 	return s->stamp == o->stamp && s->to == to ? s : NULL;
 }
 
+/* Closes @s's open bundle, if any: its size is written (before the push
+ * that publishes it) and later small copies go into a new one. */
+static inline void trp__outbox_close_bundle(struct trp__outbox_slot *s)
+{
+	struct trp__msg *b = s->bundle;
+	if (b == NULL)
+		return;
+	b->pub.size = (size_t)(s->wp - b->inline_data);
+	s->bundle = NULL;
+	s->wp = s->wend = NULL;
+}
+
 /* A second message to s->to in this turn: keep it alive until the chain
  * is pushed (the behaviour may drop its handle meanwhile), with the
  * slot's reference. The first one needed none: it was pushed at once. */
@@ -173,7 +196,7 @@ static inline void trp__outbox_hold(struct trp__outbox *o,
 	}
 	s->held = 1;
 	s->n = 0;
-	s->bundle = NULL;
+	trp__assert(s->bundle == NULL && s->wp == NULL && s->wend == NULL);
 	if (!s->listed) {
 		s->listed = 1;
 		o->held[o->nheld++] = (uint16_t)(s - o->slot);
@@ -207,17 +230,19 @@ static inline int trp__outbox_append(struct trp_runtime *rt,
 				     size_t len)
 {
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
-	struct trp__msg *b = s->bundle;
-	if (b == NULL || b->pub.size + need > b->block - sizeof(*b)) {
-		b = trp__bundle_alloc(s->n == 0 ? TRP__BUNDLE_FIRST :
-						  TRP__BUNDLE_NEXT);
+	if (s->wend - s->wp < (ptrdiff_t)need) {
+		struct trp__msg *b = trp__bundle_alloc(
+			s->n == 0 ? TRP__BUNDLE_FIRST : TRP__BUNDLE_NEXT);
 		if (b == NULL)
 			return TRP_ENOMEM;
+		trp__outbox_close_bundle(s);
 		trp__outbox_link(s, &b->node);
 		s->bundle = b;
+		s->wp = b->inline_data;
+		s->wend = (unsigned char *)b + b->block;
 	}
-	trp__bundle_put(b->inline_data + b->pub.size, type, status, data, len);
-	b->pub.size += need;
+	trp__bundle_put(s->wp, type, status, data, len);
+	s->wp += need;
 	if (++s->n == TRP__OUTBOX_CHAIN)
 		trp__outbox_push(rt, w, s);
 	return 0;
@@ -233,11 +258,10 @@ trp__outbox_room(struct trp__outbox *o, const struct trp_actor *to,
 		 uint32_t need)
 {
 	struct trp__outbox_slot *s = &o->slot[trp__outbox_index(to)];
-	struct trp__msg *b = s->bundle;
-	if (s->stamp != o->stamp || s->to != to || b == NULL ||
-	    b->pub.size + need > b->block - sizeof(*b))
+	if (s->stamp != o->stamp || s->to != to ||
+	    s->wend - s->wp < (ptrdiff_t)need)
 		return NULL;
-	trp__assert(s->held && s->n != 0);
+	trp__assert(s->held && s->n != 0 && s->bundle != NULL);
 	return s;
 }
 

@@ -345,30 +345,34 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 		return TRP_EDEAD;
 	struct trp_runtime *rt = to->rt;
 	struct trp__worker *w = trp__worker_of(rt);
-	if (trp__unlikely(w == NULL || to->limit != 0))
+	if (trp__unlikely(w == NULL))
 		return send_slow(to, type, data, len);
 	struct trp__outbox *o = &w->outbox;
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
-	struct trp__msg *b;
-	struct trp__outbox_slot *s = NULL;
 	if (to == w->current) {
-		if (!trp__self_room(o, need))
+		if (to->limit != 0 || !trp__self_room(o, need))
 			return send_slow(to, type, data, len);
-		b = o->self;
+		struct trp__msg *b = o->self;
+		size_t at = b->pub.size;
+		trp__bundle_put_small(b->inline_data + at, type, data, len);
+		b->pub.size = at + need;
 		o->self_n++;
-	} else {
-		/* A held chain means the turn sent already (send_checked's
-		 * turn_sends test) to a receiver whose kind batches; what a
-		 * feature holds back leaves first, on the slow path. */
-		if (o->pending.flush != NULL ||
-		    (s = trp__outbox_room(o, to, need)) == NULL)
-			return send_slow(to, type, data, len);
-		b = s->bundle;
+		sent(rt, w, to, len);
+		return 0;
 	}
-	trp__bundle_put_small(b->inline_data + b->pub.size, type, data, len);
-	b->pub.size += need;
+	/* A held chain means the turn sent already (send_checked's
+	 * turn_sends test) to an unbounded receiver whose kind batches
+	 * (the only ones trp__outbox_send makes slots for); what a feature
+	 * holds back leaves first, on the slow path. */
+	struct trp__outbox_slot *s;
+	if (o->pending.flush != NULL ||
+	    (s = trp__outbox_room(o, to, need)) == NULL)
+		return send_slow(to, type, data, len);
+	unsigned char *wp = s->wp;
+	trp__bundle_put_small(wp, type, data, len);
+	s->wp = wp + need;
 	sent(rt, w, to, len);
-	if (s != NULL && ++s->n == TRP__OUTBOX_CHAIN)
+	if (++s->n == TRP__OUTBOX_CHAIN)
 		return push_full(rt, w, s);
 	return 0;
 }
