@@ -313,11 +313,10 @@ send_slow(struct trp_actor *to, uint32_t type, const void *data, size_t len)
 
 /* The last of a chain's TRP__OUTBOX_CHAIN messages went in: push it. Out
  * of line (a tail call), like send_slow. */
-static __attribute__((noinline)) int push_full(struct trp_runtime *rt,
-					       struct trp__worker *w,
+static __attribute__((noinline)) int push_full(struct trp__worker *w,
 					       struct trp__outbox_slot *s)
 {
-	trp__outbox_push(rt, w, s);
+	trp__outbox_push(w->rt, w, s);
 	return 0;
 }
 
@@ -343,8 +342,10 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 					       memory_order_relaxed) !=
 			  TRP__ALIVE))
 		return TRP_EDEAD;
-	struct trp_runtime *rt = to->rt;
-	struct trp__worker *w = trp__worker_of(rt);
+	/* Any worker: both routes below are for actors of its own runtime
+	 * (the running actor; a chain only the full path, which checked
+	 * the runtime, can have begun). */
+	struct trp__worker *w = trp__self_worker;
 	if (trp__unlikely(w == NULL))
 		return send_slow(to, type, data, len);
 	struct trp__outbox *o = &w->outbox;
@@ -357,7 +358,7 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 		trp__bundle_put_small(b->inline_data + at, type, data, len);
 		b->pub.size = at + need;
 		o->self_n++;
-		sent(rt, w, to, len);
+		sent(w->rt, w, to, len);
 		return 0;
 	}
 	/* A held chain means the turn sent already (send_checked's
@@ -371,9 +372,9 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 	unsigned char *wp = s->wp;
 	trp__bundle_put_small(wp, type, data, len);
 	s->wp = wp + need;
-	sent(rt, w, to, len);
+	sent(w->rt, w, to, len);
 	if (++s->n == TRP__OUTBOX_CHAIN)
-		return push_full(rt, w, s);
+		return push_full(w, s);
 	return 0;
 }
 
