@@ -281,6 +281,16 @@ struct trp__msg_batch {
  * went back to the allocator for ~40 % of its blocks (callgrind). */
 #define TRP__MSG_SPARE_MAX 64u
 
+/* The bundle sizes a pool keeps free blocks of (outbox.h's chain bundles;
+ * the self bundle is the larger one): a few of each, LIFO, owner only. A
+ * bundle is allocated by the sender's worker and freed by the receiver's;
+ * the freeing worker keeps the block (hot in its cache) for its own next
+ * bundle, and one beyond TRP__BUNDLE_CACHE goes back to the allocator, so
+ * a worker that only frees or only allocates bundles costs what it did. */
+#define TRP__BUNDLE_SMALL 1024u
+#define TRP__BUNDLE_LARGE 2048u
+#define TRP__BUNDLE_CACHE 16u
+
 /* One per worker. Fields written by the owner only, except `returned`
  * and the spare group. */
 struct trp__msg_pool {
@@ -289,7 +299,11 @@ struct trp__msg_pool {
 	uint16_t index;	 /* this worker's index */
 	uint16_t nworkers;
 	uint16_t give_to; /* owner only: next worker to shed a batch to */
+	/* owner only: free bundle blocks, [0] TRP__BUNDLE_SMALL bytes, [1]
+	 * TRP__BUNDLE_LARGE */
+	uint8_t n_bundles[2];
 	struct trp__msg_batch *out; /* owner only: batch being filled */
+	void *bundles[2][TRP__BUNDLE_CACHE];
 	/* any worker pushes batches here; only the owner pops */
 	alignas(64) _Atomic(struct trp__msg_batch *) returned;
 	_Atomic(uint32_t) given; /* batches waiting on `returned` */
@@ -357,8 +371,9 @@ void trp__msg_pool_destroy(struct trp__msg_pool *p);
  * header if @payload is 0. NULL on allocation failure.
  */
 struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload);
-/* An empty bundle of @block bytes in all, or NULL. */
-struct trp__msg *trp__bundle_alloc(uint32_t block);
+/* An empty bundle of @block bytes in all, or NULL; @pool: the calling
+ * worker's, or NULL (an outside thread). */
+struct trp__msg *trp__bundle_alloc(struct trp__msg_pool *pool, uint32_t block);
 
 /* Releases the payload (free_fn for owned ones) and the block. */
 void trp__msg_free(struct trp__msg_pool *pool, struct trp__msg *m);

@@ -11,6 +11,20 @@
 #include "epoch.h"
 #include "worker.h"
 
+bool trp__outbox_new_bundle(struct trp__worker *w, struct trp__outbox_slot *s)
+{
+	struct trp__msg *b = trp__bundle_alloc(
+		&w->pool, s->n == 0 ? TRP__BUNDLE_FIRST : TRP__BUNDLE_NEXT);
+	if (b == NULL)
+		return false;
+	trp__outbox_close_bundle(s);
+	trp__outbox_link(s, &b->node);
+	s->bundle = b;
+	s->wp = b->inline_data;
+	s->wend = (unsigned char *)b + b->block;
+	return true;
+}
+
 void trp__outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 		      struct trp__outbox_slot *s)
 {

@@ -60,6 +60,7 @@
 #define TRP_CORE_OUTBOX_H
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,10 +71,12 @@ struct trp_actor;
 struct trp_runtime;
 struct trp__worker;
 
-#define TRP__OUTBOX_SLOTS 256u	/* receivers per turn before eviction */
-#define TRP__OUTBOX_CHAIN 64u	/* messages per push */
-#define TRP__BUNDLE_FIRST 1024u /* bytes of a chain's first bundle */
-#define TRP__BUNDLE_NEXT 2048u	/* bytes of the bundles after it */
+#define TRP__OUTBOX_SLOTS 256u /* receivers per turn before eviction */
+#define TRP__OUTBOX_CHAIN 64u  /* messages per push */
+/* bytes of a chain's first bundle and of the bundles after it: the sizes
+ * the workers' pools keep free blocks of (message.h) */
+#define TRP__BUNDLE_FIRST TRP__BUNDLE_SMALL
+#define TRP__BUNDLE_NEXT TRP__BUNDLE_LARGE
 
 struct trp__outbox_slot {
 	/* Sent to in this turn while stamp == the outbox's stamp; only a
@@ -105,7 +108,7 @@ struct trp__outbox_slot {
 static_assert(sizeof(struct trp__outbox_slot) == 64,
 	      "an outbox slot is one cache line");
 
-#define TRP__SELF_BUNDLE 2048u /* bytes of the self bundle */
+#define TRP__SELF_BUNDLE TRP__BUNDLE_LARGE /* bytes of the self bundle */
 
 /*
  * Deliveries a feature holds back for the running turn besides its chains:
@@ -221,6 +224,10 @@ static inline void trp__outbox_link(struct trp__outbox_slot *s,
 void trp__outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 		      struct trp__outbox_slot *s);
 
+/* Closes the held slot @s's open bundle, if any, and opens a new one at
+ * the chain's end, from @w's pool; false if it cannot be allocated. */
+bool trp__outbox_new_bundle(struct trp__worker *w, struct trp__outbox_slot *s);
+
 /* Appends a copy of a small message to the held slot @s's open bundle
  * (a new one if none is open or it is full). 0 or TRP_ENOMEM. */
 static inline int trp__outbox_append(struct trp_runtime *rt,
@@ -230,17 +237,8 @@ static inline int trp__outbox_append(struct trp_runtime *rt,
 				     size_t len)
 {
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
-	if (s->wend - s->wp < (ptrdiff_t)need) {
-		struct trp__msg *b = trp__bundle_alloc(
-			s->n == 0 ? TRP__BUNDLE_FIRST : TRP__BUNDLE_NEXT);
-		if (b == NULL)
-			return TRP_ENOMEM;
-		trp__outbox_close_bundle(s);
-		trp__outbox_link(s, &b->node);
-		s->bundle = b;
-		s->wp = b->inline_data;
-		s->wend = (unsigned char *)b + b->block;
-	}
+	if (s->wend - s->wp < (ptrdiff_t)need && !trp__outbox_new_bundle(w, s))
+		return TRP_ENOMEM;
 	trp__bundle_put(s->wp, type, status, data, len);
 	s->wp += need;
 	if (++s->n == TRP__OUTBOX_CHAIN)

@@ -69,7 +69,7 @@ static inline int trp__self_append(struct trp_runtime *rt,
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
 	struct trp__msg *b = o->self;
 	if (b == NULL) {
-		b = trp__bundle_alloc(TRP__SELF_BUNDLE);
+		b = trp__bundle_alloc(&w->pool, TRP__SELF_BUNDLE);
 		if (b == NULL)
 			return TRP_ENOMEM;
 		o->self = b;

@@ -519,6 +519,7 @@ static int build_run(struct trp__worker *w, uint32_t type,
 	for (uint32_t k = 0; k < n;) {
 		uint32_t m = n - k < per ? n - k : per;
 		struct trp__msg *b = trp__bundle_alloc(
+			trp__pool_of(w),
 			(uint32_t)sizeof(struct trp__msg) + m * need);
 		if (b == NULL) {
 			while (first != NULL) {
