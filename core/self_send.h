@@ -102,8 +102,10 @@ static inline void trp__self_run_next(struct trp__worker *w,
 {
 	struct trp__outbox *o = &w->outbox;
 	trp__assert(o->self_n != 0 && w->current == a);
+	/* The self bundle is a plain bundle (never shared entries). */
 	const struct trp__bundle_entry *e =
-		trp__bundle_entry_at(o->self, o->self_rd);
+		(const struct trp__bundle_entry
+			 *)(const void *)(o->self->inline_data + o->self_rd);
 	o->self_rd += trp__bundle_entry_size(e->size);
 	o->self_n--;
 	/* The behaviour may send itself more, which may move the bundle's
