@@ -21,7 +21,7 @@
  */
 #define LOCAL_HIGH 4096u
 
-_Thread_local const trp_msg_t *trp__current_msg;
+_Thread_local const trp_msg_t *trp__current_msg TRP__TLS_IE;
 #define GIVEN_MAX 64u
 
 int trp__msg_pool_init(struct trp__msg_pool *p, uint16_t index,

@@ -29,6 +29,7 @@
 
 #include "invariant.h"
 #include "mailbox.h"
+#include "platform.h"
 #include "troupe/actor.h"
 
 enum trp__msg_hold {
@@ -399,7 +400,7 @@ static inline void trp__request_done(struct trp__msg *m, int status)
 
 /* The message whose behaviour (or trp_recv) is running on this thread, or
  * NULL: the only one trp_reply may answer. */
-extern _Thread_local const trp_msg_t *trp__current_msg;
+extern _Thread_local const trp_msg_t *trp__current_msg TRP__TLS_IE;
 
 static inline struct trp__msg *trp__msg_of(struct trp__mpsc_node *n)
 {

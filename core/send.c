@@ -264,6 +264,11 @@ static __attribute__((noinline, cold)) void flush_pending(struct trp__worker *w)
 	trp__outbox_flush_pending(w, &w->outbox);
 }
 
+static inline __attribute__((always_inline)) int
+send_route(struct trp_runtime *rt, struct trp__worker *w, struct trp_actor *to,
+	   uint32_t type, const void *data, size_t len,
+	   const struct trp__send_opts *opt);
+
 /* Inlined into trp_send with constant options: a plain send tests none
  * of them at run time. */
 static inline __attribute__((always_inline)) int
@@ -280,7 +285,16 @@ send_checked(struct trp_actor *to, uint32_t type, const void *data, size_t len,
 	    TRP__ALIVE)
 		return TRP_EDEAD;
 	struct trp_runtime *rt = to->rt;
-	struct trp__worker *w = trp__worker_of(rt);
+	return send_route(rt, trp__worker_of(rt), to, type, data, len, opt);
+}
+
+/* send_checked's choice of route, after its checks: @w is the calling
+ * thread's worker if it belongs to @rt, to's runtime, else NULL. */
+static inline __attribute__((always_inline)) int
+send_route(struct trp_runtime *rt, struct trp__worker *w, struct trp_actor *to,
+	   uint32_t type, const void *data, size_t len,
+	   const struct trp__send_opts *opt)
+{
 	if (w == NULL)
 		return send_outside(rt, to, type, data, len, opt);
 	if (to->limit != 0)
@@ -311,6 +325,17 @@ send_slow(struct trp_actor *to, uint32_t type, const void *data, size_t len)
 	return send_checked(to, type, data, len, &plain_send);
 }
 
+/* trp_send past the fast path's checks (send_checked's, for a payload of
+ * at most 16 bytes) on a worker @w of some runtime: the routes. */
+static __attribute__((noinline)) int
+send_slow_routed(struct trp__worker *w, struct trp_actor *to, uint32_t type,
+		 const void *data, size_t len)
+{
+	struct trp_runtime *rt = to->rt;
+	return send_route(rt, w->rt == rt ? w : NULL, to, type, data, len,
+			  &plain_send);
+}
+
 /* The last of a chain's TRP__OUTBOX_CHAIN messages went in: push it. Out
  * of line (a tail call), like send_slow. */
 static __attribute__((noinline)) int push_full(struct trp__worker *w,
@@ -330,9 +355,12 @@ static __attribute__((noinline)) int push_full(struct trp__worker *w,
  * (self_send.h: trp__self_room, outbox.h: trp__outbox_room); anything else
  * (an error, an outside thread, a bounded receiver, a first send to a
  * receiver, a bundle to allocate, a divert, pending feature deliveries)
- * goes to send_slow, which starts over.
+ * goes to send_slow (which starts over) or, past the checks, to
+ * send_slow_routed.
  */
-int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
+static inline __attribute__((always_inline)) int
+send_fast(struct trp__worker *w, struct trp_actor *to, uint32_t type,
+	  const void *data, size_t len)
 {
 	if (trp__unlikely(to == NULL || len > TRP__MSG_INLINE_SMALL ||
 			  (data == NULL && len != 0)))
@@ -342,17 +370,11 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 					       memory_order_relaxed) !=
 			  TRP__ALIVE))
 		return TRP_EDEAD;
-	/* Any worker: both routes below are for actors of its own runtime
-	 * (the running actor; a chain only the full path, which checked
-	 * the runtime, can have begun). */
-	struct trp__worker *w = trp__self_worker;
-	if (trp__unlikely(w == NULL))
-		return send_slow(to, type, data, len);
 	struct trp__outbox *o = &w->outbox;
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
 	if (to == w->current) {
 		if (to->limit != 0 || !trp__self_room(o, need))
-			return send_slow(to, type, data, len);
+			return send_slow_routed(w, to, type, data, len);
 		struct trp__msg *b = o->self;
 		size_t at = b->pub.size;
 		trp__bundle_put_small(b->inline_data + at, type, data, len);
@@ -368,7 +390,7 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 	struct trp__outbox_slot *s;
 	if (o->pending.flush != NULL ||
 	    (s = trp__outbox_room(o, to, need)) == NULL)
-		return send_slow(to, type, data, len);
+		return send_slow_routed(w, to, type, data, len);
 	unsigned char *wp = s->wp;
 	trp__bundle_put_small(wp, type, data, len);
 	s->wp = wp + need;
@@ -376,6 +398,20 @@ int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
 	if (++s->n == TRP__OUTBOX_CHAIN)
 		return push_full(w, s);
 	return 0;
+}
+
+int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
+{
+	/* Any worker: both routes of send_fast are for actors of its own
+	 * runtime (the running actor; a chain only the full path, which
+	 * checked the runtime, can have begun). A turn's first send (most
+	 * turns send one) goes to the full path at once: no chain is held
+	 * then, and the self bundle is empty. Two tail calls, so that this
+	 * test costs a turn's first send a few instructions only. */
+	struct trp__worker *w = trp__self_worker;
+	if (w == NULL || w->turn_sends == 0)
+		return send_slow(to, type, data, len);
+	return send_fast(w, to, type, data, len);
 }
 
 int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
