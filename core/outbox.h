@@ -172,6 +172,13 @@ trp__outbox_find(struct trp__outbox *o, const struct trp_actor *to)
 	return s->stamp == o->stamp && s->to == to ? s : NULL;
 }
 
+/* Bytes left in @s's open bundle (0 without one: both pointers NULL,
+ * compared as integers). */
+static inline uintptr_t trp__outbox_slot_room(const struct trp__outbox_slot *s)
+{
+	return (uintptr_t)s->wend - (uintptr_t)s->wp;
+}
+
 /* Closes @s's open bundle, if any: its size is written (before the push
  * that publishes it) and later small copies go into a new one. */
 static inline void trp__outbox_close_bundle(struct trp__outbox_slot *s)
@@ -237,7 +244,7 @@ static inline int trp__outbox_append(struct trp_runtime *rt,
 				     size_t len)
 {
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
-	if (s->wend - s->wp < (ptrdiff_t)need && !trp__outbox_new_bundle(w, s))
+	if (trp__outbox_slot_room(s) < need && !trp__outbox_new_bundle(w, s))
 		return TRP_ENOMEM;
 	trp__bundle_put(s->wp, type, status, data, len);
 	s->wp += need;
@@ -257,7 +264,7 @@ trp__outbox_room(struct trp__outbox *o, const struct trp_actor *to,
 {
 	struct trp__outbox_slot *s = &o->slot[trp__outbox_index(to)];
 	if (s->stamp != o->stamp || s->to != to ||
-	    s->wend - s->wp < (ptrdiff_t)need)
+	    trp__outbox_slot_room(s) < need)
 		return NULL;
 	trp__assert(s->held && s->n != 0 && s->bundle != NULL);
 	return s;
