@@ -96,26 +96,6 @@ struct trp__mpsc_node *trp__mailbox_pop_sc(struct trp__mailbox *mb)
 	return NULL;
 }
 
-struct trp__mpsc_node *trp__mailbox_take_sc(struct trp__mailbox *mb,
-					    struct trp__mpsc_node **done)
-{
-	struct trp__mpsc_node *tail = mb->tail;
-	/* ORDER: acquire pairs with the producer's release link store. */
-	struct trp__mpsc_node *next =
-		atomic_load_explicit(&tail->next, memory_order_acquire);
-	if (next == NULL) {
-		/* Empty, or a producer exchanged head past tail and has not
-		 * linked yet ("busy"; mark_idle fails then). */
-		*done = NULL;
-		return NULL;
-	}
-	/* tail leaves the queue: nothing links to it any more (the producer
-	 * of next already did) and head has moved past it. */
-	mb->tail = next;
-	*done = tail != &mb->stub ? tail : NULL;
-	return next;
-}
-
 static bool tag_if_empty(struct trp__mailbox *mb, uintptr_t tag,
 			 struct trp__mpsc_node **done)
 {

@@ -163,8 +163,27 @@ unsigned trp__mailbox_push_chain_mp(struct trp__mailbox *mb,
  * as its tail. *@done is set to the node taken before it, which the queue
  * no longer references (free to reuse), or NULL.
  */
-struct trp__mpsc_node *trp__mailbox_take_sc(struct trp__mailbox *mb,
-					    struct trp__mpsc_node **done);
+static inline struct trp__mpsc_node *
+trp__mailbox_take_sc(struct trp__mailbox *mb, struct trp__mpsc_node **done)
+{
+	/* Inline: the turn asks once per message, and once per self-send
+	 * step an empty mailbox (one load, one test). */
+	struct trp__mpsc_node *tail = mb->tail;
+	/* ORDER: acquire pairs with the producer's release link store. */
+	struct trp__mpsc_node *next =
+		atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (next == NULL) {
+		/* Empty, or a producer exchanged head past tail and has not
+		 * linked yet ("busy"; mark_idle fails then). */
+		*done = NULL;
+		return NULL;
+	}
+	/* tail leaves the queue: nothing links to it any more (the producer
+	 * of next already did) and head has moved past it. */
+	mb->tail = next;
+	*done = tail != &mb->stub ? tail : NULL;
+	return next;
+}
 
 /*
  * Keep-last: the most recently pushed node (the turn bound: nodes up to and

@@ -21,7 +21,7 @@
  */
 #define LOCAL_HIGH 4096u
 
-_Thread_local const trp_msg_t *trp__current_msg;
+_Thread_local const trp_msg_t *trp__current_msg TRP__TLS_IE;
 #define GIVEN_MAX 64u
 
 int trp__msg_pool_init(struct trp__msg_pool *p, uint16_t index,
@@ -57,6 +57,12 @@ void trp__msg_pool_destroy(struct trp__msg_pool *p)
 	for (uint32_t i = 0; i < p->n_free; i++)
 		trp__free(p->stack[i], TRP__MSG_POOL_BLOCK);
 	p->n_free = 0;
+	for (int c = 0; c < 2; c++) {
+		for (uint32_t i = 0; i < p->n_bundles[c]; i++)
+			trp__free(p->bundles[c][i], c == 0 ? TRP__BUNDLE_SMALL :
+							     TRP__BUNDLE_LARGE);
+		p->n_bundles[c] = 0;
+	}
 	trp__free(p->stack, LOCAL_HIGH * sizeof *p->stack);
 	p->stack = NULL;
 	if (p->out != NULL)
@@ -243,9 +249,28 @@ struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload)
 	return m;
 }
 
-struct trp__msg *trp__bundle_alloc(uint32_t block)
+#if !defined(TRP_NO_POOL)
+/* Which of a pool's bundle caches takes blocks of @block bytes, or -1. */
+static inline int bundle_class(uint32_t block)
 {
-	struct trp__msg *b = trp__alloc(block);
+	return block == TRP__BUNDLE_SMALL ? 0 :
+	       block == TRP__BUNDLE_LARGE ? 1 :
+					    -1;
+}
+#endif
+
+struct trp__msg *trp__bundle_alloc(struct trp__msg_pool *pool, uint32_t block)
+{
+	struct trp__msg *b = NULL;
+#if !defined(TRP_NO_POOL)
+	int c = bundle_class(block);
+	if (pool != NULL && c >= 0 && pool->n_bundles[c] != 0)
+		b = pool->bundles[c][--pool->n_bundles[c]];
+#else
+	(void)pool;
+#endif
+	if (b == NULL)
+		b = trp__alloc(block);
 	if (b == NULL)
 		return NULL;
 	b->pooled = 0;
@@ -279,6 +304,13 @@ void trp__msg_free_block(struct trp__msg_pool *pool, struct trp__msg *m)
 					give_batch(pool);
 				return;
 			}
+		}
+	} else if (pool != NULL) {
+		/* Any block of a cached size will do: blocks are memory. */
+		int c = bundle_class(m->block);
+		if (c >= 0 && pool->n_bundles[c] < TRP__BUNDLE_CACHE) {
+			pool->bundles[c][pool->n_bundles[c]++] = m;
+			return;
 		}
 	}
 #else

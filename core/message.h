@@ -29,6 +29,7 @@
 
 #include "invariant.h"
 #include "mailbox.h"
+#include "platform.h"
 #include "troupe/actor.h"
 
 enum trp__msg_hold {
@@ -189,6 +190,42 @@ static inline void trp__copy_payload(void *dst, const void *src, size_t len)
 		memcpy(dst, src, len);
 }
 
+/* Copies a payload of at most 16 bytes without a call: two overlapping
+ * loads and stores of 8 (or 4) bytes, bytes below 4. */
+static inline void trp__copy_small(void *dst, const void *src, size_t len)
+{
+	unsigned char *d = dst;
+	const unsigned char *p = src;
+	trp__assert(len <= 16);
+	if (len >= 8) {
+		uint64_t x, y;
+		memcpy(&x, p, 8);
+		memcpy(&y, p + len - 8, 8);
+		memcpy(d, &x, 8);
+		memcpy(d + len - 8, &y, 8);
+	} else if (len >= 4) {
+		uint32_t x, y;
+		memcpy(&x, p, 4);
+		memcpy(&y, p + len - 4, 4);
+		memcpy(d, &x, 4);
+		memcpy(d + len - 4, &y, 4);
+	} else {
+		for (size_t i = 0; i < len; i++)
+			d[i] = p[i];
+	}
+}
+
+/* trp__bundle_put for a payload of at most 16 bytes, without a call. */
+static inline void trp__bundle_put_small(unsigned char *at, uint32_t type,
+					 const void *data, size_t len)
+{
+	struct trp__bundle_entry *e = (struct trp__bundle_entry *)(void *)at;
+	e->type = type;
+	e->status = 0;
+	e->size = (uint32_t)len;
+	trp__copy_small(e->data, data, len);
+}
+
 /* Writes a bundle entry (header, then a copy of the payload) at @at, a
  * 16-byte aligned place with trp__bundle_entry_size(len) bytes of room. */
 static inline void trp__bundle_put(unsigned char *at, uint32_t type,
@@ -245,6 +282,16 @@ struct trp__msg_batch {
  * went back to the allocator for ~40 % of its blocks (callgrind). */
 #define TRP__MSG_SPARE_MAX 64u
 
+/* The bundle sizes a pool keeps free blocks of (outbox.h's chain bundles;
+ * the self bundle is the larger one): a few of each, LIFO, owner only. A
+ * bundle is allocated by the sender's worker and freed by the receiver's;
+ * the freeing worker keeps the block (hot in its cache) for its own next
+ * bundle, and one beyond TRP__BUNDLE_CACHE goes back to the allocator, so
+ * a worker that only frees or only allocates bundles costs what it did. */
+#define TRP__BUNDLE_SMALL 1024u
+#define TRP__BUNDLE_LARGE 2048u
+#define TRP__BUNDLE_CACHE 16u
+
 /* One per worker. Fields written by the owner only, except `returned`
  * and the spare group. */
 struct trp__msg_pool {
@@ -253,7 +300,11 @@ struct trp__msg_pool {
 	uint16_t index;	 /* this worker's index */
 	uint16_t nworkers;
 	uint16_t give_to; /* owner only: next worker to shed a batch to */
+	/* owner only: free bundle blocks, [0] TRP__BUNDLE_SMALL bytes, [1]
+	 * TRP__BUNDLE_LARGE */
+	uint8_t n_bundles[2];
 	struct trp__msg_batch *out; /* owner only: batch being filled */
+	void *bundles[2][TRP__BUNDLE_CACHE];
 	/* any worker pushes batches here; only the owner pops */
 	alignas(64) _Atomic(struct trp__msg_batch *) returned;
 	_Atomic(uint32_t) given; /* batches waiting on `returned` */
@@ -321,8 +372,9 @@ void trp__msg_pool_destroy(struct trp__msg_pool *p);
  * header if @payload is 0. NULL on allocation failure.
  */
 struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload);
-/* An empty bundle of @block bytes in all, or NULL. */
-struct trp__msg *trp__bundle_alloc(uint32_t block);
+/* An empty bundle of @block bytes in all, or NULL; @pool: the calling
+ * worker's, or NULL (an outside thread). */
+struct trp__msg *trp__bundle_alloc(struct trp__msg_pool *pool, uint32_t block);
 
 /* Releases the payload (free_fn for owned ones) and the block. */
 void trp__msg_free(struct trp__msg_pool *pool, struct trp__msg *m);
@@ -348,7 +400,7 @@ static inline void trp__request_done(struct trp__msg *m, int status)
 
 /* The message whose behaviour (or trp_recv) is running on this thread, or
  * NULL: the only one trp_reply may answer. */
-extern _Thread_local const trp_msg_t *trp__current_msg;
+extern _Thread_local const trp_msg_t *trp__current_msg TRP__TLS_IE;
 
 static inline struct trp__msg *trp__msg_of(struct trp__mpsc_node *n)
 {

@@ -11,6 +11,20 @@
 #include "epoch.h"
 #include "worker.h"
 
+bool trp__outbox_new_bundle(struct trp__worker *w, struct trp__outbox_slot *s)
+{
+	struct trp__msg *b = trp__bundle_alloc(
+		&w->pool, s->n == 0 ? TRP__BUNDLE_FIRST : TRP__BUNDLE_NEXT);
+	if (b == NULL)
+		return false;
+	trp__outbox_close_bundle(s);
+	trp__outbox_link(s, &b->node);
+	s->bundle = b;
+	s->wp = b->inline_data;
+	s->wend = (unsigned char *)b + b->block;
+	return true;
+}
+
 void trp__outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 		      struct trp__outbox_slot *s)
 {
@@ -18,7 +32,7 @@ void trp__outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 	if (n == 0)
 		return;
 	s->n = 0;
-	s->bundle = NULL;
+	trp__outbox_close_bundle(s);
 	(void)trp__push_chain(rt, w, s->to, s->first, s->last, n);
 }
 
@@ -104,7 +118,8 @@ int trp__outbox_send(struct trp_runtime *rt, struct trp__worker *w,
 	if (trp__likely(current && s->to == to)) {
 		trp__outbox_hold(o, s);
 		trp__outbox_link(s, &m->node);
-		s->bundle = NULL; /* later small copies go after @m */
+		/* later small copies go after @m */
+		trp__outbox_close_bundle(s);
 		if (++s->n == TRP__OUTBOX_CHAIN)
 			trp__outbox_push(rt, w, s);
 		return 0;

@@ -59,6 +59,9 @@
 #ifndef TRP_CORE_OUTBOX_H
 #define TRP_CORE_OUTBOX_H
 
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mailbox.h"
@@ -68,10 +71,12 @@ struct trp_actor;
 struct trp_runtime;
 struct trp__worker;
 
-#define TRP__OUTBOX_SLOTS 256u	/* receivers per turn before eviction */
-#define TRP__OUTBOX_CHAIN 64u	/* messages per push */
-#define TRP__BUNDLE_FIRST 1024u /* bytes of a chain's first bundle */
-#define TRP__BUNDLE_NEXT 2048u	/* bytes of the bundles after it */
+#define TRP__OUTBOX_SLOTS 256u /* receivers per turn before eviction */
+#define TRP__OUTBOX_CHAIN 64u  /* messages per push */
+/* bytes of a chain's first bundle and of the bundles after it: the sizes
+ * the workers' pools keep free blocks of (message.h) */
+#define TRP__BUNDLE_FIRST TRP__BUNDLE_SMALL
+#define TRP__BUNDLE_NEXT TRP__BUNDLE_LARGE
 
 struct trp__outbox_slot {
 	/* Sent to in this turn while stamp == the outbox's stamp; only a
@@ -79,8 +84,12 @@ struct trp__outbox_slot {
 	struct trp_actor *to;
 	struct trp__mpsc_node *first, *last;
 	/* the bundle at the chain's end that small copies are appended to,
-	 * or NULL (struct trp__msg, hold == TRP__HOLD_BUNDLE) */
+	 * or NULL (struct trp__msg, hold == TRP__HOLD_BUNDLE); its entries
+	 * end at `wp` and it has room up to `wend` (both NULL without a
+	 * bundle). Its pub.size is written when it is closed
+	 * (trp__outbox_close_bundle), before any push publishes it. */
 	struct trp__msg *bundle;
+	unsigned char *wp, *wend;
 	uint32_t stamp;
 	uint16_t n;	/* messages in the chain */
 	uint8_t held;	/* a chain of this turn (pushed at its end) */
@@ -94,7 +103,12 @@ struct trp__outbox_slot {
 	uint8_t ref;
 };
 
-#define TRP__SELF_BUNDLE 2048u /* bytes of the self bundle */
+/* One line per slot: the fast path's fields (to, bundle, wp, wend, stamp,
+ * n) are read together. */
+static_assert(sizeof(struct trp__outbox_slot) == 64,
+	      "an outbox slot is one cache line");
+
+#define TRP__SELF_BUNDLE TRP__BUNDLE_LARGE /* bytes of the self bundle */
 
 /*
  * Deliveries a feature holds back for the running turn besides its chains:
@@ -158,6 +172,25 @@ trp__outbox_find(struct trp__outbox *o, const struct trp_actor *to)
 	return s->stamp == o->stamp && s->to == to ? s : NULL;
 }
 
+/* Bytes left in @s's open bundle (0 without one: both pointers NULL,
+ * compared as integers). */
+static inline uintptr_t trp__outbox_slot_room(const struct trp__outbox_slot *s)
+{
+	return (uintptr_t)s->wend - (uintptr_t)s->wp;
+}
+
+/* Closes @s's open bundle, if any: its size is written (before the push
+ * that publishes it) and later small copies go into a new one. */
+static inline void trp__outbox_close_bundle(struct trp__outbox_slot *s)
+{
+	struct trp__msg *b = s->bundle;
+	if (b == NULL)
+		return;
+	b->pub.size = (size_t)(s->wp - b->inline_data);
+	s->bundle = NULL;
+	s->wp = s->wend = NULL;
+}
+
 /* A second message to s->to in this turn: keep it alive until the chain
  * is pushed (the behaviour may drop its handle meanwhile), with the
  * slot's reference. The first one needed none: it was pushed at once. */
@@ -173,7 +206,7 @@ static inline void trp__outbox_hold(struct trp__outbox *o,
 	}
 	s->held = 1;
 	s->n = 0;
-	s->bundle = NULL;
+	trp__assert(s->bundle == NULL && s->wp == NULL && s->wend == NULL);
 	if (!s->listed) {
 		s->listed = 1;
 		o->held[o->nheld++] = (uint16_t)(s - o->slot);
@@ -198,6 +231,10 @@ static inline void trp__outbox_link(struct trp__outbox_slot *s,
 void trp__outbox_push(struct trp_runtime *rt, struct trp__worker *w,
 		      struct trp__outbox_slot *s);
 
+/* Closes the held slot @s's open bundle, if any, and opens a new one at
+ * the chain's end, from @w's pool; false if it cannot be allocated. */
+bool trp__outbox_new_bundle(struct trp__worker *w, struct trp__outbox_slot *s);
+
 /* Appends a copy of a small message to the held slot @s's open bundle
  * (a new one if none is open or it is full). 0 or TRP_ENOMEM. */
 static inline int trp__outbox_append(struct trp_runtime *rt,
@@ -207,20 +244,30 @@ static inline int trp__outbox_append(struct trp_runtime *rt,
 				     size_t len)
 {
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
-	struct trp__msg *b = s->bundle;
-	if (b == NULL || b->pub.size + need > b->block - sizeof(*b)) {
-		b = trp__bundle_alloc(s->n == 0 ? TRP__BUNDLE_FIRST :
-						  TRP__BUNDLE_NEXT);
-		if (b == NULL)
-			return TRP_ENOMEM;
-		trp__outbox_link(s, &b->node);
-		s->bundle = b;
-	}
-	trp__bundle_put(b->inline_data + b->pub.size, type, status, data, len);
-	b->pub.size += need;
+	if (trp__outbox_slot_room(s) < need && !trp__outbox_new_bundle(w, s))
+		return TRP_ENOMEM;
+	trp__bundle_put(s->wp, type, status, data, len);
+	s->wp += need;
 	if (++s->n == TRP__OUTBOX_CHAIN)
 		trp__outbox_push(rt, w, s);
 	return 0;
+}
+
+/* The slot of @to if this turn holds a chain to it whose open bundle has
+ * room for an entry of @need bytes, else NULL: the case of trp_send's fast
+ * path (send.c), where trp__outbox_append would only append. A slot with
+ * an open bundle is held (the bundle is set only by an append to a held
+ * slot and cleared by every push, and a slot is unheld only by a push). */
+static inline struct trp__outbox_slot *
+trp__outbox_room(struct trp__outbox *o, const struct trp_actor *to,
+		 uint32_t need)
+{
+	struct trp__outbox_slot *s = &o->slot[trp__outbox_index(to)];
+	if (s->stamp != o->stamp || s->to != to ||
+	    trp__outbox_slot_room(s) < need)
+		return NULL;
+	trp__assert(s->held && s->n != 0 && s->bundle != NULL);
+	return s;
 }
 
 /* A message (not bundled) from the turn running on @w to another actor

@@ -23,6 +23,23 @@
 #define trp__unlikely(x) (x)
 #endif
 
+/*
+ * For the thread-locals the hot paths read (the calling thread's worker,
+ * the current message): the initial-exec model, one %fs-relative load.
+ * The library is compiled position-independent, where the default model
+ * is a call to __tls_get_addr (rewritten by the linker only in a static
+ * link): the compiler must assume the call, so every function that reads
+ * the variable saved its live registers around it (trp_send's fast path
+ * pushed four). libtroupe.so is marked STATIC_TLS already (its private
+ * jemalloc's thread data is initial-exec), so this adds no new limit on
+ * loading it with dlopen.
+ */
+#if defined(__GNUC__)
+#define TRP__TLS_IE __attribute__((tls_model("initial-exec")))
+#else
+#define TRP__TLS_IE
+#endif
+
 /* Monotonic time in nanoseconds. */
 uint64_t trp__now_ns(void);
 

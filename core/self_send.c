@@ -35,8 +35,8 @@ void trp__self_flush_held(struct trp_runtime *rt, struct trp__worker *w,
 			}
 		}
 	} else {
-		m = trp__bundle_alloc((uint32_t)sizeof(struct trp__msg) +
-				      bytes);
+		m = trp__bundle_alloc(
+			&w->pool, (uint32_t)sizeof(struct trp__msg) + bytes);
 		if (m != NULL) {
 			memcpy(m->inline_data, from, bytes);
 			m->pub.size = bytes;

@@ -69,7 +69,7 @@ static inline int trp__self_append(struct trp_runtime *rt,
 	uint32_t need = trp__bundle_entry_size((uint32_t)len);
 	struct trp__msg *b = o->self;
 	if (b == NULL) {
-		b = trp__bundle_alloc(TRP__SELF_BUNDLE);
+		b = trp__bundle_alloc(&w->pool, TRP__SELF_BUNDLE);
 		if (b == NULL)
 			return TRP_ENOMEM;
 		o->self = b;
@@ -85,6 +85,16 @@ static inline int trp__self_append(struct trp_runtime *rt,
 	return 0;
 }
 
+/* True if the self bundle can take an entry of @need bytes as it is (no
+ * allocation, no divert): the case of trp_send's fast path (send.c),
+ * where trp__self_append would only append. */
+static inline bool trp__self_room(const struct trp__outbox *o, uint32_t need)
+{
+	const struct trp__msg *b = o->self;
+	return b != NULL && !o->self_off &&
+	       b->pub.size + need <= TRP__SELF_BUNDLE - sizeof(*b);
+}
+
 /* Runs the behaviour of @a, whose turn runs on @w, on its oldest waiting
  * self-send (o->self_n != 0). */
 static inline void trp__self_run_next(struct trp__worker *w,
@@ -92,8 +102,10 @@ static inline void trp__self_run_next(struct trp__worker *w,
 {
 	struct trp__outbox *o = &w->outbox;
 	trp__assert(o->self_n != 0 && w->current == a);
+	/* The self bundle is a plain bundle (never shared entries). */
 	const struct trp__bundle_entry *e =
-		trp__bundle_entry_at(o->self, o->self_rd);
+		(const struct trp__bundle_entry
+			 *)(const void *)(o->self->inline_data + o->self_rd);
 	o->self_rd += trp__bundle_entry_size(e->size);
 	o->self_n--;
 	/* The behaviour may send itself more, which may move the bundle's

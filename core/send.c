@@ -264,6 +264,11 @@ static __attribute__((noinline, cold)) void flush_pending(struct trp__worker *w)
 	trp__outbox_flush_pending(w, &w->outbox);
 }
 
+static inline __attribute__((always_inline)) int
+send_route(struct trp_runtime *rt, struct trp__worker *w, struct trp_actor *to,
+	   uint32_t type, const void *data, size_t len,
+	   const struct trp__send_opts *opt);
+
 /* Inlined into trp_send with constant options: a plain send tests none
  * of them at run time. */
 static inline __attribute__((always_inline)) int
@@ -280,7 +285,16 @@ send_checked(struct trp_actor *to, uint32_t type, const void *data, size_t len,
 	    TRP__ALIVE)
 		return TRP_EDEAD;
 	struct trp_runtime *rt = to->rt;
-	struct trp__worker *w = trp__worker_of(rt);
+	return send_route(rt, trp__worker_of(rt), to, type, data, len, opt);
+}
+
+/* send_checked's choice of route, after its checks: @w is the calling
+ * thread's worker if it belongs to @rt, to's runtime, else NULL. */
+static inline __attribute__((always_inline)) int
+send_route(struct trp_runtime *rt, struct trp__worker *w, struct trp_actor *to,
+	   uint32_t type, const void *data, size_t len,
+	   const struct trp__send_opts *opt)
+{
 	if (w == NULL)
 		return send_outside(rt, to, type, data, len, opt);
 	if (to->limit != 0)
@@ -303,9 +317,101 @@ send_checked(struct trp_actor *to, uint32_t type, const void *data, size_t len,
 	return send_direct(rt, w, to, type, data, len, opt);
 }
 
-int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
+/* trp_send when the fast path below does not apply: every check and
+ * route. Out of line, so that the fast path saves no registers. */
+static __attribute__((noinline)) int
+send_slow(struct trp_actor *to, uint32_t type, const void *data, size_t len)
 {
 	return send_checked(to, type, data, len, &plain_send);
+}
+
+/* trp_send past the fast path's checks (send_checked's, for a payload of
+ * at most 16 bytes) on a worker @w of some runtime: the routes. */
+static __attribute__((noinline)) int
+send_slow_routed(struct trp__worker *w, struct trp_actor *to, uint32_t type,
+		 const void *data, size_t len)
+{
+	struct trp_runtime *rt = to->rt;
+	return send_route(rt, w->rt == rt ? w : NULL, to, type, data, len,
+			  &plain_send);
+}
+
+/* The last of a chain's TRP__OUTBOX_CHAIN messages went in: push it. Out
+ * of line (a tail call), like send_slow. */
+static __attribute__((noinline)) int push_full(struct trp__worker *w,
+					       struct trp__outbox_slot *s)
+{
+	trp__outbox_push(w->rt, w, s);
+	return 0;
+}
+
+/*
+ * trp_send's fast path: the two routes that most sends of a busy turn take
+ * and that need no call, a small copy (up to 16 bytes, the pooled
+ * block's payload) appended to the self bundle (route
+ * self) or to the open bundle of the chain this turn holds for @to (route
+ * chained). It makes send_checked's checks, in its order where it matters,
+ * and takes exactly the branch send_checked would take for these cases
+ * (self_send.h: trp__self_room, outbox.h: trp__outbox_room); anything else
+ * (an error, an outside thread, a bounded receiver, a first send to a
+ * receiver, a bundle to allocate, a divert, pending feature deliveries)
+ * goes to send_slow (which starts over) or, past the checks, to
+ * send_slow_routed.
+ */
+static inline __attribute__((always_inline)) int
+send_fast(struct trp__worker *w, struct trp_actor *to, uint32_t type,
+	  const void *data, size_t len)
+{
+	if (trp__unlikely(to == NULL || len > TRP__MSG_INLINE_SMALL ||
+			  (data == NULL && len != 0)))
+		return send_slow(to, type, data, len);
+	/* relaxed: an early answer only, as in send_checked. */
+	if (trp__unlikely(atomic_load_explicit(&to->lifecycle,
+					       memory_order_relaxed) !=
+			  TRP__ALIVE))
+		return TRP_EDEAD;
+	struct trp__outbox *o = &w->outbox;
+	uint32_t need = trp__bundle_entry_size((uint32_t)len);
+	if (to == w->current) {
+		if (to->limit != 0 || !trp__self_room(o, need))
+			return send_slow_routed(w, to, type, data, len);
+		struct trp__msg *b = o->self;
+		size_t at = b->pub.size;
+		trp__bundle_put_small(b->inline_data + at, type, data, len);
+		b->pub.size = at + need;
+		o->self_n++;
+		sent(w->rt, w, to, len);
+		return 0;
+	}
+	/* A held chain means the turn sent already (send_checked's
+	 * turn_sends test) to an unbounded receiver whose kind batches
+	 * (the only ones trp__outbox_send makes slots for); what a feature
+	 * holds back leaves first, on the slow path. */
+	struct trp__outbox_slot *s;
+	if (o->pending.flush != NULL ||
+	    (s = trp__outbox_room(o, to, need)) == NULL)
+		return send_slow_routed(w, to, type, data, len);
+	unsigned char *wp = s->wp;
+	trp__bundle_put_small(wp, type, data, len);
+	s->wp = wp + need;
+	sent(w->rt, w, to, len);
+	if (++s->n == TRP__OUTBOX_CHAIN)
+		return push_full(w, s);
+	return 0;
+}
+
+int trp_send(trp_actor_t *to, uint32_t type, const void *data, size_t len)
+{
+	/* Any worker: both routes of send_fast are for actors of its own
+	 * runtime (the running actor; a chain only the full path, which
+	 * checked the runtime, can have begun). A turn's first send (most
+	 * turns send one) goes to the full path at once: no chain is held
+	 * then, and the self bundle is empty. Two tail calls, so that this
+	 * test costs a turn's first send a few instructions only. */
+	struct trp__worker *w = trp__self_worker;
+	if (w == NULL || w->turn_sends == 0)
+		return send_slow(to, type, data, len);
+	return send_fast(w, to, type, data, len);
 }
 
 int trp_send_owned(trp_actor_t *to, uint32_t type, void *buf, size_t len,
@@ -449,6 +555,7 @@ static int build_run(struct trp__worker *w, uint32_t type,
 	for (uint32_t k = 0; k < n;) {
 		uint32_t m = n - k < per ? n - k : per;
 		struct trp__msg *b = trp__bundle_alloc(
+			trp__pool_of(w),
 			(uint32_t)sizeof(struct trp__msg) + m * need);
 		if (b == NULL) {
 			while (first != NULL) {

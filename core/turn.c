@@ -44,6 +44,30 @@ static inline bool turn_ends(struct trp__worker *w, struct trp_runtime *rt,
 						  memory_order_relaxed));
 }
 
+/* turn_ends but the batch: the bundle loop tests that at entry_check's
+ * mark only. */
+static inline bool turn_ends_but_batch(struct trp__worker *w,
+				       struct trp_runtime *rt, bool past)
+{
+	/* relaxed: as in turn_ends. */
+	return (past && w->turn_sends >= TRP__TURN_SENDS) ||
+	       trp__unlikely(w->mute_on != NULL) ||
+	       trp__unlikely(atomic_load_explicit(&rt->shutdown,
+						  memory_order_relaxed));
+}
+
+/* In a bundle, after @n messages of which @taken were taken and @counted
+ * of those taken off the count: the message count at which the loop must
+ * look at the batch or lower the count (consumed_so_far: @taken -
+ * @counted < TRP__CONSUMED_EVERY here). */
+static inline uint32_t entry_check(uint32_t n, uint32_t batch, uint32_t taken,
+				   uint32_t counted)
+{
+	trp__assert(taken - counted < TRP__CONSUMED_EVERY);
+	uint32_t at = n + (TRP__CONSUMED_EVERY - (taken - counted));
+	return at < batch ? at : batch;
+}
+
 /* Killed (stop.c): the turn takes no further message. relaxed: a late
  * look costs one more message; the reason is read with acquire when it
  * is acted on (kill_reason). */
@@ -238,6 +262,12 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 			 * count stays close enough to watch a backlog). */
 			const unsigned char *base = trp__bundle_base(m);
 			uint32_t n0 = n;
+			/* Entries are counted as taken when the bundle is
+			 * left (taken + n - n0 meanwhile); `check` is where
+			 * the count is next lowered or the batch ends,
+			 * whichever comes first: one comparison per entry
+			 * for both. */
+			uint32_t check = entry_check(n, batch, taken, counted);
 			while (off < end) {
 				const struct trp__bundle_entry *e =
 					(const struct trp__bundle_entry
@@ -248,21 +278,30 @@ void trp__actor_run(struct trp__worker *w, struct trp_actor *a)
 							   256);
 				trp_msg_t v = trp__bundle_view(e);
 				n++;
-				taken++;
 				/* trp__current_msg stays NULL: an entry is
 				 * never a request. */
 				a->behavior(a, a->state, &v);
-				consumed_so_far(a, taken, &counted);
 				if (trp__unlikely(a->stop_request)) {
 					stop = a->stop_request;
 					if (stop == TRP_STOP_FAILED)
 						failed_on(rt, w, a, &v);
 					break;
 				}
-				if (off < end &&
-				    turn_ends(w, rt, n, batch, past))
+				if (off >= end)
+					break;
+				if (trp__unlikely(n >= check)) {
+					uint32_t t = taken + (n - n0);
+					consumed_so_far(a, t, &counted);
+					if (turn_ends(w, rt, n, batch, past))
+						break;
+					check = entry_check(n, batch, t,
+							    counted);
+				}
+				if (turn_ends_but_batch(w, rt, past))
 					break;
 			}
+			taken += n - n0;
+			consumed_so_far(a, taken, &counted);
 			trp__stat_add(&w->stats.processed, n - n0);
 			if (off < end) {
 				/* The rest of the bundle waits for the next

@@ -73,7 +73,7 @@
 #define SPIN_MAX_NS 50000u /* longest extra idle spin (see above) */
 #define SPIN_MIN_NS 5000u  /* the window never shrinks below */
 
-_Thread_local struct trp__worker *trp__self_worker;
+_Thread_local struct trp__worker *trp__self_worker TRP__TLS_IE;
 
 static uint64_t next_rand(struct trp__worker *w)
 {

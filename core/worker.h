@@ -76,7 +76,7 @@ static_assert(offsetof(struct trp__worker, rt) % 64 == 0 &&
 	      "worker: owner-only and shared groups on their own lines");
 
 /* The calling thread's worker (NULL on other threads). */
-extern _Thread_local struct trp__worker *trp__self_worker;
+extern _Thread_local struct trp__worker *trp__self_worker TRP__TLS_IE;
 
 /* The worker of the calling thread if it belongs to @rt, else NULL. */
 static inline struct trp__worker *trp__worker_of(struct trp_runtime *rt)
