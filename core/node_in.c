@@ -444,9 +444,9 @@ void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 			memcpy(rest_z, rest, dst_len);
 			rest_z[dst_len] = '\0';
 			/* Right after our own disconnect or reconnect, the
-			 * server we found
-			 * may not know the peer's subscription yet (interest
-			 * travels between a cluster's servers): "no
+			 * server we found may not know the peer's
+			 * subscription yet (interest travels between a
+			 * cluster's servers): "no
 			 * responders" then says nothing about a peer that is
 			 * up. Its heartbeats decide, and the peer, alive,
 			 * counts these messages as a gap when our next frame

@@ -445,12 +445,10 @@ int trp_node_peer_up(const trp_node_t *node, const char *node_name,
 	size_t len = strnlen(node_name, TRP_NODE_TOKEN_MAX + 1);
 	if (!trp__node_token_ok(node_name, len))
 		return TRP_EINVAL;
-	struct trp_node *n = (struct trp_node *)node;
-	trp__mutex_lock(&n->peer_tbl.lock);
-	struct peer *p = trp__node_table_get(&n->peer_tbl, node_name, len);
-	int up = p != NULL && p->up;
+	uint64_t inc = 0;
+	int up = trp__node_peer_state((struct trp_node *)node, node_name, len,
+				      &inc) == 1;
 	if (up && incarnation != NULL)
-		*incarnation = p->incarnation;
-	trp__mutex_unlock(&n->peer_tbl.lock);
+		*incarnation = inc;
 	return up;
 }
