@@ -249,9 +249,19 @@ int main(void)
 		       stress_load(&g.thieves[i].empty_steals));
 	fflush(stdout);
 	STRESS_CHECK(g.max_size > 2, "the queue never grew");
-	for (unsigned i = 0; i < NTHIEVES && g.n >= SANITY_MIN_ITEMS; i++)
-		STRESS_CHECK(stress_load(&g.thieves[i].taken) > 0,
-			     "thief%u never stole", i);
+	/* Thieves stole, and every thief tried (on two cores one thief can
+	 * lose every race of a short run: which one wins is the
+	 * scheduler's business, not the deque's). */
+	uint64_t stolen = 0;
+	for (unsigned i = 0; i < NTHIEVES; i++) {
+		uint64_t won = stress_load(&g.thieves[i].taken);
+		uint64_t lost = stress_load(&g.thieves[i].empty_steals);
+		stolen += won;
+		STRESS_CHECK(g.n < SANITY_MIN_ITEMS || won + lost > 0,
+			     "thief%u never tried to steal", i);
+	}
+	STRESS_CHECK(g.n < SANITY_MIN_ITEMS || stolen > 0,
+		     "no thief ever stole");
 	trp__chase_lev_destroy(&g.q);
 	stress_items_free(&g.items);
 	free(g.mirror);
