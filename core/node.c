@@ -666,6 +666,9 @@ static int connect_nats(struct trp_node *node, const trp_node_config_t *cfg)
 		s = natsOptions_SetReconnectedCB(o, on_reconnected, node);
 	if (s == NATS_OK)
 		s = natsOptions_SetClosedCB(o, on_closed, node);
+	/* Our loop reads and writes the socket (node_loop.c). */
+	if (s == NATS_OK)
+		s = trp__node_loop_options(node, o);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(&node->nc, o);
 	natsOptions_Destroy(o);
@@ -760,6 +763,7 @@ static void drain_async(natsSubscription **sub)
 
 static void close_nats(struct trp_node *node)
 {
+	trp__node_in_quiet(node); /* before node->sub goes */
 	drain_async(&node->nr_sub);
 	drain_async(&node->hb_sub);
 	drain_async(&node->x_sub);
@@ -789,9 +793,15 @@ static void close_nats(struct trp_node *node)
 			}
 			trp__futex_wait(&node->nats_closed, 0, left);
 		}
+	}
+	/* The loop ran until the connection closed (a close flushes and
+	 * waits for the server's answer, which the loop reads). */
+	trp__node_in_join(node);
+	if (node->nc != NULL) {
 		natsConnection_Destroy(node->nc);
 		node->nc = NULL;
 	}
+	trp__node_loop_fini(node);
 }
 
 int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
@@ -840,9 +850,19 @@ int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 	atomic_init(&node->refs, 1);
 	atomic_init(&node->next_corr, 1);
 
-	rc = connect_nats(node, cfg);
+	node->loop.bell = -1;
+	rc = trp__node_loop_init(node);
 	if (rc != 0)
 		goto free_node;
+	/* The inbound thread runs the connection's loop: first. */
+	rc = trp__node_in_start(node);
+	if (rc != 0) {
+		trp__node_loop_fini(node);
+		goto free_node;
+	}
+	rc = connect_nats(node, cfg);
+	if (rc != 0)
+		goto close;
 	size_t server_max = (size_t)natsConnection_GetMaxPayload(node->nc);
 	node->max_frame = cfg->max_frame != 0 && cfg->max_frame < server_max ?
 				  cfg->max_frame :
@@ -860,11 +880,7 @@ int trp_node_start(trp_runtime_t *rt, const trp_node_config_t *cfg,
 	rc = trp__node_out_start(node);
 	if (rc != 0)
 		goto close;
-	rc = trp__node_in_start(node);
-	if (rc != 0) {
-		trp__node_out_stop(node, trp__deadline(DEFAULT_STOP_NS));
-		goto close;
-	}
+	trp__node_in_ready(node);
 	rc = trp__node_peers_start(node);
 	if (rc != 0) {
 		trp__node_in_stop(node, trp__deadline(DEFAULT_STOP_NS));

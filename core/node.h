@@ -138,9 +138,21 @@ struct trp_node {
 	/* the outbound state: set by trp__node_out_start (release) while
 	 * the heartbeat subscription may already read it (acquire) */
 	_Atomic(void *) out_state;
-	/* the inbound thread (node_in.c) and its stop flag */
+	/* the inbound thread (node_in.c): started before the connection,
+	 * whose event loop it runs (node_loop.c), and ended after it closed;
+	 * it takes frames once the subscription is made (in_ready) and
+	 * until it is told to stop (in_stop), which it acknowledges
+	 * (in_quiet: it delivers nothing after) */
 	struct trp__thread in_thread;
-	_Atomic(uint32_t) in_stop;
+	_Atomic(uint32_t) in_ready, in_stop, in_quiet;
+	struct {
+		int bell;	 /* an eventfd: wakes the loop */
+		_Atomic(int) fd; /* the connection's socket, or -1 */
+		_Atomic(natsConnection *) nc; /* set by the attach */
+		/* the client's read and write interests; the loop's end */
+		_Atomic(uint32_t) want_read, want_write, stop;
+		struct trp__mutex write; /* node_loop.c: write_some */
+	} loop;
 
 	/* failure detection (node_peers.c): the peers' state and the node
 	 * monitors, both under peer_tbl.lock */
@@ -475,14 +487,47 @@ int trp__node_out_item_gated(struct trp_node *node, struct trp__node_gate *g,
 			     const struct trp__node_out *h, const char *name,
 			     const void *payload);
 
+/* ---- the connection's event loop (node_loop.c) ---- */
+
+/* The loop's bell (an eventfd); 0 or TRP_ESYSTEM. */
+int trp__node_loop_init(struct trp_node *node);
+void trp__node_loop_fini(struct trp_node *node);
+/* Puts the loop's callbacks into the connection's options. */
+natsStatus trp__node_loop_options(struct trp_node *node, natsOptions *o);
+/* Wakes the loop. */
+void trp__node_loop_ring(struct trp_node *node);
+/* One turn of the loop (inbound thread): waits up to @timeout_ns (< 0:
+ * for ever) for the socket or the bell and lets the client read or write.
+ * Whether it read. */
+bool trp__node_loop_run(struct trp_node *node, int64_t timeout_ns);
+/* Runs the loop for @ns (inbound thread: its waits keep reading). */
+void trp__node_loop_pause(struct trp_node *node, long ns);
+/* Publishes (with @reply unless NULL) and writes it to the socket on the
+ * calling thread, without blocking (the loop writes what the socket did
+ * not take). Every publish of the node's goes through it. */
+natsStatus trp__node_publish(struct trp_node *node, const char *subject,
+			     const char *reply, const void *data, size_t len);
+/* Waits (bounded) while the client buffers more than @limit bytes for a
+ * connected socket, writing meanwhile: the outbound thread's bound. */
+void trp__node_loop_bound(struct trp_node *node, size_t limit);
+
 /* ---- inbound (node_in.c) ---- */
 
+/* Starts the inbound thread: the connection's loop at once, the frames
+ * once node->sub is made (trp__node_in_ready). */
 int trp__node_in_start(struct trp_node *node);
+/* node->sub is made: the thread may take frames. */
+void trp__node_in_ready(struct trp_node *node);
+/* The thread delivers nothing from now on (it goes on running the loop);
+ * returns once it acknowledged. Idempotent. */
+void trp__node_in_quiet(struct trp_node *node);
+/* After the connection closed: ends and joins the thread. */
+void trp__node_in_join(struct trp_node *node);
 /* The callback of node->nr_sub (runs on the client's delivery thread). */
 void trp__node_on_no_responders(natsConnection *nc, natsSubscription *sub,
 				natsMsg *msg, void *closure);
 /* Drains the subscription (until @deadline: frames on their way are still
- * delivered), then stops and joins the inbound thread. */
+ * delivered), then quiets the inbound thread (trp__node_in_quiet). */
 void trp__node_in_stop(struct trp_node *node, uint64_t deadline);
 
 #endif /* TRP_CORE_NODE_H */

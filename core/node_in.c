@@ -48,8 +48,20 @@
 
 #define WAIT_MS 50 /* how often the thread looks at its stop flag */
 
+/* Frames taken and delivered, freed in batches: the client hands every
+ * freed message to its collector thread and wakes it if it sleeps, which
+ * at low load is one more thread woken per frame (BENCHMARKS.md,
+ * remote_pingpong). Freed at SPENT_MAX frames or SPENT_BYTES bytes, when
+ * the loop found nothing to do for WAIT_MS, and when the thread goes
+ * quiet. */
+#define SPENT_MAX 64
+#define SPENT_BYTES (1u << 20)
+
 struct in {
 	struct trp_node *node;
+	natsMsg *spent[SPENT_MAX];
+	uint32_t nspent;
+	size_t spent_bytes;
 	struct trp__node_table streams; /* this thread only */
 	struct trp__wire_buf credit;	/* a CREDIT frame being sent */
 	/* the target of the frame's previous item (a frame's items mostly
@@ -177,8 +189,7 @@ static int send_waiting(struct trp_node *node, struct trp_actor *to,
 		    atomic_load_explicit(&node->in_stop,
 					 memory_order_relaxed) != 0)
 			return rc;
-		struct timespec ts = { 0, pause_ns };
-		nanosleep(&ts, NULL);
+		trp__node_loop_pause(node, pause_ns);
 		if (pause_ns < 1000000)
 			pause_ns *= 2;
 	}
@@ -281,8 +292,7 @@ static void wait_overloaded(struct trp_node *node, struct trp_actor *to)
 		       TRP__ALIVE &&
 	       atomic_load_explicit(&node->in_stop, memory_order_relaxed) ==
 		       0) {
-		struct timespec ts = { 0, pause_ns };
-		nanosleep(&ts, NULL);
+		trp__node_loop_pause(node, pause_ns);
 		if (pause_ns < 1000000)
 			pause_ns *= 2;
 	}
@@ -299,8 +309,8 @@ static void credit(struct in *s, const char *src, size_t n, uint64_t src_inc,
 			src_inc, expected);
 	trp__wire_finish(&s->credit);
 	if (s->credit.len != 0)
-		(void)natsConnection_Publish(node->nc, subject, s->credit.data,
-					     (int)s->credit.len);
+		(void)trp__node_publish(node, subject, NULL, s->credit.data,
+					s->credit.len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -347,7 +357,7 @@ static void on_frame(struct in *s, natsMsg *msg, const char *src, size_t n)
 		trp__node_out_gone(node, src, n, true, 0);
 		const char *reply = natsMsg_GetReply(msg);
 		if (reply != NULL)
-			(void)natsConnection_Publish(node->nc, reply, NULL, 0);
+			(void)trp__node_publish(node, reply, NULL, NULL, 0);
 		trp__node_peer_down(node, src, n, f.src_inc,
 				    TRP_NODE_DOWN_GOODBYE);
 		return;
@@ -505,8 +515,8 @@ static void on_msg(struct in *s, natsMsg *msg)
 		for (int i = 0; i < 8; i++)
 			inc[i] = (unsigned char)(node->incarnation >> (8 * i));
 		if (reply != NULL)
-			(void)natsConnection_Publish(node->nc, reply, inc,
-						     sizeof inc);
+			(void)trp__node_publish(node, reply, NULL, inc,
+						sizeof inc);
 	} else {
 		trp__node_count(node, malformed_frames, 1);
 	}
@@ -528,35 +538,90 @@ static void free_stream(void *value, void *ctx)
 	trp__free(value, sizeof(struct trp__node_stream));
 }
 
+static void free_spent(struct in *s)
+{
+	for (uint32_t i = 0; i < s->nspent; i++)
+		natsMsg_Destroy(s->spent[i]);
+	s->nspent = 0;
+	s->spent_bytes = 0;
+}
+
+static void spend(struct in *s, natsMsg *msg)
+{
+	int len = natsMsg_GetDataLength(msg);
+	s->spent[s->nspent++] = msg;
+	s->spent_bytes += len > 0 ? (size_t)len : 0;
+	if (s->nspent == SPENT_MAX || s->spent_bytes >= SPENT_BYTES)
+		free_spent(s);
+}
+
+/* Takes up to @max frames the loop queued on the subscription. How many. */
+static uint32_t take(struct in *s, uint32_t max, uint32_t *n)
+{
+	struct trp_node *node = s->node;
+	uint32_t took = 0;
+	/* How many are queued first: NextMsg on an empty queue reports a
+	 * timeout through the client's error stack, which formats a message
+	 * each time (most of a look that finds nothing). */
+	int queued = 0;
+	if (natsSubscription_GetPending(node->sub, &queued, NULL) != NATS_OK ||
+	    queued <= 0)
+		return 0;
+	if ((uint32_t)queued < max)
+		max = (uint32_t)queued;
+	while (took < max) {
+		natsMsg *msg = NULL;
+		natsStatus st = natsSubscription_NextMsg(&msg, node->sub, 0);
+		if (st == NATS_SLOW_CONSUMER) {
+			check_dropped(node); /* said once, then frames again */
+			continue;
+		}
+		if (st != NATS_OK)
+			break;
+		on_msg(s, msg);
+		spend(s, msg);
+		took++;
+		if ((++*n & 1023) == 0)
+			check_dropped(node);
+	}
+	return took;
+}
+
+#define BATCH 64 /* frames taken between two looks at the socket */
+
 static void *in_main(void *arg)
 {
 	struct in s = { .node = arg };
 	struct trp_node *node = s.node;
 	trp__thread_name("trp-node-in");
 	uint32_t n = 0;
-	/* acquire: pairs with trp__node_in_stop's store (nothing else to
-	 * see: the flag only ends the loop). */
-	while (atomic_load_explicit(&node->in_stop, memory_order_acquire) ==
-	       0) {
-		natsMsg *msg = NULL;
-		natsStatus st =
-			natsSubscription_NextMsg(&msg, node->sub, WAIT_MS);
-		if (st == NATS_OK) {
-			on_msg(&s, msg);
-			natsMsg_Destroy(msg);
-			if ((++n & 1023) == 0)
-				check_dropped(node);
-			continue;
+	bool quiet = false;
+	/* ORDER: seq_cst flags. in_ready's store follows node->sub's (its
+	 * reader sees the subscription); in_stop is answered with in_quiet
+	 * after the last delivery; loop.stop ends the thread. */
+	while (atomic_load(&node->loop.stop) == 0) {
+		uint32_t took = 0;
+		if (!quiet && atomic_load(&node->in_stop) != 0) {
+			free_spent(&s);
+			quiet = true;
+			check_dropped(node);
+			atomic_store(&node->in_quiet, 1u);
+			trp__futex_wake(&node->in_quiet, 1);
 		}
-		check_dropped(node);
-		if (st != NATS_TIMEOUT && st != NATS_SLOW_CONSUMER) {
-			/* the subscription or connection is gone: do not
-			 * spin until we are told to stop */
-			struct timespec ts = { 0, 10 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-		}
+		if (!quiet && atomic_load(&node->in_ready) != 0)
+			took = take(&s, BATCH, &n);
+		/* a full batch: more may be queued; look at the socket
+		 * without waiting, then take again */
+		if (!trp__node_loop_run(
+			    node, took == BATCH ? 0 : WAIT_MS * 1000000ll) &&
+		    took == 0)
+			free_spent(&s); /* nothing came meanwhile */
 	}
-	check_dropped(node);
+	free_spent(&s);
+	if (!quiet) { /* a start that failed: nobody waits, but be sure */
+		atomic_store(&node->in_quiet, 1u);
+		trp__futex_wake(&node->in_quiet, 1);
+	}
 	trp__wire_buf_free(&s.credit);
 	if (s.last != NULL)
 		trp_actor_release(s.last);
@@ -567,8 +632,31 @@ static void *in_main(void *arg)
 
 int trp__node_in_start(struct trp_node *node)
 {
-	atomic_init(&node->in_stop, 0);
+	atomic_init(&node->in_ready, 0u);
+	atomic_init(&node->in_stop, 0u);
+	atomic_init(&node->in_quiet, 0u);
 	return trp__thread_start(&node->in_thread, in_main, node);
+}
+
+void trp__node_in_ready(struct trp_node *node)
+{
+	atomic_store(&node->in_ready, 1u); /* seq_cst: see in_main */
+	trp__node_loop_ring(node);
+}
+
+void trp__node_in_quiet(struct trp_node *node)
+{
+	atomic_store(&node->in_stop, 1u);
+	trp__node_loop_ring(node);
+	while (atomic_load(&node->in_quiet) == 0)
+		trp__futex_wait(&node->in_quiet, 0, 10000000);
+}
+
+void trp__node_in_join(struct trp_node *node)
+{
+	atomic_store(&node->loop.stop, 1u);
+	trp__node_loop_ring(node);
+	trp__thread_join(&node->in_thread);
 }
 
 void trp__node_in_stop(struct trp_node *node, uint64_t deadline)
@@ -576,7 +664,8 @@ void trp__node_in_stop(struct trp_node *node, uint64_t deadline)
 	/* Drain: the server stops sending to us (a peer's later frames get
 	 * "no responders", counted on its side), and the frames already on
 	 * their way or pending here are still taken and delivered, so none
-	 * is lost uncounted. Then the thread stops. */
+	 * is lost uncounted. Then the thread delivers no more; it goes on
+	 * reading for the connection until it closes (trp__node_in_join). */
 	if (natsSubscription_Drain(node->sub) == NATS_OK) {
 		uint64_t now = trp__now_ns();
 		int64_t ms = now < deadline ?
@@ -585,7 +674,5 @@ void trp__node_in_stop(struct trp_node *node, uint64_t deadline)
 		(void)natsSubscription_WaitForDrainCompletion(node->sub,
 							      ms > 0 ? ms : 1);
 	}
-	/* release: pairs with in_main's acquire load; it only ends the loop. */
-	atomic_store_explicit(&node->in_stop, 1, memory_order_release);
-	trp__thread_join(&node->in_thread);
+	trp__node_in_quiet(node);
 }

@@ -165,8 +165,8 @@ static void publish(struct out *o, struct peer *p, struct trp__wire_buf *b)
 	if (p->exchange) {
 		/* To every node that bridged it, or to nobody (not a loss:
 		 * a local exchange without subscribers). */
-		if (natsConnection_Publish(node->nc, p->subject, b->data,
-					   (int)b->len) == NATS_OK) {
+		if (trp__node_publish(node, p->subject, NULL, b->data,
+				      b->len) == NATS_OK) {
 			p->next_seq += count;
 			trp__node_count(node, frames_out, 1);
 			trp__node_count(node, bytes_out, b->len);
@@ -190,8 +190,8 @@ static void publish(struct out *o, struct peer *p, struct trp__wire_buf *b)
 		 node->cluster, node->name, p->dst,
 		 (unsigned long long)p->dst_inc,
 		 (unsigned long long)p->next_seq, count);
-	natsStatus s = natsConnection_PublishRequest(
-		node->nc, p->subject, reply, b->data, (int)b->len);
+	natsStatus s =
+		trp__node_publish(node, p->subject, reply, b->data, b->len);
 	if (s == NATS_OK) {
 		p->next_seq += count;
 		trp__node_count(node, frames_out, 1);
@@ -204,12 +204,16 @@ static void publish(struct out *o, struct peer *p, struct trp__wire_buf *b)
 	}
 }
 
-/* Publishes @p's open frame. */
+/* Publishes @p's open frame (this thread). The client buffers what the
+ * socket does not take at once (node_loop.c): this thread waits while it
+ * holds more than two frames, as a blocking write would have, so that a
+ * slow connection holds up this thread, never memory without bound. */
 static void flush(struct out *o, struct peer *p)
 {
 	trp__wire_finish(&p->buf);
 	frame_flags(o, p, &p->buf, p->flags, false);
 	publish(o, p, &p->buf);
+	trp__node_loop_bound(o->node, 2 * o->node->max_frame);
 }
 
 static void flush_all(struct out *o)
@@ -589,8 +593,8 @@ static void goodbye(struct out *o, struct peer *p)
 	trp__wire_finish(&p->buf);
 	if (p->exchange) {
 		/* many receivers, none to wait for */
-		(void)natsConnection_Publish(node->nc, p->subject, p->buf.data,
-					     (int)p->buf.len);
+		(void)trp__node_publish(node, p->subject, NULL, p->buf.data,
+					p->buf.len);
 		return;
 	}
 	for (int i = 0; i < GOODBYE_TRIES; i++) {

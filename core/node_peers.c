@@ -206,7 +206,12 @@ static void check_silent(struct trp_node *node)
 				uint64_t iv = p->interval_ns != 0 ?
 						      p->interval_ns :
 						      node->hb_interval;
-				if (p->up &&
+				/* last_ns may be after now: a beat taken by
+				 * another thread since we read the clock (not
+				 * silent; unsigned, it would wrap to "silent
+				 * for ever": remote_pingpong saw a live peer
+				 * taken down that way once in ~50 runs) */
+				if (p->up && p->last_ns < now &&
 				    now - p->last_ns > iv * node->hb_misses) {
 					mark_down(node, p,
 						  TRP_NODE_DOWN_HEARTBEAT);
@@ -259,7 +264,7 @@ static void beat(struct trp_node *node, bool leaving)
 	b[5] = leaving ? BEAT_LEAVING : 0;
 	put_le(b + 8, node->incarnation, 8);
 	put_le(b + 16, node->hb_interval, 8);
-	(void)natsConnection_Publish(node->nc, node->hb_subject, b, BEAT_SIZE);
+	(void)trp__node_publish(node, node->hb_subject, NULL, b, BEAT_SIZE);
 }
 
 void trp__node_on_beat(natsConnection *nc, natsSubscription *sub, natsMsg *msg,

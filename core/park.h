@@ -16,9 +16,12 @@
  *
  * Deep sleep: a worker parks without a timeout only when nothing else is
  * active; while peers run it parks with a timeout and looks for a lone
- * actor stuck behind a blocking behaviour (worker.c). A worker that wakes
- * up to run work therefore first kicks one deep sleeper (a futex wake
- * aimed at deep sleepers only), which goes back to a timed park.
+ * actor stuck behind a blocking behaviour (worker.c). An actor can only
+ * be stuck on the queue of a worker that put it there itself (a local
+ * push, an injection share, a steal): that worker, which is active, then
+ * kicks one deep sleeper (a futex wake aimed at deep sleepers only), which
+ * goes back to a timed park. (Kicking on every wake-up instead cost a
+ * second wake-up for each message to an idle runtime: remote_pingpong.)
  *
  * Spinners: a worker that has just run out of work polls for a while
  * before it parks (worker.c, "Idle polling") and counts itself in the high
@@ -87,8 +90,8 @@ void trp__spin_quit(struct trp__worker *w);
  * @w is counted as a spinner (trp__spin_begin) and stops being one. */
 void trp__park(struct trp__worker *w, bool spinning);
 
-/* @w woke up to run work that might block: no peer may sleep for good
- * meanwhile (see "Deep sleep"). */
+/* An actor was queued on the calling worker's own queue: should its turn
+ * block, no peer may sleep for good meanwhile (see "Deep sleep"). */
 void trp__kick_deep(struct trp_runtime *rt);
 
 #endif /* TRP_CORE_PARK_H */

@@ -78,6 +78,10 @@ void trp__schedule(struct trp_runtime *rt, struct trp_actor *a)
 			rc = trp__run_ring_push_owner(&w->runq, a);
 		}
 		if (trp__likely(rc == 0)) {
+			/* An actor waits on our queue now: should our turn
+			 * block, a peer must be watching (park.h, "Deep
+			 * sleep"). One load while nobody sleeps deeply. */
+			trp__kick_deep(rt);
 			/* Wake a sleeper only when this worker has surplus
 			 * work. The relaxed check may miss a worker that is
 			 * just going to sleep; the work is not lost (this
@@ -141,8 +145,12 @@ struct trp_actor *trp__inject_pop(struct trp_runtime *rt, struct trp__worker *w)
 				  memory_order_relaxed);
 	/* Surplus on our queue: let a parked peer steal some. relaxed, as
 	 * in trp__schedule: a missed sleeper costs parallelism only, the
-	 * work is on our queue and we run it. */
-	if (share != 0 && trp__bell_wanted(rt))
-		trp__ring_park_bell(rt);
+	 * work is on our queue and we run it. And as there, a peer watches
+	 * it should our turn block. */
+	if (share != 0) {
+		trp__kick_deep(rt);
+		if (trp__bell_wanted(rt))
+			trp__ring_park_bell(rt);
+	}
 	return trp__actor_of_run_node(n);
 }

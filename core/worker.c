@@ -140,6 +140,8 @@ static struct trp_actor *steal_from(struct trp__worker *w, uint32_t v,
 	if (a != NULL) {
 		trp__stat_add(&w->stats.steals, 1);
 		TRP_PROBE2(steal, v, moved);
+		if (moved != 0) /* as a push onto our queue (trp__schedule) */
+			trp__kick_deep(rt);
 	}
 	return a;
 }
@@ -295,10 +297,7 @@ void *trp__worker_main(void *arg)
 		struct trp_actor *a = find_work(w);
 		if (trp__unlikely(a == NULL) && (a = idle_wait(w)) == NULL)
 			continue;
-		if (trp__unlikely(w->woke)) {
-			w->woke = false;
-			trp__kick_deep(rt);
-		}
+		w->woke = false;
 		trp__actor_run(w, a);
 		trp__stat_add(&w->turns, 1);
 	}
