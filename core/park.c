@@ -85,16 +85,8 @@ static int work_visible(struct trp__worker *w)
 	return lone;
 }
 
-/* We woke up to run work that might block: make sure no peer sleeps for
- * good meanwhile (see "Deep sleep" in scheduler.h). */
-void trp__kick_deep(struct trp_runtime *rt)
+void trp__kick_deep_one(struct trp_runtime *rt)
 {
-	/* ORDER: seq_cst; Dekker pair with trp__park's deep_sleepers
-	 * increment and activity load: our activity increment (seq_cst,
-	 * when we woke) comes first, so either we see its increment or it
-	 * sees us active and parks with a timeout. */
-	if (atomic_load_explicit(&rt->deep_sleepers, memory_order_seq_cst) == 0)
-		return;
 	/* ORDER: release, as in trp__wake_one (a doorbell). */
 	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
 	trp__futex_wake_bits(&rt->park_seq, 1, WAKE_DEEP);

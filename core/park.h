@@ -90,8 +90,21 @@ void trp__spin_quit(struct trp__worker *w);
  * @w is counted as a spinner (trp__spin_begin) and stops being one. */
 void trp__park(struct trp__worker *w, bool spinning);
 
+/* Kicks one deep sleeper (trp__kick_deep's slow half). */
+void trp__kick_deep_one(struct trp_runtime *rt);
+
 /* An actor was queued on the calling worker's own queue: should its turn
- * block, no peer may sleep for good meanwhile (see "Deep sleep"). */
-void trp__kick_deep(struct trp_runtime *rt);
+ * block, no peer may sleep for good meanwhile (see "Deep sleep"). One
+ * load (on the line the wake checks read anyway) while nobody sleeps
+ * deeply. */
+static inline void trp__kick_deep(struct trp_runtime *rt)
+{
+	/* ORDER: seq_cst; Dekker pair with trp__park's deep_sleepers
+	 * increment and activity load: we are active (our seq_cst activity
+	 * increment came first), so either we see its increment or it sees
+	 * us active and parks with a timeout. */
+	if (atomic_load_explicit(&rt->deep_sleepers, memory_order_seq_cst) != 0)
+		trp__kick_deep_one(rt);
+}
 
 #endif /* TRP_CORE_PARK_H */

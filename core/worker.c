@@ -72,6 +72,7 @@
 #define STUCK_NS 200000u   /* no turn for 0.2 ms: victim looks stuck */
 #define SPIN_MAX_NS 50000u /* longest extra idle spin (see above) */
 #define SPIN_MIN_NS 5000u  /* the window never shrinks below */
+#define PROBE_SHIFT_MAX 3u /* probes at least 1 in 64 idle spins */
 
 _Thread_local struct trp__worker *trp__self_worker TRP__TLS_IE;
 
@@ -235,8 +236,12 @@ idle_wait(struct trp__worker *w)
 		 * sides of a round trip sleep, only a long enough spin finds
 		 * out that they need not. */
 		uint32_t window = w->spin_ns;
-		if (window < SPIN_MAX_NS && (++w->spin_probe & 7u) == 0)
+		bool probe = false;
+		if (window < SPIN_MAX_NS &&
+		    (++w->spin_probe & ((8u << w->probe_shift) - 1u)) == 0) {
 			window = SPIN_MAX_NS;
+			probe = true;
+		}
 		uint64_t since = 0;
 		for (uint32_t idle = 0;; idle++) {
 			trp__cpu_relax();
@@ -251,6 +256,7 @@ idle_wait(struct trp__worker *w)
 				/* It paid off: the full window next time. */
 				trp__spin_end(w);
 				w->spin_ns = SPIN_MAX_NS;
+				w->probe_shift = 0;
 				w->busy_since = trp__now_ns();
 				return a;
 			}
@@ -268,6 +274,10 @@ idle_wait(struct trp__worker *w)
 				w->spin_ns /= 2;
 				if (w->spin_ns < SPIN_MIN_NS)
 					w->spin_ns = SPIN_MIN_NS;
+				/* A probe that found nothing: the next one
+				 * comes half as often, down to 1 in 64. */
+				if (probe && w->probe_shift < PROBE_SHIFT_MAX)
+					w->probe_shift++;
 				break;
 			}
 		}

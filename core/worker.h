@@ -48,19 +48,20 @@ struct trp__worker {
 	struct trp_actor *mute_on; /* overloaded receiver current sent to
 				      (holds a reference), or NULL */
 	uint32_t index;
-	uint32_t tick;	     /* looks for work, for the periodic checks */
-	uint32_t lifo_since; /* tick of the push that made lifo_used true */
-	bool lifo_used;	     /* pushed to lifo since it was seen empty
+	uint32_t tick;	      /* looks for work, for the periodic checks */
+	uint32_t lifo_since;  /* tick of the push that made lifo_used true */
+	bool lifo_used;	      /* pushed to lifo since it was seen empty
 				(false: it is empty; thieves only take) */
-	uint8_t slice_flip;  /* which queue the next slice end serves */
-	uint32_t turn_sends; /* messages the running turn has sent */
-	bool woke;	     /* back from a park, no work run since */
-	uint32_t spin_ns;    /* adaptive idle spin window (worker.c) */
-	uint32_t spin_probe; /* idle spins begun, for the probes */
-	uint64_t rng;	     /* victim selection */
-	uint64_t busy_since; /* start of the busy period (metrics.h) */
-	uint32_t sched_tick; /* schedules, for the latency sampling */
-	uint64_t *last_seen; /* per victim: turns seen, and when */
+	uint8_t slice_flip;   /* which queue the next slice end serves */
+	uint32_t turn_sends;  /* messages the running turn has sent */
+	bool woke;	      /* back from a park, no work run since */
+	uint32_t spin_ns;     /* adaptive idle spin window (worker.c) */
+	uint32_t spin_probe;  /* idle spins begun, for the probes */
+	uint32_t probe_shift; /* probes 1 in 8 << this (worker.c) */
+	uint64_t rng;	      /* victim selection */
+	uint64_t busy_since;  /* start of the busy period (metrics.h) */
+	uint32_t sched_tick;  /* schedules, for the latency sampling */
+	uint64_t *last_seen;  /* per victim: turns seen, and when */
 	struct trp__thread thread;
 	struct trp__outbox outbox; /* the running turn's send batches */
 	/* written by the owner, read by others (stats, stuck detection) */
