@@ -14,6 +14,8 @@
 #define WATCH_NS 200000	      /* the watchdog's timed park (park.h) */
 #define WAKE_ANY 1u	      /* futex bits: every parked worker */
 #define WAKE_DEEP 2u	      /* futex bits: workers parked for good */
+#define WAKE_SELF 4u	      /* futex bits: worker i also waits on this << i */
+#define SELF_MAX 29u	      /* workers with a bit of their own */
 
 /* ------------------------------------------------------------------ */
 /* the waker                                                           */
@@ -23,6 +25,37 @@ void trp__ring_park_bell(struct trp_runtime *rt)
 	/* ORDER: release; a parked worker re-checks the queues after it
 	 * wakes, the futex word is only a doorbell. */
 	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
+	trp__futex_wake(&rt->park_seq, 1);
+}
+
+/*
+ * The bell from a thread outside the workers (trp__wake_one): if a worker
+ * is parked on the CPU we run on, that one. The kernel puts a woken thread
+ * back on the CPU it slept on when it can: ours, which is free as soon as
+ * we sleep (the inbound thread of a node sleeps right after it delivered a
+ * frame), where a worker that slept on the other CPU waits there behind
+ * whatever runs on it (remote_pingpong: 18 us of scheduling delay per
+ * wake-up on average, up to 60 us behind the NATS server's threads). A
+ * hint only: whichever worker wakes re-checks every queue, and when the
+ * preferred one is not parked after all, any parked worker is woken.
+ */
+static void ring_park_bell_near(struct trp_runtime *rt)
+{
+	/* ORDER: release, as in trp__ring_park_bell. */
+	atomic_fetch_add_explicit(&rt->park_seq, 1, memory_order_release);
+	int cpu = trp__current_cpu();
+	if (cpu >= 0 && rt->nworkers <= SELF_MAX) {
+		for (uint32_t v = 0; v < rt->nworkers; v++) {
+			/* relaxed: a hint (see above). */
+			if (atomic_load_explicit(&rt->workers[v].park_cpu,
+						 memory_order_relaxed) != cpu)
+				continue;
+			if (trp__futex_wake_bits(&rt->park_seq, 1,
+						 WAKE_SELF << v) > 0)
+				return;
+			break;
+		}
+	}
 	trp__futex_wake(&rt->park_seq, 1);
 }
 
@@ -41,7 +74,10 @@ void trp__wake_one(struct trp_runtime *rt)
 	 * ours and its re-check sees the work (park.h, "Spinners"). */
 	if (s == 0 || s >= TRP__SPINNER_ONE)
 		return;
-	trp__ring_park_bell(rt);
+	if (trp__worker_of(rt) != NULL)
+		trp__ring_park_bell(rt);
+	else
+		ring_park_bell_near(rt);
 }
 
 void trp__ring_park_bell_all(struct trp_runtime *rt)
@@ -132,9 +168,11 @@ void trp__spin_quit(struct trp__worker *w)
  * good otherwise. Returns true when a timed sleep ran out with no bell
  * (park_seq still @seq): the caller looks again.
  */
-static bool park_once(struct trp_runtime *rt, uint32_t seq, int seen,
+static bool park_once(struct trp__worker *w, uint32_t seq, int seen,
 		      uint32_t others)
 {
+	struct trp_runtime *rt = w->rt;
+	uint32_t self = w->index < SELF_MAX ? WAKE_SELF << w->index : 0;
 	int64_t timeout = seen < 0    ? RECHECK_NS :
 			  others != 0 ? BUSY_PEER_NS :
 					-1;
@@ -163,11 +201,12 @@ static bool park_once(struct trp_runtime *rt, uint32_t seq, int seen,
 		if (busy)
 			timeout = WATCH_NS;
 		trp__futex_wait_bits(&rt->park_seq, seq, timeout,
-				     WAKE_ANY | WAKE_DEEP);
+				     WAKE_ANY | WAKE_DEEP | self);
 		atomic_fetch_sub_explicit(&rt->deep_sleepers, 1,
 					  memory_order_relaxed);
 	} else {
-		trp__futex_wait_bits(&rt->park_seq, seq, timeout, WAKE_ANY);
+		trp__futex_wait_bits(&rt->park_seq, seq, timeout,
+				     WAKE_ANY | self);
 	}
 	if (watch)
 		atomic_store_explicit(&rt->watchdog, 0, memory_order_relaxed);
@@ -207,7 +246,10 @@ void trp__park(struct trp__worker *w, bool spinning)
 		 * length, or a peer that is active while its queue holds an
 		 * actor), so a wait_idle poll keeps seeing an idle runtime
 		 * idle. A bell, or anything to do, ends the loop. */
-		while (park_once(rt, seq, seen, others)) {
+		/* relaxed: a hint for outside wakers (see above). */
+		atomic_store_explicit(&w->park_cpu, trp__current_cpu(),
+				      memory_order_relaxed);
+		while (park_once(w, seq, seen, others)) {
 			seen = work_visible(w);
 			if (seen != 0)
 				break;
@@ -216,6 +258,7 @@ void trp__park(struct trp__worker *w, bool spinning)
 			others = TRP__ACT_COUNT(atomic_load_explicit(
 				&rt->activity, memory_order_seq_cst));
 		}
+		atomic_store_explicit(&w->park_cpu, -1, memory_order_relaxed);
 		trp__activity_inc(rt);
 		TRP_PROBE1(unpark, w->index);
 		w->woke = true;

@@ -63,10 +63,16 @@ void trp__futex_wait_bits(_Atomic(uint32_t) *addr, uint32_t expected,
 		expected, pabs, NULL, bits);
 }
 
-void trp__futex_wake_bits(_Atomic(uint32_t) *addr, int n, uint32_t bits)
+int trp__futex_wake_bits(_Atomic(uint32_t) *addr, int n, uint32_t bits)
 {
-	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_BITSET_PRIVATE, n, NULL,
-		NULL, bits);
+	long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_BITSET_PRIVATE,
+			 n, NULL, NULL, bits);
+	return r > 0 ? (int)r : 0;
+}
+
+int trp__current_cpu(void)
+{
+	return sched_getcpu(); /* glibc: rseq, no system call */
 }
 
 int trp__eventfd_open(void)

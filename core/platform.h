@@ -77,7 +77,9 @@ void trp__futex_wake(_Atomic(uint32_t) *addr, int n);
 void trp__futex_wait_bits(_Atomic(uint32_t) *addr, uint32_t expected,
 			  int64_t timeout_ns, uint32_t bits);
 /* Wakes up to n waiters whose bits intersect @bits. */
-void trp__futex_wake_bits(_Atomic(uint32_t) *addr, int n, uint32_t bits);
+int trp__futex_wake_bits(_Atomic(uint32_t) *addr, int n, uint32_t bits);
+/* The CPU the calling thread runs on, or -1 (a hint: it may move). */
+int trp__current_cpu(void);
 
 /*
  * eventfds (ports, port.c): a 64-bit counter behind a descriptor that is

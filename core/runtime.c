@@ -164,6 +164,7 @@ static int init_workers(struct trp_runtime *rt)
 		struct trp__worker *w = &rt->workers[i];
 		w->rt = rt;
 		w->index = i;
+		atomic_init(&w->park_cpu, -1);
 		w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
 		int rc = trp__run_ring_init(&w->runq, 8);
 		if (rc == 0) {

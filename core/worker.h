@@ -66,7 +66,10 @@ struct trp__worker {
 	struct trp__outbox outbox; /* the running turn's send batches */
 	/* written by the owner, read by others (stats, stuck detection) */
 	alignas(64) struct trp__worker_stats stats;
-	_Atomic(uint64_t) turns;	    /* turns run (read by thieves) */
+	_Atomic(uint64_t) turns; /* turns run (read by thieves) */
+	/* the CPU it parked on, -1 while it is not parked (park.c: an
+	 * outside waker wakes the worker parked on its own CPU) */
+	_Atomic(int32_t) park_cpu;
 	struct trp__worker_metrics metrics; /* metrics.h */
 };
 
