@@ -43,6 +43,7 @@
 #include "backpressure.h"
 #include "mailbox.h"
 #include "node.h"
+#include "park.h"
 #include "quiescence.h"
 #include "send.h"
 
@@ -578,7 +579,11 @@ static uint32_t take(struct in *s, uint32_t max, uint32_t *n)
 		}
 		if (st != NATS_OK)
 			break;
+		/* The last frame queued: we will most likely sleep after
+		 * it, so its wake-ups may put a worker on our CPU. */
+		trp__waker_sleeps = took + 1 == (uint32_t)queued;
 		on_msg(s, msg);
+		trp__waker_sleeps = false;
 		spend(s, msg);
 		took++;
 		if ((++*n & 1023) == 0)

@@ -28,16 +28,22 @@ void trp__ring_park_bell(struct trp_runtime *rt)
 	trp__futex_wake(&rt->park_seq, 1);
 }
 
+_Thread_local bool trp__waker_sleeps TRP__TLS_IE;
+
 /*
- * The bell from a thread outside the workers (trp__wake_one): if a worker
- * is parked on the CPU we run on, that one. The kernel puts a woken thread
+ * The bell from a thread that is about to sleep (trp__waker_sleeps, set
+ * by trp__wake_one's caller: a node's inbound thread delivering the last
+ * frame it has): if a worker is parked on the CPU we run on, that one. The kernel puts a woken thread
  * back on the CPU it slept on when it can: ours, which is free as soon as
  * we sleep (the inbound thread of a node sleeps right after it delivered a
  * frame), where a worker that slept on the other CPU waits there behind
  * whatever runs on it (remote_pingpong: 18 us of scheduling delay per
  * wake-up on average, up to 60 us behind the NATS server's threads). A
  * hint only: whichever worker wakes re-checks every queue, and when the
- * preferred one is not parked after all, any parked worker is woken.
+ * preferred one is not parked after all, any parked worker is woken. Not
+ * for a waker that goes on running (an outside publisher): a worker put on
+ * its CPU would wait for it (pubsub from an outside thread lost ~15 %).
+ * Linux's sync wake-ups (WF_SYNC: pipes, sockets) make the same bet.
  */
 static void ring_park_bell_near(struct trp_runtime *rt)
 {
@@ -74,10 +80,10 @@ void trp__wake_one(struct trp_runtime *rt)
 	 * ours and its re-check sees the work (park.h, "Spinners"). */
 	if (s == 0 || s >= TRP__SPINNER_ONE)
 		return;
-	if (trp__worker_of(rt) != NULL)
-		trp__ring_park_bell(rt);
-	else
+	if (trp__waker_sleeps)
 		ring_park_bell_near(rt);
+	else
+		trp__ring_park_bell(rt);
 }
 
 void trp__ring_park_bell_all(struct trp_runtime *rt)

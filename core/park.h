@@ -90,6 +90,11 @@ void trp__spin_quit(struct trp__worker *w);
  * @w is counted as a spinner (trp__spin_begin) and stops being one. */
 void trp__park(struct trp__worker *w, bool spinning);
 
+/* Set by a thread outside the workers while it sends what it will sleep
+ * after (a node's inbound thread, its last frame): its wake-ups prefer the
+ * worker parked on its own CPU (park.c, ring_park_bell_near). */
+extern _Thread_local bool trp__waker_sleeps TRP__TLS_IE;
+
 /* Kicks one deep sleeper (trp__kick_deep's slow half). */
 void trp__kick_deep_one(struct trp_runtime *rt);
 
