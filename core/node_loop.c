@@ -34,6 +34,15 @@
  * drop, counted, beyond what we take, heartbeats still come, and the
  * server never sees us as a slow consumer of the socket itself.
  *
+ * Reconnects: the client removes the read interest (on_read), closes the
+ * socket and, on a thread of its own, connects a new one with blocking
+ * reads before it attaches it (on_attach). We read only while the read
+ * interest is set, and the client checks under its lock that the
+ * connection is attached to a live socket before it reads for us; what
+ * remains is the window every adapter of the client's loop interface has
+ * (a readiness seen just before the interest was removed, acted on after
+ * a new socket was made): microseconds against the reconnect's own wait.
+ *
  * Every function here but trp__node_publish, trp__node_loop_bound and the
  * client's callbacks runs on the inbound thread only.
  */
