@@ -66,11 +66,14 @@
  * runtime's dead letters (TRP_DEAD_STOPPED), as for any actor.
  *
  * Threads: a node adds a fixed number of threads whatever the number of
- * peers: the NATS client's reader and one delivery thread of its (for "no
- * responders" answers), one inbound thread (decodes frames and delivers
- * their messages) and one outbound thread actor (turns what the proxies
- * queued into frames and publishes them); workers never block on the
- * connection.
+ * peers: one inbound thread (it reads and writes the connection's socket
+ * itself, on its own event loop, decodes frames and delivers their
+ * messages), one outbound thread actor (turns what the proxies queued into
+ * frames and publishes them), one heartbeat thread, and the NATS client's
+ * delivery threads for three subscriptions ("no responders" answers and
+ * credit, heartbeats, bridged exchanges). Workers never block on the
+ * connection: a message to an idle stream may be published from the
+ * sender's thread, with a write that never waits.
  *
  * Backpressure: the inbound thread waits while a bounded receiver's
  * mailbox is full, so a receiver that cannot keep up makes frames wait in
