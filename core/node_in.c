@@ -594,6 +594,13 @@ static uint32_t take(struct in *s, uint32_t max, uint32_t *n)
 
 #define BATCH 64 /* frames taken between two looks at the socket */
 
+/* Tells trp__node_in_quiet that this thread delivers no more. */
+static void say_quiet(struct trp_node *node)
+{
+	atomic_store(&node->in_quiet, 1u); /* seq_cst: see in_main */
+	trp__futex_wake(&node->in_quiet, 1);
+}
+
 static void *in_main(void *arg)
 {
 	struct in s = { .node = arg };
@@ -610,8 +617,7 @@ static void *in_main(void *arg)
 			free_spent(&s);
 			quiet = true;
 			check_dropped(node);
-			atomic_store(&node->in_quiet, 1u);
-			trp__futex_wake(&node->in_quiet, 1);
+			say_quiet(node);
 		}
 		if (!quiet && atomic_load(&node->in_ready) != 0)
 			took = take(&s, BATCH, &n);
@@ -623,10 +629,8 @@ static void *in_main(void *arg)
 			free_spent(&s); /* nothing came meanwhile */
 	}
 	free_spent(&s);
-	if (!quiet) { /* a start that failed: nobody waits, but be sure */
-		atomic_store(&node->in_quiet, 1u);
-		trp__futex_wake(&node->in_quiet, 1);
-	}
+	if (!quiet) /* a start that failed: nobody waits, but be sure */
+		say_quiet(node);
 	trp__wire_buf_free(&s.credit);
 	if (s.last != NULL)
 		trp_actor_release(s.last);

@@ -57,11 +57,17 @@
  * is ours to make (trp__node_publish), so the bell need not ring. */
 static _Thread_local bool publishing;
 
+void trp__node_loop_ring(struct trp_node *node)
+{
+	trp__eventfd_signal(node->loop.bell);
+}
+
 /* ---- the client's callbacks (any thread, the connection's lock held) */
 
 /*
- * ORDER: want_read, want_write and fd are seq_cst: each callback stores
- * them before ringing the bell (an eventfd write), and the loop loads
+ * ORDER: nc, fd, want_read, want_write and stop are seq_cst: each
+ * callback stores them before ringing the bell (an eventfd write), and
+ * the loop loads
  * them after taking the bell and before each poll, so a change is either
  * seen by the poll about to start or wakes it. A publisher that writes
  * itself loads want_write after its publish returned (its own store, or
@@ -76,7 +82,7 @@ static natsStatus on_attach(void **user, void *loop, natsConnection *nc,
 	atomic_store(&node->loop.nc, nc);
 	atomic_store(&node->loop.fd, (int)sock);
 	atomic_store(&node->loop.want_read, 1u);
-	trp__eventfd_signal(node->loop.bell);
+	trp__node_loop_ring(node);
 	return NATS_OK;
 }
 
@@ -84,7 +90,7 @@ static natsStatus on_read(void *user, bool add)
 {
 	struct trp_node *node = user;
 	atomic_store(&node->loop.want_read, add ? 1u : 0u);
-	trp__eventfd_signal(node->loop.bell);
+	trp__node_loop_ring(node);
 	return NATS_OK;
 }
 
@@ -93,7 +99,7 @@ static natsStatus on_write(void *user, bool add)
 	struct trp_node *node = user;
 	atomic_store(&node->loop.want_write, add ? 1u : 0u);
 	if (add && !publishing)
-		trp__eventfd_signal(node->loop.bell);
+		trp__node_loop_ring(node);
 	return NATS_OK;
 }
 
@@ -103,7 +109,7 @@ static natsStatus on_detach(void *user)
 	atomic_store(&node->loop.want_read, 0u);
 	atomic_store(&node->loop.want_write, 0u);
 	atomic_store(&node->loop.fd, -1);
-	trp__eventfd_signal(node->loop.bell);
+	trp__node_loop_ring(node);
 	return NATS_OK;
 }
 
@@ -137,11 +143,6 @@ natsStatus trp__node_loop_options(struct trp_node *node, natsOptions *o)
 					on_detach);
 }
 
-void trp__node_loop_ring(struct trp_node *node)
-{
-	trp__eventfd_signal(node->loop.bell);
-}
-
 /*
  * Lets the client write what it buffered, if it still wants to: under
  * loop.write, because the client takes a write with nothing buffered for
@@ -170,7 +171,7 @@ static void write_now(struct trp_node *node)
 	if (nc == NULL || atomic_load(&node->loop.want_write) == 0)
 		return;
 	if (write_some(node, nc))
-		trp__eventfd_signal(node->loop.bell);
+		trp__node_loop_ring(node);
 }
 
 natsStatus trp__node_publish(struct trp_node *node, const char *subject,
