@@ -12,6 +12,7 @@
 #define RECHECK_NS 2000000    /* timed park while a lone actor waits */
 #define BUSY_PEER_NS 50000000 /* timed park while other parties run */
 #define WATCH_NS 200000	      /* the watchdog's timed park (park.h) */
+#define WATCH_MAX_NS 3200000  /* ... doubled up to this while held back */
 #define WAKE_ANY 1u	      /* futex bits: every parked worker */
 #define WAKE_DEEP 2u	      /* futex bits: workers parked for good */
 #define WAKE_SELF 4u	      /* futex bits: worker i also waits on this << i */
@@ -79,6 +80,10 @@ void trp__wake_one(struct trp_runtime *rt)
 	/* A spinner finds the work itself, or its park's RMW comes after
 	 * ours and its re-check sees the work (park.h, "Spinners"). */
 	if (s == 0 || s >= TRP__SPINNER_ONE)
+		return;
+	/* Likewise a worker that is awake while outside publishers fill
+	 * the CPUs (park.h, "Budget"). */
+	if (!trp__wake_budget(rt, s))
 		return;
 	if (trp__waker_sleeps)
 		ring_park_bell_near(rt);
@@ -156,7 +161,8 @@ void trp__spin_end(struct trp__worker *w)
 	 * count already (trp__inject_pop). relaxed: inject_len is a hint,
 	 * as in trp__inject_pop. */
 	if (s != 0 && s < TRP__SPINNER_ONE &&
-	    atomic_load_explicit(&rt->inject_len, memory_order_relaxed) > 0)
+	    atomic_load_explicit(&rt->inject_len, memory_order_relaxed) > 0 &&
+	    trp__wake_budget(rt, s))
 		trp__ring_park_bell(rt);
 }
 
@@ -175,7 +181,7 @@ void trp__spin_quit(struct trp__worker *w)
  * (park_seq still @seq): the caller looks again.
  */
 static bool park_once(struct trp__worker *w, uint32_t seq, int seen,
-		      uint32_t others)
+		      uint32_t others, int64_t watch_ns)
 {
 	struct trp_runtime *rt = w->rt;
 	uint32_t self = w->index < SELF_MAX ? WAKE_SELF << w->index : 0;
@@ -190,7 +196,7 @@ static bool park_once(struct trp__worker *w, uint32_t seq, int seen,
 		     atomic_exchange_explicit(&rt->watchdog, 1,
 					      memory_order_relaxed) == 0;
 	if (watch)
-		timeout = WATCH_NS;
+		timeout = watch_ns;
 	if (timeout < 0) {
 		/* ORDER: seq_cst, the other half of the pair in
 		 * trp__kick_deep. A worker that became active after our
@@ -221,6 +227,31 @@ static bool park_once(struct trp__worker *w, uint32_t seq, int seen,
 	 * caller's re-check either way. */
 	return timeout > 0 &&
 	       atomic_load_explicit(&rt->park_seq, memory_order_acquire) == seq;
+}
+
+/*
+ * After a timed park ran out with work visible: should @w leave it to the
+ * workers awake ("Budget" in park.h)? Yes while outside publishers fill
+ * the CPUs with the workers awake and those ran turns since @w's last
+ * look (*@turns, 0 before the first); the first look only notes them.
+ */
+static bool held_back(struct trp__worker *w, uint64_t *turns)
+{
+	struct trp_runtime *rt = w->rt;
+	/* relaxed: hints; a wrong answer delays the work by one timed park
+	 * or lets us take it early, as before the budget. */
+	uint32_t s = atomic_load_explicit(&rt->sleepers, memory_order_relaxed);
+	if (trp__wake_budget(rt, s)) {
+		*turns = 0;
+		return false;
+	}
+	uint64_t sum = 1; /* never 0 */
+	for (uint32_t v = 0; v < rt->nworkers; v++)
+		sum += atomic_load_explicit(&rt->workers[v].turns,
+					    memory_order_relaxed);
+	bool moved = *turns == 0 || sum != *turns;
+	*turns = sum;
+	return moved;
 }
 
 void trp__park(struct trp__worker *w, bool spinning)
@@ -255,10 +286,21 @@ void trp__park(struct trp__worker *w, bool spinning)
 		/* relaxed: a hint for outside wakers (see above). */
 		atomic_store_explicit(&w->park_cpu, trp__current_cpu(),
 				      memory_order_relaxed);
-		while (park_once(w, seq, seen, others)) {
+		uint64_t turns = 0;
+		int64_t watch_ns = WATCH_NS;
+		while (park_once(w, seq, seen, others, watch_ns)) {
 			seen = work_visible(w);
-			if (seen != 0)
-				break;
+			if (seen != 0) {
+				if (!held_back(w, &turns))
+					break;
+				/* held back: look less often, so as not to
+				 * take the CPU the budget leaves them */
+				seen = 0;
+				if (watch_ns < WATCH_MAX_NS)
+					watch_ns *= 2;
+			} else {
+				watch_ns = WATCH_NS;
+			}
 			/* ORDER: seq_cst, as trp__activity_dec's update
 			 * (the value only picks the next timeout). */
 			others = TRP__ACT_COUNT(atomic_load_explicit(

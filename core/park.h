@@ -42,6 +42,36 @@
  * a millisecond (worker.c, STUCK_NS); the others park as before. Only
  * timeouts change: the wake protocol is the same.
  *
+ * Budget: an outside thread that publishes (trp__outside_run_begin/end
+ * count it in rt->outside_pubs during a publish call, and stamp
+ * outside_pub_ns when one ends) runs on a CPU of its own, like a worker,
+ * and the workers should leave it one: an outside publisher with both
+ * workers of a 2-CPU machine awake is three threads time-sliced on two
+ * CPUs; it got about two thirds of one, and the workers, each woken for a
+ * few messages, preempted it thousands of times a second (pubsub from an
+ * outside thread: 0.78x the Go peer, whose publisher is one of its two
+ * Ps). So while a publisher is in a call or ended one within
+ * TRP__PUB_RECENT_NS (a publishing loop is between two calls; counted
+ * only inside them, it was off the count just when the workers took what
+ * a call injected, and they woke a peer), a bell that would wake one more
+ * worker is not rung when the workers awake plus the publishers fill the
+ * CPUs (trp__wake_budget), unless every worker sleeps. Liveness is as for
+ * a spinner: the waker's RMW saw a worker that is not parked; it runs
+ * turns (it takes the injection queue within INJECT_EVERY turns,
+ * worker.c, or when it runs out), or it is about to park and its RMW
+ * comes after ours, so its re-check sees the work. Likewise:
+ *   - a worker that runs out of work while it is one too many parks
+ *     without polling (worker.c, trp__over_budget);
+ *   - a parked worker whose timed park ran out leaves the work it sees to
+ *     the workers awake while the budget is full and they make progress
+ *     (their turn counters moved since its last look: park.c, held_back),
+ *     and looks half as often each time (up to WATCH_MAX_NS, 3.2 ms);
+ *     when they do not, it takes the work, as the watchdog must, so a
+ *     behaviour that blocks delays the rest by a few milliseconds at most.
+ * A thread that says it will sleep after its publish (trp__waker_sleeps:
+ * a node's inbound thread) is counted during its call only. Without
+ * outside publishers, or with CPUs to spare, nothing changes.
+ *
  * Who may call: trp__park, trp__spin_* and trp__kick_deep from workers;
  * the bells from any thread. Lock-free but for the futex wait itself.
  */
@@ -55,13 +85,54 @@
 #define TRP__SPINNER_ONE (1u << 16)
 #define TRP__SLEEPER_MASK (TRP__SPINNER_ONE - 1u)
 
-/* A hint for bells after a local push: true if some worker sleeps and
- * none spins (a spinner would take surplus work itself). relaxed: a
- * missed sleeper costs parallelism only (see trp__schedule). */
+/* A publisher between two calls still counts for this long (see
+ * "Budget"). */
+#define TRP__PUB_RECENT_NS 50000u
+
+/* Outside publishers that count against the budget: those in a publish
+ * call, or one if a call ended within TRP__PUB_RECENT_NS. relaxed: a
+ * hint; both share the line of `sleepers`. */
+static inline uint32_t trp__outside_busy(struct trp_runtime *rt)
+{
+	uint32_t pubs =
+		atomic_load_explicit(&rt->outside_pubs, memory_order_relaxed);
+	if (pubs != 0)
+		return pubs;
+	uint64_t at =
+		atomic_load_explicit(&rt->outside_pub_ns, memory_order_relaxed);
+	return at != 0 && trp__now_ns() - at < TRP__PUB_RECENT_NS;
+}
+
+/* With @s read from `sleepers`: may one more worker be woken (see
+ * "Budget")? */
+static inline bool trp__wake_budget(struct trp_runtime *rt, uint32_t s)
+{
+	uint32_t pubs = trp__outside_busy(rt);
+	if (trp__likely(pubs == 0))
+		return true;
+	uint32_t awake = rt->nworkers - (s & TRP__SLEEPER_MASK);
+	return awake == 0 || awake + pubs < rt->ncpus;
+}
+
+/* Is the calling worker, awake, one more than the budget allows (see
+ * "Budget")? It then parks without polling. relaxed: a hint. */
+static inline bool trp__over_budget(struct trp_runtime *rt)
+{
+	uint32_t pubs = trp__outside_busy(rt);
+	if (trp__likely(pubs == 0))
+		return false;
+	uint32_t s = atomic_load_explicit(&rt->sleepers, memory_order_relaxed);
+	return rt->nworkers - (s & TRP__SLEEPER_MASK) + pubs > rt->ncpus;
+}
+
+/* A hint for bells after a local push: true if some worker sleeps, none
+ * spins (a spinner would take surplus work itself) and the budget allows.
+ * relaxed: a missed sleeper costs parallelism only (see trp__schedule). */
 static inline bool trp__bell_wanted(struct trp_runtime *rt)
 {
 	uint32_t s = atomic_load_explicit(&rt->sleepers, memory_order_relaxed);
-	return trp__unlikely(s != 0) && s < TRP__SPINNER_ONE;
+	return trp__unlikely(s != 0) && s < TRP__SPINNER_ONE &&
+	       trp__wake_budget(rt, s);
 }
 
 /* Wakes one parked worker if any sleeps and none spins (the waker's

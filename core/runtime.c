@@ -251,6 +251,7 @@ int trp__runtime_create(const trp_config_t *cfg, struct trp__sim_link *sim,
 	memset(rt, 0, sizeof *rt);
 	rt->cfg = c;
 	rt->nworkers = c.workers;
+	rt->ncpus = trp__online_cpus();
 	rt->sim = sim;
 	trp__mailbox_init(&rt->inject, false);
 	atomic_init(&rt->refs, 1);

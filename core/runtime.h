@@ -103,6 +103,7 @@ struct trp_runtime {
 	/* read-mostly */
 	alignas(64) trp_config_t cfg;
 	uint32_t nworkers;
+	uint32_t ncpus; /* online CPUs at create (park.h, "Budget") */
 	struct trp__worker *workers; /* nworkers, cache-aligned */
 	struct trp__msg_pool **pools;
 	void *feature[TRP__FEATURES]; /* each feature's state block */
@@ -125,6 +126,10 @@ struct trp_runtime {
 	_Atomic(uint32_t) sleepers;	 /* parked | spinning << 16 (park.h) */
 	_Atomic(uint32_t) deep_sleepers; /* parked without a timeout */
 	_Atomic(uint32_t) watchdog;	 /* a parked worker watches (park.h) */
+	/* outside threads inside a publish call, and when one last ended
+	 * (park.h, "Budget") */
+	_Atomic(uint32_t) outside_pubs;
+	_Atomic(uint64_t) outside_pub_ns;
 
 	/* quiescence (quiescence.c) */
 	alignas(64) _Atomic(uint64_t) activity;

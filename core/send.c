@@ -45,6 +45,7 @@
 #include "alloc.h"
 #include "delivery.h"
 #include "outbox.h"
+#include "park.h"
 #include "probes.h"
 #include "quiescence.h"
 #include "scheduler.h"
@@ -496,6 +497,8 @@ void trp__outside_run_begin(struct trp_runtime *rt,
 	run->overloaded = 0;
 	run->woken = 0;
 	run->woken_first = run->woken_last = NULL;
+	/* relaxed: a count the wake budget reads as a hint (park.h). */
+	atomic_fetch_add_explicit(&rt->outside_pubs, 1, memory_order_relaxed);
 }
 
 void trp__outside_run_end(struct trp_runtime *rt, struct trp__outside_run *run)
@@ -503,6 +506,12 @@ void trp__outside_run_end(struct trp_runtime *rt, struct trp__outside_run *run)
 	if (run->woken != 0)
 		trp__inject_chain(rt, run->woken_first, run->woken_last,
 				  run->woken);
+	/* after the wake-up above, as this thread most likely goes on
+	 * publishing (park.h, "Budget"); relaxed, as in run_begin */
+	if (!trp__waker_sleeps) /* it says it will sleep: it does not */
+		atomic_store_explicit(&rt->outside_pub_ns, trp__now_ns(),
+				      memory_order_relaxed);
+	atomic_fetch_sub_explicit(&rt->outside_pubs, 1, memory_order_relaxed);
 	if (run->sent != 0)
 		trp__count(NULL, &trp__stats_of(rt, NULL)->sent, run->sent);
 	trp__msg_stash_done(&run->stash);

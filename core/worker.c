@@ -230,7 +230,8 @@ idle_wait(struct trp__worker *w)
 	 * parked a little later. */
 	bool spinning = rt->cfg.idle_spins != 0 && !w->woke &&
 			atomic_load_explicit(&rt->idle_waiters,
-					     memory_order_relaxed) == 0;
+					     memory_order_relaxed) == 0 &&
+			!trp__over_budget(rt);
 	if (spinning) {
 		trp__spin_begin(w);
 		/* A shrunk window is retried in full now and then: once both
