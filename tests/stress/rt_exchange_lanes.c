@@ -28,7 +28,9 @@
  *    exchange balances: delivered == what the sinks processed, dropped_dead
  *    == 1 per victim closed before the last publish (the publish that
  *    finds it detaches it), delivered + dropped_dead == the deliveries
- *    attempted; no dead letters; runtime identity. In the second round
+ *    attempted; runtime identity; no dead letters, but in the second
+ *    round, where a publish racing another thread's close may go behind
+ *    its marker (accepted, then a dead letter: counted both ways). There
  *    3 of the victims are closed by another thread (main) instead, each
  *    once the publisher has returned from its close point: it processes
  *    every publish that returned before the close, none that began
@@ -616,11 +618,19 @@ static void phase2(uint64_t seed, uint32_t round)
 	uint64_t found_cross = st.dropped_dead - victims_found;
 	uint32_t left_min = P2_SUBS - (uint32_t)(victims_found + cross),
 		 left_max = P2_SUBS - (uint32_t)(victims_found + found_cross);
-	STRESS_CHECK(st.delivered == delivered &&
+	/* A publish racing main's close may find the victim alive and push
+	 * behind its close marker: accepted (delivered), then a dead letter
+	 * (exchange.h). Only main's victims can have them. */
+	uint64_t dl = rt_get(&g.dead);
+	STRESS_CHECK(dl == 0 || cross != 0,
+		     "phase 2: %" PRIu64 " dead letters without a close by "
+		     "another thread",
+		     dl);
+	STRESS_CHECK(st.delivered == delivered + dl &&
 			     st.dropped_dead >= victims_found &&
 			     found_cross <= cross &&
 			     st.delivered + st.dropped_dead ==
-				     attempts + found_cross &&
+				     attempts + found_cross + dl &&
 			     st.dropped_full == 0 && st.dropped_other == 0 &&
 			     st.subscribers >= left_min &&
 			     st.subscribers <= left_max,
@@ -633,8 +643,9 @@ static void phase2(uint64_t seed, uint32_t round)
 		     st.dropped_other, st.subscribers, left_min, left_max,
 		     delivered, attempts, victims_found);
 	trp_stats_t rs = rt_assert_balanced(p2.rt, "phase 2");
-	STRESS_CHECK(rs.dead_lettered == 0 && rt_get(&g.dead) == 0,
-		     "phase 2: %" PRIu64 " dead letters", rs.dead_lettered);
+	STRESS_CHECK(rs.dead_lettered == dl,
+		     "phase 2: %" PRIu64 " dead letters, the hook saw %" PRIu64,
+		     rs.dead_lettered, dl);
 	printf("  phase 2 round %u: %" PRIu64 " publishes, %u sinks, closed "
 	       "after",
 	       round, p2.n, P2_SUBS);
