@@ -50,10 +50,12 @@
  * CPUs; it got about two thirds of one, and the workers, each woken for a
  * few messages, preempted it thousands of times a second (pubsub from an
  * outside thread: 0.78x the Go peer, whose publisher is one of its two
- * Ps). So while a publisher is in a call or ended one within
- * TRP__PUB_RECENT_NS (a publishing loop is between two calls; counted
- * only inside them, it was off the count just when the workers took what
- * a call injected, and they woke a peer), a bell that would wake one more
+ * Ps). So while a publisher is in a call, or publishes in a loop (calls
+ * less than TRP__PUB_LOOP_NS apart) and ended one within
+ * TRP__PUB_RECENT_NS (counted only inside its calls, a loop was off the
+ * count just when the workers took what a call injected, and they woke a
+ * peer; a thread that publishes now and then and sleeps in between is
+ * not taken for busy), a bell that would wake one more
  * worker is not rung when the workers awake plus the publishers fill the
  * CPUs (trp__wake_budget), unless every worker sleeps. Liveness is as for
  * a spinner: the waker's RMW saw a worker that is not parked; it runs
@@ -67,7 +69,11 @@
  *     (their turn counters moved since its last look: park.c, held_back),
  *     and looks half as often each time (up to WATCH_MAX_NS, 3.2 ms);
  *     when they do not, it takes the work, as the watchdog must, so a
- *     behaviour that blocks delays the rest by a few milliseconds at most.
+ *     behaviour that blocks delays the rest by a few milliseconds at most;
+ *   - a publish call that found receivers far behind (TRP__MUTE_LOW
+ *     queued) leaves the count without the stamp and rings a parked
+ *     worker (send.c, trp__outside_run_end): the budget gives way while
+ *     the subscribers catch up.
  * A thread that says it will sleep after its publish (trp__waker_sleeps:
  * a node's inbound thread) is counted during its call only. Without
  * outside publishers, or with CPUs to spare, nothing changes.
@@ -85,8 +91,10 @@
 #define TRP__SPINNER_ONE (1u << 16)
 #define TRP__SLEEPER_MASK (TRP__SPINNER_ONE - 1u)
 
-/* A publisher between two calls still counts for this long (see
- * "Budget"). */
+/* A publisher whose calls end less than TRP__PUB_LOOP_NS apart publishes
+ * in a loop, and between two calls still counts for TRP__PUB_RECENT_NS
+ * (see "Budget"). */
+#define TRP__PUB_LOOP_NS 20000u
 #define TRP__PUB_RECENT_NS 50000u
 
 /* Outside publishers that count against the budget: those in a publish

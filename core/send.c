@@ -501,17 +501,34 @@ void trp__outside_run_begin(struct trp_runtime *rt,
 	atomic_fetch_add_explicit(&rt->outside_pubs, 1, memory_order_relaxed);
 }
 
+/* When this thread's last publish call ended (trp__outside_run_end). */
+static _Thread_local uint64_t last_publish_end;
+
 void trp__outside_run_end(struct trp_runtime *rt, struct trp__outside_run *run)
 {
 	if (run->woken != 0)
 		trp__inject_chain(rt, run->woken_first, run->woken_last,
 				  run->woken);
-	/* after the wake-up above, as this thread most likely goes on
-	 * publishing (park.h, "Budget"); relaxed, as in run_begin */
-	if (!trp__waker_sleeps) /* it says it will sleep: it does not */
-		atomic_store_explicit(&rt->outside_pub_ns, trp__now_ns(),
+	/* A thread that publishes in a loop (its previous call ended
+	 * within TRP__PUB_LOOP_NS) goes on using its CPU between calls:
+	 * it stays counted for a while (park.h, "Budget"); one that
+	 * publishes now and then, or says it will sleep (trp__waker_sleeps),
+	 * counts only inside its calls. relaxed, as in run_begin. */
+	uint64_t now = trp__now_ns();
+	bool behind = run->overloaded != 0;
+	if (now - last_publish_end < TRP__PUB_LOOP_NS && !trp__waker_sleeps &&
+	    !behind)
+		atomic_store_explicit(&rt->outside_pub_ns, now,
 				      memory_order_relaxed);
+	last_publish_end = now;
 	atomic_fetch_sub_explicit(&rt->outside_pubs, 1, memory_order_relaxed);
+	/* Receivers far behind: the budget gives way, a parked worker helps
+	 * them catch up (the yields below leave it the CPU). relaxed: a
+	 * hint, as the surplus bells (park.h). */
+	if (trp__unlikely(behind) &&
+	    (atomic_load_explicit(&rt->sleepers, memory_order_relaxed) &
+	     TRP__SLEEPER_MASK) != 0)
+		trp__ring_park_bell(rt);
 	if (run->sent != 0)
 		trp__count(NULL, &trp__stats_of(rt, NULL)->sent, run->sent);
 	trp__msg_stash_done(&run->stash);

@@ -212,7 +212,12 @@ TRP_API int trp_exchange_detach(trp_exchange_t *ex, trp_sub_t sub);
  * far behind (4096 messages or more queued) before it returns, so that
  * on a busy machine the workers get to run: the mild form, for a thread,
  * of the muting of a behaviour that sends to an overloaded actor; it
- * waits for nothing.
+ * waits for nothing. While a thread publishes (during a call, and for
+ * 50 us after it if its calls come less than 20 us apart), the runtime
+ * counts it as busy on a CPU of its own and wakes no more workers than
+ * leave it one, unless the subscribers fall far behind: a thread that
+ * publishes in a loop on a machine with as many CPUs as workers is served
+ * by one worker fewer, instead of being time-sliced with them.
  * Errors: TRP_EINVAL, TRP_EMSGSIZE, TRP_ECLOSED, TRP_ENOMEM (the shared
  * copy, or the calling thread's first read section), TRP_ESHUTDOWN (from
  * a thread that is not a worker of the runtime, once its destroy began;
