@@ -61,7 +61,9 @@
  * a spinner: the waker's RMW saw a worker that is not parked; it runs
  * turns (it takes the injection queue within INJECT_EVERY turns,
  * worker.c, or when it runs out), or it is about to park and its RMW
- * comes after ours, so its re-check sees the work. Likewise:
+ * comes after ours, so its re-check sees the work (tests/models/
+ * park_budget.pml; park_budget_early_broken.pml, whose waker looks before
+ * its push, is rejected). Likewise:
  *   - a worker that runs out of work while it is one too many parks
  *     without polling (worker.c, trp__over_budget);
  *   - a parked worker whose timed park ran out leaves the work it sees to

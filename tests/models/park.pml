@@ -39,10 +39,19 @@
  *           waker reads both counts in one RMW: it wakes only if some
  *           worker sleeps and none spins (a spinner finds the work in its
  *           poll or in its park's re-check).
+ *   Budget (park.h, "Budget"; BUDGET, park_budget.pml): while outside
+ *           publishers fill the CPUs, the waker also skips its wake when
+ *           some worker is awake (not counted in sleepers); with as many
+ *           CPUs as workers and one publisher, the strictest form: it
+ *           wakes only when every worker sleeps. Not modelled: the
+ *           surplus bells (they only add wake-ups), the watchdog's timed
+ *           parks (held_back: a timed park that runs out and looks again
+ *           is a spurious wake-up here), and parking without polling (a
+ *           worker here may always choose not to spin).
  * Semantics are sequentially consistent (Promela interleaving), which is
  * what the seq_cst fences / seq_cst RMWs on sleepers and seq provide.
- * BROKEN_LATE_SNAP / BROKEN_LATE_SLEEPERS / BROKEN_SPIN_NO_RECHECK select
- * the broken variants.
+ * BROKEN_LATE_SNAP / BROKEN_LATE_SLEEPERS / BROKEN_SPIN_NO_RECHECK /
+ * BROKEN_BUDGET_EARLY select the broken variants.
  */
 
 #define NWORKERS 2          /* futex_wake_one below is written for 2 */
@@ -171,11 +180,26 @@ proctype Waker()
 {
 	byte i;
 	i = 0;
+	bit wake;
 	do
 	:: i < NITEMS ->
+#ifdef BROKEN_BUDGET_EARLY
+		/* BROKEN: the budget's look at the awake workers before the
+		 * push: one that was awake may park, its re-check finding
+		 * nothing, before the work is there */
+		wake = sleepers == NWORKERS && spinners == 0;
+		work++;
+#else
 		work++;                     /* push work, then seq_cst fence */
-		if                          /* one RMW reads both counts */
-		:: sleepers > 0 && spinners == 0 ->
+		/* one RMW reads both counts */
+#ifdef BUDGET
+		wake = sleepers == NWORKERS && spinners == 0;
+#else
+		wake = sleepers > 0 && spinners == 0;
+#endif
+#endif
+		if
+		:: wake ->
 			seq++;
 			futex_wake_one()
 		:: else
