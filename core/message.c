@@ -213,18 +213,6 @@ static void give_batch(struct trp__msg_pool *p)
 }
 #endif
 
-#if !defined(TRP_NO_POOL)
-/* A pooled block's header, as every pooled allocation hands it out. */
-static inline struct trp__msg *pooled_init(struct trp__msg *m)
-{
-	m->pooled = 1;
-	m->block = TRP__MSG_POOL_BLOCK;
-	m->hold = TRP__HOLD_INLINE;
-	m->request = TRP__REQ_NONE;
-	return m;
-}
-#endif
-
 struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload)
 {
 	struct trp__msg *m;
@@ -237,7 +225,7 @@ struct trp__msg *trp__msg_alloc(struct trp__msg_pool *pool, size_t payload)
 			if (m == NULL)
 				return NULL;
 		}
-		return pooled_init(m);
+		return trp__msg_pooled_init(m);
 	}
 #else
 	(void)pool;
@@ -358,7 +346,7 @@ struct trp__msg *trp__msg_stash_alloc(struct trp__msg_stash *st, size_t payload)
 			}
 		}
 		if (b != NULL && b->n != 0) {
-			return pooled_init(b->blocks[--b->n]);
+			return trp__msg_pooled_init(b->blocks[--b->n]);
 		}
 	}
 #else

@@ -358,6 +358,32 @@ static inline void trp__msg_stash_init(struct trp__msg_stash *st,
 /* As trp__msg_alloc(NULL, @payload), from the stash when it fits. */
 struct trp__msg *trp__msg_stash_alloc(struct trp__msg_stash *st,
 				      size_t payload);
+
+/* A pooled block's header, as every pooled allocation hands it out. */
+static inline struct trp__msg *trp__msg_pooled_init(struct trp__msg *m)
+{
+	m->pooled = 1;
+	m->block = TRP__MSG_POOL_BLOCK;
+	m->hold = TRP__HOLD_INLINE;
+	m->request = TRP__REQ_NONE;
+	return m;
+}
+
+/* trp__msg_stash_alloc with its common case inline: a small payload and
+ * a block left in the batch being handed out (an outside publisher's
+ * delivery, once per actor sink). */
+static inline struct trp__msg *trp__msg_stash_take(struct trp__msg_stash *st,
+						   size_t payload)
+{
+#if !defined(TRP_NO_POOL)
+	struct trp__msg_batch *b = st->b;
+	if (trp__likely(payload <= TRP__MSG_INLINE_SMALL && b != NULL &&
+			b->n != 0))
+		return trp__msg_pooled_init(
+			(struct trp__msg *)b->blocks[--b->n]);
+#endif
+	return trp__msg_stash_alloc(st, payload);
+}
 /* Returns the blocks not handed out. */
 void trp__msg_stash_done(struct trp__msg_stash *st);
 

@@ -429,6 +429,21 @@ static int publish(trp_exchange_t *ex, uint32_t type, const void *items,
 			trp__outbox_flush_pending(w, &w->outbox);
 		publish_run(arr, type, p, len, (uint32_t)n, &t);
 		published = n;
+	} else if (n == 1 && route.outside != NULL && arr->ncoal == arr->n) {
+		/* An outside thread's publish to actor sinks only (the seeds'
+		 * exc.send from a plain thread): publish_one's loop without
+		 * its per-sink choices. */
+		uint64_t ok = 0;
+		for (uint32_t i = 0; i < arr->n; i++) {
+			int r = trp__actor_send_outside(arr->v[i].sink.actor,
+							type, p, len, &run);
+			if (trp__likely(r == 0))
+				ok++;
+			else
+				tally_add(&t, r, 1);
+		}
+		t.ok += ok;
+		published = 1;
 	} else {
 		if (self != NULL)
 			trp__outbox_flush_pending(w, &w->outbox);

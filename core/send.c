@@ -449,7 +449,7 @@ int trp__actor_send_outside(struct trp_actor *to, uint32_t type,
 					    .now = true };
 		return send_bounded(rt, NULL, to, type, data, len, &o);
 	}
-	struct trp__msg *m = trp__msg_stash_alloc(&run->stash, len);
+	struct trp__msg *m = trp__msg_stash_take(&run->stash, len);
 	if (m == NULL)
 		return TRP_ENOMEM;
 	m->pub.data = len != 0 ? m->inline_data : NULL;
