@@ -34,10 +34,11 @@ _Thread_local bool trp__waker_sleeps TRP__TLS_IE;
 /*
  * The bell from a thread that is about to sleep (trp__waker_sleeps, set
  * by trp__wake_one's caller: a node's inbound thread delivering the last
- * frame it has): if a worker is parked on the CPU we run on, that one. The kernel puts a woken thread
- * back on the CPU it slept on when it can: ours, which is free as soon as
- * we sleep (the inbound thread of a node sleeps right after it delivered a
- * frame), where a worker that slept on the other CPU waits there behind
+ * frame it has): if a worker is parked on the CPU we run on, that one.
+ * The kernel puts a woken thread back on the CPU it slept on when it
+ * can: ours, which is free as soon as we sleep (the inbound thread of a
+ * node sleeps right after it delivered a frame), where a worker that
+ * slept on the other CPU waits there behind
  * whatever runs on it (remote_pingpong: 18 us of scheduling delay per
  * wake-up on average, up to 60 us behind the NATS server's threads). A
  * hint only: whichever worker wakes re-checks every queue, and when the

@@ -40,10 +40,11 @@
  * it ran out; about one shrunk window in 8 is polled for 50 us again (a
  * probe), so that a round trip whose two sides both went to sleep finds
  * its way back; a probe that finds nothing halves the probes' rate, down
- * to 1 in 64, and a spin that finds work restores 1 in 8. While it polls the worker counts as a spinner (park.h), so
- * an outside send reaches it without a futex wake-up. A worker back from
- * a park that found nothing (a watchdog's look, a bell someone else
- * answered) parks again at once: the watchdog's looks must stay cheap.
+ * to 1 in 64, and a spin that finds work restores 1 in 8. While it polls
+ * the worker counts as a spinner (park.h), so an outside send reaches it
+ * without a futex wake-up. A worker back from a park that found nothing
+ * (a watchdog's look, a bell someone else answered) parks again at once:
+ * the watchdog's looks must stay cheap.
  * The CPU bound: at most 50 us of polling per worker per time it runs out
  * of work, ~6 us on average (5 us, a 50 us probe one time in 64) once the
  * polls stop finding work; an idle runtime parks for good, so idle CPU
