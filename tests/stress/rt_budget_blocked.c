@@ -21,12 +21,9 @@
  * Also checked: every publish reached every subscriber; the runtime's
  * sent == processed + dead-lettered identity.
  */
-#include "stress_util.h"
+#include "rt_util.h"
 
 #include <stdbool.h>
-#include <troupe/troupe.h>
-
-#include "../common/balance.h"
 
 #define SUBS 8
 #define PROGRESS 2000u
@@ -127,17 +124,7 @@ int main(void)
 	}
 	trp_actor_release(blocker);
 	trp_exchange_release(ex);
-	trp_stats_t s;
-	char why[256] = "trp_runtime_stats failed";
-	if (trp_runtime_stats(rt, &s) != 0 ||
-	    !balance_holds(&s, why, sizeof why)) {
-		fprintf(stderr, "FAIL at quiescence: %s\n", why);
-		return 1;
-	}
-	if (trp_runtime_destroy(rt) != 0) {
-		fprintf(stderr, "FAIL destroy\n");
-		return 1;
-	}
+	(void)rt_destroy_balanced(rt, "rt_budget_blocked");
 	if (atomic_load(&stranded)) {
 		fprintf(stderr,
 			"FAIL rt_budget_blocked: the subscribers took fewer "
